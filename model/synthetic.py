@@ -1,0 +1,134 @@
+"""Hand-made integer networks for tests: random, extreme, or calibrated (numpy only).
+
+`random_network` builds a valid `IntegerNetwork` from a list of `LayerSpec` without any
+training, with requantize scales calibrated on random images so that hidden activations
+use their whole range (a network whose activations are all 0 tests nothing).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from model.arch import LayerSpec, network_specs
+from model.bundle import LOGIT_BITS, M_BITS, IntegerNetwork, Layer, validate, weight_range
+
+
+def scale_to_mn(scale: float) -> tuple[int, int]:
+    """``(m, n)`` with ``m < 2^16``, ``n ≥ 1`` and ``m / 2^n ≈ scale`` (relative error < 2^-14).
+
+    Scales so small that ``n`` would pass 62 become ``m = 0`` (the channel outputs 0).
+    """
+    if scale <= 0:
+        return 0, 1
+    mant, exp = np.frexp(scale)  # scale = mant·2^exp, mant ∈ [0.5, 1)
+    n = M_BITS - int(exp)
+    m = int(round(float(mant) * (1 << M_BITS)))
+    if m == 1 << M_BITS:  # rounded up to the next power of two
+        m >>= 1
+        n -= 1
+    while n < 1:  # scale ≥ 2^15: saturates anyway, keep n legal
+        n += 1
+        m = min((1 << M_BITS) - 1, m * 2)
+    if n > 62:
+        return 0, 1
+    return m, n
+
+
+def _weights(rng, shape, w_bits, mode):
+    lo, hi = weight_range(w_bits)
+    if mode == "max":
+        return np.full(shape, hi, np.int8)
+    if mode == "min":
+        return np.full(shape, lo, np.int8)
+    if w_bits == 1:
+        return rng.choice(np.array([-1, 1], np.int8), size=shape)
+    return rng.integers(lo, hi + 1, size=shape, dtype=np.int64).astype(np.int8)
+
+
+def random_network(
+    specs: list[LayerSpec],
+    q: int,
+    *,
+    seed: int = 0,
+    mode: str = "random",
+    calib_images: np.ndarray | None = None,
+    arch: str = "custom",
+    s: float = 1.0,
+    dataset: str = "synthetic",
+) -> IntegerNetwork:
+    """A valid integer network with the shapes of ``specs`` at ``q`` bits.
+
+    ``mode`` is ``"random"`` (uniform weights and biases, scales calibrated so that hidden
+    activations span their range), ``"max"`` or ``"min"`` (every weight at its extreme,
+    biases at ±2^20, ``m`` = 2^16 − 1 and ``n`` = 1: the accumulator extremes the
+    overflow tests need).
+    """
+    from sim.golden import run_layer  # the calibration runs the golden model itself
+
+    if mode not in ("random", "max", "min"):
+        raise ValueError(f"mode must be random, max or min, not {mode!r}")
+    rng = np.random.default_rng(seed)
+    input_shape = tuple(specs[0].in_shape)
+    if calib_images is None:
+        calib_images = rng.integers(0, 256, size=(16, *input_shape))
+    x = np.asarray(calib_images, dtype=np.int64)
+    layers: list[Layer] = []
+    bits = 8
+    for i, spec in enumerate(specs):
+        last = i == len(specs) - 1
+        layer = Layer(spec.name, spec.kind, tuple(spec.in_shape), tuple(spec.out_shape),
+                      k=spec.k or None, stride=spec.stride if spec.kind in ("conv", "dwconv")
+                      else None)
+        if spec.kind in ("conv", "dwconv", "dense"):
+            layer.w_bits, layer.in_bits = q, bits
+            layer.out_bits = LOGIT_BITS if last else q
+            if spec.kind == "conv":
+                wshape = (spec.out_shape[2], spec.k, spec.k, spec.in_shape[2])
+            elif spec.kind == "dwconv":
+                wshape = (spec.in_shape[2], spec.k, spec.k)
+            else:
+                wshape = (spec.out_shape[0], spec.in_shape[0])
+            layer.w = _weights(rng, wshape, q, mode)
+            cout = spec.out_shape[-1]
+            if mode == "random":
+                fan_in = int(np.prod(wshape[1:]))
+                spread = int((1 << bits) * max(1, weight_range(q)[1]) * np.sqrt(fan_in))
+                layer.b = rng.integers(-spread, spread + 1, size=cout).astype(np.int32)
+            else:
+                layer.b = np.full(cout, (1 << 20) * (1 if mode == "max" else -1), np.int32)
+        elif spec.kind == "avgpool":
+            layer.out_bits = q
+        if layer.requantizes:
+            layer.m = np.zeros(layer.out_channels, np.int32)
+            layer.n = np.ones(layer.out_channels, np.int32)
+            if mode != "random":
+                layer.m[:] = (1 << M_BITS) - 1
+            else:
+                acc = _preactivation(layer, x)
+                top = np.percentile(acc.reshape(-1, layer.out_channels), 95, axis=0)
+                for c in range(layer.out_channels):
+                    t = float(top[c]) if top[c] > 0 else 1.0
+                    scale = ((1 << layer.out_bits) - 1) / t * rng.uniform(0.6, 1.4)
+                    layer.m[c], layer.n[c] = scale_to_mn(scale)
+        layers.append(layer)
+        x = run_layer(layer, x)
+        if layer.has_weights or layer.kind == "avgpool":
+            bits = layer.out_bits
+    net = IntegerNetwork(arch, q, s, dataset, input_shape, layers)
+    validate(net)
+    return net
+
+
+def _preactivation(layer: Layer, x: np.ndarray) -> np.ndarray:
+    from sim.golden import accumulate
+
+    if layer.kind == "avgpool":
+        return x.sum(axis=(1, 2))
+    return accumulate(layer, x)
+
+
+def family_network(arch: str, q: int, s: float, input_shape=(28, 28, 1), num_classes=10,
+                   seed: int = 0, mode: str = "random") -> IntegerNetwork:
+    """A random-weight network with the exact shapes of ``arch`` at ``(q, s)``."""
+    specs = network_specs(arch, s, input_shape, num_classes)
+    return random_network(specs, q, seed=seed, mode=mode, arch=arch, s=s)
