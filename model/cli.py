@@ -36,7 +36,8 @@ def parse_int_list(text: str, name: str) -> list[int]:
     try:
         return [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise UserError(f"{name} must be a comma-separated list of integers, not {text!r}") from None
+        raise UserError(
+            f"{name} must be a comma-separated list of integers, not {text!r}") from None
 
 
 def parse_float_list(text: str, name: str) -> list[float]:

@@ -110,7 +110,8 @@ def classify(logits: np.ndarray) -> np.ndarray:
     return np.argmax(logits, axis=-1)
 
 
-def accuracy(net: IntegerNetwork, images: np.ndarray, labels: np.ndarray, batch: int = 256) -> float:
+def accuracy(net: IntegerNetwork, images: np.ndarray, labels: np.ndarray,
+             batch: int = 256) -> float:
     """Top-1 accuracy of the integer network."""
     correct = 0
     for i in range(0, len(images), batch):
