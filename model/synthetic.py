@@ -12,6 +12,18 @@ import numpy as np
 from model.arch import LayerSpec, network_specs
 from model.bundle import LOGIT_BITS, M_BITS, IntegerNetwork, Layer, validate, weight_range
 
+# A small network with every layer kind, strides 2, kernels 1/3/5, odd sizes and a hidden
+# dense layer: the shapes hand-made-bundle tests use to cover the whole contract.
+EVERY_KIND_SPECS = [
+    LayerSpec("conv1", "conv", (9, 9, 1), (5, 5, 6), 5, 2),
+    LayerSpec("dw1", "dwconv", (5, 5, 6), (3, 3, 6), 3, 2),
+    LayerSpec("pw1", "conv", (3, 3, 6), (3, 3, 5), 1, 1),
+    LayerSpec("pool1", "maxpool", (3, 3, 5), (1, 1, 5)),
+    LayerSpec("gap", "avgpool", (1, 1, 5), (1, 1, 5)),
+    LayerSpec("fc1", "dense", (5,), (7,)),
+    LayerSpec("fc2", "dense", (7,), (3,)),
+]
+
 
 def scale_to_mn(scale: float) -> tuple[int, int]:
     """``(m, n)`` with ``m < 2^16``, ``n ≥ 1`` and ``m / 2^n ≈ scale`` (relative error < 2^-14).

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from model.arch import LayerSpec
 from model.bundle import IntegerNetwork, Layer
+from model.synthetic import EVERY_KIND_SPECS as SPECS_EVERY_KIND
 from model.synthetic import random_network, scale_to_mn
 from sim import golden
 
@@ -181,15 +181,6 @@ def test_classify_breaks_ties_to_lowest_index():
 
 # ---------------------------------------------------------------- whole networks
 
-SPECS_EVERY_KIND = [
-    LayerSpec("conv1", "conv", (9, 9, 1), (5, 5, 6), 5, 2),
-    LayerSpec("dw1", "dwconv", (5, 5, 6), (3, 3, 6), 3, 2),
-    LayerSpec("pw1", "conv", (3, 3, 6), (3, 3, 5), 1, 1),
-    LayerSpec("pool1", "maxpool", (3, 3, 5), (1, 1, 5)),
-    LayerSpec("gap", "avgpool", (1, 1, 5), (1, 1, 5)),
-    LayerSpec("fc1", "dense", (5,), (7,)),
-    LayerSpec("fc2", "dense", (7,), (3,)),
-]
 
 
 @pytest.mark.parametrize("q", [1, 2, 4, 8])
