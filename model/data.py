@@ -7,9 +7,13 @@ downloads anything.
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+
+from model.cli import UserError
 
 EMBEDDED = ("mnist5k", "digits")
 DATASETS = ("mnist5k", "digits", "cifar10", "svhn")
@@ -56,12 +60,91 @@ def load_digits() -> Dataset:
     return Dataset("digits", x[:1397], y[:1397], x[-400:], y[-400:], 10)
 
 
+CIFAR10_FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
+SVHN_FILES = ("train_32x32.mat", "test_32x32.mat")
+
+
+def _files_in(name: str, data_dir, files: tuple[str, ...], subdirs: tuple[str, ...]) -> Path:
+    """The directory (``data_dir`` or a known sub-folder of it) that holds all ``files``.
+
+    Raises `UserError` with one line naming the expected files.
+    """
+    want = ", ".join(files)
+    if data_dir is None:
+        raise UserError(f"{name} is read from files: pass --data-dir DIR holding {want}")
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise UserError(f"{name}: data directory {str(root)!r} does not exist "
+                        f"(expected it to hold {want})")
+    for cand in (root, *(root / sub for sub in subdirs)):
+        if all((cand / f).is_file() for f in files):
+            return cand
+    missing = [f for f in files if not (root / f).is_file()]
+    raise UserError(f"{name}: {str(root)!r} lacks {', '.join(missing)} "
+                    f"(expected {want})")
+
+
+def _cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        with open(path, "rb") as fh:
+            d = pickle.load(fh, encoding="bytes")
+        data = np.asarray(d[b"data"], dtype=np.uint8)
+        labels = np.asarray(d[b"labels"], dtype=np.int64)
+    except (OSError, pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError) as e:
+        raise UserError(f"cifar10: {path} is not a CIFAR-10 python batch ({e})") from None
+    if data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data):
+        raise UserError(f"cifar10: {path} has data of shape {list(data.shape)}, "
+                        f"expected [N, 3072] with N labels")
+    # rows are 1024 red, 1024 green, 1024 blue values, each row-major 32×32
+    return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).copy(), labels
+
+
+def load_cifar10(data_dir) -> Dataset:
+    """CIFAR-10 from the python-pickle batches (``cifar-10-batches-py``) in ``data_dir``."""
+    root = _files_in("cifar10", data_dir, CIFAR10_FILES, ("cifar-10-batches-py",))
+    parts = [_cifar_batch(root / f) for f in CIFAR10_FILES[:5]]
+    train_x = np.concatenate([p[0] for p in parts])
+    train_y = np.concatenate([p[1] for p in parts])
+    test_x, test_y = _cifar_batch(root / "test_batch")
+    return Dataset("cifar10", train_x, train_y, test_x, test_y, 10)
+
+
+def _svhn_file(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    from scipy.io import loadmat
+
+    try:
+        d = loadmat(path)
+        x = np.asarray(d["X"])
+        y = np.asarray(d["y"]).reshape(-1).astype(np.int64)
+    except (OSError, ValueError, KeyError, TypeError, NotImplementedError) as e:
+        raise UserError(f"svhn: {path} is not an SVHN 32x32 .mat file ({e})") from None
+    if x.ndim != 4 or x.shape[:3] != (32, 32, 3) or x.shape[3] != len(y):
+        raise UserError(f"svhn: {path} has X of shape {list(x.shape)}, expected [32, 32, 3, N]")
+    y = np.where(y == 10, 0, y)  # SVHN labels the digit 0 as 10
+    return x.transpose(3, 0, 1, 2).astype(np.uint8), y
+
+
+def load_svhn(data_dir) -> Dataset:
+    """SVHN (format 2, cropped digits) from ``train_32x32.mat``/``test_32x32.mat``."""
+    root = _files_in("svhn", data_dir, SVHN_FILES, ("svhn",))
+    train_x, train_y = _svhn_file(root / "train_32x32.mat")
+    test_x, test_y = _svhn_file(root / "test_32x32.mat")
+    return Dataset("svhn", train_x, train_y, test_x, test_y, 10)
+
+
 def load_dataset(name: str, data_dir: str | None = None) -> Dataset:
-    """Load data set ``name``; ``data_dir`` is needed for cifar10 and svhn."""
+    """Load data set ``name``; ``data_dir`` is needed for cifar10 and svhn.
+
+    Missing or malformed files raise `model.cli.UserError` (one line naming the files).
+    """
     if name == "mnist5k":
         return load_mnist5k()
     if name == "digits":
         return load_digits()
+    if name == "cifar10":
+        return load_cifar10(data_dir)
+    if name == "svhn":
+        return load_svhn(data_dir)
     raise ValueError(f"dataset must be one of {', '.join(DATASETS)}, not {name!r}")
 
 

@@ -1,0 +1,76 @@
+"""Export a trained `QNet` to the IntegerNetwork bundle (the arithmetic contract).
+
+Batch norm folds into the requantizer: its per-channel scale ``γ/σ`` joins ``m[c]`` (a
+channel whose scale is negative gets its weights and bias negated; symmetric weights make
+that exact), its shift becomes the int32 bias in accumulator units. ``m, n`` come from
+`model.synthetic.scale_to_mn`; the global average pool's ``1/(H·W)`` folds into them.
+The last dense layer gives raw int32 logits.
+
+The integer parameters are those of `model.nets` ``fold``, the same that its ``"folded"``
+evaluation mode uses, so the fake-quant model and the golden model agree on the class.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from model.bundle import INPUT_BITS, LOGIT_BITS, IntegerNetwork, Layer, validate
+from model.nets import AvgPoolBlock, ConvBlock, DenseBlock, QNet
+from model.synthetic import scale_to_mn
+
+
+def _mn(scales: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    pairs = [scale_to_mn(float(v)) for v in scales.cpu().double()]
+    m = np.array([p[0] for p in pairs], dtype=np.int32)
+    n = np.array([p[1] for p in pairs], dtype=np.int32)
+    return m, n
+
+
+def _int_array(t: torch.Tensor, dtype) -> np.ndarray:
+    arr = t.detach().cpu().double().numpy()
+    if not np.all(arr == np.round(arr)):
+        raise ValueError("internal error: folded parameters are not integers")
+    return arr.astype(np.int64).astype(dtype)
+
+
+@torch.no_grad()
+def export_network(net: QNet, dataset: str, meta: dict | None = None) -> IntegerNetwork:
+    """The `IntegerNetwork` of ``net`` (quantized at ``net.q``), validated."""
+    net = net.eval()
+    q = net.q
+    layers: list[Layer] = []
+    step = net.input_step()
+    bits = INPUT_BITS
+    last = len(net.specs) - 1
+    for i, (spec, block) in enumerate(zip(net.specs, net.blocks, strict=True)):
+        layer = Layer(spec.name, spec.kind, tuple(spec.in_shape), tuple(spec.out_shape))
+        if spec.kind in ("conv", "dwconv"):
+            assert isinstance(block, ConvBlock)
+            f = block.fold(step)
+            layer.k, layer.stride = spec.k, spec.stride
+            layer.w_bits, layer.in_bits, layer.out_bits = q, bits, q
+            w = f.w.permute(0, 2, 3, 1)  # [Cout, Cin/g, K, K] → [Cout, K, K, Cin/g]
+            if spec.kind == "dwconv":
+                w = w[..., 0]  # [C, K, K]
+            layer.w = _int_array(w, np.int8)
+            layer.b = _int_array(f.b, np.int32)
+            layer.m, layer.n = _mn(f.scale)
+            step, bits = block.aq.step.detach(), q
+        elif spec.kind == "avgpool":
+            assert isinstance(block, AvgPoolBlock)
+            layer.out_bits = q
+            c = spec.in_shape[2]
+            layer.m, layer.n = _mn(block.requant_scale(step).expand(c))
+            step, bits = block.aq.step.detach(), q
+        elif spec.kind == "dense":
+            assert isinstance(block, DenseBlock) and i == last
+            f = block.fold(step)
+            layer.w_bits, layer.in_bits, layer.out_bits = q, bits, LOGIT_BITS
+            layer.w = _int_array(f.w, np.int8)
+            layer.b = _int_array(f.b, np.int32)
+        layers.append(layer)
+    out = IntegerNetwork(net.arch, q, float(net.s), dataset, net.input_shape, layers,
+                         meta=dict(meta or {}))
+    validate(out)
+    return out

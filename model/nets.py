@@ -1,0 +1,240 @@
+"""The quantized network family in torch, built layer by layer from `model.arch.network_specs`.
+
+One `QNet` runs in three modes:
+
+- ``"float"``: plain float network (conv → BN → ReLU …), for the float pre-train;
+- ``"quant"``: fake-quant QAT (LSQ weights per output channel, LSQ activations per
+  layer, BN with batch statistics while training);
+- ``"folded"``: the fake-quant model as exported, evaluation only: batch norm folded
+  into a per-channel real scale and an integer bias in accumulator units, activations
+  carried as integers. It differs from the golden integer model only in using the real
+  requantize scale instead of its ``m/2^n`` approximation, so the two agree on the class.
+
+Tensors are NCHW inside; `fold_layer` returns the exact integer parameters the bundle
+stores (``model.export`` writes them).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from model.arch import LayerSpec, network_specs
+from model.quant import ActQuantizer, WeightQuantizer, act_levels
+
+MODES = ("float", "quant", "folded")
+INT32_MAX = (1 << 31) - 1
+# A folded channel scale below this is treated as this (the channel is ~constant).
+MIN_SCALE = 1e-30
+
+
+def flatten_hwc(x: torch.Tensor) -> torch.Tensor:
+    """[N, C, H, W] → [N, H·W·C] in H, then W, then C order (the contract's flatten)."""
+    return x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)
+
+
+def requant_real(y: torch.Tensor, qp: int) -> torch.Tensor:
+    """``clamp(⌊y + 1/2⌋, 0, qp)``: the integer requantizer on the real scaled value."""
+    return torch.clamp(torch.floor(y + 0.5), 0, qp)
+
+
+@dataclass
+class Folded:
+    """Integer parameters of one layer, as the bundle stores them (torch float64).
+
+    ``w`` integer weights with the sign of negative BN scales folded in, ``b`` integer
+    bias in accumulator units, ``scale`` the real factor from accumulator to output units
+    (``Sin·Sw·|γ/σ|/Sout``; for the logit layer ``Sin·Sw``, the logits' real scale).
+    """
+
+    w: torch.Tensor
+    b: torch.Tensor
+    scale: torch.Tensor
+
+
+class ConvBlock(nn.Module):
+    """conv (k×k, or depthwise) → BatchNorm → quantized ReLU, from a `LayerSpec`."""
+
+    def __init__(self, spec: LayerSpec, q: int):
+        super().__init__()
+        self.spec = spec
+        cin, cout = spec.in_shape[2], spec.out_shape[2]
+        self.depthwise = spec.kind == "dwconv"
+        self.groups = cin if self.depthwise else 1
+        self.weight = nn.Parameter(torch.empty(cout, cin // self.groups, spec.k, spec.k))
+        nn.init.kaiming_normal_(self.weight, nonlinearity="relu")
+        self.bn = nn.BatchNorm2d(cout)
+        self.wq = WeightQuantizer(q, cout)
+        self.aq = ActQuantizer(q)
+
+    def _conv(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, w, stride=self.spec.stride, padding=self.spec.k // 2,
+                        groups=self.groups)
+
+    def preact(self, x: torch.Tensor) -> torch.Tensor:
+        """The float BN output (before the ReLU), for calibration."""
+        return self.bn(self._conv(x, self.weight))
+
+    def forward(self, x: torch.Tensor, mode: str, in_step: torch.Tensor) -> torch.Tensor:
+        if mode == "float":
+            return torch.relu(self.preact(x))
+        if mode == "quant":
+            return self.aq(self.bn(self._conv(x, self.wq(self.weight))))
+        f = self.fold(in_step)
+        acc = self._conv(x, f.w) + f.b.view(1, -1, 1, 1)  # [N, Cout, Ho, Wo], exact ints
+        return requant_real(acc * f.scale.view(1, -1, 1, 1), act_levels(self.aq.bits))
+
+    @torch.no_grad()
+    def fold(self, in_step: torch.Tensor) -> Folded:
+        """Fold BN (running statistics) into integer weights/bias and a real scale."""
+        w_int = self.wq.integers(self.weight).double()  # [Cout, Cin/g, K, K]
+        sw = self.wq.step.double()
+        bn = self.bn
+        gamma = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
+        shift = bn.bias.double() - gamma * bn.running_mean.double()
+        eff = gamma * sw * in_step.double()  # real value of one accumulator unit
+        sign = torch.where(eff < 0, -1.0, 1.0).double()
+        mag = torch.clamp(eff.abs(), min=MIN_SCALE)
+        b = torch.clamp(torch.floor(shift / mag + 0.5), -INT32_MAX, INT32_MAX)
+        return Folded(w_int * sign.view(-1, 1, 1, 1), b, mag / self.aq.step.double())
+
+
+class AvgPoolBlock(nn.Module):
+    """Global average pool → quantized (unsigned) output."""
+
+    def __init__(self, spec: LayerSpec, q: int):
+        super().__init__()
+        self.spec = spec
+        self.aq = ActQuantizer(q)
+
+    def preact(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=(2, 3), keepdim=True)
+
+    def forward(self, x: torch.Tensor, mode: str, in_step: torch.Tensor) -> torch.Tensor:
+        if mode == "float":
+            return self.preact(x)
+        if mode == "quant":
+            return self.aq(self.preact(x))
+        acc = x.sum(dim=(2, 3), keepdim=True)
+        return requant_real(acc * self.requant_scale(in_step), act_levels(self.aq.bits))
+
+    def requant_scale(self, in_step: torch.Tensor) -> torch.Tensor:
+        """``Sin / (H·W · Sout)``: the sum-to-output factor (1/(H·W) folded in)."""
+        h, w = self.spec.in_shape[:2]
+        return in_step.double() / (h * w * self.aq.step.double())
+
+
+class DenseBlock(nn.Module):
+    """The logit layer: quantized weights (one step for the tensor), float bias.
+
+    One weight step for all classes keeps the integer logits proportional to the float
+    ones, so their argmax (the class) is the same.
+    """
+
+    def __init__(self, spec: LayerSpec, q: int):
+        super().__init__()
+        self.spec = spec
+        nin, nout = spec.in_shape[0], spec.out_shape[0]
+        self.weight = nn.Parameter(torch.empty(nout, nin))
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        self.bias = nn.Parameter(torch.zeros(nout))
+        self.wq = WeightQuantizer(q, nout, per_channel=False)
+
+    def forward(self, x: torch.Tensor, mode: str, in_step: torch.Tensor) -> torch.Tensor:
+        x = flatten_hwc(x)  # [N, H·W·C]
+        if mode == "float":
+            return F.linear(x, self.weight, self.bias)
+        if mode == "quant":
+            return F.linear(x, self.wq(self.weight), self.bias)
+        f = self.fold(in_step)
+        return (x @ f.w.T + f.b) * f.scale  # real logits from exact integer accumulators
+
+    @torch.no_grad()
+    def fold(self, in_step: torch.Tensor) -> Folded:
+        w_int = self.wq.integers(self.weight).double()
+        unit = (self.wq.step.double() * in_step.double()).reshape(())
+        b = torch.clamp(torch.floor(self.bias.double() / unit + 0.5), -INT32_MAX, INT32_MAX)
+        return Folded(w_int, b, unit.expand(w_int.shape[0]))
+
+
+class QNet(nn.Module):
+    """A network of the family at bit width ``q`` and width scale ``s``.
+
+    Input: pixel values 0..255 as a float tensor [N, C, H, W] (the net divides by 255).
+    Output: logits [N, classes] (real units in every mode).
+    """
+
+    def __init__(self, arch: str, q: int, s: float, input_shape: tuple[int, int, int],
+                 num_classes: int):
+        super().__init__()
+        self.arch, self.q, self.s = arch, q, s
+        self.input_shape = tuple(input_shape)
+        self.specs = network_specs(arch, s, self.input_shape, num_classes)
+        blocks: list[nn.Module] = []
+        for spec in self.specs:
+            if spec.kind in ("conv", "dwconv"):
+                blocks.append(ConvBlock(spec, q))
+            elif spec.kind == "maxpool":
+                blocks.append(nn.MaxPool2d(2))  # floor mode: an odd last row/column drops
+            elif spec.kind == "avgpool":
+                blocks.append(AvgPoolBlock(spec, q))
+            else:
+                blocks.append(DenseBlock(spec, q))
+        self.blocks = nn.ModuleList(blocks)
+        self.mode = "float"
+
+    def set_mode(self, mode: str) -> QNet:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+        self.mode = mode
+        return self
+
+    def input_step(self) -> torch.Tensor:
+        """Real value of one input unit: pixels are x/255."""
+        return torch.tensor(1.0 / 255.0, dtype=torch.float64)
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        mode = self.mode
+        if mode == "folded":
+            if self.training:
+                raise RuntimeError("folded mode is for evaluation: call .eval() first")
+            x = pixels.double()  # integer activations from here on
+        else:
+            x = pixels / 255.0
+        step = self.input_step()
+        for block in self.blocks:
+            if isinstance(block, nn.MaxPool2d):
+                x = block(x)
+                continue
+            x = block(x, mode, step)
+            if hasattr(block, "aq"):
+                step = block.aq.step.detach()
+        return x.float()
+
+    @torch.no_grad()
+    def calibrate(self, pixels: torch.Tensor) -> None:
+        """Initialise every quantizer step from the float network on a batch (in place).
+
+        Weight steps are MSE-optimal per channel; activation steps MSE-optimal for the
+        float post-ReLU values of ``pixels`` [N, C, H, W].
+        """
+        was_training = self.training
+        self.eval()
+        x = pixels / 255.0
+        for block in self.blocks:
+            if isinstance(block, nn.MaxPool2d):
+                x = block(x)
+                continue
+            if hasattr(block, "wq"):
+                block.wq.init_from(block.weight)
+            if hasattr(block, "aq"):
+                block.aq.init_from(block.preact(x))
+            x = block(x, "float", self.input_step())
+        self.train(was_training)
+
+    def weighted_blocks(self) -> list[nn.Module]:
+        return [b for b in self.blocks if hasattr(b, "wq")]

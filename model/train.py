@@ -1,0 +1,389 @@
+"""Quantization-aware training of the network family, with a run cache.
+
+A run is a float pre-train (shared by every ``q`` of the same ``arch, s, dataset, seed``)
+followed by a QAT fine-tune at ``q`` starting from MSE-calibrated LSQ steps; then export
+to the IntegerNetwork bundle and three test accuracies: float, fake-quant (the folded
+torch model) and integer (the golden model of ``sim.golden``).
+
+Both stages are cached under ``$QSNAS_CACHE`` (default ``~/.cache/qsnas/runs``), keyed by
+the SHA-256 of their configuration; an entry that fails to load or validate is trained
+again, never trusted.
+
+Python API for the other packages::
+
+    from model.train import TrainConfig, train, train_and_export
+    net, metrics = train_and_export("vgg", q=4, s=1.0, out="build/bundle")
+    result = train(TrainConfig(arch="vgg", q=4, s=1.0))   # TrainResult
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from model.bundle import IntegerNetwork, load_bundle, replace_dir, save_bundle
+from model.data import Dataset, load_dataset
+from model.export import export_network
+from model.nets import QNet
+from model.quant import clamp_steps_
+
+# Bump when training or export changes in a way that invalidates cached runs.
+CACHE_VERSION = 1
+DEFAULT_EPOCHS = 12  # QAT fine-tune epochs
+DEFAULT_FLOAT_EPOCHS = 15  # float pre-train epochs
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a training run (and so its cache key)."""
+
+    arch: str = "vgg"  # network family: "vgg" or "mobilenet" (model.arch.ARCHS)
+    q: int = 4  # bit width of weights and hidden activations, 1..8
+    s: float = 1.0  # width scale: every hidden channel count is round(base·s), at least 1
+    dataset: str = "mnist5k"  # model.data.DATASETS
+    data_dir: str | None = None  # folder with the cifar10/svhn files (unused for embedded)
+    epochs: int = DEFAULT_EPOCHS  # QAT fine-tune epochs at q (0: export the calibrated net)
+    float_epochs: int = DEFAULT_FLOAT_EPOCHS  # float pre-train epochs (shared by every q)
+    seed: int = 0  # seeds weights, batch order and augmentation
+    batch_size: int = 64  # images per SGD step
+    lr: float = 0.05  # peak SGD learning rate of the float pre-train (cosine decay)
+    qat_lr: float = 0.01  # peak SGD learning rate of the QAT fine-tune (cosine decay)
+    momentum: float = 0.9  # SGD (Nesterov) momentum
+    weight_decay: float = 5e-4  # on conv/dense weights only (not BN, biases, steps)
+    shift: int | None = None  # max random shift in pixels (augmentation); None: H // 14
+
+    def key(self, stage: str) -> str:
+        """Cache key of ``stage`` ("float" or "qat"): SHA-256 of what determines it."""
+        d = dataclasses.asdict(self)
+        if stage == "float":  # the float pre-train does not depend on q or the QAT stage
+            for name in ("q", "epochs", "qat_lr"):
+                d.pop(name)
+        d.update(stage=stage, version=CACHE_VERSION)
+        blob = json.dumps(d, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:24]
+
+    @property
+    def aug_shift(self) -> int:
+        return self.shift or 0  # None is resolved by `resolve` before training
+
+
+@dataclass
+class TrainResult:
+    """A finished (or cached) run: the integer network, its metrics and where it lives."""
+
+    config: TrainConfig
+    network: IntegerNetwork  # validated, as the bundle stores it
+    metrics: dict  # float_acc, fake_quant_acc, integer_acc, agreement, … (see `train`)
+    cache_dir: Path  # the run's cache entry (bundle/, state.pt, result.json)
+    cached: bool  # True when the run was loaded from the cache
+    _model: QNet | None = field(default=None, repr=False)
+
+    def model(self) -> QNet:
+        """The trained torch model, in ``"folded"`` evaluation mode."""
+        if self._model is None:
+            self._model = _build(self.config, _data_shape(self.network))
+            state = torch.load(self.cache_dir / "state.pt", weights_only=True)
+            self._model.load_state_dict(state)
+        return self._model.eval().set_mode("folded")
+
+
+def cache_root() -> Path:
+    """``$QSNAS_CACHE`` or ``~/.cache/qsnas/runs``."""
+    env = os.environ.get("QSNAS_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "qsnas" / "runs"
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _data_shape(net: IntegerNetwork) -> tuple[tuple[int, int, int], int]:
+    return tuple(net.input_shape), net.num_classes
+
+
+def _build(cfg: TrainConfig, shape) -> QNet:
+    input_shape, classes = shape
+    return QNet(cfg.arch, cfg.q, cfg.s, input_shape, classes)
+
+
+def to_nchw(images: np.ndarray) -> torch.Tensor:
+    """uint8 [N, H, W, C] → float pixel values [N, C, H, W]."""
+    return torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2))).float()
+
+
+def random_shift(x: torch.Tensor, shift: int, gen: torch.Generator) -> torch.Tensor:
+    """Shift each image of ``x`` [N, C, H, W] by up to ``shift`` pixels, zero fill."""
+    if shift <= 0:
+        return x
+    n, _, h, w = x.shape
+    xp = F.pad(x, (shift, shift, shift, shift))
+    dy = torch.randint(0, 2 * shift + 1, (n,), generator=gen)
+    dx = torch.randint(0, 2 * shift + 1, (n,), generator=gen)
+    rows = (dy[:, None] + torch.arange(h)).to(x.device)  # [N, H]
+    cols = (dx[:, None] + torch.arange(w)).to(x.device)  # [N, W]
+    idx = torch.arange(n, device=x.device)[:, None, None]
+    out = xp.permute(0, 2, 3, 1)[idx, rows[:, :, None], cols[:, None, :]]  # [N, H, W, C]
+    return out.permute(0, 3, 1, 2).contiguous()
+
+
+@torch.no_grad()
+def predict(model: QNet, pixels: torch.Tensor, mode: str, batch: int = 500) -> np.ndarray:
+    """Predicted classes of ``pixels`` [N, C, H, W] in ``mode`` (evaluation)."""
+    model.eval().set_mode(mode)
+    device = next(model.parameters()).device
+    out = []
+    for i in range(0, len(pixels), batch):
+        out.append(model(pixels[i : i + batch].to(device)).argmax(dim=1).cpu())
+    return torch.cat(out).numpy()
+
+
+def _param_groups(model: QNet, weight_decay: float) -> list[dict]:
+    decay, other = [], []
+    for name, p in model.named_parameters():
+        (decay if name.endswith(".weight") and p.dim() > 1 else other).append(p)
+    return [{"params": decay, "weight_decay": weight_decay},
+            {"params": other, "weight_decay": 0.0}]
+
+
+def _fit(model: QNet, data: Dataset, cfg: TrainConfig, *, mode: str, epochs: int, lr: float,
+         gen: torch.Generator, progress: bool, desc: str) -> list[float]:
+    """SGD with a short linear warm-up and cosine decay; returns the loss per epoch."""
+    device = next(model.parameters()).device
+    x_all, y_all = to_nchw(data.train_x), torch.from_numpy(data.train_y)
+    n = len(x_all)
+    steps_per_epoch = math.ceil(n / cfg.batch_size)
+    total = max(1, epochs * steps_per_epoch)
+    warmup = min(total // 10, 2 * steps_per_epoch)
+    opt = torch.optim.SGD(_param_groups(model, cfg.weight_decay), lr=lr,
+                          momentum=cfg.momentum, nesterov=True)
+
+    def lr_at(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+    model.set_mode(mode)
+    losses = []
+    bar = tqdm(range(epochs), desc=desc, disable=not progress, file=sys.stderr, leave=False)
+    for _ in bar:
+        model.train()
+        perm = torch.randperm(n, generator=gen)
+        total_loss = 0.0
+        for i in range(0, n, cfg.batch_size):
+            idx = perm[i : i + cfg.batch_size]
+            x = random_shift(x_all[idx], cfg.aug_shift, gen).to(device)
+            y = y_all[idx].to(device)
+            loss = F.cross_entropy(model(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            clamp_steps_(model)
+            total_loss += float(loss.detach()) * len(idx)
+        losses.append(total_loss / n)
+        bar.set_postfix(loss=f"{losses[-1]:.4f}")
+    return losses
+
+
+# ---------------------------------------------------------------------------- cache
+
+
+def _write_entry(entry: Path, files: dict[str, object]) -> None:
+    """Write a cache entry atomically: a temporary sibling renamed into place."""
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=entry.parent))
+    try:
+        for name, value in files.items():
+            if name == "state.pt":
+                torch.save(value, tmp / name)
+            elif name == "bundle":
+                save_bundle(value, tmp / name)
+            else:
+                (tmp / name).write_text(json.dumps(value, indent=1, sort_keys=True) + "\n")
+        replace_dir(tmp, entry)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _read_json(path: Path, cfg: TrainConfig) -> dict:
+    d = json.loads(path.read_text())
+    if d.get("config") != dataclasses.asdict(cfg):
+        raise ValueError("config mismatch")
+    return d
+
+
+def _load_float(entry: Path, cfg: TrainConfig, model: QNet) -> dict | None:
+    try:
+        result = _read_json(entry / "result.json", cfg)
+        model.load_state_dict(torch.load(entry / "state.pt", weights_only=True))
+        return result
+    except Exception:  # noqa: BLE001 - any unreadable entry is simply retrained
+        return None
+
+
+def _load_run(entry: Path, cfg: TrainConfig) -> TrainResult | None:
+    try:
+        result = _read_json(entry / "result.json", cfg)
+        net = load_bundle(entry / "bundle")
+        state = torch.load(entry / "state.pt", weights_only=True)
+        model = _build(cfg, _data_shape(net))
+        model.load_state_dict(state)
+        return TrainResult(cfg, net, result["metrics"], entry, True, model)
+    except Exception:  # noqa: BLE001 - any unreadable entry is simply retrained
+        return None
+
+
+# ---------------------------------------------------------------------------- training
+
+
+def _setup(cfg: TrainConfig) -> None:
+    torch.manual_seed(cfg.seed)
+    if not torch.cuda.is_available():
+        torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+def _pretrain(cfg: TrainConfig, data: Dataset, device, progress: bool, use_cache: bool):
+    """The float network (cached); returns ``(model, float_acc, seconds, cached)``."""
+    entry = cache_root() / f"float-{cfg.key('float')}"
+    _setup(cfg)
+    model = QNet(cfg.arch, cfg.q, cfg.s, data.input_shape, data.num_classes).to(device)
+    if use_cache and (hit := _load_float(entry, cfg_float(cfg), model)) is not None:
+        return model, hit["float_acc"], hit["seconds"], True
+    t0 = time.perf_counter()
+    gen = torch.Generator().manual_seed(cfg.seed)
+    _fit(model, data, cfg, mode="float", epochs=cfg.float_epochs, lr=cfg.lr, gen=gen,
+         progress=progress, desc=f"float {cfg.arch} s={cfg.s}")
+    seconds = time.perf_counter() - t0
+    acc = float((predict(model, to_nchw(data.test_x), "float") == data.test_y).mean())
+    if use_cache:
+        state = {k: v.cpu() for k, v in model.state_dict().items()}
+        _write_entry(entry, {"result.json": {"config": dataclasses.asdict(cfg_float(cfg)),
+                                             "float_acc": acc, "seconds": seconds},
+                             "state.pt": state})
+    return model, acc, seconds, False
+
+
+def cfg_float(cfg: TrainConfig) -> TrainConfig:
+    """The float-stage view of ``cfg`` (q-independent fields only matter)."""
+    return dataclasses.replace(cfg, q=1, epochs=0, qat_lr=0.0)
+
+
+def resolve(cfg: TrainConfig, data: Dataset) -> TrainConfig:
+    """``cfg`` normalised (``s`` a float) with the augmentation shift filled in."""
+    cfg = dataclasses.replace(cfg, s=float(cfg.s))
+    if cfg.shift is None:
+        cfg = dataclasses.replace(cfg, shift=max(1, data.input_shape[0] // 14))
+    return cfg
+
+
+def check_config(cfg: TrainConfig) -> None:
+    """Raise `model.cli.UserError` for a bad configuration, naming the field."""
+    from model.arch import ARCHS
+    from model.cli import UserError, check_q, check_s
+    from model.data import DATASETS
+
+    if cfg.arch not in ARCHS:
+        raise UserError(f"arch must be one of {', '.join(ARCHS)}, not {cfg.arch!r}")
+    check_q(cfg.q)
+    check_s(cfg.s)
+    if cfg.dataset not in DATASETS:
+        raise UserError(f"dataset must be one of {', '.join(DATASETS)}, not {cfg.dataset!r}")
+    for name in ("epochs", "float_epochs"):
+        value = getattr(cfg, name)
+        if not isinstance(value, int) or value < 0:
+            raise UserError(f"{name} must be a non-negative integer, not {value!r}")
+    if cfg.float_epochs + cfg.epochs == 0:
+        raise UserError("epochs and float_epochs cannot both be 0 (nothing would be trained)")
+
+
+def train(cfg: TrainConfig, *, progress: bool = True, use_cache: bool = True,
+          data: Dataset | None = None) -> TrainResult:
+    """Train (or load the cached) run ``cfg``; return its `TrainResult`.
+
+    ``metrics`` holds ``float_acc`` (the float pre-train), ``fake_quant_acc`` (the
+    folded fake-quant torch model), ``integer_acc`` (golden model), ``agreement`` (share
+    of test images where fake-quant and golden classes agree), ``test_images``,
+    ``float_seconds``, ``qat_seconds``, ``seconds_per_epoch`` and ``losses``.
+    """
+    from sim.golden import classify, run
+
+    check_config(cfg)
+    data = data if data is not None else load_dataset(cfg.dataset, cfg.data_dir)
+    cfg = resolve(cfg, data)
+    entry = cache_root() / f"run-{cfg.key('qat')}"
+    if use_cache and (hit := _load_run(entry, cfg)) is not None:
+        return hit
+    device = default_device()
+    model, float_acc, float_seconds, float_cached = _pretrain(cfg, data, device, progress,
+                                                              use_cache)
+    t0 = time.perf_counter()
+    gen = torch.Generator().manual_seed(cfg.seed + 1)
+    calib = to_nchw(data.train_x[: min(512, len(data.train_x))]).to(device)
+    model.calibrate(calib)
+    losses = _fit(model, data, cfg, mode="quant", epochs=cfg.epochs, lr=cfg.qat_lr, gen=gen,
+                  progress=progress, desc=f"QAT {cfg.arch} q={cfg.q} s={cfg.s}")
+    qat_seconds = time.perf_counter() - t0
+    test_pixels = to_nchw(data.test_x)
+    fq_classes = predict(model, test_pixels, "folded")
+    net = export_network(model, data.name)
+    int_classes = np.concatenate([classify(run(net, data.test_x[i : i + 250]))
+                                  for i in range(0, len(data.test_x), 250)])
+    metrics = {
+        "float_acc": float_acc,
+        "fake_quant_acc": float((fq_classes == data.test_y).mean()),
+        "integer_acc": float((int_classes == data.test_y).mean()),
+        "agreement": float((fq_classes == int_classes).mean()),
+        "test_images": int(len(data.test_y)),
+        "float_seconds": round(float_seconds, 2),
+        "float_cached": float_cached,
+        "qat_seconds": round(qat_seconds, 2),
+        "seconds_per_epoch": round(qat_seconds / max(1, cfg.epochs), 3),
+        "losses": [round(v, 5) for v in losses],
+    }
+    net.meta = {"config": dataclasses.asdict(cfg), "metrics": {
+        k: metrics[k] for k in ("float_acc", "fake_quant_acc", "integer_acc", "agreement",
+                                "test_images")}}
+    if use_cache:
+        state = {k: v.cpu() for k, v in model.state_dict().items()}
+        _write_entry(entry, {"result.json": {"config": dataclasses.asdict(cfg),
+                                             "metrics": metrics},
+                             "state.pt": state, "bundle": net})
+    return TrainResult(cfg, net, metrics, entry, False, model)
+
+
+def train_and_export(arch: str, q: int, s: float, dataset: str = "mnist5k",
+                     epochs: int | None = None, seed: int = 0, out=None, *,
+                     data_dir: str | None = None, float_epochs: int | None = None,
+                     progress: bool = True, use_cache: bool = True
+                     ) -> tuple[IntegerNetwork, dict]:
+    """Train (or reuse) ``arch`` at ``(q, s)`` and write its bundle to ``out`` (if given).
+
+    Returns the validated `IntegerNetwork` and the metrics dict of `train`, plus
+    ``cached`` and ``cache_dir``. ``epochs``/``float_epochs`` default to
+    `DEFAULT_EPOCHS`/`DEFAULT_FLOAT_EPOCHS`.
+    """
+    cfg = TrainConfig(arch=arch, q=q, s=float(s), dataset=dataset, data_dir=data_dir,
+                      epochs=DEFAULT_EPOCHS if epochs is None else epochs,
+                      float_epochs=DEFAULT_FLOAT_EPOCHS if float_epochs is None else float_epochs,
+                      seed=seed)
+    result = train(cfg, progress=progress, use_cache=use_cache)
+    if out is not None:
+        save_bundle(result.network, out)
+    metrics = dict(result.metrics, cached=result.cached, cache_dir=str(result.cache_dir))
+    return result.network, metrics
