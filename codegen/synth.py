@@ -1,0 +1,85 @@
+"""Resource estimate by Yosys ``synth_xilinx`` (Debian's yosys) on the generated Verilog.
+
+Vivado stays the authoritative path; this gives LUT/FF/DSP/BRAM36 counts and the
+logic depth in seconds without it, so a design is checked against the board first.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+# 7-series primitive names as yosys' synth_xilinx maps them.
+LUT_CELLS = re.compile(r"^LUT[1-6]$")
+LUTRAM_CELLS = re.compile(r"^(RAM\d+X\d+[SD]|RAM\d+M|SRL\w+)$")
+FF_CELLS = re.compile(r"^FD[RSCP]E(_1)?$")
+DSP_CELLS = re.compile(r"^DSP48E1$")
+
+
+@dataclass
+class SynthResult:
+    """Cell counts of one synthesis run (BRAM in RAMB36 equivalents)."""
+
+    lut: int
+    ff: int
+    dsp: int
+    bram36: float
+    lutram: int
+    cells: dict[str, int]
+    log_path: Path | None = None
+
+    def as_dict(self) -> dict:
+        return {"lut": self.lut, "ff": self.ff, "dsp": self.dsp, "bram36": self.bram36,
+                "lutram": self.lutram}
+
+
+def yosys_available() -> bool:
+    return shutil.which("yosys") is not None
+
+
+def parse_stat(text: str) -> dict[str, int]:
+    """Cell counts of the last ``stat`` block of a yosys log (the top module's totals)."""
+    blocks = text.split("Number of cells:")
+    if len(blocks) < 2:
+        raise RuntimeError("yosys printed no 'stat' report")
+    cells: dict[str, int] = {}
+    for line in blocks[-1].splitlines()[1:]:
+        match = re.match(r"^\s+(\S+)\s+(\d+)\s*$", line)
+        if match:
+            cells[match[1]] = int(match[2])
+        elif cells and line.strip() and not line.startswith(" " * 5):
+            break
+    return cells
+
+
+def summarize(cells: dict[str, int]) -> SynthResult:
+    def count(pattern):
+        return sum(n for name, n in cells.items() if pattern.match(name))
+
+    bram36 = cells.get("RAMB36E1", 0) + cells.get("RAMB18E1", 0) / 2
+    return SynthResult(lut=count(LUT_CELLS) + count(LUTRAM_CELLS), ff=count(FF_CELLS),
+                       dsp=count(DSP_CELLS), bram36=bram36, lutram=count(LUTRAM_CELLS),
+                       cells=dict(sorted(cells.items())))
+
+
+def synth_xilinx(verilog: list[Path], top: str, workdir: Path, family: str = "xc7",
+                 timeout: float = 900) -> SynthResult:
+    """Run ``synth_xilinx -family FAMILY`` on ``verilog`` in ``workdir`` (where the design's
+    ``$readmemh`` files must be reachable) and return the cell counts."""
+    if not yosys_available():
+        raise FileNotFoundError("yosys is not on PATH (Debian: apt-get install yosys)")
+    workdir = Path(workdir)
+    reads = "; ".join(f"read_verilog -sv {Path(v).resolve()}" for v in verilog)
+    script = f"{reads}; synth_xilinx -family {family} -top {top}; stat"
+    log = workdir / "yosys_synth.log"
+    done = subprocess.run(["yosys", "-q", "-l", str(log), "-p", script], cwd=workdir,
+                          capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        tail = "\n".join((done.stderr or done.stdout).splitlines()[-15:])
+        raise RuntimeError(f"yosys synth_xilinx failed:\n{tail}")
+    result = summarize(parse_stat(log.read_text()))
+    result.log_path = log
+    return result
