@@ -1,0 +1,73 @@
+"""``python -m codegen build``: train, pick (P, M), generate, verify and report an FPGA build."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from model.cli import UserError, run_cli
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line (`UserError`), not usage plus a message."""
+
+    def error(self, message: str):
+        raise UserError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from boards import DEFAULT_BOARD, board_names
+    from model.arch import ARCHS
+    from model.data import DATASETS
+
+    parser = _Parser(prog="python -m codegen", description=__doc__)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    b = sub.add_parser(
+        "build", help="emit a complete, verified FPGA build directory for one (q, s)",
+        description="Train (or reuse) the network at bit width Q and width scale S, pick the "
+        "most energy-efficient (P, M) that fits the board unless --pe/--mult are given, and "
+        "write bundle/, rtl/, mem/, vivado/, hls/, report.json and report.md. The RTL is "
+        "simulated in Verilator on --images test images and must match the golden model on "
+        "every logit.")
+    b.add_argument("--q", type=int, required=True, help="bit width, 1..8")
+    b.add_argument("--s", type=float, required=True, help="width scale, e.g. 1.5")
+    b.add_argument("--arch", default="vgg", choices=ARCHS, help="network family (default vgg)")
+    b.add_argument("--dataset", default="mnist5k", choices=DATASETS,
+                   help="data set (default mnist5k)")
+    b.add_argument("--data-dir", default=None, help="folder with the cifar10/svhn files")
+    b.add_argument("--board", default=DEFAULT_BOARD,
+                   help=f"target board (default {DEFAULT_BOARD}; one of {', '.join(board_names())})")
+    b.add_argument("--pe", type=int, default=None, help="processing engines P (default: best)")
+    b.add_argument("--mult", type=int, default=None, help="multipliers per PE M (default: best)")
+    b.add_argument("--images", type=int, default=20,
+                   help="test images simulated in Verilator (default 20)")
+    b.add_argument("--epochs", type=int, default=None, help="QAT epochs (default: model's)")
+    b.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    b.add_argument("--out", default=None,
+                   help="build directory (default build/<arch>-<dataset>-q<Q>-s<S>)")
+    b.add_argument("--force", action="store_true", help="replace an existing build directory")
+    b.add_argument("--no-synth", action="store_true",
+                   help="skip the Yosys resource estimate (use the analytical one)")
+    b.add_argument("--quiet", action="store_true", help="no progress output")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from codegen.build import BuildConfig, build
+
+    cfg = BuildConfig(q=args.q, s=args.s, arch=args.arch, dataset=args.dataset,
+                      data_dir=args.data_dir, board=args.board, pe=args.pe, mult=args.mult,
+                      images=args.images, epochs=args.epochs, seed=args.seed,
+                      out=Path(args.out) if args.out else None, force=args.force,
+                      synth=not args.no_synth, progress=not args.quiet)
+    report = build(cfg)
+    print(f"wrote {report['out_dir']}: {report['hw_matches_golden']['mismatches']} mismatching "
+          f"logits over {report['hw_matches_golden']['images']} images, "
+          f"{report['energy']['per_inference_uj']:.3f} uJ/inference, fits={report['fits']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_cli(main, prog="codegen"))

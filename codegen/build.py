@@ -1,0 +1,279 @@
+"""The build pipeline: a config, a state, and a list of plain steps ``(state, cfg) -> None``.
+
+Every step is timed and announced; the whole build is written into a temporary sibling
+directory and renamed into place at the end, so a failed or interrupted build leaves
+nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from model.cli import UserError, check_positive, check_q, check_s
+
+
+@dataclass
+class BuildConfig:
+    """What ``python -m codegen build`` was asked for."""
+
+    q: int  # bit width of weights and hidden activations
+    s: float  # width scale
+    arch: str = "vgg"  # network family
+    dataset: str = "mnist5k"  # data set name
+    data_dir: str | None = None  # folder of cifar10/svhn files
+    board: str = "arty_a7_35"  # boards.get_board name
+    pe: int | None = None  # processing engines; None: the most energy-efficient that fits
+    mult: int | None = None  # multipliers per PE; None: as pe
+    images: int = 20  # test images simulated in Verilator
+    epochs: int | None = None  # QAT epochs; None: model.train.DEFAULT_EPOCHS
+    seed: int = 0  # training seed
+    out: Path | None = None  # build directory; None: build/<arch>-<dataset>-q<q>-s<s>
+    force: bool = False  # replace an existing build directory
+    synth: bool = True  # run the Yosys resource estimate
+    progress: bool = True  # print step progress
+
+    @property
+    def out_dir(self) -> Path:
+        return self.out or Path("build") / f"{self.arch}-{self.dataset}-q{self.q}-s{self.s:g}"
+
+
+@dataclass
+class BuildState:
+    """What the steps produce; ``root`` is the temporary build directory."""
+
+    root: Path
+    board: object = None
+    net: object = None
+    metrics: dict = field(default_factory=dict)
+    pe: int = 0
+    mult: int = 0
+    cycles: dict = field(default_factory=dict)
+    energy: dict = field(default_factory=dict)
+    estimate: dict = field(default_factory=dict)
+    resources: dict = field(default_factory=dict)
+    verification: dict = field(default_factory=dict)
+    hls: dict = field(default_factory=dict)
+    files: dict = field(default_factory=lambda: {"verilog": [], "mem": [], "vivado": [],
+                                                 "hls": []})
+    timings: dict = field(default_factory=dict)
+
+    def rel(self, paths) -> list[str]:
+        return sorted(str(Path(p).relative_to(self.root)) for p in paths)
+
+
+def check_config(cfg: BuildConfig) -> None:
+    """Reject bad input with one clear line before anything runs."""
+    from boards import get_board
+    from model.arch import ARCHS
+    from model.data import DATASETS
+
+    check_q(cfg.q)
+    check_s(cfg.s)
+    if cfg.arch not in ARCHS:
+        raise UserError(f"arch must be one of {', '.join(ARCHS)}, not {cfg.arch!r}")
+    if cfg.dataset not in DATASETS:
+        raise UserError(f"dataset must be one of {', '.join(DATASETS)}, not {cfg.dataset!r}")
+    try:
+        get_board(cfg.board)
+    except (KeyError, ValueError) as e:
+        raise UserError(str(e).strip("'\"")) from None
+    for name in ("pe", "mult"):
+        if getattr(cfg, name) is not None:
+            check_positive(getattr(cfg, name), f"--{name}")
+    check_positive(cfg.images, "--images")
+    out = cfg.out_dir
+    if out.exists() and not cfg.force:
+        raise UserError(f"{out} exists (pass --force to replace it)")
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out} exists and is not a directory")
+
+
+# ---------------------------------------------------------------------------- steps
+
+
+def step_train(state: BuildState, cfg: BuildConfig) -> None:
+    """Train (or reuse) the network and write its bundle to ``bundle/``."""
+    from model.train import train_and_export
+
+    state.net, state.metrics = train_and_export(
+        cfg.arch, cfg.q, cfg.s, cfg.dataset, cfg.epochs, cfg.seed, state.root / "bundle",
+        data_dir=cfg.data_dir, progress=cfg.progress)
+
+
+def step_design(state: BuildState, cfg: BuildConfig) -> None:
+    """Pick (P, M), check the analytical resource estimate against the board."""
+    from boards import get_board
+    from sim.sweep import best_design, evaluate_design
+
+    state.board = board = get_board(cfg.board)
+    layers = state.net.layers
+    if cfg.pe is None or cfg.mult is None:
+        pes = [cfg.pe] if cfg.pe else [1, 2, 3, 4, 6, 8, 12, 16]
+        mults = [cfg.mult] if cfg.mult else [1, 2, 3, 4, 6, 8, 12, 16]
+        row = best_design(layers, cfg.q, board, pes, mults)
+        if row is None:
+            raise UserError(f"no (P, M) with P in {pes} and M in {mults} fits {board.name}")
+    else:
+        row = evaluate_design(layers, cfg.q, cfg.pe, cfg.mult, board)
+    state.pe, state.mult = int(row["pe"]), int(row["mult"])
+    state.estimate = row
+    if not row["fits"]:
+        raise UserError(
+            f"P={state.pe} M={state.mult} does not fit {board.name}: needs "
+            f"{row['bram36']} BRAM36 of {board.capacity.bram36}, {row['dsp']} DSP of "
+            f"{board.capacity.dsp}, {row['lut']} LUT of {board.capacity.lut}")
+
+
+def step_cycles_energy(state: BuildState, cfg: BuildConfig) -> None:
+    """Exact cycles and event counts, and the energy per inference."""
+    from sim.cycles import cycle_model
+    from sim.energy import energy_per_inference
+
+    state.cycles = cycle_model(state.net.layers, cfg.q, state.pe, state.mult)
+    state.energy = energy_per_inference(state.cycles["events"], cfg.q, state.board,
+                                        mults_per_pe=state.mult, pe_count=state.pe)
+
+
+def step_rtl(state: BuildState, cfg: BuildConfig) -> None:
+    """Verilog of the accelerator and the board top, and the packed BRAM init files."""
+    from hw.generate import generate_verilog
+
+    out = generate_verilog(state.net, state.pe, state.mult, state.root / "rtl",
+                           state.root / "mem")
+    state.files["verilog"] = state.rel(out["verilog"])
+    state.files["mem"] = state.rel(out["mem"])
+
+
+def step_vivado(state: BuildState, cfg: BuildConfig) -> None:
+    """Vivado project script through the board's amaranth-boards platform."""
+    from codegen.vivado import emit_vivado
+
+    paths = emit_vivado(state.net, state.pe, state.mult, state.board, state.root)
+    state.files["vivado"] = state.rel(paths)
+
+
+def step_hls(state: BuildState, cfg: BuildConfig) -> None:
+    """HLS C++ and its test bench; compiled with g++ and checked against the golden model."""
+    from codegen.hls import compile_and_run, emit_hls, write_tb_data
+
+    images, labels = _test_images(state, cfg)
+    paths = emit_hls(state.net, state.root / "hls")
+    write_tb_data(state.net, images, labels, state.root / "hls" / "tb_data.txt")
+    paths.append(state.root / "hls" / "tb_data.txt")
+    state.files["hls"] = state.rel(paths)
+    if shutil.which("g++"):
+        result = compile_and_run(state.root / "hls", state.root / "hls" / "tb_data.txt")
+        state.hls = {"images": result.images, "mismatches": result.failed,
+                     "accuracy": result.correct / max(1, result.images)}
+        if result.failed:
+            raise RuntimeError(f"HLS C++ disagrees with the golden model on {result.failed} "
+                               f"of {result.images} images:\n{result.output}")
+
+
+def step_verify(state: BuildState, cfg: BuildConfig) -> None:
+    """Simulate the generated RTL (reading mem/) in Verilator; every logit must match."""
+    from sim.rtl import run_rtl
+
+    images, labels = _test_images(state, cfg)
+    result = run_rtl(state.net, state.pe, state.mult, images,
+                     rtl_dir=state.root / "rtl", mem_dir=state.root / "mem")
+    classes = np.asarray(result["classes"])
+    state.verification = {
+        "images": len(images),
+        "mismatches": int(result["mismatches"]),
+        "accuracy": float((classes == labels).mean()),
+        "cycles": result["cycles"],
+    }
+    if result["mismatches"]:
+        raise RuntimeError(f"RTL disagrees with the golden model: {result['mismatches']} "
+                           f"mismatching logits over {len(images)} images")
+    if any(c != state.cycles["cycles"] for c in result["cycles"]):
+        raise RuntimeError(f"RTL took {result['cycles']} cycles, the cycle model says "
+                           f"{state.cycles['cycles']}")
+
+
+def step_synth(state: BuildState, cfg: BuildConfig) -> None:
+    """Yosys synth_xilinx resource estimate of rtl/, checked against the board."""
+    from codegen.synth import synth_xilinx, yosys_available
+
+    capacity = state.board.capacity.as_dict()
+    if cfg.synth and yosys_available() and state.board.family in ("xc7", "xcup"):
+        verilog = [state.root / p for p in state.files["verilog"]]
+        result = synth_xilinx(verilog, "qsnas_accel", state.root / "mem")
+        state.resources = dict(result.as_dict(), source="yosys synth_xilinx")
+        (state.root / "mem" / "yosys_synth.log").unlink(missing_ok=True)
+    else:
+        state.resources = {k: state.estimate[k] for k in ("lut", "ff", "dsp", "bram36")
+                           if k in state.estimate}
+        state.resources["source"] = "analytical estimate (sim.resources)"
+    over = [f"{k} {state.resources[k]} > {capacity[k]}" for k in capacity
+            if k in state.resources and state.resources[k] > capacity[k]]
+    if over:
+        raise UserError(f"the design does not fit {state.board.name}: {', '.join(over)}")
+
+
+def step_report(state: BuildState, cfg: BuildConfig) -> None:
+    """``report.json`` (the keys of ARCHITECTURE.md) and ``report.md`` with a plot."""
+    from codegen.report import write_report
+
+    write_report(state, cfg)
+
+
+STEPS: list[Callable[[BuildState, BuildConfig], None]] = [
+    step_train, step_design, step_cycles_energy, step_rtl, step_vivado, step_hls,
+    step_verify, step_synth, step_report,
+]
+
+
+def _test_images(state: BuildState, cfg: BuildConfig):
+    from model.data import load_dataset
+
+    data = load_dataset(cfg.dataset, cfg.data_dir)
+    n = min(cfg.images, len(data.test_x))
+    return data.test_x[:n], data.test_y[:n]
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def build(cfg: BuildConfig) -> dict:
+    """Run every step into a temporary directory, then move it to ``cfg.out_dir``."""
+    from model.bundle import replace_dir
+
+    check_config(cfg)
+    out = cfg.out_dir
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        root = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    except OSError as e:
+        raise UserError(f"cannot write to {out.parent}: {e.strerror}") from None
+    state = BuildState(root=root)
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        for i, step in enumerate(STEPS, 1):
+            title = step.__doc__.splitlines()[0].rstrip(".")
+            if cfg.progress:
+                print(f"[{i}/{len(STEPS)}] {title}", flush=True)
+            t0 = time.perf_counter()
+            step(state, cfg)
+            state.timings[step.__name__.removeprefix("step_")] = round(
+                time.perf_counter() - t0, 2)
+        report = json.loads((root / "report.json").read_text())
+        replace_dir(root, out)
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    report["out_dir"] = str(out)
+    return report

@@ -1,0 +1,90 @@
+"""``report.json`` (keys fixed by ARCHITECTURE.md) and ``report.md`` with a per-layer plot."""
+
+from __future__ import annotations
+
+import json
+
+from codegen.render import render
+
+
+def report_dict(state, cfg) -> dict:
+    board = state.board
+    clock_mhz = float(board.clock_mhz)
+    cycles = state.cycles
+    metrics = state.metrics
+    return {
+        "q": cfg.q,
+        "s": cfg.s,
+        "arch": cfg.arch,
+        "dataset": cfg.dataset,
+        "board": board.name,
+        "pe": state.pe,
+        "mult": state.mult,
+        "accuracy": {
+            "float": metrics.get("float_acc"),
+            "quant_sw": metrics.get("integer_acc"),
+            "fake_quant": metrics.get("fake_quant_acc"),
+            "quant_sw_images": metrics.get("test_images"),
+            "hw_sim": state.verification.get("accuracy"),
+            "hw_sim_images": state.verification.get("images"),
+        },
+        "hw_matches_golden": {
+            "images": state.verification.get("images"),
+            "mismatches": state.verification.get("mismatches"),
+        },
+        "hls_matches_golden": state.hls,
+        "cycles": {
+            "per_inference": cycles["cycles"],
+            "mac_ops": cycles["mac_ops"],
+            "physical_bound": cycles["physical_bound"],
+            "ratio": round(cycles["cycles"] / max(1, cycles["physical_bound"]), 4),
+            "layers": cycles["layers"],
+        },
+        "clock_mhz": clock_mhz,
+        "latency_us": round(cycles["cycles"] / clock_mhz, 3),
+        "energy": {
+            "per_inference_uj": state.energy["total_uj"],
+            "compute_lower_bound_uj": state.energy.get("compute_lb_uj"),
+            "breakdown": state.energy["breakdown_uj"],
+        },
+        "resources": {k: state.resources[k] for k in ("lut", "ff", "dsp", "bram36")},
+        "resources_source": state.resources.get("source"),
+        "resources_estimate": {k: state.estimate[k] for k in ("lut", "ff", "dsp", "bram36")
+                               if k in state.estimate},
+        "capacity": board.capacity.as_dict(),
+        "fits": all(state.resources[k] <= v for k, v in board.capacity.as_dict().items()),
+        "files": {k: list(v) for k, v in sorted(state.files.items())},
+        "timings_s": state.timings,
+    }
+
+
+def plot_layers(report: dict, path) -> None:
+    """Bar chart of cycles per layer against the physical bound."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    layers = [layer for layer in report["cycles"]["layers"] if layer["cycles"]]
+    names = [layer["name"] for layer in layers]
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.7 * len(names) + 2), 3.6))
+    x = range(len(names))
+    ax.bar([i - 0.2 for i in x], [layer["cycles"] for layer in layers], 0.4, label="cycles")
+    ax.bar([i + 0.2 for i in x], [layer["physical_bound"] for layer in layers], 0.4,
+           label="physical bound ⌈MACs/(P·M)⌉")
+    ax.set_xticks(list(x), names, rotation=45, ha="right")
+    ax.set_ylabel("cycles per inference")
+    ax.set_title(f"{report['arch']} q={report['q']} s={report['s']}  P={report['pe']} "
+                 f"M={report['mult']}")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, metadata={"Software": None})
+    plt.close(fig)
+
+
+def write_report(state, cfg) -> dict:
+    report = report_dict(state, cfg)
+    (state.root / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    plot_layers(report, state.root / "report_layers.png")
+    (state.root / "report.md").write_text(render("report.md.j2", r=report))
+    return report
