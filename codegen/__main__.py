@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="data set (default mnist5k)")
     b.add_argument("--data-dir", default=None, help="folder with the cifar10/svhn files")
     b.add_argument("--board", default=DEFAULT_BOARD,
-                   help=f"target board (default {DEFAULT_BOARD}; one of {', '.join(board_names())})")
+                   help=f"target board (default {DEFAULT_BOARD}; one of "
+                   f"{', '.join(board_names())})")
     b.add_argument("--pe", type=int, default=None, help="processing engines P (default: best)")
     b.add_argument("--mult", type=int, default=None, help="multipliers per PE M (default: best)")
     b.add_argument("--images", type=int, default=20,
