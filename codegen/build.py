@@ -20,6 +20,9 @@ import numpy as np
 
 from model.cli import UserError, check_positive, check_q, check_s
 
+# (P, M) candidates when the user gives none: small arrays, powers of two and between.
+DESIGN_CHOICES = [1, 2, 3, 4, 6, 8, 12, 16]
+
 
 @dataclass
 class BuildConfig:
@@ -110,37 +113,37 @@ def step_train(state: BuildState, cfg: BuildConfig) -> None:
 
 
 def step_design(state: BuildState, cfg: BuildConfig) -> None:
-    """Pick (P, M), check the analytical resource estimate against the board."""
+    """Pick (P, M) and check the analytical resource estimate against the board."""
     from boards import get_board
-    from sim.sweep import best_design, evaluate_design
+    from sim.sweep import DesignDoesNotFit, best_design, evaluate
 
     state.board = board = get_board(cfg.board)
-    layers = state.net.layers
+    specs = state.net.specs()
     if cfg.pe is None or cfg.mult is None:
-        pes = [cfg.pe] if cfg.pe else [1, 2, 3, 4, 6, 8, 12, 16]
-        mults = [cfg.mult] if cfg.mult else [1, 2, 3, 4, 6, 8, 12, 16]
-        row = best_design(layers, cfg.q, board, pes, mults)
-        if row is None:
-            raise UserError(f"no (P, M) with P in {pes} and M in {mults} fits {board.name}")
+        pes = [cfg.pe] if cfg.pe else DESIGN_CHOICES
+        mults = [cfg.mult] if cfg.mult else DESIGN_CHOICES
+        try:
+            row = best_design(specs, cfg.q, board, pes, mults)
+        except DesignDoesNotFit as e:
+            raise UserError(str(e)) from None
     else:
-        row = evaluate_design(layers, cfg.q, cfg.pe, cfg.mult, board)
+        row = evaluate(specs, cfg.q, cfg.pe, cfg.mult, board)
+        if not row["fits"]:
+            raise UserError(f"P={cfg.pe} M={cfg.mult} does not fit {board.name} at q={cfg.q}: "
+                            f"needs {'; '.join(row['over'])}")
     state.pe, state.mult = int(row["pe"]), int(row["mult"])
     state.estimate = row
-    if not row["fits"]:
-        raise UserError(
-            f"P={state.pe} M={state.mult} does not fit {board.name}: needs "
-            f"{row['bram36']} BRAM36 of {board.capacity.bram36}, {row['dsp']} DSP of "
-            f"{board.capacity.dsp}, {row['lut']} LUT of {board.capacity.lut}")
 
 
 def step_cycles_energy(state: BuildState, cfg: BuildConfig) -> None:
     """Exact cycles and event counts, and the energy per inference."""
     from sim.cycles import cycle_model
-    from sim.energy import energy_per_inference
 
-    state.cycles = cycle_model(state.net.layers, cfg.q, state.pe, state.mult)
-    state.energy = energy_per_inference(state.cycles["events"], cfg.q, state.board,
-                                        mults_per_pe=state.mult, pe_count=state.pe)
+    state.cycles = cycle_model(state.net.specs(), cfg.q, state.pe, state.mult)
+    row = state.estimate
+    state.energy = {"total_uj": row["energy_uj"], "breakdown_uj": row["breakdown_uj"],
+                    "compute_lb_uj": row["compute_lb_uj"], "latency_us": row["latency_us"],
+                    "clock_mhz": row["clock_mhz"]}
 
 
 def step_rtl(state: BuildState, cfg: BuildConfig) -> None:

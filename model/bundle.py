@@ -112,6 +112,13 @@ class IntegerNetwork:
     def num_classes(self) -> int:
         return self.layers[-1].out_shape[0]
 
+    def specs(self) -> list:
+        """The layer shapes as hashable `model.arch.LayerSpec` (what shape-only tools take)."""
+        from model.arch import LayerSpec
+
+        return [LayerSpec(layer.name, layer.kind, tuple(layer.in_shape), tuple(layer.out_shape),
+                          layer.k or 0, layer.stride or 1) for layer in self.layers]
+
     def layer(self, name: str) -> Layer:
         for layer in self.layers:
             if layer.name == name:
