@@ -1,0 +1,452 @@
+"""Top level: P×M PE array, ping-pong activation buffers, layer sequencer, image load.
+
+Protocol: while idle, stream the image's bytes (H, W, C order) into ``image``; pulse
+``start``; ``busy`` is high until ``done`` rises, then ``logits`` (int32 per class,
+class 0 in the low bits) and ``class_out`` (argmax, lowest index on ties) are valid and
+``cycles`` holds the clock cycles from ``start`` to ``done`` (the image load is not
+included). A new image may be streamed in once ``done`` is high.
+
+See docs/hardware.md for the pipeline (S0 issue, S1 read+multiply, S2 accumulate,
+R1/R2 requantize, R3 pool/write latch, W write-back) and the descriptor tables.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from hw.packing import (BIAS_BITS, INPUT_BITS, LOGIT_BITS, M_BITS, MODE_DW, N_BITS, PARAM_BITS,
+                        Plan, check_array_params, network_q, pack_network)
+from hw.pe import PE
+from hw.requant import Requantizer
+from hw.rom import ROM
+
+
+def _bits(value: int) -> int:
+    return max(1, int(value).bit_length())
+
+
+def accumulator_bits(plan: Plan) -> int:
+    """Worst-case accumulator width: |bias| < 2^31 plus every product at its extreme."""
+    q = plan.q
+    w_max = 1 if q == 1 else (1 << (q - 1)) - 1
+    worst = 0
+    for p in plan.passes:
+        if p.first:
+            terms, a_max = p.kh * p.kw * (p.cin // plan.digits), (1 << INPUT_BITS) - 1
+        else:
+            terms, a_max = p.kh * p.kw * (p.cin if p.mode != MODE_DW else 1), (1 << q) - 1
+        worst = max(worst, terms * w_max * a_max)
+    return max(LOGIT_BITS, ((1 << (BIAS_BITS - 1)) + worst).bit_length() + 1)
+
+
+def _layout(fields: dict[str, int]) -> data.StructLayout:
+    return data.StructLayout({name: unsigned(_bits(v)) for name, v in fields.items()})
+
+
+def _pack(layout: data.StructLayout, values: dict) -> int:
+    word = 0
+    for name, fld in layout:
+        word |= (int(values[name]) & ((1 << fld.width) - 1)) << fld.offset
+    return word
+
+
+class Accelerator(wiring.Component):
+    """The whole-network accelerator for ``network`` on ``pe_count × mults_per_pe``.
+
+    Parameters
+    ----------
+    network
+        Duck-typed integer network (``.layers`` as in the bundle).
+    pe_count, mults_per_pe
+        P processing engines with M q-bit multipliers each.
+    mem_dir
+        If given, weight and parameter ROMs are Verilog ``$readmemh`` instances reading
+        ``{mem_dir}/weights_pe{j}.mem`` etc. (write them with `hw.packing.write_mem_files`);
+        otherwise Amaranth memories hold the words (for Amaranth's own simulator).
+    """
+
+    def __init__(self, network, pe_count: int, mults_per_pe: int, *, mem_dir: str | None = None):
+        q = network_q(network)
+        check_array_params(q, pe_count, mults_per_pe)
+        self._packed = pack_network(network, pe_count, mults_per_pe, q)
+        self._plan = plan = self._packed.plan
+        self._mem_dir = mem_dir
+        self.acc_bits = accumulator_bits(plan)
+        n = plan.num_classes
+        super().__init__({
+            "start": In(1),
+            "busy": Out(1),
+            "done": Out(1),
+            "image": In(stream.Signature(INPUT_BITS)),
+            "logits": Out(LOGIT_BITS * n),
+            "class_out": Out(_bits(n - 1)),
+            "cycles": Out(32),
+        })
+
+    @property
+    def plan(self) -> Plan:
+        return self._plan
+
+    @property
+    def packed(self):
+        return self._packed
+
+    def elaborate(self, platform):
+        m = Module()
+        plan = self._plan
+        P, M, q, D = plan.pe_count, plan.mults_per_pe, plan.q, plan.digits
+        WB = plan.word_bits
+        passes = plan.passes
+        ncls = plan.num_classes
+        depth_max = max(plan.act_depth)
+        addr_bits = _bits(depth_max)
+
+        # ---------------------------------------------------- descriptor and group tables
+        # Both are LUT ROMs with an asynchronous read (a few dozen words).
+        desc_fields = dict(mode=1, first=1, last=1, src=1, ih=1, iw=1, cin=1, cg_in=1, kh=1,
+                           kw=1, stride=2, pad=1, pool=1, ph=1, pw=1, cout=1, cg_out=1,
+                           drain=1)
+        for p in passes:
+            for k in desc_fields:
+                desc_fields[k] = max(desc_fields[k], int(getattr(p, k)))
+        desc_layout = _layout(desc_fields)
+        desc_words = [_pack(desc_layout, {k: getattr(p, k) for k in desc_fields}) for p in passes]
+        grp_fields = dict(cbase=1, cg_lo=1, cg_cnt=1, wo_lo=1, wo_cnt=1, steps=1, slot=1,
+                          wbase=1, lastg=1)
+        grp_rows = []
+        for p in passes:
+            for i, g in enumerate(p.groups):
+                row = dict(cbase=g.cbase, cg_lo=g.cg_lo, cg_cnt=g.cg_cnt, wo_lo=g.wo_lo,
+                           wo_cnt=g.wo_cnt, steps=g.steps, slot=g.slot, wbase=g.wbase,
+                           lastg=int(i == len(p.groups) - 1))
+                grp_rows.append(row)
+                for k in grp_fields:
+                    grp_fields[k] = max(grp_fields[k], row[k])
+        grp_layout = _layout(grp_fields)
+        grp_words = [_pack(grp_layout, r) for r in grp_rows] + [0]
+
+        m.submodules.desc_rom = desc_rom = Memory(shape=desc_layout.size,
+                                                  depth=len(desc_words), init=desc_words)
+        m.submodules.group_rom = group_rom = Memory(shape=grp_layout.size,
+                                                    depth=len(grp_words), init=grp_words)
+        desc_rp = desc_rom.read_port(domain="comb")
+        grp_rp = group_rom.read_port(domain="comb")
+        pidx = Signal(range(len(passes)))
+        gidx = Signal(range(len(grp_words)))
+        m.d.comb += [desc_rp.addr.eq(pidx), grp_rp.addr.eq(gidx)]
+        desc = desc_layout(desc_rp.data)
+        grp = grp_layout(grp_rp.data)
+
+        # ---------------------------------------------------------- activation buffers
+        bufs = []
+        rports = []
+        wports = []
+        for b in range(2):
+            mem = Memory(shape=WB, depth=plan.act_depth[b], init=[])
+            m.submodules[f"act{b}"] = mem
+            bufs.append(mem)
+            rports.append(mem.read_port())
+            wports.append(mem.write_port(granularity=q))
+
+        # ----------------------------------------------------------------- ROMs and PEs
+        weight_roms, param_roms, pes = [], [], []
+        for j in range(P):
+            wf = pf = None
+            if self._mem_dir is not None:
+                wf = f"{self._mem_dir}/weights_pe{j}.mem"
+                pf = f"{self._mem_dir}/params_pe{j}.mem"
+            wr = ROM(WB, self._packed.weights[j], init_file=wf)
+            pr = ROM(PARAM_BITS, self._packed.params[j], init_file=pf)
+            pe = PE(q, M, self.acc_bits, D)
+            m.submodules[f"weights_pe{j}"] = wr
+            m.submodules[f"params_pe{j}"] = pr
+            m.submodules[f"pe{j}"] = pe
+            weight_roms.append(wr)
+            param_roms.append(pr)
+            pes.append(pe)
+
+        # ------------------------------------------------------------------- sequencer
+        ctl_layout = data.StructLayout({
+            "valid": 1, "first": 1, "last": 1, "gfirst": 1, "pad": 1,
+            "cg": unsigned(_bits(grp_fields["cg_lo"] + grp_fields["cg_cnt"])),
+            "cbase": unsigned(_bits(grp_fields["cbase"])),
+            "pool_first": 1, "pool_last": 1,
+            "out_addr": unsigned(addr_bits),
+            "wo_lo": unsigned(_bits(grp_fields["wo_lo"])),
+            "wo_cnt": unsigned(_bits(grp_fields["wo_cnt"])),
+        })
+        state = Signal(range(5))  # 0 idle, 1 run, 2 drain, 3 argmax, 4 done
+        IDLE, RUN, DRAIN, ARGMAX, DONE = range(5)
+        cycles = Signal(32)
+        py = Signal(_bits(desc_fields["ph"]))
+        px = Signal(_bits(desc_fields["pw"]))
+        dy = Signal()
+        dx = Signal()
+        ky = Signal(_bits(desc_fields["kh"]))
+        kx = Signal(_bits(desc_fields["kw"]))
+        cgi = Signal(_bits(grp_fields["cg_cnt"]))
+        slot = Signal(_bits(grp_fields["slot"]))
+        wstep = Signal(_bits(grp_fields["steps"]))
+        dcnt = Signal(_bits(desc_fields["drain"]))
+
+        coord = signed(max(_bits(desc_fields["ih"]), _bits(desc_fields["iw"])) + 4)
+        oy = Signal(coord)
+        ox = Signal(coord)
+        iy = Signal(coord)
+        ix = Signal(coord)
+        m.d.comb += [
+            oy.eq(Mux(desc.pool, (py << 1) | dy, py)),
+            ox.eq(Mux(desc.pool, (px << 1) | dx, px)),
+            iy.eq(oy * desc.stride + ky - desc.pad),
+            ix.eq(ox * desc.stride + kx - desc.pad),
+        ]
+        ctl0 = Signal(ctl_layout)
+        running = state == RUN
+        step = running & (slot < grp.steps)
+        pixel_first = (py == 0) & (px == 0) & (dy == 0) & (dx == 0)
+        m.d.comb += [
+            ctl0.valid.eq(step),
+            ctl0.first.eq(slot == 0),
+            ctl0.last.eq(slot == grp.steps - 1),
+            ctl0.gfirst.eq(pixel_first & (slot == 0)),
+            ctl0.pad.eq((iy < 0) | (iy >= desc.ih) | (ix < 0) | (ix >= desc.iw)),
+            ctl0.cg.eq(grp.cg_lo + cgi),
+            ctl0.cbase.eq(grp.cbase),
+            ctl0.pool_first.eq(~desc.pool | ((dy == 0) & (dx == 0))),
+            ctl0.pool_last.eq(~desc.pool | (dy & dx)),
+            ctl0.out_addr.eq((py * desc.pw + px) * desc.cg_out + grp.wo_lo),
+            ctl0.wo_lo.eq(grp.wo_lo),
+            ctl0.wo_cnt.eq(grp.wo_cnt),
+        ]
+        act_addr = Signal(addr_bits + 1)
+        m.d.comb += act_addr.eq((iy * desc.iw + ix) * desc.cg_in + ctl0.cg)
+        for b in range(2):
+            m.d.comb += [rports[b].addr.eq(act_addr),
+                         rports[b].en.eq(step & ~ctl0.pad & (desc.src == b))]
+        for j in range(P):
+            m.d.comb += [
+                weight_roms[j].addr.eq(grp.wbase + wstep),
+                weight_roms[j].en.eq(step),
+                param_roms[j].addr.eq(gidx),
+                param_roms[j].en.eq(step & ctl0.gfirst),
+            ]
+
+        # sequencer state machine
+        with m.If(self.start & ((state == IDLE) | (state == DONE))):
+            m.d.sync += [state.eq(RUN), cycles.eq(0), pidx.eq(0), gidx.eq(0),
+                         py.eq(0), px.eq(0), dy.eq(0), dx.eq(0), ky.eq(0), kx.eq(0),
+                         cgi.eq(0), slot.eq(0), wstep.eq(0)]
+        with m.If((state == RUN) | (state == DRAIN) | (state == ARGMAX)):
+            m.d.sync += cycles.eq(cycles + 1)
+        with m.If(running):
+            with m.If(step):
+                m.d.sync += wstep.eq(wstep + 1)
+                with m.If(cgi == grp.cg_cnt - 1):
+                    m.d.sync += cgi.eq(0)
+                    with m.If(kx == desc.kw - 1):
+                        m.d.sync += [kx.eq(0), ky.eq(ky + 1)]
+                    with m.Else():
+                        m.d.sync += kx.eq(kx + 1)
+                with m.Else():
+                    m.d.sync += cgi.eq(cgi + 1)
+            with m.If(slot == grp.slot - 1):
+                m.d.sync += [slot.eq(0), cgi.eq(0), kx.eq(0), ky.eq(0), wstep.eq(0)]
+                # next output pixel, in pooled order: (dx, dy) inside (px, py)
+                last_dx = ~desc.pool | dx
+                last_dy = ~desc.pool | dy
+                with m.If(~last_dx):
+                    m.d.sync += dx.eq(1)
+                with m.Else():
+                    m.d.sync += dx.eq(0)
+                    with m.If(~last_dy):
+                        m.d.sync += dy.eq(1)
+                    with m.Else():
+                        m.d.sync += dy.eq(0)
+                        with m.If(px != desc.pw - 1):
+                            m.d.sync += px.eq(px + 1)
+                        with m.Else():
+                            m.d.sync += px.eq(0)
+                            with m.If(py != desc.ph - 1):
+                                m.d.sync += py.eq(py + 1)
+                            with m.Else():
+                                m.d.sync += [py.eq(0), gidx.eq(gidx + 1)]
+                                with m.If(grp.lastg):
+                                    m.d.sync += [state.eq(DRAIN), dcnt.eq(desc.drain - 1)]
+            with m.Else():
+                m.d.sync += slot.eq(slot + 1)
+
+        am_c = Signal(range(max(2, ncls)))
+        best = Signal(signed(LOGIT_BITS))
+        best_idx = Signal(self.class_out.shape())
+        logit_regs = [Signal(signed(LOGIT_BITS), name=f"logit{c}") for c in range(ncls)]
+        logit_arr = Array(logit_regs)
+        with m.If(state == DRAIN):
+            with m.If(dcnt == 0):
+                with m.If(desc.last):
+                    m.d.sync += [state.eq(ARGMAX), am_c.eq(0)]
+                with m.Else():
+                    m.d.sync += [state.eq(RUN), pidx.eq(pidx + 1)]
+            with m.Else():
+                m.d.sync += dcnt.eq(dcnt - 1)
+        with m.If(state == ARGMAX):
+            value = logit_arr[am_c]
+            with m.If((am_c == 0) | (value > best)):
+                m.d.sync += [best.eq(value), best_idx.eq(am_c)]
+            with m.If(am_c == ncls - 1):
+                m.d.sync += state.eq(DONE)
+            with m.Else():
+                m.d.sync += am_c.eq(am_c + 1)
+        m.d.comb += [
+            self.busy.eq((state == RUN) | (state == DRAIN) | (state == ARGMAX)),
+            self.done.eq(state == DONE),
+            self.cycles.eq(cycles),
+            self.class_out.eq(best_idx),
+        ]
+        for c in range(ncls):
+            m.d.comb += self.logits[LOGIT_BITS * c: LOGIT_BITS * (c + 1)].eq(logit_regs[c])
+
+        # ----------------------------------------------------------- S1: read, multiply
+        ctl1 = Signal(ctl_layout)
+        ctl2 = Signal(ctl_layout)
+        m.d.sync += [ctl1.eq(ctl0), ctl2.eq(ctl1)]
+        act_word = Signal(WB)
+        m.d.comb += act_word.eq(Mux(ctl1.pad, 0, Mux(desc.src, rports[1].data, rports[0].data)))
+        lane_v = [Signal(ctl_layout["cg"].shape.width + _bits(M) + 1, name=f"lane_v{lane}")
+                  for lane in range(M)]
+        for lane in range(M):
+            m.d.comb += lane_v[lane].eq(ctl1.cg * M + lane)
+        prm_layout = data.StructLayout({"b": signed(BIAS_BITS), "m": unsigned(M_BITS),
+                                        "n": unsigned(N_BITS)})
+        prms = []
+        for j in range(P):
+            pe = pes[j]
+            prm = Signal(prm_layout, name=f"prm{j}")
+            with m.If(ctl1.valid & ctl1.gfirst):
+                m.d.sync += prm.eq(param_roms[j].data)
+            prms.append(prm)
+            m.d.comb += [pe.act.eq(act_word), pe.weight.eq(weight_roms[j].data),
+                         pe.valid.eq(ctl1.valid), pe.first.eq(ctl1.first), pe.bias.eq(prm.b)]
+            for lane in range(M):
+                v = lane_v[lane]
+                en = Mux(desc.mode == MODE_DW, v == ctl1.cbase + j, 1) & (v < desc.cin)
+                m.d.comb += pe.lane_en[lane].eq(en)
+                if D > 1:
+                    m.d.comb += pe.digit[lane].eq(Mux(desc.first, v % D, 0))
+
+        # ------------------------------------------------ S2: accumulate and hand over
+        r1_valid = Signal()
+        r1_ctl = Signal(ctl_layout)
+        r1_acc = [Signal(signed(self.acc_bits), name=f"r1_acc{j}") for j in range(P)]
+        handover = ctl2.valid & ctl2.last
+        m.d.sync += [r1_valid.eq(handover), r1_ctl.eq(ctl2)]
+        reqs = []
+        for j in range(P):
+            with m.If(handover):
+                m.d.sync += r1_acc[j].eq(pes[j].acc)
+            rq = Requantizer(self.acc_bits, q)
+            m.submodules[f"requant{j}"] = rq
+            reqs.append(rq)
+            # R1/R2: m and n come from the same group parameters as the bias
+            r1_m = Signal(M_BITS, name=f"r1_m{j}")
+            r1_n = Signal(N_BITS, name=f"r1_n{j}")
+            with m.If(handover):
+                m.d.sync += [r1_m.eq(prms[j].m), r1_n.eq(prms[j].n)]
+            m.d.comb += [rq.acc.eq(r1_acc[j]), rq.m.eq(r1_m), rq.n.eq(r1_n),
+                         rq.valid.eq(r1_valid & ~desc.last)]
+        # the last layer's raw accumulators are the logits
+        with m.If(r1_valid & desc.last):
+            for c in range(ncls):
+                for j in range(P):
+                    with m.If(r1_ctl.cbase + j == c):
+                        m.d.sync += logit_regs[c].eq(r1_acc[j][:LOGIT_BITS])
+
+        # -------------------------------------------------- R3: pool, write-back latch
+        r2_ctl = Signal(ctl_layout)
+        r3_ctl = Signal(ctl_layout)
+        m.d.sync += [r2_ctl.eq(r1_ctl), r3_ctl.eq(r2_ctl)]
+        r3_valid = reqs[0].y_valid
+        pool_max = [Signal(q, name=f"pool_max{j}") for j in range(P)]
+        wb_vals = [Signal(q, name=f"wb_val{j}") for j in range(P)]
+        wb_active = Signal()
+        wb_k = Signal(_bits(grp_fields["wo_cnt"]))
+        wb_ctl = Signal(ctl_layout)
+        with m.If(r3_valid):
+            for j in range(P):
+                y = reqs[j].y
+                final = Mux(r3_ctl.pool_first | (y > pool_max[j]), y, pool_max[j])
+                m.d.sync += pool_max[j].eq(final)
+                with m.If(r3_ctl.pool_last):
+                    m.d.sync += wb_vals[j].eq(final)
+            with m.If(r3_ctl.pool_last):
+                m.d.sync += [wb_active.eq(1), wb_k.eq(0), wb_ctl.eq(r3_ctl)]
+
+        # ---------------------------------------------------------- W: write-back
+        dst = ~desc.src
+        wb_addr = Signal(addr_bits)
+        wb_word = Signal(data.ArrayLayout(q, M))
+        wb_en = Signal(M)
+        m.d.comb += wb_addr.eq(wb_ctl.out_addr + wb_k)
+        wb_vals_arr = Array(wb_vals)
+        for lane in range(M):
+            ch = Signal(range((desc_fields["cg_out"] + 1) * M + 1), name=f"wb_ch{lane}")
+            rel = Signal(signed(ch.shape().width + 2), name=f"wb_rel{lane}")
+            m.d.comb += [ch.eq((wb_ctl.wo_lo + wb_k) * M + lane), rel.eq(ch - wb_ctl.cbase)]
+            m.d.comb += [
+                wb_en[lane].eq((rel >= 0) & (rel < P) & (ch < desc.cout)),
+                wb_word[lane].eq(wb_vals_arr[rel[:_bits(P)]]),
+            ]
+        with m.If(wb_active):
+            with m.If(wb_k == wb_ctl.wo_cnt - 1):
+                m.d.sync += wb_active.eq(0)
+            m.d.sync += wb_k.eq(wb_k + 1)
+
+        # ------------------------------------------------------------ image loader
+        ld_busy = Signal()
+        ld_byte = Signal(INPUT_BITS)
+        ld_d = Signal(range(D))
+        ld_v = Signal(range(max(2, passes[0].cin)))
+        ld_l = Signal(range(max(2, M)))
+        ld_w = Signal(range(max(2, passes[0].cg_in)))
+        ld_pix = Signal(addr_bits)
+        idle = (state == IDLE) | (state == DONE)
+        m.d.comb += self.image.ready.eq(idle & ~ld_busy & ~self.start)
+        with m.If(self.image.valid & self.image.ready):
+            m.d.sync += [ld_byte.eq(self.image.payload), ld_busy.eq(1), ld_d.eq(0)]
+        ld_digit = Signal(q)
+        m.d.comb += ld_digit.eq(ld_byte >> (ld_d * q))
+        with m.If(ld_busy):
+            with m.If(ld_d == D - 1):
+                m.d.sync += ld_busy.eq(0)
+            with m.Else():
+                m.d.sync += ld_d.eq(ld_d + 1)
+            with m.If(ld_v == passes[0].cin - 1):
+                m.d.sync += [ld_v.eq(0), ld_l.eq(0), ld_w.eq(0),
+                             ld_pix.eq(ld_pix + passes[0].cg_in)]
+            with m.Else():
+                m.d.sync += ld_v.eq(ld_v + 1)
+                with m.If(ld_l == M - 1):
+                    m.d.sync += [ld_l.eq(0), ld_w.eq(ld_w + 1)]
+                with m.Else():
+                    m.d.sync += ld_l.eq(ld_l + 1)
+        with m.If(self.start & idle):
+            m.d.sync += [ld_pix.eq(0), ld_v.eq(0), ld_l.eq(0), ld_w.eq(0), ld_busy.eq(0)]
+
+        # buffer write ports: buffer 0 is shared by the image loader (while idle)
+        for b in range(2):
+            wp = wports[b]
+            wb_here = wb_active & (dst == b) & self.busy
+            if b == 0:
+                with m.If(idle):
+                    m.d.comb += [wp.addr.eq(ld_pix + ld_w),
+                                 wp.data.eq(ld_digit.replicate(M)),
+                                 wp.en.eq(Mux(ld_busy, Const(1, M) << ld_l, 0))]
+                with m.Else():
+                    m.d.comb += [wp.addr.eq(wb_addr), wp.data.eq(wb_word),
+                                 wp.en.eq(Mux(wb_here, wb_en, 0))]
+            else:
+                m.d.comb += [wp.addr.eq(wb_addr), wp.data.eq(wb_word),
+                             wp.en.eq(Mux(wb_here, wb_en, 0))]
+        return m
