@@ -1,0 +1,272 @@
+"""Energy per inference from the cycle model's event counts.
+
+``E = Σ_events count · E_event(q, width) + P_static · cycles / f_clk``
+(ARCHITECTURE.md, "Energy model"). The per-event energies start from Horowitz's 45 nm
+figures and are carried to the board's FPGA by two stated factors:
+
+``E_fpga = E_45nm · T(node, V) · F``
+
+- ``T = (node / 45 nm) · (V / 0.9 V)²``: first-order CMOS scaling (switched
+  capacitance ∝ feature size, energy ∝ C·V²) from Horowitz's 45 nm / 0.9 V to the
+  device's node and core voltage.
+- ``F``: the FPGA-over-ASIC dynamic-energy gap. ``F_SOFT = 14`` for LUT/carry/FF
+  logic (Kuon & Rose 2007); ``F_HARD = 4`` for hard DSP and block-RAM macros (an
+  assumption: Kuon & Rose find the gap "generally becomes smaller" with hard blocks
+  without a single figure).
+
+All constants, their sources and the comparison with BrainTTA are in ``docs/energy.md``.
+Energies are in pJ internally and µJ in the result.
+"""
+
+from __future__ import annotations
+
+import math
+
+from boards import Board, get_board
+from sim.resources import (
+    CONTROL_FF,
+    REQUANT_M_BITS,
+    Resources,
+    adder_tree,
+    estimate_resources,
+    map_memory,
+)
+
+__all__ = [
+    "BREAKDOWN_KEYS", "tech_factor", "add_pj", "mult_pj", "dsp_pj", "sram_pj",
+    "memory_access_pj", "energy_per_inference", "EnergyConstants",
+]
+
+# --- Horowitz, "Computing's energy problem (and what we can do about it)",
+# --- ISSCC 2014, pp. 10-14, 45 nm, 0.9 V. Integer operations and SRAM reads.
+H_ADD8_PJ = 0.03  # 8-bit integer add
+H_ADD32_PJ = 0.1  # 32-bit integer add
+H_MULT8_PJ = 0.2  # 8-bit integer multiply
+H_MULT32_PJ = 3.1  # 32-bit integer multiply
+H_SRAM_8KB_READ64_PJ = 10.0  # 64-bit read, 8 KB SRAM
+H_SRAM_32KB_READ64_PJ = 20.0  # 64-bit read, 32 KB SRAM (used for the size exponent)
+H_NODE_NM, H_VDD = 45.0, 0.9
+
+# Multiply energy grows as bits^k; k fitted to Horowitz's two points (≈ 1.98, i.e. the
+# quadratic growth of an array multiplier's partial products).
+MULT_EXPONENT = math.log(H_MULT32_PJ / H_MULT8_PJ) / math.log(32 / 8)
+# SRAM read energy grows as size^k; k from Horowitz's 8 KB → 32 KB points (= 0.5).
+SRAM_SIZE_EXPONENT = math.log(H_SRAM_32KB_READ64_PJ / H_SRAM_8KB_READ64_PJ) / math.log(4)
+# Share of an SRAM read that does not depend on the port width (decoder, word line,
+# sense-amp timing): assumption, 0.5; the rest scales with the bits read.
+SRAM_FIXED_SHARE = 0.5
+
+# --- FPGA / ASIC dynamic-energy gap.
+# Kuon & Rose, "Measuring the gap between FPGAs and ASICs", IEEE TCAD 26(2):203-215,
+# 2007 (90 nm): dynamic power ratio ≈ 14 for LUT-and-FF logic.
+F_SOFT = 14.0
+# Hard DSP and block-RAM macros: the same paper reports the gap "generally becomes
+# smaller" with hard blocks; 4 is our assumption (a calibration point, see docs).
+F_HARD = 4.0
+
+# XPE "Using the DSP Sheet" (UG440): a 12 × 12 use of the DSP draws ≈ 0.8 of the
+# 27 × 18 (full-width) power, 18 × 18 ≈ 0.86: a narrow multiply saves little in a DSP.
+DSP_NARROW_SCALE = 0.8
+
+# Per-bit energy of a LUT-RAM read or a flip-flop clocked with its enable high: one
+# bit of Horowitz's 8-bit add (0.03/8 pJ), as soft logic. Assumption (a DFF and a
+# full-adder bit switch comparable capacitance); the clock-tree share is folded in.
+SOFT_BIT_PJ_45 = H_ADD8_PJ / 8
+
+# Device process node and core voltage by family (data sheets: DS181 Artix-7 VCCINT
+# 1.0 V, 28 nm; DS925 Zynq UltraScale+ VCCINT 0.85 V, 16 nm FinFET; FPGA-DS-02008
+# iCE40 UltraPlus VCC 1.2 V, 40 nm).
+FAMILY_NODE = {"xc7": (28.0, 1.0), "xcup": (16.0, 0.85), "ice40": (40.0, 1.2)}
+
+BREAKDOWN_KEYS = ("mult", "add", "acc", "requant", "weight_bram", "act_bram", "param",
+                  "control", "static")
+
+
+class EnergyConstants:
+    """Namespace with every constant above, for reports and docs."""
+
+    @staticmethod
+    def as_dict() -> dict:
+        return {
+            "horowitz_45nm_pj": {"add8": H_ADD8_PJ, "add32": H_ADD32_PJ,
+                                 "mult8": H_MULT8_PJ, "mult32": H_MULT32_PJ,
+                                 "sram8kb_read64": H_SRAM_8KB_READ64_PJ,
+                                 "sram32kb_read64": H_SRAM_32KB_READ64_PJ},
+            "mult_exponent": MULT_EXPONENT, "sram_size_exponent": SRAM_SIZE_EXPONENT,
+            "sram_fixed_share": SRAM_FIXED_SHARE, "f_soft": F_SOFT, "f_hard": F_HARD,
+            "dsp_narrow_scale": DSP_NARROW_SCALE, "soft_bit_pj_45nm": SOFT_BIT_PJ_45,
+            "family_node": FAMILY_NODE,
+        }
+
+
+def tech_factor(family: str) -> float:
+    """``T = (node/45 nm)·(V/0.9 V)²`` for a device family (``xc7`` → 0.768)."""
+    node, vdd = FAMILY_NODE[family]
+    return (node / H_NODE_NM) * (vdd / H_VDD) ** 2
+
+
+def add_pj(bits: float, family: str = "xc7") -> float:
+    """Energy (pJ) of one ``bits``-wide add in FPGA carry-chain logic.
+
+    Linear through Horowitz's 8-bit (0.03 pJ) and 32-bit (0.1 pJ) adds (below 8 bits:
+    proportional to the 8-bit figure), times T·F_SOFT.
+    """
+    if bits < 8:
+        e45 = H_ADD8_PJ * bits / 8
+    else:
+        e45 = H_ADD8_PJ + (H_ADD32_PJ - H_ADD8_PJ) / (32 - 8) * (bits - 8)
+    return e45 * tech_factor(family) * F_SOFT
+
+
+def _mult45(bits: float) -> float:
+    return H_MULT8_PJ * (bits / 8) ** MULT_EXPONENT
+
+
+def mult_pj(q: int, family: str = "xc7", in_dsp: bool = False,
+            dsp_bits: tuple[int, int] = (25, 18)) -> float:
+    """Energy (pJ) of one q-bit × q-bit multiply, in LUTs or in a DSP slice.
+
+    LUT: Horowitz's multiply scaled to q bits (``0.2 pJ·(q/8)^1.98``) × T × F_SOFT.
+    DSP: the slice's full-width multiply (geometric mean of its port widths) × T ×
+    F_HARD × 0.8 (XPE: narrow operands save ≈ 20 %), independent of q.
+    """
+    if in_dsp:
+        return dsp_pj(family, dsp_bits) * DSP_NARROW_SCALE
+    return _mult45(q) * tech_factor(family) * F_SOFT
+
+
+def dsp_pj(family: str = "xc7", dsp_bits: tuple[int, int] = (25, 18)) -> float:
+    """Energy (pJ) of one full-width DSP-slice multiply."""
+    return _mult45(math.sqrt(dsp_bits[0] * dsp_bits[1])) * tech_factor(family) * F_HARD
+
+
+def sram_pj(size_bytes: float, port_bits: int) -> float:
+    """45 nm SRAM read energy (pJ): Horowitz's 10 pJ per 64 bits of an 8 KB array,
+    scaled by ``(size/8 KB)^0.5`` and by port width with a fixed share of 0.5."""
+    size_scale = (size_bytes / 8192) ** SRAM_SIZE_EXPONENT
+    width_scale = SRAM_FIXED_SHARE + (1 - SRAM_FIXED_SHARE) * port_bits / 64
+    return H_SRAM_8KB_READ64_PJ * size_scale * width_scale
+
+
+def memory_access_pj(width_bits: int, depth: int, family: str = "xc7") -> float:
+    """Energy (pJ) of one read or write of a ``width_bits``-wide word of a memory.
+
+    Block RAM: the primitives one access enables (one per column of the mapping,
+    `sim.resources.map_memory`), each a Horowitz SRAM access of the primitive's size
+    and port width, × T × F_HARD. LUT RAM / flip-flops: ``width_bits`` soft bits.
+    Writes are taken equal to reads (Horowitz gives reads only).
+    """
+    mp = map_memory(width_bits, depth, family)
+    t = tech_factor(family)
+    if mp.kind != "bram":
+        return width_bits * SOFT_BIT_PJ_45 * t * F_SOFT
+    prim_bytes = mp.port_width * mp.prim_depth / 8
+    # Only the bits this word uses toggle in the last column.
+    return mp.columns * sram_pj(prim_bytes, min(mp.port_width, width_bits)) * t * F_HARD
+
+
+def _mean_access_pj(memories, kind: str, word_bits: int, family: str) -> float:
+    """Instance-weighted mean access energy over the memories of ``kind``."""
+    total = count = 0
+    for mem in memories:
+        if mem.get("kind") == kind:
+            n = int(mem.get("instances", 1))
+            total += n * memory_access_pj(int(mem["width_bits"]), int(mem["depth"]), family)
+            count += n
+    if count:
+        return total / count
+    # No such memory listed: a 512-deep word of the event's width.
+    return memory_access_pj(max(int(word_bits), 1), 512, family) if word_bits else 0.0
+
+
+def energy_per_inference(events: dict, memories: list[dict], q: int, pe_count: int,
+                         mults_per_pe: int, board: Board | str,
+                         clock_mhz: float | None = None, acc_bits: int = 32,
+                         resources: Resources | None = None) -> dict:
+    """Energy of one inference from the cycle model's ``events`` and ``memories``.
+
+    Parameters
+    ----------
+    events : dict
+        ``sim.cycles.cycle_model(...)["events"]`` (integer counts: ``cycles``,
+        ``mac_ops``, ``mult_ops``, ``adder_ops``, ``acc_updates``, ``requant_ops``,
+        ``weight_reads``/``weight_word_bits``, ``act_reads``/``act_writes``/
+        ``act_word_bits``, ``param_reads``/``param_word_bits``, ``active_pe_cycles``).
+    memories : list of dict
+        ``cycle_model(...)["memories"]``.
+    q, pe_count, mults_per_pe : int
+    board : Board or str
+    clock_mhz : float, optional
+        Design clock; the board's default when omitted.
+    acc_bits : int
+        Accumulator width (`sim.resources.accumulator_bits`).
+    resources : Resources, optional
+        A ready `estimate_resources` result for the same point (saves recomputing it).
+
+    Returns
+    -------
+    dict
+        ``energy_uj`` (total), ``breakdown_uj`` (keys `BREAKDOWN_KEYS`), ``dynamic_uj``,
+        ``compute_lb_uj`` (useful MACs × multiply energy: the floor no schedule can beat
+        on this multiplier), ``overhead_ratio`` (``energy_uj / compute_lb_uj``),
+        ``pj_per_mac``, ``mult_pj``, ``latency_us``, ``clock_mhz``, ``mult_impl``.
+    """
+    board = get_board(board)
+    fam = board.family
+    clock_mhz = board.clock_mhz if clock_mhz is None else float(clock_mhz)
+    if not clock_mhz > 0:
+        raise ValueError(f"clock_mhz must be a positive number, not {clock_mhz!r}")
+    if resources is None:
+        resources = estimate_resources(memories, q, pe_count, mults_per_pe, board, acc_bits)
+    t = tech_factor(fam)
+    dsp_bits = (board.dsp_a_bits, board.dsp_b_bits)
+    e_mult = mult_pj(q, fam, resources.mult_dsp, dsp_bits)
+
+    ev = {k: int(v) for k, v in events.items()}
+    cycles = ev["cycles"]
+    _, _, tree_bits = adder_tree(q, mults_per_pe)
+    rq_width = acc_bits + REQUANT_M_BITS
+    e_requant = dsp_pj(fam, dsp_bits) + add_pj(rq_width, fam) + add_pj(q + 1, fam)
+
+    # Control: flip-flops clocked each cycle. The sequencer/interface registers run
+    # every cycle; a PE's registers only on its active cycles (clock enable low when
+    # idle, so only the clock tree toggles there, neglected).
+    soft_bit = SOFT_BIT_PJ_45 * t * F_SOFT
+    pe_ff = max(resources.ff - _fixed_ff(resources, pe_count), 0) / max(pe_count, 1)
+    e_control = (cycles * CONTROL_FF + ev.get("active_pe_cycles", 0) * pe_ff) * soft_bit
+
+    breakdown = {
+        "mult": ev.get("mult_ops", 0) * e_mult,
+        "add": ev.get("adder_ops", 0) * (add_pj(tree_bits, fam) if tree_bits else 0.0),
+        "acc": ev.get("acc_updates", 0) * add_pj(acc_bits, fam),
+        "requant": ev.get("requant_ops", 0) * e_requant,
+        "weight_bram": ev.get("weight_reads", 0) * _mean_access_pj(
+            memories, "weight", ev.get("weight_word_bits", 0), fam),
+        "act_bram": (ev.get("act_reads", 0) + ev.get("act_writes", 0)) * _mean_access_pj(
+            memories, "act", ev.get("act_word_bits", 0), fam),
+        "param": ev.get("param_reads", 0) * _mean_access_pj(
+            memories, "param", ev.get("param_word_bits", 0), fam),
+        "control": e_control,
+        "static": board.static_power_w * cycles / (clock_mhz * 1e6) * 1e12,  # J → pJ
+    }
+    total = sum(breakdown.values())
+    mac_ops = ev.get("mac_ops", 0)
+    lower = mac_ops * e_mult
+    return {
+        "energy_uj": total * 1e-6,
+        "breakdown_uj": {k: v * 1e-6 for k, v in breakdown.items()},
+        "dynamic_uj": (total - breakdown["static"]) * 1e-6,
+        "compute_lb_uj": lower * 1e-6,
+        "overhead_ratio": total / lower if lower else math.inf,
+        "pj_per_mac": total / mac_ops if mac_ops else math.inf,
+        "mult_pj": e_mult,
+        "latency_us": cycles / clock_mhz,
+        "clock_mhz": clock_mhz,
+        "mult_impl": "dsp" if resources.mult_dsp else "lut",
+    }
+
+
+def _fixed_ff(resources: Resources, pe_count: int) -> int:
+    """Flip-flops outside the PEs: control allowance plus memory flip-flops."""
+    mem_ff = sum(int(mem.get("instances", 1)) * mp.ffs for mem, mp in resources.memories)
+    return CONTROL_FF + mem_ff

@@ -1,0 +1,263 @@
+"""Fast analytical resource estimate (LUT, FF, DSP, BRAM36) of one accelerator instance.
+
+This is the estimate the sweep uses for thousands of design points; `codegen` refines
+the chosen point with Yosys ``synth_xilinx``. The rules, chosen to follow what the
+synthesis tools do:
+
+**Memories** (from the cycle model's ``memories`` list; every instance counted):
+
+- 7-series and UltraScale+ (``xc7``, ``xcup``): a memory of depth ≤ 64 goes to LUT RAM
+  (RAM32M: 32 × 6 bits per 4 LUTs for depth ≤ 32, RAM64M: 64 × 3 bits per 4 LUTs
+  otherwise; UG474 / UG574 CLB user guides); a RAMB18 would be ≥ 97 % empty. Deeper
+  memories go to block RAM in one aspect ratio for the whole memory, chosen among
+  RAMB18 ``1/2/4/9/18/36`` bits × ``16K/8K/4K/2K/1K/512`` words and RAMB36
+  ``1/2/4/9/18/36/72`` × ``32K/…/512`` (UG473 Tables 1-3/1-4; the 36- and 72-bit
+  shapes are the simple-dual-port modes). The choice minimises tiles (a RAMB18 counts
+  0.5, as in Vivado's utilization report), then the number of primitives that one
+  access enables (a cascade in depth enables one primitive per column: the
+  least-power choice, UG1556 "Cascade Group Size"). Mixed-width splits (e.g. 36 + 4
+  bits) are not tried, so a width just above a native one can cost more than Vivado.
+- iCE40 (``ice40``): depth ≤ 16 goes to flip-flops; deeper memories to 4 Kbit EBR
+  (``SB_RAM40_4K``: 256 × 16, 512 × 8, 1024 × 4, 2048 × 2; FPGA-DS-02008), reported
+  in BRAM36-equivalents (EBR count × 4096 / 36864).
+
+**Multipliers**: a signed ``q``-bit weight times an unsigned ``q``-bit activation is a
+``$mul`` with a ``2q + 1``-bit product (the activation gains a sign bit). Yosys
+``synth_xilinx`` maps a multiplier to a DSP slice when its product has at least 9 bits
+(``mul2dsp -D DSP_Y_MINWIDTH=9``, "UG901 suggests small multiplies are those 4x4 and
+smaller"), i.e. for ``q ≥ 4``; ``synth_ice40 -dsp`` uses 11 bits, ``q ≥ 5``. ``q = 1``
+(weights ±1) is a conditional negate, never a DSP. Every eligible multiplier is
+counted as a DSP (Yosys does not spill to LUTs when the device runs out), so a design
+with more eligible multipliers than DSP slices does not fit. A LUT multiplier costs
+``q·(q+1)`` LUTs (``q = 1``: 2 LUTs). Each requantizer multiplies the accumulator by
+a 16-bit unsigned ``m``: ``ceil(acc/A)·ceil(17/B)`` DSPs for an A × B slice.
+
+**LUT/FF** of the datapath are counted per PE (operand and product registers, adder
+tree at its true widths, accumulator, requantizer with a 5-stage barrel shifter,
+max-pool compare) plus a fixed sequencer/stream-interface allowance (600 LUT, 500 FF:
+an allowance, not a measurement); good to about ±30 %, enough to rank design points.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from boards import Board, get_board
+
+__all__ = [
+    "MemoryMapping", "Resources", "map_memory", "mult_in_dsp", "adder_tree",
+    "accumulator_bits", "estimate_resources",
+]
+
+# UG473 (7 Series FPGAs Memory Resources), Tables 1-3 and 1-4; same shapes for the
+# UltraScale+ RAMB18E2/RAMB36E2 (UG573). (width, depth, tiles)
+_XILINX_BRAM_SHAPES = (
+    [("RAMB18", w, d, 0.5) for w, d in
+     ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512))]
+    + [("RAMB36", w, d, 1.0) for w, d in
+       ((1, 32768), (2, 16384), (4, 8192), (9, 4096), (18, 2048), (36, 1024), (72, 512))]
+)
+# FPGA-DS-02008, sysMEM Embedded Block RAM: 4 Kbit, these four shapes.
+_ICE40_EBR_SHAPES = [("SB_RAM40_4K", w, d, 4096 / 36864)
+                     for w, d in ((16, 256), (8, 512), (4, 1024), (2, 2048))]
+
+LUTRAM_MAX_DEPTH = 64  # xc7/xcup: shallower memories go to LUT RAM
+ICE40_FF_MAX_DEPTH = 16  # ice40 has no LUT RAM: tiny memories become flip-flops
+DSP_MIN_PRODUCT_BITS = {"xc7": 9, "xcup": 9, "ice40": 11}  # Yosys mul2dsp DSP_Y_MINWIDTH
+REQUANT_M_BITS = 16  # ARCHITECTURE.md: m[c] unsigned, at most 16 bits
+CONTROL_LUT, CONTROL_FF = 600, 500  # sequencer + stream interface allowance
+
+
+@dataclass(frozen=True)
+class MemoryMapping:
+    """How one logical memory (one instance) maps onto device primitives.
+
+    ``kind`` is ``"bram"``, ``"lutram"`` or ``"ff"``; ``primitive``, ``port_width`` and
+    ``prim_depth`` name the chosen block shape; ``columns × rows`` primitives are used,
+    ``columns`` of them enabled by one access; ``bram36`` counts tiles; ``luts``/``ffs``
+    are the fabric cost of LUT-RAM or flip-flop memories.
+    """
+
+    kind: str
+    primitive: str
+    port_width: int
+    prim_depth: int
+    columns: int
+    rows: int
+    bram36: float
+    luts: int = 0
+    ffs: int = 0
+
+    @property
+    def active_per_access(self) -> int:
+        return self.columns
+
+
+@lru_cache(maxsize=4096)
+def map_memory(width_bits: int, depth: int, family: str) -> MemoryMapping:
+    """Map a ``width_bits × depth`` memory onto the primitives of ``family``."""
+    if width_bits < 1 or depth < 1:
+        raise ValueError(f"memory must have positive width and depth, not "
+                         f"{width_bits!r} x {depth!r}")
+    if family in ("xc7", "xcup"):
+        if depth <= LUTRAM_MAX_DEPTH:
+            bits_per_quad = 6 if depth <= 32 else 3  # RAM32M / RAM64M
+            luts = 4 * math.ceil(width_bits / bits_per_quad)
+            return MemoryMapping("lutram", "RAM32M" if depth <= 32 else "RAM64M",
+                                 bits_per_quad, 32 if depth <= 32 else 64,
+                                 math.ceil(width_bits / bits_per_quad), 1, 0.0, luts=luts)
+        shapes = _XILINX_BRAM_SHAPES
+    elif family == "ice40":
+        if depth <= ICE40_FF_MAX_DEPTH:
+            bits = width_bits * depth
+            return MemoryMapping("ff", "DFF", width_bits, depth, 1, 1, 0.0,
+                                 luts=bits if depth > 1 else 0, ffs=bits)
+        shapes = _ICE40_EBR_SHAPES
+    else:
+        raise ValueError(f"family must be one of xc7, xcup, ice40, not {family!r}")
+    best = None
+    for prim, w, d, tiles in shapes:
+        columns, rows = math.ceil(width_bits / w), math.ceil(depth / d)
+        key = (columns * rows * tiles, columns, -tiles)
+        if best is None or key < best[0]:
+            best = (key, MemoryMapping("bram", prim, w, d, columns, rows,
+                                       columns * rows * tiles))
+    return best[1]
+
+
+def mult_in_dsp(q: int, family: str) -> bool:
+    """Whether a q-bit weight × q-bit activation multiplier lands in a DSP slice."""
+    return q >= 2 and 2 * q + 1 >= DSP_MIN_PRODUCT_BITS[family]
+
+
+def adder_tree(q: int, mults_per_pe: int) -> tuple[int, int, float]:
+    """``(adders, output_bits, mean_adder_bits)`` of the binary tree summing M products.
+
+    Products are ``2q + 1`` bits (``2`` for q = 1); each level adds one bit.
+    """
+    width = 2 if q == 1 else 2 * q + 1
+    n, adders, bit_sum = mults_per_pe, 0, 0
+    while n > 1:
+        pairs = n // 2
+        width += 1
+        adders += pairs
+        bit_sum += pairs * width
+        n -= pairs
+    return adders, width, (bit_sum / adders if adders else 0.0)
+
+
+def accumulator_bits(layers, q: int) -> int:
+    """Worst-case accumulator width over the MAC layers, capped at 32 (int32 bias).
+
+    ``q_w + q_a + ceil(log2(fan_in)) + 1`` (ARCHITECTURE.md), with 8-bit activations into
+    the first MAC layer.
+    """
+    bits, first = 2 * q + 2, True
+    for layer in layers:
+        if layer.kind not in ("conv", "dwconv", "dense"):
+            continue
+        if layer.kind == "conv":
+            fan_in = layer.k * layer.k * layer.in_shape[2]
+        elif layer.kind == "dwconv":
+            fan_in = layer.k * layer.k
+        else:
+            fan_in = layer.in_shape[0]
+        in_bits = 8 if first else q
+        first = False
+        bits = max(bits, q + in_bits + math.ceil(math.log2(max(fan_in, 2))) + 1)
+    return min(bits, 32)
+
+
+@dataclass
+class Resources:
+    """Estimated resources of one design point and its memory mapping."""
+
+    lut: int
+    ff: int
+    dsp: int
+    bram36: float
+    mult_dsp: bool
+    lutram_luts: int = 0
+    memories: list = field(default_factory=list)  # (memory dict, MemoryMapping)
+
+    def as_dict(self) -> dict:
+        return {"lut": self.lut, "ff": self.ff, "dsp": self.dsp, "bram36": self.bram36}
+
+    def over(self, board: Board | str) -> list[str]:
+        """One ``"bram36 62.5 > 50"``-style line per exceeded capacity of ``board``."""
+        cap = get_board(board).capacity
+        return [f"{key} {used:g} > {limit:g}"
+                for key, used, limit in (("lut", self.lut, cap.lut), ("ff", self.ff, cap.ff),
+                                         ("dsp", self.dsp, cap.dsp),
+                                         ("bram36", self.bram36, cap.bram36))
+                if used > limit]
+
+    def fits(self, board: Board | str) -> bool:
+        """Whether every resource is within ``board``'s capacity."""
+        return not self.over(board)
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def estimate_resources(memories: list[dict], q: int, pe_count: int, mults_per_pe: int,
+                       board: Board | str, acc_bits: int = 32,
+                       requantizers: int | None = None, mult_impl: str = "auto") -> Resources:
+    """Estimate LUT, FF, DSP and BRAM36 of a P × M accelerator on ``board``.
+
+    Parameters
+    ----------
+    memories : list of dict
+        The cycle model's ``memories``: ``{"name", "kind", "width_bits", "depth",
+        "instances"}`` for every on-chip memory.
+    q : int
+        Weight and activation bit width.
+    pe_count, mults_per_pe : int
+        P and M.
+    board : Board or str
+    acc_bits : int
+        Accumulator width (see `accumulator_bits`).
+    requantizers : int, optional
+        Number of requantizers; one per PE by default.
+    mult_impl : {"auto", "lut", "dsp"}
+        ``"auto"`` follows the Yosys rule above; ``"lut"``/``"dsp"`` model a generator
+        that forces the choice (``use_dsp`` attribute). q = 1 is never a DSP.
+    """
+    board = get_board(board)
+    fam = board.family
+    p, m = pe_count, mults_per_pe
+    requantizers = p if requantizers is None else requantizers
+
+    bram36, lut, ff, lutram = 0.0, CONTROL_LUT, CONTROL_FF, 0
+    mapped = []
+    for mem in memories:
+        mp = map_memory(int(mem["width_bits"]), int(mem["depth"]), fam)
+        n = int(mem.get("instances", 1))
+        mapped.append((mem, mp))
+        bram36 += n * mp.bram36
+        lutram += n * mp.luts
+        ff += n * mp.ffs
+
+    if mult_impl not in ("auto", "lut", "dsp"):
+        raise ValueError(f"mult_impl must be one of auto, lut, dsp, not {mult_impl!r}")
+    dsp_mult = mult_in_dsp(q, fam) if mult_impl == "auto" else (mult_impl == "dsp" and q > 1)
+    dsp = p * m if dsp_mult else 0
+    rq_dsp = (_ceil_div(acc_bits, board.dsp_a_bits)
+              * _ceil_div(REQUANT_M_BITS + 1, board.dsp_b_bits))
+    dsp += requantizers * rq_dsp
+
+    prod_bits = 2 if q == 1 else 2 * q + 1
+    adders, tree_bits, mean_bits = adder_tree(q, m)
+    mult_lut = 0 if dsp_mult else (2 if q == 1 else q * (q + 1))
+    pe_lut = (m * mult_lut + round(adders * mean_bits) + acc_bits + 2 * q)
+    pe_ff = m * q + m * prod_bits + tree_bits + acc_bits
+    rq_width = acc_bits + REQUANT_M_BITS
+    rq_lut = rq_width + math.ceil(rq_width * 5 / 2) + 2 * q  # round add, shifter, clamp
+    rq_ff = rq_width + q
+    lut += p * pe_lut + requantizers * rq_lut + m * q + lutram  # + broadcast/pad mux
+    ff += p * pe_ff + requantizers * rq_ff + m * q
+    return Resources(lut=int(lut), ff=int(ff), dsp=int(dsp), bram36=round(bram36, 3),
+                     mult_dsp=dsp_mult, lutram_luts=int(lutram), memories=mapped)

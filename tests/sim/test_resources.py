@@ -1,0 +1,127 @@
+"""Resource estimate: memory mapping, DSP rule, LUT/FF trends and the fit check."""
+
+import pytest
+
+from model.arch import network_specs
+from sim.resources import (
+    accumulator_bits,
+    adder_tree,
+    estimate_resources,
+    map_memory,
+    mult_in_dsp,
+)
+
+
+@pytest.mark.parametrize("width, depth, prim, port, tiles, columns", [
+    (8, 1000, "RAMB18", 9, 0.5, 1),     # 2K x 9 holds 1000 bytes
+    (16, 2048, "RAMB36", 18, 1.0, 1),   # 2K x 18
+    (64, 512, "RAMB36", 72, 1.0, 1),    # simple dual port 512 x 72
+    (1, 32768, "RAMB36", 1, 1.0, 1),    # 32K x 1
+    (36, 1024, "RAMB36", 36, 1.0, 1),
+    (32, 4096, "RAMB36", 36, 4.0, 1),   # 4 x (1K x 36) cascaded, 1 enabled per access
+    (8, 8192, "RAMB36", 9, 2.0, 1),     # 2 x (4K x 9) cascaded rather than 2 x (8K x 4)
+    (40, 512, "RAMB36", 72, 1.0, 1),    # 40 bits: the 512 x 72 shape (no mixed split)
+])
+def test_xilinx_bram_mapping(width, depth, prim, port, tiles, columns):
+    mp = map_memory(width, depth, "xc7")
+    assert (mp.kind, mp.primitive, mp.port_width) == ("bram", prim, port)
+    assert mp.bram36 == tiles and mp.active_per_access == columns
+    assert mp.columns * mp.port_width >= width and mp.rows * mp.prim_depth >= depth
+
+
+def test_deep_memory_cascades_instead_of_widening():
+    # 18 x 8192: 4 RAMB36 either as 2 x 2 of 4K x 9 or as 4 rows of 2K x 18; the full
+    # cascade enables one primitive per access and wins the tie.
+    mp = map_memory(18, 8192, "xc7")
+    assert mp.bram36 == 4.0 and mp.columns == 1 and mp.rows == 4
+
+
+def test_shallow_memories_go_to_lutram():
+    mp = map_memory(32, 64, "xc7")
+    assert mp.kind == "lutram" and mp.bram36 == 0 and mp.luts == 4 * 11  # RAM64M: 3 bits
+    mp = map_memory(32, 20, "xcup")
+    assert mp.kind == "lutram" and mp.luts == 4 * 6  # RAM32M: 6 bits
+
+
+def test_ice40_maps_to_ebr_in_bram36_equivalents():
+    mp = map_memory(16, 600, "ice40")
+    assert mp.primitive == "SB_RAM40_4K" and mp.rows == 3
+    assert mp.bram36 == pytest.approx(3 * 4096 / 36864)
+    assert map_memory(8, 8, "ice40").kind == "ff"
+
+
+def test_map_memory_validates():
+    with pytest.raises(ValueError, match="family must be one of xc7, xcup, ice40, not 'ecp5'"):
+        map_memory(8, 1024, "ecp5")
+    with pytest.raises(ValueError, match="positive width and depth"):
+        map_memory(0, 1024, "xc7")
+
+
+def test_dsp_rule_follows_yosys_product_width():
+    # product 2q+1 bits; synth_xilinx maps >= 9 bits, synth_ice40 >= 11 bits
+    assert [mult_in_dsp(q, "xc7") for q in range(1, 9)] == [False] * 3 + [True] * 5
+    assert [mult_in_dsp(q, "ice40") for q in range(1, 9)] == [False] * 4 + [True] * 4
+
+
+def test_adder_tree():
+    assert adder_tree(8, 1) == (0, 17, 0.0)
+    adders, out_bits, mean = adder_tree(8, 16)
+    assert adders == 15 and out_bits == 17 + 4
+    assert 18 <= mean <= 21
+    assert adder_tree(2, 5)[0] == 4
+
+
+def test_accumulator_bits_vgg_mnist():
+    layers = network_specs("vgg", 1.0, (28, 28, 1), 10)
+    # conv2: 3*3*16 = 144 inputs of q bits -> 2q + 8 + 1; first layer 8-bit pixels
+    assert accumulator_bits(layers, 2) == max(2 + 8 + 4 + 1, 2 + 2 + 10 + 1)
+    assert accumulator_bits(layers, 8) == 8 + 8 + 10 + 1
+    assert accumulator_bits(layers * 40, 16) == 32  # capped at the int32 bias
+
+
+MEMS = [
+    {"name": "weights", "kind": "weight", "width_bits": 16, "depth": 2048, "instances": 4},
+    {"name": "act", "kind": "act", "width_bits": 16, "depth": 4096, "instances": 2},
+    {"name": "params", "kind": "param", "width_bits": 48, "depth": 40, "instances": 1},
+]
+
+
+def test_bram_and_dsp_counts():
+    res = estimate_resources(MEMS, 8, 4, 2, "arty_a7_35", acc_bits=24)
+    assert res.bram36 == 4 * 1.0 + 2 * 2.0  # 2K x 18 per weight memory, 2 per act buffer
+    assert res.dsp == 4 * 2 + 4  # one DSP per multiplier (q=8) + one per requantizer
+    assert res.lutram_luts == 4 * 16  # params: RAM64M, 16 x 3 bits
+    small = estimate_resources(MEMS, 2, 4, 2, "arty_a7_35", acc_bits=24)
+    assert small.dsp == 4 and not small.mult_dsp  # only the requantizers
+
+
+def test_luts_grow_with_array_and_bits():
+    base = estimate_resources(MEMS, 2, 4, 4, "arty_a7_35", acc_bits=20)
+    assert estimate_resources(MEMS, 2, 8, 4, "arty_a7_35", acc_bits=20).lut > base.lut
+    assert estimate_resources(MEMS, 2, 4, 8, "arty_a7_35", acc_bits=20).lut > base.lut
+    assert estimate_resources(MEMS, 3, 4, 4, "arty_a7_35", acc_bits=20).lut > base.lut
+    assert estimate_resources(MEMS, 2, 8, 4, "arty_a7_35", acc_bits=20).ff > base.ff
+
+
+def test_mult_impl_override():
+    lut = estimate_resources(MEMS, 8, 4, 4, "arty_a7_35", acc_bits=24, mult_impl="lut")
+    dsp = estimate_resources(MEMS, 8, 4, 4, "arty_a7_35", acc_bits=24)
+    assert not lut.mult_dsp and lut.dsp == 4 and lut.lut > dsp.lut
+    assert estimate_resources(MEMS, 2, 4, 4, "arty_a7_35", mult_impl="dsp").dsp == 16 + 8
+    with pytest.raises(ValueError, match="mult_impl must be one of auto, lut, dsp"):
+        estimate_resources(MEMS, 2, 4, 4, "arty_a7_35", mult_impl="fabric")
+
+
+def test_requantizer_dsps_follow_slice_width():
+    # 32-bit accumulator x 17-bit m: 2 DSP48E1 (25 x 18), 4 SB_MAC16 (16 x 16)
+    assert estimate_resources([], 2, 1, 1, "arty_a7_35", acc_bits=32).dsp == 2
+    assert estimate_resources([], 2, 1, 1, "icebreaker", acc_bits=32).dsp == 4
+
+
+def test_fit_check_names_the_numbers():
+    big = [{"name": "w", "kind": "weight", "width_bits": 36, "depth": 1024, "instances": 60}]
+    res = estimate_resources(big, 8, 16, 8, "arty_a7_35", acc_bits=24)
+    assert not res.fits("arty_a7_35")
+    assert res.over("arty_a7_35") == ["dsp 144 > 90", "bram36 60 > 50"]
+    assert res.fits("rfsoc_4x2")
+    assert res.as_dict() == {"lut": res.lut, "ff": res.ff, "dsp": 144, "bram36": 60.0}
