@@ -1,0 +1,85 @@
+"""``python -m search --target-acc A``: the least-energy ⟨q, s, P, M⟩ for a target accuracy."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from model.cli import UserError, check_positive, parse_float_list, parse_int_list, run_cli
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        raise UserError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from boards import DEFAULT_BOARD
+    from model.arch import ARCHS
+    from model.data import DATASETS
+
+    p = _Parser(prog="python -m search", description=__doc__)
+    p.add_argument("--target-acc", type=float, required=True,
+                   help="required integer test accuracy, in (0, 1), e.g. 0.97")
+    p.add_argument("--arch", default="vgg", choices=ARCHS)
+    p.add_argument("--dataset", default="mnist5k", choices=DATASETS)
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--board", default=DEFAULT_BOARD)
+    p.add_argument("--q-samples", default="1,2,4,8", help="q of the trained samples")
+    p.add_argument("--s-samples", default="0.5,1,2", help="s of the trained samples")
+    p.add_argument("--s-max", type=float, default=2.0, help="largest s to choose (default 2)")
+    p.add_argument("--epochs", type=int, default=None, help="QAT epochs (default: model's)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--jobs", type=int, default=1, help="parallel training processes")
+    p.add_argument("--rtl-images", type=int, default=5,
+                   help="test images the chosen design is simulated on in Verilator (0: none)")
+    p.add_argument("--out", default="search_out", help="output folder (default search_out)")
+    p.add_argument("--build", action="store_true",
+                   help="then run `codegen build` for the chosen point into OUT/build")
+    p.add_argument("--quiet", action="store_true")
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from boards import get_board
+    from search.qsnas import SearchConfig, run_search
+    from search.report import write_search
+
+    if not 0 < args.target_acc < 1:
+        raise UserError(f"--target-acc must be in (0, 1), not {args.target_acc}")
+    check_positive(args.jobs, "--jobs")
+    try:
+        get_board(args.board)
+    except (KeyError, ValueError) as e:
+        raise UserError(str(e).strip("'\"")) from None
+    cfg = SearchConfig(
+        target_acc=args.target_acc, arch=args.arch, dataset=args.dataset,
+        data_dir=args.data_dir, board=args.board,
+        q_samples=tuple(parse_int_list(args.q_samples, "--q-samples")),
+        s_samples=tuple(parse_float_list(args.s_samples, "--s-samples")),
+        s_max=args.s_max, epochs=args.epochs, seed=args.seed, jobs=args.jobs,
+        progress=not args.quiet)
+    try:
+        result = run_search(cfg, rtl_images=args.rtl_images)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    out = Path(args.out)
+    write_search(result, out)
+    c, m = result["chosen"], result["measured"]
+    print(json.dumps({"chosen": c, "predicted": result["predicted"],
+                      "measured": {"accuracy": m["accuracy"], "energy_uj": m["energy_uj"]}}))
+    print(f"wrote {out / 'search.json'}, {out / 'pareto.png'}, {out / 'search.md'}")
+    if args.build:
+        from codegen.build import BuildConfig, build
+
+        build(BuildConfig(q=c["q"], s=c["s"], arch=args.arch, dataset=args.dataset,
+                          data_dir=args.data_dir, board=args.board, pe=c["pe"], mult=c["mult"],
+                          epochs=args.epochs, seed=args.seed, out=out / "build", force=True,
+                          progress=not args.quiet))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_cli(main, prog="search"))
