@@ -169,7 +169,7 @@ def _mean_access_pj(memories, kind: str, word_bits: int, family: str) -> float:
     """Instance-weighted mean access energy over the memories of ``kind``."""
     total = count = 0
     for mem in memories:
-        if mem.get("kind") == kind:
+        if mem.get("kind") == kind and int(mem["width_bits"]) > 0 and int(mem["depth"]) > 0:
             n = int(mem.get("instances", 1))
             total += n * memory_access_pj(int(mem["width_bits"]), int(mem["depth"]), family)
             count += n

@@ -4,7 +4,8 @@ This is the estimate the sweep uses for thousands of design points; `codegen` re
 the chosen point with Yosys ``synth_xilinx``. The rules, chosen to follow what the
 synthesis tools do:
 
-**Memories** (from the cycle model's ``memories`` list; every instance counted):
+**Memories** (from the cycle model's ``memories`` list; every instance counted; a
+memory listed with width or depth 0, i.e. not known from shapes alone, is skipped):
 
 - 7-series and UltraScale+ (``xc7``, ``xcup``): a memory of depth ≤ 64 goes to LUT RAM
   (RAM32M: 32 × 6 bits per 4 LUTs for depth ≤ 32, RAM64M: 64 × 3 bits per 4 LUTs
@@ -149,25 +150,28 @@ def adder_tree(q: int, mults_per_pe: int) -> tuple[int, int, float]:
 
 
 def accumulator_bits(layers, q: int) -> int:
-    """Worst-case accumulator width over the MAC layers, capped at 32 (int32 bias).
+    """Accumulator width of the generated hardware for ``layers`` at ``q``.
 
-    ``q_w + q_a + ceil(log2(fan_in)) + 1`` (ARCHITECTURE.md), with 8-bit activations into
-    the first MAC layer.
+    The same rule as ``hw.top.accumulator_bits`` (which needs the packed plan), from
+    shapes: the int32 bias plus the worst-case sum of products of any MAC layer
+    (``K·K·Cin`` terms of ``w_max · a_max``; 8-bit pixels into the first layer), plus a
+    sign bit, and at least the 32-bit logits.
     """
-    bits, first = 2 * q + 2, True
+    w_max = 1 if q == 1 else (1 << (q - 1)) - 1
+    worst, first = 0, True
     for layer in layers:
-        if layer.kind not in ("conv", "dwconv", "dense"):
-            continue
         if layer.kind == "conv":
-            fan_in = layer.k * layer.k * layer.in_shape[2]
+            terms = layer.k * layer.k * layer.in_shape[2]
         elif layer.kind == "dwconv":
-            fan_in = layer.k * layer.k
+            terms = layer.k * layer.k
+        elif layer.kind == "dense":
+            terms = layer.in_shape[0]
         else:
-            fan_in = layer.in_shape[0]
-        in_bits = 8 if first else q
+            continue
+        a_max = 255 if first else (1 << q) - 1
         first = False
-        bits = max(bits, q + in_bits + math.ceil(math.log2(max(fan_in, 2))) + 1)
-    return min(bits, 32)
+        worst = max(worst, terms * w_max * a_max)
+    return max(32, ((1 << 31) + worst).bit_length() + 1)
 
 
 @dataclass
@@ -234,6 +238,8 @@ def estimate_resources(memories: list[dict], q: int, pe_count: int, mults_per_pe
     bram36, lut, ff, lutram = 0.0, CONTROL_LUT, CONTROL_FF, 0
     mapped = []
     for mem in memories:
+        if int(mem["width_bits"]) < 1 or int(mem["depth"]) < 1:
+            continue  # width not known from shapes alone (e.g. descriptor ROMs): skipped
         mp = map_memory(int(mem["width_bits"]), int(mem["depth"]), fam)
         n = int(mem.get("instances", 1))
         mapped.append((mem, mp))

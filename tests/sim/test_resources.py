@@ -2,7 +2,7 @@
 
 import pytest
 
-from model.arch import network_specs
+from model.arch import LayerSpec, network_specs
 from sim.resources import (
     accumulator_bits,
     adder_tree,
@@ -71,12 +71,13 @@ def test_adder_tree():
     assert adder_tree(2, 5)[0] == 4
 
 
-def test_accumulator_bits_vgg_mnist():
+def test_accumulator_bits_match_the_hardware_rule():
     layers = network_specs("vgg", 1.0, (28, 28, 1), 10)
-    # conv2: 3*3*16 = 144 inputs of q bits -> 2q + 8 + 1; first layer 8-bit pixels
-    assert accumulator_bits(layers, 2) == max(2 + 8 + 4 + 1, 2 + 2 + 10 + 1)
-    assert accumulator_bits(layers, 8) == 8 + 8 + 10 + 1
-    assert accumulator_bits(layers * 40, 16) == 32  # capped at the int32 bias
+    # int32 bias plus a worst case far below 2^31: 32 bits + sign = 33 (hw.top's rule)
+    assert accumulator_bits(layers, 2) == 33
+    assert accumulator_bits(layers, 8) == 33
+    huge = [LayerSpec("d", "dense", (1 << 24,), (10,))]
+    assert accumulator_bits(huge, 8) == ((1 << 31) + (1 << 24) * 127 * 255).bit_length() + 1
 
 
 MEMS = [

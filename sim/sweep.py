@@ -1,0 +1,288 @@
+"""``python -m sim sweep``: the ⟨q, s, P, M⟩ design space from network shapes alone.
+
+For every combination the cycle model (`sim.cycles.cycle_model`) gives cycles, the
+physical bound and the event counts; `sim.resources` the LUT/FF/DSP/BRAM36 estimate
+and whether it fits the board; `sim.energy` the energy per inference. The row with
+the least energy among those that fit is flagged ``best`` for each ⟨q, s⟩, which is
+also what `best_design` returns to ``codegen`` for one network.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import sys
+import time
+from functools import lru_cache
+
+from boards import DEFAULT_BOARD, Board, get_board
+from sim.energy import BREAKDOWN_KEYS, energy_per_inference
+from sim.resources import accumulator_bits, estimate_resources
+
+__all__ = ["COLUMNS", "DesignDoesNotFit", "evaluate", "best_design", "sweep", "mark_best",
+           "write_csv", "plot_best", "register"]
+
+# The fixed columns of ARCHITECTURE.md first, then the extras.
+COLUMNS = (
+    ["q", "s", "pe", "mult", "cycles", "physical_bound", "energy_uj", "bram36", "dsp", "fits",
+     "best", "lut", "ff", "mac_ops", "bound_ratio", "latency_us", "clock_mhz",
+     "compute_lb_uj", "overhead_ratio", "pj_per_mac", "mult_impl"]
+    + [f"e_{k}_uj" for k in BREAKDOWN_KEYS]
+    + ["arch", "dataset", "board"]
+)
+
+DEFAULT_PE = (1, 2, 4, 8, 16)
+DEFAULT_MULT = (1, 2, 4, 8, 16)
+
+
+class DesignDoesNotFit(ValueError):
+    """No (P, M) pair of the lists fits the board; the message gives the numbers."""
+
+
+@lru_cache(maxsize=8192)
+def _cycle_model(layers: tuple, q: int, pe: int, mult: int) -> dict:
+    # Imported here: the cycle model is another module of this package, and the sweep's
+    # energy and resource functions must stay importable without it.
+    from sim.cycles import cycle_model
+
+    return cycle_model(list(layers), q, pe, mult)
+
+
+def evaluate(layers, q: int, pe: int, mult: int, board: Board | str = DEFAULT_BOARD,
+             clock_mhz: float | None = None) -> dict:
+    """Cycle, resource and energy figures of one design point.
+
+    Parameters
+    ----------
+    layers : sequence of LayerSpec
+        The network (shapes only), e.g. `model.arch.network_specs`.
+    q, pe, mult : int
+        Bit width, PE count P and multipliers per PE M.
+    board : Board or str
+    clock_mhz : float, optional
+        Defaults to the board's clock.
+
+    Returns
+    -------
+    dict
+        One sweep row (keys of `COLUMNS` except ``s``, ``arch``, ``dataset``, ``best``),
+        plus ``breakdown_uj`` and ``over`` (the exceeded capacities, as text).
+    """
+    board = get_board(board)
+    layers = tuple(layers)
+    cm = _cycle_model(layers, q, pe, mult)
+    acc = accumulator_bits(layers, q)
+    res = estimate_resources(cm["memories"], q, pe, mult, board, acc_bits=acc)
+    en = energy_per_inference(cm["events"], cm["memories"], q, pe, mult, board,
+                              clock_mhz=clock_mhz, acc_bits=acc, resources=res)
+    over = res.over(board)
+    row = {
+        "q": q, "pe": pe, "mult": mult, "cycles": int(cm["cycles"]),
+        "physical_bound": int(cm["physical_bound"]), "energy_uj": en["energy_uj"],
+        "bram36": res.bram36, "dsp": res.dsp, "fits": not over, "lut": res.lut,
+        "ff": res.ff, "mac_ops": int(cm["mac_ops"]),
+        "bound_ratio": cm["cycles"] / cm["physical_bound"] if cm["physical_bound"] else 1.0,
+        "latency_us": en["latency_us"], "clock_mhz": en["clock_mhz"],
+        "compute_lb_uj": en["compute_lb_uj"], "overhead_ratio": en["overhead_ratio"],
+        "pj_per_mac": en["pj_per_mac"], "mult_impl": en["mult_impl"],
+        "board": board.name, "breakdown_uj": en["breakdown_uj"], "over": over,
+    }
+    for k in BREAKDOWN_KEYS:
+        row[f"e_{k}_uj"] = en["breakdown_uj"][k]
+    return row
+
+
+def _rank(row: dict) -> tuple:
+    # Least energy; then fewer cycles; then the smaller array.
+    return (row["energy_uj"], row["cycles"], row["pe"] * row["mult"], row["pe"])
+
+
+def best_design(layers, q: int, board: Board | str = DEFAULT_BOARD,
+                pe_list=DEFAULT_PE, mult_list=DEFAULT_MULT,
+                clock_mhz: float | None = None) -> dict:
+    """The most energy-efficient (P, M) for ``layers`` at ``q`` that fits ``board``.
+
+    Returns the `evaluate` row of that pair. Ties in energy go to fewer cycles, then to
+    the smaller array.
+
+    Raises
+    ------
+    DesignDoesNotFit
+        When no pair fits; the message names the smallest pair's usage and capacity.
+    """
+    board = get_board(board)
+    rows = [evaluate(layers, q, p, m, board, clock_mhz) for p in pe_list for m in mult_list]
+    if not rows:
+        raise ValueError("pe_list and mult_list must not be empty")
+    fitting = [r for r in rows if r["fits"]]
+    if fitting:
+        return min(fitting, key=_rank)
+    small = min(rows, key=lambda r: (r["bram36"], r["dsp"], r["lut"]))
+    raise DesignDoesNotFit(
+        f"no (P, M) in P={list(pe_list)} × M={list(mult_list)} fits {board.name} at q={q}; "
+        f"the smallest, P={small['pe']} M={small['mult']}, needs "
+        f"{'; '.join(small['over'])} (lut {small['lut']}, ff {small['ff']}, "
+        f"dsp {small['dsp']}, bram36 {small['bram36']:g})")
+
+
+def mark_best(rows: list[dict]) -> list[dict]:
+    """Set ``best`` on the least-energy fitting row of each ⟨q, s⟩ (others False)."""
+    groups: dict[tuple, dict] = {}
+    for row in rows:
+        row["best"] = False
+        if row["fits"]:
+            key = (row["q"], row["s"])
+            if key not in groups or _rank(row) < _rank(groups[key]):
+                groups[key] = row
+    for row in groups.values():
+        row["best"] = True
+    return rows
+
+
+def sweep(arch: str, dataset: str, q_list, s_list, pe_list=DEFAULT_PE,
+          mult_list=DEFAULT_MULT, board: Board | str = DEFAULT_BOARD,
+          clock_mhz: float | None = None, progress: bool = True) -> list[dict]:
+    """Evaluate every ⟨q, s, P, M⟩ for ``arch`` on ``dataset``'s input shape.
+
+    Returns the rows (keys `COLUMNS`) with ``best`` marked per ⟨q, s⟩.
+    """
+    from tqdm import tqdm
+
+    from model.arch import network_specs
+    from model.data import dataset_shape
+
+    board = get_board(board)
+    input_shape, num_classes = dataset_shape(dataset)
+    rows = []
+    total = len(q_list) * len(s_list) * len(pe_list) * len(mult_list)
+    with tqdm(total=total, desc="sweep", unit="pt", disable=not progress,
+              file=sys.stderr) as bar:
+        for s in s_list:
+            layers = tuple(network_specs(arch, s, input_shape, num_classes))
+            for q in q_list:
+                for p in pe_list:
+                    for m in mult_list:
+                        row = evaluate(layers, q, p, m, board, clock_mhz)
+                        row.update(s=s, arch=arch, dataset=dataset)
+                        rows.append(row)
+                        bar.update()
+    rows.sort(key=lambda r: (r["q"], r["s"], r["pe"], r["mult"]))
+    return mark_best(rows)
+
+
+def _fmt(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return "inf" if math.isinf(value) else f"{value:.6g}"
+    return str(value)
+
+
+def write_csv(rows: list[dict], path: str) -> None:
+    """Write ``rows`` with the `COLUMNS` header (booleans as true/false)."""
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(COLUMNS)
+        for row in rows:
+            writer.writerow([_fmt(row[c]) for c in COLUMNS])
+
+
+def plot_best(rows: list[dict], path: str, title: str = "") -> int:
+    """PNG of energy per inference vs s, one line per q, at each ⟨q, s⟩'s best (P, M).
+
+    Returns the number of points drawn.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    best = [r for r in rows if r.get("best")]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for q in sorted({r["q"] for r in best}):
+        pts = sorted((r["s"], r["energy_uj"], r["pe"], r["mult"]) for r in best if r["q"] == q)
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=f"q={q}")
+        for s, e, p, m in pts:
+            ax.annotate(f"{p}x{m}", (s, e), fontsize=6, xytext=(2, 2),
+                        textcoords="offset points")
+    ax.set_xlabel("width scale s")
+    ax.set_ylabel("energy per inference (µJ)")
+    ax.set_yscale("log")
+    ax.set_title(title or "energy at the best fitting P x M per (q, s)")
+    ax.grid(True, which="both", alpha=0.3)
+    if best:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return len(best)
+
+
+def register(subparsers) -> None:
+    """Add the ``sweep`` subcommand to ``python -m sim``."""
+    from model.arch import ARCHS
+    from model.data import DATASETS
+
+    p = subparsers.add_parser(
+        "sweep", help="evaluate every ⟨q,s,P,M⟩ with the cycle, resource and energy models",
+        description=__doc__.split("\n\n")[0] + " Writes one CSV row per combination; "
+        "column 'best' marks the least-energy (P,M) per ⟨q,s⟩ that fits the board.")
+    p.add_argument("--arch", choices=ARCHS, default="vgg")
+    p.add_argument("--dataset", choices=DATASETS, default="mnist5k")
+    p.add_argument("--q", required=True, metavar="LIST", help="bit widths, e.g. 1,2,4,8")
+    p.add_argument("--s", required=True, metavar="LIST", help="width scales, e.g. 0.5,1,2")
+    p.add_argument("--pe", default="1,2,4,8,16", metavar="LIST", help="PE counts P")
+    p.add_argument("--mult", default="1,2,4,8,16", metavar="LIST",
+                   help="multipliers per PE M")
+    p.add_argument("--board", default=DEFAULT_BOARD,
+                   help=f"target board (default {DEFAULT_BOARD}); see boards/")
+    p.add_argument("--clock-mhz", type=float, default=None,
+                   help="design clock in MHz (default: the board's)")
+    p.add_argument("--out", required=True, metavar="FILE.csv", help="CSV to write")
+    p.add_argument("--plot", action="store_true",
+                   help="also save FILE.png: energy vs (q,s) at the best (P,M)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    """Body of ``python -m sim sweep``; bad input raises `UserError`."""
+    from model.cli import UserError, check_positive, check_q, check_s, parse_float_list, \
+        parse_int_list
+
+    q_list = [check_q(q) for q in parse_int_list(args.q, "--q")]
+    s_list = [check_s(s) for s in parse_float_list(args.s, "--s")]
+    pe_list = [check_positive(v, "--pe") for v in parse_int_list(args.pe, "--pe")]
+    mult_list = [check_positive(v, "--mult") for v in parse_int_list(args.mult, "--mult")]
+    for name, values in (("--q", q_list), ("--s", s_list), ("--pe", pe_list),
+                         ("--mult", mult_list)):
+        if not values:
+            raise UserError(f"{name} must list at least one value")
+    try:
+        board = get_board(args.board)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    if args.clock_mhz is not None and not args.clock_mhz > 0:
+        raise UserError(f"--clock-mhz must be a positive number, not {args.clock_mhz!r}")
+    out_dir = os.path.dirname(os.path.abspath(args.out))
+    if not os.path.isdir(out_dir):
+        raise UserError(f"--out directory {out_dir!r} does not exist")
+
+    start = time.perf_counter()
+    rows = sweep(args.arch, args.dataset, q_list, s_list, pe_list, mult_list, board,
+                 args.clock_mhz, progress=not args.quiet)
+    write_csv(rows, args.out)
+    elapsed = time.perf_counter() - start
+    best = [r for r in rows if r["best"]]
+    n_points = len(q_list) * len(s_list)
+    print(f"sweep: {len(rows)} rows -> {args.out} in {elapsed:.1f} s; best (P,M) for "
+          f"{len(best)} of {n_points} (q,s) points on {board.name}")
+    if len(best) < n_points:
+        print(f"sweep: {n_points - len(best)} (q,s) points have no (P,M) that fits "
+              f"{board.name}", file=sys.stderr)
+    if args.plot:
+        png = os.path.splitext(args.out)[0] + ".png"
+        plot_best(rows, png, f"{args.arch} / {args.dataset} on {board.name}")
+        print(f"sweep: plot -> {png}")
+    return 0

@@ -1,0 +1,174 @@
+"""The ⟨q, s, P, M⟩ sweep: rows, best-row selection, CSV, CLI, and best_design."""
+
+import argparse
+import csv
+import importlib.util
+
+import pytest
+
+import sim.sweep as sweep_mod
+from model.arch import network_specs
+from model.cli import UserError
+from sim.sweep import COLUMNS, DesignDoesNotFit, best_design, evaluate, mark_best, sweep
+
+FIXED = ["q", "s", "pe", "mult", "cycles", "physical_bound", "energy_uj", "bram36", "dsp",
+         "fits"]
+HAVE_CYCLES = importlib.util.find_spec("sim.cycles") is not None
+needs_cycles = pytest.mark.skipif(not HAVE_CYCLES, reason="sim.cycles not there yet")
+
+
+def fake_cycle_model(layers, q, pe, mult):
+    """An ideal schedule with the cycle model's interface (for the selection logic)."""
+    macs = sum(layer.macs for layer in layers)
+    bound = sum(-(-layer.macs // (pe * mult)) for layer in layers)
+    cycles = bound + 20 * len(layers)
+    weights = macs // 100
+    events = {"cycles": cycles, "mac_ops": macs, "mult_ops": bound * pe * mult,
+              "adder_ops": bound * pe * (mult - 1), "acc_updates": bound * pe,
+              "requant_ops": 1000, "weight_reads": bound * pe, "weight_word_bits": mult * q,
+              "act_reads": bound, "act_writes": 1000, "act_word_bits": mult * q,
+              "param_reads": 50, "param_word_bits": 64, "active_pe_cycles": bound * pe}
+    memories = [
+        {"name": "w", "kind": "weight", "width_bits": mult * q,
+         "depth": max(-(-weights // (pe * mult)), 1), "instances": pe},
+        {"name": "act", "kind": "act", "width_bits": mult * q,
+         "depth": max(-(-12544 // mult), 1), "instances": 2},
+    ]
+    return {"cycles": cycles, "physical_bound": bound, "mac_ops": macs, "layers": [],
+            "events": events, "memories": memories}
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    monkeypatch.setattr(sweep_mod, "_cycle_model",
+                        lambda layers, q, pe, mult: fake_cycle_model(layers, q, pe, mult))
+
+
+def test_columns_start_with_the_fixed_ones():
+    assert COLUMNS[:len(FIXED)] == FIXED
+    assert {"best", "lut", "latency_us", "compute_lb_uj"} <= set(COLUMNS)
+
+
+def test_mark_best_is_least_energy_among_fitting():
+    rows = [
+        dict(q=2, s=1.0, pe=1, mult=1, energy_uj=5.0, cycles=10, fits=True),
+        dict(q=2, s=1.0, pe=2, mult=1, energy_uj=3.0, cycles=8, fits=True),
+        dict(q=2, s=1.0, pe=4, mult=4, energy_uj=1.0, cycles=2, fits=False),
+        dict(q=2, s=1.0, pe=4, mult=1, energy_uj=3.0, cycles=6, fits=True),  # tie: fewer cycles
+        dict(q=4, s=1.0, pe=1, mult=1, energy_uj=9.0, cycles=10, fits=False),
+    ]
+    mark_best(rows)
+    assert [r["best"] for r in rows] == [False, False, False, True, False]
+
+
+def test_sweep_rows_and_best(fake):
+    rows = sweep("vgg", "mnist5k", [1, 2, 8], [0.5, 1.0], [1, 4, 16], [1, 4, 16],
+                 "arty_a7_35", progress=False)
+    assert len(rows) == 3 * 2 * 3 * 3
+    assert all(set(COLUMNS) <= set(r) for r in rows)
+    for q in (1, 2, 8):
+        for s in (0.5, 1.0):
+            group = [r for r in rows if r["q"] == q and r["s"] == s]
+            best = [r for r in group if r["best"]]
+            fitting = [r for r in group if r["fits"]]
+            assert len(best) == (1 if fitting else 0)
+            if best:
+                assert best[0]["energy_uj"] == min(r["energy_uj"] for r in fitting)
+    # q=8 multipliers are DSPs: 16 x 16 = 256 of them cannot fit 90 DSP48E1
+    assert not [r for r in rows if r["q"] == 8 and r["pe"] == 16 and r["mult"] == 16][0]["fits"]
+
+
+def test_best_design_matches_the_sweep(fake):
+    layers = network_specs("vgg", 1.0, (28, 28, 1), 10)
+    row = best_design(layers, 2, "arty_a7_35", [1, 4, 16], [1, 4, 16])
+    rows = sweep("vgg", "mnist5k", [2], [1.0], [1, 4, 16], [1, 4, 16], "arty_a7_35",
+                 progress=False)
+    best = [r for r in rows if r["best"]][0]
+    assert (row["pe"], row["mult"]) == (best["pe"], best["mult"])
+    assert row["fits"] and row["energy_uj"] == pytest.approx(best["energy_uj"])
+
+
+def test_best_design_refuses_with_numbers(fake):
+    layers = network_specs("vgg", 3.0, (28, 28, 1), 10)
+    with pytest.raises(DesignDoesNotFit, match=r"no \(P, M\) in P=\[16\] × M=\[16\] fits "
+                                               r"icebreaker at q=8; .*dsp \d+ > 8"):
+        best_design(layers, 8, "icebreaker", [16], [16])
+
+
+def run_cli(argv):
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command", required=True)
+    sweep_mod.register(sub)
+    args = parser.parse_args(["sweep", *argv])
+    return args.func(args)
+
+
+def test_cli_writes_csv_and_plot(fake, tmp_path, capsys):
+    out = tmp_path / "sw.csv"
+    assert run_cli(["--arch", "vgg", "--dataset", "digits", "--q", "1,2", "--s", "0.5,1",
+                    "--pe", "1,2", "--mult", "1,4", "--out", str(out), "--plot",
+                    "--quiet"]) == 0
+    with open(out) as f:
+        table = list(csv.DictReader(f))
+    assert list(table[0])[:len(FIXED)] == FIXED
+    assert len(table) == 2 * 2 * 2 * 2
+    assert {r["fits"] for r in table} <= {"true", "false"}
+    assert sum(r["best"] == "true" for r in table) == 4
+    assert (tmp_path / "sw.png").stat().st_size > 1000
+    assert "16 rows" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--q", "0"], "q must be an integer bit width in 1..8, not 0"),
+    (["--q", "a,b"], "--q must be a comma-separated list of integers, not 'a,b'"),
+    (["--s", "0"], "s must be a width scale in (0, 16], not 0.0"),
+    (["--pe", "0"], "--pe must be a positive integer, not 0"),
+    (["--board", "zedboard"], "board must be one of arty_a7_35"),
+    (["--clock-mhz", "-5"], "--clock-mhz must be a positive number, not -5.0"),
+    (["--out", "/nonexistent/dir/x.csv"], "--out directory '/nonexistent/dir' does not exist"),
+])
+def test_cli_bad_input(fake, tmp_path, argv, message):
+    base = {"--q": "2", "--s": "1", "--pe": "1", "--mult": "1",
+            "--out": str(tmp_path / "x.csv")}
+    for key, value in zip(argv[::2], argv[1::2], strict=True):
+        base[key] = value
+    args = [a for kv in base.items() for a in kv] + ["--quiet"]
+    with pytest.raises(UserError) as info:
+        run_cli(args)
+    assert message in str(info.value)
+
+
+# ------------------------------------------------- with the real cycle model ----------
+
+@needs_cycles
+def test_real_sweep_rows_are_consistent():
+    sweep_mod._cycle_model.cache_clear()
+    rows = sweep("vgg", "mnist5k", [1, 2, 4, 8], [0.5, 1.0], [1, 2, 8], [1, 4, 16],
+                 "arty_a7_35", progress=False)
+    for r in rows:
+        assert r["cycles"] > 0 and r["physical_bound"] > 0
+        assert r["bound_ratio"] == pytest.approx(r["cycles"] / r["physical_bound"])
+        assert r["energy_uj"] > r["compute_lb_uj"] > 0
+        assert r["latency_us"] == pytest.approx(r["cycles"] / 100.0)
+    # same network and q, more PEs: fewer cycles and less static energy
+    for q in (1, 8):
+        pts = sorted((r for r in rows if r["q"] == q and r["s"] == 1.0 and r["mult"] == 4),
+                     key=lambda r: r["pe"])
+        assert [r["cycles"] for r in pts] == sorted((r["cycles"] for r in pts), reverse=True)
+        assert pts[-1]["e_static_uj"] < pts[0]["e_static_uj"]
+    # more bits: more multiply energy at the same (s, P, M) (LUT 1→2, DSP from q=4)
+    e_mult = {r["q"]: r["e_mult_uj"] for r in rows
+              if r["s"] == 1.0 and r["pe"] == 2 and r["mult"] == 4}
+    assert e_mult[1] < e_mult[2] < e_mult[4] <= e_mult[8]
+
+
+@needs_cycles
+def test_real_sweep_cycles_equal_cycle_model():
+    from sim.cycles import cycle_model
+
+    layers = network_specs("mobilenet", 1.0, (8, 8, 1), 10)
+    for q, pe, mult in ((2, 2, 4), (8, 4, 1), (1, 1, 16)):
+        row = evaluate(layers, q, pe, mult, "arty_a7_100")
+        cm = cycle_model(layers, q, pe, mult)
+        assert (row["cycles"], row["physical_bound"], row["mac_ops"]) == (
+            cm["cycles"], cm["physical_bound"], cm["mac_ops"])
