@@ -1,0 +1,166 @@
+"""Analytical cycle and event model of the hw/ accelerator (no simulation).
+
+The count equals the RTL's ``cycles`` output exactly: the clock cycles from the cycle
+after ``start`` is sampled up to the cycle ``done`` rises, i.e. every pass of the
+network plus the final argmax. Loading the image through the stream happens before
+``start`` and is not included (``image_load_cycles`` reports it separately).
+
+Per pass (a compute layer with its fused max pool), per group of P output channels::
+
+    cycles(pass) = Σ_groups pixels · slot_g + drain
+    pixels       = PH·PW·(4 if pooled else 1)     (outputs before the pool)
+    slot_g       = max(steps_g, max words written per pixel)
+    steps_g      = KH·KW·cg_cnt_g                  (cg_cnt: input words read per tap)
+    drain        = 5 + max words written per pixel (pipeline + write-back)
+
+and the network ends with ``num_classes`` argmax cycles. Everything depends on shapes,
+``q``, ``P`` and ``M`` only, so shape-only `model.arch.LayerSpec` lists work too.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+from hw.packing import PARAM_BITS, Plan, plan_network
+
+
+def _macs(layer) -> int:
+    kind = layer.kind
+    if kind == "conv":
+        ho, wo, cout = layer.out_shape
+        return ho * wo * cout * layer.k * layer.k * layer.in_shape[2]
+    if kind == "dwconv":
+        ho, wo, c = layer.out_shape
+        return ho * wo * c * layer.k * layer.k
+    if kind == "dense":
+        return layer.out_shape[0] * layer.in_shape[0]
+    return 0
+
+
+def _valid_taps(out_count: int, stride: int, k: int, pad: int, size: int) -> int:
+    """Σ over output positions of the kernel taps that land inside the input (not padding)."""
+    total = 0
+    for o in range(out_count):
+        lo = o * stride - pad
+        total += sum(1 for t in range(k) if 0 <= lo + t < size)
+    return total
+
+
+def pass_cycles(plan: Plan, p) -> int:
+    return sum(p.pixels * g.slot for g in p.groups) + p.drain
+
+
+def memories(plan: Plan) -> list[dict]:
+    """Every on-chip memory: name, kind, width_bits, depth, instances."""
+    P = plan.pe_count
+    return [
+        {"name": "weights", "kind": "weight", "width_bits": plan.word_bits,
+         "depth": plan.weight_depth, "instances": P},
+        {"name": "params", "kind": "param", "width_bits": PARAM_BITS,
+         "depth": plan.group_count, "instances": P},
+        {"name": "act0", "kind": "act", "width_bits": plan.word_bits,
+         "depth": plan.act_depth[0], "instances": 1, "note": "also holds the input image"},
+        {"name": "act1", "kind": "act", "width_bits": plan.word_bits,
+         "depth": plan.act_depth[1], "instances": 1},
+        {"name": "descriptors", "kind": "other", "width_bits": 0, "depth": len(plan.passes),
+         "instances": 1, "note": "LUT ROM, one word per pass"},
+        {"name": "groups", "kind": "other", "width_bits": 0, "depth": plan.group_count + 1,
+         "instances": 1, "note": "LUT ROM, one word per output-channel group"},
+        {"name": "logits", "kind": "other", "width_bits": 32, "depth": plan.num_classes,
+         "instances": 1, "note": "registers"},
+    ]
+
+
+def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int) -> dict:
+    """Cycles, physical bound, per-layer ratios, energy events and memories.
+
+    ``layers``: bundle `Layer`s or `model.arch.LayerSpec`s (only shapes are used).
+    """
+    layers = list(layers)
+    plan = plan_network(layers, q, pe_count, mults_per_pe)
+    P, M = pe_count, mults_per_pe
+    ev = dict(cycles=0, mac_ops=0, mult_ops=0, adder_ops=0, acc_updates=0, requant_ops=0,
+              weight_reads=0, weight_word_bits=plan.word_bits, act_reads=0, act_writes=0,
+              act_word_bits=plan.word_bits, param_reads=0, param_word_bits=PARAM_BITS,
+              active_pe_cycles=0)
+    per_layer: dict[str, int] = {}
+    for i, p in enumerate(plan.passes):
+        cyc = pass_cycles(plan, p)
+        if i == len(plan.passes) - 1:
+            cyc += plan.num_classes  # the argmax scan over the logits
+        per_layer[p.name] = cyc
+        ps = p.pool_size
+        rows = _valid_taps(p.ph * ps, p.stride, p.kh, p.pad, p.ih)
+        cols = _valid_taps(p.pw * ps, p.stride, p.kw, p.pad, p.iw)
+        for g in p.groups:
+            steps = p.pixels * g.steps
+            ev["mult_ops"] += steps * P * M
+            ev["adder_ops"] += steps * P * (M - 1)
+            ev["acc_updates"] += steps * P
+            ev["weight_reads"] += steps * P
+            ev["active_pe_cycles"] += steps * min(P, p.cout - g.cbase)
+            ev["act_reads"] += rows * cols * g.cg_cnt
+            ev["param_reads"] += P
+            if not p.last:
+                ev["requant_ops"] += p.pixels * P
+                ev["act_writes"] += p.ph * p.pw * g.wo_cnt
+    out_layers = []
+    for layer in layers:
+        macs = _macs(layer)
+        bound = math.ceil(macs / (P * M))
+        cyc = per_layer.get(layer.name, 0)
+        out_layers.append({"name": layer.name, "kind": layer.kind, "cycles": cyc,
+                           "physical_bound": bound, "macs": macs,
+                           "ratio": round(cyc / bound, 4) if bound else None})
+    total = sum(per_layer.values())
+    mac_ops = sum(x["macs"] for x in out_layers)
+    bound = sum(x["physical_bound"] for x in out_layers)
+    ev["cycles"] = total
+    ev["mac_ops"] = mac_ops
+    h, w, c = plan.input_shape
+    return {
+        "cycles": total,
+        "physical_bound": bound,
+        "ratio": round(total / bound, 4) if bound else None,
+        "mac_ops": mac_ops,
+        "q": q, "pe": P, "mult": M,
+        "image_load_cycles": h * w * c * (plan.digits + 1),
+        "layers": out_layers,
+        "events": ev,
+        "memories": memories(plan),
+    }
+
+
+def network_cycle_model(net, pe_count: int, mults_per_pe: int) -> dict:
+    """`cycle_model` of a loaded `IntegerNetwork` (q from the bundle)."""
+    return cycle_model(net.layers, net.q, pe_count, mults_per_pe)
+
+
+# ---------------------------------------------------------------------------- CLI
+
+
+def _run(args) -> int:
+    from model.bundle import load_bundle
+    from model.cli import UserError, check_positive
+
+    check_positive(args.pe, "--pe")
+    check_positive(args.mult, "--mult")
+    net = load_bundle(args.bundle)
+    try:
+        result = network_cycle_model(net, args.pe, args.mult)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    print(json.dumps(result, indent=1))
+    return 0
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "cycles", help="analytical cycle and event counts of the accelerator",
+        description="Print the cycle model's JSON for a bundle on a P×M array: cycles "
+                    "(equal to the RTL's), physical bound, per-layer ratio, events, memories.")
+    parser.add_argument("--bundle", required=True, help="IntegerNetwork bundle directory")
+    parser.add_argument("--pe", type=int, required=True, help="processing engines P")
+    parser.add_argument("--mult", type=int, required=True, help="q-bit multipliers per PE M")
+    parser.set_defaults(func=_run)

