@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from model.cli import UserError, check_positive, check_q, check_s
+from sim import golden
 
 # (P, M) candidates when the user gives none: small arrays, powers of two and between.
 DESIGN_CHOICES = [1, 2, 3, 4, 6, 8, 12, 16]
@@ -148,10 +149,9 @@ def step_cycles_energy(state: BuildState, cfg: BuildConfig) -> None:
 
 def step_rtl(state: BuildState, cfg: BuildConfig) -> None:
     """Verilog of the accelerator and the board top, and the packed BRAM init files."""
-    from hw.generate import generate_verilog
+    from codegen.rtl import emit_rtl
 
-    out = generate_verilog(state.net, state.pe, state.mult, state.root / "rtl",
-                           state.root / "mem")
+    out = emit_rtl(state.net, state.pe, state.mult, state.root / "rtl", state.root / "mem")
     state.files["verilog"] = state.rel(out["verilog"])
     state.files["mem"] = state.rel(out["mem"])
 
@@ -160,7 +160,10 @@ def step_vivado(state: BuildState, cfg: BuildConfig) -> None:
     """Vivado project script through the board's amaranth-boards platform."""
     from codegen.vivado import emit_vivado
 
-    paths = emit_vivado(state.net, state.pe, state.mult, state.board, state.root)
+    images, _ = _test_images(state, cfg)
+    label = int(golden.classify(golden.run(state.net, images[:1]))[0])
+    paths = emit_vivado(state.net, state.pe, state.mult, state.board, state.root, images[0],
+                        label)
     state.files["vivado"] = state.rel(paths)
 
 
