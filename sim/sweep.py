@@ -50,7 +50,7 @@ def _cycle_model(layers: tuple, q: int, pe: int, mult: int) -> dict:
 
 
 def evaluate(layers, q: int, pe: int, mult: int, board: Board | str = DEFAULT_BOARD,
-             clock_mhz: float | None = None) -> dict:
+             clock_mhz: float | None = None, mult_impl: str = "auto") -> dict:
     """Cycle, resource and energy figures of one design point.
 
     Parameters
@@ -62,6 +62,9 @@ def evaluate(layers, q: int, pe: int, mult: int, board: Board | str = DEFAULT_BO
     board : Board or str
     clock_mhz : float, optional
         Defaults to the board's clock.
+    mult_impl : {"auto", "lut", "dsp"}
+        Multiplier mapping (`sim.resources.estimate_resources`); ``"auto"`` is what
+        Yosys does with a plain ``*``, the others need the generator to force it.
 
     Returns
     -------
@@ -73,7 +76,8 @@ def evaluate(layers, q: int, pe: int, mult: int, board: Board | str = DEFAULT_BO
     layers = tuple(layers)
     cm = _cycle_model(layers, q, pe, mult)
     acc = accumulator_bits(layers, q)
-    res = estimate_resources(cm["memories"], q, pe, mult, board, acc_bits=acc)
+    res = estimate_resources(cm["memories"], q, pe, mult, board, acc_bits=acc,
+                             mult_impl=mult_impl)
     en = energy_per_inference(cm["events"], cm["memories"], q, pe, mult, board,
                               clock_mhz=clock_mhz, acc_bits=acc, resources=res)
     over = res.over(board)

