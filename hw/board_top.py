@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from amaranth.build import ResourceError
 from amaranth.hdl import Elaboratable, Module, Signal
+from amaranth.lib import io
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.memory import Memory
 
@@ -19,10 +20,11 @@ from hw.top import Accelerator
 
 
 def _request_all(platform, name: str, limit: int = 8) -> list:
+    """Raw ports of resources ``name`` 0, 1, … as far as the board has them."""
     found = []
     for i in range(limit):
         try:
-            found.append(platform.request(name, i))
+            found.append(platform.request(name, i, dir="-"))
         except ResourceError:
             break
     return found
@@ -65,7 +67,8 @@ class BoardTop(Elaboratable):
         if platform is not None:
             buttons = _request_all(platform, "button", 1)
             if buttons:
-                m.submodules.button_sync = FFSynchronizer(buttons[0].i, press)
+                m.submodules.button = button = io.Buffer("i", buttons[0])
+                m.submodules.button_sync = FFSynchronizer(button.i, press)
         pressed_before = Signal()
         m.d.sync += pressed_before.eq(press)
         restart = press & ~pressed_before
@@ -94,8 +97,12 @@ class BoardTop(Elaboratable):
         if platform is not None:
             leds = _request_all(platform, "led")
             bits = len(cls)
-            for i, led in enumerate(leds[:bits]):
-                m.d.comb += led.o.eq(finished & cls[i])
-            if len(leds) > bits:
-                m.d.comb += leds[bits].o.eq(finished & (cls == self._expected))
+            outs = []
+            for i, port in enumerate(leds[: bits + 1]):
+                m.submodules[f"led{i}"] = buffer = io.Buffer("o", port)
+                outs.append(buffer.o)
+            for i, led in enumerate(outs[:bits]):
+                m.d.comb += led.eq(finished & cls[i])
+            if len(outs) > bits:
+                m.d.comb += outs[bits].eq(finished & (cls == self._expected))
         return m
