@@ -16,7 +16,7 @@ import sys
 import time
 from functools import lru_cache
 
-from boards import DEFAULT_BOARD, Board, get_board
+from boards import DEFAULT_BOARD, Board, board_names, get_board
 from sim.energy import BREAKDOWN_KEYS, energy_per_inference
 from sim.resources import accumulator_bits, estimate_resources
 
@@ -230,8 +230,10 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser(
         "sweep", help="evaluate every ⟨q,s,P,M⟩ with the cycle, resource and energy models",
-        description=__doc__.split("\n\n")[0] + " Writes one CSV row per combination; "
-        "column 'best' marks the least-energy (P,M) per ⟨q,s⟩ that fits the board.")
+        description="Evaluate every combination of q, s, P and M for a network family's "
+        "shapes (no training) with the cycle, resource and energy models. Writes one CSV "
+        "row per combination; column 'best' marks the least-energy (P,M) per (q,s) that "
+        "fits the board.")
     p.add_argument("--arch", choices=ARCHS, default="vgg")
     p.add_argument("--dataset", choices=DATASETS, default="mnist5k")
     p.add_argument("--q", required=True, metavar="LIST", help="bit widths, e.g. 1,2,4,8")
@@ -240,7 +242,7 @@ def register(subparsers) -> None:
     p.add_argument("--mult", default="1,2,4,8,16", metavar="LIST",
                    help="multipliers per PE M")
     p.add_argument("--board", default=DEFAULT_BOARD,
-                   help=f"target board (default {DEFAULT_BOARD}); see boards/")
+                   help=f"target board: {', '.join(board_names())} (default {DEFAULT_BOARD})")
     p.add_argument("--clock-mhz", type=float, default=None,
                    help="design clock in MHz (default: the board's)")
     p.add_argument("--out", required=True, metavar="FILE.csv", help="CSV to write")
@@ -252,8 +254,14 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     """Body of ``python -m sim sweep``; bad input raises `UserError`."""
-    from model.cli import UserError, check_positive, check_q, check_s, parse_float_list, \
-        parse_int_list
+    from model.cli import (
+        UserError,
+        check_positive,
+        check_q,
+        check_s,
+        parse_float_list,
+        parse_int_list,
+    )
 
     q_list = [check_q(q) for q in parse_int_list(args.q, "--q")]
     s_list = [check_s(s) for s in parse_float_list(args.s, "--s")]

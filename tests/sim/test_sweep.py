@@ -213,3 +213,12 @@ def test_sweep_cycles_equal_rtl_ci_row():
 def test_sweep_cycles_equal_rtl_sample(arch, dataset, q, s, pe, mult):
     row, cycles = _rtl_row(arch, dataset, q, s, pe, mult)
     assert cycles == [row["cycles"]]
+
+
+def test_evaluate_mult_impl_override(fake):
+    layers = network_specs("vgg", 1.0, (28, 28, 1), 10)
+    auto, lut = evaluate(layers, 4, 4, 4), evaluate(layers, 4, 4, 4, mult_impl="lut")
+    assert auto["mult_impl"] == "dsp" and lut["mult_impl"] == "lut"
+    assert lut["dsp"] == auto["dsp"] - 16 and lut["lut"] > auto["lut"]
+    assert lut["e_mult_uj"] < auto["e_mult_uj"]
+    assert lut["cycles"] == auto["cycles"]
