@@ -89,7 +89,7 @@ def check_config(cfg: BuildConfig) -> None:
     try:
         get_board(cfg.board)
     except (KeyError, ValueError) as e:
-        raise UserError(str(e).strip("'\"")) from None
+        raise UserError(e.args[0]) from None
     for name in ("pe", "mult"):
         if getattr(cfg, name) is not None:
             check_positive(getattr(cfg, name), f"--{name}")
@@ -258,8 +258,8 @@ def build(cfg: BuildConfig) -> dict:
 
     check_config(cfg)
     out = cfg.out_dir
-    out.parent.mkdir(parents=True, exist_ok=True)
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
         root = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     except OSError as e:
         raise UserError(f"cannot write to {out.parent}: {e.strerror}") from None

@@ -53,7 +53,7 @@ def main(argv=None) -> int:
     try:
         get_board(args.board)
     except (KeyError, ValueError) as e:
-        raise UserError(str(e).strip("'\"")) from None
+        raise UserError(e.args[0]) from None
     cfg = SearchConfig(
         target_acc=args.target_acc, arch=args.arch, dataset=args.dataset,
         data_dir=args.data_dir, board=args.board,
