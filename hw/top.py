@@ -151,6 +151,8 @@ class Accelerator(wiring.Component):
             rports.append(mem.read_port())
             wports.append(mem.write_port(granularity=q))
 
+        self._act_mems = bufs  # simulation access to the ping-pong buffers
+
         # ----------------------------------------------------------------- ROMs and PEs
         weight_roms, param_roms, pes = [], [], []
         for j in range(P):
@@ -235,8 +237,14 @@ class Accelerator(wiring.Component):
             ]
 
         # sequencer state machine
-        with m.If(self.start & ((state == IDLE) | (state == DONE))):
-            m.d.sync += [state.eq(RUN), cycles.eq(0), pidx.eq(0), gidx.eq(0),
+        # a start while the loader still writes the last byte's digits waits for it
+        start_pending = Signal()
+        loader_busy = Signal()
+        can_start = (state == IDLE) | (state == DONE)
+        with m.If(can_start & self.start & loader_busy):
+            m.d.sync += start_pending.eq(1)
+        with m.If(can_start & (self.start | start_pending) & ~loader_busy):
+            m.d.sync += [start_pending.eq(0), state.eq(RUN), cycles.eq(0), pidx.eq(0), gidx.eq(0),
                          py.eq(0), px.eq(0), dy.eq(0), dx.eq(0), ky.eq(0), kx.eq(0),
                          cgi.eq(0), slot.eq(0), wstep.eq(0)]
         with m.If((state == RUN) | (state == DRAIN) | (state == ARGMAX)):
@@ -373,16 +381,6 @@ class Accelerator(wiring.Component):
         wb_active = Signal()
         wb_k = Signal(_bits(grp_fields["wo_cnt"]))
         wb_ctl = Signal(ctl_layout)
-        with m.If(r3_valid):
-            for j in range(P):
-                y = reqs[j].y
-                final = Mux(r3_ctl.pool_first | (y > pool_max[j]), y, pool_max[j])
-                m.d.sync += pool_max[j].eq(final)
-                with m.If(r3_ctl.pool_last):
-                    m.d.sync += wb_vals[j].eq(final)
-            with m.If(r3_ctl.pool_last):
-                m.d.sync += [wb_active.eq(1), wb_k.eq(0), wb_ctl.eq(r3_ctl)]
-
         # ---------------------------------------------------------- W: write-back
         dst = ~desc.src
         wb_addr = Signal(addr_bits)
@@ -403,8 +401,19 @@ class Accelerator(wiring.Component):
                 m.d.sync += wb_active.eq(0)
             m.d.sync += wb_k.eq(wb_k + 1)
 
+        # the write-back latch comes last: a new pixel's latch wins over the old's end
+        with m.If(r3_valid):
+            for j in range(P):
+                y = reqs[j].y
+                final = Mux(r3_ctl.pool_first | (y > pool_max[j]), y, pool_max[j])
+                m.d.sync += pool_max[j].eq(final)
+                with m.If(r3_ctl.pool_last):
+                    m.d.sync += wb_vals[j].eq(final)
+            with m.If(r3_ctl.pool_last):
+                m.d.sync += [wb_active.eq(1), wb_k.eq(0), wb_ctl.eq(r3_ctl)]
+
         # ------------------------------------------------------------ image loader
-        ld_busy = Signal()
+        ld_busy = loader_busy
         ld_byte = Signal(INPUT_BITS)
         ld_d = Signal(range(D))
         ld_v = Signal(range(max(2, passes[0].cin)))
@@ -412,7 +421,7 @@ class Accelerator(wiring.Component):
         ld_w = Signal(range(max(2, passes[0].cg_in)))
         ld_pix = Signal(addr_bits)
         idle = (state == IDLE) | (state == DONE)
-        m.d.comb += self.image.ready.eq(idle & ~ld_busy & ~self.start)
+        m.d.comb += self.image.ready.eq(idle & ~ld_busy & ~self.start & ~start_pending)
         with m.If(self.image.valid & self.image.ready):
             m.d.sync += [ld_byte.eq(self.image.payload), ld_busy.eq(1), ld_d.eq(0)]
         ld_digit = Signal(q)
@@ -431,8 +440,8 @@ class Accelerator(wiring.Component):
                     m.d.sync += [ld_l.eq(0), ld_w.eq(ld_w + 1)]
                 with m.Else():
                     m.d.sync += ld_l.eq(ld_l + 1)
-        with m.If(self.start & idle):
-            m.d.sync += [ld_pix.eq(0), ld_v.eq(0), ld_l.eq(0), ld_w.eq(0), ld_busy.eq(0)]
+        with m.If(idle & (self.start | start_pending) & ~ld_busy):
+            m.d.sync += [ld_pix.eq(0), ld_v.eq(0), ld_l.eq(0), ld_w.eq(0)]
 
         # buffer write ports: buffer 0 is shared by the image loader (while idle)
         for b in range(2):
