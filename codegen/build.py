@@ -66,6 +66,7 @@ class BuildState:
     resources: dict = field(default_factory=dict)
     verification: dict = field(default_factory=dict)
     hls: dict = field(default_factory=dict)
+    fmax_mhz: float | None = None  # placed-and-routed (open flow), when run
     files: dict = field(default_factory=lambda: {"verilog": [], "mem": [], "vivado": [],
                                                  "hls": []})
     timings: dict = field(default_factory=dict)
@@ -156,15 +157,41 @@ def step_rtl(state: BuildState, cfg: BuildConfig) -> None:
     state.files["mem"] = state.rel(out["mem"])
 
 
-def step_vivado(state: BuildState, cfg: BuildConfig) -> None:
-    """Vivado project script through the board's amaranth-boards platform."""
-    from codegen.vivado import emit_vivado
-
+def step_board(state: BuildState, cfg: BuildConfig) -> None:
+    """Board flow: Vivado project script (Xilinx), or the open flow to a bitstream (iCE40)."""
     images, _ = _test_images(state, cfg)
     label = int(golden.classify(golden.run(state.net, images[:1]))[0])
+    if state.board.family == "ice40":
+        _open_flow(state, cfg, images[0], label)
+        return
+    from codegen.vivado import emit_vivado
+
     paths = emit_vivado(state.net, state.pe, state.mult, state.board, state.root, images[0],
                         label)
     state.files["vivado"] = state.rel(paths)
+
+
+def _open_flow(state: BuildState, cfg: BuildConfig, image, label: int) -> None:
+    """Yosys + nextpnr + icepack; the routed fmax becomes the clock of the energy model."""
+    from codegen.openflow import build_bitstream
+    from sim.sweep import evaluate
+
+    result = build_bitstream(state.net, state.pe, state.mult, state.board, state.root, image,
+                             label)
+    state.files["bitstream"] = state.rel(result["files"])
+    state.fmax_mhz = result["fmax_mhz"]
+    used = result["utilization"]
+    state.resources = {
+        "lut": used["lc"]["used"], "ff": None, "dsp": used["dsp"]["used"],
+        # 4 Kbit EBRs in BRAM36 equivalents (36,864 bits), as the board's capacity counts
+        "bram36": round(used["ebr"]["used"] * 4096 / 36864, 3),
+        "source": "nextpnr-ice40 (placed and routed)", "nextpnr": used,
+    }
+    row = evaluate(state.net.specs(), cfg.q, state.pe, state.mult, state.board,
+                   clock_mhz=state.fmax_mhz)
+    state.energy = {"total_uj": row["energy_uj"], "breakdown_uj": row["breakdown_uj"],
+                    "compute_lb_uj": row["compute_lb_uj"], "latency_us": row["latency_us"],
+                    "clock_mhz": row["clock_mhz"]}
 
 
 def step_hls(state: BuildState, cfg: BuildConfig) -> None:
@@ -212,7 +239,9 @@ def step_synth(state: BuildState, cfg: BuildConfig) -> None:
     from codegen.synth import synth_xilinx, yosys_available
 
     capacity = state.board.capacity.as_dict()
-    if cfg.synth and yosys_available() and state.board.family in ("xc7", "xcup"):
+    if state.resources:  # already measured by the board's own place and route
+        pass
+    elif cfg.synth and yosys_available() and state.board.family in ("xc7", "xcup"):
         verilog = [state.root / p for p in state.files["verilog"]]
         result = synth_xilinx(verilog, "qsnas_accel", state.root / "mem")
         state.resources = dict(result.as_dict(), source="yosys synth_xilinx")
@@ -222,7 +251,7 @@ def step_synth(state: BuildState, cfg: BuildConfig) -> None:
                            if k in state.estimate}
         state.resources["source"] = "analytical estimate (sim.resources)"
     over = [f"{k} {state.resources[k]} > {capacity[k]}" for k in capacity
-            if k in state.resources and state.resources[k] > capacity[k]]
+            if state.resources.get(k) is not None and state.resources[k] > capacity[k]]
     if over:
         raise UserError(f"the design does not fit {state.board.name}: {', '.join(over)}")
 
@@ -235,7 +264,7 @@ def step_report(state: BuildState, cfg: BuildConfig) -> None:
 
 
 STEPS: list[Callable[[BuildState, BuildConfig], None]] = [
-    step_train, step_design, step_cycles_energy, step_rtl, step_vivado, step_hls,
+    step_train, step_design, step_cycles_energy, step_rtl, step_board, step_hls,
     step_verify, step_synth, step_report,
 ]
 

@@ -9,7 +9,8 @@ from codegen.render import render
 
 def report_dict(state, cfg) -> dict:
     board = state.board
-    clock_mhz = float(board.clock_mhz)
+    # The energy model's clock: the routed fmax where the open flow ran, else the board's.
+    clock_mhz = float(state.energy.get("clock_mhz") or board.clock_mhz)
     cycles = state.cycles
     metrics = state.metrics
     return {
@@ -41,6 +42,7 @@ def report_dict(state, cfg) -> dict:
             "layers": cycles["layers"],
         },
         "clock_mhz": clock_mhz,
+        "fmax_mhz": state.fmax_mhz,
         "latency_us": round(cycles["cycles"] / clock_mhz, 3),
         "energy": {
             "per_inference_uj": state.energy["total_uj"],
@@ -49,10 +51,12 @@ def report_dict(state, cfg) -> dict:
         },
         "resources": {k: state.resources[k] for k in ("lut", "ff", "dsp", "bram36")},
         "resources_source": state.resources.get("source"),
+        "logic_depth": state.resources.get("logic_depth"),
         "resources_estimate": {k: state.estimate[k] for k in ("lut", "ff", "dsp", "bram36")
                                if k in state.estimate},
         "capacity": board.capacity.as_dict(),
-        "fits": all(state.resources[k] <= v for k, v in board.capacity.as_dict().items()),
+        "fits": all(state.resources[k] is None or state.resources[k] <= v
+                    for k, v in board.capacity.as_dict().items()),
         "files": {k: list(v) for k, v in sorted(state.files.items())},
         "timings_s": state.timings,
     }

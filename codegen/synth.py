@@ -29,11 +29,12 @@ class SynthResult:
     bram36: float
     lutram: int
     cells: dict[str, int]
+    logic_depth: int | None = None  # longest register-to-register path, in cells (ltp)
     log_path: Path | None = None
 
     def as_dict(self) -> dict:
         return {"lut": self.lut, "ff": self.ff, "dsp": self.dsp, "bram36": self.bram36,
-                "lutram": self.lutram}
+                "lutram": self.lutram, "logic_depth": self.logic_depth}
 
 
 def yosys_available() -> bool:
@@ -73,13 +74,18 @@ def synth_xilinx(verilog: list[Path], top: str, workdir: Path, family: str = "xc
         raise FileNotFoundError("yosys is not on PATH (Debian: apt-get install yosys)")
     workdir = Path(workdir)
     reads = "; ".join(f"read_verilog -sv {Path(v).resolve()}" for v in verilog)
-    script = f"{reads}; synth_xilinx -family {family} -top {top}; stat"
+    # ltp -noff: the longest combinational path between flip-flops, in cells, an Fmax
+    # trend proxy without Vivado's timing engine.
+    script = f"{reads}; synth_xilinx -family {family} -top {top}; stat; ltp -noff"
     log = workdir / "yosys_synth.log"
     done = subprocess.run(["yosys", "-q", "-l", str(log), "-p", script], cwd=workdir,
                           capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0:
         tail = "\n".join((done.stderr or done.stdout).splitlines()[-15:])
         raise RuntimeError(f"yosys synth_xilinx failed:\n{tail}")
-    result = summarize(parse_stat(log.read_text()))
+    text = log.read_text()
+    result = summarize(parse_stat(text.split("Executing LTP pass")[0]))
+    depth = re.findall(r"Longest topological path in \S+ \(length=(\d+)\)", text)
+    result.logic_depth = int(depth[-1]) if depth else None
     result.log_path = log
     return result
