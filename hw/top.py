@@ -308,8 +308,8 @@ class Accelerator(wiring.Component):
             with m.Else():
                 m.d.sync += am_c.eq(am_c + 1)
         m.d.comb += [
-            self.busy.eq((state == RUN) | (state == DRAIN) | (state == ARGMAX)),
-            self.done.eq(state == DONE),
+            self.busy.eq((state == RUN) | (state == DRAIN) | (state == ARGMAX) | start_pending),
+            self.done.eq((state == DONE) & ~start_pending),
             self.cycles.eq(cycles),
             self.class_out.eq(best_idx),
         ]

@@ -1,0 +1,61 @@
+"""Whole networks on the accelerator in Amaranth's simulator: every layer kind, odd P and
+M, every q, extreme weights; every logit equals golden and the cycle count equals the
+cycle model."""
+
+import numpy as np
+import pytest
+
+from model.arch import LayerSpec as L
+from model.synthetic import random_network
+from sim import golden
+from sim.cycles import cycle_model
+from tests.hw.amaranth_sim import run_amaranth
+
+# every layer kind: conv k1/k3/k5 stride 1/2, dwconv stride 1/2, maxpool on odd sizes
+# (the last row/column dropped), global avgpool, dense
+ALL_KINDS = [
+    L("c1", "conv", (7, 6, 2), (4, 3, 5), 5, 2),
+    L("dw1", "dwconv", (4, 3, 5), (4, 3, 5), 3, 1),
+    L("p1", "maxpool", (4, 3, 5), (2, 1, 5)),
+    L("pw1", "conv", (2, 1, 5), (2, 1, 7), 1, 1),
+    L("c2", "conv", (2, 1, 7), (2, 1, 4), 3, 1),
+    L("dw2", "dwconv", (2, 1, 4), (1, 1, 4), 3, 2),
+    L("gap", "avgpool", (1, 1, 4), (1, 1, 4)),
+    L("fc", "dense", (4,), (3,)),
+]
+VGG_LIKE = [
+    L("c1", "conv", (7, 5, 1), (7, 5, 4), 3, 1),
+    L("p1", "maxpool", (7, 5, 4), (3, 2, 4)),
+    L("c2", "conv", (3, 2, 4), (2, 1, 6), 3, 2),
+    L("fc", "dense", (12,), (5,)),
+]
+
+
+def check(specs, q, pe, mult, *, mode="random", images=2, seed=0):
+    net = random_network(specs, q, seed=seed, mode=mode)
+    rng = np.random.default_rng(seed + 1)
+    imgs = rng.integers(0, 256, size=(images, *specs[0].in_shape))
+    if mode != "random":
+        imgs[0] = 255
+    got = run_amaranth(net, pe, mult, imgs)
+    want = golden.run(net, imgs)
+    assert np.array_equal(np.asarray(got["logits"]), want)
+    assert got["classes"] == golden.classify(want).tolist()
+    assert got["cycles"] == [cycle_model(specs, q, pe, mult)["cycles"]] * images
+
+
+@pytest.mark.parametrize("q,pe,mult", [(1, 1, 1), (2, 3, 5), (3, 2, 4), (4, 4, 3),
+                                        (8, 5, 2), (5, 1, 7)])
+def test_all_layer_kinds(q, pe, mult):
+    check(ALL_KINDS, q, pe, mult)
+
+
+@pytest.mark.parametrize("q,pe,mult", [(1, 3, 5), (2, 2, 2), (8, 1, 3)])
+def test_vgg_like_with_pooling(q, pe, mult):
+    check(VGG_LIKE, q, pe, mult, seed=3)
+
+
+@pytest.mark.parametrize("mode", ["max", "min"])
+@pytest.mark.parametrize("q", [1, 8])
+def test_extreme_values(mode, q):
+    check(ALL_KINDS, q, 3, 2, mode=mode, images=1)

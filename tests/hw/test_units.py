@@ -1,0 +1,121 @@
+"""Unit benches of the PE, adder tree and requantizer against numpy (Amaranth simulator)."""
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from hw.pe import PE, AdderTree
+from hw.requant import Requantizer
+from sim.golden import requantize
+
+
+def _run(dut, bench, clock=True):
+    sim = Simulator(dut)
+    if clock:
+        sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+@pytest.mark.parametrize("width,count", [(4, 1), (5, 3), (9, 8), (17, 7)])
+def test_adder_tree_random_and_extremes(width, count):
+    dut = AdderTree(width, count)
+    rng = np.random.default_rng(width * count)
+    lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
+    cases = [np.full(count, lo), np.full(count, hi)]
+    cases += [rng.integers(lo, hi + 1, size=count) for _ in range(40)]
+
+    async def bench(ctx):
+        for vec in cases:
+            for i, v in enumerate(vec):
+                ctx.set(dut.inputs[i], int(v))
+            assert ctx.get(dut.sum) == int(vec.sum())
+
+    _run(dut, bench, clock=False)
+
+
+def _encode(w, q):
+    return (1 if w > 0 else 0) if q == 1 else int(w) & ((1 << q) - 1)
+
+
+@pytest.mark.parametrize("q,mults,digits", [(1, 1, 1), (1, 8, 8), (2, 5, 4), (3, 3, 3),
+                                            (4, 4, 2), (8, 2, 1), (8, 7, 1)])
+def test_pe_matches_numpy(q, mults, digits):
+    acc_bits = 40
+    dut = PE(q, mults, acc_bits, digits)
+    rng = np.random.default_rng(q * 100 + mults)
+    wlo, whi = (-1, 1) if q == 1 else (-((1 << (q - 1)) - 1), (1 << (q - 1)) - 1)
+    pixels = []
+    for mode in ("max", "min", "random", "random", "random"):
+        steps = int(rng.integers(1, 5))
+        rows = []
+        for _ in range(steps):
+            if mode == "random":
+                w = rng.choice([-1, 1], mults) if q == 1 else rng.integers(wlo, whi + 1, mults)
+                a = rng.integers(0, 1 << q, mults)
+                en = rng.integers(0, 2, mults)
+            else:
+                w = np.full(mults, whi if mode == "max" else wlo)
+                a = np.full(mults, (1 << q) - 1)
+                en = np.ones(mults, int)
+            d = rng.integers(0, digits, mults)
+            rows.append((w, a, en, d))
+        bias = int(rng.integers(-(1 << 31), 1 << 31)) if mode == "random" else (
+            (1 << 31) - 1 if mode == "max" else -(1 << 31))
+        pixels.append((rows, bias))
+
+    async def bench(ctx):
+        for rows, bias in pixels:
+            expect = bias
+            ctx.set(dut.bias, bias)
+            for i, (w, a, en, d) in enumerate(rows):
+                ctx.set(dut.act, sum(int(x) << (q * k) for k, x in enumerate(a)))
+                ctx.set(dut.weight, sum(_encode(x, q) << (q * k) for k, x in enumerate(w)))
+                ctx.set(dut.lane_en, sum(int(x) << k for k, x in enumerate(en)))
+                for k in range(mults):
+                    if digits > 1:
+                        ctx.set(dut.digit[k], int(d[k]))
+                ctx.set(dut.valid, 1)
+                ctx.set(dut.first, int(i == 0))
+                await ctx.tick()
+                expect += int(sum(int(w[k]) * int(a[k]) * en[k] << (q * int(d[k]) if digits > 1
+                                                                    else 0)
+                                  for k in range(mults)))
+                assert ctx.get(dut.acc_valid) == 1
+                assert ctx.get(dut.acc) == expect
+            ctx.set(dut.valid, 0)
+
+    _run(dut, bench)
+
+
+@pytest.mark.parametrize("q", [1, 2, 4, 8])
+def test_requantizer_matches_golden(q):
+    acc_bits = 36
+    dut = Requantizer(acc_bits, q)
+    rng = np.random.default_rng(q)
+    lo, hi = -(1 << (acc_bits - 1)), (1 << (acc_bits - 1)) - 1
+    accs = [lo, hi, 0, -1, 1] + [int(x) for x in rng.integers(lo, hi, 60)]
+    ms = [65535, 0, 1] + [int(x) for x in rng.integers(0, 1 << 16, 60)]
+    ns = [1, 62, 31] + [int(x) for x in rng.integers(1, 63, 60)]
+    cases = [(a, m, n) for a in accs[:5] for m in ms[:3] for n in ns[:3]]
+    cases += list(zip(accs[5:], ms[3:], ns[3:]))
+
+    async def bench(ctx):
+        results = []
+        for i in range(len(cases) + 2):
+            if i < len(cases):
+                a, m_, n_ = cases[i]
+                ctx.set(dut.acc, a)
+                ctx.set(dut.m, m_)
+                ctx.set(dut.n, n_)
+                ctx.set(dut.valid, 1)
+            else:
+                ctx.set(dut.valid, 0)
+            await ctx.tick()
+            if ctx.get(dut.y_valid):
+                results.append(ctx.get(dut.y))
+        want = [int(requantize(np.array([a]), np.array([m_]), np.array([n_]), q)[0])
+                for a, m_, n_ in cases]
+        assert results == want
+
+    _run(dut, bench)
