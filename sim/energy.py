@@ -222,7 +222,7 @@ def energy_per_inference(events: dict, memories: list[dict], q: int, pe_count: i
     dsp_bits = (board.dsp_a_bits, board.dsp_b_bits)
     e_mult = mult_pj(q, fam, resources.mult_dsp, dsp_bits)
 
-    ev = {k: int(v) for k, v in events.items()}
+    ev = {k: int(v) for k, v in events.items() if isinstance(v, int | float)}
     cycles = ev["cycles"]
     _, _, tree_bits = adder_tree(q, mults_per_pe)
     rq_width = acc_bits + REQUANT_M_BITS

@@ -1,6 +1,8 @@
 """Resource estimate: memory mapping, DSP rule, LUT/FF trends and the fit check."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from model.arch import LayerSpec, network_specs
 from sim.resources import (
@@ -126,3 +128,26 @@ def test_fit_check_names_the_numbers():
     assert res.over("arty_a7_35") == ["dsp 144 > 90", "bram36 60 > 50"]
     assert res.fits("rfsoc_4x2")
     assert res.as_dict() == {"lut": res.lut, "ff": res.ff, "dsp": 144, "bram36": 60.0}
+
+
+@settings(max_examples=300, deadline=None)
+@given(width=st.integers(1, 300), depth=st.integers(1, 70_000),
+       family=st.sampled_from(["xc7", "xcup", "ice40"]))
+def test_mapping_always_holds_the_memory(width, depth, family):
+    mp = map_memory(width, depth, family)
+    assert mp.columns * mp.port_width >= width
+    assert mp.rows * mp.prim_depth >= depth
+    if mp.kind == "bram":
+        ceil = lambda a, b: -(-a // b)  # noqa: E731
+        # never fewer tiles than the bits need (36,864 bits per BRAM36-equivalent) ...
+        assert mp.bram36 * 36864 >= width * depth - 1e-6
+        # ... and never more than the narrowest or the widest single shape would take
+        if family == "ice40":
+            ebr = 4096 / 36864
+            options = [ceil(width, 2) * ceil(depth, 2048) * ebr,
+                       ceil(width, 16) * ceil(depth, 256) * ebr]
+        else:
+            options = [width * ceil(depth, 32768), ceil(width, 36) * ceil(depth, 512) * 0.5]
+        assert mp.bram36 <= min(options) + 1e-9
+    else:
+        assert mp.bram36 == 0
