@@ -100,8 +100,12 @@ def build(network, pe_count: int, mults_per_pe: int, *, verbose: bool = False):
 
 
 def simulate(network, pe_count: int, mults_per_pe: int, images: np.ndarray, *,
-             keep: bool = False, verbose: bool = False) -> dict:
-    """Run ``images`` through the RTL; ``{"logits", "classes", "cycles"}`` as lists."""
+             keep: bool = False, verbose: bool = False, edit_mem=None) -> dict:
+    """Run ``images`` through the RTL; ``{"logits", "classes", "cycles"}`` as lists.
+
+    ``edit_mem(mem_dir)``, if given, may rewrite the ``.mem`` files before the run (the
+    compiled model is reused: the files are read when the simulation starts).
+    """
     from cocotb_tools import runner as cocotb_runner
 
     images = np.ascontiguousarray(np.asarray(images, dtype=np.uint8))
@@ -111,6 +115,8 @@ def simulate(network, pe_count: int, mults_per_pe: int, images: np.ndarray, *,
     run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=runs))
     try:
         write_mem_files(top.packed, run_dir / "mem")
+        if edit_mem is not None:
+            edit_mem(run_dir / "mem")
         np.save(run_dir / "images.npy", images)
         result_path = run_dir / "result.json"
         repo = str(Path(__file__).resolve().parent.parent)

@@ -1,0 +1,77 @@
+"""Verilator + cocotb end-to-end: bit-exact logits, cycles equal to the model, .mem files.
+
+The CI subset builds two designs (one vgg, one mobilenet, at reduced width) and reuses
+the first build for the .mem and CLI tests; the full acceptance matrix is in
+test_rtl_matrix.py behind --runslow.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from model.bundle import save_bundle
+from model.synthetic import family_network
+from sim.cycles import network_cycle_model
+from sim.rtl import build, run_rtl, simulate
+
+IMAGES = np.random.default_rng(7).integers(0, 256, size=(3, 28, 28, 1)).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def vgg_q1():
+    return family_network("vgg", 1, 0.5, seed=11)
+
+
+def test_vgg_q1_bit_exact(vgg_q1):
+    r = run_rtl(vgg_q1, 3, 5, IMAGES)
+    assert r["mismatches"] == 0
+    assert r["classes"] == r["golden_classes"]
+    assert r["cycles"] == [network_cycle_model(vgg_q1, 3, 5)["cycles"]] * len(IMAGES)
+
+
+def test_mobilenet_q4_bit_exact():
+    net = family_network("mobilenet", 4, 0.5, seed=12)
+    r = run_rtl(net, 8, 8, IMAGES[:2])
+    assert r["mismatches"] == 0
+    assert r["cycles"] == [network_cycle_model(net, 8, 8)["cycles"]] * 2
+
+
+def test_changing_only_a_mem_file_changes_the_result(vgg_q1):
+    build_dir, _ = build(vgg_q1, 3, 5)
+    binary = build_dir / "qsnas_top"
+    before = binary.stat().st_mtime_ns
+    base = simulate(vgg_q1, 3, 5, IMAGES[:1])
+
+    def negate_pe0_weights(mem_dir: Path):
+        path = mem_dir / "weights_pe0.mem"
+        width = len(path.read_text().split()[0])
+        flipped = [f"{int(w, 16) ^ ((1 << (4 * width)) - 1):0{width}x}"
+                   for w in path.read_text().split()]
+        path.write_text("\n".join(flipped) + "\n")
+
+    edited = simulate(vgg_q1, 3, 5, IMAGES[:1], edit_mem=negate_pe0_weights)
+    assert edited["logits"] != base["logits"]
+    assert binary.stat().st_mtime_ns == before  # same compiled model, only the file changed
+
+
+def test_rtl_cli(tmp_path, vgg_q1):
+    bundle = save_bundle(vgg_q1, tmp_path / "bundle")
+    out = tmp_path / "rtl.json"
+    env = dict(os.environ)
+    p = subprocess.run([sys.executable, "-m", "sim", "rtl", "--bundle", str(bundle), "--pe", "3",
+                        "--mult", "5", "--images", "2", "--json", str(out)],
+                       capture_output=True, text=True, env=env, cwd=Path(__file__).parents[2])
+    assert p.returncode == 0, p.stderr
+    result = json.loads(out.read_text())
+    assert set(result) == {"images", "logits", "classes", "cycles", "mismatches"}
+    assert result["images"] == 2 and result["mismatches"] == 0
+    p = subprocess.run([sys.executable, "-m", "sim", "rtl", "--bundle", str(bundle), "--pe", "0",
+                        "--mult", "5", "--json", str(out)], capture_output=True, text=True,
+                       cwd=Path(__file__).parents[2])
+    assert p.returncode == 2
+    assert p.stderr.strip() == "sim: error: --pe must be a positive integer, not 0"
