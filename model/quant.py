@@ -51,7 +51,7 @@ def act_levels(bits: int) -> int:
 # Steps never go below this (an optimizer step could otherwise make them ≤ 0).
 MIN_STEP = 1e-8
 # Candidate clipping ratios (of the largest magnitude) searched by `mse_step`.
-_RATIOS = torch.linspace(0.05, 1.0, 96)
+_RATIOS = torch.linspace(0.05, 1.0, 64)
 
 
 def weight_integers(w: torch.Tensor, step: torch.Tensor, bits: int) -> torch.Tensor:
@@ -170,8 +170,8 @@ class ActQuantizer(nn.Module):
     def init_from(self, x: torch.Tensor) -> None:
         """Set the step to the MSE-optimal clipping of the (post-ReLU) values ``x``."""
         x = torch.relu(x.detach().float()).flatten()
-        if x.numel() > 200_000:  # a deterministic subsample keeps calibration fast
-            x = x[:: x.numel() // 200_000 + 1]
+        if x.numel() > 32_768:  # a deterministic subsample keeps calibration fast
+            x = x[:: x.numel() // 32_768 + 1]
         self.step.copy_(mse_step(x, self._integers, None).reshape(()))
 
     def _integers(self, x: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
@@ -186,10 +186,6 @@ class ActQuantizer(nn.Module):
         g = 1.0 / (x[0].numel() * qp) ** 0.5
         step = grad_scale(self.step, g)
         return self._integers(x, step) * step
-
-    @torch.no_grad()
-    def clamp_step_(self) -> None:
-        self.step.clamp_(min=MIN_STEP)
 
     def extra_repr(self) -> str:
         return f"bits={self.bits}"

@@ -252,10 +252,23 @@ def _load_run(entry: Path, cfg: TrainConfig) -> TrainResult | None:
 # ---------------------------------------------------------------------------- training
 
 
+def cpu_threads() -> int:
+    """Torch CPU threads: ``$QSNAS_THREADS``, default 1.
+
+    On the project's shared 2-core machines two OpenMP threads competing with other jobs
+    measured 10× slower than one (spin-waiting); set ``QSNAS_THREADS=2`` on an idle machine.
+    """
+    env = os.environ.get("QSNAS_THREADS", "1")
+    try:
+        return max(1, min(int(env), os.cpu_count() or 1))
+    except ValueError:
+        return 1
+
+
 def _setup(cfg: TrainConfig) -> None:
     torch.manual_seed(cfg.seed)
     if not torch.cuda.is_available():
-        torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+        torch.set_num_threads(cpu_threads())
 
 
 def _pretrain(cfg: TrainConfig, data: Dataset, device, progress: bool, use_cache: bool):

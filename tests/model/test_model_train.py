@@ -1,0 +1,141 @@
+"""Short QAT trainings on `digits`: export → load → golden agrees with the fake-quant model;
+the run cache (reuse, corrupt entries retrained); determinism; the acceptance matrix (slow)."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from model.arch import network_specs
+from model.bundle import load_bundle, save_bundle
+from model.data import load_dataset
+from model.train import TrainConfig, predict, to_nchw, train, train_and_export
+from sim.golden import accuracy, classify, run
+
+
+@pytest.fixture(scope="module", autouse=True)
+def run_cache(tmp_path_factory):
+    """A private run cache for this module (shared by its tests: float pre-trains reuse)."""
+    with pytest.MonkeyPatch.context() as mp:
+        path = tmp_path_factory.mktemp("runs")
+        mp.setenv("QSNAS_CACHE", str(path))
+        yield path
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits")
+
+
+def short(arch="vgg", q=4, s=1.0, **kw) -> TrainConfig:
+    return TrainConfig(arch=arch, q=q, s=s, dataset="digits", epochs=2, float_epochs=2, **kw)
+
+
+def _arrays(net):
+    out = {}
+    for layer in net.layers:
+        out.update(layer.arrays())
+    return out
+
+
+@pytest.mark.parametrize("arch,q", [("vgg", 1), ("vgg", 2), ("vgg", 4), ("vgg", 8),
+                                    ("mobilenet", 1), ("mobilenet", 3), ("mobilenet", 8)])
+def test_exported_bundle_agrees_with_the_fake_quant_model(arch, q, digits, tmp_path):
+    result = train(short(arch, q), progress=False, data=digits)
+    path = save_bundle(result.network, tmp_path / "bundle")
+    net = load_bundle(path)
+    specs = network_specs(arch, 1.0, (8, 8, 1), 10)
+    assert [(lay.name, lay.kind, lay.in_shape, lay.out_shape) for lay in net.layers] == [
+        (sp.name, sp.kind, sp.in_shape, sp.out_shape) for sp in specs]
+    assert net.q == q and net.arch == arch and net.dataset == "digits"
+    golden = classify(run(net, digits.test_x))
+    fake = predict(result.model(), to_nchw(digits.test_x), "folded")
+    agreement = float((golden == fake).mean())
+    assert agreement >= 0.99, f"fake-quant vs golden class agreement {agreement:.3f}"
+    assert result.metrics["agreement"] == pytest.approx(agreement)
+    assert result.metrics["integer_acc"] == pytest.approx(accuracy(net, digits.test_x,
+                                                                   digits.test_y))
+    if arch == "vgg" and q >= 2:
+        assert result.metrics["integer_acc"] > 0.3  # it learned something in 2+2 epochs
+    if q == 1:
+        assert all(set(np.unique(lay.w)) <= {-1, 1} for lay in net.layers if lay.w is not None)
+
+
+def test_the_quant_and_folded_evaluations_agree(digits):
+    result = train(short("vgg", 4), progress=False, data=digits)
+    model = result.model()
+    x = to_nchw(digits.test_x)
+    quant = predict(model, x, "quant")  # BN unfolded, running statistics
+    folded = predict(model, x, "folded")
+    assert (quant == folded).mean() >= 0.98
+
+
+def test_cache_reuse_and_corrupt_entries_are_retrained(digits):
+    cfg = short("vgg", 2, seed=5)
+    first = train(cfg, progress=False, data=digits)
+    assert not first.cached and not first.metrics["float_cached"]
+    again = train(cfg, progress=False, data=digits)
+    assert again.cached and again.cache_dir == first.cache_dir
+    for k, v in _arrays(first.network).items():
+        assert np.array_equal(v, _arrays(again.network)[k]), k
+    assert again.metrics == first.metrics
+    # corrupt bundle arrays: the checksum fails, the run is trained again (float reused)
+    npz = first.cache_dir / "bundle" / "arrays.npz"
+    npz.write_bytes(npz.read_bytes()[:-40] + b"\0" * 40)
+    rebuilt = train(cfg, progress=False, data=digits)
+    assert not rebuilt.cached and rebuilt.metrics["float_cached"]
+    assert train(cfg, progress=False, data=digits).cached
+    # corrupt result and a corrupt float state: both retrained
+    (first.cache_dir / "result.json").write_text("{not json")
+    float_entries = list(first.cache_dir.parent.glob("float-*"))
+    for entry in float_entries:
+        (entry / "state.pt").write_bytes(b"garbage")
+    rebuilt = train(cfg, progress=False, data=digits)
+    assert not rebuilt.cached and not rebuilt.metrics["float_cached"]
+    for k, v in _arrays(first.network).items():  # deterministic: the same network again
+        assert np.array_equal(v, _arrays(rebuilt.network)[k]), k
+
+
+def test_training_is_deterministic_without_the_cache(digits):
+    cfg = dataclasses.replace(short("mobilenet", 2, s=0.5), epochs=1, float_epochs=1)
+    a = train(cfg, progress=False, use_cache=False, data=digits)
+    b = train(cfg, progress=False, use_cache=False, data=digits)
+    assert not a.cached and not b.cached
+    for k, v in _arrays(a.network).items():
+        assert np.array_equal(v, _arrays(b.network)[k]), k
+
+
+def test_train_and_export_writes_the_bundle(tmp_path):
+    net, metrics = train_and_export("vgg", 3, 0.5, "digits", epochs=1, seed=0,
+                                    out=tmp_path / "b", float_epochs=1, progress=False)
+    loaded = load_bundle(tmp_path / "b")
+    assert loaded.q == 3 and loaded.s == 0.5
+    assert loaded.meta["metrics"]["integer_acc"] == metrics["integer_acc"]
+    for key in ("float_acc", "fake_quant_acc", "integer_acc", "agreement", "cached",
+                "cache_dir", "seconds_per_epoch"):
+        assert key in metrics
+    for k, v in _arrays(net).items():
+        assert np.array_equal(v, _arrays(loaded)[k])
+
+
+# ------------------------------------------------------------------ acceptance (slow)
+
+ACCEPTANCE = [  # arch, q, s, float ≥, integer ≥ (issue 2, mnist5k test split)
+    ("vgg", 4, 1.0, 0.975, 0.97),
+    ("vgg", 2, 1.5, None, 0.96),
+    ("vgg", 1, 2.0, None, 0.92),
+    ("mobilenet", 4, 1.0, None, 0.95),
+] + [("vgg", q, 1.0, None, None) for q in (1, 2, 3, 5, 6, 7, 8)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch,q,s,float_min,int_min", ACCEPTANCE)
+def test_acceptance_on_mnist5k(arch, q, s, float_min, int_min, monkeypatch):
+    monkeypatch.delenv("QSNAS_CACHE")  # the user's cache: reuse the documented runs
+    _, m = train_and_export(arch, q, s, "mnist5k", progress=False)
+    assert m["test_images"] == 1000
+    assert m["agreement"] >= 0.99
+    if float_min is not None:
+        assert m["float_acc"] >= float_min
+    if int_min is not None:
+        assert m["integer_acc"] >= int_min
