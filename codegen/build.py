@@ -217,8 +217,7 @@ def step_verify(state: BuildState, cfg: BuildConfig) -> None:
     from sim.rtl import run_rtl
 
     images, labels = _test_images(state, cfg)
-    result = run_rtl(state.net, state.pe, state.mult, images,
-                     rtl_dir=state.root / "rtl", mem_dir=state.root / "mem")
+    result = run_rtl(state.net, state.pe, state.mult, images)
     classes = np.asarray(result["classes"])
     state.verification = {
         "images": len(images),
@@ -296,7 +295,7 @@ def build(cfg: BuildConfig) -> dict:
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         for i, step in enumerate(STEPS, 1):
-            title = step.__doc__.splitlines()[0].rstrip(".")
+            title = step.__doc__.splitlines()[0].rstrip(".").replace("``", "")
             if cfg.progress:
                 print(f"[{i}/{len(STEPS)}] {title}", flush=True)
             t0 = time.perf_counter()
