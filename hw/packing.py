@@ -105,6 +105,14 @@ class Plan:
     num_classes: int
     passes: tuple[Pass, ...]
     act_depth: tuple[int, int]  # words in ping-pong buffers 0 and 1
+    # The image loader writes the first layer's input already unrolled ("im2col"): for a
+    # first conv, output pixel (oy, ox) gets one word run holding every kernel tap ×
+    # channel × digit, so the first pass is a 1×1 conv on the Ho×Wo grid.
+    load_k: int = 1  # kernel taps per side unrolled by the loader
+    load_stride: int = 1
+    load_pad: int = 0
+    load_h: int = 1  # grid the loader writes (Ho×Wo of a first conv; H×W otherwise)
+    load_w: int = 1
 
     @property
     def word_bits(self) -> int:
@@ -152,7 +160,13 @@ def plan_network(layers, q: int, pe_count: int, mults_per_pe: int) -> Plan:
     depth = [0, 0]
     src = 0
     h, w, c = shape
-    depth[0] = h * w * _ceil_div(c * digits, M)  # the image, as digit planes
+    load = dict(load_k=1, load_stride=1, load_pad=0, load_h=h, load_w=w)
+    if layers[0].kind == "conv":
+        k0, s0 = int(layers[0].k), int(layers[0].stride)
+        load = dict(load_k=k0, load_stride=s0, load_pad=k0 // 2, load_h=_conv_out(h, k0, s0),
+                    load_w=_conv_out(w, k0, s0))
+    taps0 = load["load_k"] ** 2
+    depth[0] = load["load_h"] * load["load_w"] * _ceil_div(taps0 * c * digits, M)
     wbase = 0
     i = 0
     while i < len(layers):
@@ -184,6 +198,13 @@ def plan_network(layers, q: int, pe_count: int, mults_per_pe: int) -> Plan:
                                  f"previous output has {ih * iw * ic}")
             if kind == "avgpool":
                 cout = ic
+        if first and kind == "conv":  # the loader unrolled the kernel: a 1×1 conv remains
+            if tuple(layer.in_shape) != (ih, iw, ic):
+                raise ValueError(f"layer {layer.name}: in_shape {list(layer.in_shape)} does not "
+                                 f"match the input {[ih, iw, ic]}")
+            ih, iw, ic = oh, ow, kh * kw * ic
+            kh = kw = stride = 1
+            pad = 0
         pool = i + 1 < len(layers) and layers[i + 1].kind == "maxpool"
         names = [layer.name]
         if pool:
@@ -228,7 +249,33 @@ def plan_network(layers, q: int, pe_count: int, mults_per_pe: int) -> Plan:
         i += 2 if pool else 1
     num_classes = passes[-1].cout
     return Plan(q, P, M, digits, input_shape, num_classes, tuple(passes),
-                (max(1, depth[0]), max(1, depth[1])))
+                (max(1, depth[0]), max(1, depth[1])), **load)
+
+
+def lane_tap(plan: Plan, v: int) -> tuple[int, int, int, int]:
+    """First pass: virtual channel ``v`` → (ky, kx, input channel, digit)."""
+    c = plan.input_shape[2]
+    tc, d = divmod(v, plan.digits)
+    t, cin = divmod(tc, c)
+    ky, kx = divmod(t, plan.load_k)
+    return ky, kx, cin, d
+
+
+def loader_table(plan: Plan) -> list[tuple[int, int, int]]:
+    """Per (tap, channel): (first word offset, first lane, words spanned by the digits)."""
+    c_in, D, M = plan.input_shape[2], plan.digits, plan.mults_per_pe
+    rows = []
+    for t in range(plan.load_k ** 2):
+        for c in range(c_in):
+            v0 = (t * c_in + c) * D
+            rows.append((v0 // M, v0 % M, (v0 % M + D - 1) // M + 1))
+    return rows
+
+
+def load_cycles(plan: Plan) -> int:
+    """Cycles to load one image (accept + one per word written per tap)."""
+    h, w, _ = plan.input_shape
+    return h * w * sum(1 + n for _, _, n in loader_table(plan))
 
 
 # ------------------------------------------------------------------------- packing
@@ -295,7 +342,10 @@ def pack_network(network, pe_count: int, mults_per_pe: int, q: int | None = None
                                 v = (g.cg_lo + cgi) * M + lane
                                 value = 0
                                 if c < p.cout and v < p.cin:
-                                    if p.kind in ("conv", "dense"):
+                                    if p.first and p.kind == "conv":
+                                        ty, tx, ci, _ = lane_tap(plan, v)
+                                        value = int(w[c, ty, tx, ci])
+                                    elif p.kind in ("conv", "dense"):
                                         value = int(w[c, ky, kx, v // D if p.first else v])
                                     elif v == c:
                                         value = 1 if p.kind == "avgpool" else int(w[c, ky, kx])

@@ -8,7 +8,7 @@ shifted products add up to the exact 8-bit product.
 
 from __future__ import annotations
 
-from amaranth.hdl import Mux, Module, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 

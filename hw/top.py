@@ -12,13 +12,26 @@ R1/R2 requantize, R3 pool/write latch, W write-back) and the descriptor tables.
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hw.packing import (BIAS_BITS, INPUT_BITS, LOGIT_BITS, M_BITS, MODE_DW, N_BITS, PARAM_BITS,
-                        Plan, check_array_params, network_q, pack_network)
+from hw.loader import ImageLoader
+from hw.packing import (
+    BIAS_BITS,
+    INPUT_BITS,
+    LOGIT_BITS,
+    M_BITS,
+    MODE_DW,
+    N_BITS,
+    PARAM_BITS,
+    Plan,
+    check_array_params,
+    lane_tap,
+    network_q,
+    pack_network,
+)
 from hw.pe import PE
 from hw.requant import Requantizer
 from hw.rom import ROM
@@ -179,6 +192,7 @@ class Accelerator(wiring.Component):
             "out_addr": unsigned(addr_bits),
             "wo_lo": unsigned(_bits(grp_fields["wo_lo"])),
             "wo_cnt": unsigned(_bits(grp_fields["wo_cnt"])),
+            "tap_ok": unsigned(M),
         })
         state = Signal(range(5))  # 0 idle, 1 run, 2 drain, 3 argmax, 4 done
         IDLE, RUN, DRAIN, ARGMAX, DONE = range(5)
@@ -194,7 +208,8 @@ class Accelerator(wiring.Component):
         wstep = Signal(_bits(grp_fields["steps"]))
         dcnt = Signal(_bits(desc_fields["drain"]))
 
-        coord = signed(max(_bits(desc_fields["ih"]), _bits(desc_fields["iw"])) + 4)
+        coord = signed(max(_bits(desc_fields["ih"]), _bits(desc_fields["iw"]),
+                           _bits(max(plan.input_shape[:2]))) + 4)
         oy = Signal(coord)
         ox = Signal(coord)
         iy = Signal(coord)
@@ -223,6 +238,32 @@ class Accelerator(wiring.Component):
             ctl0.wo_lo.eq(grp.wo_lo),
             ctl0.wo_cnt.eq(grp.wo_cnt),
         ]
+        # First pass: the loader unrolled the kernel into lanes; a lane whose tap lies in
+        # the zero padding of output pixel (oy, ox) was never written and is masked here.
+        first_cg = passes[0].cg_in
+        kb = _bits(max(0, plan.load_k - 1))
+        tap_words = []
+        for cgw in range(first_cg):
+            word = 0
+            for lane in range(M):
+                v = cgw * M + lane
+                ty, tx = lane_tap(plan, v)[:2] if v < passes[0].cin else (0, 0)
+                word |= (ty | (tx << kb)) << (2 * kb * lane)
+            tap_words.append(word)
+        m.submodules.tap_rom = tap_rom = Memory(shape=2 * kb * M, depth=first_cg,
+                                                init=tap_words)
+        tap_rp = tap_rom.read_port(domain="comb")
+        m.d.comb += tap_rp.addr.eq(ctl0.cg)
+        lh, lw = plan.input_shape[:2]
+        for lane in range(M):
+            ty = tap_rp.data[2 * kb * lane: 2 * kb * lane + kb]
+            tx = tap_rp.data[2 * kb * lane + kb: 2 * kb * (lane + 1)]
+            ty_in = Signal(coord, name=f"tap_y{lane}")
+            tx_in = Signal(coord, name=f"tap_x{lane}")
+            m.d.comb += [ty_in.eq(oy * plan.load_stride + ty - plan.load_pad),
+                         tx_in.eq(ox * plan.load_stride + tx - plan.load_pad),
+                         ctl0.tap_ok[lane].eq(~desc.first | ((ty_in >= 0) & (ty_in < lh)
+                                                             & (tx_in >= 0) & (tx_in < lw)))]
         act_addr = Signal(addr_bits + 1)
         m.d.comb += act_addr.eq((iy * desc.iw + ix) * desc.cg_in + ctl0.cg)
         for b in range(2):
@@ -339,7 +380,8 @@ class Accelerator(wiring.Component):
                          pe.valid.eq(ctl1.valid), pe.first.eq(ctl1.first), pe.bias.eq(prm.b)]
             for lane in range(M):
                 v = lane_v[lane]
-                en = Mux(desc.mode == MODE_DW, v == ctl1.cbase + j, 1) & (v < desc.cin)
+                en = (Mux(desc.mode == MODE_DW, v == ctl1.cbase + j, 1) & (v < desc.cin)
+                      & ctl1.tap_ok[lane])
                 m.d.comb += pe.lane_en[lane].eq(en)
                 if D > 1:
                     m.d.comb += pe.digit[lane].eq(Mux(desc.first, v % D, 0))
@@ -413,35 +455,14 @@ class Accelerator(wiring.Component):
                 m.d.sync += [wb_active.eq(1), wb_k.eq(0), wb_ctl.eq(r3_ctl)]
 
         # ------------------------------------------------------------ image loader
-        ld_busy = loader_busy
-        ld_byte = Signal(INPUT_BITS)
-        ld_d = Signal(range(D))
-        ld_v = Signal(range(max(2, passes[0].cin)))
-        ld_l = Signal(range(max(2, M)))
-        ld_w = Signal(range(max(2, passes[0].cg_in)))
-        ld_pix = Signal(addr_bits)
+        m.submodules.loader = loader = ImageLoader(plan, addr_bits)
+        wiring.connect(m, wiring.flipped(self.image), loader.image)
         idle = (state == IDLE) | (state == DONE)
-        m.d.comb += self.image.ready.eq(idle & ~ld_busy & ~self.start & ~start_pending)
-        with m.If(self.image.valid & self.image.ready):
-            m.d.sync += [ld_byte.eq(self.image.payload), ld_busy.eq(1), ld_d.eq(0)]
-        ld_digit = Signal(q)
-        m.d.comb += ld_digit.eq(ld_byte >> (ld_d * q))
-        with m.If(ld_busy):
-            with m.If(ld_d == D - 1):
-                m.d.sync += ld_busy.eq(0)
-            with m.Else():
-                m.d.sync += ld_d.eq(ld_d + 1)
-            with m.If(ld_v == passes[0].cin - 1):
-                m.d.sync += [ld_v.eq(0), ld_l.eq(0), ld_w.eq(0),
-                             ld_pix.eq(ld_pix + passes[0].cg_in)]
-            with m.Else():
-                m.d.sync += ld_v.eq(ld_v + 1)
-                with m.If(ld_l == M - 1):
-                    m.d.sync += [ld_l.eq(0), ld_w.eq(ld_w + 1)]
-                with m.Else():
-                    m.d.sync += ld_l.eq(ld_l + 1)
-        with m.If(idle & (self.start | start_pending) & ~ld_busy):
-            m.d.sync += [ld_pix.eq(0), ld_v.eq(0), ld_l.eq(0), ld_w.eq(0)]
+        m.d.comb += [
+            loader.enable.eq(idle & ~self.start & ~start_pending),
+            loader.restart.eq(idle & (self.start | start_pending) & ~loader.busy),
+            loader_busy.eq(loader.busy),
+        ]
 
         # buffer write ports: buffer 0 is shared by the image loader (while idle)
         for b in range(2):
@@ -449,9 +470,8 @@ class Accelerator(wiring.Component):
             wb_here = wb_active & (dst == b) & self.busy
             if b == 0:
                 with m.If(idle):
-                    m.d.comb += [wp.addr.eq(ld_pix + ld_w),
-                                 wp.data.eq(ld_digit.replicate(M)),
-                                 wp.en.eq(Mux(ld_busy, Const(1, M) << ld_l, 0))]
+                    m.d.comb += [wp.addr.eq(loader.wr_addr), wp.data.eq(loader.wr_data),
+                                 wp.en.eq(loader.wr_en)]
                 with m.Else():
                     m.d.comb += [wp.addr.eq(wb_addr), wp.data.eq(wb_word),
                                  wp.en.eq(Mux(wb_here, wb_en, 0))]

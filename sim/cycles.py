@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import math
 
-from hw.packing import PARAM_BITS, Plan, plan_network
+from hw.packing import PARAM_BITS, Plan, load_cycles, plan_network
 
 
 def _macs(layer) -> int:
@@ -118,14 +118,13 @@ def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int) -> dict:
     bound = sum(x["physical_bound"] for x in out_layers)
     ev["cycles"] = total
     ev["mac_ops"] = mac_ops
-    h, w, c = plan.input_shape
     return {
         "cycles": total,
         "physical_bound": bound,
         "ratio": round(total / bound, 4) if bound else None,
         "mac_ops": mac_ops,
         "q": q, "pe": P, "mult": M,
-        "image_load_cycles": h * w * c * (plan.digits + 1),
+        "image_load_cycles": load_cycles(plan),
         "layers": out_layers,
         "events": ev,
         "memories": memories(plan),

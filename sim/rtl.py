@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hw.generate import TOP_NAME, generate, verilog_text
+from hw.generate import TOP_NAME, verilog_text
 from hw.packing import write_mem_files
 from hw.rom import ROM_VERILOG
 
@@ -88,7 +88,8 @@ def build(network, pe_count: int, mults_per_pe: int, *, verbose: bool = False):
         os.environ["MAKEFLAGS"] = ((old + " ") if old else "") + "CFG_CXXFLAGS_PCH_I=-include"
         try:
             sim.build(sources=[src / f"{TOP_NAME}.v", src / "qsnas_rom.v"],
-                      hdl_toplevel=TOP_NAME, build_dir=build_dir, build_args=list(VERILATOR_FLAGS), always=True,
+                      hdl_toplevel=TOP_NAME, build_dir=build_dir,
+                      build_args=list(VERILATOR_FLAGS), always=True,
                       log_file=None if verbose else log)
         finally:
             if old is None:

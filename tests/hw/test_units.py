@@ -98,7 +98,7 @@ def test_requantizer_matches_golden(q):
     ms = [65535, 0, 1] + [int(x) for x in rng.integers(0, 1 << 16, 60)]
     ns = [1, 62, 31] + [int(x) for x in rng.integers(1, 63, 60)]
     cases = [(a, m, n) for a in accs[:5] for m in ms[:3] for n in ns[:3]]
-    cases += list(zip(accs[5:], ms[3:], ns[3:]))
+    cases += list(zip(accs[5:], ms[3:], ns[3:], strict=True))
 
     async def bench(ctx):
         results = []

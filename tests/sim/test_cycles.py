@@ -30,7 +30,8 @@ def test_contract_keys_and_bound(arch, q, pe, mult):
     assert [x["name"] for x in r["layers"]] == [s.name for s in specs]
     for x in r["layers"]:
         assert set(x) >= {"name", "kind", "cycles", "physical_bound", "ratio", "macs"}
-    assert r["events"]["mult_ops"] >= r["mac_ops"]
+    # (a pooled conv skips the outputs its pool drops, so issued lanes may be < mac_ops)
+    assert r["events"]["mult_ops"] == r["events"]["weight_reads"] * mult
     kinds = {m["kind"] for m in r["memories"]}
     assert {"weight", "act", "param"} <= kinds
     for m in r["memories"]:
