@@ -43,8 +43,10 @@ from model.quant import clamp_steps_
 
 # Bump when training or export changes in a way that invalidates cached runs.
 CACHE_VERSION = 1
-DEFAULT_EPOCHS = 12  # QAT fine-tune epochs
-DEFAULT_FLOAT_EPOCHS = 15  # float pre-train epochs
+# Default epochs per architecture (QAT fine-tune, float pre-train): what meets the
+# issue-2 accuracy targets on mnist5k with margin (docs/model.md has the measurements).
+DEFAULT_EPOCHS = {"vgg": 12, "mobilenet": 15}
+DEFAULT_FLOAT_EPOCHS = {"vgg": 15, "mobilenet": 30}
 
 
 @dataclass(frozen=True)
@@ -56,8 +58,8 @@ class TrainConfig:
     s: float = 1.0  # width scale: every hidden channel count is round(base·s), at least 1
     dataset: str = "mnist5k"  # model.data.DATASETS
     data_dir: str | None = None  # folder with the cifar10/svhn files (unused for embedded)
-    epochs: int = DEFAULT_EPOCHS  # QAT fine-tune epochs at q (0: export the calibrated net)
-    float_epochs: int = DEFAULT_FLOAT_EPOCHS  # float pre-train epochs (shared by every q)
+    epochs: int | None = None  # QAT epochs at q (0: export the calibrated net); None: default
+    float_epochs: int | None = None  # float pre-train epochs (shared by every q); None: default
     seed: int = 0  # seeds weights, batch order and augmentation
     batch_size: int = 64  # images per SGD step
     lr: float = 0.05  # peak SGD learning rate of the float pre-train (cosine decay)
@@ -298,8 +300,12 @@ def cfg_float(cfg: TrainConfig) -> TrainConfig:
 
 
 def resolve(cfg: TrainConfig, data: Dataset) -> TrainConfig:
-    """``cfg`` normalised (``s`` a float) with the augmentation shift filled in."""
+    """``cfg`` normalised: ``s`` a float, default epochs and augmentation shift filled in."""
     cfg = dataclasses.replace(cfg, s=float(cfg.s))
+    if cfg.epochs is None:
+        cfg = dataclasses.replace(cfg, epochs=DEFAULT_EPOCHS[cfg.arch])
+    if cfg.float_epochs is None:
+        cfg = dataclasses.replace(cfg, float_epochs=DEFAULT_FLOAT_EPOCHS[cfg.arch])
     if cfg.shift is None:
         cfg = dataclasses.replace(cfg, shift=max(1, data.input_shape[0] // 14))
     return cfg
@@ -319,9 +325,9 @@ def check_config(cfg: TrainConfig) -> None:
         raise UserError(f"dataset must be one of {', '.join(DATASETS)}, not {cfg.dataset!r}")
     for name in ("epochs", "float_epochs"):
         value = getattr(cfg, name)
-        if not isinstance(value, int) or value < 0:
+        if value is not None and (not isinstance(value, int) or value < 0):
             raise UserError(f"{name} must be a non-negative integer, not {value!r}")
-    if cfg.float_epochs + cfg.epochs == 0:
+    if cfg.float_epochs == 0 and cfg.epochs == 0:
         raise UserError("epochs and float_epochs cannot both be 0 (nothing would be trained)")
 
 
@@ -338,6 +344,8 @@ def train(cfg: TrainConfig, *, progress: bool = True, use_cache: bool = True,
 
     check_config(cfg)
     data = data if data is not None else load_dataset(cfg.dataset, cfg.data_dir)
+    if data.name != cfg.dataset:
+        raise ValueError(f"data is {data.name!r} but the config says {cfg.dataset!r}")
     cfg = resolve(cfg, data)
     entry = cache_root() / f"run-{cfg.key('qat')}"
     if use_cache and (hit := _load_run(entry, cfg)) is not None:
@@ -389,12 +397,10 @@ def train_and_export(arch: str, q: int, s: float, dataset: str = "mnist5k",
 
     Returns the validated `IntegerNetwork` and the metrics dict of `train`, plus
     ``cached`` and ``cache_dir``. ``epochs``/``float_epochs`` default to
-    `DEFAULT_EPOCHS`/`DEFAULT_FLOAT_EPOCHS`.
+    `DEFAULT_EPOCHS`/`DEFAULT_FLOAT_EPOCHS` of ``arch``.
     """
     cfg = TrainConfig(arch=arch, q=q, s=float(s), dataset=dataset, data_dir=data_dir,
-                      epochs=DEFAULT_EPOCHS if epochs is None else epochs,
-                      float_epochs=DEFAULT_FLOAT_EPOCHS if float_epochs is None else float_epochs,
-                      seed=seed)
+                      epochs=epochs, float_epochs=float_epochs, seed=seed)
     result = train(cfg, progress=progress, use_cache=use_cache)
     if out is not None:
         save_bundle(result.network, out)
