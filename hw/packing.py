@@ -34,6 +34,10 @@ DRAIN_BASE = 5
 
 MODE_CONV = 0  # every PE sees every lane of the input word (conv, dense)
 MODE_DW = 1  # PE j uses only the lane that holds its own channel (dwconv, avgpool)
+# Depthwise, pixel-parallel (needs P ≥ M, no fused pool): PE j computes output pixel
+# (oy, chunk·P + j), its M lanes the M channels of one word, each lane accumulating on
+# its own; every PE reads its own activation word (P read ports on the buffers).
+MODE_DWP = 2
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,7 @@ class Pass:
     drain: int
     layer_names: tuple[str, ...]
     groups: tuple[Group, ...] = field(default=())
+    px_count: int = 0  # sequencer x steps per row: PW, or ⌈Wo/P⌉ chunks in MODE_DWP
 
     @property
     def pool_size(self) -> int:
@@ -86,7 +91,7 @@ class Pass:
     @property
     def pixels(self) -> int:
         """Output pixels computed per group (pooled order; dropped odd rows are skipped)."""
-        return self.ph * self.pw * self.pool_size**2
+        return self.ph * self.px_count * self.pool_size**2
 
     @property
     def word_max(self) -> int:
@@ -219,11 +224,18 @@ def plan_network(layers, q: int, pe_count: int, mults_per_pe: int) -> Plan:
         else:
             ph, pw = oh, ow
         mode = MODE_DW if kind in ("dwconv", "avgpool") else MODE_CONV
+        if kind == "dwconv" and P >= M and not pool and not last:
+            mode = MODE_DWP
         cin = ic * digits if first else ic
         cg_in = _ceil_div(cin, M)
         cg_out = _ceil_div(cout, M)
         raw_groups = []
-        for cbase in range(0, cout, P):
+        px_count = pw
+        if mode == MODE_DWP:
+            px_count = _ceil_div(ow, P)
+            for cg in range(cg_out):
+                raw_groups.append((cg * M, cg, 1, cg, P, kh * kw))
+        for cbase in range(0, cout, P) if mode != MODE_DWP else ():
             cend = min(cbase + P, cout) - 1
             if mode == MODE_DW:
                 cg_lo, cg_cnt = cbase // M, cend // M - cbase // M + 1
@@ -233,15 +245,18 @@ def plan_network(layers, q: int, pe_count: int, mults_per_pe: int) -> Plan:
             raw_groups.append((cbase, cg_lo, cg_cnt, wo_lo, wo_cnt, kh * kw * cg_cnt))
         word_max = max(g[4] for g in raw_groups)
         groups = []
+        # MODE_DWP requantizes a PE's M lanes one per cycle and then writes P words
+        slot_min = max(word_max, M) if mode == MODE_DWP else word_max
+        drain = DRAIN_BASE + word_max + (M + 1 if mode == MODE_DWP else 0)
         for cbase, cg_lo, cg_cnt, wo_lo, wo_cnt, steps in raw_groups:
             groups.append(Group(cbase, cg_lo, cg_cnt, wo_lo, wo_cnt, steps,
-                                max(steps, word_max), wbase))
+                                max(steps, slot_min), wbase))
             wbase += steps
         passes.append(Pass(
             name=layer.name, kind=kind, mode=mode, first=first, last=last, src=src,
             ih=ih, iw=iw, cin=cin, cg_in=cg_in, kh=kh, kw=kw, stride=stride, pad=pad,
             oh=oh, ow=ow, pool=pool, ph=ph, pw=pw, cout=cout, cg_out=cg_out,
-            drain=DRAIN_BASE + word_max, layer_names=tuple(names), groups=tuple(groups)))
+            drain=drain, layer_names=tuple(names), groups=tuple(groups), px_count=px_count))
         if not last:
             depth[1 - src] = max(depth[1 - src], ph * pw * cg_out)
         shape = (ph, pw, cout)
@@ -329,6 +344,9 @@ def pack_network(network, pe_count: int, mults_per_pe: int, q: int | None = None
         if p.kind == "dense":  # [Nout, H·W·C] → [Nout, H, W, C]: dense is a conv over the map
             w = w.reshape(p.cout, p.kh, p.kw, -1)
         for gi, g in enumerate(p.groups):
+            if p.mode == MODE_DWP:
+                _pack_dwp_group(p, g, gi, w, layer, q, P, M, weights, params, wmap)
+                continue
             wmap.append({"pass": p.name, "layers": list(p.layer_names), "group": gi,
                          "channels": [g.cbase, min(g.cbase + P, p.cout) - 1],
                          "weight_words": [g.wbase, g.wbase + g.steps - 1]})
@@ -361,6 +379,34 @@ def pack_network(network, pe_count: int, mults_per_pe: int, q: int | None = None
                 params[j].append((b & ((1 << BIAS_BITS) - 1)) | (m_ << BIAS_BITS)
                                  | (n_ << (BIAS_BITS + M_BITS)))
     return Packed(plan, weights, params, wmap)
+
+
+def _param_word(b: int, m: int, n: int) -> int:
+    return (b & ((1 << BIAS_BITS) - 1)) | (m << BIAS_BITS) | (n << (BIAS_BITS + M_BITS))
+
+
+def _pack_dwp_group(p, g, gi, w, layer, q, P, M, weights, params, wmap):
+    """MODE_DWP: PE 0's memory holds the tap words (lane l = channel cg·M + l), broadcast
+    to every PE; PE j < M holds the bias/m/n of channel cg·M + j."""
+    wmap.append({"pass": p.name, "layers": list(p.layer_names), "group": gi,
+                 "channels": [g.cbase, min(g.cbase + M, p.cout) - 1],
+                 "weight_words": [g.wbase, g.wbase + g.steps - 1], "pixel_parallel": True})
+    for ky in range(p.kh):
+        for kx in range(p.kw):
+            word = 0
+            for lane in range(M):
+                c = g.cbase + lane
+                if c < p.cout:
+                    word |= _encode_weight(int(w[c, ky, kx]), q) << (q * lane)
+            weights[0].append(word)
+            for j in range(1, P):
+                weights[j].append(0)
+    for j in range(P):
+        c = g.cbase + j
+        if j < M and c < p.cout:
+            params[j].append(_param_word(int(layer.b[c]), int(layer.m[c]), int(layer.n[c])))
+        else:
+            params[j].append(_param_word(0, 0, 1))
 
 
 def network_q(network) -> int:

@@ -59,13 +59,15 @@ class PE(wiring.Component):
     the accumulator register takes it at the end of S2. ``bias`` is read in S2.
     """
 
-    def __init__(self, q: int, mults_per_pe: int, acc_bits: int, digits: int = 1):
+    def __init__(self, q: int, mults_per_pe: int, acc_bits: int, digits: int = 1, *,
+                 lane_accumulators: bool = False):
         _check_positive("mults_per_pe", mults_per_pe)
         _check_positive("acc_bits", acc_bits)
         _check_positive("digits", digits)
         if not isinstance(q, int) or not 1 <= q <= 8:
             raise ValueError(f"q must be an integer bit width in 1..8, not {q!r}")
         self._q, self._M, self._acc_bits, self._digits = q, mults_per_pe, acc_bits, digits
+        self._lanes = lane_accumulators
         # a product is q_w + q_a + 1 bits signed, plus q·(digits − 1) bits of digit shift
         self.product_bits = 2 * q + 1 + q * (digits - 1)
         self.sum_bits = self.product_bits + (mults_per_pe - 1).bit_length()
@@ -79,6 +81,10 @@ class PE(wiring.Component):
             "bias": In(signed(32)),
             "acc": Out(signed(acc_bits)),
             "acc_valid": Out(1),
+            # per-lane accumulators (depthwise, pixel-parallel): lane l keeps its own sum
+            "lane_mode": In(1),
+            "lane_bias": In(data.ArrayLayout(signed(32), mults_per_pe)),
+            "lane_acc": Out(data.ArrayLayout(signed(acc_bits), mults_per_pe)),
         })
 
     def elaborate(self, platform):
@@ -109,4 +115,13 @@ class PE(wiring.Component):
                      self.acc_valid.eq(valid2)]
         with m.If(valid2):
             m.d.sync += acc.eq(self.acc)
+        if self._lanes:
+            for lane in range(M):
+                p2 = Signal(signed(self.product_bits), name=f"product2_{lane}")
+                lacc = Signal(signed(self._acc_bits), name=f"lane_acc{lane}")
+                m.d.sync += p2.eq(products[lane])
+                m.d.comb += self.lane_acc[lane].eq(
+                    Mux(first2, self.lane_bias[lane], lacc) + p2)
+                with m.If(valid2 & self.lane_mode):
+                    m.d.sync += lacc.eq(self.lane_acc[lane])
         return m

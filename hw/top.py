@@ -12,7 +12,7 @@ R1/R2 requantize, R3 pool/write latch, W write-back) and the descriptor tables.
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -24,6 +24,7 @@ from hw.packing import (
     LOGIT_BITS,
     M_BITS,
     MODE_DW,
+    MODE_DWP,
     N_BITS,
     PARAM_BITS,
     Plan,
@@ -121,7 +122,7 @@ class Accelerator(wiring.Component):
         # Both are LUT ROMs with an asynchronous read (a few dozen words).
         desc_fields = dict(mode=1, first=1, last=1, src=1, ih=1, iw=1, cin=1, cg_in=1, kh=1,
                            kw=1, stride=2, pad=1, pool=1, ph=1, pw=1, cout=1, cg_out=1,
-                           drain=1)
+                           drain=1, px_count=1, ow=1)
         for p in passes:
             for k in desc_fields:
                 desc_fields[k] = max(desc_fields[k], int(getattr(p, k)))
@@ -154,6 +155,10 @@ class Accelerator(wiring.Component):
         grp = grp_layout(grp_rp.data)
 
         # ---------------------------------------------------------- activation buffers
+        # Pixel-parallel depthwise passes read one word per PE: P read ports (BRAM
+        # replicas); otherwise one read port, broadcast to every PE.
+        has_dwp = any(p.mode == MODE_DWP for p in passes)
+        nports = P if has_dwp else 1
         bufs = []
         rports = []
         wports = []
@@ -161,7 +166,7 @@ class Accelerator(wiring.Component):
             mem = Memory(shape=WB, depth=plan.act_depth[b], init=[])
             m.submodules[f"act{b}"] = mem
             bufs.append(mem)
-            rports.append(mem.read_port())
+            rports.append([mem.read_port() for _ in range(nports)])
             wports.append(mem.write_port(granularity=q))
 
         self._act_mems = bufs  # simulation access to the ping-pong buffers
@@ -175,7 +180,7 @@ class Accelerator(wiring.Component):
                 pf = f"{self._mem_dir}/params_pe{j}.mem"
             wr = ROM(WB, self._packed.weights[j], init_file=wf)
             pr = ROM(PARAM_BITS, self._packed.params[j], init_file=pf)
-            pe = PE(q, M, self.acc_bits, D)
+            pe = PE(q, M, self.acc_bits, D, lane_accumulators=has_dwp)
             m.submodules[f"weights_pe{j}"] = wr
             m.submodules[f"params_pe{j}"] = pr
             m.submodules[f"pe{j}"] = pe
@@ -193,6 +198,7 @@ class Accelerator(wiring.Component):
             "wo_lo": unsigned(_bits(grp_fields["wo_lo"])),
             "wo_cnt": unsigned(_bits(grp_fields["wo_cnt"])),
             "tap_ok": unsigned(M),
+            "pad_pe": unsigned(P),
         })
         state = Signal(range(5))  # 0 idle, 1 run, 2 drain, 3 argmax, 4 done
         IDLE, RUN, DRAIN, ARGMAX, DONE = range(5)
@@ -234,10 +240,21 @@ class Accelerator(wiring.Component):
             ctl0.cbase.eq(grp.cbase),
             ctl0.pool_first.eq(~desc.pool | ((dy == 0) & (dx == 0))),
             ctl0.pool_last.eq(~desc.pool | (dy & dx)),
-            ctl0.out_addr.eq((py * desc.pw + px) * desc.cg_out + grp.wo_lo),
             ctl0.wo_lo.eq(grp.wo_lo),
-            ctl0.wo_cnt.eq(grp.wo_cnt),
         ]
+        dwp = desc.mode == MODE_DWP
+        chunk_x = Signal(coord)  # first output column of a pixel-parallel chunk
+        m.d.comb += chunk_x.eq(px * P)
+        with m.If(dwp):
+            m.d.comb += [
+                ctl0.out_addr.eq((py * desc.ow + chunk_x) * desc.cg_out + ctl0.cg),
+                ctl0.wo_cnt.eq(Mux(desc.ow - chunk_x < P, desc.ow - chunk_x, P)),
+            ]
+        with m.Else():
+            m.d.comb += [
+                ctl0.out_addr.eq((py * desc.pw + px) * desc.cg_out + grp.wo_lo),
+                ctl0.wo_cnt.eq(grp.wo_cnt),
+            ]
         # First pass: the loader unrolled the kernel into lanes; a lane whose tap lies in
         # the zero padding of output pixel (oy, ox) was never written and is masked here.
         first_cg = passes[0].cg_in
@@ -266,9 +283,27 @@ class Accelerator(wiring.Component):
                                                              & (tx_in >= 0) & (tx_in < lw)))]
         act_addr = Signal(addr_bits + 1)
         m.d.comb += act_addr.eq((iy * desc.iw + ix) * desc.cg_in + ctl0.cg)
-        for b in range(2):
-            m.d.comb += [rports[b].addr.eq(act_addr),
-                         rports[b].en.eq(step & ~ctl0.pad & (desc.src == b))]
+        for j in range(nports):
+            # PE j's pixel in a pixel-parallel depthwise chunk
+            ix_j = Signal(coord, name=f"ix_pe{j}")
+            addr_j = Signal(addr_bits + 1, name=f"act_addr_pe{j}")
+            m.d.comb += [
+                ix_j.eq((chunk_x + j) * desc.stride + kx - desc.pad),
+                addr_j.eq((iy * desc.iw + ix_j) * desc.cg_in + ctl0.cg),
+                ctl0.pad_pe[j].eq((iy < 0) | (iy >= desc.ih) | (ix_j < 0) | (ix_j >= desc.iw)
+                                  | (chunk_x + j >= desc.ow)),
+            ]
+            for b in range(2):
+                port = rports[b][j]
+                if j == 0:
+                    m.d.comb += [
+                        port.addr.eq(Mux(dwp, addr_j, act_addr)),
+                        port.en.eq(step & (desc.src == b)
+                                   & Mux(dwp, ~ctl0.pad_pe[j], ~ctl0.pad)),
+                    ]
+                else:
+                    m.d.comb += [port.addr.eq(addr_j),
+                                 port.en.eq(step & (desc.src == b) & dwp & ~ctl0.pad_pe[j])]
         for j in range(P):
             m.d.comb += [
                 weight_roms[j].addr.eq(grp.wbase + wstep),
@@ -314,7 +349,7 @@ class Accelerator(wiring.Component):
                         m.d.sync += dy.eq(1)
                     with m.Else():
                         m.d.sync += dy.eq(0)
-                        with m.If(px != desc.pw - 1):
+                        with m.If(px != desc.px_count - 1):
                             m.d.sync += px.eq(px + 1)
                         with m.Else():
                             m.d.sync += px.eq(0)
@@ -362,7 +397,14 @@ class Accelerator(wiring.Component):
         ctl2 = Signal(ctl_layout)
         m.d.sync += [ctl1.eq(ctl0), ctl2.eq(ctl1)]
         act_word = Signal(WB)
-        m.d.comb += act_word.eq(Mux(ctl1.pad, 0, Mux(desc.src, rports[1].data, rports[0].data)))
+        m.d.comb += act_word.eq(Mux(ctl1.pad, 0, Mux(desc.src, rports[1][0].data,
+                                                     rports[0][0].data)))
+        dwp_words = []
+        for j in range(nports):
+            wj = Signal(WB, name=f"act_word_pe{j}")
+            m.d.comb += wj.eq(Mux(ctl1.pad_pe[j], 0, Mux(desc.src, rports[1][j].data,
+                                                           rports[0][j].data)))
+            dwp_words.append(wj)
         lane_v = [Signal(ctl_layout["cg"].shape.width + _bits(M) + 1, name=f"lane_v{lane}")
                   for lane in range(M)]
         for lane in range(M):
@@ -376,8 +418,16 @@ class Accelerator(wiring.Component):
             with m.If(ctl1.valid & ctl1.gfirst):
                 m.d.sync += prm.eq(param_roms[j].data)
             prms.append(prm)
-            m.d.comb += [pe.act.eq(act_word), pe.weight.eq(weight_roms[j].data),
-                         pe.valid.eq(ctl1.valid), pe.first.eq(ctl1.first), pe.bias.eq(prm.b)]
+            if has_dwp:
+                # pixel-parallel depthwise: own activation word, PE 0's weights broadcast
+                m.d.comb += [
+                    pe.act.eq(Mux(dwp, dwp_words[j], act_word)),
+                    pe.weight.eq(Mux(dwp, weight_roms[0].data, weight_roms[j].data)),
+                    pe.lane_mode.eq(dwp),
+                ]
+            else:
+                m.d.comb += [pe.act.eq(act_word), pe.weight.eq(weight_roms[j].data)]
+            m.d.comb += [pe.valid.eq(ctl1.valid), pe.first.eq(ctl1.first), pe.bias.eq(prm.b)]
             for lane in range(M):
                 v = lane_v[lane]
                 en = (Mux(desc.mode == MODE_DW, v == ctl1.cbase + j, 1) & (v < desc.cin)
@@ -386,12 +436,37 @@ class Accelerator(wiring.Component):
                 if D > 1:
                     m.d.comb += pe.digit[lane].eq(Mux(desc.first, v % D, 0))
 
+        if has_dwp:  # lane l's bias is channel cg·M + l's: PE l's parameters (P ≥ M)
+            for j in range(P):
+                for lane in range(M):
+                    m.d.comb += pes[j].lane_bias[lane].eq(prms[lane].b)
+
         # ------------------------------------------------ S2: accumulate and hand over
         r1_valid = Signal()
         r1_ctl = Signal(ctl_layout)
         r1_acc = [Signal(signed(self.acc_bits), name=f"r1_acc{j}") for j in range(P)]
         handover = ctl2.valid & ctl2.last
         m.d.sync += [r1_valid.eq(handover), r1_ctl.eq(ctl2)]
+        # Pixel-parallel depthwise: at hand-over every PE's M lane sums are latched, then
+        # each PE's requantizer takes one lane per cycle (lane l uses channel l's m, n).
+        ser_active = Signal()
+        ser_k = Signal(range(max(2, M)))
+        ser_meta = Signal(ctl_layout)
+        dwp_acc = [[Signal(signed(self.acc_bits), name=f"dwp_acc{j}_{lane}")
+                    for lane in range(M)] for j in range(P)] if has_dwp else []
+        dwp_m = [Signal(M_BITS, name=f"dwp_m{lane}") for lane in range(M)]
+        dwp_n = [Signal(N_BITS, name=f"dwp_n{lane}") for lane in range(M)]
+        if has_dwp:
+            with m.If(ser_active):
+                m.d.sync += ser_k.eq(ser_k + 1)
+                with m.If(ser_k == M - 1):
+                    m.d.sync += ser_active.eq(0)
+            with m.If(handover & dwp):
+                m.d.sync += [ser_active.eq(1), ser_k.eq(0), ser_meta.eq(ctl2)]
+                for lane in range(M):
+                    m.d.sync += [dwp_m[lane].eq(prms[lane].m), dwp_n[lane].eq(prms[lane].n)]
+                    for j in range(P):
+                        m.d.sync += dwp_acc[j][lane].eq(pes[j].lane_acc[lane])
         reqs = []
         for j in range(P):
             with m.If(handover):
@@ -404,8 +479,16 @@ class Accelerator(wiring.Component):
             r1_n = Signal(N_BITS, name=f"r1_n{j}")
             with m.If(handover):
                 m.d.sync += [r1_m.eq(prms[j].m), r1_n.eq(prms[j].n)]
-            m.d.comb += [rq.acc.eq(r1_acc[j]), rq.m.eq(r1_m), rq.n.eq(r1_n),
-                         rq.valid.eq(r1_valid & ~desc.last)]
+            if has_dwp:
+                m.d.comb += [
+                    rq.acc.eq(Mux(dwp, Array(dwp_acc[j])[ser_k], r1_acc[j])),
+                    rq.m.eq(Mux(dwp, Array(dwp_m)[ser_k], r1_m)),
+                    rq.n.eq(Mux(dwp, Array(dwp_n)[ser_k], r1_n)),
+                    rq.valid.eq(Mux(dwp, ser_active, r1_valid & ~desc.last)),
+                ]
+            else:
+                m.d.comb += [rq.acc.eq(r1_acc[j]), rq.m.eq(r1_m), rq.n.eq(r1_n),
+                             rq.valid.eq(r1_valid & ~desc.last)]
         # the last layer's raw accumulators are the logits
         with m.If(r1_valid & desc.last):
             for c in range(ncls):
@@ -417,7 +500,7 @@ class Accelerator(wiring.Component):
         r2_ctl = Signal(ctl_layout)
         r3_ctl = Signal(ctl_layout)
         m.d.sync += [r2_ctl.eq(r1_ctl), r3_ctl.eq(r2_ctl)]
-        r3_valid = reqs[0].y_valid
+        r3_valid = reqs[0].y_valid & ~dwp
         pool_max = [Signal(q, name=f"pool_max{j}") for j in range(P)]
         wb_vals = [Signal(q, name=f"wb_val{j}") for j in range(P)]
         wb_active = Signal()
@@ -464,6 +547,45 @@ class Accelerator(wiring.Component):
             loader_busy.eq(loader.busy),
         ]
 
+        # ------------------------------------ pixel-parallel depthwise collect and write
+        dwp_we = Signal()
+        dwp_addr = Signal(addr_bits)
+        dwp_word = Signal(WB)
+        dwp_en = Signal(M)
+        if has_dwp:
+            y_k = Signal(range(max(2, M)))  # lane of the requantizer outputs (2 cycles late)
+            y_k1 = Signal(range(max(2, M)))
+            m.d.sync += [y_k1.eq(ser_k), y_k.eq(y_k1)]
+            meta_b = Signal(ctl_layout)
+            meta_w = Signal(ctl_layout)
+            with m.If(ser_active & (ser_k == M - 1)):
+                m.d.sync += meta_b.eq(ser_meta)
+            stage = [[Signal(q, name=f"dwp_y{j}_{lane}") for lane in range(M)] for j in range(P)]
+            words = [Signal(WB, name=f"dwp_word{j}") for j in range(P)]
+            dw_active = Signal()
+            dw_k = Signal(range(max(2, P)))
+            y_valid = reqs[0].y_valid & dwp
+            for j in range(P):
+                for lane in range(M):
+                    with m.If(y_valid & (y_k == lane)):
+                        m.d.sync += stage[j][lane].eq(reqs[j].y)
+            with m.If(dw_active):
+                m.d.sync += dw_k.eq(dw_k + 1)
+                with m.If(dw_k == P - 1):
+                    m.d.sync += dw_active.eq(0)
+            with m.If(y_valid & (y_k == M - 1)):
+                m.d.sync += [dw_active.eq(1), dw_k.eq(0), meta_w.eq(meta_b)]
+                for j in range(P):
+                    lanes = [stage[j][lane] for lane in range(M - 1)] + [reqs[j].y]
+                    m.d.sync += words[j].eq(Cat(*lanes))
+            m.d.comb += [
+                dwp_we.eq(dw_active & (dw_k < meta_w.wo_cnt)),
+                dwp_addr.eq(meta_w.out_addr + dw_k * desc.cg_out),
+                dwp_word.eq(Array(words)[dw_k]),
+            ]
+            for lane in range(M):
+                m.d.comb += dwp_en[lane].eq(meta_w.cg * M + lane < desc.cout)
+
         # buffer write ports: buffer 0 is shared by the image loader (while idle)
         for b in range(2):
             wp = wports[b]
@@ -472,10 +594,17 @@ class Accelerator(wiring.Component):
                 with m.If(idle):
                     m.d.comb += [wp.addr.eq(loader.wr_addr), wp.data.eq(loader.wr_data),
                                  wp.en.eq(loader.wr_en)]
+                with m.Elif(dwp):
+                    m.d.comb += [wp.addr.eq(dwp_addr), wp.data.eq(dwp_word),
+                                 wp.en.eq(Mux(dwp_we & (dst == b), dwp_en, 0))]
                 with m.Else():
                     m.d.comb += [wp.addr.eq(wb_addr), wp.data.eq(wb_word),
                                  wp.en.eq(Mux(wb_here, wb_en, 0))]
             else:
-                m.d.comb += [wp.addr.eq(wb_addr), wp.data.eq(wb_word),
-                             wp.en.eq(Mux(wb_here, wb_en, 0))]
+                with m.If(dwp):
+                    m.d.comb += [wp.addr.eq(dwp_addr), wp.data.eq(dwp_word),
+                                 wp.en.eq(Mux(dwp_we & (dst == b), dwp_en, 0))]
+                with m.Else():
+                    m.d.comb += [wp.addr.eq(wb_addr), wp.data.eq(wb_word),
+                                 wp.en.eq(Mux(wb_here, wb_en, 0))]
         return m

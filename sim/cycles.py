@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import math
 
-from hw.packing import PARAM_BITS, Plan, load_cycles, plan_network
+from hw.packing import MODE_DWP, PARAM_BITS, Plan, load_cycles, plan_network
 
 
 def _macs(layer) -> int:
@@ -54,15 +54,22 @@ def pass_cycles(plan: Plan, p) -> int:
 def memories(plan: Plan) -> list[dict]:
     """Every on-chip memory: name, kind, width_bits, depth, instances."""
     P = plan.pe_count
+    # pixel-parallel depthwise passes read P words per cycle: the buffers have P read
+    # ports, i.e. ⌈P/2⌉ dual-port BRAM replicas sharing the writes
+    replicas, note = 1, ""
+    if any(p.mode == MODE_DWP for p in plan.passes):
+        replicas = -(-P // 2)
+        note = f"; {P} read ports for pixel-parallel depthwise: {replicas} dual-port replicas"
     return [
         {"name": "weights", "kind": "weight", "width_bits": plan.word_bits,
          "depth": plan.weight_depth, "instances": P},
         {"name": "params", "kind": "param", "width_bits": PARAM_BITS,
          "depth": plan.group_count, "instances": P},
         {"name": "act0", "kind": "act", "width_bits": plan.word_bits,
-         "depth": plan.act_depth[0], "instances": 1, "note": "also holds the input image"},
+         "depth": plan.act_depth[0], "instances": replicas,
+         "note": "also holds the input image (unrolled for the first layer)" + note},
         {"name": "act1", "kind": "act", "width_bits": plan.word_bits,
-         "depth": plan.act_depth[1], "instances": 1},
+         "depth": plan.act_depth[1], "instances": replicas, "note": note.lstrip("; ")},
         {"name": "descriptors", "kind": "other", "width_bits": 0, "depth": len(plan.passes),
          "instances": 1, "note": "LUT ROM, one word per pass"},
         {"name": "groups", "kind": "other", "width_bits": 0, "depth": plan.group_count + 1,
@@ -96,12 +103,21 @@ def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int) -> dict:
         for g in p.groups:
             steps = p.pixels * g.steps
             ev["mult_ops"] += steps * P * M
+            ev["param_reads"] += P
+            if p.mode == MODE_DWP:
+                # pixel-parallel depthwise: PE j = output pixel, lanes accumulate separately
+                ev["acc_updates"] += steps * P * M
+                ev["weight_reads"] += steps  # PE 0's word is broadcast
+                ev["active_pe_cycles"] += p.ph * p.ow * g.steps
+                ev["act_reads"] += rows * cols
+                ev["requant_ops"] += p.pixels * P * M
+                ev["act_writes"] += p.ph * p.ow
+                continue
             ev["adder_ops"] += steps * P * (M - 1)
             ev["acc_updates"] += steps * P
             ev["weight_reads"] += steps * P
             ev["active_pe_cycles"] += steps * min(P, p.cout - g.cbase)
             ev["act_reads"] += rows * cols * g.cg_cnt
-            ev["param_reads"] += P
             if not p.last:
                 ev["requant_ops"] += p.pixels * P
                 ev["act_writes"] += p.ph * p.pw * g.wo_cnt

@@ -29,6 +29,15 @@ VGG_LIKE = [
     L("c2", "conv", (3, 2, 4), (2, 1, 6), 3, 2),
     L("fc", "dense", (12,), (5,)),
 ]
+# depthwise stride 1 and 2 on widths that are not multiples of P (pixel-parallel mode
+# whenever P ≥ M, lane-per-PE mode otherwise)
+DEPTHWISE = [
+    L("c1", "conv", (7, 6, 1), (7, 6, 5), 3, 1),
+    L("dw1", "dwconv", (7, 6, 5), (7, 6, 5), 3, 1),
+    L("dw2", "dwconv", (7, 6, 5), (4, 3, 5), 3, 2),
+    L("pw", "conv", (4, 3, 5), (4, 3, 3), 1, 1),
+    L("fc", "dense", (36,), (3,)),
+]
 
 
 def check(specs, q, pe, mult, *, mode="random", images=2, seed=0):
@@ -55,7 +64,14 @@ def test_vgg_like_with_pooling(q, pe, mult):
     check(VGG_LIKE, q, pe, mult, seed=3)
 
 
+@pytest.mark.parametrize("q,pe,mult", [(2, 5, 3), (1, 3, 1), (3, 7, 7), (2, 16, 4),
+                                        (4, 8, 8), (4, 2, 3)])
+def test_depthwise(q, pe, mult):
+    check(DEPTHWISE, q, pe, mult, seed=5)
+
+
 @pytest.mark.parametrize("mode", ["max", "min"])
 @pytest.mark.parametrize("q", [1, 8])
 def test_extreme_values(mode, q):
     check(ALL_KINDS, q, 3, 2, mode=mode, images=1)
+    check(DEPTHWISE, q, 4, 4, mode=mode, images=1)

@@ -31,7 +31,7 @@ def test_contract_keys_and_bound(arch, q, pe, mult):
     for x in r["layers"]:
         assert set(x) >= {"name", "kind", "cycles", "physical_bound", "ratio", "macs"}
     # (a pooled conv skips the outputs its pool drops, so issued lanes may be < mac_ops)
-    assert r["events"]["mult_ops"] == r["events"]["weight_reads"] * mult
+    assert r["events"]["mult_ops"] >= r["events"]["acc_updates"] >= r["events"]["weight_reads"]
     kinds = {m["kind"] for m in r["memories"]}
     assert {"weight", "act", "param"} <= kinds
     for m in r["memories"]:
@@ -50,11 +50,17 @@ def test_vgg_within_1_5x_of_the_bound_at_8x8(q):
     assert r["cycles"] <= 1.5 * r["physical_bound"]
 
 
-@pytest.mark.xfail(reason="depthwise layers use 1 lane per PE and the 1-channel stem one "
-                          "digit lane per tap: about 3× the bound (see docs/hardware.md)",
-                   strict=True)
-def test_mobilenet_within_1_5x_of_the_bound_at_8x8():
-    r = cycle_model(network_specs("mobilenet", 1.0, (28, 28, 1), 10), 4, 8, 8)
+@pytest.mark.parametrize("q", [4, 8])
+def test_mobilenet_within_1_5x_of_the_bound_at_8x8(q):
+    r = cycle_model(network_specs("mobilenet", 1.0, (28, 28, 1), 10), q, 8, 8)
+    assert r["cycles"] <= 1.5 * r["physical_bound"]
+
+
+@pytest.mark.xfail(reason="at q ≤ 2 the 8-bit first layer needs ≥ 4 digit planes: "
+                          "mobilenet lands at 1.52× (q=2) and 2.0× (q=1)", strict=True)
+@pytest.mark.parametrize("q", [1, 2])
+def test_mobilenet_low_q_within_1_5x(q):
+    r = cycle_model(network_specs("mobilenet", 1.0, (28, 28, 1), 10), q, 8, 8)
     assert r["cycles"] <= 1.5 * r["physical_bound"]
 
 
