@@ -40,7 +40,7 @@ def main() -> int:
     from model.train import TrainConfig, _fit, _setup, default_device, resolve, to_nchw
 
     data = load_dataset(args.dataset, args.data_dir)
-    cfg = resolve(TrainConfig(arch=args.arch, q=args.q, s=args.s, dataset=args.dataset), data)
+    cfg = resolve(TrainConfig(arch=args.arch, q=args.q, s=args.s, dataset=args.dataset))
     _setup(cfg)
     device = default_device()
     model = QNet(cfg.arch, cfg.q, cfg.s, data.input_shape, data.num_classes).to(device)

@@ -28,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
         "the float, fake-quant and integer (golden) test accuracy. Runs are cached in "
         "$QSNAS_CACHE (default ~/.cache/qsnas/runs).")
     t.add_argument("--arch", default="vgg", choices=ARCHS, help="network family (default vgg)")
-    t.add_argument("--q", type=int, required=True, help="bit width of weights and activations, 1..8")
+    t.add_argument("--q", type=int, required=True,
+                   help="bit width of weights and hidden activations, 1..8")
     t.add_argument("--s", type=float, required=True, help="width scale, e.g. 1 or 1.5")
     t.add_argument("--dataset", default="mnist5k", choices=DATASETS,
                    help="data set (default mnist5k; cifar10/svhn need --data-dir)")

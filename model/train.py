@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from model.bundle import IntegerNetwork, load_bundle, replace_dir, save_bundle
-from model.data import Dataset, load_dataset
+from model.data import Dataset, dataset_shape, load_dataset
 from model.export import export_network
 from model.nets import QNet
 from model.quant import clamp_steps_
@@ -68,9 +68,13 @@ class TrainConfig:
     weight_decay: float = 5e-4  # on conv/dense weights only (not BN, biases, steps)
     shift: int | None = None  # max random shift in pixels (augmentation); None: H // 14
 
-    def key(self, stage: str) -> str:
-        """Cache key of ``stage`` ("float" or "qat"): SHA-256 of what determines it."""
-        d = dataclasses.asdict(self)
+    def key(self, stage: str = "qat") -> str:
+        """Cache key of ``stage`` ("qat": the whole run, or "float": its pre-train).
+
+        SHA-256 of the resolved config (defaults filled in), so equal runs share a key:
+        usable as the job key of an executor.
+        """
+        d = dataclasses.asdict(resolve(self))
         if stage == "float":  # the float pre-train does not depend on q or the QAT stage
             for name in ("q", "epochs", "qat_lr"):
                 d.pop(name)
@@ -188,6 +192,8 @@ def _fit(model: QNet, data: Dataset, cfg: TrainConfig, *, mode: str, epochs: int
         total_loss = 0.0
         for i in range(0, n, cfg.batch_size):
             idx = perm[i : i + cfg.batch_size]
+            if len(idx) < 2:  # batch norm needs two values per channel to train
+                continue
             x = random_shift(x_all[idx], cfg.aug_shift, gen).to(device)
             y = y_all[idx].to(device)
             loss = F.cross_entropy(model(x), y)
@@ -299,7 +305,7 @@ def cfg_float(cfg: TrainConfig) -> TrainConfig:
     return dataclasses.replace(cfg, q=1, epochs=0, qat_lr=0.0)
 
 
-def resolve(cfg: TrainConfig, data: Dataset) -> TrainConfig:
+def resolve(cfg: TrainConfig) -> TrainConfig:
     """``cfg`` normalised: ``s`` a float, default epochs and augmentation shift filled in."""
     cfg = dataclasses.replace(cfg, s=float(cfg.s))
     if cfg.epochs is None:
@@ -307,7 +313,8 @@ def resolve(cfg: TrainConfig, data: Dataset) -> TrainConfig:
     if cfg.float_epochs is None:
         cfg = dataclasses.replace(cfg, float_epochs=DEFAULT_FLOAT_EPOCHS[cfg.arch])
     if cfg.shift is None:
-        cfg = dataclasses.replace(cfg, shift=max(1, data.input_shape[0] // 14))
+        height = dataset_shape(cfg.dataset)[0][0]
+        cfg = dataclasses.replace(cfg, shift=max(1, height // 14))
     return cfg
 
 
@@ -346,7 +353,7 @@ def train(cfg: TrainConfig, *, progress: bool = True, use_cache: bool = True,
     data = data if data is not None else load_dataset(cfg.dataset, cfg.data_dir)
     if data.name != cfg.dataset:
         raise ValueError(f"data is {data.name!r} but the config says {cfg.dataset!r}")
-    cfg = resolve(cfg, data)
+    cfg = resolve(cfg)
     entry = cache_root() / f"run-{cfg.key('qat')}"
     if use_cache and (hit := _load_run(entry, cfg)) is not None:
         return hit

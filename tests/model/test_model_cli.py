@@ -13,7 +13,8 @@ BASE = ["train", "--arch", "vgg", "--q", "4", "--s", "1", "--out"]
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["train", "--q", "9", "--s", "1", "--out", "o"], "q must be an integer bit width in 1..8, not 9"),
+    (["train", "--q", "9", "--s", "1", "--out", "o"],
+     "q must be an integer bit width in 1..8, not 9"),
     (["train", "--q", "0", "--s", "1", "--out", "o"], "q must be an integer bit width in 1..8"),
     (["train", "--q", "x", "--s", "1", "--out", "o"], "argument --q: invalid int value: 'x'"),
     (["train", "--q", "2", "--s", "0", "--out", "o"], "s must be a width scale in (0, 16]"),
