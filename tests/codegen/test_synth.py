@@ -25,6 +25,7 @@ def test_synth_counts_dsp_bram_and_ffs(tmp_path):
     assert result.bram36 == 0.5  # 1024×18 bits = one RAMB18E1
     # the DSP48 and the BRAM absorb both output registers: no fabric left
     assert (result.ff, result.lut) == (0, 0)
+    assert result.logic_depth is not None and result.logic_depth >= 1
 
 
 def test_parse_stat_reads_the_last_block():
