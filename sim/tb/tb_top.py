@@ -7,6 +7,7 @@ runs per image byte during the load only; the compute is one ``await`` on ``done
 
 import json
 import os
+import time
 
 import cocotb
 import numpy as np
@@ -43,14 +44,18 @@ async def run_images(dut):
     await ClockCycles(dut.clk, 3)
     dut.rst.value = 0
     await RisingEdge(dut.clk)
-    result = {"logits": [], "classes": [], "cycles": []}
+    result = {"logits": [], "classes": [], "cycles": [], "compute_wall_s": [], "load_wall_s": []}
     for image in images:
+        t0 = time.perf_counter()
         await load_image(dut, image)
+        result["load_wall_s"].append(time.perf_counter() - t0)
         await RisingEdge(dut.clk)
         dut.start.value = 1
         await RisingEdge(dut.clk)
         dut.start.value = 0
+        t0 = time.perf_counter()
         await RisingEdge(dut.done)
+        result["compute_wall_s"].append(time.perf_counter() - t0)
         await ReadOnly()
         flat = dut.logits.value.to_unsigned()
         result["logits"].append(
