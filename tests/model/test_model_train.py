@@ -125,7 +125,7 @@ ACCEPTANCE = [  # arch, q, s, float ≥, integer ≥ (issue 2, mnist5k test spli
     ("vgg", 2, 1.5, None, 0.96),
     ("vgg", 1, 2.0, None, 0.92),
     ("mobilenet", 4, 1.0, None, 0.95),
-] + [("vgg", q, 1.0, None, None) for q in (1, 2, 3, 5, 6, 7, 8)]
+] + [(arch, q, 1.0, None, None) for arch in ("vgg", "mobilenet") for q in (1, 2, 3, 5, 6, 7, 8)]
 
 
 @pytest.mark.slow
