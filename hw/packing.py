@@ -11,8 +11,8 @@ cycles (kernel taps × input-channel words) padded to a fixed *slot* length.
 them as comment-free ``$readmemh`` files. codegen reuses all three.
 
 The network is duck-typed: ``.layers`` with ``name, kind, in_shape, out_shape, k,
-stride`` (and ``w, b, m, n, requantizes`` for packing). This module imports nothing
-from ``model`` on purpose.
+stride`` (and ``w, b, m, n, requantizes`` for packing). This module does not depend
+on the model package on purpose.
 """
 
 from __future__ import annotations

@@ -35,8 +35,12 @@ class AdderTree(wiring.Component):
     """Combinational sum of ``count`` signed ``width``-bit inputs (⌈log2 count⌉ levels)."""
 
     def __init__(self, width: int, count: int):
-        _check_positive("width", width)
-        _check_positive("count", count)
+        try:
+            _check_positive("width", width)
+            _check_positive("count", count)
+        except ValueError:
+            self._MustUse__silence = True  # rejected, so never elaborated: no unused warning
+            raise
         self._width, self._count = width, count
         self.out_width = width + (count - 1).bit_length()
         super().__init__({
@@ -61,11 +65,15 @@ class PE(wiring.Component):
 
     def __init__(self, q: int, mults_per_pe: int, acc_bits: int, digits: int = 1, *,
                  lane_accumulators: bool = False):
-        _check_positive("mults_per_pe", mults_per_pe)
-        _check_positive("acc_bits", acc_bits)
-        _check_positive("digits", digits)
-        if not isinstance(q, int) or not 1 <= q <= 8:
-            raise ValueError(f"q must be an integer bit width in 1..8, not {q!r}")
+        try:
+            _check_positive("mults_per_pe", mults_per_pe)
+            _check_positive("acc_bits", acc_bits)
+            _check_positive("digits", digits)
+            if not isinstance(q, int) or not 1 <= q <= 8:
+                raise ValueError(f"q must be an integer bit width in 1..8, not {q!r}")
+        except ValueError:
+            self._MustUse__silence = True  # rejected, so never elaborated: no unused warning
+            raise
         self._q, self._M, self._acc_bits, self._digits = q, mults_per_pe, acc_bits, digits
         self._lanes = lane_accumulators
         # a product is q_w + q_a + 1 bits signed, plus q·(digits − 1) bits of digit shift

@@ -16,10 +16,14 @@ from hw.packing import M_BITS, N_BITS
 
 class Requantizer(wiring.Component):
     def __init__(self, acc_bits: int, out_bits: int):
-        if not isinstance(acc_bits, int) or acc_bits < 2:
-            raise ValueError(f"acc_bits must be an integer of at least 2, not {acc_bits!r}")
-        if not isinstance(out_bits, int) or not 1 <= out_bits <= 16:
-            raise ValueError(f"out_bits must be an integer in 1..16, not {out_bits!r}")
+        try:
+            if not isinstance(acc_bits, int) or acc_bits < 2:
+                raise ValueError(f"acc_bits must be an integer of at least 2, not {acc_bits!r}")
+            if not isinstance(out_bits, int) or not 1 <= out_bits <= 16:
+                raise ValueError(f"out_bits must be an integer in 1..16, not {out_bits!r}")
+        except ValueError:
+            self._MustUse__silence = True  # rejected, so never elaborated: no unused warning
+            raise
         self._acc_bits, self._out_bits = acc_bits, out_bits
         self.product_bits = max(acc_bits + M_BITS + 1, 64) + 1
         super().__init__({
