@@ -289,8 +289,8 @@ def loader_table(plan: Plan) -> list[tuple[int, int, int]]:
 
 def load_cycles(plan: Plan) -> int:
     """Cycles to load one image (accept + one per word written per tap)."""
-    h, w, _ = plan.input_shape
-    return h * w * sum(1 + n for _, _, n in loader_table(plan))
+    h, w, c = plan.input_shape
+    return h * w * (c + sum(n for _, _, n in loader_table(plan)))
 
 
 # ------------------------------------------------------------------------- packing
