@@ -78,8 +78,9 @@ class Accelerator(wiring.Component):
         P processing engines with M q-bit multipliers each.
     mem_dir
         If given, weight and parameter ROMs are Verilog ``$readmemh`` instances reading
-        ``{mem_dir}/weights_pe{j}.mem`` etc. (write them with `hw.packing.write_mem_files`);
-        otherwise Amaranth memories hold the words (for Amaranth's own simulator).
+        ``{mem_dir}/weights_pe{j}.mem`` etc. (bare file names for ``""``; write them with
+        `hw.packing.write_mem_files`); otherwise Amaranth memories hold the words (for
+        Amaranth's own simulator).
     """
 
     def __init__(self, network, pe_count: int, mults_per_pe: int, *, mem_dir: str | None = None):
@@ -180,9 +181,10 @@ class Accelerator(wiring.Component):
         weight_roms, param_roms, pes = [], [], []
         for j in range(P):
             wf = pf = None
-            if self._mem_dir is not None:
-                wf = f"{self._mem_dir}/weights_pe{j}.mem"
-                pf = f"{self._mem_dir}/params_pe{j}.mem"
+            if self._mem_dir is not None:  # "" names the bare files (Vivado project files)
+                prefix = f"{self._mem_dir}/" if self._mem_dir else ""
+                wf = f"{prefix}weights_pe{j}.mem"
+                pf = f"{prefix}params_pe{j}.mem"
             wr = ROM(WB, self._packed.weights[j], init_file=wf)
             pr = ROM(PARAM_BITS, self._packed.params[j], init_file=pf)
             pe = PE(q, M, self.acc_bits, D, lane_accumulators=has_dwp)
