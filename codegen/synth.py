@@ -74,9 +74,13 @@ def synth_xilinx(verilog: list[Path], top: str, workdir: Path, family: str = "xc
         raise FileNotFoundError("yosys is not on PATH (Debian: apt-get install yosys)")
     workdir = Path(workdir)
     reads = "; ".join(f"read_verilog -sv {Path(v).resolve()}" for v in verilog)
-    # ltp -noff: the longest combinational path between flip-flops, in cells, an Fmax
-    # trend proxy without Vivado's timing engine.
-    script = f"{reads}; synth_xilinx -family {family} -top {top}; stat; ltp -noff"
+    # Flattened like Vivado's default. Then the logic depth, an Fmax trend proxy without
+    # Vivado's timing engine: with the clocked primitives (flip-flops, block and
+    # distributed RAM, DSPs) deleted, ltp's longest path is the longest chain of LUT,
+    # MUXF and CARRY4 cells between registers.
+    clocked = "t:FD* t:RAMB* t:RAM32* t:RAM64* t:RAM128* t:RAM256* t:SRL* t:DSP48* t:BUFG*"
+    script = (f"{reads}; synth_xilinx -flatten -family {family} -top {top}; stat; "
+              f"delete {clocked}; ltp -noff")
     log = workdir / "yosys_synth.log"
     done = subprocess.run(["yosys", "-q", "-l", str(log), "-p", script], cwd=workdir,
                           capture_output=True, text=True, timeout=timeout)
