@@ -6,8 +6,9 @@ that exact), its shift becomes the int32 bias in accumulator units. ``m, n`` com
 `model.synthetic.scale_to_mn`; the global average pool's ``1/(H·W)`` folds into them.
 The last dense layer gives raw int32 logits.
 
-The integer parameters are those of `model.nets` ``fold``, the same that its ``"folded"``
-evaluation mode uses, so the fake-quant model and the golden model agree on the class.
+The integer parameters (weights, bias, ``m, n``) are those of `model.nets` ``fold``, the
+same that its ``"folded"`` evaluation mode uses, so the fake-quant model and the golden
+model compute the same integers.
 """
 
 from __future__ import annotations
@@ -17,14 +18,6 @@ import torch
 
 from model.bundle import INPUT_BITS, LOGIT_BITS, IntegerNetwork, Layer, validate
 from model.nets import AvgPoolBlock, ConvBlock, DenseBlock, QNet
-from model.synthetic import scale_to_mn
-
-
-def _mn(scales: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    pairs = [scale_to_mn(float(v)) for v in scales.cpu().double()]
-    m = np.array([p[0] for p in pairs], dtype=np.int32)
-    n = np.array([p[1] for p in pairs], dtype=np.int32)
-    return m, n
 
 
 def _int_array(t: torch.Tensor, dtype) -> np.ndarray:
@@ -55,13 +48,13 @@ def export_network(net: QNet, dataset: str, meta: dict | None = None) -> Integer
                 w = w[..., 0]  # [C, K, K]
             layer.w = _int_array(w, np.int8)
             layer.b = _int_array(f.b, np.int32)
-            layer.m, layer.n = _mn(f.scale)
+            layer.m, layer.n = _int_array(f.m, np.int32), _int_array(f.n, np.int32)
             step, bits = block.aq.step.detach(), q
         elif spec.kind == "avgpool":
             assert isinstance(block, AvgPoolBlock)
             layer.out_bits = q
-            c = spec.in_shape[2]
-            layer.m, layer.n = _mn(block.requant_scale(step).expand(c))
+            m, n, _ = block.requant(step)
+            layer.m, layer.n = _int_array(m, np.int32), _int_array(n, np.int32)
             step, bits = block.aq.step.detach(), q
         elif spec.kind == "dense":
             assert isinstance(block, DenseBlock) and i == last

@@ -5,6 +5,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+import torch
 
 from model.arch import network_specs
 from model.bundle import load_bundle, save_bundle
@@ -48,10 +49,18 @@ def test_exported_bundle_agrees_with_the_fake_quant_model(arch, q, digits, tmp_p
     assert [(lay.name, lay.kind, lay.in_shape, lay.out_shape) for lay in net.layers] == [
         (sp.name, sp.kind, sp.in_shape, sp.out_shape) for sp in specs]
     assert net.q == q and net.arch == arch and net.dataset == "digits"
-    golden = classify(run(net, digits.test_x))
+    golden_logits = run(net, digits.test_x)
+    golden = classify(golden_logits)
     fake = predict(result.model(), to_nchw(digits.test_x), "folded")
     agreement = float((golden == fake).mean())
     assert agreement >= 0.99, f"fake-quant vs golden class agreement {agreement:.3f}"
+    # the folded mode computes the contract exactly: its logits are the integer ones
+    # times the logit layer's real scale
+    with torch.no_grad():
+        real = result.model()(to_nchw(digits.test_x)).numpy()
+    k = np.flatnonzero(golden_logits)[0]
+    unit = real.flat[k] / golden_logits.flat[k]
+    np.testing.assert_allclose(real, golden_logits * unit, rtol=1e-12, atol=1e-12 * unit)
     assert result.metrics["agreement"] == pytest.approx(agreement)
     assert result.metrics["integer_acc"] == pytest.approx(accuracy(net, digits.test_x,
                                                                    digits.test_y))
