@@ -32,6 +32,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=None, help="QAT epochs (default: model's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, default=1, help="parallel training processes")
+    p.add_argument("--strategy", default="poly", choices=("poly", "bo"),
+                   help="poly: QS-NAS polynomial regressors (default); bo: Bayesian "
+                   "optimisation (Optuna TPE), every trial trained")
+    p.add_argument("--trials", type=int, default=14,
+                   help="networks BO may train (default 14, the polynomial method's usual "
+                   "count)")
     p.add_argument("--rtl-images", type=int, default=5,
                    help="test images the chosen design is simulated on in Verilator (0: none)")
     p.add_argument("--out", default="search_out", help="output folder (default search_out)")
@@ -44,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from boards import get_board
-    from search.qsnas import SearchConfig, run_search
+    from search.qsnas import SearchConfig, run_bo, run_search
     from search.report import write_search
 
     if not 0 < args.target_acc < 1:
@@ -62,7 +68,11 @@ def main(argv=None) -> int:
         s_max=args.s_max, epochs=args.epochs, seed=args.seed, jobs=args.jobs,
         progress=not args.quiet)
     try:
-        result = run_search(cfg, rtl_images=args.rtl_images)
+        if args.strategy == "bo":
+            check_positive(args.trials, "--trials")
+            result = run_bo(cfg, args.trials, rtl_images=args.rtl_images)
+        else:
+            result = run_search(cfg, rtl_images=args.rtl_images)
     except ValueError as e:
         raise UserError(str(e)) from None
     out = Path(args.out)

@@ -271,6 +271,7 @@ def run_search(cfg: SearchConfig, rtl_images: int = 0) -> dict:
         "arch": cfg.arch,
         "dataset": cfg.dataset,
         "board": cfg.board,
+        "strategy": "poly",
         "chosen": {"q": chosen.q, "s": chosen.s, "pe": measured["pe"],
                    "mult": measured["mult"]},
         "predicted": {"accuracy": chosen.predicted_accuracy,
@@ -283,4 +284,43 @@ def run_search(cfg: SearchConfig, rtl_images: int = 0) -> dict:
         "candidates_tried": tried,
         "samples": [x.as_dict() for x in samples],
         "energy_grid": [x.as_dict() for x in energy_grid],
+    }
+
+
+def run_bo(cfg: SearchConfig, n_trials: int, rtl_images: int = 0) -> dict:
+    """``--strategy bo``: Optuna TPE over q × s (s on a 1/8 grid), every trial trained."""
+    from search.bo import bo_search
+
+    s_values = [float(s) for s in np.arange(max(cfg.s_min, 0.125), cfg.s_max + 1e-9, 0.125)]
+    threads = max(1, os.cpu_count() or 1)
+    samples: dict[tuple[int, float], Sample] = {}
+
+    def evaluate(q: int, s: float):
+        acc = train_point(cfg.arch, q, s, cfg.dataset, cfg.data_dir, cfg.epochs, cfg.seed,
+                          threads)["accuracy"]
+        e = energy_point(cfg, q, s)
+        samples[(q, s)] = Sample(q, s, accuracy=acc, energy_uj=e["energy_uj"], pe=e["pe"],
+                                 mult=e["mult"])
+        return acc, e["energy_uj"]
+
+    res = bo_search(evaluate, cfg.q_range, s_values, cfg.target_acc, n_trials, cfg.seed,
+                    progress=cfg.progress)
+    if res["best"] is None:
+        raise ValueError(f"none of the {res['evaluated']} trials reached {cfg.target_acc}")
+    best = res["best"]
+    cand = Candidate(best["q"], best["s"], best["accuracy"], best["energy_uj"])
+    measured = measure(cfg, cand, rtl_images)
+    return {
+        "target_acc": cfg.target_acc, "arch": cfg.arch, "dataset": cfg.dataset,
+        "board": cfg.board, "strategy": "bo",
+        "chosen": {"q": cand.q, "s": cand.s, "pe": measured["pe"], "mult": measured["mult"]},
+        # BO has no surrogate to report: its "prediction" is the trial's own measurement.
+        "predicted": {"accuracy": cand.predicted_accuracy,
+                      "energy_uj": cand.predicted_energy_uj},
+        "measured": measured,
+        "regressors": {"accuracy": {"degree": None, "loo_rmse": None},
+                       "energy": {"degree": None, "loo_mape": None}},
+        "candidates_tried": [],
+        "samples": [x.as_dict() for _, x in sorted(samples.items())],
+        "trials": res["trials"],
     }

@@ -51,6 +51,17 @@ def plot_pareto(result: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def _regressor_lines(r: dict) -> list[str]:
+    if r["accuracy"]["degree"] is None:
+        return ["Strategy: Bayesian optimisation (no regressors; every trial trained)."]
+    return [
+        f"Accuracy regressor: degree {r['accuracy']['degree']} in ({r['accuracy']['features']}),"
+        f" LOO RMSE {r['accuracy']['loo_rmse']:.4f}.  ",
+        f"Energy regressor: degree {r['energy']['degree']} in ({r['energy']['features']}), "
+        f"log target, LOO MAPE {100 * r['energy']['loo_mape']:.2f} %.",
+    ]
+
+
 def write_search(result: dict, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "search.json").write_text(json.dumps(result, indent=1) + "\n")
@@ -69,10 +80,7 @@ def write_search(result: dict, out: Path) -> None:
         "images) |",
         f"| energy (µJ/inference) | {p['energy_uj']:.4f} | {m['energy_uj']:.4f} |",
         "",
-        f"Accuracy regressor: degree {r['accuracy']['degree']} in ({r['accuracy']['features']}),"
-        f" LOO RMSE {r['accuracy']['loo_rmse']:.4f}.  ",
-        f"Energy regressor: degree {r['energy']['degree']} in ({r['energy']['features']}), "
-        f"log target, LOO MAPE {100 * r['energy']['loo_mape']:.2f} %.",
+        *_regressor_lines(r),
         "",
         "![Pareto](pareto.png)",
         "",

@@ -1,0 +1,138 @@
+"""Benchmark: the QS-NAS polynomial method vs Bayesian optimisation vs exhaustive search.
+
+All three search the same ⟨q, s⟩ grid for the least energy per inference with
+integer test accuracy ≥ target. Exhaustive search trains every grid point; its best
+feasible point defines regret = E(found) / E(best) − 1. Every network is trained for
+real once (through the training cache); each method is then charged the training time
+of exactly the networks it asked for (float pre-trains shared per s, as the cache
+shares them), so the comparison does not depend on the order the methods ran in.
+
+    python bench/search_compare.py [--dataset digits] [--target-acc 0.95] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+
+from search.bo import bo_search, regret
+from search.qsnas import SearchConfig, energy_point
+from search.regress import select_poly
+
+Q_GRID = (1, 2, 3, 4, 6, 8)
+S_GRID = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
+
+
+def measure_grid(cfg: SearchConfig) -> dict:
+    """Train every grid point once; accuracy, energy and training cost per point."""
+    from model.train import train_and_export
+
+    grid = {}
+    for s in S_GRID:
+        for q in Q_GRID:
+            t0 = time.perf_counter()
+            _, m = train_and_export(cfg.arch, q, s, cfg.dataset, cfg.epochs, cfg.seed, None,
+                                    progress=False)
+            e = energy_point(cfg, q, s)
+            grid[(q, s)] = {"accuracy": m["integer_acc"], "energy_uj": e["energy_uj"],
+                            "qat_seconds": m["qat_seconds"],
+                            "float_seconds": m["float_seconds"],
+                            "wall": time.perf_counter() - t0}
+            print(f"q={q} s={s}: acc {m['integer_acc']:.4f} energy {e['energy_uj']}",
+                  file=sys.stderr)
+    return grid
+
+
+def cost(grid: dict, points) -> float:
+    """Training seconds of ``points``: QAT each, plus one float pre-train per distinct s."""
+    points = set(points)
+    float_s = {s: max(grid[(q2, s2)]["float_seconds"] for (q2, s2) in grid if s2 == s)
+               for (_, s) in points}
+    return sum(grid[p]["qat_seconds"] for p in points) + sum(float_s.values())
+
+
+def poly_method(grid: dict, target: float, q_samples=(1, 2, 4, 8), s_samples=(0.5, 1.0, 2.0)):
+    """QS-NAS on the grid: fit on samples, walk candidates least-predicted-energy first."""
+    samples = [(q, s) for q in q_samples for s in s_samples]
+    acc_fit = select_poly([q for q, _ in samples], [s for _, s in samples],
+                          [grid[p]["accuracy"] for p in samples], degrees=(1, 2, 3))
+    pts = [p for p in grid if grid[p]["energy_uj"]]
+    e_fit = select_poly([q for q, _ in pts], [s for _, s in pts],
+                        [grid[p]["energy_uj"] for p in pts], log_target=True,
+                        metric="mape")
+    ranked = sorted((p for p in pts if acc_fit.predict(*p) >= target),
+                    key=lambda p: float(e_fit.predict(*p)))
+    trained = list(samples)
+    found = None
+    for p in ranked:
+        if p not in trained:
+            trained.append(p)
+        if grid[p]["accuracy"] >= target:
+            found = p
+            break
+    return found, trained, {"accuracy_loo_rmse": acc_fit.loo_rmse,
+                            "energy_loo_mape": e_fit.loo_mape(
+                                np.array([grid[p]["energy_uj"] for p in pts]))}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arch", default="vgg")
+    parser.add_argument("--dataset", default="digits")
+    parser.add_argument("--target-acc", type=float, default=0.95)
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--bo-seeds", type=int, default=5)
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args(argv)
+    cfg = SearchConfig(target_acc=args.target_acc, arch=args.arch, dataset=args.dataset,
+                       epochs=args.epochs, progress=False)
+    grid = measure_grid(cfg)
+    feasible = {p: v for p, v in grid.items()
+                if v["energy_uj"] and v["accuracy"] >= args.target_acc}
+    if not feasible:
+        print("no grid point reaches the target", file=sys.stderr)
+        return 1
+    best = min(feasible, key=lambda p: feasible[p]["energy_uj"])
+    e_best = feasible[best]["energy_uj"]
+    rows = [{"method": "exhaustive", "found": best, "trained": len(grid),
+             "train_seconds": cost(grid, grid), "regret": 0.0}]
+    found, trained, fit = poly_method(grid, args.target_acc)
+    rows.append({"method": "polynomial (QS-NAS)", "found": found, "trained": len(trained),
+                 "train_seconds": cost(grid, trained),
+                 "regret": regret(grid[found]["energy_uj"] if found else None, e_best), **fit})
+    budget = len(trained)
+    bo_rows = []
+    for seed in range(args.bo_seeds):
+        res = bo_search(lambda q, s: (grid[(q, s)]["accuracy"], grid[(q, s)]["energy_uj"]),
+                        Q_GRID, S_GRID, args.target_acc, n_trials=budget, seed=seed)
+        pts = {(t["q"], t["s"]) for t in res["trials"]}
+        b = res["best"]
+        bo_rows.append({"found": (b["q"], b["s"]) if b else None, "trained": len(pts),
+                        "train_seconds": cost(grid, pts),
+                        "regret": regret(b["energy_uj"] if b else None, e_best)})
+    rows.append({"method": f"Bayesian optimisation (TPE, {budget} trials, "
+                           f"mean of {args.bo_seeds} seeds)",
+                 "found": [r["found"] for r in bo_rows],
+                 "trained": float(np.mean([r["trained"] for r in bo_rows])),
+                 "train_seconds": float(np.mean([r["train_seconds"] for r in bo_rows])),
+                 "regret": float(np.mean([r["regret"] for r in bo_rows]))})
+    print("| method | networks trained | training time (s) | found ⟨q, s⟩ | regret |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['method']} | {r['trained']:g} | {r['train_seconds']:.0f} | {r['found']} | "
+              f"{100 * r['regret']:.1f} % |")
+    if args.json:
+        out = {"target_acc": args.target_acc, "dataset": args.dataset, "arch": args.arch,
+               "grid": {f"q{q}_s{s}": v for (q, s), v in grid.items()}, "best": best,
+               "rows": rows}
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=1, default=str)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
