@@ -35,8 +35,10 @@ DRAIN_BASE = 5
 MODE_CONV = 0  # every PE sees every lane of the input word (conv, dense)
 MODE_DW = 1  # PE j uses only the lane that holds its own channel (dwconv, avgpool)
 # Depthwise, pixel-parallel (needs P ≥ M, no fused pool): PE j computes output pixel
-# (oy, chunk·P + j), its M lanes the M channels of one word, each lane accumulating on
-# its own; every PE reads its own activation word (P read ports on the buffers).
+# chunk·P + j (raster order over the whole map), its M lanes the M channels of one word,
+# each lane accumulating on its own; every PE reads its own activation word (P read
+# ports on the buffers). A global avgpool runs the same way with a 1×1 kernel of weight
+# +1, summing every chunk of the map ("gsum") and then across the P PEs.
 MODE_DWP = 2
 
 
@@ -82,7 +84,13 @@ class Pass:
     drain: int
     layer_names: tuple[str, ...]
     groups: tuple[Group, ...] = field(default=())
-    px_count: int = 0  # sequencer x steps per row: PW, or ⌈Wo/P⌉ chunks in MODE_DWP
+    px_count: int = 0  # sequencer x steps per row: PW, or ⌈Ho·Wo/P⌉ chunks in MODE_DWP
+    py_count: int = 0  # sequencer rows: PH, or 1 in MODE_DWP
+    gsum: bool = False  # MODE_DWP avgpool: one sum over the whole map per channel word
+
+    @property
+    def opix(self) -> int:
+        return self.oh * self.ow
 
     @property
     def pool_size(self) -> int:
@@ -91,7 +99,7 @@ class Pass:
     @property
     def pixels(self) -> int:
         """Output pixels computed per group (pooled order; dropped odd rows are skipped)."""
-        return self.ph * self.px_count * self.pool_size**2
+        return self.py_count * self.px_count * self.pool_size**2
 
     @property
     def word_max(self) -> int:
@@ -224,15 +232,20 @@ def plan_network(layers, q: int, pe_count: int, mults_per_pe: int) -> Plan:
         else:
             ph, pw = oh, ow
         mode = MODE_DW if kind in ("dwconv", "avgpool") else MODE_CONV
-        if kind == "dwconv" and P >= M and not pool and not last:
+        gsum = False
+        if kind in ("dwconv", "avgpool") and P >= M and not pool and not last:
             mode = MODE_DWP
+            if kind == "avgpool":  # iterate the input grid with a 1×1 kernel, write 1×1
+                gsum = True
+                kh = kw = 1
+                oh, ow = ih, iw
         cin = ic * digits if first else ic
         cg_in = _ceil_div(cin, M)
         cg_out = _ceil_div(cout, M)
         raw_groups = []
-        px_count = pw
+        px_count, py_count = pw, ph
         if mode == MODE_DWP:
-            px_count = _ceil_div(ow, P)
+            px_count, py_count = _ceil_div(oh * ow, P), 1
             for cg in range(cg_out):
                 raw_groups.append((cg * M, cg, 1, cg, P, kh * kw))
         for cbase in range(0, cout, P) if mode != MODE_DWP else ():
@@ -247,6 +260,8 @@ def plan_network(layers, q: int, pe_count: int, mults_per_pe: int) -> Plan:
         groups = []
         # MODE_DWP requantizes a PE's M lanes one per cycle and then writes P words
         slot_min = max(word_max, M) if mode == MODE_DWP else word_max
+        if gsum:  # one hand-over per group: the group itself must last max(P, M) cycles
+            slot_min = _ceil_div(max(P, M), px_count)
         drain = DRAIN_BASE + word_max + (M + 1 if mode == MODE_DWP else 0)
         for cbase, cg_lo, cg_cnt, wo_lo, wo_cnt, steps in raw_groups:
             groups.append(Group(cbase, cg_lo, cg_cnt, wo_lo, wo_cnt, steps,
@@ -256,7 +271,8 @@ def plan_network(layers, q: int, pe_count: int, mults_per_pe: int) -> Plan:
             name=layer.name, kind=kind, mode=mode, first=first, last=last, src=src,
             ih=ih, iw=iw, cin=cin, cg_in=cg_in, kh=kh, kw=kw, stride=stride, pad=pad,
             oh=oh, ow=ow, pool=pool, ph=ph, pw=pw, cout=cout, cg_out=cg_out,
-            drain=drain, layer_names=tuple(names), groups=tuple(groups), px_count=px_count))
+            drain=drain, layer_names=tuple(names), groups=tuple(groups), px_count=px_count,
+            py_count=py_count, gsum=gsum))
         if not last:
             depth[1 - src] = max(depth[1 - src], ph * pw * cg_out)
         shape = (ph, pw, cout)
@@ -397,14 +413,16 @@ def _pack_dwp_group(p, g, gi, w, layer, q, P, M, weights, params, wmap):
             for lane in range(M):
                 c = g.cbase + lane
                 if c < p.cout:
-                    word |= _encode_weight(int(w[c, ky, kx]), q) << (q * lane)
+                    value = 1 if p.gsum else int(w[c, ky, kx])
+                    word |= _encode_weight(value, q) << (q * lane)
             weights[0].append(word)
             for j in range(1, P):
                 weights[j].append(0)
     for j in range(P):
         c = g.cbase + j
         if j < M and c < p.cout:
-            params[j].append(_param_word(int(layer.b[c]), int(layer.m[c]), int(layer.n[c])))
+            b = 0 if layer.b is None else int(layer.b[c])
+            params[j].append(_param_word(b, int(layer.m[c]), int(layer.n[c])))
         else:
             params[j].append(_param_word(0, 0, 1))
 

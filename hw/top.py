@@ -33,7 +33,7 @@ from hw.packing import (
     network_q,
     pack_network,
 )
-from hw.pe import PE
+from hw.pe import PE, tree_sum
 from hw.requant import Requantizer
 from hw.rom import ROM
 
@@ -128,7 +128,7 @@ class Accelerator(wiring.Component):
         # Both are LUT ROMs with an asynchronous read (a few dozen words).
         desc_fields = dict(mode=1, first=1, last=1, src=1, ih=1, iw=1, cin=1, cg_in=1, kh=1,
                            kw=1, stride=2, pad=1, pool=1, ph=1, pw=1, cout=1, cg_out=1,
-                           drain=1, px_count=1, ow=1)
+                           drain=1, px_count=1, py_count=1, oh=1, ow=1, opix=1, gsum=1)
         for p in passes:
             for k in desc_fields:
                 desc_fields[k] = max(desc_fields[k], int(getattr(p, k)))
@@ -164,6 +164,7 @@ class Accelerator(wiring.Component):
         # Pixel-parallel depthwise passes read one word per PE: P read ports (BRAM
         # replicas); otherwise one read port, broadcast to every PE.
         has_dwp = any(p.mode == MODE_DWP for p in passes)
+        has_gsum = any(p.gsum for p in passes)
         nports = P if has_dwp else 1
         bufs = []
         rports = []
@@ -211,7 +212,7 @@ class Accelerator(wiring.Component):
         IDLE, RUN, DRAIN, ARGMAX, DONE = range(5)
         cycles = Signal(32)
         py = Signal(_bits(desc_fields["ph"]))
-        px = Signal(_bits(desc_fields["pw"]))
+        px = Signal(_bits(max(desc_fields["pw"], desc_fields["px_count"])))
         dy = Signal()
         dx = Signal()
         ky = Signal(_bits(desc_fields["kh"]))
@@ -234,13 +235,16 @@ class Accelerator(wiring.Component):
             ix.eq(ox * desc.stride + kx - desc.pad),
         ]
         ctl0 = Signal(ctl_layout)
+        self._debug = dict(state=state, pidx=pidx, gidx=gidx, py=py, px=px, slot=slot)
         running = state == RUN
         step = running & (slot < grp.steps)
         pixel_first = (py == 0) & (px == 0) & (dy == 0) & (dx == 0)
         m.d.comb += [
             ctl0.valid.eq(step),
-            ctl0.first.eq(slot == 0),
-            ctl0.last.eq(slot == grp.steps - 1),
+            # a summing avgpool accumulates over the whole group: one first, one last
+            ctl0.first.eq((slot == 0) & (~desc.gsum | pixel_first)),
+            ctl0.last.eq((slot == grp.steps - 1)
+                         & (~desc.gsum | ((px == desc.px_count - 1) & (py == desc.py_count - 1)))),
             ctl0.gfirst.eq(pixel_first & (slot == 0)),
             ctl0.pad.eq((iy < 0) | (iy >= desc.ih) | (ix < 0) | (ix >= desc.iw)),
             ctl0.cg.eq(grp.cg_lo + cgi),
@@ -250,12 +254,39 @@ class Accelerator(wiring.Component):
             ctl0.wo_lo.eq(grp.wo_lo),
         ]
         dwp = desc.mode == MODE_DWP
-        chunk_x = Signal(coord)  # first output column of a pixel-parallel chunk
-        m.d.comb += chunk_x.eq(px * P)
+        # Pixel-parallel chunks walk the output map in raster order, P pixels at a time:
+        # (cy, cx) is the chunk's first pixel; PE j adds (j div Wo, j mod Wo) from a
+        # per-pass LUT, with one carry.
+        cy = Signal(coord)
+        cx = Signal(coord)
+        offs = []
+        ob = _bits(max([p.ow for p in passes] + [P]))
+        off_words = []
+        for p in passes:
+            word = 0
+            for j in range(P):
+                jd, jm = divmod(j, p.ow) if p.mode == MODE_DWP else (0, 0)
+                word |= (jd | (jm << ob)) << (2 * ob * j)
+            word_p = divmod(P, p.ow) if p.mode == MODE_DWP else (0, 0)
+            word |= (word_p[0] | (word_p[1] << ob)) << (2 * ob * P)
+            off_words.append(word)
+        m.submodules.pe_offsets = off_rom = Memory(shape=2 * ob * (P + 1), depth=len(passes),
+                                                   init=off_words)
+        off_rp = off_rom.read_port(domain="comb")
+        m.d.comb += off_rp.addr.eq(pidx)
+        for j in range(P + 1):
+            offs.append((off_rp.data[2 * ob * j: 2 * ob * j + ob],
+                         off_rp.data[2 * ob * j + ob: 2 * ob * (j + 1)]))
+        pdiv, pmod = offs[P]
+        cx_wrap = Signal()
+        m.d.comb += cx_wrap.eq(cx + pmod >= desc.ow)
+        chunk_left = Signal(signed(_bits(desc_fields["opix"]) + 2))
+        m.d.comb += chunk_left.eq(desc.opix - px * P)
         with m.If(dwp):
             m.d.comb += [
-                ctl0.out_addr.eq((py * desc.ow + chunk_x) * desc.cg_out + ctl0.cg),
-                ctl0.wo_cnt.eq(Mux(desc.ow - chunk_x < P, desc.ow - chunk_x, P)),
+                ctl0.out_addr.eq(Mux(desc.gsum, ctl0.cg,
+                                     (cy * desc.ow + cx) * desc.cg_out + ctl0.cg)),
+                ctl0.wo_cnt.eq(Mux(desc.gsum, 1, Mux(chunk_left < P, chunk_left, P))),
             ]
         with m.Else():
             m.d.comb += [
@@ -292,13 +323,22 @@ class Accelerator(wiring.Component):
         m.d.comb += act_addr.eq((iy * desc.iw + ix) * desc.cg_in + ctl0.cg)
         for j in range(nports):
             # PE j's pixel in a pixel-parallel depthwise chunk
+            oy_j = Signal(coord, name=f"oy_pe{j}")
+            ox_j = Signal(coord, name=f"ox_pe{j}")
+            iy_j = Signal(coord, name=f"iy_pe{j}")
             ix_j = Signal(coord, name=f"ix_pe{j}")
+            wrap_j = Signal(name=f"wrap_pe{j}")
             addr_j = Signal(addr_bits + 1, name=f"act_addr_pe{j}")
+            jdiv, jmod = offs[j]
             m.d.comb += [
-                ix_j.eq((chunk_x + j) * desc.stride + kx - desc.pad),
-                addr_j.eq((iy * desc.iw + ix_j) * desc.cg_in + ctl0.cg),
-                ctl0.pad_pe[j].eq((iy < 0) | (iy >= desc.ih) | (ix_j < 0) | (ix_j >= desc.iw)
-                                  | (chunk_x + j >= desc.ow)),
+                wrap_j.eq(cx + jmod >= desc.ow),
+                ox_j.eq(cx + jmod - Mux(wrap_j, desc.ow, 0)),
+                oy_j.eq(cy + jdiv + wrap_j),
+                iy_j.eq(oy_j * desc.stride + ky - desc.pad),
+                ix_j.eq(ox_j * desc.stride + kx - desc.pad),
+                addr_j.eq((iy_j * desc.iw + ix_j) * desc.cg_in + ctl0.cg),
+                ctl0.pad_pe[j].eq((iy_j < 0) | (iy_j >= desc.ih) | (ix_j < 0)
+                                  | (ix_j >= desc.iw) | (oy_j >= desc.oh)),
             ]
             for b in range(2):
                 port = rports[b][j]
@@ -358,9 +398,12 @@ class Accelerator(wiring.Component):
                         m.d.sync += dy.eq(0)
                         with m.If(px != desc.px_count - 1):
                             m.d.sync += px.eq(px + 1)
+                            # raster position of the next pixel-parallel chunk
+                            m.d.sync += [cx.eq(cx + pmod - Mux(cx_wrap, desc.ow, 0)),
+                                         cy.eq(cy + pdiv + cx_wrap)]
                         with m.Else():
-                            m.d.sync += px.eq(0)
-                            with m.If(py != desc.ph - 1):
+                            m.d.sync += [px.eq(0), cx.eq(0), cy.eq(0)]
+                            with m.If(py != desc.py_count - 1):
                                 m.d.sync += py.eq(py + 1)
                             with m.Else():
                                 m.d.sync += [py.eq(0), gidx.eq(gidx + 1)]
@@ -474,6 +517,10 @@ class Accelerator(wiring.Component):
                     m.d.sync += [dwp_m[lane].eq(prms[lane].m), dwp_n[lane].eq(prms[lane].n)]
                     for j in range(P):
                         m.d.sync += dwp_acc[j][lane].eq(pes[j].lane_acc[lane])
+                    if has_gsum:  # avgpool: PE 0 gets the sum over all PEs (the whole map)
+                        with m.If(desc.gsum):
+                            m.d.sync += dwp_acc[0][lane].eq(
+                                tree_sum(m, [pes[j].lane_acc[lane] for j in range(P)]))
         reqs = []
         for j in range(P):
             with m.If(handover):
@@ -563,10 +610,11 @@ class Accelerator(wiring.Component):
             y_k = Signal(range(max(2, M)))  # lane of the requantizer outputs (2 cycles late)
             y_k1 = Signal(range(max(2, M)))
             m.d.sync += [y_k1.eq(ser_k), y_k.eq(y_k1)]
+            # the chunk's metadata follows its last lane through the requantizer's 2 stages
+            meta_d1 = Signal(ctl_layout)
             meta_b = Signal(ctl_layout)
             meta_w = Signal(ctl_layout)
-            with m.If(ser_active & (ser_k == M - 1)):
-                m.d.sync += meta_b.eq(ser_meta)
+            m.d.sync += [meta_d1.eq(ser_meta), meta_b.eq(meta_d1)]
             stage = [[Signal(q, name=f"dwp_y{j}_{lane}") for lane in range(M)] for j in range(P)]
             words = [Signal(WB, name=f"dwp_word{j}") for j in range(P)]
             dw_active = Signal()

@@ -98,8 +98,9 @@ def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int) -> dict:
             cyc += plan.num_classes  # the argmax scan over the logits
         per_layer[p.name] = cyc
         ps = p.pool_size
-        rows = _valid_taps(p.ph * ps, p.stride, p.kh, p.pad, p.ih)
-        cols = _valid_taps(p.pw * ps, p.stride, p.kw, p.pad, p.iw)
+        grid = (p.oh, p.ow) if p.mode == MODE_DWP else (p.ph * ps, p.pw * ps)
+        rows = _valid_taps(grid[0], p.stride, p.kh, p.pad, p.ih)
+        cols = _valid_taps(grid[1], p.stride, p.kw, p.pad, p.iw)
         for g in p.groups:
             steps = p.pixels * g.steps
             ev["mult_ops"] += steps * P * M
@@ -108,10 +109,12 @@ def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int) -> dict:
                 # pixel-parallel depthwise: PE j = output pixel, lanes accumulate separately
                 ev["acc_updates"] += steps * P * M
                 ev["weight_reads"] += steps  # PE 0's word is broadcast
-                ev["active_pe_cycles"] += p.ph * p.ow * g.steps
+                ev["active_pe_cycles"] += p.opix * g.steps
                 ev["act_reads"] += rows * cols
-                ev["requant_ops"] += p.pixels * P * M
-                ev["act_writes"] += p.ph * p.ow
+                ev["requant_ops"] += (1 if p.gsum else p.pixels) * P * M
+                ev["act_writes"] += p.ph * p.pw
+                if p.gsum:  # the sum across PEs: M adder trees of P inputs
+                    ev["adder_ops"] += M * (P - 1)
                 continue
             ev["adder_ops"] += steps * P * (M - 1)
             ev["acc_updates"] += steps * P

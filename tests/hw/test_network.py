@@ -39,6 +39,13 @@ DEPTHWISE = [
     L("fc", "dense", (36,), (3,)),
 ]
 
+# global average pool over a map (summing pixel-parallel mode when P ≥ M)
+AVGPOOL = [
+    L("c1", "conv", (6, 5, 1), (6, 5, 7), 3, 1),
+    L("gap", "avgpool", (6, 5, 7), (1, 1, 7)),
+    L("fc", "dense", (7,), (4,)),
+]
+
 
 def check(specs, q, pe, mult, *, mode="random", images=2, seed=0):
     net = random_network(specs, q, seed=seed, mode=mode)
@@ -70,8 +77,14 @@ def test_depthwise(q, pe, mult):
     check(DEPTHWISE, q, pe, mult, seed=5)
 
 
+@pytest.mark.parametrize("q,pe,mult", [(4, 4, 4), (2, 8, 2), (1, 16, 4), (8, 3, 1), (3, 2, 3)])
+def test_global_avgpool(q, pe, mult):
+    check(AVGPOOL, q, pe, mult, seed=6)
+
+
 @pytest.mark.parametrize("mode", ["max", "min"])
 @pytest.mark.parametrize("q", [1, 8])
 def test_extreme_values(mode, q):
     check(ALL_KINDS, q, 3, 2, mode=mode, images=1)
     check(DEPTHWISE, q, 4, 4, mode=mode, images=1)
+    check(AVGPOOL, q, 8, 4, mode=mode, images=1)

@@ -50,15 +50,15 @@ def test_vgg_within_1_5x_of_the_bound_at_8x8(q):
     assert r["cycles"] <= 1.5 * r["physical_bound"]
 
 
-@pytest.mark.parametrize("q", [4, 8])
+@pytest.mark.parametrize("q", [2, 4, 8])
 def test_mobilenet_within_1_5x_of_the_bound_at_8x8(q):
     r = cycle_model(network_specs("mobilenet", 1.0, (28, 28, 1), 10), q, 8, 8)
     assert r["cycles"] <= 1.5 * r["physical_bound"]
 
 
-@pytest.mark.xfail(reason="at q ≤ 2 the 8-bit first layer needs ≥ 4 digit planes: "
-                          "mobilenet lands at 1.52× (q=2) and 2.0× (q=1)", strict=True)
-@pytest.mark.parametrize("q", [1, 2])
+@pytest.mark.xfail(reason="at q = 1 the 8-bit first layer needs 8 digit planes: "
+                          "mobilenet lands at 1.97×", strict=True)
+@pytest.mark.parametrize("q", [1])
 def test_mobilenet_low_q_within_1_5x(q):
     r = cycle_model(network_specs("mobilenet", 1.0, (28, 28, 1), 10), q, 8, 8)
     assert r["cycles"] <= 1.5 * r["physical_bound"]
