@@ -206,7 +206,7 @@ class Accelerator(wiring.Component):
             "wo_lo": unsigned(_bits(grp_fields["wo_lo"])),
             "wo_cnt": unsigned(_bits(grp_fields["wo_cnt"])),
             "tap_ok": unsigned(M),
-            "pad_pe": unsigned(P),
+            "pad_pe": unsigned(nports),
         })
         state = Signal(range(5))  # 0 idle, 1 run, 2 drain, 3 argmax, 4 done
         IDLE, RUN, DRAIN, ARGMAX, DONE = range(5)
