@@ -100,6 +100,75 @@ def build(network, pe_count: int, mults_per_pe: int, *, verbose: bool = False):
     return build_dir, top
 
 
+def build_verilog(text: str, top: str, *, verbose: bool = False) -> Path:
+    """Build (or reuse) a Verilator model of Verilog ``text`` (+ the ROM module)."""
+    import hashlib
+
+    from cocotb_tools import runner as cocotb_runner
+
+    setup_verilator()
+    digest = hashlib.sha256((text + ROM_VERILOG + " ".join(VERILATOR_FLAGS)).encode())
+    build_dir = cache_root() / f"{top}-{digest.hexdigest()[:16]}"
+    with _locked(build_dir.with_suffix(".lock")):
+        stamp = build_dir / "qsnas.built"
+        if stamp.exists() and (build_dir / top).exists():
+            return build_dir
+        src = build_dir / "src"
+        src.mkdir(parents=True, exist_ok=True)
+        (src / f"{top}.v").write_text(text)
+        cocotb_runner.MAX_PARALLEL_BUILD_JOBS = int(os.environ.get("QSNAS_BUILD_JOBS", "2"))
+        sim = cocotb_runner.get_runner("verilator")
+        old = os.environ.get("MAKEFLAGS")
+        os.environ["MAKEFLAGS"] = ((old + " ") if old else "") + "CFG_CXXFLAGS_PCH_I=-include"
+        try:
+            sim.build(sources=[src / f"{top}.v"], hdl_toplevel=top, build_dir=build_dir,
+                      build_args=list(VERILATOR_FLAGS), always=True,
+                      log_file=None if verbose else build_dir / "build.log")
+        finally:
+            if old is None:
+                os.environ.pop("MAKEFLAGS", None)
+            else:
+                os.environ["MAKEFLAGS"] = old
+        stamp.write_text(digest.hexdigest() + "\n")
+    return build_dir
+
+
+def run_unit_benches(q: int = 3, mults_per_pe: int = 5, acc_bits: int = 40, digits: int = 3,
+                     tree_width: int = 9, tree_count: int = 7, *,
+                     verbose: bool = False) -> tuple[int, int]:
+    """Run `sim.tb.tb_units` (PE, adder tree, requantizer) in Verilator.
+
+    Returns ``(tests, failures)``.
+    """
+    from amaranth.back import verilog
+    from cocotb_tools import runner as cocotb_runner
+
+    from hw.unit_bench import UnitBench
+
+    top = "qsnas_units"
+    text = verilog.convert(UnitBench(q, mults_per_pe, acc_bits, digits, tree_width,
+                                     tree_count), name=top, emit_src=False)
+    build_dir = build_verilog(text, top, verbose=verbose)
+    run_dir = Path(tempfile.mkdtemp(prefix="units-", dir=build_dir))
+    repo = str(Path(__file__).resolve().parent.parent)
+    env = {"QSNAS_Q": str(q), "QSNAS_M": str(mults_per_pe), "QSNAS_ACC": str(acc_bits),
+           "QSNAS_DIGITS": str(digits), "QSNAS_TREE_W": str(tree_width),
+           "QSNAS_TREE_N": str(tree_count),
+           "PYTHONPATH": os.pathsep.join([repo, os.environ.get("PYTHONPATH", "")])}
+    results = run_dir / "results.xml"
+    try:
+        try:
+            cocotb_runner.get_runner("verilator").test(
+                test_module="sim.tb.tb_units", hdl_toplevel=top, hdl_toplevel_lang="verilog",
+                build_dir=build_dir, test_dir=run_dir, extra_env=env, results_xml=str(results),
+                log_file=None if verbose else run_dir / "sim.log")
+        except SystemExit:  # the runner exits on a failing test; the XML still counts it
+            pass
+        return cocotb_runner.get_results(results)
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
 def simulate(network, pe_count: int, mults_per_pe: int, images: np.ndarray, *,
              keep: bool = False, verbose: bool = False, edit_mem=None) -> dict:
     """Run ``images`` through the RTL; ``{"logits", "classes", "cycles"}`` as lists.

@@ -1,0 +1,138 @@
+"""cocotb unit benches of the PE (both accumulate modes), the adder tree and the
+requantizer against numpy / `sim.golden.requantize`, random data plus extremes.
+
+Top level: `hw.unit_bench.UnitBench`; its parameters come through the environment
+(``QSNAS_Q``, ``QSNAS_M``, ``QSNAS_ACC``, ``QSNAS_DIGITS``, ``QSNAS_TREE_W``,
+``QSNAS_TREE_N``), set by `sim.rtl.run_unit_benches`.
+"""
+
+import os
+
+import cocotb
+import numpy as np
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge, Timer
+
+from sim.golden import requantize
+
+Q = int(os.environ.get("QSNAS_Q", "3"))
+M = int(os.environ.get("QSNAS_M", "5"))
+ACC = int(os.environ.get("QSNAS_ACC", "40"))
+DIGITS = int(os.environ.get("QSNAS_DIGITS", "3"))
+TREE_W = int(os.environ.get("QSNAS_TREE_W", "9"))
+TREE_N = int(os.environ.get("QSNAS_TREE_N", "7"))
+
+
+def _signed(value: int, bits: int) -> int:
+    return value - (1 << bits) if value >> (bits - 1) & 1 else value
+
+
+def _pack(values, bits: int) -> int:
+    return sum((int(v) & ((1 << bits) - 1)) << (bits * i) for i, v in enumerate(values))
+
+
+def _encode_weight(w: int) -> int:
+    return (1 if w > 0 else 0) if Q == 1 else int(w) & ((1 << Q) - 1)
+
+
+async def _reset(dut):
+    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+    dut.rst.value = 1
+    dut.pe__valid.value = 0
+    dut.rq__valid.value = 0
+    await ClockCycles(dut.clk, 2)
+    dut.rst.value = 0
+
+
+@cocotb.test()
+async def adder_tree_matches_numpy(dut):
+    rng = np.random.default_rng(1)
+    lo, hi = -(1 << (TREE_W - 1)), (1 << (TREE_W - 1)) - 1
+    cases = [np.full(TREE_N, lo), np.full(TREE_N, hi)]
+    cases += [rng.integers(lo, hi + 1, TREE_N) for _ in range(50)]
+    for vec in cases:
+        dut.tree__inputs.value = _pack(vec, TREE_W)
+        await Timer(1, unit="ns")
+        width = TREE_W + (TREE_N - 1).bit_length()
+        assert _signed(int(dut.tree__sum.value.to_unsigned()), width) == int(vec.sum())
+
+
+@cocotb.test()
+async def requantizer_matches_golden(dut):
+    await _reset(dut)
+    rng = np.random.default_rng(2)
+    lo, hi = -(1 << (ACC - 1)), (1 << (ACC - 1)) - 1
+    cases = [(a, mm, n) for a in (lo, hi, 0, -1, 1) for mm in (0, 1, 65535) for n in (1, 31, 62)]
+    cases += [(int(a), int(mm), int(n)) for a, mm, n in zip(
+        rng.integers(lo, hi, 100), rng.integers(0, 1 << 16, 100), rng.integers(1, 63, 100),
+        strict=True)]
+    got = []
+    for i in range(len(cases) + 2):
+        if i < len(cases):
+            a, mm, n = cases[i]
+            dut.rq__acc.value = a & ((1 << ACC) - 1)
+            dut.rq__m.value = mm
+            dut.rq__n.value = n
+            dut.rq__valid.value = 1
+        else:
+            dut.rq__valid.value = 0
+        await RisingEdge(dut.clk)
+        await ReadOnly()
+        if int(dut.rq__y_valid.value):
+            got.append(int(dut.rq__y.value))
+        await Timer(1, unit="ns")
+    want = [int(requantize(np.array([a]), np.array([mm]), np.array([n]), Q)[0])
+            for a, mm, n in cases]
+    assert got == want
+
+
+@cocotb.test()
+async def pe_matches_numpy(dut):
+    """Adder-tree mode (one sum per pixel) and per-lane mode (depthwise), with digit
+    shifts and lane enables, random and extreme operands."""
+    await _reset(dut)
+    rng = np.random.default_rng(3)
+    wmax = 1 if Q == 1 else (1 << (Q - 1)) - 1
+    for lane_mode in (0, 1):
+        for mode in ("max", "min", "random", "random", "random", "random"):
+            steps = int(rng.integers(1, 6))
+            if mode == "random":
+                bias = [int(b) for b in rng.integers(-(1 << 31), 1 << 31, M)]
+            else:
+                bias = [(1 << 31) - 1 if mode == "max" else -(1 << 31)] * M
+            acc = bias[0]
+            lanes = list(bias)
+            dut.pe__lane_mode.value = lane_mode
+            dut.pe__bias.value = bias[0] & 0xFFFFFFFF
+            dut.pe__lane_bias.value = _pack(bias, 32)
+            for s in range(steps):
+                if mode == "random":
+                    w = rng.choice([-1, 1], M) if Q == 1 else rng.integers(-wmax, wmax + 1, M)
+                    a = rng.integers(0, 1 << Q, M)
+                    en = rng.integers(0, 2, M)
+                else:
+                    w = np.full(M, wmax if mode == "max" else (-1 if Q == 1 else -wmax))
+                    a = np.full(M, (1 << Q) - 1)
+                    en = np.ones(M, int)
+                d = rng.integers(0, DIGITS, M) if lane_mode == 0 else np.zeros(M, int)
+                dut.pe__act.value = _pack(a, Q)
+                dut.pe__weight.value = _pack([_encode_weight(x) for x in w], Q)
+                dut.pe__lane_en.value = _pack(en, 1)
+                if DIGITS > 1:
+                    dut.pe__digit.value = _pack(d, (DIGITS - 1).bit_length())
+                dut.pe__valid.value = 1
+                dut.pe__first.value = int(s == 0)
+                prods = [int(w[k]) * int(a[k]) * int(en[k]) << (Q * int(d[k])) for k in range(M)]
+                acc += sum(prods)
+                lanes = [lanes[k] + prods[k] for k in range(M)]
+                await RisingEdge(dut.clk)
+                await ReadOnly()
+                assert int(dut.pe__acc_valid.value)
+                if lane_mode:
+                    flat = int(dut.pe__lane_acc.value.to_unsigned())
+                    got = [_signed(flat >> (ACC * k) & ((1 << ACC) - 1), ACC) for k in range(M)]
+                    assert got == lanes
+                else:
+                    assert _signed(int(dut.pe__acc.value.to_unsigned()), ACC) == acc
+                await Timer(1, unit="ns")
+            dut.pe__valid.value = 0
