@@ -58,6 +58,35 @@ def requant_params(scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, tor
     return m, n, exact.to(scale.device)
 
 
+def threshold_bias(b_real: torch.Tensor, real_scale: torch.Tensor, m: torch.Tensor,
+                   n: torch.Tensor, qp: int) -> torch.Tensor:
+    """Integer biases [C] that keep the trained layer's output thresholds on the accumulator.
+
+    The accumulator ``acc`` is an integer, so the trained layer ``clamp(⌊(acc + b_real)·
+    scale + 1/2⌋, 0, qp)`` reaches level ``j`` exactly when ``acc ≥ t_j = ⌈(j − 1/2)/scale
+    − b_real⌉``, and the integer requantizer with bias ``b`` when ``acc ≥ v_j − b``,
+    ``v_j = ⌈(j − 1/2)·2^n/m⌉``. ``b`` is the (lower) median of ``v_j − t_j``: for q = 1
+    (one threshold) the integer layer is then exactly the trained one; with more levels
+    a single integer bias cannot place every threshold (the fractional part of ``b_real``
+    is lost), the median moves the fewest. Measured on mnist5k against plain rounding of
+    ``b_real``: mobilenet q = 1/2/3/4 integer accuracy 27→59%, 73→89%, 93→94%, 97.1→97.5%;
+    vgg q = 1 94.6→94.1%. (Emulating the rounded bias during QAT instead cost vgg
+    0.2–1.7 points, so training does not.) Falls back to rounding where the median is
+    more than one unit away from ``b_real`` (wide accumulators, where ``m/2^n`` moves the
+    top thresholds) or ``m = 0``.
+    """
+    rounded = torch.floor(b_real + 0.5)
+    j = torch.arange(1, qp + 1, dtype=torch.float64, device=b_real.device) - 0.5  # [Qp]
+    t = torch.ceil(j[None, :] / real_scale[:, None] - b_real[:, None])  # [C, Qp]
+    m = m.to(b_real.device).double()
+    n = n.to(b_real.device).double()
+    v = torch.ceil(j[None, :] * torch.pow(2.0, n)[:, None] / torch.clamp(m, min=1)[:, None])
+    b = torch.median(v - t, dim=1).values  # lower median: an integer
+    ok = (m > 0) & torch.isfinite(b) & ((b - rounded).abs() <= 1)
+    b = torch.where(ok, b, rounded)
+    return torch.clamp(b, -INT32_MAX, INT32_MAX)
+
+
 @dataclass
 class Folded:
     """Integer parameters of one layer, as the bundle stores them (torch float64).
@@ -140,7 +169,7 @@ class ConvBlock(nn.Module):
 
     @torch.no_grad()
     def fold(self, in_step: torch.Tensor) -> Folded:
-        """Fold BN (running statistics) into integer weights/bias and a real scale."""
+        """Fold BN (running statistics) into integer weights, bias (`threshold_bias`) and m, n."""
         w_int = self.wq.integers(self.weight).double()  # [Cout, Cin/g, K, K]
         sw = self.wq.step.double()
         bn = self.bn
@@ -149,8 +178,9 @@ class ConvBlock(nn.Module):
         eff = gamma * sw * in_step.double()  # real value of one accumulator unit
         sign = torch.where(eff < 0, -1.0, 1.0).double()
         mag = torch.clamp(eff.abs(), min=MIN_SCALE)
-        b = torch.clamp(torch.floor(shift / mag + 0.5), -INT32_MAX, INT32_MAX)
-        m, n, scale = requant_params(mag / self.aq.step.double())
+        real_scale = mag / self.aq.step.double()  # accumulator unit in output steps
+        m, n, scale = requant_params(real_scale)
+        b = threshold_bias(shift / mag, real_scale, m, n, act_levels(self.aq.bits))
         return Folded(w_int * sign.view(-1, 1, 1, 1), b, scale, m, n)
 
 
