@@ -50,8 +50,12 @@ def accumulator_bits(plan: Plan) -> int:
     for p in plan.passes:
         if p.first:
             terms, a_max = p.kh * p.kw * (p.cin // plan.digits), (1 << INPUT_BITS) - 1
+        elif p.gsum:  # every pixel of the map into one lane
+            terms, a_max = p.opix, (1 << q) - 1
+        elif p.mode in (MODE_DW, MODE_DWP):  # one channel per accumulator
+            terms, a_max = p.kh * p.kw, (1 << q) - 1
         else:
-            terms, a_max = p.kh * p.kw * (p.cin if p.mode != MODE_DW else 1), (1 << q) - 1
+            terms, a_max = p.kh * p.kw * p.cin, (1 << q) - 1
         worst = max(worst, terms * w_max * a_max)
     return max(LOGIT_BITS, ((1 << (BIAS_BITS - 1)) + worst).bit_length() + 1)
 
