@@ -132,40 +132,10 @@ class ConvBlock(nn.Module):
         if mode == "float":
             return torch.relu(self.preact(x))
         if mode == "quant":
-            return self.aq(self.bn_integer_bias(self._conv(x, self.wq(self.weight)), in_step))
+            return self.aq(self.bn(self._conv(x, self.wq(self.weight))))
         f = self.fold(in_step)
         acc = self._conv(x, f.w) + f.b.view(1, -1, 1, 1)  # [N, Cout, Ho, Wo], exact ints
         return requant_real(acc * f.scale.view(1, -1, 1, 1), act_levels(self.aq.bits))
-
-    def bn_integer_bias(self, z: torch.Tensor, in_step: torch.Tensor) -> torch.Tensor:
-        """Batch norm of the conv output ``z`` [N, C, H, W] with its shift rounded as exported.
-
-        BN is ``γ'·z + c`` per channel (batch statistics while training, running ones in
-        evaluation). Exported, ``c`` becomes an integer bias in accumulator units
-        ``u = γ'·Sw·Sin``; adding ``u·(round(c/u) − c/u)`` here (no gradient) makes the QAT
-        graph compute that rounded bias, so the network learns around it. Without it the
-        rounding moved thresholds by up to half an accumulator unit, a large fraction of
-        an output step where accumulators are short (depthwise 3×3 at q ≤ 3).
-        """
-        bn = self.bn
-        if self.training:
-            mean = z.mean(dim=(0, 2, 3))
-            var = z.var(dim=(0, 2, 3), unbiased=False)
-            with torch.no_grad():
-                count = z.numel() / z.shape[1]
-                bn.running_mean.lerp_(mean, bn.momentum)
-                bn.running_var.lerp_(var * count / max(1.0, count - 1), bn.momentum)
-                bn.num_batches_tracked.add_(1)
-        else:
-            mean, var = bn.running_mean, bn.running_var
-        gamma = bn.weight / torch.sqrt(var + bn.eps)
-        shift = bn.bias - gamma * mean
-        with torch.no_grad():
-            unit = gamma * self.wq.step * in_step.to(z)
-            unit = torch.where(unit.abs() < MIN_SCALE, MIN_SCALE, unit)
-            exact = shift / unit
-            fix = unit * (torch.floor(exact * torch.sign(unit) + 0.5) * torch.sign(unit) - exact)
-        return z * gamma.view(1, -1, 1, 1) + (shift + fix).view(1, -1, 1, 1)
 
     @torch.no_grad()
     def fold(self, in_step: torch.Tensor) -> Folded:
