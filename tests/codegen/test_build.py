@@ -1,0 +1,96 @@
+"""End-to-end ``codegen build`` on small networks: verified, reported, deterministic."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from codegen.openflow import parse_nextpnr_log, tools_available
+from codegen.synth import yosys_available
+
+REPORT_KEYS = {"q", "s", "arch", "dataset", "board", "pe", "mult", "accuracy",
+               "hw_matches_golden", "cycles", "clock_mhz", "latency_us", "energy",
+               "resources", "capacity", "fits", "files"}
+
+
+def build(tmp_path, name, *args):
+    out = tmp_path / name
+    cmd = [sys.executable, "-m", "codegen", "build", "--q", "2", "--dataset", "digits",
+           "--epochs", "1", "--images", "5", "--out", str(out), "--quiet", *args]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out, json.loads((out / "report.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def arty(tmp_path_factory):
+    return build(tmp_path_factory.mktemp("arty"), "b", "--s", "0.5", "--pe", "4", "--mult", "3")
+
+
+def test_report_has_every_key_and_verification(arty):
+    out, r = arty
+    assert REPORT_KEYS <= set(r)
+    assert set(r["accuracy"]) >= {"float", "quant_sw", "hw_sim", "hw_sim_images"}
+    assert r["hw_matches_golden"] == {"images": 5, "mismatches": 0}
+    assert r["hls_matches_golden"]["mismatches"] == 0
+    assert set(r["cycles"]) >= {"per_inference", "mac_ops", "physical_bound"}
+    assert r["fits"] is True and (r["pe"], r["mult"]) == (4, 3)
+    assert r["energy"]["per_inference_uj"] > r["energy"]["compute_lower_bound_uj"] > 0
+    assert r["latency_us"] == pytest.approx(r["cycles"]["per_inference"] / r["clock_mhz"],
+                                            abs=1e-3)
+    for kind in ("verilog", "mem", "vivado", "hls"):
+        assert r["files"][kind], kind
+        for rel in r["files"][kind]:
+            assert (out / rel).is_file(), rel
+    if yosys_available():
+        assert r["resources_source"] == "yosys synth_xilinx" and r["logic_depth"] > 0
+    assert (out / "report.md").read_text().count("|") > 20
+    assert (out / "report_layers.png").stat().st_size > 1000
+
+
+def test_rebuild_is_byte_identical(arty, tmp_path):
+    out, _ = arty
+    again, _ = build(tmp_path, "b2", "--s", "0.5", "--pe", "4", "--mult", "3", "--no-synth")
+    for sub in ("bundle", "rtl", "mem", "vivado", "hls"):
+        files = sorted(p.relative_to(out) for p in (out / sub).rglob("*") if p.is_file())
+        assert files == sorted(p.relative_to(again) for p in (again / sub).rglob("*")
+                               if p.is_file())
+        for rel in files:
+            assert (out / rel).read_bytes() == (again / rel).read_bytes(), rel
+
+
+def test_design_that_does_not_fit_is_refused_before_generating(tmp_path):
+    cmd = [sys.executable, "-m", "codegen", "build", "--q", "8", "--s", "0.5", "--dataset",
+           "digits", "--epochs", "1", "--pe", "64", "--mult", "64", "--out",
+           str(tmp_path / "big"), "--quiet"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 2
+    assert "does not fit arty_a7_35" in done.stderr and "dsp" in done.stderr.lower()
+    assert not (tmp_path / "big").exists()
+
+
+def test_nextpnr_log_parsing():
+    log = ("Info: Max frequency for clock 'clk': 20.10 MHz (PASS at 12.00 MHz)\n"
+           "Info: \t         ICESTORM_LC:  3802/ 5280    72%\n"
+           "Info: \t        ICESTORM_RAM:     7/   30    23%\n"
+           "Info: \t        ICESTORM_DSP:     0/    8     0%\n"
+           "Info: Max frequency for clock 'clk': 17.59 MHz (PASS at 12.00 MHz)\n")
+    r = parse_nextpnr_log(log)
+    assert r["fmax_mhz"] == 17.59
+    assert r["utilization"]["lc"] == {"used": 3802, "available": 5280}
+    assert r["utilization"]["ebr"]["used"] == 7
+
+
+@pytest.mark.skipif(bool(tools_available()) or shutil.which("yosys") is None,
+                    reason="yosys, nextpnr-ice40 and icepack are needed (.ci/run installs them)")
+def test_icebreaker_goes_to_a_bitstream(tmp_path):
+    out, r = build(tmp_path, "ice", "--s", "0.25", "--pe", "1", "--mult", "2", "--board",
+                   "icebreaker")
+    assert r["hw_matches_golden"]["mismatches"] == 0
+    assert r["fmax_mhz"] > 1 and r["clock_mhz"] == r["fmax_mhz"]
+    assert r["resources_source"].startswith("nextpnr")
+    assert 0 < r["resources"]["lut"] <= r["capacity"]["lut"]
+    assert (out / "bitstream" / "qsnas_board.bin").stat().st_size > 10000
+    assert r["fits"] is True
