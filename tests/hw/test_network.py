@@ -60,7 +60,7 @@ def check(specs, q, pe, mult, *, mode="random", images=2, seed=0):
     assert got["cycles"] == [cycle_model(specs, q, pe, mult)["cycles"]] * images
 
 
-@pytest.mark.parametrize("q,pe,mult", [(1, 1, 1), (2, 3, 5), (3, 2, 4), (4, 4, 3),
+@pytest.mark.parametrize("q,pe,mult", [(2, 1, 1), (2, 3, 5), (3, 2, 4), (4, 4, 3),
                                         (8, 5, 2), (5, 1, 7)])
 def test_all_layer_kinds(q, pe, mult):
     check(ALL_KINDS, q, pe, mult)
