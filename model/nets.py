@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -87,6 +88,56 @@ def threshold_bias(b_real: torch.Tensor, real_scale: torch.Tensor, m: torch.Tens
     return torch.clamp(b, -INT32_MAX, INT32_MAX)
 
 
+# Levels up to which `integer_requant` searches m, n, b that reproduce every threshold.
+EXACT_MATCH_MAX_LEVELS = 15
+
+
+def _thresholds_ok(t: np.ndarray, b: int, m: int, n: int) -> bool:
+    """Whether requantizing ``acc + b`` with ``m, n`` reaches level j exactly at acc ≥ t_j."""
+    for j, tj in enumerate(t.tolist(), start=1):
+        v = -(-((2 * j - 1) << (n - 1)) // m)  # ⌈(j − 1/2)·2^n / m⌉, exact integers
+        if v - b != tj:
+            return False
+    return True
+
+
+def integer_requant(b_real: torch.Tensor, real_scale: torch.Tensor, qp: int):
+    """Integer bias ``b`` and requantizer ``m, n`` per channel for a trained layer.
+
+    The trained layer maps the integer accumulator to ``clamp(⌊(acc + b_real)·scale +
+    1/2⌋, 0, qp)``. Where ``qp ≤ 15`` this searches ``b`` near ``b_real`` and a scale
+    ``m/2^n`` (near ``scale``) with which the integer requantizer reaches every level at
+    the same accumulator value as the trained layer, i.e. computes the same function of
+    the accumulator; otherwise (or when none exists) it keeps ``m/2^n ≈ scale`` and takes
+    `threshold_bias`. Returns ``(b, m, n, m·2^−n)``, float64/int64 tensors [C].
+    """
+    m, n, scale = requant_params(real_scale)
+    b = threshold_bias(b_real, real_scale, m, n, qp)
+    if qp > EXACT_MATCH_MAX_LEVELS:
+        return b, m, n, scale
+    j = np.arange(1, qp + 1) - 0.5
+    b, m, n = b.clone(), m.clone(), n.clone()
+    for c, (br, sc) in enumerate(zip(b_real.tolist(), real_scale.tolist(), strict=True)):
+        if not (math.isfinite(br) and math.isfinite(sc) and sc > 0):
+            continue
+        t = np.ceil(j / sc - br)
+        if m[c] > 0 and _thresholds_ok(t, int(b[c]), int(m[c]), int(n[c])):
+            continue
+        base = math.floor(br)
+        for cand in sorted(range(base - 1, base + 3), key=lambda v: abs(v - br)):
+            lo = float(np.max((t + cand - 1) / j))  # thresholds need lo < R ≤ hi,
+            hi = float(np.min((t + cand) / j))  # R = 2^n/m: accumulator units per level
+            if not lo < hi:
+                continue
+            r = 1.0 / sc if lo < 1.0 / sc <= hi else 0.5 * (lo + hi)
+            mc, nc = scale_to_mn(1.0 / r)
+            if mc > 0 and _thresholds_ok(t, cand, mc, nc):
+                b[c], m[c], n[c] = float(cand), mc, nc
+                break
+    exact = m.double() * torch.pow(2.0, -n.double())
+    return b, m, n, exact.to(real_scale.device)
+
+
 @dataclass
 class Folded:
     """Integer parameters of one layer, as the bundle stores them (torch float64).
@@ -149,8 +200,7 @@ class ConvBlock(nn.Module):
         sign = torch.where(eff < 0, -1.0, 1.0).double()
         mag = torch.clamp(eff.abs(), min=MIN_SCALE)
         real_scale = mag / self.aq.step.double()  # accumulator unit in output steps
-        m, n, scale = requant_params(real_scale)
-        b = threshold_bias(shift / mag, real_scale, m, n, act_levels(self.aq.bits))
+        b, m, n, scale = integer_requant(shift / mag, real_scale, act_levels(self.aq.bits))
         return Folded(w_int * sign.view(-1, 1, 1, 1), b, scale, m, n)
 
 

@@ -2,6 +2,7 @@
 the run cache (reuse, corrupt entries retrained); determinism; the acceptance matrix (slow)."""
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -88,6 +89,16 @@ def test_cache_reuse_and_corrupt_entries_are_retrained(digits):
     for k, v in _arrays(first.network).items():
         assert np.array_equal(v, _arrays(again.network)[k]), k
     assert again.metrics == first.metrics
+    # a run exported by an older export version is re-exported from its state, not retrained
+    result_json = first.cache_dir / "result.json"
+    stale = json.loads(result_json.read_text())
+    stale["export_version"] = -1
+    result_json.write_text(json.dumps(stale))
+    reexported = train(cfg, progress=False, data=digits)
+    assert reexported.cached and reexported.metrics["losses"] == first.metrics["losses"]
+    for k, v in _arrays(first.network).items():
+        assert np.array_equal(v, _arrays(reexported.network)[k]), k
+    assert json.loads(result_json.read_text())["export_version"] != -1
     # corrupt bundle arrays: the checksum fails, the run is trained again (float reused)
     npz = first.cache_dir / "bundle" / "arrays.npz"
     npz.write_bytes(npz.read_bytes()[:-40] + b"\0" * 40)
