@@ -446,13 +446,17 @@ def _check_out_shape(layer: Layer, where: str) -> None:
         raise BundleError(f"{where}.out_shape: empty output {list(expect)}")
 
 
-def _check_weights(layer: Layer) -> None:
+def weight_shape(layer) -> tuple[int, ...]:
+    """The ``L.w`` shape of a conv, dwconv or dense layer (a `Layer` or a `LayerSpec`)."""
     if layer.kind == "conv":
-        wshape = (layer.out_shape[2], layer.k, layer.k, layer.in_shape[2])
-    elif layer.kind == "dwconv":
-        wshape = (layer.in_shape[2], layer.k, layer.k)
-    else:
-        wshape = (layer.out_shape[0], layer.in_shape[0])
+        return (layer.out_shape[2], layer.k, layer.k, layer.in_shape[2])
+    if layer.kind == "dwconv":
+        return (layer.in_shape[2], layer.k, layer.k)
+    return (layer.out_shape[0], layer.in_shape[0])
+
+
+def _check_weights(layer: Layer) -> None:
+    wshape = weight_shape(layer)
     if int(np.prod(wshape)) > MAX_ELEMENTS:
         raise BundleError(f"{layer.name}.w: {list(wshape)} is larger than {MAX_ELEMENTS} elements")
     w = _check_array(layer, "w", np.int8, wshape)

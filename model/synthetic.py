@@ -10,7 +10,15 @@ from __future__ import annotations
 import numpy as np
 
 from model.arch import LayerSpec, network_specs
-from model.bundle import LOGIT_BITS, M_BITS, IntegerNetwork, Layer, validate, weight_range
+from model.bundle import (
+    LOGIT_BITS,
+    M_BITS,
+    IntegerNetwork,
+    Layer,
+    validate,
+    weight_range,
+    weight_shape,
+)
 
 # A small network with every layer kind, strides 2, kernels 1/3/5, odd sizes and a hidden
 # dense layer: the shapes hand-made-bundle tests use to cover the whole contract.
@@ -94,12 +102,7 @@ def random_network(
         if spec.kind in ("conv", "dwconv", "dense"):
             layer.w_bits, layer.in_bits = q, bits
             layer.out_bits = LOGIT_BITS if last else q
-            if spec.kind == "conv":
-                wshape = (spec.out_shape[2], spec.k, spec.k, spec.in_shape[2])
-            elif spec.kind == "dwconv":
-                wshape = (spec.in_shape[2], spec.k, spec.k)
-            else:
-                wshape = (spec.out_shape[0], spec.in_shape[0])
+            wshape = weight_shape(spec)
             layer.w = _weights(rng, wshape, q, mode)
             cout = spec.out_shape[-1]
             if mode == "random":
