@@ -5,14 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from model.cli import UserError, run_cli
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse whose errors are one line (`UserError`), not usage plus a message."""
-
-    def error(self, message: str):
-        raise UserError(message)
+from model.cli import OneLineParser, run_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,8 +13,8 @@ def build_parser() -> argparse.ArgumentParser:
     from model.arch import ARCHS
     from model.data import DATASETS
 
-    parser = _Parser(prog="python -m codegen", description=__doc__)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    parser = OneLineParser(prog="python -m codegen", description=__doc__)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     sub.required = True
     b = sub.add_parser(
         "build", help="emit a complete, verified FPGA build directory for one (q, s)",

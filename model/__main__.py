@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from model.cli import UserError, run_cli
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse whose errors are one line (`UserError`), not usage plus a message."""
-
-    def error(self, message: str):
-        raise UserError(message)
+from model.cli import OneLineParser, UserError, run_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
     from model.arch import ARCHS
     from model.data import DATASETS
 
-    parser = _Parser(prog="model", description="Datasets and quantized networks of QS-NAS.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    parser = OneLineParser(prog="model", description="Datasets and quantized networks of QS-NAS.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     sub.required = True
     t = sub.add_parser(
         "train", help="QAT-train a network and write its IntegerNetwork bundle",

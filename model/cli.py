@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from collections.abc import Callable
@@ -9,6 +10,13 @@ from collections.abc import Callable
 
 class UserError(Exception):
     """Bad input from the user: printed as one line, exit status 2, no traceback."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose errors are one line (a `UserError`), not usage plus a message."""
+
+    def error(self, message: str):
+        raise UserError(message)
 
 
 def run_cli(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None,

@@ -6,12 +6,14 @@ import argparse
 import json
 from pathlib import Path
 
-from model.cli import UserError, check_positive, parse_float_list, parse_int_list, run_cli
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):
-        raise UserError(message)
+from model.cli import (
+    OneLineParser,
+    UserError,
+    check_positive,
+    parse_float_list,
+    parse_int_list,
+    run_cli,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     from model.arch import ARCHS
     from model.data import DATASETS
 
-    p = _Parser(prog="python -m search", description=__doc__)
+    p = OneLineParser(prog="python -m search", description=__doc__)
     p.add_argument("--target-acc", type=float, required=True,
                    help="required integer test accuracy, in (0, 1), e.g. 0.97")
     p.add_argument("--arch", default="vgg", choices=ARCHS)
