@@ -1,0 +1,82 @@
+"""Property test: random small networks on random (P, M, q) equal the golden model.
+
+Hypothesis draws the layer chain (kinds, kernel sizes, strides, odd map sizes, channel
+counts), q, P, M, the weight mode (random or every weight at an extreme) and images;
+the accelerator runs in Amaranth's simulator and every logit and the cycle count must
+match the golden and cycle models. The CI budget is small; ``QSNAS_FUZZ_EXAMPLES=N``
+raises it (see docs/reliability.md for the figures of the long runs).
+"""
+
+import os
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from model.arch import LayerSpec, conv_out
+from model.synthetic import random_network
+from sim import golden
+from sim.cycles import cycle_model
+from tests.hw.amaranth_sim import run_amaranth
+
+EXAMPLES = int(os.environ.get("QSNAS_FUZZ_EXAMPLES", "15"))
+
+
+@st.composite
+def networks(draw):
+    """A layer chain the generator accepts: conv or dense first, maxpool after a conv or
+    dwconv, global avgpool then dense layers only."""
+    h, w = draw(st.integers(1, 7)), draw(st.integers(1, 7))
+    c = draw(st.integers(1, 3))
+    shape = (h, w, c)
+    layers = []
+    pooled = False  # after a global average pool only dense layers follow
+    for i in range(draw(st.integers(1, 4))):
+        choices = ["conv"] if not layers else ["conv", "dwconv", "avgpool"]
+        prev = layers[-1].kind if layers else None
+        if prev in ("conv", "dwconv") and shape[0] >= 2 and shape[1] >= 2:
+            choices.append("maxpool")
+        if pooled:
+            break
+        kind = draw(st.sampled_from(choices))
+        name = f"l{i}"
+        if kind == "conv":
+            k, stride = draw(st.sampled_from([1, 3, 5])), draw(st.sampled_from([1, 2]))
+            out = (conv_out(shape[0], k, stride), conv_out(shape[1], k, stride),
+                   draw(st.integers(1, 7)))
+            layers.append(LayerSpec(name, "conv", shape, out, k, stride))
+        elif kind == "dwconv":
+            stride = draw(st.sampled_from([1, 2]))
+            out = (conv_out(shape[0], 3, stride), conv_out(shape[1], 3, stride), shape[2])
+            layers.append(LayerSpec(name, "dwconv", shape, out, 3, stride))
+        elif kind == "maxpool":
+            out = (shape[0] // 2, shape[1] // 2, shape[2])
+            layers.append(LayerSpec(name, "maxpool", shape, out))
+        else:
+            out = (1, 1, shape[2])
+            layers.append(LayerSpec(name, "avgpool", shape, out))
+            pooled = True
+        shape = out
+    n_in = int(np.prod(shape))
+    if draw(st.booleans()):  # a hidden dense layer
+        hidden = draw(st.integers(1, 6))
+        layers.append(LayerSpec("fc0", "dense", (n_in,), (hidden,)))
+        n_in = hidden
+    layers.append(LayerSpec("fc", "dense", (n_in,), (draw(st.integers(2, 5)),)))
+    return layers
+
+
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(specs=networks(), q=st.integers(1, 8), pe=st.integers(1, 5), mult=st.integers(1, 5),
+       mode=st.sampled_from(["random", "random", "max", "min"]), seed=st.integers(0, 2**16))
+def test_random_networks_match_golden(specs, q, pe, mult, mode, seed):
+    net = random_network(specs, q, seed=seed, mode=mode)
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, size=(2, *specs[0].in_shape))
+    if mode != "random":
+        images[0] = 255 if mode == "max" else 0
+    got = run_amaranth(net, pe, mult, images)
+    want = golden.run(net, images)
+    assert np.array_equal(np.asarray(got["logits"]), want), (specs, q, pe, mult, mode)
+    assert got["cycles"] == [cycle_model(specs, q, pe, mult)["cycles"]] * len(images)
