@@ -121,18 +121,20 @@ def step_design(state: BuildState, cfg: BuildConfig) -> None:
 
     state.board = board = get_board(cfg.board)
     specs = state.net.specs()
-    if cfg.pe is None or cfg.mult is None:
-        pes = [cfg.pe] if cfg.pe else DESIGN_CHOICES
-        mults = [cfg.mult] if cfg.mult else DESIGN_CHOICES
-        try:
+    try:
+        if cfg.pe is None or cfg.mult is None:
+            pes = [cfg.pe] if cfg.pe else DESIGN_CHOICES
+            mults = [cfg.mult] if cfg.mult else DESIGN_CHOICES
             row = best_design(specs, cfg.q, board, pes, mults)
-        except DesignDoesNotFit as e:
-            raise UserError(str(e)) from None
-    else:
-        row = evaluate(specs, cfg.q, cfg.pe, cfg.mult, board)
-        if not row["fits"]:
-            raise UserError(f"P={cfg.pe} M={cfg.mult} does not fit {board.name} at q={cfg.q}: "
-                            f"needs {'; '.join(row['over'])}")
+        else:
+            row = evaluate(specs, cfg.q, cfg.pe, cfg.mult, board)
+    except DesignDoesNotFit as e:
+        raise UserError(str(e)) from None
+    except ValueError as e:  # the generator's own limits (hw.packing.plan_network)
+        raise UserError(f"the accelerator cannot run this network: {e}") from None
+    if not row["fits"]:  # only a given (P, M) can get here: best_design returns fits
+        raise UserError(f"P={cfg.pe} M={cfg.mult} does not fit {board.name} at q={cfg.q}: "
+                        f"needs {'; '.join(row['over'])}")
     state.pe, state.mult = int(row["pe"]), int(row["mult"])
     state.estimate = row
 
