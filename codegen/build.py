@@ -219,7 +219,7 @@ def step_verify(state: BuildState, cfg: BuildConfig) -> None:
     from sim.rtl import run_rtl
 
     images, labels = _test_images(state, cfg)
-    result = run_rtl(state.net, state.pe, state.mult, images)
+    result = run_rtl(state.net, state.pe, state.mult, images, mem_dir=state.root / "mem")
     classes = np.asarray(result["classes"])
     state.verification = {
         "images": len(images),
@@ -238,15 +238,17 @@ def step_verify(state: BuildState, cfg: BuildConfig) -> None:
 def step_synth(state: BuildState, cfg: BuildConfig) -> None:
     """Yosys synth_xilinx resource estimate of rtl/, checked against the board."""
     from codegen.synth import synth_xilinx, yosys_available
+    from hw.generate import TOP_NAME
 
     capacity = state.board.capacity.as_dict()
     if state.resources:  # already measured by the board's own place and route
         pass
     elif cfg.synth and yosys_available() and state.board.family in ("xc7", "xcup"):
         verilog = [state.root / p for p in state.files["verilog"]]
-        result = synth_xilinx(verilog, "qsnas_accel", state.root / "mem")
+        with tempfile.TemporaryDirectory() as tmp:  # the log stays out of the build
+            shutil.copytree(state.root / "mem", Path(tmp) / "mem")
+            result = synth_xilinx(verilog, TOP_NAME, Path(tmp))
         state.resources = dict(result.as_dict(), source="yosys synth_xilinx")
-        (state.root / "mem" / "yosys_synth.log").unlink(missing_ok=True)
     else:
         state.resources = {k: state.estimate[k] for k in ("lut", "ff", "dsp", "bram36")
                            if k in state.estimate}

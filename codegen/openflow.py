@@ -12,9 +12,8 @@ import re
 import shutil
 from pathlib import Path
 
-from hw.rom import ROM_MODULE, ROM_VERILOG
+from codegen.board import NAME, prepare
 
-NAME = "qsnas_board"
 TOOLS = ("yosys", "nextpnr-ice40", "icepack")
 
 # nextpnr-ice40 cell names → report keys (BRAM as 4 Kbit EBRs, DSP as SB_MAC16).
@@ -42,21 +41,11 @@ def parse_nextpnr_log(text: str) -> dict:
 
 def build_bitstream(net, pe: int, mult: int, board, root: Path, image, label: int) -> dict:
     """Run the whole open flow into ``root/bitstream``; returns fmax, utilisation, files."""
-    from codegen.rtl import MEM_PREFIX
-    from hw.board_top import BoardTop
-    from hw.packing import PARAM_BITS, format_mem
-
     missing = tools_available()
     if missing:
         raise FileNotFoundError(f"the open flow needs {', '.join(missing)} on PATH "
                                 "(Debian: apt-get install yosys nextpnr-ice40 fpga-icestorm)")
-    platform = board.platform()()
-    top = BoardTop(net, pe, mult, image, label, mem_dir=MEM_PREFIX)
-    packed = top.accel.packed
-    for name, words in sorted(packed.mem_files().items()):
-        width = packed.plan.word_bits if name.startswith("weights") else PARAM_BITS
-        platform.add_file(name, format_mem(words, width))
-    platform.add_file(f"{ROM_MODULE}.v", ROM_VERILOG)
+    platform, top, _ = prepare(net, pe, mult, board, image, label)
     out = Path(root) / "bitstream"
     platform.build(top, name=NAME, build_dir=str(out), do_program=False, emit_src=False)
     result = parse_nextpnr_log((out / f"{NAME}.tim").read_text())

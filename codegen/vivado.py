@@ -12,40 +12,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from codegen.board import NAME, add_lint_header, prepare
 from codegen.render import render
-from codegen.rtl import lint_header
-from hw.board_top import BoardTop
-from hw.rom import ROM_MODULE, ROM_VERILOG
-
-NAME = "qsnas_top"
-
-
-def board_top(net, pe: int, mult: int, image, label: int) -> BoardTop:
-    from codegen.rtl import MEM_PREFIX
-
-    return BoardTop(net, pe, mult, image, label, mem_dir=MEM_PREFIX)
 
 
 def emit_vivado(net, pe: int, mult: int, board, root: Path, image, label: int) -> list[Path]:
     """Write ``root/vivado/``; returns the files written."""
-    from hw.packing import PARAM_BITS, format_mem
-
-    platform = board.platform()()  # a Platform can be prepared once: a fresh one per build
-    top = board_top(net, pe, mult, image, label)
-    packed = top.accel.packed
-    mem_names = []
-    for name, words in sorted(packed.mem_files().items()):
-        width = packed.plan.word_bits if name.startswith("weights") else PARAM_BITS
-        platform.add_file(name, format_mem(words, width))
-        mem_names.append(name)
-    platform.add_file(f"{ROM_MODULE}.v", ROM_VERILOG)
+    platform, top, mem_names = prepare(net, pe, mult, board, image, label)
     after_read = render("vivado_after_read.tcl.j2", mem_files=mem_names)
     plan = platform.build(top, name=NAME, do_build=False, emit_src=False,
                           script_after_read=after_read)
     out = Path(root) / "vivado"
     plan.extract(out)
     for verilog in (out / f"{NAME}.v", out / f"{NAME}.debug.v"):
-        verilog.write_text(lint_header() + verilog.read_text())
+        add_lint_header(verilog)
     build_sh = out / "build.sh"
     build_sh.write_text(render("vivado_build.sh.j2", name=NAME))
     build_sh.chmod(0o755)

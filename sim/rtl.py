@@ -174,11 +174,14 @@ def run_unit_benches(q: int = 3, mults_per_pe: int = 5, acc_bits: int = 40, digi
 
 
 def simulate(network, pe_count: int, mults_per_pe: int, images: np.ndarray, *,
-             keep: bool = False, verbose: bool = False, edit_mem=None) -> dict:
+             keep: bool = False, verbose: bool = False, edit_mem=None,
+             mem_dir=None) -> dict:
     """Run ``images`` through the RTL; ``{"logits", "classes", "cycles"}`` as lists.
 
-    ``edit_mem(mem_dir)``, if given, may rewrite the ``.mem`` files before the run (the
-    compiled model is reused: the files are read when the simulation starts).
+    ``mem_dir``, if given, holds the ``.mem`` files to simulate (e.g. a build's
+    ``mem/``) instead of ones packed from ``network`` here. ``edit_mem(mem_dir)``, if
+    given, may rewrite the ``.mem`` files before the run (the compiled model is reused:
+    the files are read when the simulation starts).
     """
     from cocotb_tools import runner as cocotb_runner
 
@@ -188,7 +191,12 @@ def simulate(network, pe_count: int, mults_per_pe: int, images: np.ndarray, *,
     runs.mkdir(exist_ok=True)
     run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=runs))
     try:
-        write_mem_files(top.packed, run_dir / "mem")
+        if mem_dir is None:
+            write_mem_files(top.packed, run_dir / "mem")
+        else:
+            (run_dir / "mem").mkdir()
+            for name in top.packed.mem_files():
+                shutil.copyfile(Path(mem_dir) / name, run_dir / "mem" / name)
         if edit_mem is not None:
             edit_mem(run_dir / "mem")
         np.save(run_dir / "images.npy", images)
@@ -216,8 +224,11 @@ def simulate(network, pe_count: int, mults_per_pe: int, images: np.ndarray, *,
 
 
 def run_rtl(net_or_bundle_dir, pe_count: int, mults_per_pe: int, images, *,
-            verbose: bool = False) -> dict:
+            verbose: bool = False, mem_dir=None) -> dict:
     """Simulate ``images`` and compare every logit with the golden model.
+
+    ``mem_dir``: simulate these ``.mem`` files (a build's ``mem/``) instead of packing
+    the network's weights here.
 
     Returns ``{"images", "logits", "classes", "cycles", "mismatches",
     "mismatched_images", "golden_classes"}``; ``mismatches`` counts differing logits.
@@ -233,7 +244,7 @@ def run_rtl(net_or_bundle_dir, pe_count: int, mults_per_pe: int, images, *,
     if images.ndim == 3:
         images = images[None]
     want = golden.run(net, images)
-    got = simulate(net, pe_count, mults_per_pe, images, verbose=verbose)
+    got = simulate(net, pe_count, mults_per_pe, images, verbose=verbose, mem_dir=mem_dir)
     logits = np.asarray(got["logits"], dtype=np.int64).reshape(want.shape)
     diff = logits != want
     return {

@@ -151,3 +151,11 @@ def test_mapping_always_holds_the_memory(width, depth, family):
         assert mp.bram36 <= min(options) + 1e-9
     else:
         assert mp.bram36 == 0
+
+
+def test_rom_lut_rule_matches_the_hardware():
+    # hw/rom.py picks LUT RAM for the ROMs by the same depth rule the estimate uses
+    from hw.rom import LUTRAM_MAX_DEPTH as HW_RULE
+    from sim.resources import LUTRAM_MAX_DEPTH as ESTIMATE_RULE
+
+    assert HW_RULE == ESTIMATE_RULE

@@ -1,0 +1,32 @@
+"""The board-level design both board flows build: platform, self-test top, memory files."""
+
+from __future__ import annotations
+
+from hw.board_top import BoardTop
+from hw.generate import HEADER
+from hw.packing import PARAM_BITS, format_mem
+from hw.rom import ROM_MODULE, ROM_VERILOG
+
+NAME = "qsnas_board"
+
+
+def prepare(net, pe: int, mult: int, board, image, label: int):
+    """A fresh platform of ``board`` (one per build: a Platform is prepared once) holding
+    the ROM module and every ``.mem`` file, and the `BoardTop` whose ROMs read those files
+    by bare name from the tool's working directory. Returns ``(platform, top, mem_names)``.
+    """
+    platform = board.platform()()
+    top = BoardTop(net, pe, mult, image, label, mem_dir="")
+    packed = top.accel.packed
+    names = []
+    for name, words in sorted(packed.mem_files().items()):
+        width = packed.plan.word_bits if name.startswith("weights") else PARAM_BITS
+        platform.add_file(name, format_mem(words, width))
+        names.append(name)
+    platform.add_file(f"{ROM_MODULE}.v", ROM_VERILOG)
+    return platform, top, names
+
+
+def add_lint_header(path) -> None:
+    """Prefix a platform-written Verilog file with the generator's header (lint classes)."""
+    path.write_text(HEADER + path.read_text())
