@@ -72,7 +72,7 @@ def synth_xilinx(verilog: list[Path], top: str, workdir: Path, family: str = "xc
     ``$readmemh`` files must be reachable) and return the cell counts."""
     if not yosys_available():
         raise FileNotFoundError("yosys is not on PATH (Debian: apt-get install yosys)")
-    workdir = Path(workdir)
+    workdir = Path(workdir).resolve()
     reads = "; ".join(f"read_verilog -sv {Path(v).resolve()}" for v in verilog)
     # Flattened like Vivado's default. Then the logic depth, an Fmax trend proxy without
     # Vivado's timing engine: with the clocked primitives (flip-flops, block and
