@@ -148,6 +148,20 @@ def step_cycles_energy(state: BuildState, cfg: BuildConfig) -> None:
     state.energy = {"total_uj": row["energy_uj"], "breakdown_uj": row["breakdown_uj"],
                     "compute_lb_uj": row["compute_lb_uj"], "latency_us": row["latency_us"],
                     "clock_mhz": row["clock_mhz"]}
+    _layer_energy(state, cfg)
+
+
+def _layer_energy(state: BuildState, cfg: BuildConfig) -> None:
+    """Energy of each layer: the same linear model on the layer's own event counts."""
+    from sim.energy import energy_per_inference
+    from sim.resources import accumulator_bits
+
+    acc_bits = accumulator_bits(state.net.specs(), cfg.q)
+    for layer in state.cycles["layers"]:
+        e = energy_per_inference(layer["events"], state.cycles["memories"], cfg.q, state.pe,
+                                 state.mult, state.board, clock_mhz=state.energy["clock_mhz"],
+                                 acc_bits=acc_bits)
+        layer["energy_uj"] = e["energy_uj"] if layer["events"]["cycles"] else 0.0
 
 
 def step_rtl(state: BuildState, cfg: BuildConfig) -> None:
@@ -194,6 +208,7 @@ def _open_flow(state: BuildState, cfg: BuildConfig, image, label: int) -> None:
     state.energy = {"total_uj": row["energy_uj"], "breakdown_uj": row["breakdown_uj"],
                     "compute_lb_uj": row["compute_lb_uj"], "latency_us": row["latency_us"],
                     "clock_mhz": row["clock_mhz"]}
+    _layer_energy(state, cfg)
 
 
 def step_hls(state: BuildState, cfg: BuildConfig) -> None:

@@ -39,7 +39,8 @@ def report_dict(state, cfg) -> dict:
             "mac_ops": cycles["mac_ops"],
             "physical_bound": cycles["physical_bound"],
             "ratio": round(cycles["cycles"] / max(1, cycles["physical_bound"]), 4),
-            "layers": cycles["layers"],
+            "layers": [{k: v for k, v in layer.items() if k != "events"}
+                       for layer in cycles["layers"]],
         },
         "clock_mhz": clock_mhz,
         "fmax_mhz": state.fmax_mhz,
@@ -63,7 +64,7 @@ def report_dict(state, cfg) -> dict:
 
 
 def plot_layers(report: dict, path) -> None:
-    """Bar chart of cycles per layer against the physical bound."""
+    """Per layer: cycles against the physical bound, and energy per inference."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -71,16 +72,19 @@ def plot_layers(report: dict, path) -> None:
 
     layers = [layer for layer in report["cycles"]["layers"] if layer["cycles"]]
     names = [layer["name"] for layer in layers]
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.7 * len(names) + 2), 3.6))
-    x = range(len(names))
+    x = list(range(len(names)))
+    fig, (ax, ax_e) = plt.subplots(1, 2, figsize=(max(8.0, 1.2 * len(names) + 3), 3.8))
     ax.bar([i - 0.2 for i in x], [layer["cycles"] for layer in layers], 0.4, label="cycles")
     ax.bar([i + 0.2 for i in x], [layer["physical_bound"] for layer in layers], 0.4,
            label="physical bound ⌈MACs/(P·M)⌉")
-    ax.set_xticks(list(x), names, rotation=45, ha="right")
+    ax.set_xticks(x, names, rotation=45, ha="right")
     ax.set_ylabel("cycles per inference")
-    ax.set_title(f"{report['arch']} q={report['q']} s={report['s']}  P={report['pe']} "
-                 f"M={report['mult']}")
-    ax.legend()
+    ax.legend(fontsize=8)
+    ax_e.bar(x, [layer["energy_uj"] for layer in layers], 0.6, color="tab:green")
+    ax_e.set_xticks(x, names, rotation=45, ha="right")
+    ax_e.set_ylabel("energy per inference (µJ)")
+    fig.suptitle(f"{report['arch']} q={report['q']} s={report['s']}, P={report['pe']} "
+                 f"M={report['mult']}, {report['board']} at {report['clock_mhz']:g} MHz")
     fig.tight_layout()
     fig.savefig(path, dpi=110, metadata={"Software": None})
     plt.close(fig)

@@ -87,16 +87,23 @@ def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int) -> dict:
     layers = list(layers)
     plan = plan_network(layers, q, pe_count, mults_per_pe)
     P, M = pe_count, mults_per_pe
-    ev = dict(cycles=0, mac_ops=0, mult_ops=0, adder_ops=0, acc_updates=0, requant_ops=0,
-              weight_reads=0, weight_word_bits=plan.word_bits, act_reads=0, act_writes=0,
-              act_word_bits=plan.word_bits, param_reads=0, param_word_bits=PARAM_BITS,
-              active_pe_cycles=0)
+    widths = dict(weight_word_bits=plan.word_bits, act_word_bits=plan.word_bits,
+                  param_word_bits=PARAM_BITS)
+
+    def zero_events() -> dict:
+        return dict(cycles=0, mac_ops=0, mult_ops=0, adder_ops=0, acc_updates=0,
+                    requant_ops=0, weight_reads=0, act_reads=0, act_writes=0, param_reads=0,
+                    active_pe_cycles=0, **widths)
+
     per_layer: dict[str, int] = {}
+    layer_events: dict[str, dict] = {}
     for i, p in enumerate(plan.passes):
         cyc = pass_cycles(plan, p)
         if i == len(plan.passes) - 1:
             cyc += plan.num_classes  # the argmax scan over the logits
         per_layer[p.name] = cyc
+        ev = layer_events[p.name] = zero_events()
+        ev["cycles"] = cyc
         ps = p.pool_size
         grid = (p.oh, p.ow) if p.mode == MODE_DWP else (p.ph * ps, p.pw * ps)
         rows = _valid_taps(grid[0], p.stride, p.kh, p.pad, p.ih)
@@ -129,14 +136,21 @@ def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int) -> dict:
         macs = _macs(layer)
         bound = math.ceil(macs / (P * M))
         cyc = per_layer.get(layer.name, 0)
+        # a fused layer (e.g. a max pool in its conv's write-back) has no events of its own
+        lev = layer_events.get(layer.name, zero_events())
+        lev["mac_ops"] = macs
         out_layers.append({"name": layer.name, "kind": layer.kind, "cycles": cyc,
                            "physical_bound": bound, "macs": macs,
-                           "ratio": round(cyc / bound, 4) if bound else None})
-    total = sum(per_layer.values())
-    mac_ops = sum(x["macs"] for x in out_layers)
+                           "ratio": round(cyc / bound, 4) if bound else None,
+                           "events": lev})
+    ev = zero_events()
+    for lev in (x["events"] for x in out_layers):
+        for key in ev:
+            if key not in widths:
+                ev[key] += lev[key]
+    total = ev["cycles"]
+    mac_ops = ev["mac_ops"]
     bound = sum(x["physical_bound"] for x in out_layers)
-    ev["cycles"] = total
-    ev["mac_ops"] = mac_ops
     return {
         "cycles": total,
         "physical_bound": bound,

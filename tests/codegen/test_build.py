@@ -48,6 +48,9 @@ def test_report_has_every_key_and_verification(arty):
         assert r["resources_source"] == "yosys synth_xilinx" and r["logic_depth"] > 0
     assert (out / "report.md").read_text().count("|") > 20
     assert (out / "report_layers.png").stat().st_size > 1000
+    # the layers' energies add up to the whole inference (the model is linear in events)
+    layer_sum = sum(layer["energy_uj"] for layer in r["cycles"]["layers"])
+    assert layer_sum == pytest.approx(r["energy"]["per_inference_uj"], rel=0.02)
 
 
 def test_rebuild_is_byte_identical(arty, tmp_path):
