@@ -95,7 +95,7 @@ def test_emission_is_deterministic(net, build, tmp_path):
             assert (root / rel).read_bytes() == (tmp_path / rel).read_bytes(), rel
 
 
-@pytest.mark.parametrize("board", ["arty_a7_100", "arty_z7_20"])
+@pytest.mark.parametrize("board", ["arty_a7_100", "arty_z7_20", "rfsoc_4x2"])
 def test_other_boards_get_their_part(net, tmp_path, board):
     _, vivado = emit_all(net, tmp_path, board=board, pe=1, mult=2)
     tcl = (tmp_path / "vivado" / "qsnas_board.tcl").read_text()
