@@ -67,6 +67,8 @@ class BuildState:
     verification: dict = field(default_factory=dict)
     hls: dict = field(default_factory=dict)
     fmax_mhz: float | None = None  # placed-and-routed (open flow), when run
+    synth_job: object = None  # the background Yosys run (codegen.synth.SynthJob)
+    synth_log: Path | None = None
     files: dict = field(default_factory=lambda: {"verilog": [], "mem": [], "vivado": [],
                                                  "hls": []})
     timings: dict = field(default_factory=dict)
@@ -171,6 +173,19 @@ def step_rtl(state: BuildState, cfg: BuildConfig) -> None:
     out = emit_rtl(state.net, state.pe, state.mult, state.root / "rtl", state.root / "mem")
     state.files["verilog"] = state.rel(out["verilog"])
     state.files["mem"] = state.rel(out["mem"])
+    _start_synth(state, cfg)
+
+
+def _start_synth(state: BuildState, cfg: BuildConfig) -> None:
+    """Start Yosys now, beside the steps that follow; `step_synth` collects it."""
+    from codegen.synth import SynthJob, yosys_available
+    from hw.generate import TOP_NAME
+
+    if cfg.synth and yosys_available() and state.board.family in ("xc7", "xcup"):
+        # Run from the build root, where the ROMs find mem/; the log stays outside.
+        state.synth_log = Path(tempfile.mkstemp(prefix="qsnas-yosys-", suffix=".log")[1])
+        state.synth_job = SynthJob([state.root / p for p in state.files["verilog"]],
+                                   TOP_NAME, state.root, log_path=state.synth_log)
 
 
 def step_board(state: BuildState, cfg: BuildConfig) -> None:
@@ -251,18 +266,16 @@ def step_verify(state: BuildState, cfg: BuildConfig) -> None:
 
 
 def step_synth(state: BuildState, cfg: BuildConfig) -> None:
-    """Yosys synth_xilinx resource estimate of rtl/, checked against the board."""
-    from codegen.synth import synth_xilinx, yosys_available
-    from hw.generate import TOP_NAME
+    """Yosys synth_xilinx resource counts of rtl/ (started with rtl/), checked against the board."""
 
     capacity = state.board.capacity.as_dict()
     if state.resources:  # already measured by the board's own place and route
         pass
-    elif cfg.synth and yosys_available() and state.board.family in ("xc7", "xcup"):
-        verilog = [state.root / p for p in state.files["verilog"]]
-        with tempfile.TemporaryDirectory() as tmp:  # the log stays out of the build
-            shutil.copytree(state.root / "mem", Path(tmp) / "mem")
-            result = synth_xilinx(verilog, TOP_NAME, Path(tmp))
+    elif state.synth_job is not None:
+        try:
+            result = state.synth_job.result()
+        finally:
+            state.synth_log.unlink(missing_ok=True)
         state.resources = dict(result.as_dict(), source="yosys synth_xilinx")
     else:
         state.resources = {k: state.estimate[k] for k in ("lut", "ff", "dsp", "bram36")
@@ -324,6 +337,10 @@ def build(cfg: BuildConfig) -> dict:
         report = json.loads((root / "report.json").read_text())
         replace_dir(root, out)
     except BaseException:
+        if state.synth_job is not None:
+            state.synth_job.kill()
+            if state.synth_log:
+                state.synth_log.unlink(missing_ok=True)
         shutil.rmtree(root, ignore_errors=True)
         raise
     finally:

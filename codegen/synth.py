@@ -66,30 +66,56 @@ def summarize(cells: dict[str, int]) -> SynthResult:
                        cells=dict(sorted(cells.items())))
 
 
+class SynthJob:
+    """One ``synth_xilinx`` run of Yosys in the background.
+
+    Yosys is a single process: started right after the Verilog is written, it runs on
+    one core while the Verilator verification uses the other. `result` waits for it;
+    `kill` stops it (an interrupted build).
+    """
+
+    def __init__(self, verilog: list[Path], top: str, workdir: Path, family: str = "xc7",
+                 log_path: Path | None = None):
+        if not yosys_available():
+            raise FileNotFoundError("yosys is not on PATH (Debian: apt-get install yosys)")
+        workdir = Path(workdir).resolve()
+        reads = "; ".join(f"read_verilog -sv {Path(v).resolve()}" for v in verilog)
+        # Flattened like Vivado's default. Then the logic depth, an Fmax trend proxy
+        # without Vivado's timing engine: with the clocked primitives (flip-flops, block
+        # and distributed RAM, DSPs) deleted, ltp's longest path is the longest chain of
+        # LUT, MUXF and CARRY4 cells between registers.
+        clocked = "t:FD* t:RAMB* t:RAM32* t:RAM64* t:RAM128* t:RAM256* t:SRL* t:DSP48* t:BUFG*"
+        script = (f"{reads}; synth_xilinx -flatten -family {family} -top {top}; stat; "
+                  f"delete {clocked}; ltp -noff")
+        self.log_path = Path(log_path).resolve() if log_path else workdir / "yosys_synth.log"
+        self._proc = subprocess.Popen(["yosys", "-q", "-l", str(self.log_path), "-p", script],
+                                      cwd=workdir, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True)
+
+    def result(self, timeout: float = 3600) -> SynthResult:
+        try:
+            out, err = self._proc.communicate(timeout=timeout)
+        except BaseException:
+            self.kill()
+            raise
+        if self._proc.returncode != 0:
+            tail = "\n".join((err or out).splitlines()[-15:])
+            raise RuntimeError(f"yosys synth_xilinx failed:\n{tail}")
+        text = self.log_path.read_text()
+        result = summarize(parse_stat(text.split("Executing LTP pass")[0]))
+        depth = re.findall(r"Longest topological path in \S+ \(length=(\d+)\)", text)
+        result.logic_depth = int(depth[-1]) if depth else None
+        result.log_path = self.log_path
+        return result
+
+    def kill(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+
+
 def synth_xilinx(verilog: list[Path], top: str, workdir: Path, family: str = "xc7",
-                 timeout: float = 900) -> SynthResult:
+                 timeout: float = 3600) -> SynthResult:
     """Run ``synth_xilinx -family FAMILY`` on ``verilog`` in ``workdir`` (where the design's
     ``$readmemh`` files must be reachable) and return the cell counts."""
-    if not yosys_available():
-        raise FileNotFoundError("yosys is not on PATH (Debian: apt-get install yosys)")
-    workdir = Path(workdir).resolve()
-    reads = "; ".join(f"read_verilog -sv {Path(v).resolve()}" for v in verilog)
-    # Flattened like Vivado's default. Then the logic depth, an Fmax trend proxy without
-    # Vivado's timing engine: with the clocked primitives (flip-flops, block and
-    # distributed RAM, DSPs) deleted, ltp's longest path is the longest chain of LUT,
-    # MUXF and CARRY4 cells between registers.
-    clocked = "t:FD* t:RAMB* t:RAM32* t:RAM64* t:RAM128* t:RAM256* t:SRL* t:DSP48* t:BUFG*"
-    script = (f"{reads}; synth_xilinx -flatten -family {family} -top {top}; stat; "
-              f"delete {clocked}; ltp -noff")
-    log = workdir / "yosys_synth.log"
-    done = subprocess.run(["yosys", "-q", "-l", str(log), "-p", script], cwd=workdir,
-                          capture_output=True, text=True, timeout=timeout)
-    if done.returncode != 0:
-        tail = "\n".join((done.stderr or done.stdout).splitlines()[-15:])
-        raise RuntimeError(f"yosys synth_xilinx failed:\n{tail}")
-    text = log.read_text()
-    result = summarize(parse_stat(text.split("Executing LTP pass")[0]))
-    depth = re.findall(r"Longest topological path in \S+ \(length=(\d+)\)", text)
-    result.logic_depth = int(depth[-1]) if depth else None
-    result.log_path = log
-    return result
+    return SynthJob(verilog, top, workdir, family).result(timeout)
