@@ -2,7 +2,6 @@
 
 import argparse
 import csv
-import importlib.util
 
 import numpy as np
 import pytest
@@ -14,8 +13,6 @@ from sim.sweep import COLUMNS, DesignDoesNotFit, best_design, evaluate, mark_bes
 
 FIXED = ["q", "s", "pe", "mult", "cycles", "physical_bound", "energy_uj", "bram36", "dsp",
          "fits"]
-HAVE_CYCLES = importlib.util.find_spec("sim.cycles") is not None
-needs_cycles = pytest.mark.skipif(not HAVE_CYCLES, reason="sim.cycles not there yet")
 
 
 def fake_cycle_model(layers, q, pe, mult):
@@ -141,7 +138,6 @@ def test_cli_bad_input(fake, tmp_path, argv, message):
 
 # ------------------------------------------------- with the real cycle model ----------
 
-@needs_cycles
 def test_real_sweep_rows_are_consistent():
     sweep_mod._cycle_model.cache_clear()
     rows = sweep("vgg", "mnist5k", [1, 2, 4, 8], [0.5, 1.0], [1, 2, 8], [1, 4, 16],
@@ -168,7 +164,6 @@ def test_real_sweep_rows_are_consistent():
     assert per_op[1] < per_op[2] < per_op[4] <= per_op[8]
 
 
-@needs_cycles
 def test_real_sweep_cycles_equal_cycle_model():
     from sim.cycles import cycle_model
 
@@ -200,14 +195,12 @@ def _rtl_row(arch, dataset, q, s, pe, mult):
     return rows[0], result["cycles"]
 
 
-@needs_cycles
 def test_sweep_cycles_equal_rtl_ci_row():
     row, cycles = _rtl_row("vgg", "digits", 2, 0.5, 2, 4)
     assert cycles == [row["cycles"]]
 
 
 @pytest.mark.slow
-@needs_cycles
 @pytest.mark.parametrize("arch, dataset, q, s, pe, mult", [
     ("vgg", "digits", 1, 1.0, 4, 2),
     ("vgg", "digits", 8, 0.5, 1, 8),
@@ -229,7 +222,6 @@ def test_evaluate_mult_impl_override(fake):
     assert lut["cycles"] == auto["cycles"]
 
 
-@needs_cycles
 def test_acceptance_sweep_command(tmp_path):
     """Issue 5's acceptance command through ``python -m sim``: 900 rows well under 30 s."""
     import subprocess
