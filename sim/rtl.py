@@ -67,74 +67,60 @@ def _locked(path: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def build(network, pe_count: int, mults_per_pe: int, *, verbose: bool = False):
-    """Build (or reuse) the Verilator model; returns ``(build_dir, accelerator)``."""
-    import hashlib
-
+def _cached_build(files: dict[str, str], top: str, name: str, digest: str, *,
+                  verbose: bool = False) -> Path:
+    """Build (or reuse) a Verilator model of ``files`` (name → Verilog text) in the cache
+    directory ``name``; ``digest`` marks a finished build."""
     from cocotb_tools import runner as cocotb_runner
 
     setup_verilator()
-    text, top = verilog_text(network, pe_count, mults_per_pe, mem_path="mem")
-    digest = hashlib.sha256((text + ROM_VERILOG + " ".join(VERILATOR_FLAGS) + MAKE_VARS).encode())
-    build_dir = cache_root() / digest.hexdigest()[:20]
-    with _locked(build_dir.with_suffix(".lock")):
-        stamp = build_dir / "qsnas.built"
-        if stamp.exists() and (build_dir / TOP_NAME).exists():
-            return build_dir, top
-        src = build_dir / "src"
-        src.mkdir(parents=True, exist_ok=True)
-        (src / f"{TOP_NAME}.v").write_text(text)
-        (src / "qsnas_rom.v").write_text(ROM_VERILOG)
-        cocotb_runner.MAX_PARALLEL_BUILD_JOBS = int(os.environ.get("QSNAS_BUILD_JOBS", "2"))
-        sim = cocotb_runner.get_runner("verilator")
-        log = build_dir / "build.log"
-        old = os.environ.get("MAKEFLAGS")
-        os.environ["MAKEFLAGS"] = ((old + " ") if old else "") + MAKE_VARS
-        try:
-            sim.build(sources=[src / f"{TOP_NAME}.v", src / "qsnas_rom.v"],
-                      hdl_toplevel=TOP_NAME, build_dir=build_dir,
-                      build_args=list(VERILATOR_FLAGS), always=True,
-                      log_file=None if verbose else log)
-        finally:
-            if old is None:
-                os.environ.pop("MAKEFLAGS", None)
-            else:
-                os.environ["MAKEFLAGS"] = old
-        stamp.write_text(digest.hexdigest() + "\n")
-    return build_dir, top
-
-
-def build_verilog(text: str, top: str, *, verbose: bool = False) -> Path:
-    """Build (or reuse) a Verilator model of Verilog ``text`` (+ the ROM module)."""
-    import hashlib
-
-    from cocotb_tools import runner as cocotb_runner
-
-    setup_verilator()
-    digest = hashlib.sha256((text + ROM_VERILOG + " ".join(VERILATOR_FLAGS) + MAKE_VARS).encode())
-    build_dir = cache_root() / f"{top}-{digest.hexdigest()[:16]}"
+    build_dir = cache_root() / name
     with _locked(build_dir.with_suffix(".lock")):
         stamp = build_dir / "qsnas.built"
         if stamp.exists() and (build_dir / top).exists():
             return build_dir
         src = build_dir / "src"
         src.mkdir(parents=True, exist_ok=True)
-        (src / f"{top}.v").write_text(text)
+        for fname, text in files.items():
+            (src / fname).write_text(text)
         cocotb_runner.MAX_PARALLEL_BUILD_JOBS = int(os.environ.get("QSNAS_BUILD_JOBS", "2"))
         sim = cocotb_runner.get_runner("verilator")
         old = os.environ.get("MAKEFLAGS")
         os.environ["MAKEFLAGS"] = ((old + " ") if old else "") + MAKE_VARS
         try:
-            sim.build(sources=[src / f"{top}.v"], hdl_toplevel=top, build_dir=build_dir,
-                      build_args=list(VERILATOR_FLAGS), always=True,
+            sim.build(sources=[src / fname for fname in files], hdl_toplevel=top,
+                      build_dir=build_dir, build_args=list(VERILATOR_FLAGS), always=True,
                       log_file=None if verbose else build_dir / "build.log")
         finally:
             if old is None:
                 os.environ.pop("MAKEFLAGS", None)
             else:
                 os.environ["MAKEFLAGS"] = old
-        stamp.write_text(digest.hexdigest() + "\n")
+        stamp.write_text(digest + "\n")
     return build_dir
+
+
+def _digest(text: str) -> str:
+    import hashlib
+
+    blob = text + ROM_VERILOG + " ".join(VERILATOR_FLAGS) + MAKE_VARS
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def build(network, pe_count: int, mults_per_pe: int, *, verbose: bool = False):
+    """Build (or reuse) the Verilator model; returns ``(build_dir, accelerator)``."""
+    text, top = verilog_text(network, pe_count, mults_per_pe, mem_path="mem")
+    digest = _digest(text)
+    build_dir = _cached_build({f"{TOP_NAME}.v": text, "qsnas_rom.v": ROM_VERILOG}, TOP_NAME,
+                              digest[:20], digest, verbose=verbose)
+    return build_dir, top
+
+
+def build_verilog(text: str, top: str, *, verbose: bool = False) -> Path:
+    """Build (or reuse) a Verilator model of Verilog ``text``."""
+    digest = _digest(text)
+    return _cached_build({f"{top}.v": text}, top, f"{top}-{digest[:16]}", digest,
+                         verbose=verbose)
 
 
 def run_unit_benches(q: int = 3, mults_per_pe: int = 5, acc_bits: int = 40, digits: int = 3,
