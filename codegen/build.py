@@ -67,6 +67,7 @@ class BuildState:
     verification: dict = field(default_factory=dict)
     hls: dict = field(default_factory=dict)
     fmax_mhz: float | None = None  # placed-and-routed (open flow), when run
+    specs: list = field(default_factory=list)  # layer shapes the design was chosen for
     synth_job: object = None  # the background Yosys run (codegen.synth.SynthJob)
     synth_log: Path | None = None
     files: dict = field(default_factory=lambda: {"verilog": [], "mem": [], "vivado": [],
@@ -81,7 +82,8 @@ def check_config(cfg: BuildConfig) -> None:
     """Reject bad input with one clear line before anything runs."""
     from boards import get_board
     from model.arch import ARCHS
-    from model.data import DATASETS
+    from model.cli import check_output
+    from model.data import DATASETS, check_data_files
 
     check_q(cfg.q)
     check_s(cfg.s)
@@ -97,11 +99,8 @@ def check_config(cfg: BuildConfig) -> None:
         if getattr(cfg, name) is not None:
             check_positive(getattr(cfg, name), f"--{name}")
     check_positive(cfg.images, "--images")
-    out = cfg.out_dir
-    if out.exists() and not cfg.force:
-        raise UserError(f"{out} exists (pass --force to replace it)")
-    if out.exists() and not out.is_dir():
-        raise UserError(f"{out} exists and is not a directory")
+    check_output(cfg.out_dir, cfg.force)
+    check_data_files(cfg.dataset, cfg.data_dir)
 
 
 # ---------------------------------------------------------------------------- steps
@@ -114,15 +113,22 @@ def step_train(state: BuildState, cfg: BuildConfig) -> None:
     state.net, state.metrics = train_and_export(
         cfg.arch, cfg.q, cfg.s, cfg.dataset, cfg.epochs, cfg.seed, state.root / "bundle",
         data_dir=cfg.data_dir, progress=cfg.progress)
+    if state.net.specs() != state.specs:  # the design step sized the array for these
+        raise RuntimeError("the trained network's shapes differ from model.arch's")
 
 
 def step_design(state: BuildState, cfg: BuildConfig) -> None:
-    """Pick (P, M) and check the analytical resource estimate against the board."""
+    """Pick (P, M) and check the analytical resource estimate against the board.
+
+    Shapes only: runs before training so that a design that cannot fit is refused at once.
+    """
     from boards import get_board
+    from model.arch import network_specs
+    from model.data import dataset_shape
     from sim.sweep import DesignDoesNotFit, best_design, evaluate
 
     state.board = board = get_board(cfg.board)
-    specs = state.net.specs()
+    state.specs = specs = network_specs(cfg.arch, cfg.s, *dataset_shape(cfg.dataset))
     try:
         if cfg.pe is None or cfg.mult is None:
             pes = [cfg.pe] if cfg.pe else DESIGN_CHOICES
@@ -295,7 +301,7 @@ def step_report(state: BuildState, cfg: BuildConfig) -> None:
 
 
 STEPS: list[Callable[[BuildState, BuildConfig], None]] = [
-    step_train, step_design, step_cycles_energy, step_rtl, step_board, step_hls,
+    step_design, step_train, step_cycles_energy, step_rtl, step_board, step_hls,
     step_verify, step_synth, step_report,
 ]
 

@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-cache", action="store_true", help="train even if a cached run exists")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.add_argument("--out", required=True, help="bundle directory to write")
+    t.add_argument("--force", action="store_true", help="replace an existing --out directory")
     return parser
 
 
@@ -46,9 +47,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _train(args) -> int:
-    from pathlib import Path
 
-    from model.cli import check_q, check_s
+    from model.cli import check_output, check_q, check_s
+    from model.data import check_data_files
 
     check_q(args.q)
     check_s(args.s)
@@ -57,14 +58,18 @@ def _train(args) -> int:
         if value is not None and value < 0:
             raise UserError(f"--{name.replace('_', '-')} must be a non-negative integer, "
                             f"not {value}")
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {args.out!r} exists and is not a directory")
+    out = check_output(args.out, args.force)
+    check_data_files(args.dataset, args.data_dir)
+    from model.bundle import save_bundle
     from model.train import train_and_export  # imports torch: after the cheap checks
 
     net, m = train_and_export(args.arch, args.q, args.s, args.dataset, args.epochs, args.seed,
-                              out, data_dir=args.data_dir, float_epochs=args.float_epochs,
+                              None, data_dir=args.data_dir, float_epochs=args.float_epochs,
                               progress=not args.quiet, use_cache=not args.no_cache)
+    try:
+        save_bundle(net, out)
+    except OSError as e:
+        raise UserError(f"cannot write to {out}: {e.strerror}") from None
     n = m["test_images"]
     src = "cached run " if m["cached"] else ""
     print(f"{args.arch} q={args.q} s={args.s} on {args.dataset} ({src}{m['cache_dir']})")

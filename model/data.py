@@ -148,6 +148,16 @@ def load_dataset(name: str, data_dir: str | None = None) -> Dataset:
     raise ValueError(f"dataset must be one of {', '.join(DATASETS)}, not {name!r}")
 
 
+def check_data_files(name: str, data_dir: str | None = None) -> None:
+    """Fail fast (one-line `UserError`) when a file-backed data set's files are missing."""
+    if name == "cifar10":
+        _files_in("cifar10", data_dir, CIFAR10_FILES, ("cifar-10-batches-py",))
+    elif name == "svhn":
+        _files_in("svhn", data_dir, SVHN_FILES, ("svhn",))
+    elif name not in DATASETS:
+        raise UserError(f"dataset must be one of {', '.join(DATASETS)}, not {name!r}")
+
+
 def dataset_shape(name: str) -> tuple[tuple[int, int, int], int]:
     """``(input_shape, num_classes)`` of a data set without loading it."""
     shapes = {"mnist5k": (28, 28, 1), "digits": (8, 8, 1), "cifar10": (32, 32, 3),

@@ -9,7 +9,10 @@ from pathlib import Path
 from model.cli import (
     OneLineParser,
     UserError,
+    check_output,
     check_positive,
+    check_q,
+    check_s,
     parse_float_list,
     parse_int_list,
     run_cli,
@@ -30,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--board", default=DEFAULT_BOARD)
     p.add_argument("--q-samples", default="1,2,4,8", help="q of the trained samples")
     p.add_argument("--s-samples", default="0.5,1,2", help="s of the trained samples")
+    p.add_argument("--s-min", type=float, default=0.25,
+                   help="smallest s to choose (default 0.25)")
     p.add_argument("--s-max", type=float, default=2.0, help="largest s to choose (default 2)")
     p.add_argument("--epochs", type=int, default=None, help="QAT epochs (default: model's)")
     p.add_argument("--seed", type=int, default=0)
@@ -43,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rtl-images", type=int, default=5,
                    help="test images the chosen design is simulated on in Verilator (0: none)")
     p.add_argument("--out", default="search_out", help="output folder (default search_out)")
+    p.add_argument("--force", action="store_true", help="replace an existing --out folder")
     p.add_argument("--build", action="store_true",
                    help="then run `codegen build` for the chosen point into OUT/build")
     p.add_argument("--quiet", action="store_true")
@@ -52,33 +58,50 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from boards import get_board
-    from search.qsnas import SearchConfig, run_bo, run_search
+    from model.data import check_data_files
+    from search.qsnas import SearchConfig, check_feasible, run_bo, run_search
     from search.report import write_search
 
     if not 0 < args.target_acc < 1:
         raise UserError(f"--target-acc must be in (0, 1), not {args.target_acc}")
     check_positive(args.jobs, "--jobs")
+    check_positive(args.trials, "--trials")
+    if args.rtl_images < 0:
+        raise UserError(f"--rtl-images must be a non-negative integer, not {args.rtl_images}")
+    if args.epochs is not None and args.epochs < 0:
+        raise UserError(f"--epochs must be a non-negative integer, not {args.epochs}")
+    q_samples = [check_q(q) for q in parse_int_list(args.q_samples, "--q-samples")]
+    s_samples = [check_s(s) for s in parse_float_list(args.s_samples, "--s-samples")]
+    if args.strategy == "poly" and (len(set(q_samples)) < 2 or len(set(s_samples)) < 2):
+        raise UserError("--q-samples and --s-samples need two different values each to fit "
+                        "the regressors")
+    check_s(args.s_min)
+    if not args.s_min <= args.s_max <= 16:
+        raise UserError(f"--s-max must be in [--s-min, 16] = [{args.s_min:g}, 16], "
+                        f"not {args.s_max}")
     try:
         get_board(args.board)
     except (KeyError, ValueError) as e:
         raise UserError(e.args[0]) from None
+    out = check_output(args.out, args.force)
     cfg = SearchConfig(
         target_acc=args.target_acc, arch=args.arch, dataset=args.dataset,
-        data_dir=args.data_dir, board=args.board,
-        q_samples=tuple(parse_int_list(args.q_samples, "--q-samples")),
-        s_samples=tuple(parse_float_list(args.s_samples, "--s-samples")),
-        s_max=args.s_max, epochs=args.epochs, seed=args.seed, jobs=args.jobs,
-        progress=not args.quiet)
+        data_dir=args.data_dir, board=args.board, q_samples=tuple(q_samples),
+        s_samples=tuple(s_samples), s_min=args.s_min, s_max=args.s_max, epochs=args.epochs,
+        seed=args.seed, jobs=args.jobs, progress=not args.quiet)
+    try:
+        check_feasible(cfg)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    check_data_files(args.dataset, args.data_dir)
     try:
         if args.strategy == "bo":
-            check_positive(args.trials, "--trials")
             result = run_bo(cfg, args.trials, rtl_images=args.rtl_images)
         else:
             result = run_search(cfg, rtl_images=args.rtl_images)
     except ValueError as e:
         raise UserError(str(e)) from None
-    out = Path(args.out)
-    write_search(result, out)
+    write_search_atomic(result, out, write_search)
     c, m = result["chosen"], result["measured"]
     print(json.dumps({"chosen": c, "predicted": result["predicted"],
                       "measured": {"accuracy": m["accuracy"], "energy_uj": m["energy_uj"]}}))
@@ -91,6 +114,26 @@ def main(argv=None) -> int:
                           epochs=args.epochs, seed=args.seed, out=out / "build", force=True,
                           progress=not args.quiet))
     return 0
+
+
+def write_search_atomic(result: dict, out: Path, write) -> None:
+    """``write(result, tmp)`` into a temporary sibling of ``out``, then rename it into place."""
+    import shutil
+    import tempfile
+
+    from model.bundle import replace_dir
+
+    try:
+        out.absolute().parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.absolute().parent))
+    except OSError as e:
+        raise UserError(f"cannot write to {out.parent}: {e.strerror}") from None
+    try:
+        write(result, tmp)
+        replace_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 if __name__ == "__main__":

@@ -154,6 +154,13 @@ def energy_point(cfg: SearchConfig, q: int, s: float) -> dict:
             "cycles": row["cycles"], "fits": True}
 
 
+def check_feasible(cfg: SearchConfig) -> None:
+    """Raise `ValueError` before any training when not even the smallest ⟨q, s⟩ fits."""
+    if not energy_point(cfg, min(cfg.q_range), cfg.s_min)["fits"]:
+        raise ValueError(f"no design fits {cfg.board}: even {cfg.arch} at q={min(cfg.q_range)} "
+                         f"s={cfg.s_min:g} on {cfg.dataset} needs more than the board has")
+
+
 # ---------------------------------------------------------------------------- optimizer
 
 

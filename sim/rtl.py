@@ -262,11 +262,12 @@ def test_images(net, count: int, data_dir=None) -> tuple[np.ndarray, str]:
 
 def _run(args) -> int:
     from model.bundle import load_bundle
-    from model.cli import UserError, check_positive
+    from model.cli import UserError, check_output, check_positive, write_text_atomic
 
     check_positive(args.pe, "--pe")
     check_positive(args.mult, "--mult")
     check_positive(args.images, "--images")
+    check_output(args.json, args.force, directory=False)
     net = load_bundle(args.bundle)
     images, what = test_images(net, args.images, args.data_dir)
     print(f"sim rtl: building P={args.pe} M={args.mult} q={net.q} and running {what}",
@@ -276,8 +277,7 @@ def _run(args) -> int:
     except ValueError as e:
         raise UserError(str(e)) from None
     out = {k: result[k] for k in ("images", "logits", "classes", "cycles", "mismatches")}
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(out) + "\n")
+    write_text_atomic(args.json, json.dumps(out) + "\n")
     print(f"sim rtl: {result['images']} images, {result['cycles'][0] if result['cycles'] else 0} "
           f"cycles each, {result['mismatches']} mismatching logits → {args.json}",
           file=sys.stderr)
@@ -296,4 +296,5 @@ def register(subparsers) -> None:
     parser.add_argument("--images", type=int, default=10, help="test images (default 10)")
     parser.add_argument("--data-dir", default=None, help="data directory (cifar10, svhn)")
     parser.add_argument("--json", required=True, help="output JSON file")
+    parser.add_argument("--force", action="store_true", help="replace an existing --json file")
     parser.set_defaults(func=_run)

@@ -184,12 +184,17 @@ def _fmt(value) -> str:
 
 
 def write_csv(rows: list[dict], path: str) -> None:
-    """Write ``rows`` with the `COLUMNS` header (booleans as true/false)."""
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(COLUMNS)
-        for row in rows:
-            writer.writerow([_fmt(row[c]) for c in COLUMNS])
+    """Write ``rows`` with the `COLUMNS` header (booleans as true/false), atomically."""
+    import io
+
+    from model.cli import write_text_atomic
+
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(COLUMNS)
+    for row in rows:
+        writer.writerow([_fmt(row[c]) for c in COLUMNS])
+    write_text_atomic(path, text.getvalue())
 
 
 def plot_best(rows: list[dict], path: str, title: str = "") -> int:
@@ -246,6 +251,7 @@ def register(subparsers) -> None:
     p.add_argument("--clock-mhz", type=float, default=None,
                    help="design clock in MHz (default: the board's)")
     p.add_argument("--out", required=True, metavar="FILE.csv", help="CSV to write")
+    p.add_argument("--force", action="store_true", help="replace existing output files")
     p.add_argument("--plot", action="store_true",
                    help="also save FILE.png: energy vs (q,s) at the best (P,M)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -256,6 +262,7 @@ def run(args) -> int:
     """Body of ``python -m sim sweep``; bad input raises `UserError`."""
     from model.cli import (
         UserError,
+        check_output,
         check_positive,
         check_q,
         check_s,
@@ -277,9 +284,10 @@ def run(args) -> int:
         raise UserError(str(e)) from None
     if args.clock_mhz is not None and not args.clock_mhz > 0:
         raise UserError(f"--clock-mhz must be a positive number, not {args.clock_mhz!r}")
-    out_dir = os.path.dirname(os.path.abspath(args.out))
-    if not os.path.isdir(out_dir):
-        raise UserError(f"--out directory {out_dir!r} does not exist")
+    check_output(args.out, args.force, directory=False)
+    png = os.path.splitext(args.out)[0] + ".png"
+    if args.plot:
+        check_output(png, args.force, directory=False)
 
     start = time.perf_counter()
     rows = sweep(args.arch, args.dataset, q_list, s_list, pe_list, mult_list, board,
@@ -294,7 +302,6 @@ def run(args) -> int:
         print(f"sweep: {n_points - len(best)} (q,s) points have no (P,M) that fits "
               f"{board.name}", file=sys.stderr)
     if args.plot:
-        png = os.path.splitext(args.out)[0] + ".png"
         plot_best(rows, png, f"{args.arch} / {args.dataset} on {board.name}")
         print(f"sweep: plot -> {png}")
     return 0

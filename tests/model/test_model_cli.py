@@ -46,7 +46,7 @@ def test_missing_data_dir_is_one_line(tmp_path, capsys):
 
 def test_out_that_is_a_file_is_refused(tmp_path, capsys):
     (tmp_path / "f").write_text("x")
-    assert run_cli(main, BASE + [str(tmp_path / "f")], prog="model") == 2
+    assert run_cli(main, BASE + [str(tmp_path / "f"), "--force"], prog="model") == 2
     assert "is not a directory" in capsys.readouterr().err
 
 
@@ -61,7 +61,10 @@ def test_a_run_writes_the_bundle_and_prints_three_accuracies(tmp_path, monkeypat
                  "class agreement"):
         assert line in first.stdout
     assert load_bundle(out).q == 2
-    again = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    refused = subprocess.run(cmd, capture_output=True, text=True)
+    assert refused.returncode == 2
+    assert refused.stderr == f"model: error: {out} exists (pass --force to replace it)\n"
+    again = subprocess.run(cmd + ["--force"], capture_output=True, text=True, check=True)
     assert "cached run" in again.stdout
     assert again.stdout.splitlines()[1:] == first.stdout.splitlines()[1:]
 

@@ -1,0 +1,190 @@
+"""Every bad input × every command: one line on stderr, exit status 2, nothing written.
+
+The matrix is issue 7's list (q ∈ {0, 9, −1, x}, s ≤ 0 and s = 1000, P or M ≤ 0, unknown
+arch / dataset / board, missing data files, a network that does not fit, an existing
+output without --force, an unwritable output) applied to ``codegen build``, ``model
+train``, ``search`` and ``sim {rtl,cycles,sweep}``. Where an input does not exist for a
+command (``model train`` has no board, ``sim rtl`` reads q and s from its bundle) the
+cell is absent; docs/reliability.md lists the whole table with the messages.
+All commands run in-process through `model.cli.run_cli`, as ``python -m`` runs them.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from model.bundle import save_bundle
+from model.cli import run_cli
+from model.synthetic import family_network
+
+OUT = "{out}"  # replaced by the test's output path
+BUNDLE = "{bundle}"
+
+# command → (prog, module, argv of a valid call whose output is OUT)
+COMMANDS = {
+    "codegen build": ("codegen", "codegen.__main__",
+                      ["build", "--q", "2", "--s", "1", "--out", OUT]),
+    "model train": ("model", "model.__main__", ["train", "--q", "2", "--s", "1", "--out", OUT]),
+    "search": ("search", "search.__main__", ["--target-acc", "0.9", "--out", OUT]),
+    "sim rtl": ("sim", "sim.__main__",
+                ["rtl", "--bundle", BUNDLE, "--pe", "2", "--mult", "2", "--json", OUT]),
+    "sim cycles": ("sim", "sim.__main__", ["cycles", "--bundle", BUNDLE, "--pe", "2",
+                                           "--mult", "2"]),
+    "sim sweep": ("sim", "sim.__main__", ["sweep", "--q", "2", "--s", "1", "--out", OUT]),
+}
+
+Q_MSG = "must be an integer bit width in 1..8, not {}"
+S_MSG = "s must be a width scale in (0, 16], not {}"
+POS_MSG = "{} must be a positive integer, not {}"
+MISSING_DATA = "cifar10: data directory '/nonexistent/data' does not exist"
+
+
+def _q(value):
+    """The q option per command and the message it gets."""
+    msg = Q_MSG.format(value) if value != "x" else None
+    return {
+        "codegen build": (["--q", value], msg or "argument --q: invalid int value: 'x'"),
+        "model train": (["--q", value], msg or "argument --q: invalid int value: 'x'"),
+        "search": (["--q-samples", f"2,{value}"],
+                   msg or "--q-samples must be a comma-separated list of integers, not '2,x'"),
+        "sim sweep": (["--q", f"{value}"],
+                      msg or "--q must be a comma-separated list of integers, not 'x'"),
+    }
+
+
+def _s(value):
+    msg = S_MSG.format(float(value))
+    return {
+        "codegen build": (["--s", value], msg),
+        "model train": (["--s", value], msg),
+        "search": (["--s-samples", f"1,{value}"], msg),
+        "sim sweep": (["--s", value], msg),
+    }
+
+
+def _pm(option, value):
+    return {
+        "codegen build": ([f"--{option}", value], POS_MSG.format(f"--{option}", value)),
+        "sim rtl": ([f"--{option}", value], POS_MSG.format(f"--{option}", value)),
+        "sim cycles": ([f"--{option}", value], POS_MSG.format(f"--{option}", value)),
+        "sim sweep": ([f"--{option}", f"4,{value}"], POS_MSG.format(f"--{option}", value)),
+    }
+
+
+def _choice(option, value):
+    msg = f"argument --{option}: invalid choice: '{value}'"
+    cmds = ("codegen build", "model train", "search", "sim sweep")
+    return {c: ([f"--{option}", value], msg) for c in cmds}
+
+
+BOARD_MSG = "board must be one of arty_a7_35, arty_a7_100, arty_z7_20, rfsoc_4x2, icebreaker"
+DATA = ["--dataset", "cifar10", "--data-dir", "/nonexistent/data"]
+
+# bad input → {command: (extra argv, message)}
+MATRIX = {
+    "q=0": _q("0"), "q=9": _q("9"), "q=-1": _q("-1"), "q=x": _q("x"),
+    "s=0": _s("0"), "s=-1": _s("-1"), "s=1000": _s("1000"),
+    "s-max=1000": {"search": (["--s-max", "1000"], "--s-max must be in [--s-min, 16]")},
+    "P=0": _pm("pe", "0"), "M=-3": _pm("mult", "-3"),
+    "unknown arch": _choice("arch", "resnet"),
+    "unknown dataset": _choice("dataset", "imagenet"),
+    "unknown board": {c: (["--board", "de0"], BOARD_MSG)
+                      for c in ("codegen build", "search", "sim sweep")},
+    "missing data files": {
+        "codegen build": (DATA, MISSING_DATA),
+        "model train": (DATA, MISSING_DATA),
+        "search": (DATA, MISSING_DATA),
+        "sim rtl": (["--data-dir", "/nonexistent/data", "--bundle", "{cifar_bundle}"],
+                    MISSING_DATA),
+    },
+    "does not fit": {
+        "codegen build": (["--q", "8", "--pe", "64", "--mult", "64"],
+                          "P=64 M=64 does not fit arty_a7_35 at q=8"),
+        "search": (["--board", "icebreaker", "--s-min", "8", "--s-max", "16"],
+                   "no design fits icebreaker: even vgg at q=1 s=8 on mnist5k"),
+    },
+}
+CASES = sorted((bad, cmd) for bad, cells in MATRIX.items() for cmd in cells)
+
+
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bundles")
+    mnist = save_bundle(family_network("vgg", 2, 0.25, seed=1), root / "mnist")
+    cifar = family_network("vgg", 2, 0.25, (32, 32, 3), seed=1)
+    cifar.dataset = "cifar10"
+    return {"bundle": str(mnist), "cifar_bundle": str(save_bundle(cifar, root / "cifar"))}
+
+
+def run(cmd, extra, work, bundles, capsys, out=None):
+    """Run ``cmd`` with ``extra`` options (later options win); return (status, stderr)."""
+    import importlib
+
+    prog, module, base = COMMANDS[cmd]
+    out = str(out or work / "out")
+    argv = [a.format(out=out, **bundles) for a in base + extra]  # a repeated option: last wins
+    status = run_cli(importlib.import_module(module).main, argv, prog=prog)
+    return status, capsys.readouterr().err
+
+
+def check_refused(status, err, prog, message):
+    assert status == 2, err
+    assert err.count("\n") == 1 and err.startswith(f"{prog}: error: "), err
+    assert "Traceback" not in err
+    assert message in err, err
+
+
+@pytest.fixture
+def work(monkeypatch, tmp_path):
+    """An empty working directory (a refused command must leave it empty); caches elsewhere."""
+    monkeypatch.delenv("QSNAS_DEBUG", raising=False)
+    monkeypatch.setenv("QSNAS_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    return tmp_path / "work"
+
+
+@pytest.mark.parametrize("bad,cmd", CASES, ids=[f"{c}: {b}" for b, c in CASES])
+def test_bad_input(bad, cmd, work, bundles, capsys):
+    extra, message = MATRIX[bad][cmd]
+    status, err = run(cmd, extra, work, bundles, capsys)
+    check_refused(status, err, COMMANDS[cmd][0], message)
+    assert sorted(os.listdir(work)) == [], "a refused command wrote something"
+
+
+WRITERS = ("codegen build", "model train", "search", "sim rtl", "sim sweep")
+
+
+@pytest.mark.parametrize("cmd", WRITERS)
+def test_existing_output_needs_force(cmd, work, bundles, capsys):
+    out = work / "out"
+    if cmd.startswith("sim"):
+        out.write_text("keep\n")
+    else:
+        out.mkdir()
+        (out / "keep").write_text("keep\n")
+    status, err = run(cmd, [], work, bundles, capsys)
+    check_refused(status, err, COMMANDS[cmd][0], f"{out} exists (pass --force to replace it)")
+    kept = out if cmd.startswith("sim") else out / "keep"
+    assert kept.read_text() == "keep\n"
+
+
+@pytest.mark.parametrize("cmd", WRITERS)
+def test_unwritable_output(cmd, work, bundles, capsys):
+    # A path below a regular file cannot be created, even by root.
+    (work / "file").write_text("")
+    status, err = run(cmd, [], work, bundles, capsys, out=work / "file" / "out")
+    check_refused(status, err, COMMANDS[cmd][0], "cannot write to")
+    assert sorted(os.listdir(work)) == ["file"]
+
+
+def test_force_replaces_an_existing_output(work, bundles, capsys):
+    out = work / "rows.csv"
+    out.write_text("old\n")
+    status, err = run("sim sweep", ["--force", "--pe", "2", "--mult", "2", "--quiet"],
+                      work, bundles, capsys, out=out)
+    assert status == 0, err
+    assert out.read_text().startswith("q,s,pe,mult,")
+    assert sorted(os.listdir(work)) == ["rows.csv"], "a temporary file was left behind"
