@@ -106,7 +106,7 @@ MATRIX = {
                    "no design fits icebreaker: even vgg at q=1 s=8 on mnist5k"),
     },
 }
-CASES = sorted((bad, cmd) for bad, cells in MATRIX.items() for cmd in cells)
+CASES = [(bad, cmd) for bad, cells in MATRIX.items() for cmd in sorted(cells)]
 
 
 @pytest.fixture(scope="module")
@@ -188,3 +188,60 @@ def test_force_replaces_an_existing_output(work, bundles, capsys):
     assert status == 0, err
     assert out.read_text().startswith("q,s,pe,mult,")
     assert sorted(os.listdir(work)) == ["rows.csv"], "a temporary file was left behind"
+
+
+def markdown_table() -> str:
+    """The table of docs/reliability.md: every cell of the matrix with its actual message.
+
+    Print it from the repository root with
+    ``python -c "from tests.test_cli_matrix import markdown_table as t; print(t())"``.
+    """
+    import contextlib
+    import importlib
+    import io
+    import tempfile
+    from pathlib import Path
+
+    from model.synthetic import family_network as fam
+
+    rows = ["| bad input | command | message (stderr, exit status 2) |", "|---|---|---|"]
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        cifar = fam("vgg", 2, 0.25, (32, 32, 3), seed=1)
+        cifar.dataset = "cifar10"
+        paths = {"bundle": str(save_bundle(fam("vgg", 2, 0.25, seed=1), tmp / "b")),
+                 "cifar_bundle": str(save_bundle(cifar, tmp / "c"))}
+        cells = [(bad, cmd, MATRIX[bad][cmd][0]) for bad, cmd in CASES]
+        (tmp / "exists").mkdir()
+        (tmp / "exists.json").write_text("")
+        (tmp / "file").write_text("")
+        for cmd in WRITERS:
+            name = "exists.json" if cmd.startswith("sim") else "exists"
+            cells.append(("output exists", cmd, ["--out", str(tmp / name)]))
+            cells.append(("output unwritable", cmd, ["--out", str(tmp / "file" / "out")]))
+        for bad, cmd, extra in cells:
+            prog, module, base = COMMANDS[cmd]
+            shown = " ".join(a for a in extra if not a.startswith("{"))
+            if extra[:1] == ["--out"]:  # put the path in this command's output option
+                shown = f"{base[base.index(OUT) - 1]} {extra[1]}"
+                base = [a if a != OUT else extra[1] for a in base]
+                extra = []
+            argv = [a.format(out=str(tmp / "out"), **paths) for a in base + extra]
+            err = io.StringIO()
+            with contextlib.redirect_stderr(err):
+                run_cli(importlib.import_module(module).main, argv, prog=prog)
+            msg = err.getvalue().strip().replace(str(tmp), "…").replace("|", "\\|")
+            shown = shown.replace(str(tmp), "…")
+            rows.append(f"| {bad} | `{cmd}` `{shown}` | `{msg}` |".replace("``", ""))
+    return "\n".join(rows)
+
+
+def test_the_docs_list_every_cell():
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[1] / "docs" / "reliability.md").read_text()
+    cells = CASES + [(bad, cmd) for cmd in WRITERS
+                     for bad in ("output exists", "output unwritable")]
+    missing = [c for c in cells if f"| {c[0]} | `{c[1]}`" not in doc]
+    assert not missing, f"docs/reliability.md lacks {missing}"
+    assert f"{len(cells)} cells" in doc
