@@ -34,7 +34,7 @@ def main(argv=None) -> int:
     cli = []
     for _ in range(args.repeat):
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "sim", "sweep", *ARGS, "--out", csv_path,
+        subprocess.run([sys.executable, "-m", "sim", "sweep", *ARGS, "--out", csv_path, "--force",
                         "--quiet"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
         cli.append(time.perf_counter() - start)
 
