@@ -79,6 +79,51 @@ def poly_method(grid: dict, target: float, q_samples=(1, 2, 4, 8), s_samples=(0.
                                 np.array([grid[p]["energy_uj"] for p in pts]))}
 
 
+def compare(arch: str = "vgg", dataset: str = "digits", target_acc: float = 0.95,
+            epochs: int | None = None, bo_seeds: int = 5) -> dict:
+    """Exhaustive vs QS-NAS polynomial vs BO on the grid; the rows of the comparison.
+
+    Returns ``{"target_acc", "dataset", "arch", "grid", "best", "rows"}`` (``best`` None
+    and ``rows`` empty when no grid point reaches the target).
+    """
+    cfg = SearchConfig(target_acc=target_acc, arch=arch, dataset=dataset, epochs=epochs,
+                       progress=False)
+    grid = measure_grid(cfg)
+    out = {"target_acc": target_acc, "dataset": dataset, "arch": arch,
+           "grid": {f"q{q}_s{s}": v for (q, s), v in grid.items()}, "best": None,
+           "rows": []}
+    feasible = {p: v for p, v in grid.items()
+                if v["energy_uj"] and v["accuracy"] >= target_acc}
+    if not feasible:
+        return out
+    best = min(feasible, key=lambda p: feasible[p]["energy_uj"])
+    e_best = feasible[best]["energy_uj"]
+    rows = [{"method": "exhaustive", "found": best, "trained": len(grid),
+             "train_seconds": cost(grid, grid), "regret": 0.0}]
+    found, trained, fit = poly_method(grid, target_acc)
+    rows.append({"method": "polynomial (QS-NAS)", "found": found, "trained": len(trained),
+                 "train_seconds": cost(grid, trained),
+                 "regret": regret(grid[found]["energy_uj"] if found else None, e_best), **fit})
+    budget = len(trained)
+    bo_rows = []
+    for seed in range(bo_seeds):
+        res = bo_search(lambda q, s: (grid[(q, s)]["accuracy"], grid[(q, s)]["energy_uj"]),
+                        Q_GRID, S_GRID, target_acc, n_trials=budget, seed=seed)
+        pts = {(t["q"], t["s"]) for t in res["trials"]}
+        b = res["best"]
+        bo_rows.append({"found": (b["q"], b["s"]) if b else None, "trained": len(pts),
+                        "train_seconds": cost(grid, pts),
+                        "regret": regret(b["energy_uj"] if b else None, e_best)})
+    rows.append({"method": f"Bayesian optimisation (TPE, {budget} trials, "
+                           f"mean of {bo_seeds} seeds)",
+                 "found": [r["found"] for r in bo_rows],
+                 "trained": float(np.mean([r["trained"] for r in bo_rows])),
+                 "train_seconds": float(np.mean([r["train_seconds"] for r in bo_rows])),
+                 "regret": float(np.mean([r["regret"] for r in bo_rows]))})
+    out.update(best=best, e_best=e_best, rows=rows)
+    return out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", default="vgg")
@@ -88,47 +133,16 @@ def main(argv=None) -> int:
     parser.add_argument("--bo-seeds", type=int, default=5)
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
-    cfg = SearchConfig(target_acc=args.target_acc, arch=args.arch, dataset=args.dataset,
-                       epochs=args.epochs, progress=False)
-    grid = measure_grid(cfg)
-    feasible = {p: v for p, v in grid.items()
-                if v["energy_uj"] and v["accuracy"] >= args.target_acc}
-    if not feasible:
+    out = compare(args.arch, args.dataset, args.target_acc, args.epochs, args.bo_seeds)
+    if not out["rows"]:
         print("no grid point reaches the target", file=sys.stderr)
         return 1
-    best = min(feasible, key=lambda p: feasible[p]["energy_uj"])
-    e_best = feasible[best]["energy_uj"]
-    rows = [{"method": "exhaustive", "found": best, "trained": len(grid),
-             "train_seconds": cost(grid, grid), "regret": 0.0}]
-    found, trained, fit = poly_method(grid, args.target_acc)
-    rows.append({"method": "polynomial (QS-NAS)", "found": found, "trained": len(trained),
-                 "train_seconds": cost(grid, trained),
-                 "regret": regret(grid[found]["energy_uj"] if found else None, e_best), **fit})
-    budget = len(trained)
-    bo_rows = []
-    for seed in range(args.bo_seeds):
-        res = bo_search(lambda q, s: (grid[(q, s)]["accuracy"], grid[(q, s)]["energy_uj"]),
-                        Q_GRID, S_GRID, args.target_acc, n_trials=budget, seed=seed)
-        pts = {(t["q"], t["s"]) for t in res["trials"]}
-        b = res["best"]
-        bo_rows.append({"found": (b["q"], b["s"]) if b else None, "trained": len(pts),
-                        "train_seconds": cost(grid, pts),
-                        "regret": regret(b["energy_uj"] if b else None, e_best)})
-    rows.append({"method": f"Bayesian optimisation (TPE, {budget} trials, "
-                           f"mean of {args.bo_seeds} seeds)",
-                 "found": [r["found"] for r in bo_rows],
-                 "trained": float(np.mean([r["trained"] for r in bo_rows])),
-                 "train_seconds": float(np.mean([r["train_seconds"] for r in bo_rows])),
-                 "regret": float(np.mean([r["regret"] for r in bo_rows]))})
     print("| method | networks trained | training time (s) | found ⟨q, s⟩ | regret |")
     print("|---|---|---|---|---|")
-    for r in rows:
+    for r in out["rows"]:
         print(f"| {r['method']} | {r['trained']:g} | {r['train_seconds']:.0f} | {r['found']} | "
               f"{100 * r['regret']:.1f} % |")
     if args.json:
-        out = {"target_acc": args.target_acc, "dataset": args.dataset, "arch": args.arch,
-               "grid": {f"q{q}_s{s}": v for (q, s), v in grid.items()}, "best": best,
-               "rows": rows}
         with open(args.json, "w") as f:
             json.dump(out, f, indent=1, default=str)
     return 0

@@ -1,0 +1,218 @@
+"""``python -m bench``: rendering, command line, the cycles section end to end, Brevitas net."""
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.__main__ import SECTIONS, _found, _secs, render
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def bench(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "bench", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def results_dict() -> dict:
+    """A complete results.json as `bench.__main__.run` writes it, with made-up figures."""
+    pair = {"images": 20, "mismatches": 0}
+    return {
+        "version": 1, "command": "python -m bench", "quick": False, "threads": 1,
+        "date_utc": "2030-01-02 03:04", "total_seconds": 4321.0,
+        "machine": {"cpu": "Test CPU 9000", "cpu_count": 2, "os": "Linux",
+                    "load_average_at_start": [0.5, 0.25, 0.125],
+                    "versions": {"torch": "2.13.0", "brevitas": None}},
+        "plan": {},
+        "sections": {
+            "accuracy": {"status": "ok", "seconds": 301.0, "data": {
+                "arch": "vgg", "s": 1.0, "dataset": "mnist5k", "seed": 0, "epochs": 12,
+                "float_epochs": 15, "qat_lr": 0.01, "batch_size": 64, "threads": 1,
+                "float_acc": 0.986, "float_seconds": 40.9, "float_cached": True,
+                "test_images": 1000,
+                "rows": [{"q": q, "ours_integer_acc": 0.9 + q / 1000,
+                          "ours_fake_quant_acc": 0.9 + q / 1000, "ours_qat_graph_acc": 0.95,
+                          "ours_qat_seconds": 29.7, "brevitas_fake_quant_acc": 0.8 + q / 1000,
+                          "brevitas_qat_seconds": 41.6} for q in (2, 4, 8)]}},
+            "cycles": {"status": "ok", "seconds": 0.1, "data": {
+                "s": 1.0, "pe": 8, "mult": 8, "input_shape": [28, 28, 1],
+                "rows": [{"arch": "vgg", "q": 2, "cycles": 32497, "physical_bound": 30078,
+                          "ratio": 1.0804, "worst_layer": {"name": "conv1", "cycles": 3000,
+                                                           "physical_bound": 1764,
+                                                           "ratio": 1.7007}}]}},
+            "verilator": {"status": "failed", "seconds": 2.0,
+                          "error": "RuntimeError: no verilator here"},
+            "build": {"status": "ok", "seconds": 480.0, "data": {
+                "command": "python -m codegen build --q 2 --s 1.5", "wall_seconds": 471.3,
+                "pe": 8, "mult": 4, "board": "arty_a7_35",
+                "accuracy": {}, "hw_matches_golden": pair,
+                "cycles": {"per_inference": 50000, "physical_bound": 45000},
+                "energy_uj": 12.34567, "resources": {"lut": 1, "ff": 2, "dsp": 3, "bram36": 4},
+                "resources_source": "yosys synth_xilinx", "steps_seconds": {"train": 1.5}}},
+            "openflow": {"status": "skipped"},
+            "search": {"status": "ok", "seconds": 60.0, "data": {
+                "arch": "vgg", "dataset": "digits", "target_acc": 0.95, "best": [2, 0.5],
+                "rows": [{"method": "exhaustive", "found": [2, 0.5], "trained": 36,
+                          "train_seconds": 900.0, "regret": 0.0},
+                         {"method": "BO", "found": [[2, 0.5], None], "trained": 8.5,
+                          "train_seconds": 200.0, "regret": 0.125}]}},
+        },
+    }
+
+
+def table_row(md: str, first_cell: str) -> str:
+    rows = [line for line in md.splitlines() if line.startswith(f"| {first_cell} |")]
+    assert len(rows) == 1, (first_cell, rows)
+    return rows[0]
+
+
+def test_render_puts_every_measurement_in_its_table():
+    md = render(results_dict())
+    row = table_row(md, "4")
+    assert "**90.4 %**" in row and "**80.4 %**" in row and "98.6 %" in row
+    assert "29.7 s" in row and "41.6 s" in row
+    assert "32,497" in md and "30,078" in md and "1.08×" in md and "conv1: 1.70×" in md
+    assert "**7 min 51 s**" in md and "12.346 µJ" in md
+    assert "| exhaustive | 36 | 15 min 0 s | ⟨2, 0.5⟩ | 0.0 % |" in md
+    assert "⟨2, 0.5⟩, none" in md and "12.5 %" in md
+    assert "Test CPU 9000" in md and "| brevitas | not found |" in md
+    assert "72 min 1 s" in md  # total wall time
+    assert "*Failed in this run:* `RuntimeError: no verilator here`" in md
+    assert md.count("*Not measured in this run (skipped).*") == 1
+    assert "| openflow | skipped | – |" in md
+
+
+def test_render_is_deterministic_and_strict():
+    r = results_dict()
+    assert render(r) == render(copy.deepcopy(r))
+    del r["sections"]["cycles"]["data"]["pe"]
+    with pytest.raises(Exception, match="pe"):  # StrictUndefined: a missing figure fails
+        render(r)
+
+
+def test_filters():
+    assert _secs(59.94) == "59.9 s" and _secs(61) == "1 min 1 s" and _secs(None) == "–"
+    assert _found(None) == "none" and _found([1, 2.0]) == "⟨1, 2⟩"
+    assert _found([[1, 0.25], [8, 1.5]]) == "⟨1, 0.25⟩, ⟨8, 1.5⟩"
+
+
+def test_help_names_the_sections():
+    done = bench("--help", timeout=60)
+    assert done.returncode == 0
+    for name in SECTIONS:
+        assert name in done.stdout
+    assert "--quick" in done.stdout and "--render-only" in done.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--skip", "cycles,nonsense"], "--skip takes a comma-separated list"),
+    (["--only", ""], "--only takes a comma-separated list"),
+    (["--skip", "build", "--only", "cycles"], "cannot be combined"),
+    (["--threads", "0"], "--threads must be a positive integer"),
+    (["--frobnicate"], "unrecognized arguments"),
+])
+def test_bad_arguments_are_one_line_and_exit_2(args, message):
+    done = bench(*args, timeout=60)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_render_only_without_results_is_one_line(tmp_path):
+    done = bench("--render-only", "--out", str(tmp_path), timeout=60)
+    assert done.returncode == 2
+    assert "results.json" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    (tmp_path / "results.json").write_text(json.dumps({"sections": {}}))
+    done = bench("--render-only", "--out", str(tmp_path), timeout=60)
+    assert done.returncode == 2
+    assert "does not fit the template" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_cycles_section_end_to_end_and_rerender(tmp_path):
+    from model.arch import network_specs
+    from sim.cycles import cycle_model
+
+    done = bench("--only", "cycles", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["command"] == f"python -m bench --only cycles --out {tmp_path}"
+    assert [results["sections"][n]["status"] for n in SECTIONS] == \
+        ["skipped", "ok", "skipped", "skipped", "skipped", "skipped"]
+    rows = results["sections"]["cycles"]["data"]["rows"]
+    assert [(r["arch"], r["q"]) for r in rows] == [(a, q) for a in ("vgg", "mobilenet")
+                                                   for q in (1, 2, 4, 8)]
+    for r in rows:  # live from the cycle model, not pasted
+        model = cycle_model(network_specs(r["arch"], 1.0, (28, 28, 1), 10), r["q"], 8, 8)
+        assert (r["cycles"], r["physical_bound"]) == (model["cycles"], model["physical_bound"])
+        worst = max(x["ratio"] for x in model["layers"] if x["ratio"] is not None)
+        assert r["worst_layer"]["ratio"] == worst
+    md = (tmp_path / "RESULTS.md").read_text()
+    assert f"{rows[0]['cycles']:,}" in md
+    # --render-only re-renders from results.json without measuring
+    rows[0]["cycles"] = 123_456_789
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    done = bench("--render-only", "--out", str(tmp_path), timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "123,456,789" in (tmp_path / "RESULTS.md").read_text()
+
+
+# ---------------------------------------------------------------------------- Brevitas
+
+
+def small_digits(n_train=128):
+    from model.data import Dataset, load_dataset
+
+    d = load_dataset("digits")
+    return Dataset("digits", d.train_x[:n_train], d.train_y[:n_train], d.test_x, d.test_y, 10)
+
+
+def test_brevitas_net_mirrors_ours_and_trains_a_step():
+    pytest.importorskip("brevitas")
+    import brevitas.nn as qnn
+    import torch
+
+    from bench.brevitas_compare import (
+        build_brevitas_net,
+        calibrate,
+        load_float_weights,
+        train_brevitas,
+    )
+    from model.nets import QNet
+    from model.train import TrainConfig, _fit, resolve, to_nchw
+
+    torch.set_num_threads(1)  # as training does: two OpenMP threads on a busy 2-core box crawl
+    data = small_digits(1397)
+    cfg = resolve(TrainConfig(arch="vgg", q=8, s=0.5, dataset="digits", epochs=1,
+                              float_epochs=3))
+    torch.manual_seed(0)
+    ours = QNet("vgg", 8, 0.5, data.input_shape, 10)
+    _fit(ours, data, cfg, mode="float", epochs=3, lr=cfg.lr,
+         gen=torch.Generator().manual_seed(0), progress=False, desc="float")
+    bnet = build_brevitas_net("vgg", 8, 0.5, data.input_shape, 10)
+    convs = [m for m in bnet.modules() if isinstance(m, qnn.QuantConv2d)]
+    dense = [m for m in bnet.modules() if isinstance(m, qnn.QuantLinear)]
+    assert len(convs) == sum(s.kind == "conv" for s in ours.specs) and len(dense) == 1
+    load_float_weights(bnet, ours)  # before the first forward: it sets the weight scales
+    calibrate(bnet, to_nchw(data.train_x[:512]))
+    assert all(int(m.quant_weight().bit_width) == 8 for m in convs + dense)
+    # at 8 bits, the Brevitas net computes nearly the float net: same topology, padding,
+    # pooling, flatten order and weights
+    x = to_nchw(data.test_x[:200])
+    ours.eval().set_mode("float")
+    bnet.eval()
+    with torch.no_grad():
+        float_classes = ours(x).argmax(1)
+        agree = (float_classes == bnet(x).argmax(1)).float().mean().item()
+    assert (float_classes.numpy() == data.test_y[:200]).mean() > 0.5  # a real float net
+    assert agree >= 0.95, agree
+
+    cfg2 = resolve(TrainConfig(arch="vgg", q=2, s=0.5, dataset="digits", epochs=1,
+                               float_epochs=2))
+    r = train_brevitas(cfg2, data, ours)
+    assert 0.0 <= r["fake_quant_acc"] <= 1.0 and r["qat_seconds"] > 0
+    assert len(r["losses"]) == 1 and r["losses"][0] > 0
