@@ -63,12 +63,12 @@ class Pass:
     name: str
     kind: str  # conv | dwconv | dense | avgpool
     mode: int
-    first: bool  # reads the 8-bit image as ⌈8/q⌉ digit planes (virtual channels)
+    first: bool  # reads the 8-bit image buffer (one whole pixel byte per lane)
     last: bool  # writes raw int32 logits, no requantize
     src: int  # ping-pong buffer read (the other one is written)
     ih: int
     iw: int
-    cin: int  # input channels (virtual channels cin·digits for the first pass)
+    cin: int  # input channels (virtual (tap, channel) lanes K²·C for a first conv)
     cg_in: int  # words per input pixel
     kh: int
     kw: int
@@ -113,14 +113,15 @@ class Plan:
     q: int
     pe_count: int
     mults_per_pe: int
-    digits: int  # ⌈8/q⌉ digit planes of the input image
     input_shape: tuple[int, int, int]
     num_classes: int
     passes: tuple[Pass, ...]
     act_depth: tuple[int, int]  # words in ping-pong buffers 0 and 1
-    # The image loader writes the first layer's input already unrolled ("im2col"): for a
-    # first conv, output pixel (oy, ox) gets one word run holding every kernel tap ×
-    # channel × digit, so the first pass is a 1×1 conv on the Ho×Wo grid.
+    # The image loader writes the first layer's input already unrolled ("im2col") into
+    # its own buffer of M 8-bit lanes: for a first conv, output pixel (oy, ox) gets one
+    # word run holding every kernel tap × channel, so the first pass is a 1×1 conv on the
+    # Ho×Wo grid whose lanes multiply q-bit weights by whole 8-bit pixels.
+    image_depth: int = 1  # words of the image buffer
     load_k: int = 1  # kernel taps per side unrolled by the loader
     load_stride: int = 1
     load_pad: int = 0
@@ -130,6 +131,10 @@ class Plan:
     @property
     def word_bits(self) -> int:
         return self.mults_per_pe * self.q
+
+    @property
+    def image_word_bits(self) -> int:
+        return self.mults_per_pe * INPUT_BITS
 
     @property
     def weight_depth(self) -> int:
@@ -164,7 +169,6 @@ def plan_network(layers, q: int, pe_count: int, mults_per_pe: int) -> Plan:
     if not layers:
         raise ValueError("the network has no layers")
     P, M = pe_count, mults_per_pe
-    digits = _ceil_div(INPUT_BITS, q)
     input_shape = tuple(int(d) for d in layers[0].in_shape)
     if len(input_shape) != 3:
         raise ValueError(f"the first layer must take an H×W×C image, not {list(input_shape)}")
@@ -178,8 +182,7 @@ def plan_network(layers, q: int, pe_count: int, mults_per_pe: int) -> Plan:
         k0, s0 = int(layers[0].k), int(layers[0].stride)
         load = dict(load_k=k0, load_stride=s0, load_pad=k0 // 2, load_h=_conv_out(h, k0, s0),
                     load_w=_conv_out(w, k0, s0))
-    taps0 = load["load_k"] ** 2
-    depth[0] = load["load_h"] * load["load_w"] * _ceil_div(taps0 * c * digits, M)
+    image_depth = load["load_h"] * load["load_w"] * _ceil_div(load["load_k"] ** 2 * c, M)
     wbase = 0
     i = 0
     while i < len(layers):
@@ -239,7 +242,7 @@ def plan_network(layers, q: int, pe_count: int, mults_per_pe: int) -> Plan:
                 gsum = True
                 kh = kw = 1
                 oh, ow = ih, iw
-        cin = ic * digits if first else ic
+        cin = ic
         cg_in = _ceil_div(cin, M)
         cg_out = _ceil_div(cout, M)
         raw_groups = []
@@ -279,34 +282,27 @@ def plan_network(layers, q: int, pe_count: int, mults_per_pe: int) -> Plan:
         src = 1 - src
         i += 2 if pool else 1
     num_classes = passes[-1].cout
-    return Plan(q, P, M, digits, input_shape, num_classes, tuple(passes),
-                (max(1, depth[0]), max(1, depth[1])), **load)
+    return Plan(q, P, M, input_shape, num_classes, tuple(passes),
+                (max(1, depth[0]), max(1, depth[1])), image_depth=max(1, image_depth), **load)
 
 
-def lane_tap(plan: Plan, v: int) -> tuple[int, int, int, int]:
-    """First pass: virtual channel ``v`` → (ky, kx, input channel, digit)."""
-    c = plan.input_shape[2]
-    tc, d = divmod(v, plan.digits)
-    t, cin = divmod(tc, c)
+def lane_tap(plan: Plan, v: int) -> tuple[int, int, int]:
+    """First pass: virtual channel ``v = (ky·K + kx)·C + c`` → (ky, kx, c)."""
+    t, c = divmod(v, plan.input_shape[2])
     ky, kx = divmod(t, plan.load_k)
-    return ky, kx, cin, d
+    return ky, kx, c
 
 
-def loader_table(plan: Plan) -> list[tuple[int, int, int]]:
-    """Per (tap, channel): (first word offset, first lane, words spanned by the digits)."""
-    c_in, D, M = plan.input_shape[2], plan.digits, plan.mults_per_pe
-    rows = []
-    for t in range(plan.load_k ** 2):
-        for c in range(c_in):
-            v0 = (t * c_in + c) * D
-            rows.append((v0 // M, v0 % M, (v0 % M + D - 1) // M + 1))
-    return rows
+def loader_table(plan: Plan) -> list[tuple[int, int]]:
+    """Per (tap, channel), in that order: (word offset in the pixel's run, lane)."""
+    M = plan.mults_per_pe
+    return [divmod(v, M) for v in range(plan.load_k ** 2 * plan.input_shape[2])]
 
 
 def load_cycles(plan: Plan) -> int:
-    """Cycles to load one image (accept + one per word written per tap)."""
+    """Cycles to load one image: per byte, the accepting cycle plus one per kernel tap."""
     h, w, c = plan.input_shape
-    return h * w * (c + sum(n for _, _, n in loader_table(plan)))
+    return h * w * c * (1 + plan.load_k ** 2)
 
 
 # ------------------------------------------------------------------------- packing
@@ -350,7 +346,7 @@ def pack_network(network, pe_count: int, mults_per_pe: int, q: int | None = None
 
     q = network_q(network) if q is None else q
     plan = plan_network(network.layers, q, pe_count, mults_per_pe)
-    P, M, D = pe_count, mults_per_pe, plan.digits
+    P, M = pe_count, mults_per_pe
     weights = [[] for _ in range(P)]
     params = [[] for _ in range(P)]
     wmap = []
@@ -377,10 +373,10 @@ def pack_network(network, pe_count: int, mults_per_pe: int, q: int | None = None
                                 value = 0
                                 if c < p.cout and v < p.cin:
                                     if p.first and p.kind == "conv":
-                                        ty, tx, ci, _ = lane_tap(plan, v)
+                                        ty, tx, ci = lane_tap(plan, v)
                                         value = int(w[c, ty, tx, ci])
                                     elif p.kind in ("conv", "dense"):
-                                        value = int(w[c, ky, kx, v // D if p.first else v])
+                                        value = int(w[c, ky, kx, v])
                                     elif v == c:
                                         value = 1 if p.kind == "avgpool" else int(w[c, ky, kx])
                                 word |= _encode_weight(value, q) << (q * lane)
@@ -392,8 +388,7 @@ def pack_network(network, pe_count: int, mults_per_pe: int, q: int | None = None
                         b = int(layer.b[c])
                     if not p.last:
                         m_, n_ = int(layer.m[c]), int(layer.n[c])
-                params[j].append((b & ((1 << BIAS_BITS) - 1)) | (m_ << BIAS_BITS)
-                                 | (n_ << (BIAS_BITS + M_BITS)))
+                params[j].append(_param_word(b, m_, n_))
     return Packed(plan, weights, params, wmap)
 
 
@@ -467,6 +462,10 @@ def write_mem_files(packed: Packed, out_dir) -> dict[str, Path]:
                    "fields": {"bias": [0, BIAS_BITS - 1],
                               "m": [BIAS_BITS, BIAS_BITS + M_BITS - 1],
                               "n": [BIAS_BITS + M_BITS, PARAM_BITS - 1]}},
+        # written by the image loader at run time (no file): the first pass's input
+        "image": {"width_bits": packed.plan.image_word_bits, "depth": packed.plan.image_depth,
+                  "lane_order": "lane l in bits [8·l, 8·l+8), l = v mod M of word v div M "
+                                "in the output pixel's run, v = (ky·K + kx)·C + c"},
     }
     (out / "mem_map.json").write_text(json.dumps(mem_map, indent=1) + "\n")
     return paths

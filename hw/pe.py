@@ -1,9 +1,14 @@
 """Processing engine: M q-bit multipliers, an adder tree and an accumulator.
 
-Lane ``l`` multiplies a signed q-bit weight by an unsigned q-bit activation (for q = 1
-the weight bit means +1 (1) or −1 (0)). A lane may be shifted left by ``q·digit``: the
-first layer feeds the 8-bit image as ⌈8/q⌉ q-bit digit planes, one per lane, so the
-shifted products add up to the exact 8-bit product.
+Lane ``l`` multiplies a signed q-bit weight by an unsigned ``act_bits``-bit activation
+(for q = 1 the weight bit means +1 (1) or −1 (0), so the product is ``±a``). In the
+accelerator ``act_bits`` is 8: the first layer feeds whole 8-bit pixels into the lanes,
+later layers their q-bit activations zero-extended.
+
+For q ≤ `SHIFT_ADD_MAX_Q` and ``act_bits > q`` the multiplier is written as q shifted
+copies of the activation selected by the weight bits (the top one subtracted): logic
+Yosys keeps in LUTs, as it did the q × q product, where a ``*`` of ≥ 9 product bits
+would take a DSP slice (``mul2dsp``). Above it, ``*`` maps to a DSP as before.
 """
 
 from __future__ import annotations
@@ -11,6 +16,31 @@ from __future__ import annotations
 from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
+
+# Widest weight for which a lane multiplier is built from shifted adds (see the module
+# docstring); sim.resources.mult_in_dsp follows the same rule.
+SHIFT_ADD_MAX_Q = 3
+
+
+def product_bits(q: int, act_bits: int) -> int:
+    """Signed width of a q-bit weight × unsigned ``act_bits``-bit activation product.
+
+    q = 1: ``±a`` needs ``act_bits + 1``; q ≥ 2: ``|w| ≤ 2^(q−1)`` and ``a < 2^act_bits``
+    give ``|w·a| < 2^(q−1+act_bits)``, i.e. ``q + act_bits`` bits.
+    """
+    return act_bits + 1 if q == 1 else q + act_bits
+
+
+def lane_product(w, a, q: int):
+    """``w·a`` for a q-bit weight lane ``w`` (q = 1: bit 1 ↔ +1) and an unsigned ``a``."""
+    if q == 1:
+        return Mux(w[0], a, -a)
+    if q <= SHIFT_ADD_MAX_Q and len(a) > q:
+        total = -Mux(w[q - 1], a << (q - 1), 0)  # two's complement: the top bit weighs −2^(q−1)
+        for i in range(q - 1):
+            total = total + Mux(w[i], a << i, 0)
+        return total
+    return w.as_signed() * a
 
 
 def _check_positive(name, value):
@@ -57,33 +87,35 @@ class AdderTree(wiring.Component):
 class PE(wiring.Component):
     """One processing engine.
 
-    Timing: ``act``, ``weight``, ``lane_en``, ``digit``, ``valid`` and ``first`` belong to
+    Timing: ``act``, ``weight``, ``lane_en``, ``valid`` and ``first`` belong to
     stage S1; the products' sum is registered, and in S2 ``acc`` shows the accumulator
     after this step (``bias + sum`` on a pixel's first step) while ``acc_valid`` is high;
     the accumulator register takes it at the end of S2. ``bias`` is read in S2.
     """
 
-    def __init__(self, q: int, mults_per_pe: int, acc_bits: int, digits: int = 1, *,
-                 lane_accumulators: bool = False):
+    def __init__(self, q: int, mults_per_pe: int, acc_bits: int, act_bits: int | None = None,
+                 *, lane_accumulators: bool = False):
+        act_bits = q if act_bits is None else act_bits
         try:
             _check_positive("mults_per_pe", mults_per_pe)
             _check_positive("acc_bits", acc_bits)
-            _check_positive("digits", digits)
             if not isinstance(q, int) or not 1 <= q <= 8:
                 raise ValueError(f"q must be an integer bit width in 1..8, not {q!r}")
+            if not isinstance(act_bits, int) or act_bits < q:
+                raise ValueError(f"act_bits must be an integer of at least q = {q}, "
+                                 f"not {act_bits!r}")
         except ValueError:
             self._MustUse__silence = True  # rejected, so never elaborated: no unused warning
             raise
-        self._q, self._M, self._acc_bits, self._digits = q, mults_per_pe, acc_bits, digits
+        self._q, self._M, self._acc_bits, self._act_bits = q, mults_per_pe, acc_bits, act_bits
         self._lanes = lane_accumulators
-        # a product is q_w + q_a + 1 bits signed, plus q·(digits − 1) bits of digit shift
-        self.product_bits = 2 * q + 1 + q * (digits - 1)
+        self.product_bits = product_bits(q, act_bits)
+        # the adder tree adds ⌈log2 M⌉ bits
         self.sum_bits = self.product_bits + (mults_per_pe - 1).bit_length()
         super().__init__({
-            "act": In(q * mults_per_pe),
+            "act": In(act_bits * mults_per_pe),  # lane l in bits [act_bits·l, act_bits·(l+1))
             "weight": In(q * mults_per_pe),
             "lane_en": In(mults_per_pe),
-            "digit": In(data.ArrayLayout(range(digits), mults_per_pe)),
             "valid": In(1),
             "first": In(1),
             "bias": In(signed(32)),
@@ -100,18 +132,10 @@ class PE(wiring.Component):
         q, M = self._q, self._M
         products = []
         for lane in range(M):
-            a = self.act[q * lane: q * (lane + 1)]
+            a = self.act[self._act_bits * lane: self._act_bits * (lane + 1)]
             w = self.weight[q * lane: q * (lane + 1)]
             p = Signal(signed(self.product_bits), name=f"product{lane}")
-            if q == 1:
-                base = Mux(w[0], a, -a)
-            else:
-                base = w.as_signed() * a
-            if self._digits > 1:
-                shifted = base << (self.digit[lane] * q)
-            else:
-                shifted = base
-            m.d.comb += p.eq(Mux(self.lane_en[lane], shifted, 0))
+            m.d.comb += p.eq(Mux(self.lane_en[lane], lane_product(w, a, q), 0))
             products.append(p)
         sum2 = Signal(signed(self.sum_bits))
         valid2 = Signal()

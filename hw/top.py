@@ -12,7 +12,7 @@ R1/R2 requantize, R3 pool/write latch, W write-back) and the descriptor tables.
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, C, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -48,8 +48,8 @@ def accumulator_bits(plan: Plan) -> int:
     w_max = 1 if q == 1 else (1 << (q - 1)) - 1
     worst = 0
     for p in plan.passes:
-        if p.first:
-            terms, a_max = p.kh * p.kw * (p.cin // plan.digits), (1 << INPUT_BITS) - 1
+        if p.first:  # whole 8-bit pixels, K²·C virtual channels (or H·W·C for a dense)
+            terms, a_max = p.kh * p.kw * p.cin, (1 << INPUT_BITS) - 1
         elif p.gsum:  # every pixel of the map into one lane
             terms, a_max = p.opix, (1 << q) - 1
         elif p.mode in (MODE_DW, MODE_DWP):  # one channel per accumulator
@@ -121,11 +121,14 @@ class Accelerator(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         plan = self._plan
-        P, M, q, D = plan.pe_count, plan.mults_per_pe, plan.q, plan.digits
+        P, M, q = plan.pe_count, plan.mults_per_pe, plan.q
         WB = plan.word_bits
+        # lanes carry whole 8-bit pixels in the first pass, q-bit activations (zero
+        # extended) afterwards
+        AB = max(q, INPUT_BITS)
         passes = plan.passes
         ncls = plan.num_classes
-        depth_max = max(plan.act_depth)
+        depth_max = max(*plan.act_depth, plan.image_depth)
         addr_bits = _bits(depth_max)
 
         # ---------------------------------------------------- descriptor and group tables
@@ -181,6 +184,11 @@ class Accelerator(wiring.Component):
             wports.append(mem.write_port(granularity=q))
 
         self._act_mems = bufs  # simulation access to the ping-pong buffers
+        # The first pass's input: the image unrolled by the loader, M lanes of 8 bits
+        image_buf = Memory(shape=plan.image_word_bits, depth=plan.image_depth, init=[])
+        m.submodules.image_buf = image_buf
+        image_rp = image_buf.read_port()
+        image_wp = image_buf.write_port(granularity=INPUT_BITS)
 
         # ----------------------------------------------------------------- ROMs and PEs
         weight_roms, param_roms, pes = [], [], []
@@ -192,7 +200,7 @@ class Accelerator(wiring.Component):
                 pf = f"{prefix}params_pe{j}.mem"
             wr = ROM(WB, self._packed.weights[j], init_file=wf)
             pr = ROM(PARAM_BITS, self._packed.params[j], init_file=pf)
-            pe = PE(q, M, self.acc_bits, D, lane_accumulators=has_dwp)
+            pe = PE(q, M, self.acc_bits, AB, lane_accumulators=has_dwp)
             m.submodules[f"weights_pe{j}"] = wr
             m.submodules[f"params_pe{j}"] = pr
             m.submodules[f"pe{j}"] = pe
@@ -349,12 +357,13 @@ class Accelerator(wiring.Component):
                 if j == 0:
                     m.d.comb += [
                         port.addr.eq(Mux(dwp, addr_j, act_addr)),
-                        port.en.eq(step & (desc.src == b)
+                        port.en.eq(step & (desc.src == b) & ~desc.first
                                    & Mux(dwp, ~ctl0.pad_pe[j], ~ctl0.pad)),
                     ]
                 else:
                     m.d.comb += [port.addr.eq(addr_j),
                                  port.en.eq(step & (desc.src == b) & dwp & ~ctl0.pad_pe[j])]
+        m.d.comb += [image_rp.addr.eq(act_addr), image_rp.en.eq(step & desc.first & ~ctl0.pad)]
         for j in range(P):
             m.d.comb += [
                 weight_roms[j].addr.eq(grp.wbase + wstep),
@@ -364,7 +373,7 @@ class Accelerator(wiring.Component):
             ]
 
         # sequencer state machine
-        # a start while the loader still writes the last byte's digits waits for it
+        # a start while the loader still writes the last byte's taps waits for it
         start_pending = Signal()
         loader_busy = Signal()
         can_start = (state == IDLE) | (state == DONE)
@@ -450,14 +459,18 @@ class Accelerator(wiring.Component):
         ctl1 = Signal(ctl_layout)
         ctl2 = Signal(ctl_layout)
         m.d.sync += [ctl1.eq(ctl0), ctl2.eq(ctl1)]
-        act_word = Signal(WB)
-        m.d.comb += act_word.eq(Mux(ctl1.pad, 0, Mux(desc.src, rports[1][0].data,
-                                                     rports[0][0].data)))
+        def widen(word):  # q-bit lanes → AB-bit lanes (zero extension: wiring only)
+            return Cat(*(Cat(word[q * lane: q * (lane + 1)], C(0, AB - q))
+                         for lane in range(M)))
+
+        act_word = Signal(AB * M)
+        m.d.comb += act_word.eq(Mux(ctl1.pad, 0, Mux(desc.first, image_rp.data, widen(
+            Mux(desc.src, rports[1][0].data, rports[0][0].data)))))
         dwp_words = []
         for j in range(nports):
-            wj = Signal(WB, name=f"act_word_pe{j}")
-            m.d.comb += wj.eq(Mux(ctl1.pad_pe[j], 0, Mux(desc.src, rports[1][j].data,
-                                                           rports[0][j].data)))
+            wj = Signal(AB * M, name=f"act_word_pe{j}")
+            m.d.comb += wj.eq(Mux(ctl1.pad_pe[j], 0, widen(
+                Mux(desc.src, rports[1][j].data, rports[0][j].data))))
             dwp_words.append(wj)
         lane_v = [Signal(ctl_layout["cg"].shape.width + _bits(M) + 1, name=f"lane_v{lane}")
                   for lane in range(M)]
@@ -487,8 +500,6 @@ class Accelerator(wiring.Component):
                 en = (Mux(desc.mode == MODE_DW, v == ctl1.cbase + j, 1) & (v < desc.cin)
                       & ctl1.tap_ok[lane])
                 m.d.comb += pe.lane_en[lane].eq(en)
-                if D > 1:
-                    m.d.comb += pe.digit[lane].eq(Mux(desc.first, v % D, 0))
 
         if has_dwp:  # lane l's bias is channel cg·M + l's: PE l's parameters (P ≥ M)
             for j in range(P):
@@ -645,25 +656,16 @@ class Accelerator(wiring.Component):
             for lane in range(M):
                 m.d.comb += dwp_en[lane].eq(meta_w.cg * M + lane < desc.cout)
 
-        # buffer write ports: buffer 0 is shared by the image loader (while idle)
+        # the image buffer is written by the loader only (while idle)
+        m.d.comb += [image_wp.addr.eq(loader.wr_addr), image_wp.data.eq(loader.wr_data),
+                     image_wp.en.eq(loader.wr_en)]
         for b in range(2):
             wp = wports[b]
             wb_here = wb_active & (dst == b) & self.busy
-            if b == 0:
-                with m.If(idle):
-                    m.d.comb += [wp.addr.eq(loader.wr_addr), wp.data.eq(loader.wr_data),
-                                 wp.en.eq(loader.wr_en)]
-                with m.Elif(dwp):
-                    m.d.comb += [wp.addr.eq(dwp_addr), wp.data.eq(dwp_word),
-                                 wp.en.eq(Mux(dwp_we & (dst == b), dwp_en, 0))]
-                with m.Else():
-                    m.d.comb += [wp.addr.eq(wb_addr), wp.data.eq(wb_word),
-                                 wp.en.eq(Mux(wb_here, wb_en, 0))]
-            else:
-                with m.If(dwp):
-                    m.d.comb += [wp.addr.eq(dwp_addr), wp.data.eq(dwp_word),
-                                 wp.en.eq(Mux(dwp_we & (dst == b), dwp_en, 0))]
-                with m.Else():
-                    m.d.comb += [wp.addr.eq(wb_addr), wp.data.eq(wb_word),
-                                 wp.en.eq(Mux(wb_here, wb_en, 0))]
+            with m.If(dwp):
+                m.d.comb += [wp.addr.eq(dwp_addr), wp.data.eq(dwp_word),
+                             wp.en.eq(Mux(dwp_we & (dst == b), dwp_en, 0))]
+            with m.Else():
+                m.d.comb += [wp.addr.eq(wb_addr), wp.data.eq(wb_word),
+                             wp.en.eq(Mux(wb_here, wb_en, 0))]
         return m

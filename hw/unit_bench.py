@@ -13,9 +13,9 @@ from hw.requant import Requantizer
 
 
 class UnitBench(wiring.Component):
-    def __init__(self, q: int, mults_per_pe: int, acc_bits: int, digits: int,
+    def __init__(self, q: int, mults_per_pe: int, acc_bits: int, act_bits: int,
                  tree_width: int, tree_count: int):
-        self._pe = PE(q, mults_per_pe, acc_bits, digits, lane_accumulators=True)
+        self._pe = PE(q, mults_per_pe, acc_bits, act_bits, lane_accumulators=True)
         self._tree = AdderTree(tree_width, tree_count)
         self._rq = Requantizer(acc_bits, q)
         super().__init__({"pe": Out(self._pe.signature), "tree": Out(self._tree.signature),

@@ -15,6 +15,13 @@ Per pass (a compute layer with its fused max pool), per group of P output channe
 
 and the network ends with ``num_classes`` argmax cycles. Everything depends on shapes,
 ``q``, ``P`` and ``M`` only, so shape-only `model.arch.LayerSpec` lists work too.
+
+Events: the first pass multiplies q-bit weights by whole 8-bit pixels read from the
+image buffer, so its multiplies (``first_mult_ops``, q × 8 bits) and reads
+(``image_reads``, words of ``image_word_bits``) are counted apart from the q × q
+multiplies (``mult_ops``) and activation-buffer reads (``act_reads``) of later passes;
+``image_writes`` are the loader's one-byte writes of one image, ``first_mac_ops`` the
+first layer's share of ``mac_ops``.
 """
 
 from __future__ import annotations
@@ -65,9 +72,11 @@ def memories(plan: Plan) -> list[dict]:
          "depth": plan.weight_depth, "instances": P},
         {"name": "params", "kind": "param", "width_bits": PARAM_BITS,
          "depth": plan.group_count, "instances": P},
+        {"name": "image", "kind": "image", "width_bits": plan.image_word_bits,
+         "depth": plan.image_depth, "instances": 1,
+         "note": "the input image unrolled for the first layer, one 8-bit pixel per lane"},
         {"name": "act0", "kind": "act", "width_bits": plan.word_bits,
-         "depth": plan.act_depth[0], "instances": replicas,
-         "note": "also holds the input image (unrolled for the first layer)" + note},
+         "depth": plan.act_depth[0], "instances": replicas, "note": note.lstrip("; ")},
         {"name": "act1", "kind": "act", "width_bits": plan.word_bits,
          "depth": plan.act_depth[1], "instances": replicas, "note": note.lstrip("; ")},
         {"name": "descriptors", "kind": "other", "width_bits": 0, "depth": len(plan.passes),
@@ -88,11 +97,12 @@ def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int) -> dict:
     plan = plan_network(layers, q, pe_count, mults_per_pe)
     P, M = pe_count, mults_per_pe
     widths = dict(weight_word_bits=plan.word_bits, act_word_bits=plan.word_bits,
-                  param_word_bits=PARAM_BITS)
+                  image_word_bits=plan.image_word_bits, param_word_bits=PARAM_BITS)
 
     def zero_events() -> dict:
-        return dict(cycles=0, mac_ops=0, mult_ops=0, adder_ops=0, acc_updates=0,
-                    requant_ops=0, weight_reads=0, act_reads=0, act_writes=0, param_reads=0,
+        return dict(cycles=0, mac_ops=0, first_mac_ops=0, mult_ops=0, first_mult_ops=0,
+                    adder_ops=0, acc_updates=0, requant_ops=0, weight_reads=0, act_reads=0,
+                    act_writes=0, image_reads=0, image_writes=0, param_reads=0,
                     active_pe_cycles=0, **widths)
 
     per_layer: dict[str, int] = {}
@@ -108,9 +118,15 @@ def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int) -> dict:
         grid = (p.oh, p.ow) if p.mode == MODE_DWP else (p.ph * ps, p.pw * ps)
         rows = _valid_taps(grid[0], p.stride, p.kh, p.pad, p.ih)
         cols = _valid_taps(grid[1], p.stride, p.kw, p.pad, p.iw)
+        if p.first:  # the loader's writes: one byte per (pixel, channel, tap in the grid)
+            ev["image_writes"] = plan.input_shape[2] * (
+                _valid_taps(plan.load_h, plan.load_stride, plan.load_k, plan.load_pad,
+                            plan.input_shape[0])
+                * _valid_taps(plan.load_w, plan.load_stride, plan.load_k, plan.load_pad,
+                              plan.input_shape[1]))
         for g in p.groups:
             steps = p.pixels * g.steps
-            ev["mult_ops"] += steps * P * M
+            ev["first_mult_ops" if p.first else "mult_ops"] += steps * P * M
             ev["param_reads"] += P
             if p.mode == MODE_DWP:
                 # pixel-parallel depthwise: PE j = output pixel, lanes accumulate separately
@@ -127,7 +143,7 @@ def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int) -> dict:
             ev["acc_updates"] += steps * P
             ev["weight_reads"] += steps * P
             ev["active_pe_cycles"] += steps * min(P, p.cout - g.cbase)
-            ev["act_reads"] += rows * cols * g.cg_cnt
+            ev["image_reads" if p.first else "act_reads"] += rows * cols * g.cg_cnt
             if not p.last:
                 ev["requant_ops"] += p.pixels * P
                 ev["act_writes"] += p.ph * p.pw * g.wo_cnt
@@ -139,6 +155,8 @@ def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int) -> dict:
         # a fused layer (e.g. a max pool in its conv's write-back) has no events of its own
         lev = layer_events.get(layer.name, zero_events())
         lev["mac_ops"] = macs
+        if layer is layers[0]:
+            lev["first_mac_ops"] = macs
         out_layers.append({"name": layer.name, "kind": layer.kind, "cycles": cyc,
                            "physical_bound": bound, "macs": macs,
                            "ratio": round(cyc / bound, 4) if bound else None,

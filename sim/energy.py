@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 
 from boards import Board, get_board
+from hw.packing import INPUT_BITS
 from sim.resources import (
     CONTROL_FF,
     REQUANT_M_BITS,
@@ -123,16 +124,19 @@ def _mult45(bits: float) -> float:
 
 
 def mult_pj(q: int, family: str = "xc7", in_dsp: bool = False,
-            dsp_bits: tuple[int, int] = (25, 18)) -> float:
-    """Energy (pJ) of one q-bit × q-bit multiply, in LUTs or in a DSP slice.
+            dsp_bits: tuple[int, int] = (25, 18), act_bits: int | None = None) -> float:
+    """Energy (pJ) of one q-bit weight × ``act_bits``-bit (default q) multiply, in LUTs
+    or in a DSP slice.
 
-    LUT: Horowitz's multiply scaled to q bits (``0.2 pJ·(q/8)^1.98``) × T × F_SOFT.
-    DSP: the slice's full-width multiply (geometric mean of its port widths) × T ×
-    F_HARD × 0.8 (XPE: narrow operands save ≈ 20 %), independent of q.
+    LUT: Horowitz's multiply scaled to the geometric mean of the operand widths
+    (``0.2 pJ·(√(q·a)/8)^1.98``: an array multiplier's partial products grow as q·a)
+    × T × F_SOFT. DSP: the slice's full-width multiply (geometric mean of its port
+    widths) × T × F_HARD × 0.8 (XPE: narrow operands save ≈ 20 %), independent of q.
     """
     if in_dsp:
         return dsp_pj(family, dsp_bits) * DSP_NARROW_SCALE
-    return _mult45(q) * tech_factor(family) * F_SOFT
+    bits = q if act_bits is None else math.sqrt(q * act_bits)
+    return _mult45(bits) * tech_factor(family) * F_SOFT
 
 
 def dsp_pj(family: str = "xc7", dsp_bits: tuple[int, int] = (25, 18)) -> float:
@@ -148,21 +152,26 @@ def sram_pj(size_bytes: float, port_bits: int) -> float:
     return H_SRAM_8KB_READ64_PJ * size_scale * width_scale
 
 
-def memory_access_pj(width_bits: int, depth: int, family: str = "xc7") -> float:
+def memory_access_pj(width_bits: int, depth: int, family: str = "xc7",
+                     bits_accessed: int | None = None) -> float:
     """Energy (pJ) of one read or write of a ``width_bits``-wide word of a memory.
 
     Block RAM: the primitives one access enables (one per column of the mapping,
     `sim.resources.map_memory`), each a Horowitz SRAM access of the primitive's size
     and port width, × T × F_HARD. LUT RAM / flip-flops: ``width_bits`` soft bits.
-    Writes are taken equal to reads (Horowitz gives reads only).
+    Writes are taken equal to reads (Horowitz gives reads only). ``bits_accessed``
+    prices a write of only that many lane-enabled bits (byte-write enables): the columns
+    holding them, those bits toggling.
     """
     mp = map_memory(width_bits, depth, family)
     t = tech_factor(family)
+    bits = width_bits if bits_accessed is None else min(int(bits_accessed), width_bits)
     if mp.kind != "bram":
-        return width_bits * SOFT_BIT_PJ_45 * t * F_SOFT
+        return bits * SOFT_BIT_PJ_45 * t * F_SOFT
     prim_bytes = mp.port_width * mp.prim_depth / 8
+    columns = math.ceil(bits / mp.port_width)
     # Only the bits this word uses toggle in the last column.
-    return mp.columns * sram_pj(prim_bytes, min(mp.port_width, width_bits)) * t * F_HARD
+    return columns * sram_pj(prim_bytes, min(mp.port_width, bits)) * t * F_HARD
 
 
 def _mean_access_pj(memories, kind: str, word_bits: int, family: str) -> float:
@@ -191,7 +200,9 @@ def energy_per_inference(events: dict, memories: list[dict], q: int, pe_count: i
         ``sim.cycles.cycle_model(...)["events"]`` (integer counts: ``cycles``,
         ``mac_ops``, ``mult_ops``, ``adder_ops``, ``acc_updates``, ``requant_ops``,
         ``weight_reads``/``weight_word_bits``, ``act_reads``/``act_writes``/
-        ``act_word_bits``, ``param_reads``/``param_word_bits``, ``active_pe_cycles``).
+        ``act_word_bits``, ``param_reads``/``param_word_bits``, ``active_pe_cycles``;
+        the first pass's ``first_mult_ops`` (q × 8-bit), ``first_mac_ops``,
+        ``image_reads``/``image_writes``/``image_word_bits``).
     memories : list of dict
         ``cycle_model(...)["memories"]``.
     q, pe_count, mults_per_pe : int
@@ -221,6 +232,10 @@ def energy_per_inference(events: dict, memories: list[dict], q: int, pe_count: i
     t = tech_factor(fam)
     dsp_bits = (board.dsp_a_bits, board.dsp_b_bits)
     e_mult = mult_pj(q, fam, resources.mult_dsp, dsp_bits)
+    # First pass: q-bit weights × whole 8-bit pixels. Later passes use the same lane
+    # multipliers with the activation's upper bits held at 0: their partial products do
+    # not toggle, so those multiplies are priced as q × q.
+    e_mult_first = mult_pj(q, fam, resources.mult_dsp, dsp_bits, act_bits=max(q, INPUT_BITS))
 
     ev = {k: int(v) for k, v in events.items() if isinstance(v, int | float)}
     cycles = ev["cycles"]
@@ -236,14 +251,17 @@ def energy_per_inference(events: dict, memories: list[dict], q: int, pe_count: i
     e_control = (cycles * CONTROL_FF + ev.get("active_pe_cycles", 0) * pe_ff) * soft_bit
 
     breakdown = {
-        "mult": ev.get("mult_ops", 0) * e_mult,
+        "mult": ev.get("mult_ops", 0) * e_mult + ev.get("first_mult_ops", 0) * e_mult_first,
         "add": ev.get("adder_ops", 0) * (add_pj(tree_bits, fam) if tree_bits else 0.0),
         "acc": ev.get("acc_updates", 0) * add_pj(acc_bits, fam),
         "requant": ev.get("requant_ops", 0) * e_requant,
         "weight_bram": ev.get("weight_reads", 0) * _mean_access_pj(
             memories, "weight", ev.get("weight_word_bits", 0), fam),
         "act_bram": (ev.get("act_reads", 0) + ev.get("act_writes", 0)) * _mean_access_pj(
-            memories, "act", ev.get("act_word_bits", 0), fam),
+            memories, "act", ev.get("act_word_bits", 0), fam)
+        + ev.get("image_reads", 0) * _mean_access_pj(
+            memories, "image", ev.get("image_word_bits", 0), fam)
+        + ev.get("image_writes", 0) * _image_write_pj(memories, fam),
         "param": ev.get("param_reads", 0) * _mean_access_pj(
             memories, "param", ev.get("param_word_bits", 0), fam),
         "control": e_control,
@@ -251,7 +269,8 @@ def energy_per_inference(events: dict, memories: list[dict], q: int, pe_count: i
     }
     total = sum(breakdown.values())
     mac_ops = ev.get("mac_ops", 0)
-    lower = mac_ops * e_mult
+    first_macs = ev.get("first_mac_ops", 0)
+    lower = (mac_ops - first_macs) * e_mult + first_macs * e_mult_first
     return {
         "energy_uj": total * 1e-6,
         "breakdown_uj": {k: v * 1e-6 for k, v in breakdown.items()},
@@ -264,6 +283,15 @@ def energy_per_inference(events: dict, memories: list[dict], q: int, pe_count: i
         "clock_mhz": clock_mhz,
         "mult_impl": "dsp" if resources.mult_dsp else "lut",
     }
+
+
+def _image_write_pj(memories, family: str) -> float:
+    """One loader write: a single byte lane of the image buffer enabled."""
+    for mem in memories:
+        if mem.get("kind") == "image" and int(mem["width_bits"]) > 0:
+            return memory_access_pj(int(mem["width_bits"]), int(mem["depth"]), family,
+                                    bits_accessed=INPUT_BITS)
+    return 0.0
 
 
 def _fixed_ff(resources: Resources, pe_count: int) -> int:

@@ -22,16 +22,20 @@ memory listed with width or depth 0, i.e. not known from shapes alone, is skippe
   (``SB_RAM40_4K``: 256 × 16, 512 × 8, 1024 × 4, 2048 × 2; FPGA-DS-02008), reported
   in BRAM36-equivalents (EBR count × 4096 / 36864).
 
-**Multipliers**: a signed ``q``-bit weight times an unsigned ``q``-bit activation is a
-``$mul`` with a ``2q + 1``-bit product (the activation gains a sign bit). Yosys
+**Multipliers**: every lane multiplies a signed ``q``-bit weight by an unsigned 8-bit
+activation (whole pixels in the first pass, zero-extended q-bit activations after it;
+`hw.pe`), a ``q + 8``-bit product. For ``q ≥ 4`` the lane is a ``$mul``, and Yosys
 ``synth_xilinx`` maps a multiplier to a DSP slice when its product has at least 9 bits
 (``mul2dsp -D DSP_Y_MINWIDTH=9``, "UG901 suggests small multiplies are those 4x4 and
-smaller"), i.e. for ``q ≥ 4``; ``synth_ice40 -dsp`` uses 11 bits, ``q ≥ 5``. ``q = 1``
-(weights ±1) is a conditional negate, never a DSP. Every eligible multiplier is
-counted as a DSP (Yosys does not spill to LUTs when the device runs out), so a design
-with more eligible multipliers than DSP slices does not fit. A LUT multiplier costs
-``q·(q+1)`` LUTs (``q = 1``: 2 LUTs). Each requantizer multiplies the accumulator by
-a 16-bit unsigned ``m``: ``ceil(acc/A)·ceil(17/B)`` DSPs for an A × B slice.
+smaller"), ``synth_ice40 -dsp`` at 11 bits: a DSP on every family. For ``q ≤ 3``
+(`hw.pe.SHIFT_ADD_MAX_Q`) the generator writes the product as q shifted, weight-bit
+selected copies of the activation (``q = 1``: a conditional negate), which stays in
+LUTs. Every eligible multiplier is counted as a DSP (Yosys does not spill to LUTs when
+the device runs out), so a design with more eligible multipliers than DSP slices does
+not fit. A LUT multiplier of a q-bit weight and an a-bit activation costs ``q·(a+1)``
+LUTs (``9q`` here; the q × q multiplier before the 8-bit lanes cost ``q·(q+1)``). Each
+requantizer multiplies the accumulator by a 16-bit unsigned ``m``:
+``ceil(acc/A)·ceil(17/B)`` DSPs for an A × B slice.
 
 **LUT/FF** of the datapath are counted per PE (operand and product registers, adder
 tree at its true widths, accumulator, requantizer with a 5-stage barrel shifter,
@@ -46,6 +50,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from boards import Board, get_board
+from hw.packing import INPUT_BITS
+from hw.pe import SHIFT_ADD_MAX_Q, product_bits
 
 __all__ = [
     "MemoryMapping", "Resources", "map_memory", "mult_in_dsp", "adder_tree",
@@ -129,16 +135,18 @@ def map_memory(width_bits: int, depth: int, family: str) -> MemoryMapping:
 
 
 def mult_in_dsp(q: int, family: str) -> bool:
-    """Whether a q-bit weight × q-bit activation multiplier lands in a DSP slice."""
-    return q >= 2 and 2 * q + 1 >= DSP_MIN_PRODUCT_BITS[family]
+    """Whether a lane's q-bit weight × 8-bit activation multiplier lands in a DSP slice."""
+    return (q > SHIFT_ADD_MAX_Q
+            and product_bits(q, INPUT_BITS) >= DSP_MIN_PRODUCT_BITS[family])
 
 
 def adder_tree(q: int, mults_per_pe: int) -> tuple[int, int, float]:
     """``(adders, output_bits, mean_adder_bits)`` of the binary tree summing M products.
 
-    Products are ``2q + 1`` bits (``2`` for q = 1); each level adds one bit.
+    Products are `hw.pe.product_bits` ``(q, 8)`` wide (``q + 8``; 9 for q = 1); each
+    level adds one bit.
     """
-    width = 2 if q == 1 else 2 * q + 1
+    width = product_bits(q, INPUT_BITS)
     n, adders, bit_sum = mults_per_pe, 0, 0
     while n > 1:
         pairs = n // 2
@@ -255,15 +263,16 @@ def estimate_resources(memories: list[dict], q: int, pe_count: int, mults_per_pe
               * _ceil_div(REQUANT_M_BITS + 1, board.dsp_b_bits))
     dsp += requantizers * rq_dsp
 
-    prod_bits = 2 if q == 1 else 2 * q + 1
+    prod_bits = product_bits(q, INPUT_BITS)
     adders, tree_bits, mean_bits = adder_tree(q, m)
-    mult_lut = 0 if dsp_mult else (2 if q == 1 else q * (q + 1))
+    mult_lut = 0 if dsp_mult else q * (INPUT_BITS + 1)
     pe_lut = (m * mult_lut + round(adders * mean_bits) + acc_bits + 2 * q)
     pe_ff = m * q + m * prod_bits + tree_bits + acc_bits
     rq_width = acc_bits + REQUANT_M_BITS
     rq_lut = rq_width + math.ceil(rq_width * 5 / 2) + 2 * q  # round add, shifter, clamp
     rq_ff = rq_width + q
-    lut += p * pe_lut + requantizers * rq_lut + m * q + lutram  # + broadcast/pad mux
+    # + the broadcast word's pad / image-or-activation mux, M lanes of 8 bits
+    lut += p * pe_lut + requantizers * rq_lut + m * INPUT_BITS + lutram
     ff += p * pe_ff + requantizers * rq_ff + m * q
     return Resources(lut=int(lut), ff=int(ff), dsp=int(dsp), bram36=round(bram36, 3),
                      mult_dsp=dsp_mult, lutram_luts=int(lutram), memories=mapped)

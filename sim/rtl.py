@@ -123,7 +123,7 @@ def build_verilog(text: str, top: str, *, verbose: bool = False) -> Path:
                          verbose=verbose)
 
 
-def run_unit_benches(q: int = 3, mults_per_pe: int = 5, acc_bits: int = 40, digits: int = 3,
+def run_unit_benches(q: int = 3, mults_per_pe: int = 5, acc_bits: int = 40, act_bits: int = 8,
                      tree_width: int = 9, tree_count: int = 7, *,
                      verbose: bool = False) -> tuple[int, int]:
     """Run `sim.tb.tb_units` (PE, adder tree, requantizer) in Verilator.
@@ -136,13 +136,13 @@ def run_unit_benches(q: int = 3, mults_per_pe: int = 5, acc_bits: int = 40, digi
     from hw.unit_bench import UnitBench
 
     top = "qsnas_units"
-    text = verilog.convert(UnitBench(q, mults_per_pe, acc_bits, digits, tree_width,
+    text = verilog.convert(UnitBench(q, mults_per_pe, acc_bits, act_bits, tree_width,
                                      tree_count), name=top, emit_src=False)
     build_dir = build_verilog(text, top, verbose=verbose)
     run_dir = Path(tempfile.mkdtemp(prefix="units-", dir=build_dir))
     repo = str(Path(__file__).resolve().parent.parent)
     env = {"QSNAS_Q": str(q), "QSNAS_M": str(mults_per_pe), "QSNAS_ACC": str(acc_bits),
-           "QSNAS_DIGITS": str(digits), "QSNAS_TREE_W": str(tree_width),
+           "QSNAS_ACT_BITS": str(act_bits), "QSNAS_TREE_W": str(tree_width),
            "QSNAS_TREE_N": str(tree_count),
            "PYTHONPATH": os.pathsep.join([repo, os.environ.get("PYTHONPATH", "")])}
     results = run_dir / "results.xml"

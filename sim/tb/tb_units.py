@@ -2,7 +2,7 @@
 requantizer against numpy / `sim.golden.requantize`, random data plus extremes.
 
 Top level: `hw.unit_bench.UnitBench`; its parameters come through the environment
-(``QSNAS_Q``, ``QSNAS_M``, ``QSNAS_ACC``, ``QSNAS_DIGITS``, ``QSNAS_TREE_W``,
+(``QSNAS_Q``, ``QSNAS_M``, ``QSNAS_ACC``, ``QSNAS_ACT_BITS``, ``QSNAS_TREE_W``,
 ``QSNAS_TREE_N``), set by `sim.rtl.run_unit_benches`.
 """
 
@@ -18,7 +18,7 @@ from sim.golden import requantize
 Q = int(os.environ.get("QSNAS_Q", "3"))
 M = int(os.environ.get("QSNAS_M", "5"))
 ACC = int(os.environ.get("QSNAS_ACC", "40"))
-DIGITS = int(os.environ.get("QSNAS_DIGITS", "3"))
+ACT_BITS = int(os.environ.get("QSNAS_ACT_BITS", "8"))
 TREE_W = int(os.environ.get("QSNAS_TREE_W", "9"))
 TREE_N = int(os.environ.get("QSNAS_TREE_N", "7"))
 
@@ -108,21 +108,18 @@ async def pe_matches_numpy(dut):
             for s in range(steps):
                 if mode == "random":
                     w = rng.choice([-1, 1], M) if Q == 1 else rng.integers(-wmax, wmax + 1, M)
-                    a = rng.integers(0, 1 << Q, M)
+                    a = rng.integers(0, 1 << ACT_BITS, M)
                     en = rng.integers(0, 2, M)
                 else:
                     w = np.full(M, wmax if mode == "max" else (-1 if Q == 1 else -wmax))
-                    a = np.full(M, (1 << Q) - 1)
+                    a = np.full(M, (1 << ACT_BITS) - 1)
                     en = np.ones(M, int)
-                d = rng.integers(0, DIGITS, M) if lane_mode == 0 else np.zeros(M, int)
-                dut.pe__act.value = _pack(a, Q)
+                dut.pe__act.value = _pack(a, ACT_BITS)
                 dut.pe__weight.value = _pack([_encode_weight(x) for x in w], Q)
                 dut.pe__lane_en.value = _pack(en, 1)
-                if DIGITS > 1:
-                    dut.pe__digit.value = _pack(d, (DIGITS - 1).bit_length())
                 dut.pe__valid.value = 1
                 dut.pe__first.value = int(s == 0)
-                prods = [int(w[k]) * int(a[k]) * int(en[k]) << (Q * int(d[k])) for k in range(M)]
+                prods = [int(w[k]) * int(a[k]) * int(en[k]) for k in range(M)]
                 acc += sum(prods)
                 lanes = [lanes[k] + prods[k] for k in range(M)]
                 await RisingEdge(dut.clk)

@@ -1,5 +1,5 @@
-"""Address generation of the image loader (first-layer im2col + digit planes) against a
-numpy reference, and of the activation layout in `hw.packing`."""
+"""Address generation of the image loader (first-layer im2col, one 8-bit pixel per lane)
+against a numpy reference, and its cycle count against `hw.packing.load_cycles`."""
 
 import numpy as np
 import pytest
@@ -11,26 +11,26 @@ from model.arch import LayerSpec as L
 
 
 def expected_words(plan, image):
-    """{(word, lane): digit} that the loader must write for ``image`` [H, W, C]."""
+    """{(word, lane): byte} that the loader must write for ``image`` [H, W, C]."""
     H, W, C = plan.input_shape
-    M, q = plan.mults_per_pe, plan.q
+    M = plan.mults_per_pe
     first = plan.passes[0]
     out = {}
     for oy in range(plan.load_h):
         for ox in range(plan.load_w):
             for v in range(first.cin):
-                ky, kx, c, d = lane_tap(plan, v)
+                ky, kx, c = lane_tap(plan, v)
                 y = oy * plan.load_stride + ky - plan.load_pad
                 x = ox * plan.load_stride + kx - plan.load_pad
                 if 0 <= y < H and 0 <= x < W:
                     word = (oy * plan.load_w + ox) * first.cg_in + v // M
-                    out[(word, v % M)] = (int(image[y, x, c]) >> (q * d)) & ((1 << q) - 1)
+                    out[(word, v % M)] = int(image[y, x, c])
     return out
 
 
 @pytest.mark.parametrize("shape,k,stride,q,mult", [
     ((5, 4, 1), 3, 1, 1, 3), ((6, 5, 2), 5, 2, 3, 5), ((4, 4, 3), 1, 1, 8, 2),
-    ((7, 6, 1), 3, 2, 2, 8), ((3, 3, 2), 3, 1, 4, 1),
+    ((7, 6, 1), 3, 2, 2, 8), ((3, 3, 2), 3, 1, 4, 1), ((4, 5, 3), 3, 1, 1, 4),
 ])
 def test_loader_writes_the_unrolled_image(shape, k, stride, q, mult):
     h, w, c = shape

@@ -38,11 +38,12 @@ def _encode(w, q):
     return (1 if w > 0 else 0) if q == 1 else int(w) & ((1 << q) - 1)
 
 
-@pytest.mark.parametrize("q,mults,digits", [(1, 1, 1), (1, 8, 8), (2, 5, 4), (3, 3, 3),
-                                            (4, 4, 2), (8, 2, 1), (8, 7, 1)])
-def test_pe_matches_numpy(q, mults, digits):
+@pytest.mark.parametrize("q,mults,act_bits", [(1, 1, 1), (1, 8, 8), (2, 5, 8), (3, 3, 8),
+                                              (2, 3, 2), (4, 4, 8), (5, 3, 6), (8, 2, 8),
+                                              (8, 7, 8)])
+def test_pe_matches_numpy(q, mults, act_bits):
     acc_bits = 40
-    dut = PE(q, mults, acc_bits, digits)
+    dut = PE(q, mults, acc_bits, act_bits)
     rng = np.random.default_rng(q * 100 + mults)
     wlo, whi = (-1, 1) if q == 1 else (-((1 << (q - 1)) - 1), (1 << (q - 1)) - 1)
     pixels = []
@@ -52,14 +53,13 @@ def test_pe_matches_numpy(q, mults, digits):
         for _ in range(steps):
             if mode == "random":
                 w = rng.choice([-1, 1], mults) if q == 1 else rng.integers(wlo, whi + 1, mults)
-                a = rng.integers(0, 1 << q, mults)
+                a = rng.integers(0, 1 << act_bits, mults)
                 en = rng.integers(0, 2, mults)
             else:
                 w = np.full(mults, whi if mode == "max" else wlo)
-                a = np.full(mults, (1 << q) - 1)
+                a = np.full(mults, (1 << act_bits) - 1)
                 en = np.ones(mults, int)
-            d = rng.integers(0, digits, mults)
-            rows.append((w, a, en, d))
+            rows.append((w, a, en))
         bias = int(rng.integers(-(1 << 31), 1 << 31)) if mode == "random" else (
             (1 << 31) - 1 if mode == "max" else -(1 << 31))
         pixels.append((rows, bias))
@@ -68,19 +68,14 @@ def test_pe_matches_numpy(q, mults, digits):
         for rows, bias in pixels:
             expect = bias
             ctx.set(dut.bias, bias)
-            for i, (w, a, en, d) in enumerate(rows):
-                ctx.set(dut.act, sum(int(x) << (q * k) for k, x in enumerate(a)))
+            for i, (w, a, en) in enumerate(rows):
+                ctx.set(dut.act, sum(int(x) << (act_bits * k) for k, x in enumerate(a)))
                 ctx.set(dut.weight, sum(_encode(x, q) << (q * k) for k, x in enumerate(w)))
                 ctx.set(dut.lane_en, sum(int(x) << k for k, x in enumerate(en)))
-                for k in range(mults):
-                    if digits > 1:
-                        ctx.set(dut.digit[k], int(d[k]))
                 ctx.set(dut.valid, 1)
                 ctx.set(dut.first, int(i == 0))
                 await ctx.tick()
-                expect += int(sum(int(w[k]) * int(a[k]) * en[k] << (q * int(d[k]) if digits > 1
-                                                                    else 0)
-                                  for k in range(mults)))
+                expect += int(sum(int(w[k]) * int(a[k]) * en[k] for k in range(mults)))
                 assert ctx.get(dut.acc_valid) == 1
                 assert ctx.get(dut.acc) == expect
             ctx.set(dut.valid, 0)

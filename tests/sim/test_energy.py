@@ -134,3 +134,25 @@ def test_static_power_of_the_board_matters():
 def test_bad_clock():
     with pytest.raises(ValueError, match="clock_mhz must be a positive number, not 0.0"):
         run(2, 4, 4, clock_mhz=0)
+
+
+def test_first_layer_multiplies_and_image_buffer_are_priced():
+    events, memories = ideal(2, 4, 4)
+    base = energy_per_inference(events, memories, 2, 4, 4, "arty_a7_35", acc_bits=24)
+    events = dict(events, first_mult_ops=1000, first_mac_ops=900, image_reads=100,
+                  image_writes=7056, image_word_bits=32)
+    memories = memories + [{"name": "image", "kind": "image", "width_bits": 32,
+                            "depth": 1568, "instances": 1}]
+    e = energy_per_inference(events, memories, 2, 4, 4, "arty_a7_35", acc_bits=24)
+    e_q8 = mult_pj(2, "xc7", act_bits=8)  # q-bit weight × 8-bit pixel, in LUTs
+    assert mult_pj(2, "xc7") < e_q8 < mult_pj(8, "xc7")
+    assert e["breakdown_uj"]["mult"] - base["breakdown_uj"]["mult"] == pytest.approx(
+        1000 * e_q8 * 1e-6)
+    assert e["compute_lb_uj"] == pytest.approx(
+        ((MACS - 900) * mult_pj(2, "xc7") + 900 * e_q8) * 1e-6)
+    # a loader write enables one byte lane: cheaper than a whole-word access
+    byte = memory_access_pj(32, 1568, "xc7", bits_accessed=8)
+    word = memory_access_pj(32, 1568, "xc7")
+    assert 0 < byte < word
+    assert e["breakdown_uj"]["act_bram"] - base["breakdown_uj"]["act_bram"] == pytest.approx(
+        (100 * word + 7056 * byte) * 1e-6)

@@ -1,5 +1,5 @@
 """The acceptance matrix of issue 3 in Verilator: 0 mismatching logits on 10 images for
-vgg q∈{1,2,4,8} and mobilenet q∈{2,4} at (P,M) ∈ {(1,1),(3,5),(8,8),(16,4)}, and
+vgg q∈{1,2,4,8} and mobilenet q∈{1,2,4} at (P,M) ∈ {(1,1),(3,5),(8,8),(16,4)}, and
 cycles equal to the cycle model. Slow: run with --runslow."""
 
 import numpy as np
@@ -9,7 +9,7 @@ from model.synthetic import family_network
 from sim.cycles import network_cycle_model
 from sim.rtl import run_rtl
 
-CASES = [("vgg", q) for q in (1, 2, 4, 8)] + [("mobilenet", q) for q in (2, 4)]
+CASES = [("vgg", q) for q in (1, 2, 4, 8)] + [("mobilenet", q) for q in (1, 2, 4)]
 ARRAYS = [(1, 1), (3, 5), (8, 8), (16, 4)]
 
 

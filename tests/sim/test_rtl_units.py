@@ -1,4 +1,4 @@
-"""cocotb unit benches in Verilator: PE (adder-tree and per-lane modes, digit shifts),
+"""cocotb unit benches in Verilator: PE (adder-tree and per-lane modes, 8-bit lanes),
 adder tree and requantizer against numpy on random and extreme values."""
 
 import pytest
@@ -6,7 +6,7 @@ import pytest
 from sim.rtl import run_unit_benches
 
 
-@pytest.mark.parametrize("q,mult,digits", [(3, 5, 3), (1, 4, 8)])
-def test_unit_benches_in_verilator(q, mult, digits):
-    tests, failures = run_unit_benches(q, mult, 40, digits, 9, 7)
+@pytest.mark.parametrize("q,mult,act_bits", [(3, 5, 8), (1, 4, 8), (6, 3, 8)])
+def test_unit_benches_in_verilator(q, mult, act_bits):
+    tests, failures = run_unit_benches(q, mult, 40, act_bits, 9, 7)
     assert tests == 3 and failures == 0
