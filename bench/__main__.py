@@ -110,9 +110,13 @@ def section_cycles(plan: Plan) -> dict:
             r = cycle_model(specs, q, plan.cyc_pe, plan.cyc_mult)
             bounded = [layer for layer in r["layers"] if layer["ratio"] is not None]
             worst = max(bounded, key=lambda layer: layer["ratio"], default=None)
+            excess = max(bounded, key=lambda layer: layer["cycles"] - layer["physical_bound"],
+                         default=None)
             rows.append({"arch": arch, "q": q, "cycles": r["cycles"],
                          "physical_bound": r["physical_bound"], "ratio": r["ratio"],
                          "worst_layer": worst and {k: worst[k] for k in (
+                             "name", "cycles", "physical_bound", "ratio")},
+                         "most_excess_layer": excess and {k: excess[k] for k in (
                              "name", "cycles", "physical_bound", "ratio")},
                          "layers": [{k: layer[k] for k in ("name", "cycles", "physical_bound",
                                                            "ratio")}
@@ -150,7 +154,13 @@ def section_build(plan: Plan) -> dict:
             "cycles": {k: rep["cycles"][k] for k in ("per_inference", "physical_bound")},
             "energy_uj": rep["energy"]["per_inference_uj"],
             "resources": rep["resources"], "resources_source": rep.get("resources_source"),
-            "steps_seconds": rep.get("timings_s", {})}
+            "steps_seconds": _steps(rep)}
+
+
+def _steps(report: dict) -> list[list]:
+    """The build's ``[step, seconds]`` in the order it ran them (a list keeps the order
+    through results.json, whose keys are sorted)."""
+    return [[name, sec] for name, sec in report.get("timings_s", {}).items()]
 
 
 def section_openflow(plan: Plan) -> dict:
@@ -168,7 +178,7 @@ def section_openflow(plan: Plan) -> dict:
     return {**r, "pe": rep["pe"], "mult": rep["mult"], "board": rep["board"],
             "fmax_mhz": rep["fmax_mhz"], "utilization": parsed["utilization"],
             "hw_matches_golden": rep["hw_matches_golden"], "bitstream_bytes": size,
-            "steps_seconds": rep.get("timings_s", {})}
+            "steps_seconds": _steps(rep)}
 
 
 def section_search(plan: Plan) -> dict:

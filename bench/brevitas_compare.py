@@ -48,23 +48,36 @@ CALIBRATION_IMAGES = 512  # as `model.train.train`
 CALIBRATION_BATCH = 64  # images per Brevitas calibration forward pass
 
 
-def _brevitas():
-    """Import Brevitas (an optional `[bench]` dependency) with a one-line error if absent."""
+# Brevitas quantizer classes per variant: (conv weights, logit-layer weights, activations).
+#  "mse":   learned scales initialised by an MSE search, the closest to ours (LSQ steps
+#           initialised by MSE clipping); the headline comparison.
+#  "stock": Brevitas's default 8-bit quantizers at q bits: weight scales are the running
+#           max |w| (statistics, not learned), activation scales learned from a percentile.
+VARIANTS = {
+    "mse": ("Int8WeightPerChannelFloatMSE", "Int8WeightPerTensorFloatMSE",
+            "Uint8ActPerTensorFloatMSE"),
+    "stock": ("Int8WeightPerChannelFloat", "Int8WeightPerTensorFloat",
+              "Uint8ActPerTensorFloat"),
+}
+
+
+def _brevitas(variant: str = "mse"):
+    """``(brevitas.nn, conv weight quant, logit weight quant, act quant)`` of ``variant``.
+
+    Brevitas is an optional `[bench]` dependency: a one-line error if it is absent.
+    """
     import warnings
 
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, not {variant!r}")
     # Brevitas warns on import about an optional CUDA kernel package (irrelevant on CPU).
     warnings.filterwarnings("ignore", message="fast_hadamard_transform package not found")
     try:
         import brevitas.nn as qnn
-        from brevitas.quant import (
-            Int8WeightPerChannelFloatMSE,
-            Int8WeightPerTensorFloatMSE,
-            Uint8ActPerTensorFloatMSE,
-        )
+        import brevitas.quant as bq
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise RuntimeError("brevitas is not installed: pip install -e '.[bench]'") from e
-    return qnn, Int8WeightPerChannelFloatMSE, Int8WeightPerTensorFloatMSE, \
-        Uint8ActPerTensorFloatMSE
+    return (qnn, *(getattr(bq, name) for name in VARIANTS[variant]))
 
 
 def brevitas_version() -> str | None:
@@ -76,15 +89,17 @@ def brevitas_version() -> str | None:
         return None
 
 
-def build_brevitas_net(arch: str, q: int, s: float, input_shape, num_classes: int):
-    """A `BrevitasNet` with the layers of `model.arch.network_specs` at ``(q, s)``."""
+def build_brevitas_net(arch: str, q: int, s: float, input_shape, num_classes: int,
+                       variant: str = "mse"):
+    """A `BrevitasNet` with the layers of `model.arch.network_specs` at ``(q, s)``, its
+    quantizers those of `VARIANTS` ``[variant]``."""
     import torch
     from torch import nn
 
     from model.arch import network_specs
     from model.nets import flatten_hwc
 
-    qnn, WPerChannel, WPerTensor, UAct = _brevitas()
+    qnn, WPerChannel, WPerTensor, UAct = _brevitas(variant)
 
     class BrevitasNet(nn.Module):
         """``QNet``'s topology in brevitas.nn; input pixel values 0..255 [N, C, H, W]."""
@@ -179,7 +194,8 @@ def accuracy(model, data) -> float:
     return float((predict(model, to_nchw(data.test_x), "quant") == data.test_y).mean())
 
 
-def train_brevitas(cfg, data, float_model, *, progress: bool = False) -> dict:
+def train_brevitas(cfg, data, float_model, *, variant: str = "mse",
+                   progress: bool = False) -> dict:
     """Brevitas QAT of ``cfg`` (a resolved `model.train.TrainConfig`) from ``float_model``.
 
     Returns ``fake_quant_acc``, ``qat_seconds`` (calibration + fine-tune) and ``losses``.
@@ -190,7 +206,8 @@ def train_brevitas(cfg, data, float_model, *, progress: bool = False) -> dict:
 
     _setup(cfg)  # the same seed and thread count as ours
     device = default_device()
-    bnet = build_brevitas_net(cfg.arch, cfg.q, cfg.s, data.input_shape, data.num_classes)
+    bnet = build_brevitas_net(cfg.arch, cfg.q, cfg.s, data.input_shape, data.num_classes,
+                              variant)
     load_float_weights(bnet, float_model)
     bnet = bnet.to(device)
     t0 = time.perf_counter()
@@ -198,7 +215,8 @@ def train_brevitas(cfg, data, float_model, *, progress: bool = False) -> dict:
     calibrate(bnet, to_nchw(data.train_x[: min(CALIBRATION_IMAGES, len(data.train_x))])
               .to(device))
     losses = _fit(bnet, data, cfg, mode="quant", epochs=cfg.epochs, lr=cfg.qat_lr, gen=gen,
-                  progress=progress, desc=f"Brevitas QAT {cfg.arch} q={cfg.q} s={cfg.s}")
+                  progress=progress,
+                  desc=f"Brevitas ({variant}) QAT {cfg.arch} q={cfg.q} s={cfg.s}")
     seconds = time.perf_counter() - t0
     return {"fake_quant_acc": accuracy(bnet, data), "qat_seconds": round(seconds, 2),
             "losses": [round(v, 5) for v in losses]}
@@ -228,8 +246,10 @@ def _float_entry(cfg) -> Path:
 def compare(arch: str = "vgg", s: float = 1.0, qs=(2, 4, 8), dataset: str = "mnist5k",
             epochs: int | None = None, float_epochs: int | None = None, seed: int = 0,
             threads: int = 1, data_dir: str | None = None, progress: bool = False,
-            log=None) -> dict:
-    """Ours vs Brevitas at every ``q`` of ``qs``: accuracies and training seconds.
+            log=None, variants=("mse", "stock")) -> dict:
+    """Ours vs Brevitas (each of ``variants``) at every ``q`` of ``qs``: accuracies and
+    training seconds. Row keys: ``ours_*``, ``brevitas_*`` (the "mse" variant),
+    ``brevitas_stock_*``.
 
     The float pre-train comes from (or goes into) the training cache; our QAT runs
     live in a scratch cache that holds only that float entry, so both QAT times are
@@ -261,25 +281,28 @@ def compare(arch: str = "vgg", s: float = 1.0, qs=(2, 4, 8), dataset: str = "mni
                 _, ours = train_and_export(arch, q, s, dataset, epochs, seed, None,
                                            data_dir=data_dir, float_epochs=float_epochs,
                                            progress=progress, use_cache=True)
-            float_model.load_state_dict(float_state)
-            brev = train_brevitas(dataclasses.replace(base, q=q), data, float_model,
-                                  progress=progress)
             row = {"q": q, "ours_integer_acc": ours["integer_acc"],
                    "ours_fake_quant_acc": ours["fake_quant_acc"],
                    "ours_qat_graph_acc": ours["qat_acc"],
                    "ours_qat_seconds": ours["qat_seconds"],
                    "ours_cached": ours["cached"],
-                   "brevitas_fake_quant_acc": brev["fake_quant_acc"],
-                   "brevitas_qat_seconds": brev["qat_seconds"],
-                   "ours_final_loss": ours["losses"][-1] if ours["losses"] else None,
-                   "brevitas_final_loss": brev["losses"][-1] if brev["losses"] else None}
+                   "ours_final_loss": ours["losses"][-1] if ours["losses"] else None}
+            for variant in variants:
+                float_model.load_state_dict(float_state)
+                brev = train_brevitas(dataclasses.replace(base, q=q), data, float_model,
+                                      variant=variant, progress=progress)
+                tag = "brevitas" if variant == "mse" else f"brevitas_{variant}"
+                row.update({f"{tag}_fake_quant_acc": brev["fake_quant_acc"],
+                            f"{tag}_qat_seconds": brev["qat_seconds"],
+                            f"{tag}_final_loss": brev["losses"][-1] if brev["losses"]
+                            else None})
             rows.append(row)
-            log(f"q={q}: ours integer {row['ours_integer_acc']:.4f} "
-                f"({row['ours_qat_seconds']:.1f} s), Brevitas "
-                f"{row['brevitas_fake_quant_acc']:.4f} ({row['brevitas_qat_seconds']:.1f} s)")
+            shown = ", ".join(f"{key[:-len('_fake_quant_acc')]} {value:.4f}"
+                              for key, value in row.items() if key.endswith("_fake_quant_acc"))
+            log(f"q={q}: ours integer {row['ours_integer_acc']:.4f}; fake-quant: {shown}")
     return {"arch": arch, "s": float(s), "dataset": dataset, "seed": seed,
             "epochs": base.epochs, "float_epochs": base.float_epochs, "qat_lr": base.qat_lr,
-            "batch_size": base.batch_size, "threads": threads,
+            "batch_size": base.batch_size, "threads": threads, "variants": list(variants),
             "torch_threads": torch.get_num_threads(),
             "float_acc": float_acc, "float_seconds": float_seconds,
             "float_cached": float_cached, "test_images": int(len(data.test_y)),
@@ -296,10 +319,13 @@ def main(argv=None) -> int:
     parser.add_argument("--float-epochs", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--variants", default="mse,stock",
+                        help=f"Brevitas quantizer sets, of {', '.join(VARIANTS)}")
     args = parser.parse_args(argv)
     qs = tuple(int(v) for v in args.q.split(","))
     out = compare(args.arch, args.s, qs, args.dataset, args.epochs, args.float_epochs,
-                  args.seed, args.threads, progress=True)
+                  args.seed, args.threads, progress=True,
+                  variants=tuple(args.variants.split(",")))
     print(json.dumps(out, indent=1))
     return 0
 

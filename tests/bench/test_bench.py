@@ -33,26 +33,32 @@ def results_dict() -> dict:
                 "arch": "vgg", "s": 1.0, "dataset": "mnist5k", "seed": 0, "epochs": 12,
                 "float_epochs": 15, "qat_lr": 0.01, "batch_size": 64, "threads": 1,
                 "float_acc": 0.986, "float_seconds": 40.9, "float_cached": True,
-                "test_images": 1000,
+                "test_images": 1000, "variants": ["mse", "stock"],
                 "rows": [{"q": q, "ours_integer_acc": 0.9 + q / 1000,
                           "ours_fake_quant_acc": 0.9 + q / 1000, "ours_qat_graph_acc": 0.95,
-                          "ours_qat_seconds": 29.7, "brevitas_fake_quant_acc": 0.8 + q / 1000,
-                          "brevitas_qat_seconds": 41.6} for q in (2, 4, 8)]}},
+                          "ours_qat_seconds": 29.7, "ours_cached": q == 8,
+                          "brevitas_fake_quant_acc": 0.8 + q / 1000,
+                          "brevitas_qat_seconds": 41.6,
+                          "brevitas_stock_fake_quant_acc": 0.7 + q / 1000,
+                          "brevitas_stock_qat_seconds": 12.5} for q in (2, 4, 8)]}},
             "cycles": {"status": "ok", "seconds": 0.1, "data": {
                 "s": 1.0, "pe": 8, "mult": 8, "input_shape": [28, 28, 1],
                 "rows": [{"arch": "vgg", "q": 2, "cycles": 32497, "physical_bound": 30078,
                           "ratio": 1.0804, "worst_layer": {"name": "conv1", "cycles": 3000,
                                                            "physical_bound": 1764,
-                                                           "ratio": 1.7007}}]}},
+                                                           "ratio": 1.7007},
+                          "most_excess_layer": {"name": "conv2", "cycles": 20000,
+                                                "physical_bound": 14112, "ratio": 1.4172}}]}},
             "verilator": {"status": "failed", "seconds": 2.0,
                           "error": "RuntimeError: no verilator here"},
             "build": {"status": "ok", "seconds": 480.0, "data": {
                 "command": "python -m codegen build --q 2 --s 1.5", "wall_seconds": 471.3,
                 "pe": 8, "mult": 4, "board": "arty_a7_35",
-                "accuracy": {}, "hw_matches_golden": pair,
+                "accuracy": {"float": 0.988, "quant_sw": 0.984}, "hw_matches_golden": pair,
                 "cycles": {"per_inference": 50000, "physical_bound": 45000},
                 "energy_uj": 12.34567, "resources": {"lut": 1, "ff": 2, "dsp": 3, "bram36": 4},
-                "resources_source": "yosys synth_xilinx", "steps_seconds": {"train": 1.5}}},
+                "resources_source": "yosys synth_xilinx",
+                "steps_seconds": [["train", 1.5], ["rtl", 2.5], ["hls", 0.5]]}},
             "openflow": {"status": "skipped"},
             "search": {"status": "ok", "seconds": 60.0, "data": {
                 "arch": "vgg", "dataset": "digits", "target_acc": 0.95, "best": [2, 0.5],
@@ -74,9 +80,15 @@ def test_render_puts_every_measurement_in_its_table():
     md = render(results_dict())
     row = table_row(md, "4")
     assert "**90.4 %**" in row and "**80.4 %**" in row and "98.6 %" in row
-    assert "29.7 s" in row and "41.6 s" in row
+    assert "| 70.4 % |" in row and "| 12.5 s |" in row
+    header = [line for line in md.splitlines() if line.startswith("| q | float |")][0]
+    assert header.count("|") == row.count("|") == 11  # 10 columns, header and rows alike
+    assert "29.7 s" in row and "41.6 s" in row and "cached" not in row
+    assert "29.7 s (cached run)" in table_row(md, "8")
+    assert "conv2: +5,888 (20,000 / 14,112)" in md
+    assert "| train | 1.5 |\n| rtl | 2.5 |\n| hls | 0.5 |" in md  # in the order they ran
     assert "32,497" in md and "30,078" in md and "1.08×" in md and "conv1: 1.70×" in md
-    assert "**7 min 51 s**" in md and "12.346 µJ" in md
+    assert "**7 min 51 s**" in md and "12.346 µJ" in md and "(golden)\n98.4 %" in md
     assert "| exhaustive | 36 | 15 min 0 s | ⟨2, 0.5⟩ | 0.0 % |" in md
     assert "⟨2, 0.5⟩, none" in md and "12.5 %" in md
     assert "Test CPU 9000" in md and "| brevitas | not found |" in md
@@ -151,6 +163,10 @@ def test_cycles_section_end_to_end_and_rerender(tmp_path):
         assert (r["cycles"], r["physical_bound"]) == (model["cycles"], model["physical_bound"])
         worst = max(x["ratio"] for x in model["layers"] if x["ratio"] is not None)
         assert r["worst_layer"]["ratio"] == worst
+        excess = max(x["cycles"] - x["physical_bound"] for x in model["layers"]
+                     if x["physical_bound"])
+        assert r["most_excess_layer"]["cycles"] - r["most_excess_layer"]["physical_bound"] \
+            == excess
     md = (tmp_path / "RESULTS.md").read_text()
     assert f"{rows[0]['cycles']:,}" in md
     # --render-only re-renders from results.json without measuring
@@ -213,6 +229,9 @@ def test_brevitas_net_mirrors_ours_and_trains_a_step():
 
     cfg2 = resolve(TrainConfig(arch="vgg", q=2, s=0.5, dataset="digits", epochs=1,
                                float_epochs=2))
-    r = train_brevitas(cfg2, data, ours)
-    assert 0.0 <= r["fake_quant_acc"] <= 1.0 and r["qat_seconds"] > 0
-    assert len(r["losses"]) == 1 and r["losses"][0] > 0
+    for variant in ("mse", "stock"):
+        r = train_brevitas(cfg2, data, ours, variant=variant)
+        assert 0.0 <= r["fake_quant_acc"] <= 1.0 and r["qat_seconds"] > 0
+        assert len(r["losses"]) == 1 and r["losses"][0] > 0
+    with pytest.raises(ValueError, match="variant must be one of mse, stock, not 'lsq'"):
+        build_brevitas_net("vgg", 2, 0.5, data.input_shape, 10, variant="lsq")
