@@ -6,7 +6,7 @@ tap (ky, kx) of output pixel ((y + pad − ky)/S, (x + pad − kx)/S) when that 
 lies inside the Ho×Wo grid. Output pixel p's word run starts at ``p·cg`` and holds
 virtual channel ``v = (ky·K + kx)·C + c`` in lane ``v mod M`` of word ``v div M``. Taps
 that fall into the zero padding are never written; the MAC stage masks them
-(`hw.top`). For a first dense layer K = 1: the plain pixel layout, channel innermost.
+(`hw.sequencer`). For a first dense layer K = 1: the plain pixel layout, channel innermost.
 
 Each byte takes the accepting cycle plus one cycle per kernel tap (``ready`` is low
 meanwhile): one lane-enabled write per tap that lands inside the output grid.
@@ -20,10 +20,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hw.packing import INPUT_BITS, Plan, loader_table
-
-
-def _bits(value: int) -> int:
-    return max(1, int(value).bit_length())
+from hw.tables import bits as _bits
 
 
 class ImageLoader(wiring.Component):

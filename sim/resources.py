@@ -160,7 +160,7 @@ def adder_tree(q: int, mults_per_pe: int) -> tuple[int, int, float]:
 def accumulator_bits(layers, q: int) -> int:
     """Accumulator width of the generated hardware for ``layers`` at ``q``.
 
-    The same rule as ``hw.top.accumulator_bits`` (which needs the packed plan), from
+    The same rule as ``hw.tables.accumulator_bits`` (which needs the packed plan), from
     shapes: the int32 bias plus the worst-case sum of products of any MAC layer
     (``K·K·Cin`` terms of ``w_max · a_max``; 8-bit pixels into the first layer), plus a
     sign bit, and at least the 32-bit logits.

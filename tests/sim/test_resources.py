@@ -77,7 +77,7 @@ def test_adder_tree():
 
 def test_accumulator_bits_match_the_hardware_rule():
     layers = network_specs("vgg", 1.0, (28, 28, 1), 10)
-    # int32 bias plus a worst case far below 2^31: 32 bits + sign = 33 (hw.top's rule)
+    # int32 bias plus a worst case far below 2^31: 32 bits + sign = 33 (hw.tables' rule)
     assert accumulator_bits(layers, 2) == 33
     assert accumulator_bits(layers, 8) == 33
     huge = [LayerSpec("d", "dense", (1 << 24,), (10,))]
