@@ -18,6 +18,7 @@ on the model package on purpose.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -170,6 +171,10 @@ def plan_network(layers, q: int, pe_count: int, mults_per_pe: int) -> Plan:
         raise ValueError("the network has no layers")
     P, M = pe_count, mults_per_pe
     input_shape = tuple(int(d) for d in layers[0].in_shape)
+    if layers[0].kind == "dense" and len(input_shape) == 1:
+        # a first dense layer reads the image flattened in H, W, C order: the same byte
+        # stream and the same channel-innermost layout as a 1×1×N image
+        input_shape = (1, 1, input_shape[0])
     if len(input_shape) != 3:
         raise ValueError(f"the first layer must take an H×W×C image, not {list(input_shape)}")
     shape = input_shape  # the map in the buffer being read
@@ -209,8 +214,9 @@ def plan_network(layers, q: int, pe_count: int, mults_per_pe: int) -> Plan:
         else:
             kh, kw, stride, pad, oh, ow = ih, iw, 1, 0, 1, 1
             cout = int(layer.out_shape[-1])
-            if kind == "dense" and int(layer.in_shape[0]) != ih * iw * ic:
-                raise ValueError(f"layer {layer.name}: {layer.in_shape[0]} inputs, but the "
+            n_in = math.prod(int(d) for d in layer.in_shape)
+            if kind == "dense" and n_in != ih * iw * ic:
+                raise ValueError(f"layer {layer.name}: {n_in} inputs, but the "
                                  f"previous output has {ih * iw * ic}")
             if kind == "avgpool":
                 cout = ic

@@ -46,6 +46,12 @@ AVGPOOL = [
     L("fc", "dense", (7,), (4,)),
 ]
 
+# a dense first layer: the image flattened (H, W, C order), 8-bit lanes, no im2col
+DENSE_FIRST = [
+    L("fc0", "dense", (12,), (5,)),
+    L("fc", "dense", (5,), (3,)),
+]
+
 
 def check(specs, q, pe, mult, *, mode="random", images=2, seed=0):
     net = random_network(specs, q, seed=seed, mode=mode)
@@ -88,3 +94,10 @@ def test_extreme_values(mode, q):
     check(ALL_KINDS, q, 3, 2, mode=mode, images=1)
     check(DEPTHWISE, q, 4, 4, mode=mode, images=1)
     check(AVGPOOL, q, 8, 4, mode=mode, images=1)
+
+
+@pytest.mark.parametrize("q,pe,mult,mode", [(1, 2, 3, "random"), (5, 3, 8, "random"),
+                                             (8, 1, 1, "random"), (2, 2, 5, "max"),
+                                             (3, 4, 4, "min")])
+def test_dense_first_layer(q, pe, mult, mode):
+    check(DENSE_FIRST, q, pe, mult, mode=mode, seed=7)
