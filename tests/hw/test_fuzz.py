@@ -29,6 +29,10 @@ def networks(draw):
     h, w = draw(st.integers(1, 7)), draw(st.integers(1, 7))
     c = draw(st.integers(1, 3))
     shape = (h, w, c)
+    if draw(st.integers(0, 7)) == 0:  # a dense first layer on the flattened image
+        hidden = draw(st.integers(1, 6))
+        return [LayerSpec("fc0", "dense", (h * w * c,), (hidden,)),
+                LayerSpec("fc", "dense", (hidden,), (draw(st.integers(2, 5)),))]
     layers = []
     pooled = False  # after a global average pool only dense layers follow
     for i in range(draw(st.integers(1, 4))):
