@@ -298,8 +298,10 @@ def write_outputs(results: dict, out_dir: Path) -> tuple[Path, Path]:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path, md_path = out_dir / "results.json", out_dir / "RESULTS.md"
-    write_text_atomic(json_path, json.dumps(results, indent=1, sort_keys=True) + "\n")
-    write_text_atomic(md_path, render(results))
+    text = json.dumps(results, indent=1, sort_keys=True) + "\n"
+    write_text_atomic(json_path, text)
+    # render what results.json holds (sorted keys), so --render-only gives the same file
+    write_text_atomic(md_path, render(json.loads(text)))
     return json_path, md_path
 
 

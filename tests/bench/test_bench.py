@@ -169,6 +169,8 @@ def test_cycles_section_end_to_end_and_rerender(tmp_path):
             == excess
     md = (tmp_path / "RESULTS.md").read_text()
     assert f"{rows[0]['cycles']:,}" in md
+    done = bench("--render-only", "--out", str(tmp_path), timeout=60)
+    assert done.returncode == 0 and (tmp_path / "RESULTS.md").read_text() == md
     # --render-only re-renders from results.json without measuring
     rows[0]["cycles"] = 123_456_789
     (tmp_path / "results.json").write_text(json.dumps(results))
