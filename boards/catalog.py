@@ -52,7 +52,7 @@ class Board:
     device : str
         FPGA part as the platform spells it.
     family : str
-        ``"xc7"`` (7-series), ``"xcup"`` (UltraScale+) or ``"ice40"``: selects the
+        ``"xc7"`` (7-series), ``"xcup"`` (UltraScale+), ``"ice40"`` or ``"ecp5"``: selects the
         memory and DSP mapping rules of `sim.resources`.
     capacity : Capacity
     clock_mhz : float
@@ -132,6 +132,15 @@ class _ICE40Board(Board):
     dsp_a_bits, dsp_b_bits = 16, 16
 
 
+class _ECP5Board(Board):
+    """Lattice ECP5: 18 Kbit sysMEM EBR (DP16KD), sysDSP MULT18X18D (18×18)."""
+
+    family = "ecp5"
+    bram_primitive = "DP16KD"  # FPGA-TN-02204, ECP5 Memory Usage Guide: 18 Kbit EBR
+    dsp_primitive = "MULT18X18D"  # FPGA-TN-02205, ECP5 sysDSP Usage Guide
+    dsp_a_bits, dsp_b_bits = 18, 18
+
+
 class ArtyA7_35(_Series7Board):
     name = "arty_a7_35"
     title = "Digilent Arty A7-35"
@@ -209,8 +218,29 @@ class ICEBreaker(_ICE40Board):
     notes = "Open flow (yosys + nextpnr-ice40); block RAM counts EBR only."
 
 
+class ULX3S_85F(_ECP5Board):
+    name = "ulx3s_85f"
+    title = "Radiona ULX3S (ECP5 LFE5U-85F)"
+    platform_module, platform_class = "ulx3s", "ULX3S_85F_Platform"
+    device = "LFE5U-85F"
+    # FPGA-DS-02012 (ECP5 and ECP5-5G Family Data Sheet), Table 1.1, LFE5U-85: 84K LUTs
+    # (nextpnr-ecp5 reports 83,640 TRELLIS_COMB, as many flip-flops), 208 EBR × 18 Kbit
+    # (3,744 Kbit), 156 18×18 multipliers. EBR in BRAM36-equivalents: 208 × 18,432 /
+    # 36,864 = 104.
+    capacity = Capacity(lut=83_640, ff=83_640, dsp=156, bram36=208 * 18432 / 36864)
+    clock_mhz = 25.0  # ULX3S: 25 MHz oscillator (platform "clk25")
+    # Assumed, not sourced to a table: ECP5-85 core static current of the order of
+    # 100 mA at VCC = 1.1 V (the Lattice Power Calculator class of figure for this
+    # 40 nm device at 25 °C) → 0.11 W. Replace with a measured figure.
+    static_power_w = 0.11
+    notes = ("Open flow (yosys synth_ecp5 + nextpnr-ecp5 + ecppack; the YoWASP builds "
+             "from PyPI when the native tools are absent). Yosys maps every multiplier "
+             "with ≥ 2-bit operands to MULT18X18D, so q ≥ 4 lanes cost a DSP each.")
+
+
 BOARDS: dict[str, Board] = {
-    cls.name: cls() for cls in (ArtyA7_35, ArtyA7_100, ArtyZ7_20, RFSoC4x2, ICEBreaker)
+    cls.name: cls()
+    for cls in (ArtyA7_35, ArtyA7_100, ArtyZ7_20, RFSoC4x2, ICEBreaker, ULX3S_85F)
 }
 DEFAULT_BOARD = "arty_a7_35"
 

@@ -10,12 +10,13 @@ from hw.rom import ROM_MODULE, ROM_VERILOG
 NAME = "qsnas_board"
 
 
-def prepare(net, pe: int, mult: int, board, image, label: int):
+def prepare(net, pe: int, mult: int, board, image, label: int, platform_cls=None):
     """A fresh platform of ``board`` (one per build: a Platform is prepared once) holding
     the ROM module and every ``.mem`` file, and the `BoardTop` whose ROMs read those files
     by bare name from the tool's working directory. Returns ``(platform, top, mem_names)``.
+    ``platform_cls`` replaces the board's amaranth-boards platform class (a subclass).
     """
-    platform = board.platform()()
+    platform = (platform_cls or board.platform())()
     top = BoardTop(net, pe, mult, image, label, mem_dir="")
     packed = top.accel.packed
     names = []

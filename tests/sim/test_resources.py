@@ -52,9 +52,20 @@ def test_ice40_maps_to_ebr_in_bram36_equivalents():
     assert map_memory(8, 8, "ice40").kind == "ff"
 
 
+def test_ecp5_maps_to_dp16kd_halves_and_distributed_ram():
+    mp = map_memory(36, 512, "ecp5")
+    assert mp.primitive == "DP16KD" and mp.columns * mp.rows == 1 and mp.bram36 == 0.5
+    mp = map_memory(16, 3000, "ecp5")  # 3 × 1K×18 deep, or 4 × 4K×4 wide: 3 wins
+    assert (mp.columns, mp.rows, mp.bram36) == (1, 3, 1.5)
+    small = map_memory(10, 16, "ecp5")
+    assert small.kind == "lutram" and small.primitive == "TRELLIS_DPR16X4"
+    assert small.luts == 4 * 3  # three 4-bit-wide distributed RAMs
+
+
 def test_map_memory_validates():
-    with pytest.raises(ValueError, match="family must be one of xc7, xcup, ice40, not 'ecp5'"):
-        map_memory(8, 1024, "ecp5")
+    with pytest.raises(ValueError, match="family must be one of xc7, xcup, ice40, ecp5, "
+                                         "not 'virtex4'"):
+        map_memory(8, 1024, "virtex4")
     with pytest.raises(ValueError, match="positive width and depth"):
         map_memory(0, 1024, "xc7")
 
