@@ -6,8 +6,8 @@
 Sections, in this order (`SECTIONS`): ``accuracy`` (ours vs Brevitas vs float, vgg,
 q ∈ {2, 4, 8}, with training times), ``cycles`` (cycle model vs the physical bound),
 ``verilator`` (simulated cycles per second), ``build`` (wall time of the README's
-``python -m codegen build --q 2 --s 1.5``), ``openflow`` (fmax and utilisation of an
-iCEBreaker build) and ``search`` (the search's regret). Every figure is measured by the
+``python -m codegen build --q 2 --s 1.5``), ``openflow`` (fmax and utilisation of the
+iCEBreaker and ULX3S builds) and ``search`` (the search's regret). Every figure is measured by the
 run that writes the file; only the training and Verilator caches are reused.
 """
 
@@ -62,10 +62,13 @@ class Plan:
                                                      "pe": 8, "mult": 8, "images": 5})
     # build: the README command
     build_args: tuple[str, ...] = ("--q", "2", "--s", "1.5")
-    # openflow: the small configuration CI builds for the iCEBreaker
-    openflow_args: tuple[str, ...] = ("--q", "2", "--s", "0.25", "--dataset", "digits",
-                                      "--pe", "1", "--mult", "2", "--board", "icebreaker",
-                                      "--images", "5")
+    # openflow: the small configurations CI builds for the iCEBreaker and the ULX3S
+    openflow_args: tuple[tuple[str, ...], ...] = (
+        ("--q", "2", "--s", "0.25", "--dataset", "digits", "--pe", "1", "--mult", "2",
+         "--board", "icebreaker", "--images", "5"),
+        ("--q", "4", "--s", "0.5", "--dataset", "digits", "--pe", "4", "--mult", "4",
+         "--board", "ulx3s_85f", "--images", "5"),
+    )
     # search: bench/search_compare.py on digits
     search: dict = field(default_factory=lambda: {"arch": "vgg", "dataset": "digits",
                                                   "target_acc": 0.95, "bo_seeds": 5})
@@ -164,19 +167,26 @@ def _steps(report: dict) -> list[list]:
 
 
 def section_openflow(plan: Plan) -> dict:
-    from codegen.board import NAME
-    from codegen.openflow import parse_nextpnr_log
+    return {"runs": [_openflow_run(args) for args in plan.openflow_args]}
 
-    with tempfile.TemporaryDirectory(prefix="qsnas-bench-ice-") as tmp:
+
+def _openflow_run(args: tuple[str, ...]) -> dict:
+    from boards import get_board
+    from codegen.board import NAME
+    from codegen.openflow import BITSTREAM_SUFFIX, parse_nextpnr_log
+
+    family = get_board(args[args.index("--board") + 1]).family
+    with tempfile.TemporaryDirectory(prefix="qsnas-bench-openflow-") as tmp:
         out = Path(tmp) / "build"
-        r = _codegen_build(plan.openflow_args, out)
+        r = _codegen_build(args, out)
         tim = out / "bitstream" / f"{NAME}.tim"
-        parsed = parse_nextpnr_log(tim.read_text())
-        bitstream = out / "bitstream" / f"{NAME}.bin"
+        parsed = parse_nextpnr_log(tim.read_text(), family)
+        bitstream = out / "bitstream" / f"{NAME}{BITSTREAM_SUFFIX[family]}"
         size = bitstream.stat().st_size if bitstream.exists() else None
     rep = r.pop("report")
     return {**r, "pe": rep["pe"], "mult": rep["mult"], "board": rep["board"],
-            "fmax_mhz": rep["fmax_mhz"], "utilization": parsed["utilization"],
+            "family": family, "fmax_mhz": rep["fmax_mhz"],
+            "utilization": parsed["utilization"],
             "hw_matches_golden": rep["hw_matches_golden"], "bitstream_bytes": size,
             "steps_seconds": _steps(rep)}
 

@@ -237,3 +237,21 @@ def test_brevitas_net_mirrors_ours_and_trains_a_step():
         assert len(r["losses"]) == 1 and r["losses"][0] > 0
     with pytest.raises(ValueError, match="variant must be one of mse, stock, not 'lsq'"):
         build_brevitas_net("vgg", 2, 0.5, data.input_shape, 10, variant="lsq")
+
+
+def test_render_lists_every_open_flow_run():
+    r = results_dict()
+    run = {"command": "python -m codegen build --board icebreaker", "wall_seconds": 44.8,
+           "pe": 1, "mult": 2, "board": "icebreaker", "family": "ice40", "fmax_mhz": 19.6,
+           "utilization": {"lc": {"used": 2764, "available": 5280}},
+           "hw_matches_golden": {"mismatches": 0, "images": 5}, "bitstream_bytes": 104090,
+           "steps_seconds": [["board", 25.0]]}
+    ecp5 = dict(run, board="ulx3s_85f", family="ecp5", fmax_mhz=31.22,
+                utilization={"dsp": {"used": 32, "available": 156}})
+    r["sections"]["openflow"] = {"status": "ok", "seconds": 130.0,
+                                 "data": {"runs": [run, ecp5]}}
+    md = render(r)
+    assert "### icebreaker (ice40)" in md and "### ulx3s_85f (ecp5)" in md
+    assert "**fmax 19.6 MHz**" in md and "**fmax 31.22 MHz**" in md
+    assert "| lc | 2,764 | 5,280 | 52.3 % |" in md and "| dsp | 32 | 156 | 20.5 % |" in md
+    assert "nextpnr-ecp5, ecppack" in md and "synth_ice40 -dsp" in md
