@@ -17,7 +17,10 @@ def test_interrupted_build_leaves_nothing(tmp_path, sig):
     proc = subprocess.Popen(
         [sys.executable, "-m", "codegen", "build", "--q", "2", "--s", "0.5", "--dataset",
          "digits", "--epochs", "1", "--images", "2", "--out", str(out), "--no-synth"],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # A shell's background job inherits SIGINT ignored, and Python keeps it so: give
+        # the build the default disposition, as a foreground command has.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 600
     seen = ""
     while "[4/9]" not in seen:  # interrupt once generation has started writing files
