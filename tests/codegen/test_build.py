@@ -123,3 +123,14 @@ def test_open_flow_goes_to_a_bitstream(tmp_path, board, args, suffix):
     assert 0 < r["resources"]["dsp"] <= r["capacity"]["dsp"]
     assert (out / "bitstream" / f"qsnas_board{suffix}").stat().st_size > 10000
     assert r["fits"] is True
+
+
+def test_a_failed_placement_is_reported_by_its_error_line(tmp_path):
+    from codegen.openflow import _first_error
+
+    (tmp_path / "qsnas_board.tim").write_text(
+        "Info: Placed 8 cells based on constraints.\n"
+        "ERROR: Unable to place cell 'accel.pe15.x', no BELs remaining to implement cell type "
+        "'MULT18X18D'\n0 warnings, 1 error\n")
+    assert _first_error(tmp_path).startswith("ERROR: Unable to place cell 'accel.pe15.x'")
+    assert _first_error(tmp_path / "missing") == f"see the logs in {tmp_path / 'missing'}"
