@@ -33,7 +33,6 @@ unfolded (its accuracy is that of the fake-quant training graph, comparable with
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import json
 import os
@@ -222,21 +221,6 @@ def train_brevitas(cfg, data, float_model, *, variant: str = "mse",
             "losses": [round(v, 5) for v in losses]}
 
 
-@contextlib.contextmanager
-def _environ(**values):
-    """Set environment variables for the ``with`` body, then restore them."""
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 def _float_entry(cfg) -> Path:
     from model.train import cache_root
 
@@ -257,6 +241,7 @@ def compare(arch: str = "vgg", s: float = 1.0, qs=(2, 4, 8), dataset: str = "mni
     """
     import torch
 
+    from model.cli import temporary_environ
     from model.data import load_dataset
     from model.train import TrainConfig, _pretrain, default_device, resolve, train_and_export
 
@@ -277,7 +262,7 @@ def compare(arch: str = "vgg", s: float = 1.0, qs=(2, 4, 8), dataset: str = "mni
     with tempfile.TemporaryDirectory(prefix="qsnas-bench-cache-") as scratch:
         shutil.copytree(entry, Path(scratch) / entry.name)
         for q in qs:
-            with _environ(QSNAS_CACHE=scratch):  # our QAT runs live, float entry reused
+            with temporary_environ(QSNAS_CACHE=scratch):  # our QAT runs live, float entry reused
                 _, ours = train_and_export(arch, q, s, dataset, epochs, seed, None,
                                            data_dir=data_dir, float_epochs=float_epochs,
                                            progress=progress, use_cache=True)

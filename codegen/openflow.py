@@ -20,7 +20,7 @@ import subprocess
 from pathlib import Path
 
 from codegen.board import NAME, prepare
-from model.cli import UserError
+from model.cli import UserError, temporary_environ
 
 # Per family: the tools Amaranth invokes → (environment variable, fallback commands).
 FLOWS = {
@@ -108,19 +108,12 @@ def build_bitstream(net, pe: int, mult: int, board, root: Path, image, label: in
     platform, top, _ = prepare(net, pe, mult, board, image, label,
                                platform_cls=_build_only(board.platform()))
     out = Path(root) / "bitstream"
-    saved = {var: os.environ.get(var) for var in env}
-    os.environ.update(env)  # Amaranth reads tool overrides from the environment only
     try:
-        platform.build(top, name=NAME, build_dir=str(out), do_program=False, emit_src=False,
-                       **OVERRIDES[family])
+        with temporary_environ(**env):  # Amaranth reads tool overrides from the environment
+            platform.build(top, name=NAME, build_dir=str(out), do_program=False,
+                           emit_src=False, **OVERRIDES[family])
     except subprocess.CalledProcessError:  # e.g. more cells than the part has
         raise UserError(f"the {family} open flow failed: {_first_error(out)}") from None
-    finally:
-        for var, value in saved.items():
-            if value is None:
-                os.environ.pop(var, None)
-            else:
-                os.environ[var] = value
     result = parse_nextpnr_log((out / f"{NAME}.tim").read_text(), family)
     result["bitstream"] = out / f"{NAME}{BITSTREAM_SUFFIX[family]}"
     result["files"] = sorted(p for p in out.rglob("*") if p.is_file())
