@@ -151,7 +151,7 @@ def step_cycles_energy(state: BuildState, cfg: BuildConfig) -> None:
     """Exact cycles and event counts, and the energy per inference."""
     from sim.cycles import cycle_model
 
-    state.cycles = cycle_model(state.net.specs(), cfg.q, state.pe, state.mult)
+    state.cycles = cycle_model(state.specs, cfg.q, state.pe, state.mult)
     row = state.estimate
     state.energy = {"total_uj": row["energy_uj"], "breakdown_uj": row["breakdown_uj"],
                     "compute_lb_uj": row["compute_lb_uj"], "latency_us": row["latency_us"],
@@ -164,7 +164,7 @@ def _layer_energy(state: BuildState, cfg: BuildConfig) -> None:
     from sim.energy import energy_per_inference
     from sim.resources import accumulator_bits
 
-    acc_bits = accumulator_bits(state.net.specs(), cfg.q)
+    acc_bits = accumulator_bits(state.specs, cfg.q)
     for layer in state.cycles["layers"]:
         e = energy_per_inference(layer["events"], state.cycles["memories"], cfg.q, state.pe,
                                  state.mult, state.board, clock_mhz=state.energy["clock_mhz"],
@@ -227,7 +227,7 @@ def _open_flow(state: BuildState, cfg: BuildConfig, image, label: int) -> None:
         "bram36": block_ram_bram36(used, family),  # as the board's capacity counts
         "source": f"nextpnr-{family} (placed and routed)", "nextpnr": used,
     }
-    row = evaluate(state.net.specs(), cfg.q, state.pe, state.mult, state.board,
+    row = evaluate(state.specs, cfg.q, state.pe, state.mult, state.board,
                    clock_mhz=state.fmax_mhz)
     state.energy = {"total_uj": row["energy_uj"], "breakdown_uj": row["breakdown_uj"],
                     "compute_lb_uj": row["compute_lb_uj"], "latency_us": row["latency_us"],

@@ -47,7 +47,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _train(args) -> int:
-
     from model.cli import check_output, check_q, check_s
     from model.data import check_data_files
 

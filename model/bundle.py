@@ -9,6 +9,7 @@ Loading validates every field and raises `BundleError` naming the bad one.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -16,6 +17,7 @@ import os
 import shutil
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -174,16 +176,25 @@ def save_bundle(net: IntegerNetwork, path: str | os.PathLike, *, overwrite: bool
         arrays.update(layer.arrays())
     blob = _npz_bytes(arrays)
     manifest = manifest_dict(net, hashlib.sha256(blob).hexdigest())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
+    with atomic_directory(path) as tmp:
         (tmp / ARRAYS).write_bytes(blob)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_directory(path: Path) -> Iterator[Path]:
+    """A temporary sibling of ``path`` to fill; renamed onto ``path`` (replacing it) when
+    the ``with`` body succeeds, removed when it raises or is interrupted."""
+    path = Path(path)
+    path.absolute().parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.absolute().parent))
+    try:
+        yield tmp
         replace_dir(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return path
 
 
 def replace_dir(src: Path, dst: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from model.cli import (
     OneLineParser,
@@ -58,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from boards import get_board
+    from model.bundle import atomic_directory
     from model.data import check_data_files
     from search.qsnas import SearchConfig, check_feasible, run_bo, run_search
     from search.report import write_search
@@ -101,7 +101,11 @@ def main(argv=None) -> int:
             result = run_search(cfg, rtl_images=args.rtl_images)
     except ValueError as e:
         raise UserError(str(e)) from None
-    write_search_atomic(result, out, write_search)
+    try:
+        with atomic_directory(out) as tmp:
+            write_search(result, tmp)
+    except OSError as e:
+        raise UserError(f"cannot write to {out}: {e.strerror}") from None
     c, m = result["chosen"], result["measured"]
     print(json.dumps({"chosen": c, "predicted": result["predicted"],
                       "measured": {"accuracy": m["accuracy"], "energy_uj": m["energy_uj"]}}))
@@ -114,26 +118,6 @@ def main(argv=None) -> int:
                           epochs=args.epochs, seed=args.seed, out=out / "build", force=True,
                           progress=not args.quiet))
     return 0
-
-
-def write_search_atomic(result: dict, out: Path, write) -> None:
-    """``write(result, tmp)`` into a temporary sibling of ``out``, then rename it into place."""
-    import shutil
-    import tempfile
-
-    from model.bundle import replace_dir
-
-    try:
-        out.absolute().parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.absolute().parent))
-    except OSError as e:
-        raise UserError(f"cannot write to {out.parent}: {e.strerror}") from None
-    try:
-        write(result, tmp)
-        replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 if __name__ == "__main__":
