@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from model.cli import OneLineParser, UserError, run_cli
+from common.cli import OneLineParser, UserError, run_cli
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
@@ -103,7 +103,7 @@ def section_accuracy(plan: Plan) -> dict:
 
 
 def section_cycles(plan: Plan) -> dict:
-    from model.arch import network_specs
+    from intnet.arch import network_specs
     from sim.cycles import cycle_model
 
     rows = []
@@ -304,7 +304,7 @@ def render(results: dict) -> str:
 
 
 def write_outputs(results: dict, out_dir: Path) -> tuple[Path, Path]:
-    from model.cli import write_text_atomic
+    from common.files import write_text_atomic
 
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path, md_path = out_dir / "results.json", out_dir / "RESULTS.md"

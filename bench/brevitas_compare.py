@@ -90,12 +90,12 @@ def brevitas_version() -> str | None:
 
 def build_brevitas_net(arch: str, q: int, s: float, input_shape, num_classes: int,
                        variant: str = "mse"):
-    """A `BrevitasNet` with the layers of `model.arch.network_specs` at ``(q, s)``, its
+    """A `BrevitasNet` with the layers of `intnet.arch.network_specs` at ``(q, s)``, its
     quantizers those of `VARIANTS` ``[variant]``."""
     import torch
     from torch import nn
 
-    from model.arch import network_specs
+    from intnet.arch import network_specs
     from model.nets import flatten_hwc
 
     qnn, WPerChannel, WPerTensor, UAct = _brevitas(variant)
@@ -241,7 +241,7 @@ def compare(arch: str = "vgg", s: float = 1.0, qs=(2, 4, 8), dataset: str = "mni
     """
     import torch
 
-    from model.cli import temporary_environ
+    from common.files import temporary_environ
     from model.data import load_dataset
     from model.train import TrainConfig, _pretrain, default_device, resolve, train_and_export
 

@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from model.synthetic import family_network  # noqa: E402
+from intnet.synthetic import family_network  # noqa: E402
 from sim.cycles import network_cycle_model  # noqa: E402
 from sim.rtl import build, simulate  # noqa: E402
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from model.cli import OneLineParser, run_cli
+from common.cli import OneLineParser, run_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
     from boards import DEFAULT_BOARD, board_names
-    from model.arch import ARCHS
+    from intnet.arch import ARCHS
     from model.data import DATASETS
 
     parser = OneLineParser(prog="python -m codegen", description=__doc__)

@@ -18,11 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from model.cli import UserError, check_positive, check_q, check_s
-from sim import golden
-
-# (P, M) candidates when the user gives none: small arrays, powers of two and between.
-DESIGN_CHOICES = [1, 2, 3, 4, 6, 8, 12, 16]
+from common.cli import UserError, check_positive, check_q, check_s
+from intnet import golden
 
 
 @dataclass
@@ -81,8 +78,8 @@ class BuildState:
 def check_config(cfg: BuildConfig) -> None:
     """Reject bad input with one clear line before anything runs."""
     from boards import get_board
-    from model.arch import ARCHS
-    from model.cli import check_output
+    from common.files import check_output
+    from intnet.arch import ARCHS
     from model.data import DATASETS, check_data_files
 
     check_q(cfg.q)
@@ -114,7 +111,7 @@ def step_train(state: BuildState, cfg: BuildConfig) -> None:
         cfg.arch, cfg.q, cfg.s, cfg.dataset, cfg.epochs, cfg.seed, state.root / "bundle",
         data_dir=cfg.data_dir, progress=cfg.progress)
     if state.net.specs() != state.specs:  # the design step sized the array for these
-        raise RuntimeError("the trained network's shapes differ from model.arch's")
+        raise RuntimeError("the trained network's shapes differ from intnet.arch's")
 
 
 def step_design(state: BuildState, cfg: BuildConfig) -> None:
@@ -123,16 +120,16 @@ def step_design(state: BuildState, cfg: BuildConfig) -> None:
     Shapes only: runs before training so that a design that cannot fit is refused at once.
     """
     from boards import get_board
-    from model.arch import network_specs
+    from intnet.arch import network_specs
     from model.data import dataset_shape
-    from sim.sweep import DesignDoesNotFit, best_design, evaluate
+    from search.design import ARRAY_SIZES, DesignDoesNotFit, best_design, evaluate
 
     state.board = board = get_board(cfg.board)
     state.specs = specs = network_specs(cfg.arch, cfg.s, *dataset_shape(cfg.dataset))
     try:
         if cfg.pe is None or cfg.mult is None:
-            pes = [cfg.pe] if cfg.pe else DESIGN_CHOICES
-            mults = [cfg.mult] if cfg.mult else DESIGN_CHOICES
+            pes = [cfg.pe] if cfg.pe else ARRAY_SIZES
+            mults = [cfg.mult] if cfg.mult else ARRAY_SIZES
             row = best_design(specs, cfg.q, board, pes, mults)
         else:
             row = evaluate(specs, cfg.q, cfg.pe, cfg.mult, board)
@@ -161,8 +158,8 @@ def step_cycles_energy(state: BuildState, cfg: BuildConfig) -> None:
 
 def _layer_energy(state: BuildState, cfg: BuildConfig) -> None:
     """Energy of each layer: the same linear model on the layer's own event counts."""
+    from intnet.contract import accumulator_bits
     from sim.energy import energy_per_inference
-    from sim.resources import accumulator_bits
 
     acc_bits = accumulator_bits(state.specs, cfg.q)
     for layer in state.cycles["layers"]:
@@ -213,7 +210,7 @@ def step_board(state: BuildState, cfg: BuildConfig) -> None:
 def _open_flow(state: BuildState, cfg: BuildConfig, image, label: int) -> None:
     """Yosys + nextpnr + the packer; the routed fmax becomes the energy model's clock."""
     from codegen.openflow import block_ram_bram36, build_bitstream
-    from sim.sweep import evaluate
+    from search.design import evaluate
 
     result = build_bitstream(state.net, state.pe, state.mult, state.board, state.root, image,
                              label)
@@ -323,7 +320,7 @@ def _raise_interrupt(signum, frame):
 
 def build(cfg: BuildConfig) -> dict:
     """Run every step into a temporary directory, then move it to ``cfg.out_dir``."""
-    from model.bundle import replace_dir
+    from common.files import replace_dir
 
     check_config(cfg)
     out = cfg.out_dir

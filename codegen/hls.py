@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from codegen.render import render
-from model.bundle import IntegerNetwork
-from sim import golden
+from intnet import golden
+from intnet.bundle import IntegerNetwork
 
 SOURCES = ("qsnas_layers.h", "network.h", "weights.h", "network.cpp", "tb.cpp")
 # -Wno-unknown-pragmas: g++ does not know `#pragma HLS`, which must stay for Vitis HLS.

@@ -20,7 +20,8 @@ import subprocess
 from pathlib import Path
 
 from codegen.board import NAME, prepare
-from model.cli import UserError, temporary_environ
+from common.cli import UserError
+from common.files import temporary_environ
 
 # Per family: the tools Amaranth invokes → (environment variable, fallback commands).
 FLOWS = {

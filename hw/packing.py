@@ -22,11 +22,9 @@ import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-INPUT_BITS = 8  # first-layer input pixels are uint8
-LOGIT_BITS = 32
-BIAS_BITS = 32
-M_BITS = 16  # requantize multiplier, unsigned
-N_BITS = 6  # requantize shift, 1..62
+from intnet.contract import BIAS_BITS, INPUT_BITS, M_BITS, N_MAX
+
+N_BITS = N_MAX.bit_length()  # the requantize shift field holds 1..N_MAX
 PARAM_BITS = BIAS_BITS + M_BITS + N_BITS
 # Cycles from a pass's last slot to the next pass's first read: the MAC/requantize
 # pipeline (S0 issue → S1 read → S2 accumulate → R1 multiply → R2 shift → R3 write

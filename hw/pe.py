@@ -17,18 +17,7 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-# Widest weight for which a lane multiplier is built from shifted adds (see the module
-# docstring); sim.resources.mult_in_dsp follows the same rule.
-SHIFT_ADD_MAX_Q = 3
-
-
-def product_bits(q: int, act_bits: int) -> int:
-    """Signed width of a q-bit weight × unsigned ``act_bits``-bit activation product.
-
-    q = 1: ``±a`` needs ``act_bits + 1``; q ≥ 2: ``|w| ≤ 2^(q−1)`` and ``a < 2^act_bits``
-    give ``|w·a| < 2^(q−1+act_bits)``, i.e. ``q + act_bits`` bits.
-    """
-    return act_bits + 1 if q == 1 else q + act_bits
+from hw.arith import SHIFT_ADD_MAX_Q, product_bits
 
 
 def lane_product(w, a, q: int):

@@ -11,7 +11,8 @@ from amaranth.hdl import Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.packing import M_BITS, N_BITS
+from hw.packing import N_BITS
+from intnet.contract import M_BITS
 
 
 class Requantizer(wiring.Component):

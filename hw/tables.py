@@ -4,7 +4,6 @@ Each table is a small LUT ROM with an asynchronous read in the accelerator: the
 descriptor table (one word per pass), the group table (one word per group of P output
 channels), the per-pass PE pixel offsets of pixel-parallel depthwise passes, and the
 first pass's lane → kernel tap table. Field widths are sized to the network's maxima.
-Also the accumulator width rule, which depends on the plan only.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from dataclasses import dataclass
 from amaranth.hdl import unsigned
 from amaranth.lib import data
 
-from hw.packing import BIAS_BITS, INPUT_BITS, LOGIT_BITS, MODE_DW, MODE_DWP, Plan, lane_tap
+from hw.packing import MODE_DWP, Plan, lane_tap
 
 # Per-pass descriptor fields (`hw.packing.Pass` attributes) and per-group fields, each
 # with the smallest maximum its width is sized for (stride 2: strides 1 and 2 both fit).
@@ -28,24 +27,6 @@ GROUP_FIELDS = dict(cbase=1, cg_lo=1, cg_cnt=1, wo_lo=1, wo_cnt=1, steps=1, slot
 def bits(value: int) -> int:
     """Bits of an unsigned field that holds ``value`` (at least 1)."""
     return max(1, int(value).bit_length())
-
-
-def accumulator_bits(plan: Plan) -> int:
-    """Worst-case accumulator width: |bias| < 2^31 plus every product at its extreme."""
-    q = plan.q
-    w_max = 1 if q == 1 else (1 << (q - 1)) - 1
-    worst = 0
-    for p in plan.passes:
-        if p.first:  # whole 8-bit pixels, K²·C virtual channels (or H·W·C for a dense)
-            terms, a_max = p.kh * p.kw * p.cin, (1 << INPUT_BITS) - 1
-        elif p.gsum:  # every pixel of the map into one lane
-            terms, a_max = p.opix, (1 << q) - 1
-        elif p.mode in (MODE_DW, MODE_DWP):  # one channel per accumulator
-            terms, a_max = p.kh * p.kw, (1 << q) - 1
-        else:
-            terms, a_max = p.kh * p.kw * p.cin, (1 << q) - 1
-        worst = max(worst, terms * w_max * a_max)
-    return max(LOGIT_BITS, ((1 << (BIAS_BITS - 1)) + worst).bit_length() + 1)
 
 
 def _layout(fields: dict[str, int]) -> data.StructLayout:

@@ -22,10 +22,6 @@ from amaranth.lib.wiring import In, Out
 
 from hw.loader import ImageLoader
 from hw.packing import (
-    BIAS_BITS,
-    INPUT_BITS,
-    LOGIT_BITS,
-    M_BITS,
     MODE_DW,
     MODE_DWP,
     N_BITS,
@@ -39,10 +35,11 @@ from hw.pe import PE, tree_sum
 from hw.requant import Requantizer
 from hw.rom import ROM
 from hw.sequencer import Sequencer
-from hw.tables import accumulator_bits, bits
+from hw.tables import bits
 from hw.writeback import LaneCollector, PoolWriteBack
+from intnet.contract import BIAS_BITS, INPUT_BITS, LOGIT_BITS, M_BITS, accumulator_bits
 
-__all__ = ["Accelerator", "accumulator_bits"]
+__all__ = ["Accelerator"]
 
 
 class Accelerator(wiring.Component):
@@ -72,7 +69,7 @@ class Accelerator(wiring.Component):
             raise
         self._plan = plan = self._packed.plan
         self._mem_dir = mem_dir
-        self.acc_bits = accumulator_bits(plan)
+        self.acc_bits = accumulator_bits(network.layers)
         n = plan.num_classes
         super().__init__({
             "start": In(1),

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from model.cli import OneLineParser, UserError, run_cli
+from common.cli import OneLineParser, UserError, run_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from model.arch import ARCHS
+    from intnet.arch import ARCHS
     from model.data import DATASETS
 
     parser = OneLineParser(prog="model", description="Datasets and quantized networks of QS-NAS.")
@@ -47,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _train(args) -> int:
-    from model.cli import check_output, check_q, check_s
+    from common.cli import check_q, check_s
+    from common.files import check_output
     from model.data import check_data_files
 
     check_q(args.q)
@@ -59,7 +60,7 @@ def _train(args) -> int:
                             f"not {value}")
     out = check_output(args.out, args.force)
     check_data_files(args.dataset, args.data_dir)
-    from model.bundle import save_bundle
+    from intnet.bundle import save_bundle
     from model.train import train_and_export  # imports torch: after the cheap checks
 
     net, m = train_and_export(args.arch, args.q, args.s, args.dataset, args.epochs, args.seed,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model.cli import UserError
+from common.cli import UserError
 
 EMBEDDED = ("mnist5k", "digits")
 DATASETS = ("mnist5k", "digits", "cifar10", "svhn")
@@ -135,7 +135,7 @@ def load_svhn(data_dir) -> Dataset:
 def load_dataset(name: str, data_dir: str | None = None) -> Dataset:
     """Load data set ``name``; ``data_dir`` is needed for cifar10 and svhn.
 
-    Missing or malformed files raise `model.cli.UserError` (one line naming the files).
+    Missing or malformed files raise `common.cli.UserError` (one line naming the files).
     """
     if name == "mnist5k":
         return load_mnist5k()

@@ -3,7 +3,7 @@
 Batch norm folds into the requantizer: its per-channel scale ``γ/σ`` joins ``m[c]`` (a
 channel whose scale is negative gets its weights and bias negated; symmetric weights make
 that exact), its shift becomes the int32 bias in accumulator units. ``m, n`` come from
-`model.synthetic.scale_to_mn`; the global average pool's ``1/(H·W)`` folds into them.
+`intnet.contract.scale_to_mn`; the global average pool's ``1/(H·W)`` folds into them.
 The last dense layer gives raw int32 logits.
 
 The integer parameters (weights, bias, ``m, n``) are those of `model.nets` ``fold``, the
@@ -16,7 +16,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from model.bundle import INPUT_BITS, LOGIT_BITS, IntegerNetwork, Layer, validate
+from intnet.bundle import IntegerNetwork, Layer, validate
+from intnet.contract import INPUT_BITS, LOGIT_BITS
 from model.nets import AvgPoolBlock, ConvBlock, DenseBlock, QNet
 
 

@@ -1,4 +1,4 @@
-"""The quantized network family in torch, built layer by layer from `model.arch.network_specs`.
+"""The quantized network family in torch, built layer by layer from `intnet.arch.network_specs`.
 
 One `QNet` runs in three modes:
 
@@ -7,7 +7,7 @@ One `QNet` runs in three modes:
   layer, BN with batch statistics while training);
 - ``"folded"``: the fake-quant model as exported, evaluation only: batch norm folded
   into integer weights, an integer bias in accumulator units and the requantize scale
-  ``m/2^n`` (`model.synthetic.scale_to_mn`), activations carried as integers in float64.
+  ``m/2^n`` (`intnet.contract.scale_to_mn`), activations carried as integers in float64.
   Every product and sum is exact in float64 (``|acc·m| < 2^53``), so this mode computes
   the contract's arithmetic and agrees with the golden model on every logit. (With the
   real scale instead of ``m/2^n``, its relative error of 2^−14 flipped enough low-bit
@@ -27,9 +27,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from model.arch import LayerSpec, network_specs
+from intnet.arch import LayerSpec, network_specs
+from intnet.contract import scale_to_mn
 from model.quant import ActQuantizer, WeightQuantizer, act_levels
-from model.synthetic import scale_to_mn
 
 MODES = ("float", "quant", "folded")
 INT32_MAX = (1 << 31) - 1

@@ -19,6 +19,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from intnet.contract import weight_range
+
 
 def round_pass(x: torch.Tensor) -> torch.Tensor:
     """``floor(x + 1/2)`` forward, identity gradient (straight-through estimator)."""
@@ -37,10 +39,8 @@ def grad_scale(x: torch.Tensor, scale: float) -> torch.Tensor:
 
 def weight_levels(bits: int) -> tuple[int, int]:
     """``(Qn, Qp)``: the weight integers are ``[−Qn, Qp]`` (q = 1: ``{−1, +1}``)."""
-    if bits == 1:
-        return 1, 1
-    top = (1 << (bits - 1)) - 1
-    return top, top
+    lo, hi = weight_range(bits)
+    return -lo, hi
 
 
 def act_levels(bits: int) -> int:

@@ -3,7 +3,7 @@
 A run is a float pre-train (shared by every ``q`` of the same ``arch, s, dataset, seed``)
 followed by a QAT fine-tune at ``q`` starting from MSE-calibrated LSQ steps; then export
 to the IntegerNetwork bundle and three test accuracies: float, fake-quant (the folded
-torch model) and integer (the golden model of ``sim.golden``).
+torch model) and integer (the golden model of ``intnet.golden``).
 
 Both stages are cached under ``$QSNAS_CACHE`` (default ``~/.cache/qsnas/runs``), keyed by
 the SHA-256 of their configuration; an entry that fails to load or validate is trained
@@ -35,7 +35,8 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from model.bundle import IntegerNetwork, load_bundle, replace_dir, save_bundle
+from common.files import replace_dir
+from intnet.bundle import IntegerNetwork, load_bundle, save_bundle
 from model.data import Dataset, dataset_shape, load_dataset
 from model.export import export_network
 from model.nets import QNet
@@ -60,7 +61,7 @@ DEFAULT_QAT_LR = {"vgg": 0.01, "mobilenet": 0.03}
 class TrainConfig:
     """Everything that determines a training run (and so its cache key)."""
 
-    arch: str = "vgg"  # network family: "vgg" or "mobilenet" (model.arch.ARCHS)
+    arch: str = "vgg"  # network family: "vgg" or "mobilenet" (intnet.arch.ARCHS)
     q: int = 4  # bit width of weights and hidden activations, 1..8
     s: float = 1.0  # width scale: every hidden channel count is round(base·s), at least 1
     dataset: str = "mnist5k"  # model.data.DATASETS
@@ -281,7 +282,7 @@ def _result_json(cfg: TrainConfig, metrics: dict) -> dict:
 def _export_and_evaluate(model: QNet, data: Dataset, cfg: TrainConfig,
                          metrics: dict) -> tuple[IntegerNetwork, dict]:
     """Export ``model`` and measure it on the test split: ``(network, metrics)``."""
-    from sim.golden import classify, run
+    from intnet.golden import classify, run
 
     test_pixels = to_nchw(data.test_x)
     fq_classes = predict(model, test_pixels, "folded")
@@ -368,9 +369,9 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
 
 
 def check_config(cfg: TrainConfig) -> None:
-    """Raise `model.cli.UserError` for a bad configuration, naming the field."""
-    from model.arch import ARCHS
-    from model.cli import UserError, check_q, check_s
+    """Raise `common.cli.UserError` for a bad configuration, naming the field."""
+    from common.cli import UserError, check_q, check_s
+    from intnet.arch import ARCHS
     from model.data import DATASETS
 
     if cfg.arch not in ARCHS:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from model.cli import (
+from common.cli import (
     OneLineParser,
     UserError,
-    check_output,
     check_positive,
     check_q,
     check_s,
@@ -16,11 +15,12 @@ from model.cli import (
     parse_int_list,
     run_cli,
 )
+from common.files import check_output
 
 
 def build_parser() -> argparse.ArgumentParser:
     from boards import DEFAULT_BOARD
-    from model.arch import ARCHS
+    from intnet.arch import ARCHS
     from model.data import DATASETS
 
     p = OneLineParser(prog="python -m search", description=__doc__)
@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from boards import get_board
-    from model.bundle import atomic_directory
+    from common.files import atomic_directory
     from model.data import check_data_files
     from search.qsnas import SearchConfig, check_feasible, run_bo, run_search
     from search.report import write_search

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from search.design import ARRAY_SIZES
 from search.regress import PolyFit, select_poly
 
 # Every hidden channel count of the family is a multiple of this base at s = 1, so s on a
@@ -40,8 +41,8 @@ class SearchConfig:
     q_range: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8)  # q the optimizer may choose
     s_min: float = 0.25  # smallest s the optimizer may choose
     s_max: float = 2.0  # largest s the optimizer may choose
-    pe_list: tuple[int, ...] = (1, 2, 4, 8, 16)  # P candidates
-    mult_list: tuple[int, ...] = (1, 2, 4, 8, 16)  # M candidates
+    pe_list: tuple[int, ...] = ARRAY_SIZES  # P candidates
+    mult_list: tuple[int, ...] = ARRAY_SIZES  # M candidates
     epochs: int | None = None  # QAT epochs (None: the model's default)
     seed: int = 0  # training seed
     jobs: int = 1  # parallel training processes
@@ -140,9 +141,9 @@ class _InlineExecutor(cf.Executor):
 
 def energy_point(cfg: SearchConfig, q: int, s: float) -> dict:
     """Best fitting (P, M) and its energy for ⟨q, s⟩ (shapes only)."""
-    from model.arch import network_specs
+    from intnet.arch import network_specs
     from model.data import dataset_shape
-    from sim.sweep import DesignDoesNotFit, best_design
+    from search.design import DesignDoesNotFit, best_design
 
     shape, classes = dataset_shape(cfg.dataset)
     specs = network_specs(cfg.arch, s, shape, classes)
@@ -210,7 +211,7 @@ def fit_models(samples: list[Sample], energy_grid: list[Sample]) -> tuple[PolyFi
 def measure(cfg: SearchConfig, cand: Candidate, rtl_images: int) -> dict:
     """Train the candidate for real and simulate it: measured accuracy and energy."""
     from model.train import train_and_export
-    from sim.sweep import evaluate
+    from search.design import evaluate
 
     net, metrics = train_and_export(cfg.arch, cand.q, cand.s, cfg.dataset, cfg.epochs,
                                     cfg.seed, None, data_dir=cfg.data_dir,

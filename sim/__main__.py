@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-from model.cli import OneLineParser, run_cli
+from common.cli import OneLineParser, run_cli
 
 # Each subcommand lives in its own module exposing ``register(subparsers)``, which adds
 # its parser and sets ``func(args) -> int`` as the default.

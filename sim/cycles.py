@@ -14,7 +14,7 @@ Per pass (a compute layer with its fused max pool), per group of P output channe
     drain        = 5 + max words written per pixel (pipeline + write-back)
 
 and the network ends with ``num_classes`` argmax cycles. Everything depends on shapes,
-``q``, ``P`` and ``M`` only, so shape-only `model.arch.LayerSpec` lists work too.
+``q``, ``P`` and ``M`` only, so shape-only `intnet.arch.LayerSpec` lists work too.
 
 Events: the first pass multiplies q-bit weights by whole 8-bit pixels read from the
 image buffer, so its multiplies (``first_mult_ops``, q × 8 bits) and reads
@@ -91,7 +91,7 @@ def memories(plan: Plan) -> list[dict]:
 def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int) -> dict:
     """Cycles, physical bound, per-layer ratios, energy events and memories.
 
-    ``layers``: bundle `Layer`s or `model.arch.LayerSpec`s (only shapes are used).
+    ``layers``: bundle `Layer`s or `intnet.arch.LayerSpec`s (only shapes are used).
     """
     layers = list(layers)
     plan = plan_network(layers, q, pe_count, mults_per_pe)
@@ -191,8 +191,8 @@ def network_cycle_model(net, pe_count: int, mults_per_pe: int) -> dict:
 
 
 def _run(args) -> int:
-    from model.bundle import load_bundle
-    from model.cli import UserError, check_positive
+    from common.cli import UserError, check_positive
+    from intnet.bundle import load_bundle
 
     check_positive(args.pe, "--pe")
     check_positive(args.mult, "--mult")

@@ -23,10 +23,9 @@ from __future__ import annotations
 import math
 
 from boards import Board, get_board
-from hw.packing import INPUT_BITS
+from intnet.contract import INPUT_BITS, M_BITS
 from sim.resources import (
     CONTROL_FF,
-    REQUANT_M_BITS,
     Resources,
     adder_tree,
     estimate_resources,
@@ -211,7 +210,7 @@ def energy_per_inference(events: dict, memories: list[dict], q: int, pe_count: i
     clock_mhz : float, optional
         Design clock; the board's default when omitted.
     acc_bits : int
-        Accumulator width (`sim.resources.accumulator_bits`).
+        Accumulator width (`intnet.contract.accumulator_bits`).
     resources : Resources, optional
         A ready `estimate_resources` result for the same point (saves recomputing it).
 
@@ -241,7 +240,7 @@ def energy_per_inference(events: dict, memories: list[dict], q: int, pe_count: i
     ev = {k: int(v) for k, v in events.items() if isinstance(v, int | float)}
     cycles = ev["cycles"]
     _, _, tree_bits = adder_tree(q, mults_per_pe)
-    rq_width = acc_bits + REQUANT_M_BITS
+    rq_width = acc_bits + M_BITS
     e_requant = dsp_pj(fam, dsp_bits) + add_pj(rq_width, fam) + add_pj(q + 1, fam)
 
     # Control: flip-flops clocked each cycle. The sequencer/interface registers run

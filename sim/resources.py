@@ -55,12 +55,12 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from boards import Board, get_board
-from hw.packing import INPUT_BITS
-from hw.pe import SHIFT_ADD_MAX_Q, product_bits
+from hw.arith import SHIFT_ADD_MAX_Q, product_bits
+from intnet.contract import INPUT_BITS, M_BITS
 
 __all__ = [
     "MemoryMapping", "Resources", "map_memory", "mult_in_dsp", "adder_tree",
-    "accumulator_bits", "estimate_resources",
+    "estimate_resources",
 ]
 
 # UG473 (7 Series FPGAs Memory Resources), Tables 1-3 and 1-4; same shapes for the
@@ -85,7 +85,6 @@ ICE40_FF_MAX_DEPTH = 16  # ice40 has no LUT RAM: tiny memories become flip-flops
 ECP5_LUTRAM_MAX_DEPTH = 16  # ecp5: TRELLIS_DPR16X4 distributed RAM is 16 deep
 # Yosys mul2dsp DSP_Y_MINWIDTH (synth_ecp5 sets only DSP_A/B_MINWIDTH=2: 4 product bits)
 DSP_MIN_PRODUCT_BITS = {"xc7": 9, "xcup": 9, "ice40": 11, "ecp5": 4}
-REQUANT_M_BITS = 16  # ARCHITECTURE.md: m[c] unsigned, at most 16 bits
 CONTROL_LUT, CONTROL_FF = 600, 500  # sequencer + stream interface allowance
 
 
@@ -175,31 +174,6 @@ def adder_tree(q: int, mults_per_pe: int) -> tuple[int, int, float]:
     return adders, width, (bit_sum / adders if adders else 0.0)
 
 
-def accumulator_bits(layers, q: int) -> int:
-    """Accumulator width of the generated hardware for ``layers`` at ``q``.
-
-    The same rule as ``hw.tables.accumulator_bits`` (which needs the packed plan), from
-    shapes: the int32 bias plus the worst-case sum of products of any MAC layer
-    (``K·K·Cin`` terms of ``w_max · a_max``; 8-bit pixels into the first layer), plus a
-    sign bit, and at least the 32-bit logits.
-    """
-    w_max = 1 if q == 1 else (1 << (q - 1)) - 1
-    worst, first = 0, True
-    for layer in layers:
-        if layer.kind == "conv":
-            terms = layer.k * layer.k * layer.in_shape[2]
-        elif layer.kind == "dwconv":
-            terms = layer.k * layer.k
-        elif layer.kind == "dense":
-            terms = layer.in_shape[0]
-        else:
-            continue
-        a_max = 255 if first else (1 << q) - 1
-        first = False
-        worst = max(worst, terms * w_max * a_max)
-    return max(32, ((1 << 31) + worst).bit_length() + 1)
-
-
 @dataclass
 class Resources:
     """Estimated resources of one design point and its memory mapping."""
@@ -249,7 +223,7 @@ def estimate_resources(memories: list[dict], q: int, pe_count: int, mults_per_pe
         P and M.
     board : Board or str
     acc_bits : int
-        Accumulator width (see `accumulator_bits`).
+        Accumulator width (`intnet.contract.accumulator_bits`).
     requantizers : int, optional
         Number of requantizers; one per PE by default.
     mult_impl : {"auto", "lut", "dsp"}
@@ -278,7 +252,7 @@ def estimate_resources(memories: list[dict], q: int, pe_count: int, mults_per_pe
     dsp_mult = mult_in_dsp(q, fam) if mult_impl == "auto" else (mult_impl == "dsp" and q > 1)
     dsp = p * m if dsp_mult else 0
     rq_dsp = (_ceil_div(acc_bits, board.dsp_a_bits)
-              * _ceil_div(REQUANT_M_BITS + 1, board.dsp_b_bits))
+              * _ceil_div(M_BITS + 1, board.dsp_b_bits))
     dsp += requantizers * rq_dsp
 
     prod_bits = product_bits(q, INPUT_BITS)
@@ -286,7 +260,7 @@ def estimate_resources(memories: list[dict], q: int, pe_count: int, mults_per_pe
     mult_lut = 0 if dsp_mult else q * (INPUT_BITS + 1)
     pe_lut = (m * mult_lut + round(adders * mean_bits) + acc_bits + 2 * q)
     pe_ff = m * q + m * prod_bits + tree_bits + acc_bits
-    rq_width = acc_bits + REQUANT_M_BITS
+    rq_width = acc_bits + M_BITS
     rq_lut = rq_width + math.ceil(rq_width * 5 / 2) + 2 * q  # round add, shifter, clamp
     rq_ff = rq_width + q
     # + the broadcast word's pad / image-or-activation mux, M lanes of 8 bits

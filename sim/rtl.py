@@ -2,7 +2,7 @@
 
 `run_rtl` builds (or reuses) a Verilator model of the accelerator for a network's
 shapes and ``(P, M)``, writes the network's ``.mem`` files next to the simulation, runs
-the end-to-end bench `sim.tb.tb_top`, and compares every logit with `sim.golden.run`.
+the end-to-end bench `sim.tb.tb_top`, and compares every logit with `intnet.golden.run`.
 
 Builds are cached in ``$QSNAS_RTL_CACHE`` (default ``<tmp>/qsnas-rtl``) under the
 SHA-256 of the Verilog: the Verilog depends only on shapes, q, P and M (the weights are
@@ -219,11 +219,11 @@ def run_rtl(net_or_bundle_dir, pe_count: int, mults_per_pe: int, images, *,
     Returns ``{"images", "logits", "classes", "cycles", "mismatches",
     "mismatched_images", "golden_classes"}``; ``mismatches`` counts differing logits.
     """
-    from sim import golden
+    from intnet import golden
 
     net = net_or_bundle_dir
     if isinstance(net, (str, os.PathLike)):
-        from model.bundle import load_bundle
+        from intnet.bundle import load_bundle
 
         net = load_bundle(net)
     images = np.asarray(images)
@@ -261,8 +261,9 @@ def test_images(net, count: int, data_dir=None) -> tuple[np.ndarray, str]:
 
 
 def _run(args) -> int:
-    from model.bundle import load_bundle
-    from model.cli import UserError, check_output, check_positive, write_text_atomic
+    from common.cli import UserError, check_positive
+    from common.files import check_output, write_text_atomic
+    from intnet.bundle import load_bundle
 
     check_positive(args.pe, "--pe")
     check_positive(args.mult, "--mult")

@@ -1,10 +1,9 @@
 """``python -m sim sweep``: the ⟨q, s, P, M⟩ design space from network shapes alone.
 
-For every combination the cycle model (`sim.cycles.cycle_model`) gives cycles, the
-physical bound and the event counts; `sim.resources` the LUT/FF/DSP/BRAM36 estimate
-and whether it fits the board; `sim.energy` the energy per inference. The row with
-the least energy among those that fit is flagged ``best`` for each ⟨q, s⟩, which is
-also what `best_design` returns to ``codegen`` for one network.
+Every combination is priced by `search.design.evaluate` (the cycle model, the resource
+estimate with its fit check, the energy model). The row with the least energy among
+those that fit is flagged ``best`` for each ⟨q, s⟩ with `search.design.rank`, the
+order `search.design.best_design` uses when ``codegen`` or the search choose an array.
 """
 
 from __future__ import annotations
@@ -14,14 +13,12 @@ import math
 import os
 import sys
 import time
-from functools import lru_cache
 
 from boards import DEFAULT_BOARD, Board, board_names, get_board
-from sim.energy import BREAKDOWN_KEYS, energy_per_inference
-from sim.resources import accumulator_bits, estimate_resources
+from search.design import ARRAY_SIZES, rank
+from sim.energy import BREAKDOWN_KEYS
 
-__all__ = ["COLUMNS", "DesignDoesNotFit", "evaluate", "best_design", "sweep", "mark_best",
-           "write_csv", "plot_best", "register"]
+__all__ = ["COLUMNS", "sweep", "mark_best", "write_csv", "plot_best", "register"]
 
 # The fixed columns of ARCHITECTURE.md first, then the extras.
 COLUMNS = (
@@ -32,104 +29,6 @@ COLUMNS = (
     + ["arch", "dataset", "board"]
 )
 
-DEFAULT_PE = (1, 2, 4, 8, 16)
-DEFAULT_MULT = (1, 2, 4, 8, 16)
-
-
-class DesignDoesNotFit(ValueError):
-    """No (P, M) pair of the lists fits the board; the message gives the numbers."""
-
-
-@lru_cache(maxsize=8192)
-def _cycle_model(layers: tuple, q: int, pe: int, mult: int) -> dict:
-    # Imported here: the cycle model is another module of this package, and the sweep's
-    # energy and resource functions must stay importable without it.
-    from sim.cycles import cycle_model
-
-    return cycle_model(list(layers), q, pe, mult)
-
-
-def evaluate(layers, q: int, pe: int, mult: int, board: Board | str = DEFAULT_BOARD,
-             clock_mhz: float | None = None, mult_impl: str = "auto") -> dict:
-    """Cycle, resource and energy figures of one design point.
-
-    Parameters
-    ----------
-    layers : sequence of LayerSpec
-        The network (shapes only), e.g. `model.arch.network_specs`.
-    q, pe, mult : int
-        Bit width, PE count P and multipliers per PE M.
-    board : Board or str
-    clock_mhz : float, optional
-        Defaults to the board's clock.
-    mult_impl : {"auto", "lut", "dsp"}
-        Multiplier mapping (`sim.resources.estimate_resources`); ``"auto"`` is what
-        Yosys does with a plain ``*``, the others need the generator to force it.
-
-    Returns
-    -------
-    dict
-        One sweep row (keys of `COLUMNS` except ``s``, ``arch``, ``dataset``, ``best``),
-        plus ``breakdown_uj`` and ``over`` (the exceeded capacities, as text).
-    """
-    board = get_board(board)
-    layers = tuple(layers)
-    cm = _cycle_model(layers, q, pe, mult)
-    acc = accumulator_bits(layers, q)
-    res = estimate_resources(cm["memories"], q, pe, mult, board, acc_bits=acc,
-                             mult_impl=mult_impl)
-    en = energy_per_inference(cm["events"], cm["memories"], q, pe, mult, board,
-                              clock_mhz=clock_mhz, acc_bits=acc, resources=res)
-    over = res.over(board)
-    row = {
-        "q": q, "pe": pe, "mult": mult, "cycles": int(cm["cycles"]),
-        "physical_bound": int(cm["physical_bound"]), "energy_uj": en["energy_uj"],
-        "bram36": res.bram36, "dsp": res.dsp, "fits": not over, "lut": res.lut,
-        "ff": res.ff, "mac_ops": int(cm["mac_ops"]),
-        "bound_ratio": cm["cycles"] / cm["physical_bound"] if cm["physical_bound"] else 1.0,
-        "latency_us": en["latency_us"], "clock_mhz": en["clock_mhz"],
-        "compute_lb_uj": en["compute_lb_uj"], "overhead_ratio": en["overhead_ratio"],
-        "pj_per_mac": en["pj_per_mac"], "mult_impl": en["mult_impl"],
-        "board": board.name, "breakdown_uj": en["breakdown_uj"], "over": over,
-    }
-    for k in BREAKDOWN_KEYS:
-        row[f"e_{k}_uj"] = en["breakdown_uj"][k]
-    return row
-
-
-def _rank(row: dict) -> tuple:
-    # Least energy; then fewer cycles; then the smaller array.
-    return (row["energy_uj"], row["cycles"], row["pe"] * row["mult"], row["pe"])
-
-
-def best_design(layers, q: int, board: Board | str = DEFAULT_BOARD,
-                pe_list=DEFAULT_PE, mult_list=DEFAULT_MULT,
-                clock_mhz: float | None = None) -> dict:
-    """The most energy-efficient (P, M) for ``layers`` at ``q`` that fits ``board``.
-
-    Returns the `evaluate` row of that pair. Ties in energy go to fewer cycles, then to
-    the smaller array.
-
-    Raises
-    ------
-    DesignDoesNotFit
-        When no pair fits; the message names the smallest pair's usage and capacity.
-    """
-    board = get_board(board)
-    rows = [evaluate(layers, q, p, m, board, clock_mhz) for p in pe_list for m in mult_list]
-    if not rows:
-        raise ValueError("pe_list and mult_list must not be empty")
-    fitting = [r for r in rows if r["fits"]]
-    if fitting:
-        return min(fitting, key=_rank)
-    small = min(rows, key=lambda r: (r["bram36"], r["dsp"], r["lut"]))
-    raise DesignDoesNotFit(
-        f"no (P, M) in P={list(pe_list)} × M={list(mult_list)} fits {board.name} at q={q}; "
-        f"the smallest, P={small['pe']} M={small['mult']}, needs "
-        f"{'; '.join(small['over'])} (lut {small['lut']}, ff {small['ff']}, "
-        f"dsp {small['dsp']}, bram36 {small['bram36']:g})")
-
-
 def mark_best(rows: list[dict]) -> list[dict]:
     """Set ``best`` on the least-energy fitting row of each ⟨q, s⟩ (others False)."""
     groups: dict[tuple, dict] = {}
@@ -137,15 +36,15 @@ def mark_best(rows: list[dict]) -> list[dict]:
         row["best"] = False
         if row["fits"]:
             key = (row["q"], row["s"])
-            if key not in groups or _rank(row) < _rank(groups[key]):
+            if key not in groups or rank(row) < rank(groups[key]):
                 groups[key] = row
     for row in groups.values():
         row["best"] = True
     return rows
 
 
-def sweep(arch: str, dataset: str, q_list, s_list, pe_list=DEFAULT_PE,
-          mult_list=DEFAULT_MULT, board: Board | str = DEFAULT_BOARD,
+def sweep(arch: str, dataset: str, q_list, s_list, pe_list=ARRAY_SIZES,
+          mult_list=ARRAY_SIZES, board: Board | str = DEFAULT_BOARD,
           clock_mhz: float | None = None, progress: bool = True) -> list[dict]:
     """Evaluate every ⟨q, s, P, M⟩ for ``arch`` on ``dataset``'s input shape.
 
@@ -153,8 +52,9 @@ def sweep(arch: str, dataset: str, q_list, s_list, pe_list=DEFAULT_PE,
     """
     from tqdm import tqdm
 
-    from model.arch import network_specs
+    from intnet.arch import network_specs
     from model.data import dataset_shape
+    from search.design import evaluate
 
     board = get_board(board)
     input_shape, num_classes = dataset_shape(dataset)
@@ -187,7 +87,7 @@ def write_csv(rows: list[dict], path: str) -> None:
     """Write ``rows`` with the `COLUMNS` header (booleans as true/false), atomically."""
     import io
 
-    from model.cli import write_text_atomic
+    from common.files import write_text_atomic
 
     text = io.StringIO(newline="")
     writer = csv.writer(text)
@@ -230,7 +130,7 @@ def plot_best(rows: list[dict], path: str, title: str = "") -> int:
 
 def register(subparsers) -> None:
     """Add the ``sweep`` subcommand to ``python -m sim``."""
-    from model.arch import ARCHS
+    from intnet.arch import ARCHS
     from model.data import DATASETS
 
     p = subparsers.add_parser(
@@ -260,15 +160,15 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     """Body of ``python -m sim sweep``; bad input raises `UserError`."""
-    from model.cli import (
+    from common.cli import (
         UserError,
-        check_output,
         check_positive,
         check_q,
         check_s,
         parse_float_list,
         parse_int_list,
     )
+    from common.files import check_output
 
     q_list = [check_q(q) for q in parse_int_list(args.q, "--q")]
     s_list = [check_s(s) for s in parse_float_list(args.s, "--s")]

@@ -1,4 +1,7 @@
-"""Shared pytest options: ``--runslow`` enables the long matrices marked ``slow``."""
+"""Shared pytest options (``--runslow`` enables the long matrices marked ``slow``) and the
+private caches every test runs with."""
+
+from pathlib import Path
 
 import pytest
 
@@ -15,3 +18,25 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_caches(tmp_path_factory):
+    """Point the training and hardware-build caches away from the user's.
+
+    ``QSNAS_TEST_CACHE`` names a folder to keep them in between runs (CI or a developer
+    who wants warm caches); otherwise they live in this session's temporary folder.
+    """
+    import os
+
+    root = os.environ.get("QSNAS_TEST_CACHE")
+    base = Path(root) if root else tmp_path_factory.mktemp("caches")
+    saved = {k: os.environ.get(k) for k in ("QSNAS_CACHE", "QSNAS_RTL_CACHE")}
+    os.environ["QSNAS_CACHE"] = str(base / "runs")
+    os.environ["QSNAS_RTL_CACHE"] = str(base / "rtl")
+    yield base
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value

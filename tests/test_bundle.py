@@ -8,9 +8,9 @@ import zipfile
 import numpy as np
 import pytest
 
-from model.bundle import ARRAYS, MANIFEST, BundleError, load_bundle, save_bundle
-from model.synthetic import family_network
-from sim import golden
+from intnet import golden
+from intnet.bundle import ARRAYS, MANIFEST, BundleError, load_bundle, save_bundle
+from intnet.synthetic import family_network
 
 
 @pytest.fixture(scope="module")

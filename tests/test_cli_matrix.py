@@ -6,7 +6,7 @@ output without --force, an unwritable output) applied to ``codegen build``, ``mo
 train``, ``search`` and ``sim {rtl,cycles,sweep}``. Where an input does not exist for a
 command (``model train`` has no board, ``sim rtl`` reads q and s from its bundle) the
 cell is absent; docs/reliability.md lists the whole table with the messages.
-All commands run in-process through `model.cli.run_cli`, as ``python -m`` runs them.
+All commands run in-process through `common.cli.run_cli`, as ``python -m`` runs them.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import os
 
 import pytest
 
-from model.bundle import save_bundle
-from model.cli import run_cli
-from model.synthetic import family_network
+from common.cli import run_cli
+from intnet.bundle import save_bundle
+from intnet.synthetic import family_network
 
 OUT = "{out}"  # replaced by the test's output path
 BUNDLE = "{bundle}"
@@ -202,7 +202,7 @@ def markdown_table() -> str:
     import tempfile
     from pathlib import Path
 
-    from model.synthetic import family_network as fam
+    from intnet.synthetic import family_network as fam
 
     rows = ["| bad input | command | message (stderr, exit status 2) |", "|---|---|---|"]
     with tempfile.TemporaryDirectory() as tmp:

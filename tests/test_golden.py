@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 
-from model.bundle import IntegerNetwork, Layer
-from model.synthetic import EVERY_KIND_SPECS as SPECS_EVERY_KIND
-from model.synthetic import random_network, scale_to_mn
-from sim import golden
+from intnet import golden
+from intnet.bundle import IntegerNetwork, Layer
+from intnet.contract import scale_to_mn
+from intnet.synthetic import EVERY_KIND_SPECS as SPECS_EVERY_KIND
+from intnet.synthetic import random_network
 
 # ---------------------------------------------------------------- requantize corner cases
 
@@ -95,7 +96,7 @@ def naive_dwconv(x, w, b, stride, out_hw):
 
 
 def conv_layer(shape, cout, k, stride, q, rng, in_bits):
-    from model.arch import conv_out
+    from intnet.contract import conv_out
 
     h, w, cin = shape
     out = (conv_out(h, k, stride), conv_out(w, k, stride), cout)
@@ -128,7 +129,7 @@ def test_conv_matches_naive_loops(k, stride, q):
 def test_dwconv_matches_naive_loops(stride):
     rng = np.random.default_rng(stride)
     x = rng.integers(0, 16, size=(5, 8, 3))
-    from model.arch import conv_out
+    from intnet.contract import conv_out
 
     out = (conv_out(5, 3, stride), conv_out(8, 3, stride), 3)
     layer = Layer("d", "dwconv", (5, 8, 3), out, k=3, stride=stride, w_bits=4, in_bits=4,

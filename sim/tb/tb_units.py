@@ -1,5 +1,5 @@
 """cocotb unit benches of the PE (both accumulate modes), the adder tree and the
-requantizer against numpy / `sim.golden.requantize`, random data plus extremes.
+requantizer against numpy / `intnet.golden.requantize`, random data plus extremes.
 
 Top level: `hw.unit_bench.UnitBench`; its parameters come through the environment
 (``QSNAS_Q``, ``QSNAS_M``, ``QSNAS_ACC``, ``QSNAS_ACT_BITS``, ``QSNAS_TREE_W``,
@@ -13,7 +13,7 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge, Timer
 
-from sim.golden import requantize
+from intnet.golden import requantize
 
 Q = int(os.environ.get("QSNAS_Q", "3"))
 M = int(os.environ.get("QSNAS_M", "5"))

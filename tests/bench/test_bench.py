@@ -146,7 +146,7 @@ def test_render_only_without_results_is_one_line(tmp_path):
 
 
 def test_cycles_section_end_to_end_and_rerender(tmp_path):
-    from model.arch import network_specs
+    from intnet.arch import network_specs
     from sim.cycles import cycle_model
 
     done = bench("--only", "cycles", "--out", str(tmp_path))

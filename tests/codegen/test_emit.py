@@ -9,8 +9,8 @@ import pytest
 from boards import get_board
 from codegen.rtl import coe_text, emit_rtl, lint, verilator_bin
 from codegen.vivado import emit_vivado
-from model.synthetic import family_network
-from sim import golden
+from intnet import golden
+from intnet.synthetic import family_network
 
 DATA = Path(__file__).parent / "data"
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from codegen.hls import compile_and_run, emit_hls, write_tb_data
-from model.synthetic import EVERY_KIND_SPECS as SPECS_EVERY_KIND
-from model.synthetic import family_network, random_network
-from sim import golden
+from intnet import golden
+from intnet.synthetic import EVERY_KIND_SPECS as SPECS_EVERY_KIND
+from intnet.synthetic import family_network, random_network
 
 pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ is not installed")
 

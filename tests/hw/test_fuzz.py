@@ -13,9 +13,10 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from model.arch import LayerSpec, conv_out
-from model.synthetic import random_network
-from sim import golden
+from intnet import golden
+from intnet.arch import LayerSpec
+from intnet.contract import conv_out
+from intnet.synthetic import random_network
 from sim.cycles import cycle_model
 from tests.hw.amaranth_sim import run_amaranth
 

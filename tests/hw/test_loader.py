@@ -7,7 +7,7 @@ from amaranth.sim import Simulator
 
 from hw.loader import ImageLoader
 from hw.packing import lane_tap, load_cycles, plan_network
-from model.arch import LayerSpec as L
+from intnet.arch import LayerSpec as L
 
 
 def expected_words(plan, image):

@@ -5,9 +5,9 @@ cycle model."""
 import numpy as np
 import pytest
 
-from model.arch import LayerSpec as L
-from model.synthetic import random_network
-from sim import golden
+from intnet import golden
+from intnet.arch import LayerSpec as L
+from intnet.synthetic import random_network
 from sim.cycles import cycle_model
 from tests.hw.amaranth_sim import run_amaranth
 

@@ -6,8 +6,8 @@ from hw.packing import plan_network
 from hw.pe import PE, AdderTree
 from hw.requant import Requantizer
 from hw.top import Accelerator
-from model.arch import LayerSpec, network_specs
-from model.synthetic import random_network
+from intnet.arch import LayerSpec, network_specs
+from intnet.synthetic import random_network
 
 # a component that rejects its parameters is never elaborated, by design
 pytestmark = pytest.mark.filterwarnings("ignore:.*created but never used")

@@ -11,7 +11,7 @@ from hw.tables import (
     tap_bits,
     tap_words,
 )
-from model.arch import network_specs
+from intnet.arch import network_specs
 
 
 def _field(layout, word, name):

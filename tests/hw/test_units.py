@@ -6,7 +6,7 @@ from amaranth.sim import Simulator
 
 from hw.pe import PE, AdderTree
 from hw.requant import Requantizer
-from sim.golden import requantize
+from intnet.golden import requantize
 
 
 def _run(dut, bench, clock=True):

@@ -5,9 +5,9 @@ import sys
 
 import pytest
 
+from common.cli import run_cli
+from intnet.bundle import load_bundle
 from model.__main__ import main
-from model.bundle import load_bundle
-from model.cli import run_cli
 
 BASE = ["train", "--arch", "vgg", "--q", "4", "--s", "1", "--out"]
 

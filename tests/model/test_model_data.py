@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from model.cli import UserError
+from common.cli import UserError
 from model.data import load_dataset
 
 
@@ -126,6 +126,6 @@ def test_a_corrupt_cifar_batch_is_a_user_error(tmp_path):
 
 
 def test_hardware_facing_modules_do_not_import_torch():
-    code = ("import sys, model, model.arch, model.bundle, model.cli, model.data, "
-            "model.synthetic; assert 'torch' not in sys.modules, 'torch imported'")
+    code = ("import sys, model, intnet.arch, intnet.bundle, common.cli, model.data, "
+            "intnet.synthetic; assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)

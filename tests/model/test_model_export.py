@@ -5,9 +5,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model.bundle import M_BITS, N_MAX
+from intnet.contract import M_BITS, N_MAX
+from intnet.golden import requantize
 from model.nets import integer_requant
-from sim.golden import requantize
 
 ACC = np.arange(-3000, 3000)
 

@@ -1,10 +1,10 @@
-"""The torch networks have exactly the shapes of model.arch.network_specs."""
+"""The torch networks have exactly the shapes of intnet.arch.network_specs."""
 
 import pytest
 import torch
 from torch import nn
 
-from model.arch import network_specs
+from intnet.arch import network_specs
 from model.nets import AvgPoolBlock, ConvBlock, DenseBlock, QNet
 
 

@@ -7,6 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from intnet.contract import scale_to_mn
+from intnet.golden import requantize
 from model.quant import (
     ActQuantizer,
     WeightQuantizer,
@@ -16,11 +18,10 @@ from model.quant import (
     weight_integers,
     weight_levels,
 )
-from model.synthetic import scale_to_mn
-from sim.golden import requantize
 
 bits_st = st.integers(1, 8)
-floats = st.floats(-1e3, 1e3, allow_nan=False, width=32)
+# Subnormal weights are excluded: w/step underflows to −0.0 there, whose sign is +1.
+floats = st.floats(-1e3, 1e3, allow_nan=False, allow_subnormal=False, width=32)
 steps = st.floats(1e-3, 10.0, allow_nan=False)
 vectors = arrays(np.float32, st.integers(1, 64), elements=floats)
 

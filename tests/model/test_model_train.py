@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from model.arch import network_specs
-from model.bundle import load_bundle, save_bundle
+from intnet.arch import network_specs
+from intnet.bundle import load_bundle, save_bundle
+from intnet.golden import accuracy, classify, run
 from model.data import load_dataset
 from model.train import TrainConfig, predict, to_nchw, train, train_and_export
-from sim.golden import accuracy, classify, run
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -150,8 +150,7 @@ ACCEPTANCE = [  # arch, q, s, float ≥, integer ≥ (issue 2, mnist5k test spli
 
 @pytest.mark.slow
 @pytest.mark.parametrize("arch,q,s,float_min,int_min", ACCEPTANCE)
-def test_acceptance_on_mnist5k(arch, q, s, float_min, int_min, monkeypatch):
-    monkeypatch.delenv("QSNAS_CACHE")  # the user's cache: reuse the documented runs
+def test_acceptance_on_mnist5k(arch, q, s, float_min, int_min):
     _, m = train_and_export(arch, q, s, "mnist5k", progress=False)
     assert m["test_images"] == 1000
     assert m["agreement"] >= 0.99

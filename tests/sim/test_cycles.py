@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from model.arch import network_specs
-from model.bundle import save_bundle
-from model.synthetic import family_network
+from intnet.arch import network_specs
+from intnet.bundle import save_bundle
+from intnet.synthetic import family_network
 from sim.__main__ import main
 from sim.cycles import cycle_model
 

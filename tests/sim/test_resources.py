@@ -4,9 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model.arch import LayerSpec, network_specs
 from sim.resources import (
-    accumulator_bits,
     adder_tree,
     estimate_resources,
     map_memory,
@@ -84,15 +82,6 @@ def test_adder_tree():
     assert adders == 15 and out_bits == 16 + 4
     assert 17 <= mean <= 20
     assert adder_tree(2, 5)[0] == 4
-
-
-def test_accumulator_bits_match_the_hardware_rule():
-    layers = network_specs("vgg", 1.0, (28, 28, 1), 10)
-    # int32 bias plus a worst case far below 2^31: 32 bits + sign = 33 (hw.tables' rule)
-    assert accumulator_bits(layers, 2) == 33
-    assert accumulator_bits(layers, 8) == 33
-    huge = [LayerSpec("d", "dense", (1 << 24,), (10,))]
-    assert accumulator_bits(huge, 8) == ((1 << 31) + (1 << 24) * 127 * 255).bit_length() + 1
 
 
 MEMS = [

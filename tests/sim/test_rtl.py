@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.bundle import save_bundle
-from model.synthetic import family_network
+from intnet.bundle import save_bundle
+from intnet.synthetic import family_network
 from sim.cycles import network_cycle_model
 from sim.rtl import build, run_rtl, simulate
 

@@ -5,7 +5,7 @@ cycles equal to the cycle model. Slow: run with --runslow."""
 import numpy as np
 import pytest
 
-from model.synthetic import family_network
+from intnet.synthetic import family_network
 from sim.cycles import network_cycle_model
 from sim.rtl import run_rtl
 

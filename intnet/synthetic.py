@@ -9,16 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from model.arch import LayerSpec, network_specs
-from model.bundle import (
-    LOGIT_BITS,
-    M_BITS,
-    IntegerNetwork,
-    Layer,
-    validate,
-    weight_range,
-    weight_shape,
-)
+from intnet.arch import LayerSpec, network_specs
+from intnet.bundle import IntegerNetwork, Layer, validate
+from intnet.contract import LOGIT_BITS, M_BITS, scale_to_mn, weight_range, weight_shape
+from intnet.golden import accumulate, run_layer
 
 # A small network with every layer kind, strides 2, kernels 1/3/5, odd sizes and a hidden
 # dense layer: the shapes hand-made-bundle tests use to cover the whole contract.
@@ -31,27 +25,6 @@ EVERY_KIND_SPECS = [
     LayerSpec("fc1", "dense", (5,), (7,)),
     LayerSpec("fc2", "dense", (7,), (3,)),
 ]
-
-
-def scale_to_mn(scale: float) -> tuple[int, int]:
-    """``(m, n)`` with ``m < 2^16``, ``n ≥ 1`` and ``m / 2^n ≈ scale`` (relative error < 2^-14).
-
-    Scales so small that ``n`` would pass 62 become ``m = 0`` (the channel outputs 0).
-    """
-    if scale <= 0:
-        return 0, 1
-    mant, exp = np.frexp(scale)  # scale = mant·2^exp, mant ∈ [0.5, 1)
-    n = M_BITS - int(exp)
-    m = int(round(float(mant) * (1 << M_BITS)))
-    if m == 1 << M_BITS:  # rounded up to the next power of two
-        m >>= 1
-        n -= 1
-    while n < 1:  # scale ≥ 2^15: saturates anyway, keep n legal
-        n += 1
-        m = min((1 << M_BITS) - 1, m * 2)
-    if n > 62:
-        return 0, 1
-    return m, n
 
 
 def _weights(rng, shape, w_bits, mode):
@@ -83,8 +56,6 @@ def random_network(
     biases at ±2^20, ``m`` = 2^16 − 1 and ``n`` = 1: the accumulator extremes the
     overflow tests need).
     """
-    from sim.golden import run_layer  # the calibration runs the golden model itself
-
     if mode not in ("random", "max", "min"):
         raise ValueError(f"mode must be random, max or min, not {mode!r}")
     rng = np.random.default_rng(seed)
@@ -135,8 +106,6 @@ def random_network(
 
 
 def _preactivation(layer: Layer, x: np.ndarray) -> np.ndarray:
-    from sim.golden import accumulate
-
     if layer.kind == "avgpool":
         return x.sum(axis=(1, 2))
     return accumulate(layer, x)

@@ -9,30 +9,31 @@ Loading validates every field and raises `BundleError` naming the bad one.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
 import os
-import shutil
-import tempfile
 import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from model.arch import LAYER_KINDS, conv_out
+from intnet.contract import (
+    INPUT_BITS,
+    LAYER_KINDS,
+    LOGIT_BITS,
+    M_BITS,
+    N_MAX,
+    conv_out,
+    weight_range,
+    weight_shape,
+)
 
 FORMAT = "qsnas.intnet"
 VERSION = 1
 MANIFEST = "manifest.json"
 ARRAYS = "arrays.npz"
-INPUT_BITS = 8
-LOGIT_BITS = 32
-M_BITS = 16  # requantize multiplier is unsigned, at most 16 bits
-N_MAX = 62  # (acc * m + 2^(n-1)) stays inside int64 for any 32-bit acc
 # Refuse declared sizes beyond this before allocating anything (hostile manifests).
 MAX_ELEMENTS = 1 << 26
 
@@ -115,8 +116,8 @@ class IntegerNetwork:
         return self.layers[-1].out_shape[0]
 
     def specs(self) -> list:
-        """The layer shapes as hashable `model.arch.LayerSpec` (what shape-only tools take)."""
-        from model.arch import LayerSpec
+        """The layer shapes as hashable `intnet.arch.LayerSpec` (what shape-only tools take)."""
+        from intnet.arch import LayerSpec
 
         return [LayerSpec(layer.name, layer.kind, tuple(layer.in_shape), tuple(layer.out_shape),
                           layer.k or 0, layer.stride or 1) for layer in self.layers]
@@ -176,36 +177,12 @@ def save_bundle(net: IntegerNetwork, path: str | os.PathLike, *, overwrite: bool
         arrays.update(layer.arrays())
     blob = _npz_bytes(arrays)
     manifest = manifest_dict(net, hashlib.sha256(blob).hexdigest())
+    from common.files import atomic_directory
+
     with atomic_directory(path) as tmp:
         (tmp / ARRAYS).write_bytes(blob)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     return path
-
-
-@contextlib.contextmanager
-def atomic_directory(path: Path) -> Iterator[Path]:
-    """A temporary sibling of ``path`` to fill; renamed onto ``path`` (replacing it) when
-    the ``with`` body succeeds, removed when it raises or is interrupted."""
-    path = Path(path)
-    path.absolute().parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.absolute().parent))
-    try:
-        yield tmp
-        replace_dir(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def replace_dir(src: Path, dst: Path) -> None:
-    """Move directory ``src`` to ``dst``, replacing ``dst`` if it exists."""
-    if dst.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{dst.name}.old.", dir=dst.parent))
-        os.replace(dst, old / "x")
-        os.replace(src, dst)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(src, dst)
 
 
 # ---------------------------------------------------------------------------- reading
@@ -371,14 +348,6 @@ def _check_range(arr: np.ndarray, where: str, lo: int, hi: int) -> None:
         raise BundleError(f"{where}: value {int(bad)} is outside [{lo}, {hi}]")
 
 
-def weight_range(w_bits: int) -> tuple[int, int]:
-    """Inclusive integer weight range for ``w_bits`` (q = 1 is ±1, stored as −1/+1)."""
-    if w_bits == 1:
-        return -1, 1
-    top = (1 << (w_bits - 1)) - 1
-    return -top, top
-
-
 def validate(net: IntegerNetwork) -> None:
     """Check that ``net`` satisfies the contract; raise `BundleError` naming the field."""
     shape: tuple[int, ...] = tuple(net.input_shape)
@@ -455,15 +424,6 @@ def _check_out_shape(layer: Layer, where: str) -> None:
         raise BundleError(f"{where}.out_shape: {list(layer.out_shape)}, expected {list(expect)}")
     if 0 in expect:
         raise BundleError(f"{where}.out_shape: empty output {list(expect)}")
-
-
-def weight_shape(layer) -> tuple[int, ...]:
-    """The ``L.w`` shape of a conv, dwconv or dense layer (a `Layer` or a `LayerSpec`)."""
-    if layer.kind == "conv":
-        return (layer.out_shape[2], layer.k, layer.k, layer.in_shape[2])
-    if layer.kind == "dwconv":
-        return (layer.in_shape[2], layer.k, layer.k)
-    return (layer.out_shape[0], layer.in_shape[0])
 
 
 def _check_weights(layer: Layer) -> None:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from intnet.contract import conv_out, macs
+
 ARCHS = ("vgg", "mobilenet")
-LAYER_KINDS = ("conv", "dwconv", "maxpool", "avgpool", "dense")
 
 # Base hidden channel counts at s = 1, chosen for 2-core CPU training on 28×28 digits.
 # vgg: one 3×3 conv per stage, each stage closed by a 2×2 max pool (QS-NAS VGG-like).
@@ -33,26 +34,13 @@ class LayerSpec:
 
     @property
     def macs(self) -> int:
-        """Multiply-accumulates of one inference of this layer (0 for pools)."""
-        if self.kind == "conv":
-            ho, wo, cout = self.out_shape
-            return ho * wo * cout * self.k * self.k * self.in_shape[2]
-        if self.kind == "dwconv":
-            ho, wo, c = self.out_shape
-            return ho * wo * c * self.k * self.k
-        if self.kind == "dense":
-            return self.out_shape[0] * self.in_shape[0]
-        return 0
+        """Multiply-accumulates of one inference of this layer (`intnet.contract.macs`)."""
+        return macs(self)
 
 
 def scaled(channels: int, s: float) -> int:
     """Hidden channel count at width scale ``s``: rounded, at least 1."""
     return max(1, int(round(channels * s)))
-
-
-def conv_out(size: int, k: int, stride: int) -> int:
-    """Output size of a zero 'same'-padded (pad k//2) convolution."""
-    return (size + 2 * (k // 2) - k) // stride + 1
 
 
 def _conv(name, shape, cout, k=3, stride=1):
@@ -110,7 +98,3 @@ def network_specs(
         shape = (1, 1, shape[2])
     layers.append(LayerSpec("fc", "dense", (_flat(shape),), (num_classes,)))
     return layers
-
-
-def total_macs(layers: list[LayerSpec]) -> int:
-    return sum(layer.macs for layer in layers)

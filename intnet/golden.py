@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from model.bundle import INPUT_BITS, IntegerNetwork, Layer
+from intnet.bundle import IntegerNetwork, Layer
+from intnet.contract import INPUT_BITS
 
 
 def requantize(acc: np.ndarray, m: np.ndarray, n: np.ndarray, out_bits: int) -> np.ndarray:

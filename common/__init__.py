@@ -1,0 +1,1 @@
+"""Plumbing every command shares: one-line errors and safe output writing."""

@@ -1,0 +1,96 @@
+"""The contract's formulas: one definition each, and every consumer uses it."""
+
+import math
+
+import pytest
+
+from intnet.arch import LayerSpec as L
+from intnet.contract import (
+    accumulator_bits,
+    accumulator_bound,
+    conv_out,
+    layer_widths,
+    macs,
+    scale_to_mn,
+    weight_range,
+)
+from intnet.synthetic import random_network
+
+
+def _bits_for(worst: int) -> int:
+    return max(32, ((1 << 31) + worst).bit_length() + 1)
+
+
+# One network per layer kind, each with that kind's accumulator the widest (q = 8: weights
+# up to 127, hidden activations up to 255, pixels up to 255).
+DOMINATED_BY = {
+    # conv1 1×1 on one channel: 1 term; the 3×3 conv over 40 channels: 360 terms
+    "conv": ([L("c1", "conv", (4, 4, 1), (4, 4, 40), 1, 1),
+              L("c2", "conv", (4, 4, 40), (4, 4, 2), 3, 1),
+              L("fc", "dense", (32,), (3,))], 360),
+    # a depthwise 3×3: 9 terms against conv1's 1 and the dense's 8
+    "dwconv": ([L("c1", "conv", (3, 3, 1), (3, 3, 2), 1, 1),
+                L("dw", "dwconv", (3, 3, 2), (2, 2, 2), 3, 2),
+                L("fc", "dense", (8,), (3,))], 9),
+    # a global average pool over 16×16 = 256 pixels (weight +1) against the dense's 2·127
+    "avgpool": ([L("c1", "conv", (16, 16, 1), (16, 16, 2), 1, 1),
+                 L("gap", "avgpool", (16, 16, 2), (1, 1, 2)),
+                 L("fc", "dense", (2,), (3,))], None),
+    # a first dense layer over 70,000 pixels: wider than 2^31 allows
+    "dense": ([L("fc", "dense", (70_000,), (2,))], 70_000),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(DOMINATED_BY))
+def test_accumulator_width_is_one_rule_for_hw_and_models(kind):
+    from hw.top import Accelerator
+    from search.design import evaluate
+
+    specs, terms = DOMINATED_BY[kind]
+    widths = layer_widths(specs, 8)
+    bounds = [accumulator_bound(layer, w) for layer, w in zip(specs, widths, strict=True)]
+    widest = specs[bounds.index(max(bounds))]
+    assert widest.kind == kind
+    if kind == "avgpool":
+        assert max(bounds) == 256 * 255  # H·W terms of +1 × the widest activation
+    else:
+        assert max(bounds) == terms * 127 * 255
+    expect = _bits_for(max(bounds))
+    assert accumulator_bits(specs, 8) == expect
+    net = random_network(specs, 8, seed=1)
+    assert accumulator_bits(net.layers) == expect  # widths read from the bundle layers
+    assert Accelerator(net, 1, 4).acc_bits == expect  # the hardware's accumulators
+    row = evaluate(specs, 8, 1, 4, "arty_a7_35")  # resource and energy models
+    assert row["acc_bits"] == expect
+
+
+def test_a_dense_over_70k_pixels_needs_more_than_33_bits():
+    specs, _ = DOMINATED_BY["dense"]
+    assert accumulator_bits(specs, 8) == _bits_for(70_000 * 127 * 255) > 33
+
+
+def test_layer_widths_chain_the_activations():
+    specs, _ = DOMINATED_BY["avgpool"]
+    w = layer_widths(specs, 3)
+    assert [(x.w_bits, x.in_bits, x.out_bits) for x in w] == [(3, 8, 3), (0, 3, 3), (3, 3, 32)]
+
+
+def test_macs_per_kind():
+    assert macs(L("c", "conv", (5, 5, 3), (3, 3, 4), 3, 2)) == 3 * 3 * 4 * 9 * 3
+    assert macs(L("d", "dwconv", (5, 5, 3), (3, 3, 3), 3, 2)) == 3 * 3 * 3 * 9
+    assert macs(L("f", "dense", (7,), (2,))) == 14
+    assert macs(L("p", "maxpool", (4, 4, 2), (2, 2, 2))) == 0
+    assert conv_out(5, 3, 2) == 3 and conv_out(28, 5, 1) == 28
+
+
+@pytest.mark.parametrize("bits,expect",
+                         [(1, (-1, 1)), (2, (-1, 1)), (4, (-7, 7)), (8, (-127, 127))])
+def test_weight_range(bits, expect):
+    assert weight_range(bits) == expect
+
+
+@pytest.mark.parametrize("scale", [1e-9, 3.1e-5, 0.0173, 0.5, 1.0, 2.75, 4097.0])
+def test_scale_to_mn_within_2_to_minus_14(scale):
+    m, n = scale_to_mn(scale)
+    assert 0 < m < 1 << 16 and 1 <= n <= 62
+    assert math.isclose(m / 2**n, scale, rel_tol=2**-14)
