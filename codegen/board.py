@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hw.board_top import BoardTop
 from hw.generate import HEADER
-from hw.packing import PARAM_BITS, format_mem
+from hw.memfiles import format_mem, mem_width
 from hw.rom import ROM_MODULE, ROM_VERILOG
 
 NAME = "qsnas_board"
@@ -21,7 +21,7 @@ def prepare(net, pe: int, mult: int, board, image, label: int, platform_cls=None
     packed = top.accel.packed
     names = []
     for name, words in sorted(packed.mem_files().items()):
-        width = packed.plan.word_bits if name.startswith("weights") else PARAM_BITS
+        width = mem_width(name, packed.plan)
         platform.add_file(name, format_mem(words, width))
         names.append(name)
     platform.add_file(f"{ROM_MODULE}.v", ROM_VERILOG)

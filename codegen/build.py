@@ -135,7 +135,7 @@ def step_design(state: BuildState, cfg: BuildConfig) -> None:
             row = evaluate(specs, cfg.q, cfg.pe, cfg.mult, board)
     except DesignDoesNotFit as e:
         raise UserError(str(e)) from None
-    except ValueError as e:  # the generator's own limits (hw.packing.plan_network)
+    except ValueError as e:  # the generator's own limits (hw.plan.plan_network)
         raise UserError(f"the accelerator cannot run this network: {e}") from None
     if not row["fits"]:  # only a given (P, M) can get here: best_design returns fits
         raise UserError(f"P={cfg.pe} M={cfg.mult} does not fit {board.name} at q={cfg.q}: "

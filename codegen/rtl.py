@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 from hw.generate import TOP_NAME, generate
-from hw.packing import PARAM_BITS
+from hw.memfiles import mem_width
 
 MEM_PATH = "mem"  # how the Verilog names the .mem files, relative to the build root
 
@@ -44,7 +44,7 @@ def _packed_words(out: dict) -> dict[str, tuple[list[int], int]]:
     words = {}
     for path in out["mem"]:
         path = Path(path)
-        width = out["plan"].word_bits if path.name.startswith("weights") else PARAM_BITS
+        width = mem_width(path.name, out["plan"])
         words[path.name] = ([int(w, 16) for w in path.read_text().split()], width)
     return words
 

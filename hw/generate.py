@@ -13,7 +13,7 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
-from hw.packing import write_mem_files
+from hw.memfiles import write_mem_files
 from hw.rom import ROM_VERILOG
 from hw.top import Accelerator
 

@@ -19,7 +19,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hw.packing import Plan, loader_table
+from hw.plan import Plan, loader_table
 from hw.tables import bits as _bits
 from intnet.contract import INPUT_BITS
 

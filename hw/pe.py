@@ -37,7 +37,7 @@ def _check_positive(name, value):
         raise ValueError(f"{name} must be a positive integer, not {value!r}")
 
 
-def tree_sum(m: Module, values: list, domain: str = "comb"):
+def tree_sum(values: list):
     """Pairwise adder tree; each level adds one bit. Returns the sum value."""
     level = list(values)
     while len(level) > 1:
@@ -69,7 +69,7 @@ class AdderTree(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.d.comb += self.sum.eq(tree_sum(m, [self.inputs[i] for i in range(self._count)]))
+        m.d.comb += self.sum.eq(tree_sum([self.inputs[i] for i in range(self._count)]))
         return m
 
 
@@ -129,7 +129,7 @@ class PE(wiring.Component):
         sum2 = Signal(signed(self.sum_bits))
         valid2 = Signal()
         first2 = Signal()
-        m.d.sync += [sum2.eq(tree_sum(m, products)), valid2.eq(self.valid),
+        m.d.sync += [sum2.eq(tree_sum(products)), valid2.eq(self.valid),
                      first2.eq(self.first)]
         acc = Signal(signed(self._acc_bits))
         m.d.comb += [self.acc.eq(Mux(first2, self.bias, acc) + sum2),

@@ -1,4 +1,4 @@
-"""The sequencer's lookup tables, built from a `hw.packing.Plan` (pure functions).
+"""The sequencer's lookup tables, built from a `hw.plan.Plan` (pure functions).
 
 Each table is a small LUT ROM with an asynchronous read in the accelerator: the
 descriptor table (one word per pass), the group table (one word per group of P output
@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from amaranth.hdl import unsigned
 from amaranth.lib import data
 
-from hw.packing import MODE_DWP, Plan, lane_tap
+from hw.plan import MODE_DWP, Plan, lane_tap
 
-# Per-pass descriptor fields (`hw.packing.Pass` attributes) and per-group fields, each
+# Per-pass descriptor fields (`hw.plan.Pass` attributes) and per-group fields, each
 # with the smallest maximum its width is sized for (stride 2: strides 1 and 2 both fit).
 DESC_FIELDS = dict(mode=1, first=1, last=1, src=1, ih=1, iw=1, cin=1, cg_in=1, kh=1, kw=1,
                    stride=2, pad=1, pool=1, ph=1, pw=1, cout=1, cg_out=1, drain=1,

@@ -29,7 +29,8 @@ from __future__ import annotations
 import json
 import math
 
-from hw.packing import MODE_DWP, PARAM_BITS, Plan, load_cycles, plan_network
+from hw.packing import PARAM_BITS
+from hw.plan import MODE_DWP, Plan, load_cycles, plan_network
 
 
 def _macs(layer) -> int:

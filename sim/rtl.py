@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from hw.generate import TOP_NAME, verilog_text
-from hw.packing import write_mem_files
+from hw.memfiles import write_mem_files
 from hw.rom import ROM_VERILOG
 
 VERILATOR_FLAGS = (

@@ -16,6 +16,9 @@ from intnet.contract import (
 )
 from intnet.synthetic import random_network
 
+# the accelerator is built for its accumulator width only, never elaborated
+pytestmark = pytest.mark.filterwarnings("ignore:.*created but never used")
+
 
 def _bits_for(worst: int) -> int:
     return max(32, ((1 << 31) + worst).bit_length() + 1)

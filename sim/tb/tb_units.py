@@ -88,8 +88,8 @@ async def requantizer_matches_golden(dut):
 
 @cocotb.test()
 async def pe_matches_numpy(dut):
-    """Adder-tree mode (one sum per pixel) and per-lane mode (depthwise), with digit
-    shifts and lane enables, random and extreme operands."""
+    """Adder-tree mode (one sum per pixel) and per-lane mode (depthwise), with lane
+    enables, random and extreme operands."""
     await _reset(dut)
     rng = np.random.default_rng(3)
     wmax = 1 if Q == 1 else (1 << (Q - 1)) - 1

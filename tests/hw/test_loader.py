@@ -1,12 +1,12 @@
 """Address generation of the image loader (first-layer im2col, one 8-bit pixel per lane)
-against a numpy reference, and its cycle count against `hw.packing.load_cycles`."""
+against a numpy reference, and its cycle count against `hw.plan.load_cycles`."""
 
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
 from hw.loader import ImageLoader
-from hw.packing import lane_tap, load_cycles, plan_network
+from hw.plan import lane_tap, load_cycles, plan_network
 from intnet.arch import LayerSpec as L
 
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from hw.packing import plan_network
 from hw.pe import PE, AdderTree
+from hw.plan import plan_network
 from hw.requant import Requantizer
 from hw.top import Accelerator
 from intnet.arch import LayerSpec, network_specs

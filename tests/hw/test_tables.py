@@ -2,7 +2,7 @@
 
 import pytest
 
-from hw.packing import MODE_DWP, lane_tap, plan_network
+from hw.plan import MODE_DWP, lane_tap, plan_network
 from hw.tables import (
     descriptor_table,
     group_table,

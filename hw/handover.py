@@ -1,0 +1,131 @@
+"""Stage S2 → R1: accumulators handed to the requantizers, and the lane serializer.
+
+At a pixel's last MAC step (``ctl.valid & ctl.last`` in S2) every PE's accumulator is
+latched with its channel's ``m, n`` and goes to the PE's requantizer (R1). In
+pixel-parallel depthwise passes each PE holds M lane sums instead (one per channel): the
+`LaneSerializer` latches them all and feeds one lane per cycle to every requantizer,
+lane l with channel l's ``m, n``; a summing average pool first adds the P PEs' lanes.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Array, Module, Mux, Signal, signed
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from hw.packing import N_BITS
+from hw.pe import tree_sum
+from hw.plan import MODE_DWP
+from intnet.contract import BIAS_BITS, M_BITS
+
+PARAM_LAYOUT = data.StructLayout({"b": signed(BIAS_BITS), "m": M_BITS, "n": N_BITS})
+
+
+class LaneSerializer(wiring.Component):
+    """Latch P × M lane sums on ``load``; then ``lane`` k = 0 … M−1, one per cycle, with
+    ``acc[j]`` PE j's lane k and ``m, n`` channel k's parameters, while ``active``.
+
+    With ``gsum`` at the load, PE 0's lanes take the sum over all P PEs (avgpool).
+    ``meta`` keeps the control word given at the load.
+    """
+
+    def __init__(self, acc_bits: int, pe_count: int, mults_per_pe: int,
+                 ctl_layout: data.StructLayout, *, summing: bool):
+        self._acc_bits, self._P, self._M, self._summing = acc_bits, pe_count, mults_per_pe, summing
+        lanes = data.ArrayLayout(signed(acc_bits), mults_per_pe)
+        super().__init__({
+            "load": In(1), "gsum": In(1), "meta_in": In(ctl_layout),
+            "lane_acc": In(data.ArrayLayout(lanes, pe_count)),
+            "lane_prm": In(data.ArrayLayout(PARAM_LAYOUT, mults_per_pe)),
+            "active": Out(1), "lane": Out(range(max(2, mults_per_pe))),
+            "meta": Out(ctl_layout),
+            "acc": Out(data.ArrayLayout(signed(acc_bits), pe_count)),
+            "m": Out(M_BITS), "n": Out(N_BITS),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        P, M = self._P, self._M
+        held = [[Signal(signed(self._acc_bits), name=f"dwp_acc{j}_{lane}") for lane in range(M)]
+                for j in range(P)]
+        held_m = [Signal(M_BITS, name=f"dwp_m{lane}") for lane in range(M)]
+        held_n = [Signal(N_BITS, name=f"dwp_n{lane}") for lane in range(M)]
+        with m.If(self.active):
+            m.d.sync += self.lane.eq(self.lane + 1)
+            with m.If(self.lane == M - 1):
+                m.d.sync += self.active.eq(0)
+        with m.If(self.load):
+            m.d.sync += [self.active.eq(1), self.lane.eq(0), self.meta.eq(self.meta_in)]
+            for lane in range(M):
+                m.d.sync += [held_m[lane].eq(self.lane_prm[lane].m),
+                             held_n[lane].eq(self.lane_prm[lane].n)]
+                for j in range(P):
+                    m.d.sync += held[j][lane].eq(self.lane_acc[j][lane])
+                if self._summing:  # avgpool: PE 0 gets the sum over all PEs (the whole map)
+                    with m.If(self.gsum):
+                        m.d.sync += held[0][lane].eq(
+                            tree_sum([self.lane_acc[j][lane] for j in range(P)]))
+        for j in range(P):
+            m.d.comb += self.acc[j].eq(Array(held[j])[self.lane])
+        m.d.comb += [self.m.eq(Array(held_m)[self.lane]), self.n.eq(Array(held_n)[self.lane])]
+        return m
+
+
+class Handover(wiring.Component):
+    """R1's inputs for every PE's requantizer, and the latched pixel for the logits.
+
+    ``ctl`` is the control word in S2, ``acc[j]`` PE j's accumulator after this step,
+    ``lane_acc`` its lane sums (pixel-parallel designs), ``prm[j]`` its group's
+    parameters. ``r1_valid``/``r1_ctl``/``r1_acc`` are the handed-over pixel (one cycle
+    later); ``rq_*`` drive the requantizers (``rq_valid`` is common to all PEs).
+    """
+
+    def __init__(self, acc_bits: int, pe_count: int, mults_per_pe: int,
+                 ctl_layout: data.StructLayout, desc_layout: data.StructLayout, *,
+                 pixel_parallel: bool, summing: bool):
+        self._acc_bits, self._P, self._M = acc_bits, pe_count, mults_per_pe
+        self._ctl_layout, self._dwp, self._summing = ctl_layout, pixel_parallel, summing
+        accs = data.ArrayLayout(signed(acc_bits), pe_count)
+        super().__init__({
+            "ctl": In(ctl_layout), "desc": In(desc_layout), "acc": In(accs),
+            "lane_acc": In(data.ArrayLayout(data.ArrayLayout(signed(acc_bits), mults_per_pe),
+                                            pe_count)),
+            "prm": In(data.ArrayLayout(PARAM_LAYOUT, pe_count)),
+            "r1_valid": Out(1), "r1_ctl": Out(ctl_layout), "r1_acc": Out(accs),
+            "rq_acc": Out(accs), "rq_m": Out(data.ArrayLayout(M_BITS, pe_count)),
+            "rq_n": Out(data.ArrayLayout(N_BITS, pe_count)), "rq_valid": Out(1),
+            "ser_lane": Out(range(max(2, mults_per_pe))), "ser_meta": Out(ctl_layout),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        P, M = self._P, self._M
+        handover = self.ctl.valid & self.ctl.last
+        m.d.sync += [self.r1_valid.eq(handover), self.r1_ctl.eq(self.ctl)]
+        r1_m = [Signal(M_BITS, name=f"r1_m{j}") for j in range(P)]
+        r1_n = [Signal(N_BITS, name=f"r1_n{j}") for j in range(P)]
+        with m.If(handover):  # m and n come from the same group parameters as the bias
+            for j in range(P):
+                m.d.sync += [self.r1_acc[j].eq(self.acc[j]), r1_m[j].eq(self.prm[j].m),
+                             r1_n[j].eq(self.prm[j].n)]
+        pixel_valid = self.r1_valid & ~self.desc.last
+        if not self._dwp:
+            for j in range(P):
+                m.d.comb += [self.rq_acc[j].eq(self.r1_acc[j]), self.rq_m[j].eq(r1_m[j]),
+                             self.rq_n[j].eq(r1_n[j])]
+            m.d.comb += self.rq_valid.eq(pixel_valid)
+            return m
+        dwp = self.desc.mode == MODE_DWP
+        m.submodules.serializer = ser = LaneSerializer(self._acc_bits, P, M, self._ctl_layout,
+                                                       summing=self._summing)
+        m.d.comb += [ser.load.eq(handover & dwp), ser.gsum.eq(self.desc.gsum),
+                     ser.meta_in.eq(self.ctl), ser.lane_acc.eq(self.lane_acc)]
+        for lane in range(M):  # lane l's parameters are PE l's (channel cg·M + l; P ≥ M)
+            m.d.comb += ser.lane_prm[lane].eq(self.prm[lane])
+        for j in range(P):
+            m.d.comb += [self.rq_acc[j].eq(Mux(dwp, ser.acc[j], self.r1_acc[j])),
+                         self.rq_m[j].eq(Mux(dwp, ser.m, r1_m[j])),
+                         self.rq_n[j].eq(Mux(dwp, ser.n, r1_n[j]))]
+        m.d.comb += [self.rq_valid.eq(Mux(dwp, ser.active, pixel_valid)),
+                     self.ser_lane.eq(ser.lane), self.ser_meta.eq(ser.meta)]
+        return m

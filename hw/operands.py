@@ -1,0 +1,81 @@
+"""Stage S1: the operands every PE multiplies in this cycle.
+
+The memories answer one cycle after the sequencer's addresses; `OperandSelect` picks the
+word each PE sees: the image buffer's 8-bit lanes in the first pass, the ping-pong
+buffer being read afterwards (q-bit lanes zero-extended to 8 bits: wiring only), zero
+where the tap lies in the padding (a multiplexer, not a memory read), and in
+pixel-parallel depthwise passes every PE's own word with PE 0's weights broadcast. It
+also enables each lane: the lane must hold a real input channel, its own channel in a
+lane-select depthwise pass, and, in the first pass, a tap inside the image.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import C, Cat, Module, Mux, Signal
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from hw.plan import MODE_DW, MODE_DWP
+from hw.tables import bits
+from intnet.contract import INPUT_BITS
+
+
+class OperandSelect(wiring.Component):
+    """Per PE: ``act`` (M lanes of ``act_bits``), ``weight`` (M lanes of q) and ``lane_en``.
+
+    ``act0``/``act1`` are the buffers' read ports (one per PE in pixel-parallel designs,
+    else one), ``weights`` every PE's weight word; ``ctl`` is the step's control word in
+    S1 and ``desc`` the pass descriptor.
+    """
+
+    def __init__(self, q: int, pe_count: int, mults_per_pe: int, nports: int,
+                 ctl_layout: data.StructLayout, desc_layout: data.StructLayout):
+        self._q, self._P, self._M, self._nports = q, pe_count, mults_per_pe, nports
+        self.act_bits = max(q, INPUT_BITS)
+        word = q * mults_per_pe
+        super().__init__({
+            "ctl": In(ctl_layout), "desc": In(desc_layout),
+            "image": In(INPUT_BITS * mults_per_pe),
+            "act0": In(data.ArrayLayout(word, nports)),
+            "act1": In(data.ArrayLayout(word, nports)),
+            "weights": In(data.ArrayLayout(word, pe_count)),
+            "pe_act": Out(data.ArrayLayout(self.act_bits * mults_per_pe, pe_count)),
+            "pe_weight": Out(data.ArrayLayout(word, pe_count)),
+            "lane_en": Out(data.ArrayLayout(mults_per_pe, pe_count)),
+        })
+
+    def _widen(self, word):
+        """q-bit lanes → ``act_bits``-bit lanes (zero extension: wiring only)."""
+        q, ab = self._q, self.act_bits
+        return Cat(*(Cat(word[q * lane: q * (lane + 1)], C(0, ab - q))
+                     for lane in range(self._M)))
+
+    def elaborate(self, platform):
+        m = Module()
+        P, M = self._P, self._M
+        ctl, desc = self.ctl, self.desc
+        dwp = desc.mode == MODE_DWP
+        broadcast = Signal(self.act_bits * M)
+        m.d.comb += broadcast.eq(Mux(ctl.pad, 0, Mux(desc.first, self.image, self._widen(
+            Mux(desc.src, self.act1[0], self.act0[0])))))
+        for j in range(P):
+            if self._nports > 1:
+                # pixel-parallel depthwise: own activation word, PE 0's weights broadcast
+                own = Mux(ctl.pad_pe[j], 0, self._widen(
+                    Mux(desc.src, self.act1[j], self.act0[j])))
+                m.d.comb += [
+                    self.pe_act[j].eq(Mux(dwp, own, broadcast)),
+                    self.pe_weight[j].eq(Mux(dwp, self.weights[0], self.weights[j])),
+                ]
+            else:
+                m.d.comb += [self.pe_act[j].eq(broadcast), self.pe_weight[j].eq(self.weights[j])]
+        lane_v = [Signal(len(ctl.cg) + bits(M) + 1, name=f"lane_v{lane}") for lane in range(M)]
+        for lane in range(M):
+            m.d.comb += lane_v[lane].eq(ctl.cg * M + lane)
+        for j in range(P):
+            for lane in range(M):
+                v = lane_v[lane]
+                own_channel = Mux(desc.mode == MODE_DW, v == ctl.cbase + j, 1)
+                m.d.comb += self.lane_en[j][lane].eq(own_channel & (v < desc.cin)
+                                                     & ctl.tap_ok[lane])
+        return m

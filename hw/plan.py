@@ -1,0 +1,339 @@
+"""Network → hardware schedule: passes, groups and buffer sizes (pure functions, shapes only).
+
+The accelerator runs a network as a list of *passes*. A pass is one compute layer
+(``conv``, ``dwconv``, ``dense`` or global ``avgpool``), with a following ``maxpool``
+fused into its write-back. Each pass is split into *groups* of ``pe_count`` output
+channels; every group walks its output pixels, and every pixel takes ``steps`` MAC
+cycles (kernel taps × input-channel words) padded to a fixed *slot* length.
+
+`plan_network` needs shapes only (the cycle model sweeps networks without weights);
+`hw.packing` adds the weight and parameter words, `hw.memfiles` writes them. The
+network is duck-typed: ``.layers`` with ``name, kind, in_shape, out_shape, k, stride``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from intnet.contract import INPUT_BITS, conv_out
+
+# Cycles from a pass's last slot to the next pass's first read: the MAC/requantize
+# pipeline (S0 issue → S1 read → S2 accumulate → R1 multiply → R2 shift → R3 write
+# latch) is 5 cycles deep, then the write-back needs one cycle per output word.
+DRAIN_BASE = 5
+
+MODE_CONV = 0  # every PE sees every lane of the input word (conv, dense)
+MODE_DW = 1  # PE j uses only the lane that holds its own channel (dwconv, avgpool)
+# Depthwise, pixel-parallel (needs P ≥ M, no fused pool): PE j computes output pixel
+# chunk·P + j (raster order over the whole map), its M lanes the M channels of one word,
+# each lane accumulating on its own; every PE reads its own activation word (P read
+# ports on the buffers). A global avgpool runs the same way with a 1×1 kernel of weight
+# +1, summing every chunk of the map ("gsum") and then across the P PEs.
+MODE_DWP = 2
+
+
+@dataclass(frozen=True)
+class Group:
+    """``pe_count`` output channels of a pass: what the group table stores."""
+
+    cbase: int  # first output channel
+    cg_lo: int  # first input word (within a pixel) read
+    cg_cnt: int  # input words read per tap
+    wo_lo: int  # first output word (within a pixel) written
+    wo_cnt: int  # output words written per pixel (0 for the logits)
+    steps: int  # MAC cycles per output pixel: taps × cg_cnt
+    slot: int  # cycles per output pixel: max(steps, words written by any group)
+    wbase: int  # first weight word of this group in every PE's weight memory
+
+
+@dataclass(frozen=True)
+class Pass:
+    """One hardware pass: a compute layer with an optional fused 2×2 max pool."""
+
+    name: str
+    kind: str  # conv | dwconv | dense | avgpool
+    mode: int
+    first: bool  # reads the 8-bit image buffer (one whole pixel byte per lane)
+    last: bool  # writes raw int32 logits, no requantize
+    src: int  # ping-pong buffer read (the other one is written)
+    ih: int
+    iw: int
+    cin: int  # input channels (virtual (tap, channel) lanes K²·C for a first conv)
+    cg_in: int  # words per input pixel
+    kh: int
+    kw: int
+    stride: int
+    pad: int
+    oh: int  # conv output size (before the fused pool)
+    ow: int
+    pool: bool
+    ph: int  # output grid written (after the fused pool)
+    pw: int
+    cout: int
+    cg_out: int  # words per output pixel
+    drain: int
+    layer_names: tuple[str, ...]
+    groups: tuple[Group, ...] = field(default=())
+    px_count: int = 0  # sequencer x steps per row: PW, or ⌈Ho·Wo/P⌉ chunks in MODE_DWP
+    py_count: int = 0  # sequencer rows: PH, or 1 in MODE_DWP
+    gsum: bool = False  # MODE_DWP avgpool: one sum over the whole map per channel word
+
+    @property
+    def opix(self) -> int:
+        return self.oh * self.ow
+
+    @property
+    def pool_size(self) -> int:
+        return 2 if self.pool else 1
+
+    @property
+    def pixels(self) -> int:
+        """Output pixels computed per group (pooled order; dropped odd rows are skipped)."""
+        return self.py_count * self.px_count * self.pool_size**2
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The whole network on a ``pe_count × mults_per_pe`` array at ``q`` bits."""
+
+    q: int
+    pe_count: int
+    mults_per_pe: int
+    input_shape: tuple[int, int, int]
+    num_classes: int
+    passes: tuple[Pass, ...]
+    act_depth: tuple[int, int]  # words in ping-pong buffers 0 and 1
+    # The image loader writes the first layer's input already unrolled ("im2col") into
+    # its own buffer of M 8-bit lanes: for a first conv, output pixel (oy, ox) gets one
+    # word run holding every kernel tap × channel, so the first pass is a 1×1 conv on the
+    # Ho×Wo grid whose lanes multiply q-bit weights by whole 8-bit pixels.
+    image_depth: int = 1  # words of the image buffer
+    load_k: int = 1  # kernel taps per side unrolled by the loader
+    load_stride: int = 1
+    load_pad: int = 0
+    load_h: int = 1  # grid the loader writes (Ho×Wo of a first conv; H×W otherwise)
+    load_w: int = 1
+
+    @property
+    def word_bits(self) -> int:
+        return self.mults_per_pe * self.q
+
+    @property
+    def image_word_bits(self) -> int:
+        return self.mults_per_pe * INPUT_BITS
+
+    @property
+    def weight_depth(self) -> int:
+        return sum(g.steps for p in self.passes for g in p.groups)
+
+    @property
+    def group_count(self) -> int:
+        return sum(len(p.groups) for p in self.passes)
+
+
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def check_array_params(q, pe_count, mults_per_pe) -> None:
+    """Raise ValueError with a message naming the bad parameter."""
+    for name, value in (("pe_count", pe_count), ("mults_per_pe", mults_per_pe)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, not {value!r}")
+    if not isinstance(q, int) or isinstance(q, bool) or not 1 <= q <= 8:
+        raise ValueError(f"q must be an integer bit width in 1..8, not {q!r}")
+
+
+def network_q(network) -> int:
+    """The array bit width q: every layer's weight bits (all must agree)."""
+    qs = {int(layer.w_bits) for layer in network.layers if getattr(layer, "w_bits", None)}
+    if len(qs) != 1:
+        raise ValueError(f"every layer must have the same weight bits, got {sorted(qs)}")
+    return qs.pop()
+
+
+# ------------------------------------------------------------------------ the schedule
+
+
+@dataclass(frozen=True)
+class _Geometry:
+    """What a pass reads and writes: the compute layer's window over the map in the buffer."""
+
+    ih: int
+    iw: int
+    cin: int
+    kh: int
+    kw: int
+    stride: int
+    pad: int
+    oh: int
+    ow: int
+    cout: int
+
+
+def _input_shape(layers) -> tuple[int, int, int]:
+    shape = tuple(int(d) for d in layers[0].in_shape)
+    if layers[0].kind == "dense" and len(shape) == 1:
+        # a first dense layer reads the image flattened in H, W, C order: the same byte
+        # stream and the same channel-innermost layout as a 1×1×N image
+        shape = (1, 1, shape[0])
+    if len(shape) != 3:
+        raise ValueError(f"the first layer must take an H×W×C image, not {list(shape)}")
+    return shape
+
+
+def _loader_geometry(first_layer, input_shape) -> dict:
+    """What the image loader unrolls: a first conv's kernel over its output grid."""
+    h, w, _ = input_shape
+    if first_layer.kind != "conv":
+        return dict(load_k=1, load_stride=1, load_pad=0, load_h=h, load_w=w)
+    k, s = int(first_layer.k), int(first_layer.stride)
+    return dict(load_k=k, load_stride=s, load_pad=k // 2, load_h=conv_out(h, k, s),
+                load_w=conv_out(w, k, s))
+
+
+def _check_kind(layer, first: bool) -> None:
+    if layer.kind == "maxpool":
+        raise ValueError(f"layer {layer.name}: a maxpool must follow a conv or dwconv layer")
+    if layer.kind not in ("conv", "dwconv", "dense", "avgpool"):
+        raise ValueError(f"layer {layer.name}: unsupported layer kind {layer.kind!r}")
+    if first and layer.kind not in ("conv", "dense"):
+        raise ValueError(f"layer {layer.name}: the first layer must be a conv or dense layer")
+
+
+def _geometry(layer, shape, first: bool) -> _Geometry:
+    """The pass's window; a first conv becomes a 1×1 conv over the loader's unrolled taps."""
+    ih, iw, ic = shape
+    if layer.kind in ("conv", "dwconv"):
+        if tuple(layer.in_shape) != (ih, iw, ic):
+            raise ValueError(f"layer {layer.name}: in_shape {list(layer.in_shape)} does not "
+                             f"match the previous output {[ih, iw, ic]}")
+        k, stride = int(layer.k), int(layer.stride)
+        oh, ow = conv_out(ih, k, stride), conv_out(iw, k, stride)
+        cout = int(layer.out_shape[2]) if layer.kind == "conv" else ic
+        if first:  # the loader unrolled the kernel: a 1×1 conv remains
+            return _Geometry(oh, ow, k * k * ic, 1, 1, 1, 0, oh, ow, cout)
+        return _Geometry(ih, iw, ic, k, k, stride, k // 2, oh, ow, cout)
+    n_in = math.prod(int(d) for d in layer.in_shape)
+    if layer.kind == "dense" and n_in != ih * iw * ic:
+        raise ValueError(f"layer {layer.name}: {n_in} inputs, but the previous output has "
+                         f"{ih * iw * ic}")
+    cout = ic if layer.kind == "avgpool" else int(layer.out_shape[-1])
+    return _Geometry(ih, iw, ic, ih, iw, 1, 0, 1, 1, cout)
+
+
+def _pool_grid(layer, pool_layer, g: _Geometry) -> tuple[int, int]:
+    """The grid written: ``(oh, ow)``, or the pooled ``(oh//2, ow//2)``."""
+    if pool_layer is None:
+        return g.oh, g.ow
+    if layer.kind not in ("conv", "dwconv"):
+        raise ValueError(f"layer {pool_layer.name}: a maxpool must follow a conv or dwconv layer")
+    if g.oh // 2 < 1 or g.ow // 2 < 1:
+        raise ValueError(f"layer {pool_layer.name}: a {g.oh}×{g.ow} map is too small to pool")
+    return g.oh // 2, g.ow // 2
+
+
+def _groups(g: _Geometry, mode: int, gsum: bool, last: bool, P: int, M: int, px_count: int,
+            wbase: int) -> tuple[list[Group], int]:
+    """The pass's groups (weight words from ``wbase``) and its drain cycles."""
+    cg_in, cg_out = ceil_div(g.cin, M), ceil_div(g.cout, M)
+    raw = []  # (cbase, cg_lo, cg_cnt, wo_lo, wo_cnt, steps)
+    if mode == MODE_DWP:
+        raw = [(cg * M, cg, 1, cg, P, g.kh * g.kw) for cg in range(cg_out)]
+    for cbase in range(0, g.cout, P) if mode != MODE_DWP else ():
+        cend = min(cbase + P, g.cout) - 1
+        cg_lo, cg_cnt = ((cbase // M, cend // M - cbase // M + 1) if mode == MODE_DW
+                         else (0, cg_in))
+        wo_lo, wo_cnt = (0, 0) if last else (cbase // M, cend // M - cbase // M + 1)
+        raw.append((cbase, cg_lo, cg_cnt, wo_lo, wo_cnt, g.kh * g.kw * cg_cnt))
+    word_max = max(r[4] for r in raw)
+    # MODE_DWP requantizes a PE's M lanes one per cycle and then writes P words
+    slot_min = max(word_max, M) if mode == MODE_DWP else word_max
+    if gsum:  # one hand-over per group: the group itself must last max(P, M) cycles
+        slot_min = ceil_div(max(P, M), px_count)
+    drain = DRAIN_BASE + word_max + (M + 1 if mode == MODE_DWP else 0)
+    groups = []
+    for cbase, cg_lo, cg_cnt, wo_lo, wo_cnt, steps in raw:
+        groups.append(Group(cbase, cg_lo, cg_cnt, wo_lo, wo_cnt, steps, max(steps, slot_min),
+                            wbase))
+        wbase += steps
+    return groups, drain
+
+
+def _plan_pass(layer, pool_layer, shape, src: int, first: bool, last: bool, P: int, M: int,
+               wbase: int) -> Pass:
+    """One pass: its window, its mode, its groups."""
+    _check_kind(layer, first)
+    g = _geometry(layer, shape, first)
+    ph, pw = _pool_grid(layer, pool_layer, g)
+    mode, gsum = MODE_CONV, False
+    if layer.kind in ("dwconv", "avgpool"):
+        mode = MODE_DW
+        if P >= M and pool_layer is None and not last:
+            mode = MODE_DWP
+            if layer.kind == "avgpool":  # iterate the input grid with a 1×1 kernel, write 1×1
+                gsum = True
+                g = _Geometry(g.ih, g.iw, g.cin, 1, 1, 1, 0, g.ih, g.iw, g.cout)
+    px_count, py_count = pw, ph
+    if mode == MODE_DWP:
+        px_count, py_count = ceil_div(g.oh * g.ow, P), 1
+    groups, drain = _groups(g, mode, gsum, last, P, M, px_count, wbase)
+    names = (layer.name,) if pool_layer is None else (layer.name, pool_layer.name)
+    return Pass(
+        name=layer.name, kind=layer.kind, mode=mode, first=first, last=last, src=src,
+        ih=g.ih, iw=g.iw, cin=g.cin, cg_in=ceil_div(g.cin, M), kh=g.kh, kw=g.kw,
+        stride=g.stride, pad=g.pad, oh=g.oh, ow=g.ow, pool=pool_layer is not None, ph=ph,
+        pw=pw, cout=g.cout, cg_out=ceil_div(g.cout, M), drain=drain, layer_names=names,
+        groups=tuple(groups), px_count=px_count, py_count=py_count, gsum=gsum)
+
+
+def plan_network(layers, q: int, pe_count: int, mults_per_pe: int) -> Plan:
+    """The pass/group schedule of ``layers`` (shapes only)."""
+    check_array_params(q, pe_count, mults_per_pe)
+    layers = list(layers)
+    if not layers:
+        raise ValueError("the network has no layers")
+    P, M = pe_count, mults_per_pe
+    input_shape = _input_shape(layers)
+    load = _loader_geometry(layers[0], input_shape)
+    image_depth = load["load_h"] * load["load_w"] * ceil_div(
+        load["load_k"] ** 2 * input_shape[2], M)
+    passes: list[Pass] = []
+    depth = [0, 0]
+    shape, src, wbase, i = input_shape, 0, 0, 0
+    while i < len(layers):
+        pooled = i + 1 < len(layers) and layers[i + 1].kind == "maxpool"
+        last = i == len(layers) - 1 or (i == len(layers) - 2 and layers[-1].kind == "maxpool")
+        p = _plan_pass(layers[i], layers[i + 1] if pooled else None, shape, src, not passes,
+                       last, P, M, wbase)
+        passes.append(p)
+        wbase += sum(g.steps for g in p.groups)
+        if not last:
+            depth[1 - src] = max(depth[1 - src], p.ph * p.pw * p.cg_out)
+        shape, src = (p.ph, p.pw, p.cout), 1 - src
+        i += 2 if pooled else 1
+    return Plan(q, P, M, input_shape, passes[-1].cout, tuple(passes),
+                (max(1, depth[0]), max(1, depth[1])), image_depth=max(1, image_depth), **load)
+
+
+# ------------------------------------------------------------------ the image loader
+
+
+def lane_tap(plan: Plan, v: int) -> tuple[int, int, int]:
+    """First pass: virtual channel ``v = (ky·K + kx)·C + c`` → (ky, kx, c)."""
+    t, c = divmod(v, plan.input_shape[2])
+    ky, kx = divmod(t, plan.load_k)
+    return ky, kx, c
+
+
+def loader_table(plan: Plan) -> list[tuple[int, int]]:
+    """Per (tap, channel), in that order: (word offset in the pixel's run, lane)."""
+    M = plan.mults_per_pe
+    return [divmod(v, M) for v in range(plan.load_k ** 2 * plan.input_shape[2])]
+
+
+def load_cycles(plan: Plan) -> int:
+    """Cycles to load one image: per byte, the accepting cycle plus one per kernel tap."""
+    h, w, c = plan.input_shape
+    return h * w * c * (1 + plan.load_k ** 2)
