@@ -273,8 +273,6 @@ def step_verify(state: BuildState, cfg: BuildConfig) -> None:
 
 def step_synth(state: BuildState, cfg: BuildConfig) -> None:
     """Yosys synth_xilinx resource counts of rtl/ (started with rtl/), checked against the board."""
-
-    capacity = state.board.capacity.as_dict()
     if state.resources:  # already measured by the board's own place and route
         pass
     elif state.synth_job is not None:
@@ -287,8 +285,7 @@ def step_synth(state: BuildState, cfg: BuildConfig) -> None:
         state.resources = {k: state.estimate[k] for k in ("lut", "ff", "dsp", "bram36")
                            if k in state.estimate}
         state.resources["source"] = "analytical estimate (sim.resources)"
-    over = [f"{k} {state.resources[k]} > {capacity[k]}" for k in capacity
-            if state.resources.get(k) is not None and state.resources[k] > capacity[k]]
+    over = state.board.capacity.exceeded(state.resources)
     if over:
         raise UserError(f"the design does not fit {state.board.name}: {', '.join(over)}")
 

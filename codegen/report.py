@@ -56,8 +56,7 @@ def report_dict(state, cfg) -> dict:
         "resources_estimate": {k: state.estimate[k] for k in ("lut", "ff", "dsp", "bram36")
                                if k in state.estimate},
         "capacity": board.capacity.as_dict(),
-        "fits": all(state.resources[k] is None or state.resources[k] <= v
-                    for k, v in board.capacity.as_dict().items()),
+        "fits": not board.capacity.exceeded(state.resources),
         "files": {k: list(v) for k, v in sorted(state.files.items())},
         "timings_s": state.timings,
     }
