@@ -7,6 +7,7 @@ nothing behind.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import signal
@@ -315,37 +316,47 @@ def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+def _run_steps(state: BuildState, cfg: BuildConfig) -> None:
+    """Every step of `STEPS` in order, announced and timed into ``state.timings``."""
+    for i, step in enumerate(STEPS, 1):
+        title = step.__doc__.splitlines()[0].rstrip(".").replace("``", "")
+        if cfg.progress:
+            print(f"[{i}/{len(STEPS)}] {title}", flush=True)
+        t0 = time.perf_counter()
+        step(state, cfg)
+        state.timings[step.__name__.removeprefix("step_")] = round(time.perf_counter() - t0, 2)
+
+
+def _stop_synth(state: BuildState) -> None:
+    """Kill the background Yosys run of a failed build and remove its log."""
+    if state.synth_job is not None:
+        state.synth_job.kill()
+        if state.synth_log:
+            state.synth_log.unlink(missing_ok=True)
+
+
 def build(cfg: BuildConfig) -> dict:
-    """Run every step into a temporary directory, then move it to ``cfg.out_dir``."""
-    from common.files import replace_dir
+    """Run every step into a temporary directory, then move it to ``cfg.out_dir``
+    (`common.files.atomic_directory`: a failed or interrupted build, SIGTERM included,
+    leaves nothing behind and stops its background Yosys run)."""
+    from common.files import atomic_directory
 
     check_config(cfg)
     out = cfg.out_dir
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        root = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    except OSError as e:
-        raise UserError(f"cannot write to {out.parent}: {e.strerror}") from None
-    state = BuildState(root=root)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        for i, step in enumerate(STEPS, 1):
-            title = step.__doc__.splitlines()[0].rstrip(".").replace("``", "")
-            if cfg.progress:
-                print(f"[{i}/{len(STEPS)}] {title}", flush=True)
-            t0 = time.perf_counter()
-            step(state, cfg)
-            state.timings[step.__name__.removeprefix("step_")] = round(
-                time.perf_counter() - t0, 2)
-        report = json.loads((root / "report.json").read_text())
-        replace_dir(root, out)
-    except BaseException:
-        if state.synth_job is not None:
-            state.synth_job.kill()
-            if state.synth_log:
-                state.synth_log.unlink(missing_ok=True)
-        shutil.rmtree(root, ignore_errors=True)
-        raise
+        with contextlib.ExitStack() as stack:
+            try:
+                root = stack.enter_context(atomic_directory(out))
+            except OSError as e:
+                raise UserError(f"cannot write to {out.parent}: {e.strerror}") from None
+            state = BuildState(root=root)
+            try:
+                _run_steps(state, cfg)
+            except BaseException:
+                _stop_synth(state)
+                raise
+            report = json.loads((root / "report.json").read_text())
     finally:
         signal.signal(signal.SIGTERM, previous)
     report["out_dir"] = str(out)

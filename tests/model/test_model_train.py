@@ -116,6 +116,27 @@ def test_cache_reuse_and_corrupt_entries_are_retrained(digits):
         assert np.array_equal(v, _arrays(rebuilt.network)[k]), k
 
 
+def test_an_export_error_in_a_cached_run_propagates(digits, monkeypatch):
+    # Re-exporting a run of an older export version: an unreadable entry is retrained,
+    # but a bug in the export is a bug, not a stale cache entry.
+    import model.train
+
+    cfg = dataclasses.replace(short("vgg", 2, seed=6), epochs=1, float_epochs=1)
+    first = train(cfg, progress=False, data=digits)
+    result_json = first.cache_dir / "result.json"
+    stale = json.loads(result_json.read_text())
+    stale["export_version"] = -1
+    result_json.write_text(json.dumps(stale))
+
+    def broken_export(*args, **kwargs):
+        raise TypeError("a bug in the export")
+
+    monkeypatch.setattr(model.train, "_export_and_evaluate", broken_export)
+    with pytest.raises(TypeError, match="a bug in the export"):
+        train(cfg, progress=False, data=digits)
+    assert json.loads(result_json.read_text())["export_version"] == -1  # left as it was
+
+
 def test_training_is_deterministic_without_the_cache(digits):
     cfg = dataclasses.replace(short("mobilenet", 2, s=0.5), epochs=1, float_epochs=1)
     a = train(cfg, progress=False, use_cache=False, data=digits)
