@@ -15,7 +15,6 @@ import numpy as np
 
 from common.cli import UserError
 
-EMBEDDED = ("mnist5k", "digits")
 DATASETS = ("mnist5k", "digits", "cifar10", "svhn")
 
 
