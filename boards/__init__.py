@@ -11,6 +11,7 @@ from boards.catalog import (
     BRAM36_BITS,
     DEFAULT_BOARD,
     FAMILIES,
+    RESOURCE_KEYS,
     XILINX_LUTRAM_MAX_DEPTH,
     Board,
     Capacity,
@@ -20,5 +21,6 @@ from boards.catalog import (
     get_family,
 )
 
-__all__ = ["BOARDS", "BRAM36_BITS", "DEFAULT_BOARD", "FAMILIES", "XILINX_LUTRAM_MAX_DEPTH",
-           "Board", "Capacity", "OpenFlow", "board_names", "get_board", "get_family"]
+__all__ = ["BOARDS", "BRAM36_BITS", "DEFAULT_BOARD", "FAMILIES", "RESOURCE_KEYS",
+           "XILINX_LUTRAM_MAX_DEPTH", "Board", "Capacity", "OpenFlow", "board_names",
+           "get_board", "get_family"]

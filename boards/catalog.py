@@ -21,7 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 __all__ = ["Board", "Capacity", "OpenFlow", "BOARDS", "BRAM36_BITS", "DEFAULT_BOARD",
-           "FAMILIES", "XILINX_LUTRAM_MAX_DEPTH", "board_names", "get_board", "get_family"]
+           "FAMILIES", "RESOURCE_KEYS", "XILINX_LUTRAM_MAX_DEPTH", "board_names",
+           "get_board", "get_family"]
 
 # 7-series and UltraScale+: a memory at most this deep goes to LUT RAM (RAM64M, 64 words;
 # UG474 / UG574 CLB user guides); a RAMB18 would be ≥ 97 % empty. The resource estimate
@@ -29,15 +30,17 @@ __all__ = ["Board", "Capacity", "OpenFlow", "BOARDS", "BRAM36_BITS", "DEFAULT_BO
 XILINX_LUTRAM_MAX_DEPTH = 64
 # Block-RAM capacities are counted in BRAM36 equivalents of this many bits (a RAMB36).
 BRAM36_BITS = 36_864
+# The resources a design is checked against, in report order (report.json "resources").
+RESOURCE_KEYS = ("lut", "ff", "dsp", "bram36")
 
 
 @dataclass(frozen=True)
 class Capacity:
     """Programmable-logic resources of a device.
 
-    ``bram36`` counts 36 Kbit block-RAM tiles (a RAMB18 is half a tile), the unit of
-    Vivado's utilization report. Devices without such tiles give their block RAM in
-    BRAM36-equivalents of 36,864 bits (see the board's notes).
+    The fields are `RESOURCE_KEYS`. ``bram36`` counts 36 Kbit block-RAM tiles (a RAMB18
+    is half a tile), the unit of Vivado's utilization report. Devices without such tiles
+    give their block RAM in BRAM36-equivalents of 36,864 bits (see the board's notes).
     """
 
     lut: int
@@ -46,7 +49,7 @@ class Capacity:
     bram36: float
 
     def as_dict(self) -> dict:
-        return {"lut": self.lut, "ff": self.ff, "dsp": self.dsp, "bram36": self.bram36}
+        return {key: getattr(self, key) for key in RESOURCE_KEYS}
 
     def exceeded(self, used: Mapping[str, float | None]) -> list[str]:
         """One ``"bram36 62.5 > 50"``-style line per resource of ``used`` above capacity.

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.cli import UserError, check_positive, check_q, check_s
+from common.cli import UserError, check_choice, check_positive, check_q, check_s
 from intnet import golden
 
 
@@ -78,21 +78,16 @@ class BuildState:
 
 def check_config(cfg: BuildConfig) -> None:
     """Reject bad input with one clear line before anything runs."""
-    from boards import get_board
+    from boards import board_names
     from common.files import check_output
     from intnet.arch import ARCHS
     from model.data import DATASETS, check_data_files
 
     check_q(cfg.q)
     check_s(cfg.s)
-    if cfg.arch not in ARCHS:
-        raise UserError(f"arch must be one of {', '.join(ARCHS)}, not {cfg.arch!r}")
-    if cfg.dataset not in DATASETS:
-        raise UserError(f"dataset must be one of {', '.join(DATASETS)}, not {cfg.dataset!r}")
-    try:
-        get_board(cfg.board)
-    except (KeyError, ValueError) as e:
-        raise UserError(e.args[0]) from None
+    check_choice(cfg.arch, ARCHS, "arch")
+    check_choice(cfg.dataset, DATASETS, "dataset")
+    check_choice(cfg.board, board_names(), "board")
     for name in ("pe", "mult"):
         if getattr(cfg, name) is not None:
             check_positive(getattr(cfg, name), f"--{name}")
@@ -150,18 +145,18 @@ def step_cycles_energy(state: BuildState, cfg: BuildConfig) -> None:
     from sim.cycles import cycle_model
 
     state.cycles = cycle_model(state.specs, cfg.q, state.pe, state.mult)
-    row = state.estimate
-    state.energy = {"total_uj": row["energy_uj"], "breakdown_uj": row["breakdown_uj"],
-                    "compute_lb_uj": row["compute_lb_uj"], "latency_us": row["latency_us"],
-                    "clock_mhz": row["clock_mhz"]}
-    _layer_energy(state, cfg)
+    _set_energy(state, cfg, state.estimate)
 
 
-def _layer_energy(state: BuildState, cfg: BuildConfig) -> None:
-    """Energy of each layer: the same linear model on the layer's own event counts."""
+def _set_energy(state: BuildState, cfg: BuildConfig, row: dict) -> None:
+    """The energy of the design point ``row`` (`search.design.evaluate`), in total and,
+    with the same linear model on each layer's own event counts, per layer."""
     from intnet.contract import accumulator_bits
     from sim.energy import energy_per_inference
 
+    state.energy = {"total_uj": row["energy_uj"], "breakdown_uj": row["breakdown_uj"],
+                    "compute_lb_uj": row["compute_lb_uj"], "latency_us": row["latency_us"],
+                    "clock_mhz": row["clock_mhz"]}
     acc_bits = accumulator_bits(state.specs, cfg.q)
     for layer in state.cycles["layers"]:
         e = energy_per_inference(layer["events"], state.cycles["memories"], cfg.q, state.pe,
@@ -225,12 +220,8 @@ def _open_flow(state: BuildState, cfg: BuildConfig, image, label: int) -> None:
         "bram36": block_ram_bram36(used, family),  # as the board's capacity counts
         "source": f"nextpnr-{family} (placed and routed)", "nextpnr": used,
     }
-    row = evaluate(state.specs, cfg.q, state.pe, state.mult, state.board,
-                   clock_mhz=state.fmax_mhz)
-    state.energy = {"total_uj": row["energy_uj"], "breakdown_uj": row["breakdown_uj"],
-                    "compute_lb_uj": row["compute_lb_uj"], "latency_us": row["latency_us"],
-                    "clock_mhz": row["clock_mhz"]}
-    _layer_energy(state, cfg)
+    _set_energy(state, cfg, evaluate(state.specs, cfg.q, state.pe, state.mult, state.board,
+                                     clock_mhz=state.fmax_mhz))
 
 
 def step_hls(state: BuildState, cfg: BuildConfig) -> None:
@@ -274,6 +265,8 @@ def step_verify(state: BuildState, cfg: BuildConfig) -> None:
 
 def step_synth(state: BuildState, cfg: BuildConfig) -> None:
     """Yosys synth_xilinx resource counts of rtl/ (started with rtl/), checked against the board."""
+    from boards import RESOURCE_KEYS
+
     if state.resources:  # already measured by the board's own place and route
         pass
     elif state.synth_job is not None:
@@ -283,8 +276,7 @@ def step_synth(state: BuildState, cfg: BuildConfig) -> None:
             state.synth_log.unlink(missing_ok=True)
         state.resources = dict(result.as_dict(), source="yosys synth_xilinx")
     else:
-        state.resources = {k: state.estimate[k] for k in ("lut", "ff", "dsp", "bram36")
-                           if k in state.estimate}
+        state.resources = {k: state.estimate[k] for k in RESOURCE_KEYS if k in state.estimate}
         state.resources["source"] = "analytical estimate (sim.resources)"
     over = state.board.capacity.exceeded(state.resources)
     if over:

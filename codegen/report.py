@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from boards import RESOURCE_KEYS
 from codegen.render import render
 
 
@@ -50,10 +51,10 @@ def report_dict(state, cfg) -> dict:
             "compute_lower_bound_uj": state.energy.get("compute_lb_uj"),
             "breakdown": state.energy["breakdown_uj"],
         },
-        "resources": {k: state.resources[k] for k in ("lut", "ff", "dsp", "bram36")},
+        "resources": {k: state.resources[k] for k in RESOURCE_KEYS},
         "resources_source": state.resources.get("source"),
         "logic_depth": state.resources.get("logic_depth"),
-        "resources_estimate": {k: state.estimate[k] for k in ("lut", "ff", "dsp", "bram36")
+        "resources_estimate": {k: state.estimate[k] for k in RESOURCE_KEYS
                                if k in state.estimate},
         "capacity": board.capacity.as_dict(),
         "fits": not board.capacity.exceeded(state.resources),

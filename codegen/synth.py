@@ -12,7 +12,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from boards import get_family
+from boards import RESOURCE_KEYS, get_family
 
 # Xilinx primitive names as yosys' synth_xilinx maps them (DSP and block RAM: the family's).
 LUT_CELLS = re.compile(r"^LUT[1-6]$")
@@ -34,7 +34,7 @@ class SynthResult:
     log_path: Path | None = None
 
     def as_dict(self) -> dict:
-        return {"lut": self.lut, "ff": self.ff, "dsp": self.dsp, "bram36": self.bram36,
+        return {**{key: getattr(self, key) for key in RESOURCE_KEYS},
                 "lutram": self.lutram, "logic_depth": self.logic_depth}
 
 

@@ -400,16 +400,14 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
 
 def check_config(cfg: TrainConfig) -> None:
     """Raise `common.cli.UserError` for a bad configuration, naming the field."""
-    from common.cli import UserError, check_q, check_s
+    from common.cli import UserError, check_choice, check_q, check_s
     from intnet.arch import ARCHS
     from model.data import DATASETS
 
-    if cfg.arch not in ARCHS:
-        raise UserError(f"arch must be one of {', '.join(ARCHS)}, not {cfg.arch!r}")
+    check_choice(cfg.arch, ARCHS, "arch")
     check_q(cfg.q)
     check_s(cfg.s)
-    if cfg.dataset not in DATASETS:
-        raise UserError(f"dataset must be one of {', '.join(DATASETS)}, not {cfg.dataset!r}")
+    check_choice(cfg.dataset, DATASETS, "dataset")
     for name in ("epochs", "float_epochs"):
         value = getattr(cfg, name)
         if value is not None and (not isinstance(value, int) or value < 0):

@@ -56,7 +56,7 @@ import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from boards import Board, get_board, get_family
+from boards import RESOURCE_KEYS, Board, get_board, get_family
 from hw.arith import SHIFT_ADD_MAX_Q, product_bits
 from intnet.contract import INPUT_BITS, M_BITS
 
@@ -157,7 +157,7 @@ class Resources:
     memories: list = field(default_factory=list)  # (memory dict, MemoryMapping)
 
     def as_dict(self) -> dict:
-        return {"lut": self.lut, "ff": self.ff, "dsp": self.dsp, "bram36": self.bram36}
+        return {key: getattr(self, key) for key in RESOURCE_KEYS}
 
     def over(self, board: Board | str) -> list[str]:
         """One ``"bram36 62.5 > 50"``-style line per exceeded capacity of ``board``

@@ -33,6 +33,16 @@ def short(arch="vgg", q=4, s=1.0, **kw) -> TrainConfig:
     return TrainConfig(arch=arch, q=q, s=s, dataset="digits", epochs=2, float_epochs=2, **kw)
 
 
+def _mark_export_stale(result):
+    """Mark ``result``'s cache entry as exported by an older export version; its
+    result.json."""
+    result_json = result.cache_dir / "result.json"
+    stale = json.loads(result_json.read_text())
+    stale["export_version"] = -1
+    result_json.write_text(json.dumps(stale))
+    return result_json
+
+
 def _arrays(net):
     out = {}
     for layer in net.layers:
@@ -90,10 +100,7 @@ def test_cache_reuse_and_corrupt_entries_are_retrained(digits):
         assert np.array_equal(v, _arrays(again.network)[k]), k
     assert again.metrics == first.metrics
     # a run exported by an older export version is re-exported from its state, not retrained
-    result_json = first.cache_dir / "result.json"
-    stale = json.loads(result_json.read_text())
-    stale["export_version"] = -1
-    result_json.write_text(json.dumps(stale))
+    result_json = _mark_export_stale(first)
     reexported = train(cfg, progress=False, data=digits)
     assert reexported.cached and reexported.metrics["losses"] == first.metrics["losses"]
     for k, v in _arrays(first.network).items():
@@ -122,11 +129,7 @@ def test_an_export_error_in_a_cached_run_propagates(digits, monkeypatch):
     import model.train
 
     cfg = dataclasses.replace(short("vgg", 2, seed=6), epochs=1, float_epochs=1)
-    first = train(cfg, progress=False, data=digits)
-    result_json = first.cache_dir / "result.json"
-    stale = json.loads(result_json.read_text())
-    stale["export_version"] = -1
-    result_json.write_text(json.dumps(stale))
+    result_json = _mark_export_stale(train(cfg, progress=False, data=digits))
 
     def broken_export(*args, **kwargs):
         raise TypeError("a bug in the export")
