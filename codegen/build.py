@@ -180,7 +180,8 @@ def _start_synth(state: BuildState, cfg: BuildConfig) -> None:
     from codegen.synth import SynthJob, yosys_available
     from hw.generate import TOP_NAME
 
-    if cfg.synth and yosys_available() and state.board.family in ("xc7", "xcup"):
+    # Xilinx boards (no open flow: Vivado builds them) get Yosys synth_xilinx's counts.
+    if cfg.synth and yosys_available() and state.board.open_flow is None:
         # Run from the build root, where the ROMs find mem/; the log stays outside.
         state.synth_log = Path(tempfile.mkstemp(prefix="qsnas-yosys-", suffix=".log")[1])
         state.synth_job = SynthJob([state.root / p for p in state.files["verilog"]],
