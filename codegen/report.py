@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from boards import RESOURCE_KEYS
 from codegen.render import render
 
 
@@ -50,14 +51,13 @@ def report_dict(state, cfg) -> dict:
             "compute_lower_bound_uj": state.energy.get("compute_lb_uj"),
             "breakdown": state.energy["breakdown_uj"],
         },
-        "resources": {k: state.resources[k] for k in ("lut", "ff", "dsp", "bram36")},
+        "resources": {k: state.resources[k] for k in RESOURCE_KEYS},
         "resources_source": state.resources.get("source"),
         "logic_depth": state.resources.get("logic_depth"),
-        "resources_estimate": {k: state.estimate[k] for k in ("lut", "ff", "dsp", "bram36")
+        "resources_estimate": {k: state.estimate[k] for k in RESOURCE_KEYS
                                if k in state.estimate},
         "capacity": board.capacity.as_dict(),
-        "fits": all(state.resources[k] is None or state.resources[k] <= v
-                    for k, v in board.capacity.as_dict().items()),
+        "fits": not board.capacity.exceeded(state.resources),
         "files": {k: list(v) for k, v in sorted(state.files.items())},
         "timings_s": state.timings,
     }

@@ -12,11 +12,12 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-# 7-series primitive names as yosys' synth_xilinx maps them.
+from boards import RESOURCE_KEYS, get_family
+
+# Xilinx primitive names as yosys' synth_xilinx maps them (DSP and block RAM: the family's).
 LUT_CELLS = re.compile(r"^LUT[1-6]$")
 LUTRAM_CELLS = re.compile(r"^(RAM\d+X\d+[SD]|RAM\d+M|SRL\w+)$")
 FF_CELLS = re.compile(r"^FD[RSCP]E(_1)?$")
-DSP_CELLS = re.compile(r"^DSP48E1$")
 
 
 @dataclass
@@ -33,7 +34,7 @@ class SynthResult:
     log_path: Path | None = None
 
     def as_dict(self) -> dict:
-        return {"lut": self.lut, "ff": self.ff, "dsp": self.dsp, "bram36": self.bram36,
+        return {**{key: getattr(self, key) for key in RESOURCE_KEYS},
                 "lutram": self.lutram, "logic_depth": self.logic_depth}
 
 
@@ -56,14 +57,18 @@ def parse_stat(text: str) -> dict[str, int]:
     return cells
 
 
-def summarize(cells: dict[str, int]) -> SynthResult:
+def summarize(cells: dict[str, int], family: str = "xc7") -> SynthResult:
+    """Resource counts of a ``synth_xilinx -family FAMILY`` cell list; block RAM in BRAM36
+    equivalents of the family's primitives (a RAMB18 is half a tile)."""
     def count(pattern):
         return sum(n for name, n in cells.items() if pattern.match(name))
 
-    bram36 = cells.get("RAMB36E1", 0) + cells.get("RAMB18E1", 0) / 2
+    fam = get_family(family)
+    tiles = {prim: per for prim, _, _, per in fam.block_ram_shapes}
+    bram36 = sum(cells.get(prim, 0) * per for prim, per in tiles.items())
     return SynthResult(lut=count(LUT_CELLS) + count(LUTRAM_CELLS), ff=count(FF_CELLS),
-                       dsp=count(DSP_CELLS), bram36=bram36, lutram=count(LUTRAM_CELLS),
-                       cells=dict(sorted(cells.items())))
+                       dsp=cells.get(fam.dsp_primitive, 0), bram36=bram36,
+                       lutram=count(LUTRAM_CELLS), cells=dict(sorted(cells.items())))
 
 
 class SynthJob:
@@ -87,6 +92,7 @@ class SynthJob:
         clocked = "t:FD* t:RAMB* t:RAM32* t:RAM64* t:RAM128* t:RAM256* t:SRL* t:DSP48* t:BUFG*"
         script = (f"{reads}; synth_xilinx -flatten -family {family} -top {top}; stat; "
                   f"delete {clocked}; ltp -noff")
+        self.family = family
         self.log_path = Path(log_path).resolve() if log_path else workdir / "yosys_synth.log"
         self._proc = subprocess.Popen(["yosys", "-q", "-l", str(self.log_path), "-p", script],
                                       cwd=workdir, stdout=subprocess.PIPE,
@@ -102,7 +108,7 @@ class SynthJob:
             tail = "\n".join((err or out).splitlines()[-15:])
             raise RuntimeError(f"yosys synth_xilinx failed:\n{tail}")
         text = self.log_path.read_text()
-        result = summarize(parse_stat(text.split("Executing LTP pass")[0]))
+        result = summarize(parse_stat(text.split("Executing LTP pass")[0]), self.family)
         depth = re.findall(r"Longest topological path in \S+ \(length=(\d+)\)", text)
         result.logic_depth = int(depth[-1]) if depth else None
         result.log_path = self.log_path

@@ -19,6 +19,15 @@ class OneLineParser(argparse.ArgumentParser):
         raise UserError(message)
 
 
+def command_parser(prog: str, description: str) -> tuple[OneLineParser, object]:
+    """``(parser, subparsers)``: a `OneLineParser` whose first argument is a required
+    ``COMMAND``; add each command with ``subparsers.add_parser`` (one-line errors too)."""
+    parser = OneLineParser(prog=prog, description=description)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                parser_class=OneLineParser)
+    return parser, sub
+
+
 def run_cli(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None,
             prog: str = "qsnas") -> int:
     """Run ``main(argv)``; turn `UserError`, bundle errors and Ctrl-C into one-line exits.
@@ -65,6 +74,14 @@ def check_s(s: float) -> float:
     if not (s > 0 and s <= 16):
         raise UserError(f"s must be a width scale in (0, 16], not {s!r}")
     return s
+
+
+def check_choice(value, choices, name: str):
+    """``value`` if it is one of ``choices``, else a `UserError` that lists them:
+    ``"arch must be one of vgg, mobilenet, not 'resnet'"``."""
+    if value not in choices:
+        raise UserError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+    return value
 
 
 def check_positive(value: int, name: str) -> int:

@@ -14,11 +14,14 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from boards import XILINX_LUTRAM_MAX_DEPTH
+
 ROM_MODULE = "qsnas_rom"
 ROM_LUT_MODULE = "qsnas_rom_lut"
-# ROMs this shallow are left to the tools' LUT mapping rather than a whole block RAM;
-# the same rule as sim.resources.LUTRAM_MAX_DEPTH (a test keeps the two equal).
-LUTRAM_MAX_DEPTH = 64
+
+# ROMs this shallow are left to the tools' LUT mapping rather than a whole block RAM:
+# the depth up to which the resource model maps a memory to Xilinx LUT RAM.
+LUTRAM_MAX_DEPTH = XILINX_LUTRAM_MAX_DEPTH
 
 
 def _rom_module(name: str, style: str | None) -> str:

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from common.cli import OneLineParser, UserError, run_cli
+from common.cli import UserError, command_parser, run_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
     from intnet.arch import ARCHS
     from model.data import DATASETS
 
-    parser = OneLineParser(prog="model", description="Datasets and quantized networks of QS-NAS.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
-    sub.required = True
+    parser, sub = command_parser("model", "Datasets and quantized networks of QS-NAS.")
     t = sub.add_parser(
         "train", help="QAT-train a network and write its IntegerNetwork bundle",
         description="Train (or reuse a cached identical run of) a quantized network at "

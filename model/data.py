@@ -13,9 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from common.cli import UserError
+from common.cli import UserError, check_choice
 
-EMBEDDED = ("mnist5k", "digits")
 DATASETS = ("mnist5k", "digits", "cifar10", "svhn")
 
 
@@ -154,8 +153,8 @@ def check_data_files(name: str, data_dir: str | None = None) -> None:
         _files_in("cifar10", data_dir, CIFAR10_FILES, ("cifar-10-batches-py",))
     elif name == "svhn":
         _files_in("svhn", data_dir, SVHN_FILES, ("svhn",))
-    elif name not in DATASETS:
-        raise UserError(f"dataset must be one of {', '.join(DATASETS)}, not {name!r}")
+    else:
+        check_choice(name, DATASETS, "dataset")
 
 
 def dataset_shape(name: str) -> tuple[tuple[int, int, int], int]:

@@ -13,8 +13,8 @@ One `QNet` runs in three modes:
   real scale instead of ``m/2^n``, its relative error of 2^−14 flipped enough low-bit
   activations to cost 4% class agreement on a 2-bit mobilenet.)
 
-Tensors are NCHW inside; `fold_layer` returns the exact integer parameters the bundle
-stores (``model.export`` writes them).
+Tensors are NCHW inside; the blocks' ``fold`` (and the average pool's ``requant``)
+return the exact integer parameters the bundle stores (`model.export` writes them).
 """
 
 from __future__ import annotations
@@ -338,6 +338,3 @@ class QNet(nn.Module):
                 block.aq.init_from(block.preact(x))
             x = block(x, "float", self.input_step())
         self.train(was_training)
-
-    def weighted_blocks(self) -> list[nn.Module]:
-        return [b for b in self.blocks if hasattr(b, "wq")]

@@ -92,6 +92,12 @@ def mse_step(x: torch.Tensor, levels_fn, dims: tuple[int, ...] | None) -> torch.
     return best_step
 
 
+def _check_bits(bits: int) -> int:
+    if not 1 <= bits <= 8:
+        raise ValueError(f"bits must be in 1..8, not {bits!r}")
+    return bits
+
+
 class WeightQuantizer(nn.Module):
     """Signed narrow-range weight quantizer with a learned step per output channel.
 
@@ -114,9 +120,7 @@ class WeightQuantizer(nn.Module):
 
     def __init__(self, bits: int, channels: int, per_channel: bool = True):
         super().__init__()
-        if not 1 <= bits <= 8:
-            raise ValueError(f"bits must be in 1..8, not {bits!r}")
-        self.bits = bits
+        self.bits = _check_bits(bits)
         self.per_channel = per_channel
         self.step = nn.Parameter(torch.ones(channels if per_channel else 1))
 
@@ -161,9 +165,7 @@ class ActQuantizer(nn.Module):
 
     def __init__(self, bits: int):
         super().__init__()
-        if not 1 <= bits <= 8:
-            raise ValueError(f"bits must be in 1..8, not {bits!r}")
-        self.bits = bits
+        self.bits = _check_bits(bits)
         self.step = nn.Parameter(torch.ones(()))
 
     @torch.no_grad()

@@ -14,6 +14,10 @@ Python API for the other packages::
     from model.train import TrainConfig, train, train_and_export
     net, metrics = train_and_export("vgg", q=4, s=1.0, out="build/bundle")
     result = train(TrainConfig(arch="vgg", q=4, s=1.0))   # TrainResult
+
+and the steps of `train`, for benchmarks that run the same recipe on another network
+(`bench.brevitas_compare`, `bench.train_epoch`): `setup_torch`, `pretrain` (the cached
+float stage), `fit` (the SGD schedule of both stages) and `float_cache_entry`.
 """
 
 from __future__ import annotations
@@ -23,19 +27,19 @@ import hashlib
 import json
 import math
 import os
-import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 from tqdm import tqdm
 
-from common.files import replace_dir
+from common.files import atomic_directory
 from intnet.bundle import IntegerNetwork, load_bundle, save_bundle
 from model.data import Dataset, dataset_shape, load_dataset
 from model.export import export_network
@@ -55,6 +59,8 @@ DEFAULT_FLOAT_EPOCHS = {"vgg": 15, "mobilenet": 30}
 # Default peak QAT learning rate per architecture (mobilenet q=4 measured 95.7% at 0.01,
 # 97.1% at 0.03).
 DEFAULT_QAT_LR = {"vgg": 0.01, "mobilenet": 0.03}
+# The QAT stage calibrates its LSQ steps on this many first training images.
+CALIBRATION_IMAGES = 512
 
 
 @dataclass(frozen=True)
@@ -173,9 +179,16 @@ def _param_groups(model: QNet, weight_decay: float) -> list[dict]:
             {"params": other, "weight_decay": 0.0}]
 
 
-def _fit(model: QNet, data: Dataset, cfg: TrainConfig, *, mode: str, epochs: int, lr: float,
-         gen: torch.Generator, progress: bool, desc: str) -> list[float]:
-    """SGD with a short linear warm-up and cosine decay; returns the loss per epoch."""
+def fit(model: nn.Module, data: Dataset, cfg: TrainConfig, *, mode: str, epochs: int,
+        lr: float, gen: torch.Generator, progress: bool, desc: str) -> list[float]:
+    """Train ``model`` on ``data``'s training split in ``mode``; the loss per epoch.
+
+    The recipe of both stages of `train`: SGD (Nesterov, ``cfg.momentum``) at peak ``lr``
+    with a short linear warm-up and cosine decay, weight decay on conv/dense weights only,
+    batches of ``cfg.batch_size`` in an order drawn from ``gen``, random shifts of up to
+    ``cfg.shift`` pixels, and the quantizer steps clamped after every step. ``model`` is
+    any module with ``set_mode(mode)`` that takes float pixels [N, C, H, W] (0..255).
+    """
     device = next(model.parameters()).device
     x_all, y_all = to_nchw(data.train_x), torch.from_numpy(data.train_y)
     n = len(x_all)
@@ -220,10 +233,8 @@ def _fit(model: QNet, data: Dataset, cfg: TrainConfig, *, mode: str, epochs: int
 
 
 def _write_entry(entry: Path, files: dict[str, object]) -> None:
-    """Write a cache entry atomically: a temporary sibling renamed into place."""
-    entry.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=entry.parent))
-    try:
+    """Write a cache entry atomically (`common.files.atomic_directory`)."""
+    with atomic_directory(entry) as tmp:
         for name, value in files.items():
             if name == "state.pt":
                 torch.save(value, tmp / name)
@@ -231,10 +242,6 @@ def _write_entry(entry: Path, files: dict[str, object]) -> None:
                 save_bundle(value, tmp / name)
             else:
                 (tmp / name).write_text(json.dumps(value, indent=1, sort_keys=True) + "\n")
-        replace_dir(tmp, entry)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def _read_json(path: Path, cfg: TrainConfig) -> dict:
@@ -254,24 +261,25 @@ def _load_float(entry: Path, cfg: TrainConfig, model: QNet) -> dict | None:
 
 
 def _load_run(entry: Path, cfg: TrainConfig, data: Dataset) -> TrainResult | None:
-    """The cached run, or None. A run exported by an older `EXPORT_VERSION` is exported
-    and evaluated again from its trained state (no retraining)."""
+    """The cached run, or None when the entry is missing, unreadable or for another
+    config. A run exported by an older `EXPORT_VERSION` is exported and evaluated again
+    from its trained state (no retraining); an error in that export propagates."""
     try:
         result = _read_json(entry / "result.json", cfg)
         state = torch.load(entry / "state.pt", weights_only=True)
         model = _build(cfg, (data.input_shape, data.num_classes))
         model.load_state_dict(state)
-        if result.get("export_version") != EXPORT_VERSION:
-            metrics = dict(result["metrics"])
-            net, evaluated = _export_and_evaluate(model, data, cfg, metrics)
-            metrics.update(evaluated)
-            _write_entry(entry, {"result.json": _result_json(cfg, metrics), "state.pt": state,
-                                 "bundle": net})
-            return TrainResult(cfg, net, metrics, entry, True, model)
-        net = load_bundle(entry / "bundle")
-        return TrainResult(cfg, net, result["metrics"], entry, True, model)
+        if result.get("export_version") == EXPORT_VERSION:
+            net = load_bundle(entry / "bundle")
+            return TrainResult(cfg, net, result["metrics"], entry, True, model)
+        metrics = dict(result["metrics"])
     except Exception:  # noqa: BLE001 - any unreadable entry is simply retrained
         return None
+    net, evaluated = _export_and_evaluate(model, data, cfg, metrics)
+    metrics.update(evaluated)
+    _write_entry(entry, {"result.json": _result_json(cfg, metrics), "state.pt": state,
+                         "bundle": net})
+    return TrainResult(cfg, net, metrics, entry, True, model)
 
 
 def _result_json(cfg: TrainConfig, metrics: dict) -> dict:
@@ -321,23 +329,45 @@ def cpu_threads() -> int:
         return 1
 
 
-def _setup(cfg: TrainConfig) -> None:
+def setup_torch(cfg: TrainConfig) -> None:
+    """Seed torch with ``cfg.seed`` and set its CPU threads (`cpu_threads`), as every
+    training run does before building its network."""
     torch.manual_seed(cfg.seed)
     if not torch.cuda.is_available():
         torch.set_num_threads(cpu_threads())
 
 
-def _pretrain(cfg: TrainConfig, data: Dataset, device, progress: bool, use_cache: bool):
-    """The float network (cached); returns ``(model, float_acc, seconds, cached)``."""
-    entry = cache_root() / f"float-{cfg.key('float')}"
-    _setup(cfg)
+def float_cache_entry(cfg: TrainConfig) -> Path:
+    """The run-cache directory of ``cfg``'s float pre-train (shared by every ``q``)."""
+    return cache_root() / f"float-{cfg.key('float')}"
+
+
+class FloatRun(NamedTuple):
+    """The float pre-train of a run (`pretrain`)."""
+
+    model: QNet  # trained in "float" mode, on the training device
+    float_acc: float  # test accuracy in "float" mode
+    seconds: float  # training time (of the run that trained it, when cached)
+    cached: bool  # True when loaded from the run cache
+
+
+def pretrain(cfg: TrainConfig, data: Dataset, device: torch.device, *, progress: bool = True,
+             use_cache: bool = True) -> FloatRun:
+    """The float pre-train of the resolved config ``cfg`` (`resolve`) on ``data``.
+
+    Seeds torch (`setup_torch`), builds the network and loads it from
+    `float_cache_entry`, or trains ``cfg.float_epochs`` epochs with `fit` (writing the
+    entry when ``use_cache``).
+    """
+    entry = float_cache_entry(cfg)
+    setup_torch(cfg)
     model = QNet(cfg.arch, cfg.q, cfg.s, data.input_shape, data.num_classes).to(device)
     if use_cache and (hit := _load_float(entry, cfg_float(cfg), model)) is not None:
-        return model, hit["float_acc"], hit["seconds"], True
+        return FloatRun(model, hit["float_acc"], hit["seconds"], True)
     t0 = time.perf_counter()
     gen = torch.Generator().manual_seed(cfg.seed)
-    _fit(model, data, cfg, mode="float", epochs=cfg.float_epochs, lr=cfg.lr, gen=gen,
-         progress=progress, desc=f"float {cfg.arch} s={cfg.s}")
+    fit(model, data, cfg, mode="float", epochs=cfg.float_epochs, lr=cfg.lr, gen=gen,
+        progress=progress, desc=f"float {cfg.arch} s={cfg.s}")
     seconds = time.perf_counter() - t0
     acc = float((predict(model, to_nchw(data.test_x), "float") == data.test_y).mean())
     if use_cache:
@@ -345,7 +375,7 @@ def _pretrain(cfg: TrainConfig, data: Dataset, device, progress: bool, use_cache
         _write_entry(entry, {"result.json": {"config": dataclasses.asdict(cfg_float(cfg)),
                                              "float_acc": acc, "seconds": seconds},
                              "state.pt": state})
-    return model, acc, seconds, False
+    return FloatRun(model, acc, seconds, False)
 
 
 def cfg_float(cfg: TrainConfig) -> TrainConfig:
@@ -370,16 +400,14 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
 
 def check_config(cfg: TrainConfig) -> None:
     """Raise `common.cli.UserError` for a bad configuration, naming the field."""
-    from common.cli import UserError, check_q, check_s
+    from common.cli import UserError, check_choice, check_q, check_s
     from intnet.arch import ARCHS
     from model.data import DATASETS
 
-    if cfg.arch not in ARCHS:
-        raise UserError(f"arch must be one of {', '.join(ARCHS)}, not {cfg.arch!r}")
+    check_choice(cfg.arch, ARCHS, "arch")
     check_q(cfg.q)
     check_s(cfg.s)
-    if cfg.dataset not in DATASETS:
-        raise UserError(f"dataset must be one of {', '.join(DATASETS)}, not {cfg.dataset!r}")
+    check_choice(cfg.dataset, DATASETS, "dataset")
     for name in ("epochs", "float_epochs"):
         value = getattr(cfg, name)
         if value is not None and (not isinstance(value, int) or value < 0):
@@ -408,14 +436,14 @@ def train(cfg: TrainConfig, *, progress: bool = True, use_cache: bool = True,
     if use_cache and (hit := _load_run(entry, cfg, data)) is not None:
         return hit
     device = default_device()
-    model, float_acc, float_seconds, float_cached = _pretrain(cfg, data, device, progress,
-                                                              use_cache)
+    model, float_acc, float_seconds, float_cached = pretrain(
+        cfg, data, device, progress=progress, use_cache=use_cache)
     t0 = time.perf_counter()
     gen = torch.Generator().manual_seed(cfg.seed + 1)
-    calib = to_nchw(data.train_x[: min(512, len(data.train_x))]).to(device)
+    calib = to_nchw(data.train_x[: min(CALIBRATION_IMAGES, len(data.train_x))]).to(device)
     model.calibrate(calib)
-    losses = _fit(model, data, cfg, mode="quant", epochs=cfg.epochs, lr=cfg.qat_lr, gen=gen,
-                  progress=progress, desc=f"QAT {cfg.arch} q={cfg.q} s={cfg.s}")
+    losses = fit(model, data, cfg, mode="quant", epochs=cfg.epochs, lr=cfg.qat_lr, gen=gen,
+                 progress=progress, desc=f"QAT {cfg.arch} q={cfg.q} s={cfg.s}")
     qat_seconds = time.perf_counter() - t0
     metrics = {
         "float_acc": float_acc,

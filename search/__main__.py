@@ -8,6 +8,7 @@ import json
 from common.cli import (
     OneLineParser,
     UserError,
+    check_choice,
     check_positive,
     check_q,
     check_s,
@@ -56,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from boards import get_board
+    from boards import board_names
     from common.files import atomic_directory
     from model.data import check_data_files
     from search.qsnas import SearchConfig, check_feasible, run_bo, run_search
@@ -79,10 +80,7 @@ def main(argv=None) -> int:
     if not args.s_min <= args.s_max <= 16:
         raise UserError(f"--s-max must be in [--s-min, 16] = [{args.s_min:g}, 16], "
                         f"not {args.s_max}")
-    try:
-        get_board(args.board)
-    except (KeyError, ValueError) as e:
-        raise UserError(e.args[0]) from None
+    check_choice(args.board, board_names(), "board")
     out = check_output(args.out, args.force)
     cfg = SearchConfig(
         target_acc=args.target_acc, arch=args.arch, dataset=args.dataset,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-from common.cli import OneLineParser, run_cli
+from common.cli import command_parser, run_cli
 
 # Each subcommand lives in its own module exposing ``register(subparsers)``, which adds
 # its parser and sets ``func(args) -> int`` as the default.
@@ -13,9 +13,7 @@ SUBCOMMANDS = ("sim.rtl", "sim.cycles", "sim.sweep")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="python -m sim", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
-                                parser_class=OneLineParser)
+    parser, sub = command_parser("python -m sim", __doc__)
     for name in SUBCOMMANDS:
         importlib.import_module(name).register(sub)
     return parser

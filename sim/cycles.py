@@ -5,16 +5,34 @@ after ``start`` is sampled up to the cycle ``done`` rises, i.e. every pass of th
 network plus the final argmax. Loading the image through the stream happens before
 ``start`` and is not included (``image_load_cycles`` reports it separately).
 
-Per pass (a compute layer with its fused max pool), per group of P output channels::
+Per pass (a compute layer with its fused max pool; `hw.plan.plan_network` makes the
+plan), summed over the pass's groups::
 
     cycles(pass) = Σ_groups pixels · slot_g + drain
-    pixels       = PH·PW·(4 if pooled else 1)     (outputs before the pool)
-    slot_g       = max(steps_g, max words written per pixel)
-    steps_g      = KH·KW·cg_cnt_g                  (cg_cnt: input words read per tap)
-    drain        = 5 + max words written per pixel (pipeline + write-back)
+    steps_g      = KH·KW·cg_cnt_g               (MAC cycles per output pixel)
+    slot_g       = max(steps_g, slot_min)
+    slot_min     = W                            (W: most words a group writes per pixel,
+                                                 0 for the logits, P in MODE_DWP)
+                 = max(W, M)                    (pixel-parallel depthwise, MODE_DWP)
+                 = ⌈max(P, M) / pixels⌉         (MODE_DWP global average pool)
+    drain        = 5 + W   (+ M + 1 in MODE_DWP: pipeline depth, write-back)
 
-and the network ends with ``num_classes`` argmax cycles. Everything depends on shapes,
-``q``, ``P`` and ``M`` only, so shape-only `intnet.arch.LayerSpec` lists work too.
+and the network ends with ``num_classes`` argmax cycles. The terms:
+
+- conv, dense, and dwconv/avgpool outside MODE_DWP: one group per P output channels;
+  ``pixels = PH·PW`` (the grid written), ×4 with a fused max pool (the conv outputs
+  before the pool; an odd last row or column is skipped). ``cg_cnt`` is the input words
+  read per tap: ⌈Cin/M⌉ for conv and dense, the words holding the group's channels for
+  dwconv and avgpool. The first conv runs as a 1×1 conv over the loader's unrolled
+  ``K²·Cin`` virtual channels; dense and avgpool take the whole input map as their
+  kernel (one output pixel).
+- MODE_DWP (dwconv or global avgpool with P ≥ M, no fused pool, not the last pass): PE
+  j computes output pixel ``chunk·P + j``, so ``pixels = ⌈Ho·Wo/P⌉`` chunks; one group
+  per channel word (⌈C/M⌉ groups), ``cg_cnt = 1``; the avgpool walks its H×W input
+  with a 1×1 kernel.
+
+Everything depends on shapes, ``q``, ``P`` and ``M`` only, so shape-only
+`intnet.arch.LayerSpec` lists work too.
 
 Events: the first pass multiplies q-bit weights by whole 8-bit pixels read from the
 image buffer, so its multiplies (``first_mult_ops``, q × 8 bits) and reads
@@ -31,19 +49,7 @@ import math
 
 from hw.packing import PARAM_BITS
 from hw.plan import MODE_DWP, Plan, load_cycles, plan_network
-
-
-def _macs(layer) -> int:
-    kind = layer.kind
-    if kind == "conv":
-        ho, wo, cout = layer.out_shape
-        return ho * wo * cout * layer.k * layer.k * layer.in_shape[2]
-    if kind == "dwconv":
-        ho, wo, c = layer.out_shape
-        return ho * wo * c * layer.k * layer.k
-    if kind == "dense":
-        return layer.out_shape[0] * layer.in_shape[0]
-    return 0
+from intnet.contract import macs as layer_macs
 
 
 def _valid_taps(out_count: int, stride: int, k: int, pad: int, size: int) -> int:
@@ -150,7 +156,7 @@ def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int) -> dict:
                 ev["act_writes"] += p.ph * p.pw * g.wo_cnt
     out_layers = []
     for layer in layers:
-        macs = _macs(layer)
+        macs = layer_macs(layer)
         bound = math.ceil(macs / (P * M))
         cyc = per_layer.get(layer.name, 0)
         # a fused layer (e.g. a max pool in its conv's write-back) has no events of its own

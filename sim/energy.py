@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 
-from boards import Board, get_board
+from boards import Board, get_board, get_family
 from intnet.contract import INPUT_BITS, M_BITS
 from sim.resources import (
     CONTROL_FF,
@@ -34,7 +34,7 @@ from sim.resources import (
 
 __all__ = [
     "BREAKDOWN_KEYS", "tech_factor", "add_pj", "mult_pj", "dsp_pj", "sram_pj",
-    "memory_access_pj", "energy_per_inference", "EnergyConstants",
+    "memory_access_pj", "energy_per_inference",
 ]
 
 # --- Horowitz, "Computing's energy problem (and what we can do about it)",
@@ -73,37 +73,15 @@ DSP_NARROW_SCALE = 0.8
 # full-adder bit switch comparable capacitance); the clock-tree share is folded in.
 SOFT_BIT_PJ_45 = H_ADD8_PJ / 8
 
-# Device process node and core voltage by family (data sheets: DS181 Artix-7 VCCINT
-# 1.0 V, 28 nm; DS925 Zynq UltraScale+ VCCINT 0.85 V, 16 nm FinFET; FPGA-DS-02008
-# iCE40 UltraPlus VCC 1.2 V, 40 nm; FPGA-DS-02012 ECP5 VCC 1.1 V, 40 nm).
-FAMILY_NODE = {"xc7": (28.0, 1.0), "xcup": (16.0, 0.85), "ice40": (40.0, 1.2),
-               "ecp5": (40.0, 1.1)}
-
 BREAKDOWN_KEYS = ("mult", "add", "acc", "requant", "weight_bram", "act_bram", "param",
                   "control", "static")
 
 
-class EnergyConstants:
-    """Namespace with every constant above, for reports and docs."""
-
-    @staticmethod
-    def as_dict() -> dict:
-        return {
-            "horowitz_45nm_pj": {"add8": H_ADD8_PJ, "add32": H_ADD32_PJ,
-                                 "mult8": H_MULT8_PJ, "mult32": H_MULT32_PJ,
-                                 "sram8kb_read64": H_SRAM_8KB_READ64_PJ,
-                                 "sram32kb_read64": H_SRAM_32KB_READ64_PJ},
-            "mult_exponent": MULT_EXPONENT, "sram_size_exponent": SRAM_SIZE_EXPONENT,
-            "sram_fixed_share": SRAM_FIXED_SHARE, "f_soft": F_SOFT, "f_hard": F_HARD,
-            "dsp_narrow_scale": DSP_NARROW_SCALE, "soft_bit_pj_45nm": SOFT_BIT_PJ_45,
-            "family_node": FAMILY_NODE,
-        }
-
-
 def tech_factor(family: str) -> float:
-    """``T = (node/45 nm)·(V/0.9 V)²`` for a device family (``xc7`` → 0.768)."""
-    node, vdd = FAMILY_NODE[family]
-    return (node / H_NODE_NM) * (vdd / H_VDD) ** 2
+    """``T = (node/45 nm)·(V/0.9 V)²`` for a device family (``xc7`` → 0.768); the node and
+    core voltage are the family's (`boards.get_family`)."""
+    fam = get_family(family)
+    return (fam.node_nm / H_NODE_NM) * (fam.core_volts / H_VDD) ** 2
 
 
 def add_pj(bits: float, family: str = "xc7") -> float:

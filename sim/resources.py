@@ -2,7 +2,9 @@
 
 This is the estimate the sweep uses for thousands of design points; `codegen` refines
 the chosen point with Yosys ``synth_xilinx``. The rules, chosen to follow what the
-synthesis tools do:
+synthesis tools do. The device facts they read (block-RAM and distributed-RAM shapes,
+the depths below which memories leave block RAM, the DSP thresholds, the DSP port
+widths) are the family facts of `boards` (`boards.get_family`).
 
 **Memories** (from the cycle model's ``memories`` list; every instance counted; a
 memory listed with width or depth 0, i.e. not known from shapes alone, is skipped):
@@ -33,7 +35,7 @@ activation (whole pixels in the first pass, zero-extended q-bit activations afte
 (``mul2dsp -D DSP_Y_MINWIDTH=9``, "UG901 suggests small multiplies are those 4x4 and
 smaller"), ``synth_ice40 -dsp`` at 11 bits, ``synth_ecp5`` from 2 × 2 operands: a DSP
 on every family. For ``q ≤ 3``
-(`hw.pe.SHIFT_ADD_MAX_Q`) the generator writes the product as q shifted, weight-bit
+(`hw.arith.SHIFT_ADD_MAX_Q`) the generator writes the product as q shifted, weight-bit
 selected copies of the activation (``q = 1``: a conditional negate), which stays in
 LUTs. Every eligible multiplier is counted as a DSP (Yosys does not spill to LUTs when
 the device runs out), so a design with more eligible multipliers than DSP slices does
@@ -54,7 +56,7 @@ import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from boards import Board, get_board
+from boards import RESOURCE_KEYS, Board, get_board, get_family
 from hw.arith import SHIFT_ADD_MAX_Q, product_bits
 from intnet.contract import INPUT_BITS, M_BITS
 
@@ -63,29 +65,8 @@ __all__ = [
     "estimate_resources",
 ]
 
-# UG473 (7 Series FPGAs Memory Resources), Tables 1-3 and 1-4; same shapes for the
-# UltraScale+ RAMB18E2/RAMB36E2 (UG573). (width, depth, tiles)
-_XILINX_BRAM_SHAPES = (
-    [("RAMB18", w, d, 0.5) for w, d in
-     ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512))]
-    + [("RAMB36", w, d, 1.0) for w, d in
-       ((1, 32768), (2, 16384), (4, 8192), (9, 4096), (18, 2048), (36, 1024), (72, 512))]
-)
-# FPGA-DS-02008, sysMEM Embedded Block RAM: 4 Kbit, these four shapes.
-_ICE40_EBR_SHAPES = [("SB_RAM40_4K", w, d, 4096 / 36864)
-                     for w, d in ((16, 256), (8, 512), (4, 1024), (2, 2048))]
-
-# FPGA-TN-02204 (ECP5 Memory Usage Guide), DP16KD: 18 Kbit; 36 bits wide only as a
-# pseudo-dual-port memory (one read, one write port: how the buffers and ROMs use it).
-_ECP5_EBR_SHAPES = [("DP16KD", w, d, 0.5) for w, d in
-                    ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512))]
-
-LUTRAM_MAX_DEPTH = 64  # xc7/xcup: shallower memories go to LUT RAM
-ICE40_FF_MAX_DEPTH = 16  # ice40 has no LUT RAM: tiny memories become flip-flops
-ECP5_LUTRAM_MAX_DEPTH = 16  # ecp5: TRELLIS_DPR16X4 distributed RAM is 16 deep
-# Yosys mul2dsp DSP_Y_MINWIDTH (synth_ecp5 sets only DSP_A/B_MINWIDTH=2: 4 product bits)
-DSP_MIN_PRODUCT_BITS = {"xc7": 9, "xcup": 9, "ice40": 11, "ecp5": 4}
 CONTROL_LUT, CONTROL_FF = 600, 500  # sequencer + stream interface allowance
+LUTS_PER_LUTRAM = 4  # every distributed-RAM shape of `boards` takes four LUTs
 
 
 @dataclass(frozen=True)
@@ -115,34 +96,23 @@ class MemoryMapping:
 
 @lru_cache(maxsize=4096)
 def map_memory(width_bits: int, depth: int, family: str) -> MemoryMapping:
-    """Map a ``width_bits × depth`` memory onto the primitives of ``family``."""
+    """Map a ``width_bits × depth`` memory onto the primitives of ``family``
+    (the family's shapes: `boards.get_family`)."""
     if width_bits < 1 or depth < 1:
         raise ValueError(f"memory must have positive width and depth, not "
                          f"{width_bits!r} x {depth!r}")
-    if family in ("xc7", "xcup"):
-        if depth <= LUTRAM_MAX_DEPTH:
-            bits_per_quad = 6 if depth <= 32 else 3  # RAM32M / RAM64M
-            luts = 4 * math.ceil(width_bits / bits_per_quad)
-            return MemoryMapping("lutram", "RAM32M" if depth <= 32 else "RAM64M",
-                                 bits_per_quad, 32 if depth <= 32 else 64,
-                                 math.ceil(width_bits / bits_per_quad), 1, 0.0, luts=luts)
-        shapes = _XILINX_BRAM_SHAPES
-    elif family == "ice40":
-        if depth <= ICE40_FF_MAX_DEPTH:
-            bits = width_bits * depth
-            return MemoryMapping("ff", "DFF", width_bits, depth, 1, 1, 0.0,
-                                 luts=bits if depth > 1 else 0, ffs=bits)
-        shapes = _ICE40_EBR_SHAPES
-    elif family == "ecp5":
-        if depth <= ECP5_LUTRAM_MAX_DEPTH:
-            columns = math.ceil(width_bits / 4)
-            return MemoryMapping("lutram", "TRELLIS_DPR16X4", 4, 16, columns, 1, 0.0,
-                                 luts=4 * columns)
-        shapes = _ECP5_EBR_SHAPES
-    else:
-        raise ValueError(f"family must be one of xc7, xcup, ice40, ecp5, not {family!r}")
+    fam = get_family(family)
+    for prim, bits, prim_depth in fam.lutram_shapes:
+        if depth <= prim_depth:
+            columns = math.ceil(width_bits / bits)
+            return MemoryMapping("lutram", prim, bits, prim_depth, columns, 1, 0.0,
+                                 luts=LUTS_PER_LUTRAM * columns)
+    if depth <= fam.ff_memory_max_depth:
+        bits = width_bits * depth
+        return MemoryMapping("ff", "DFF", width_bits, depth, 1, 1, 0.0,
+                             luts=bits if depth > 1 else 0, ffs=bits)
     best = None
-    for prim, w, d, tiles in shapes:
+    for prim, w, d, tiles in fam.block_ram_shapes:
         columns, rows = math.ceil(width_bits / w), math.ceil(depth / d)
         key = (columns * rows * tiles, columns, -tiles)
         if best is None or key < best[0]:
@@ -154,13 +124,13 @@ def map_memory(width_bits: int, depth: int, family: str) -> MemoryMapping:
 def mult_in_dsp(q: int, family: str) -> bool:
     """Whether a lane's q-bit weight × 8-bit activation multiplier lands in a DSP slice."""
     return (q > SHIFT_ADD_MAX_Q
-            and product_bits(q, INPUT_BITS) >= DSP_MIN_PRODUCT_BITS[family])
+            and product_bits(q, INPUT_BITS) >= get_family(family).dsp_min_product_bits)
 
 
 def adder_tree(q: int, mults_per_pe: int) -> tuple[int, int, float]:
     """``(adders, output_bits, mean_adder_bits)`` of the binary tree summing M products.
 
-    Products are `hw.pe.product_bits` ``(q, 8)`` wide (``q + 8``; 9 for q = 1); each
+    Products are `hw.arith.product_bits` ``(q, 8)`` wide (``q + 8``; 9 for q = 1); each
     level adds one bit.
     """
     width = product_bits(q, INPUT_BITS)
@@ -187,16 +157,12 @@ class Resources:
     memories: list = field(default_factory=list)  # (memory dict, MemoryMapping)
 
     def as_dict(self) -> dict:
-        return {"lut": self.lut, "ff": self.ff, "dsp": self.dsp, "bram36": self.bram36}
+        return {key: getattr(self, key) for key in RESOURCE_KEYS}
 
     def over(self, board: Board | str) -> list[str]:
-        """One ``"bram36 62.5 > 50"``-style line per exceeded capacity of ``board``."""
-        cap = get_board(board).capacity
-        return [f"{key} {used:g} > {limit:g}"
-                for key, used, limit in (("lut", self.lut, cap.lut), ("ff", self.ff, cap.ff),
-                                         ("dsp", self.dsp, cap.dsp),
-                                         ("bram36", self.bram36, cap.bram36))
-                if used > limit]
+        """One ``"bram36 62.5 > 50"``-style line per exceeded capacity of ``board``
+        (`boards.Capacity.exceeded`)."""
+        return get_board(board).capacity.exceeded(self.as_dict())
 
     def fits(self, board: Board | str) -> bool:
         """Whether every resource is within ``board``'s capacity."""

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from common.files import temporary_environ
 from hw.generate import TOP_NAME, verilog_text
 from hw.memfiles import write_mem_files
 from hw.rom import ROM_VERILOG
@@ -86,16 +87,10 @@ def _cached_build(files: dict[str, str], top: str, name: str, digest: str, *,
         cocotb_runner.MAX_PARALLEL_BUILD_JOBS = int(os.environ.get("QSNAS_BUILD_JOBS", "2"))
         sim = cocotb_runner.get_runner("verilator")
         old = os.environ.get("MAKEFLAGS")
-        os.environ["MAKEFLAGS"] = ((old + " ") if old else "") + MAKE_VARS
-        try:
+        with temporary_environ(MAKEFLAGS=((old + " ") if old else "") + MAKE_VARS):
             sim.build(sources=[src / fname for fname in files], hdl_toplevel=top,
                       build_dir=build_dir, build_args=list(VERILATOR_FLAGS), always=True,
                       log_file=None if verbose else build_dir / "build.log")
-        finally:
-            if old is None:
-                os.environ.pop("MAKEFLAGS", None)
-            else:
-                os.environ["MAKEFLAGS"] = old
         stamp.write_text(digest + "\n")
     return build_dir
 

@@ -162,6 +162,7 @@ def run(args) -> int:
     """Body of ``python -m sim sweep``; bad input raises `UserError`."""
     from common.cli import (
         UserError,
+        check_choice,
         check_positive,
         check_q,
         check_s,
@@ -178,10 +179,7 @@ def run(args) -> int:
                          ("--mult", mult_list)):
         if not values:
             raise UserError(f"{name} must list at least one value")
-    try:
-        board = get_board(args.board)
-    except ValueError as e:
-        raise UserError(str(e)) from None
+    board = get_board(check_choice(args.board, board_names(), "board"))
     if args.clock_mhz is not None and not args.clock_mhz > 0:
         raise UserError(f"--clock-mhz must be a positive number, not {args.clock_mhz!r}")
     check_output(args.out, args.force, directory=False)

@@ -29,14 +29,9 @@ def _private_caches(tmp_path_factory):
     """
     import os
 
+    from common.files import temporary_environ
+
     root = os.environ.get("QSNAS_TEST_CACHE")
     base = Path(root) if root else tmp_path_factory.mktemp("caches")
-    saved = {k: os.environ.get(k) for k in ("QSNAS_CACHE", "QSNAS_RTL_CACHE")}
-    os.environ["QSNAS_CACHE"] = str(base / "runs")
-    os.environ["QSNAS_RTL_CACHE"] = str(base / "rtl")
-    yield base
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    with temporary_environ(QSNAS_CACHE=str(base / "runs"), QSNAS_RTL_CACHE=str(base / "rtl")):
+        yield base

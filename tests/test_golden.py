@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from intnet import golden
-from intnet.bundle import IntegerNetwork, Layer
+from intnet.bundle import IntegerNetwork, Layer, validate
 from intnet.contract import scale_to_mn
 from intnet.synthetic import EVERY_KIND_SPECS as SPECS_EVERY_KIND
 from intnet.synthetic import random_network
@@ -210,11 +210,29 @@ def test_run_rejects_bad_images():
         golden.run(net, np.full((1, 9, 9, 1), 256))
 
 
-def test_single_image_and_accuracy():
-    net = random_network(SPECS_EVERY_KIND, 4)
-    img = np.random.default_rng(3).integers(0, 256, size=(9, 9, 1))
-    logits = golden.run(net, img)
-    assert logits.shape == (1, 3)
-    label = golden.classify(logits)
-    assert golden.accuracy(net, img[None], label) == 1.0
-    assert isinstance(net, IntegerNetwork)
+def hand_network() -> IntegerNetwork:
+    """2×2×1 image → 1×1 conv (+x, −x) → global average pool → identity dense, +3 bias."""
+    conv = Layer("c", "conv", (2, 2, 1), (2, 2, 2), k=1, stride=1, w_bits=2, in_bits=8,
+                 out_bits=4, w=np.array([1, -1], np.int8).reshape(2, 1, 1, 1),
+                 b=np.zeros(2, np.int32), m=np.ones(2, np.int32), n=np.ones(2, np.int32))
+    gap = Layer("g", "avgpool", (2, 2, 2), (1, 1, 2), out_bits=4,
+                m=np.ones(2, np.int32), n=np.full(2, 2, np.int32))
+    fc = Layer("fc", "dense", (2,), (2,), w_bits=2, in_bits=4, out_bits=32,
+               w=np.eye(2, dtype=np.int8), b=np.array([0, 3], np.int32))
+    net = IntegerNetwork("hand", 2, 1.0, "none", (2, 2, 1), [conv, gap, fc])
+    validate(net)
+    return net
+
+
+def test_whole_network_hand_computed():
+    net = hand_network()
+    images = np.array([[[4], [8]], [[12], [20]]])[None].repeat(2, axis=0)
+    images[1] = 0
+    # image 0: channel +x requantizes (x + 1) >> 1 = 2, 4, 6, 10; channel −x clamps to 0;
+    # the pool gives (22 + 2) >> 2 = 6 and (0 + 2) >> 2 = 0; logits [6, 0 + 3].
+    # image 1 (all zero): [0, 3].
+    assert golden.run(net, images).tolist() == [[6, 3], [0, 3]]
+    assert golden.run(net, images[0]).tolist() == [[6, 3]]  # a single H×W×C image
+    assert golden.classify(golden.run(net, images)).tolist() == [0, 1]
+    assert golden.accuracy(net, images, np.array([0, 0])) == 0.5
+    assert golden.accuracy(net, images, np.array([0, 1]), batch=1) == 1.0

@@ -69,3 +69,32 @@ def test_as_dict_is_json_ready():
 
     d = get_board("rfsoc_4x2").as_dict()
     assert json.loads(json.dumps(d))["capacity"]["bram36"] == 1080
+
+
+def test_capacity_exceeded_is_the_one_fit_check():
+    cap = get_board("arty_a7_35").capacity
+    assert cap.exceeded({"lut": 100, "ff": 100, "dsp": 90, "bram36": 50}) == []
+    assert cap.exceeded({"lut": 100, "ff": 100, "dsp": 144, "bram36": 62.5}) == [
+        "dsp 144 > 90", "bram36 62.5 > 50"]
+    # None or missing is unknown (e.g. nextpnr-ice40 reports no separate flip-flops);
+    # keys that are not capacities are ignored
+    assert cap.exceeded({"lut": 30_000, "ff": None, "source": "yosys"}) == ["lut 30000 > 20800"]
+    ice = get_board("icebreaker").capacity
+    assert ice.exceeded({"bram36": 4.0}) == ["bram36 4 > 3.33333"]
+
+
+def test_every_board_has_its_family_facts():
+    from boards import FAMILIES, XILINX_LUTRAM_MAX_DEPTH, get_family
+
+    assert list(FAMILIES) == ["xc7", "xcup", "ice40", "ecp5"]
+    for board in BOARDS.values():
+        family = get_family(board.family)
+        assert isinstance(board, family)
+        assert board.dsp_primitive and board.dsp_a_bits and board.dsp_min_product_bits
+        assert board.block_ram_shapes and board.node_nm > 0 and board.core_volts > 0
+        assert max(w * d for _, w, d, _ in board.block_ram_shapes) == board.block_ram_bits
+        assert (board.open_flow is None) == (board.family in ("xc7", "xcup"))
+    assert get_family("xc7").lutram_shapes[-1][2] == XILINX_LUTRAM_MAX_DEPTH == 64
+    with pytest.raises(ValueError, match="family must be one of xc7, xcup, ice40, ecp5, "
+                                         "not 'virtex4'"):
+        get_family("virtex4")

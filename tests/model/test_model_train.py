@@ -33,6 +33,16 @@ def short(arch="vgg", q=4, s=1.0, **kw) -> TrainConfig:
     return TrainConfig(arch=arch, q=q, s=s, dataset="digits", epochs=2, float_epochs=2, **kw)
 
 
+def _mark_export_stale(result):
+    """Mark ``result``'s cache entry as exported by an older export version; its
+    result.json."""
+    result_json = result.cache_dir / "result.json"
+    stale = json.loads(result_json.read_text())
+    stale["export_version"] = -1
+    result_json.write_text(json.dumps(stale))
+    return result_json
+
+
 def _arrays(net):
     out = {}
     for layer in net.layers:
@@ -90,10 +100,7 @@ def test_cache_reuse_and_corrupt_entries_are_retrained(digits):
         assert np.array_equal(v, _arrays(again.network)[k]), k
     assert again.metrics == first.metrics
     # a run exported by an older export version is re-exported from its state, not retrained
-    result_json = first.cache_dir / "result.json"
-    stale = json.loads(result_json.read_text())
-    stale["export_version"] = -1
-    result_json.write_text(json.dumps(stale))
+    result_json = _mark_export_stale(first)
     reexported = train(cfg, progress=False, data=digits)
     assert reexported.cached and reexported.metrics["losses"] == first.metrics["losses"]
     for k, v in _arrays(first.network).items():
@@ -114,6 +121,23 @@ def test_cache_reuse_and_corrupt_entries_are_retrained(digits):
     assert not rebuilt.cached and not rebuilt.metrics["float_cached"]
     for k, v in _arrays(first.network).items():  # deterministic: the same network again
         assert np.array_equal(v, _arrays(rebuilt.network)[k]), k
+
+
+def test_an_export_error_in_a_cached_run_propagates(digits, monkeypatch):
+    # Re-exporting a run of an older export version: an unreadable entry is retrained,
+    # but a bug in the export is a bug, not a stale cache entry.
+    import model.train
+
+    cfg = dataclasses.replace(short("vgg", 2, seed=6), epochs=1, float_epochs=1)
+    result_json = _mark_export_stale(train(cfg, progress=False, data=digits))
+
+    def broken_export(*args, **kwargs):
+        raise TypeError("a bug in the export")
+
+    monkeypatch.setattr(model.train, "_export_and_evaluate", broken_export)
+    with pytest.raises(TypeError, match="a bug in the export"):
+        train(cfg, progress=False, data=digits)
+    assert json.loads(result_json.read_text())["export_version"] == -1  # left as it was
 
 
 def test_training_is_deterministic_without_the_cache(digits):

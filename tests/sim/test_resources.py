@@ -13,14 +13,14 @@ from sim.resources import (
 
 
 @pytest.mark.parametrize("width, depth, prim, port, tiles, columns", [
-    (8, 1000, "RAMB18", 9, 0.5, 1),     # 2K x 9 holds 1000 bytes
-    (16, 2048, "RAMB36", 18, 1.0, 1),   # 2K x 18
-    (64, 512, "RAMB36", 72, 1.0, 1),    # simple dual port 512 x 72
-    (1, 32768, "RAMB36", 1, 1.0, 1),    # 32K x 1
-    (36, 1024, "RAMB36", 36, 1.0, 1),
-    (32, 4096, "RAMB36", 36, 4.0, 1),   # 4 x (1K x 36) cascaded, 1 enabled per access
-    (8, 8192, "RAMB36", 9, 2.0, 1),     # 2 x (4K x 9) cascaded rather than 2 x (8K x 4)
-    (40, 512, "RAMB36", 72, 1.0, 1),    # 40 bits: the 512 x 72 shape (no mixed split)
+    (8, 1000, "RAMB18E1", 9, 0.5, 1),     # 2K x 9 holds 1000 bytes
+    (16, 2048, "RAMB36E1", 18, 1.0, 1),   # 2K x 18
+    (64, 512, "RAMB36E1", 72, 1.0, 1),    # simple dual port 512 x 72
+    (1, 32768, "RAMB36E1", 1, 1.0, 1),    # 32K x 1
+    (36, 1024, "RAMB36E1", 36, 1.0, 1),
+    (32, 4096, "RAMB36E1", 36, 4.0, 1),   # 4 x (1K x 36) cascaded, 1 enabled per access
+    (8, 8192, "RAMB36E1", 9, 2.0, 1),     # 2 x (4K x 9) cascaded rather than 2 x (8K x 4)
+    (40, 512, "RAMB36E1", 72, 1.0, 1),    # 40 bits: the 512 x 72 shape (no mixed split)
 ])
 def test_xilinx_bram_mapping(width, depth, prim, port, tiles, columns):
     mp = map_memory(width, depth, "xc7")
@@ -155,9 +155,10 @@ def test_mapping_always_holds_the_memory(width, depth, family):
         assert mp.bram36 == 0
 
 
-def test_rom_lut_rule_matches_the_hardware():
-    # hw/rom.py picks LUT RAM for the ROMs by the same depth rule the estimate uses
-    from hw.rom import LUTRAM_MAX_DEPTH as HW_RULE
-    from sim.resources import LUTRAM_MAX_DEPTH as ESTIMATE_RULE
+def test_lutram_depth_boundary():
+    # hw/rom.py leaves ROMs up to this depth to LUT mapping: the estimate agrees
+    from boards import XILINX_LUTRAM_MAX_DEPTH
 
-    assert HW_RULE == ESTIMATE_RULE
+    for family in ("xc7", "xcup"):
+        assert map_memory(8, XILINX_LUTRAM_MAX_DEPTH, family).kind == "lutram"
+        assert map_memory(8, XILINX_LUTRAM_MAX_DEPTH + 1, family).kind == "bram"
