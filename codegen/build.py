@@ -116,12 +116,13 @@ def step_design(state: BuildState, cfg: BuildConfig) -> None:
     Shapes only: runs before training so that a design that cannot fit is refused at once.
     """
     from boards import get_board
-    from intnet.arch import network_specs
+    from intnet.arch import network_specs, with_widths
     from model.data import dataset_shape
     from search.design import ARRAY_SIZES, DesignDoesNotFit, best_design, evaluate
 
     state.board = board = get_board(cfg.board)
-    state.specs = specs = network_specs(cfg.arch, cfg.s, *dataset_shape(cfg.dataset))
+    state.specs = specs = with_widths(
+        network_specs(cfg.arch, cfg.s, *dataset_shape(cfg.dataset)), cfg.q)
     try:
         if cfg.pe is None or cfg.mult is None:
             pes = [cfg.pe] if cfg.pe else ARRAY_SIZES

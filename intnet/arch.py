@@ -7,9 +7,9 @@ sweeps, resource checks) are built from the same `LayerSpec` list, so a sweep ov
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from intnet.contract import conv_out, macs
+from intnet.contract import LOGIT_BITS, WEIGHTED_KINDS, WIDTH_MAX, WIDTH_MIN, conv_out, macs
 
 ARCHS = ("vgg", "mobilenet")
 
@@ -31,6 +31,10 @@ class LayerSpec:
     out_shape: tuple[int, ...]
     k: int = 0  # kernel size (conv, dwconv)
     stride: int = 1  # conv, dwconv
+    # Bit widths (`intnet.contract.layer_widths`); None where a uniform q applies.
+    w_bits: int | None = None  # weights (conv, dwconv, dense)
+    in_bits: int | None = None  # activations read
+    out_bits: int | None = None  # activations written (32: the logits)
 
     @property
     def macs(self) -> int:
@@ -98,3 +102,45 @@ def network_specs(
         shape = (1, 1, shape[2])
     layers.append(LayerSpec("fc", "dense", (_flat(shape),), (num_classes,)))
     return layers
+
+
+def with_widths(specs, bits) -> list[LayerSpec]:
+    """``specs`` with every layer's bit widths filled in.
+
+    ``bits`` is a uniform width q, or one width per weighted layer (conv, dwconv, dense)
+    in order: layer i's weights and the activations it writes are ``bits[i]`` wide (the
+    last layer writes int32 logits), so the next layer reads ``bits[i]``. A global average
+    pool keeps the width it reads; the first layer reads the 8-bit input.
+    """
+    from intnet.contract import layer_widths
+
+    specs = list(specs)
+    weighted = [i for i, s in enumerate(specs) if s.kind in WEIGHTED_KINDS]
+    if isinstance(bits, int) and not isinstance(bits, bool):
+        bits = [bits] * len(weighted)
+    bits = [int(b) for b in bits]
+    if len(bits) != len(weighted):
+        raise ValueError(f"one bit width per weighted layer: {len(weighted)} layers "
+                         f"({', '.join(specs[i].name for i in weighted)}), got {len(bits)}")
+    bad = [b for b in bits if not WIDTH_MIN <= b <= WIDTH_MAX]
+    if bad:
+        raise ValueError(f"bit widths must be in {WIDTH_MIN}..{WIDTH_MAX}, not {bad[0]}")
+    own = dict(zip(weighted, bits, strict=True))
+    staged = []
+    for i, spec in enumerate(specs):
+        if i in own:
+            out = LOGIT_BITS if i == len(specs) - 1 else own[i]
+            staged.append(replace(spec, w_bits=own[i], out_bits=out))
+        else:
+            staged.append(spec)
+    # avgpools keep their input width; every layer reads what the previous one wrote
+    out = []
+    previous = None
+    for spec in staged:
+        if spec.kind == "avgpool":
+            spec = replace(spec, out_bits=previous)
+        out.append(spec)
+        previous = spec.out_bits if spec.out_bits is not None else previous
+    widths = layer_widths(out)
+    return [replace(spec, w_bits=w.w_bits or None, in_bits=w.in_bits,
+                    out_bits=w.out_bits) for spec, w in zip(out, widths, strict=True)]

@@ -118,9 +118,12 @@ class IntegerNetwork:
     def specs(self) -> list:
         """The layer shapes as hashable `intnet.arch.LayerSpec` (what shape-only tools take)."""
         from intnet.arch import LayerSpec
+        from intnet.contract import layer_widths
 
         return [LayerSpec(layer.name, layer.kind, tuple(layer.in_shape), tuple(layer.out_shape),
-                          layer.k or 0, layer.stride or 1) for layer in self.layers]
+                          layer.k or 0, layer.stride or 1, w.w_bits or None, w.in_bits,
+                          w.out_bits)
+                for layer, w in zip(self.layers, layer_widths(self.layers), strict=True)]
 
     def layer(self, name: str) -> Layer:
         for layer in self.layers:

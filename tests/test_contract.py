@@ -5,6 +5,7 @@ import math
 import pytest
 
 from intnet.arch import LayerSpec as L
+from intnet.arch import network_specs, with_widths
 from intnet.contract import (
     accumulator_bits,
     accumulator_bound,
@@ -96,3 +97,24 @@ def test_scale_to_mn_within_2_to_minus_14(scale):
     m, n = scale_to_mn(scale)
     assert 0 < m < 1 << 16 and 1 <= n <= 62
     assert math.isclose(m / 2**n, scale, rel_tol=2**-14)
+
+
+def test_with_widths_uniform_and_per_layer():
+    specs = network_specs("mobilenet", 0.5, (12, 12, 1), 4)
+    uniform = with_widths(specs, 3)
+    assert [(s.w_bits, s.in_bits, s.out_bits) for s in uniform][:2] == [(3, 8, 3), (3, 3, 3)]
+    assert uniform[-1].out_bits == 32 and uniform[-2].kind == "avgpool"
+    mixed = with_widths(specs, [8, 4, 2, 2, 4, 2, 4, 2, 4, 8])
+    fc, gap = mixed[-1], mixed[-2]
+    assert (fc.w_bits, fc.in_bits, fc.out_bits) == (8, 4, 32)
+    assert (gap.in_bits, gap.out_bits) == (4, 4)  # keeps the width it reads
+    assert [s.in_bits for s in mixed[1:4]] == [8, 4, 2]
+    with pytest.raises(ValueError, match="one bit width per weighted layer: 10 layers"):
+        with_widths(specs, [2, 2])
+    with pytest.raises(ValueError, match="bit widths must be in 1..8, not 9"):
+        with_widths(specs, [9] * 10)
+
+
+def test_bundle_specs_carry_the_bundles_widths():
+    specs = with_widths(network_specs("vgg", 0.25, (8, 8, 1), 3), 2)
+    assert random_network(specs, 2).specs() == specs
