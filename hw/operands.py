@@ -29,8 +29,10 @@ class OperandSelect(wiring.Component):
     """
 
     def __init__(self, q: int, pe_count: int, mults_per_pe: int, nports: int,
-                 ctl_layout: data.StructLayout, desc_layout: data.StructLayout):
+                 ctl_layout: data.StructLayout, desc_layout: data.StructLayout, *,
+                 pixel_parallel: bool):
         self._q, self._P, self._M, self._nports = q, pe_count, mults_per_pe, nports
+        self._dwp = pixel_parallel
         self.act_bits = max(q, INPUT_BITS)
         word = q * mults_per_pe
         super().__init__({
@@ -59,8 +61,9 @@ class OperandSelect(wiring.Component):
         m.d.comb += broadcast.eq(Mux(ctl.pad, 0, Mux(desc.first, self.image, self._widen(
             Mux(desc.src, self.act1[0], self.act0[0])))))
         for j in range(P):
-            if self._nports > 1:
-                # pixel-parallel depthwise: own activation word, PE 0's weights broadcast
+            if self._dwp:
+                # pixel-parallel depthwise: own activation word (own padding: PE j's pixel
+                # of the chunk), PE 0's weights broadcast
                 own = Mux(ctl.pad_pe[j], 0, self._widen(
                     Mux(desc.src, self.act1[j], self.act0[j])))
                 m.d.comb += [

@@ -100,7 +100,7 @@ class Accelerator(wiring.Component):
         m.d.sync += [ctl1.eq(seq.ctl), ctl2.eq(ctl1)]
 
         m.submodules.operands = ops = OperandSelect(q, P, M, nports, seq.ctl_layout,
-                                                    seq.desc.shape())
+                                                    seq.desc.shape(), pixel_parallel=has_dwp)
         m.d.comb += [ops.ctl.eq(ctl1), ops.desc.eq(seq.desc)]
         wports = self._buffers(m, seq, ops, nports, addr_bits)
         prms = self._pe_array(m, seq, ops, ctl1, has_dwp)

@@ -115,14 +115,15 @@ def _operand_dut(q, pe, mult, nports):
                          L("dw", "dwconv", (4, 4, 5), (4, 4, 5), 3, 1),
                          L("fc", "dense", (80,), (3,))], q, pe, mult)
     return OperandSelect(q, pe, mult, nports, control_layout(plan, group_table(plan), 8, nports),
-                         descriptor_table(plan).layout)
+                         descriptor_table(plan).layout, pixel_parallel=nports > 1 or pe == mult)
 
 
 def _lanes(values, width):
     return sum(int(v) << (width * i) for i, v in enumerate(values))
 
 
-@pytest.mark.parametrize("q,pe,mult,nports", [(2, 3, 4, 1), (5, 4, 3, 4), (1, 2, 2, 2)])
+@pytest.mark.parametrize("q,pe,mult,nports", [(2, 3, 4, 1), (5, 4, 3, 4), (1, 2, 2, 2),
+                                               (3, 1, 1, 1)])
 def test_operand_select(q, pe, mult, nports):
     dut = _operand_dut(q, pe, mult, nports)
     rng = np.random.default_rng(q + pe)
@@ -152,20 +153,22 @@ def test_operand_select(q, pe, mult, nports):
         assert ctx.get(dut.lane_en[0]) == (1 << mult) - 1
         ctx.set(dut.desc.cin, mult - 1)  # the word's last lane holds no channel
         assert ctx.get(dut.lane_en[0]) == (1 << (mult - 1)) - 1
+        ctx.set(dut.desc.cin, mult * 9)
         ctx.set(dut.ctl.tap_ok, 1)  # first-pass taps in the padding are masked
         assert ctx.get(dut.lane_en[0]) == 1
         ctx.set(dut.ctl.tap_ok, (1 << mult) - 1)
-        ctx.set(dut.desc.cin, mult * 9)
         ctx.set(dut.desc.mode, MODE_DW)  # PE j keeps only the lane of channel cbase + j
         ctx.set(dut.ctl.cbase, 1)
         ctx.set(dut.ctl.cg, 0)
         for j in range(pe):
             assert ctx.get(dut.lane_en[j]) == (1 << (1 + j) if 1 + j < mult else 0)
-        if nports > 1:  # pixel-parallel: every PE its own word, PE 0's weights for all
-            ctx.set(dut.desc.mode, MODE_DWP)
+        if nports > 1 or pe == mult:  # pixel-parallel: every PE its own word and its own
+            ctx.set(dut.desc.mode, MODE_DWP)  # padding, PE 0's weights for all
+            ctx.set(dut.ctl.pad, 1)  # the pooled-grid flag means nothing here
             ctx.set(dut.ctl.pad_pe, 0b10)
             assert ctx.get(dut.pe_act[0]) == _lanes(bufs[1, 0], dut.act_bits)
-            assert ctx.get(dut.pe_act[1]) == 0
+            if pe > 1:
+                assert ctx.get(dut.pe_act[1]) == 0
             assert ctx.get(dut.pe_weight[pe - 1]) == _lanes(weights[0], q)
 
     sim = Simulator(dut)

@@ -7,6 +7,7 @@ import pytest
 
 from intnet import golden
 from intnet.arch import LayerSpec as L
+from intnet.arch import network_specs
 from intnet.synthetic import random_network
 from sim.cycles import cycle_model
 from tests.hw.amaranth_sim import run_amaranth
@@ -78,7 +79,7 @@ def test_vgg_like_with_pooling(q, pe, mult):
 
 
 @pytest.mark.parametrize("q,pe,mult", [(2, 5, 3), (1, 3, 1), (3, 7, 7), (2, 16, 4),
-                                        (4, 8, 8), (4, 2, 3)])
+                                        (4, 8, 8), (4, 2, 3), (2, 2, 2)])
 def test_depthwise(q, pe, mult):
     check(DEPTHWISE, q, pe, mult, seed=5)
 
@@ -101,3 +102,11 @@ def test_extreme_values(mode, q):
                                              (3, 4, 4, "min")])
 def test_dense_first_layer(q, pe, mult, mode):
     check(DENSE_FIRST, q, pe, mult, mode=mode, seed=7)
+
+
+@pytest.mark.parametrize("q", [1, 2])
+def test_pixel_parallel_on_a_single_pe(q):
+    # P = M = 1 runs the depthwise layers pixel-parallel with one read port: the operand
+    # must still take the chunk pixel's own padding, not the pooled grid's
+    specs = network_specs("mobilenet", 0.25, (9, 9, 1), 4)
+    check(specs, q, 1, 1, seed=q)
