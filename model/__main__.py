@@ -141,7 +141,7 @@ def _import(args) -> int:
 
         data = load_dataset(args.dataset, args.data_dir)
         acc = golden.accuracy(net, data.test_x, data.test_y)
-        net.meta.update(integer_acc=acc, test_images=len(data.test_x))
+        net.meta["metrics"] = {"integer_acc": acc, "test_images": len(data.test_x)}
         print(f"integer accuracy {100 * acc:6.2f}%  (golden model, {len(data.test_x)} "
               f"{args.dataset} test images)")
     try:
