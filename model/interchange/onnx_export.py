@@ -47,6 +47,17 @@ class _Builder:
         self.inits.append(numpy_helper.from_array(np.asarray(value), name))
         return name
 
+    def layers(self, x: str, net: IntegerNetwork, emit, output: str) -> None:
+        """``emit(builder, x, layer, in_shape) -> tensor`` for every layer of ``net`` from
+        tensor ``x`` on, the last result named ``output``."""
+        from onnx import helper
+
+        shape = tuple(net.input_shape)
+        for layer in net.layers:
+            x = emit(self, x, layer, shape)
+            shape = layer.out_shape
+        self.nodes.append(helper.make_node("Identity", [x], [output], name="output"))
+
     def op(self, op_type: str, inputs, prefix: str, **attrs) -> str:
         from onnx import helper
 
@@ -94,12 +105,17 @@ def _conv(g: _Builder, x: str, layer: Layer) -> str:
     return g.op("Cast", [acc], p, to=7)  # int64
 
 
-def _dense(g: _Builder, x: str, layer: Layer, map_shape) -> str:
-    p = layer.name
+def chw_rows(layer: Layer, map_shape) -> np.ndarray:
+    """A dense layer's weights ``[Nout, Nin]`` with the inputs in C, H, W order (the bundle
+    flattens H, W, C; NCHW data flattens C, H, W)."""
     h, w, c = map_shape if len(map_shape) == 3 else (1, 1, map_shape[0])
     nout = layer.out_shape[0]
-    # bundle rows flatten H, W, C; the data here is NCHW flattened C, H, W
-    chw = layer.w.astype(np.int8).reshape(nout, h, w, c).transpose(0, 3, 1, 2).reshape(nout, -1)
+    return layer.w.reshape(nout, h, w, c).transpose(0, 3, 1, 2).reshape(nout, -1)
+
+
+def _dense(g: _Builder, x: str, layer: Layer, map_shape) -> str:
+    p = layer.name
+    chw = chw_rows(layer, map_shape).astype(np.int8)
     flat = g.op("Flatten", [x], p, axis=1)
     wq = g.const(f"{p}.w", np.ascontiguousarray(chw.T))  # [Nin, Nout] int8
     acc = g.op("MatMulInteger", [flat, wq], p)
@@ -134,12 +150,7 @@ def to_onnx(net: IntegerNetwork):
 
     check_ranges(net)
     g = _Builder()
-    x = g.op("Transpose", [INPUT], "input", perm=[0, 3, 1, 2])  # NHWC → NCHW
-    shape = tuple(net.input_shape)
-    for layer in net.layers:
-        x = _layer(g, x, layer, shape)
-        shape = layer.out_shape
-    g.nodes.append(helper.make_node("Identity", [x], [OUTPUT], name="output"))
+    g.layers(g.op("Transpose", [INPUT], "input", perm=[0, 3, 1, 2]), net, _layer, OUTPUT)
     h, w, c = net.input_shape
     graph = helper.make_graph(
         g.nodes, f"qsnas_{net.arch}",

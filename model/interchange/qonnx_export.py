@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from intnet.bundle import IntegerNetwork, Layer
-from model.interchange.onnx_export import OPSET, _Builder, _channel
+from model.interchange.onnx_export import OPSET, _Builder, _channel, chw_rows
 from model.interchange.qonnx_graph import QONNX_DOMAIN
 
 INPUT, OUTPUT = "global_in", "global_out"
@@ -78,9 +78,7 @@ def _layer(g: _Builder, x: str, layer: Layer, map_shape) -> str:
         return _activation(g, g.op("GlobalAveragePool", [x], p), layer,
                            _factor(layer) * (h * w), True)
     if layer.kind == "dense":
-        h, w, c = map_shape if len(map_shape) == 3 else (1, 1, map_shape[0])
-        nout = layer.out_shape[0]
-        chw = layer.w.reshape(nout, h, w, c).transpose(0, 3, 1, 2).reshape(nout, -1)
+        chw = chw_rows(layer, map_shape)
         flat = g.op("Flatten", [x], p, axis=1)
         y = g.op("Gemm", [flat, _weights(g, layer, chw),
                           g.const(f"{p}.b", layer.b.astype(np.float32))], p, transB=1)
@@ -102,12 +100,7 @@ def to_qonnx(net: IntegerNetwork):
 
     g = _Builder()
     pixels = g.op("Mul", [INPUT, g.const("input.255", np.array(255.0, np.float32))], "input")
-    x = _quant(g, pixels, "input", 8, False)
-    shape = tuple(net.input_shape)
-    for layer in net.layers:
-        x = _layer(g, x, layer, shape)
-        shape = layer.out_shape
-    g.nodes.append(helper.make_node("Identity", [x], [OUTPUT], name="output"))
+    g.layers(_quant(g, pixels, "input", 8, False), net, _layer, OUTPUT)
     h, w, c = net.input_shape
     graph = helper.make_graph(
         g.nodes, f"qsnas_{net.arch}_qonnx",
