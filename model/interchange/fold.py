@@ -96,10 +96,8 @@ def _bias(values: np.ndarray, where: str) -> np.ndarray:
 def _negate_where(layer: Layer, negative: np.ndarray) -> None:
     """Negate the weights of the channels where ``negative`` (symmetric weights: exact)."""
     w = layer.w.astype(np.int64)
-    sign = np.where(negative, -1, 1)
-    w = w * sign.reshape((-1,) + (1,) * (w.ndim - 1)) if layer.kind != "dwconv" else \
-        w * sign.reshape(-1, 1, 1)
-    layer.w = w.astype(np.int8)
+    sign = np.where(negative, -1, 1).reshape((-1,) + (1,) * (w.ndim - 1))
+    layer.w = (w * sign).astype(np.int8)
 
 
 def close_hidden(p: Pending, step: float, out_bits: int, node) -> Layer:

@@ -117,7 +117,8 @@ def _refused(module_factory):
 def _conv(cin=1, cout=4, k=3, padding=1, **kw):
     import brevitas.nn as qnn
 
-    return qnn.QuantConv2d(cin, cout, k, padding=padding, bias=False, weight_bit_width=4, **kw)
+    kw.setdefault("weight_bit_width", 4)
+    return qnn.QuantConv2d(cin, cout, k, padding=padding, bias=False, **kw)
 
 
 def _tail(channels=4, hw=8, **kw):
@@ -133,6 +134,14 @@ def per_channel_logits():
     from torch import nn
 
     return nn.Sequential(_conv(), *_tail(weight_quant=Int8WeightPerChannelFloat))
+
+
+def wide_range_weights():
+    from brevitas.quant import Int8WeightPerChannelFloat
+    from torch import nn
+
+    return nn.Sequential(_conv(weight_quant=Int8WeightPerChannelFloat.let(narrow_range=False),
+                               weight_bit_width=2), *_tail())
 
 
 def learned_input_quantizer():
@@ -173,6 +182,7 @@ def residual():
 REFUSALS = [  # model, words the one line must have
     (per_channel_logits, ["Gemm", "per-tensor weight quantizer"]),
     (learned_input_quantizer, ["Quant", "x/255"]),
+    (wide_range_weights, ["reach -2", "narrow_range=True"]),
     (sigmoid, ["Sigmoid", "does not run"]),
     (unpadded_conv, ["Conv", "pads"]),
     (residual, ["feeds 2 nodes", "chain"]),
