@@ -33,6 +33,7 @@ ARCH = "qonnx"  # the bundle's ``arch`` for imported networks
 INPUT_STEP = 1.0 / 255  # the contract's input: x/255, 8-bit pixels
 # Two steps this close are the same step (float32 storage of the same float64 value).
 SAME_STEP_RTOL = 1e-6
+FLOAT_TYPES = (1, 11)  # float, double: casts between them keep our integer values
 SUPPORTED = ("Conv, Gemm/MatMul, BatchNormalization, Relu, MaxPool 2x2/2, GlobalAveragePool, "
              "Flatten/Reshape, Add/Sub/Mul/Div by constants, Quant, BipolarQuant")
 
@@ -331,7 +332,7 @@ class _Walker:
     def global_pool(self, node) -> None:
         self.expect(node, Act)
         h, w, c = self.state.shape
-        if node.op_type in ("ReduceMean", "AveragePool"):
+        if node.op_type in ("ReduceMean", "ReduceSum", "AveragePool"):
             a = self.graph.attrs(node)
             if node.op_type == "AveragePool":
                 ok = list(a.get("kernel_shape", [])) == [h, w] and not any(a.get("pads", []))
@@ -343,7 +344,9 @@ class _Walker:
             if not ok:
                 self.refuse(node, "not an average over the whole map; the contract's average "
                                   "pool is global")
-        self.state = PoolSum(np.full(c, self.state.step), self.state.shape)
+        # a sum is H·W means: the same requantizer with H·W times the step
+        gain = h * w if node.op_type == "ReduceSum" else 1
+        self.state = PoolSum(np.full(c, self.state.step * gain), self.state.shape)
 
     def relu(self, node) -> None:
         if isinstance(self.state, Pending):
@@ -405,6 +408,8 @@ class _Walker:
         if node.op_type in ("Softmax", "LogSoftmax") and \
                 node.output[0] != self.graph.output_name:
             self.refuse(node, "a softmax before the end of the network")
+        if node.op_type == "Cast" and self.graph.attrs(node).get("to") not in FLOAT_TYPES:
+            self.refuse(node, "a cast to a non-float type on the data path")
 
 
 HANDLERS = {
@@ -415,6 +420,7 @@ HANDLERS = {
     "Relu": _Walker.relu, "Flatten": _Walker.flatten, "Reshape": _Walker.flatten,
     "Add": _Walker.affine, "Sub": _Walker.affine, "Mul": _Walker.affine,
     "Div": _Walker.affine, "BatchNormalization": _Walker.batch_norm,
+    "ReduceSum": _Walker.global_pool, "Cast": _Walker.passthrough,
     "Identity": _Walker.passthrough, "Dropout": _Walker.passthrough,
     "Softmax": _Walker.passthrough, "LogSoftmax": _Walker.passthrough,
 }
