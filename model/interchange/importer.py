@@ -21,8 +21,8 @@ from intnet.bundle import IntegerNetwork, Layer
 from intnet.contract import INPUT_BITS, conv_out
 from model.interchange.fold import Pending, close_hidden, close_logits
 from model.interchange.qonnx_graph import QUANT_OPS, Graph, load_qonnx, module_name
-from model.interchange.quantizers import ActQuant as _ActQuant
 from model.interchange.quantizers import (
+    ActQuant,
     activation_quant,
     constant_value,
     describe,
@@ -92,20 +92,27 @@ class _Walker:
             self.refuse(node, f"applied to {have}; expected "
                               f"{' or '.join(what[k] for k in kinds)}")
 
+    def constant(self, name: str) -> np.ndarray | None:
+        """An initializer, or a quantizer's value on one (a quantized bias); else None."""
+        value = self.graph.constant(name)
+        if value is not None:
+            return np.asarray(value, np.float64)
+        producer = self.graph.wrapper.find_producer(name)
+        if producer is not None and producer.op_type in QUANT_OPS and \
+                self.graph.constant(producer.input[0]) is not None:
+            return np.asarray(constant_value(self.graph, producer), np.float64)
+        return None
+
     def constant_operand(self, node) -> np.ndarray:
         """The constant input of a two-input node whose other input is the data path."""
         others = [t for t in node.input if t != self.tensor]
         if len(others) != 1:
             self.refuse(node, "combines the data path with itself")
-        value = self.graph.constant(others[0])
+        value = self.constant(others[0])
         if value is None:
-            producer = self.graph.wrapper.find_producer(others[0])
-            if producer is not None and producer.op_type in QUANT_OPS and \
-                    self.graph.constant(producer.input[0]) is not None:
-                return constant_value(self.graph, producer)
             self.refuse(node, "combines two tensors computed at run time (a branch or "
                               "residual connection); the contract is a chain of layers")
-        return np.asarray(value, np.float64)
+        return value
 
     def weights(self, node, index: int, out_axis: int):
         producer = self.graph.wrapper.find_producer(node.input[index])
@@ -117,14 +124,10 @@ class _Walker:
     def bias(self, node, index: int) -> np.ndarray | None:
         if len(node.input) <= index or not node.input[index]:
             return None
-        name = node.input[index]
-        value = self.graph.constant(name)
-        if value is not None:
-            return np.asarray(value, np.float64).reshape(-1)
-        producer = self.graph.wrapper.find_producer(name)
-        if producer is not None and producer.op_type in QUANT_OPS:
-            return np.asarray(constant_value(self.graph, producer), np.float64).reshape(-1)
-        self.refuse(node, "its bias is computed at run time")
+        value = self.constant(node.input[index])
+        if value is None:
+            self.refuse(node, "its bias is computed at run time")
+        return value.reshape(-1)
 
     # ------------------------------------------------------------------ the walk
 
@@ -271,7 +274,7 @@ class _Walker:
         else:
             self.close_pool(node, aq)
 
-    def identity_quant(self, node, aq: _ActQuant) -> None:
+    def identity_quant(self, node, aq: ActQuant) -> None:
         """A quantizer on an activation: allowed only where it changes nothing."""
         act = self.state
         same = abs(aq.scale - act.step) <= SAME_STEP_RTOL * act.step
@@ -284,7 +287,7 @@ class _Walker:
         self.refuse(node, "re-quantizes an activation with no layer between (the contract "
                           "requantizes only a layer's accumulator)")
 
-    def close_pool(self, node, aq: _ActQuant) -> None:
+    def close_pool(self, node, aq: ActQuant) -> None:
         from intnet.contract import scale_to_mn
 
         pool = self.state
