@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from common.cli import command_parser, run_cli
+from common.cli import UserError, command_parser, run_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,16 +16,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser, sub = command_parser("python -m codegen", __doc__)
     b = sub.add_parser(
         "build", help="emit a complete, verified FPGA build directory for one (q, s)",
-        description="Train (or reuse) the network at bit width Q and width scale S, pick the "
+        description="Train (or reuse) the network at bit width Q and width scale S, or take "
+        "the given --bundle (trained, imported or hand-made) without training; pick the "
         "most energy-efficient (P, M) that fits the board unless --pe/--mult are given, and "
         "write bundle/, rtl/, mem/, vivado/, hls/, report.json and report.md. The RTL is "
         "simulated in Verilator on --images test images and must match the golden model on "
         "every logit.")
-    b.add_argument("--q", type=int, required=True, help="bit width, 1..8")
-    b.add_argument("--s", type=float, required=True, help="width scale, e.g. 1.5")
-    b.add_argument("--arch", default="vgg", choices=ARCHS, help="network family (default vgg)")
-    b.add_argument("--dataset", default="mnist5k", choices=DATASETS,
-                   help="data set (default mnist5k)")
+    b.add_argument("--q", type=int, default=None, help="bit width, 1..8 (required without "
+                   "--bundle)")
+    b.add_argument("--s", type=float, default=None, help="width scale, e.g. 1.5 (required "
+                   "without --bundle)")
+    b.add_argument("--bundle", default=None, help="build this bundle directory instead of "
+                   "training (default: none; q, s and arch come from its manifest)")
+    b.add_argument("--arch", default=None, choices=ARCHS, help="network family (default vgg)")
+    b.add_argument("--dataset", default=None, choices=DATASETS,
+                   help="data set (default mnist5k; with --bundle, the bundle's own, whose "
+                   "test images the RTL runs on when it is one of these)")
     b.add_argument("--data-dir", default=None, help="folder with the cifar10/svhn files")
     b.add_argument("--board", default=DEFAULT_BOARD,
                    help=f"target board (default {DEFAULT_BOARD}; one of "
@@ -35,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--images", type=int, default=20,
                    help="test images simulated in Verilator (default 20)")
     b.add_argument("--epochs", type=int, default=None, help="QAT epochs (default: model's)")
-    b.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    b.add_argument("--seed", type=int, default=None, help="training seed (default 0)")
     b.add_argument("--out", default=None,
                    help="build directory (default build/<arch>-<dataset>-q<Q>-s<S>)")
     b.add_argument("--force", action="store_true", help="replace an existing build directory")
@@ -49,16 +55,38 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from codegen.build import BuildConfig, build
 
-    cfg = BuildConfig(q=args.q, s=args.s, arch=args.arch, dataset=args.dataset,
-                      data_dir=args.data_dir, board=args.board, pe=args.pe, mult=args.mult,
-                      images=args.images, epochs=args.epochs, seed=args.seed,
-                      out=Path(args.out) if args.out else None, force=args.force,
-                      synth=not args.no_synth, progress=not args.quiet)
+    common = dict(data_dir=args.data_dir, board=args.board, pe=args.pe, mult=args.mult,
+                  images=args.images, out=Path(args.out) if args.out else None,
+                  force=args.force, synth=not args.no_synth, progress=not args.quiet)
+    if args.bundle is not None:
+        cfg = _bundle_config(args, common)
+    else:
+        for name in ("q", "s"):
+            if getattr(args, name) is None:
+                raise UserError(f"--{name} is required (or give --bundle DIR)")
+        cfg = BuildConfig(q=args.q, s=args.s, arch=args.arch or "vgg",
+                          dataset=args.dataset or "mnist5k", epochs=args.epochs,
+                          seed=0 if args.seed is None else args.seed, **common)
     report = build(cfg)
     print(f"wrote {report['out_dir']}: {report['hw_matches_golden']['mismatches']} mismatching "
           f"logits over {report['hw_matches_golden']['images']} images, "
           f"{report['energy']['per_inference_uj']:.3f} uJ/inference, fits={report['fits']}")
     return 0
+
+
+def _bundle_config(args, common: dict):
+    """The build of ``--bundle``: its q, s and arch; training options refused in one line."""
+    from codegen.build import BuildConfig
+    from codegen.bundle_build import read_bundle
+
+    given = [f"--{n}" for n in ("q", "s", "arch", "epochs", "seed")
+             if getattr(args, n) is not None]
+    if given:
+        raise UserError(f"{', '.join(given)}: --bundle builds the bundle as it is (its q, s "
+                        f"and arch come from its manifest; nothing is trained)")
+    net = read_bundle(args.bundle)
+    return BuildConfig(q=net.q, s=net.s, arch=net.arch, dataset=args.dataset or net.dataset,
+                       bundle=Path(args.bundle), **common)
 
 
 if __name__ == "__main__":

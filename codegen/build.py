@@ -42,9 +42,12 @@ class BuildConfig:
     force: bool = False  # replace an existing build directory
     synth: bool = True  # run the Yosys resource estimate
     progress: bool = True  # print step progress
+    bundle: Path | None = None  # build this bundle instead of training (q, s, arch from it)
 
     @property
     def out_dir(self) -> Path:
+        if self.out is None and self.bundle is not None:
+            return Path("build") / Path(self.bundle).resolve().name
         return self.out or Path("build") / f"{self.arch}-{self.dataset}-q{self.q}-s{self.s:g}"
 
 
@@ -83,17 +86,24 @@ def check_config(cfg: BuildConfig) -> None:
     from intnet.arch import ARCHS
     from model.data import DATASETS, check_data_files
 
-    check_q(cfg.q)
-    check_s(cfg.s)
-    check_choice(cfg.arch, ARCHS, "arch")
-    check_choice(cfg.dataset, DATASETS, "dataset")
+    if cfg.bundle is None:
+        check_q(cfg.q)
+        check_s(cfg.s)
+        check_choice(cfg.arch, ARCHS, "arch")
+    if cfg.bundle is None or cfg.dataset in DATASETS:
+        check_choice(cfg.dataset, DATASETS, "dataset")
     check_choice(cfg.board, board_names(), "board")
+    if cfg.bundle is not None:
+        from codegen.bundle_build import check_dataset, read_bundle
+
+        check_dataset(read_bundle(cfg.bundle), cfg.dataset)
     for name in ("pe", "mult"):
         if getattr(cfg, name) is not None:
             check_positive(getattr(cfg, name), f"--{name}")
     check_positive(cfg.images, "--images")
     check_output(cfg.out_dir, cfg.force)
-    check_data_files(cfg.dataset, cfg.data_dir)
+    if cfg.dataset in DATASETS:
+        check_data_files(cfg.dataset, cfg.data_dir)
 
 
 # ---------------------------------------------------------------------------- steps
@@ -110,6 +120,13 @@ def step_train(state: BuildState, cfg: BuildConfig) -> None:
         raise RuntimeError("the trained network's shapes differ from intnet.arch's")
 
 
+def step_bundle(state: BuildState, cfg: BuildConfig) -> None:
+    """Read the given bundle, copy it to ``bundle/`` and measure it on the test images."""
+    from codegen.bundle_build import load_for_build
+
+    state.net, state.metrics = load_for_build(cfg, state.root / "bundle")
+
+
 def step_design(state: BuildState, cfg: BuildConfig) -> None:
     """Pick (P, M) and check the analytical resource estimate against the board.
 
@@ -121,8 +138,11 @@ def step_design(state: BuildState, cfg: BuildConfig) -> None:
     from search.design import ARRAY_SIZES, DesignDoesNotFit, best_design, evaluate
 
     state.board = board = get_board(cfg.board)
-    state.specs = specs = with_widths(
-        network_specs(cfg.arch, cfg.s, *dataset_shape(cfg.dataset)), cfg.q)
+    if cfg.bundle is not None:  # step_bundle ran first
+        state.specs = specs = state.net.specs()
+    else:
+        state.specs = specs = with_widths(
+            network_specs(cfg.arch, cfg.s, *dataset_shape(cfg.dataset)), cfg.q)
     try:
         if cfg.pe is None or cfg.mult is None:
             pes = [cfg.pe] if cfg.pe else ARRAY_SIZES
@@ -238,7 +258,8 @@ def step_hls(state: BuildState, cfg: BuildConfig) -> None:
     if shutil.which("g++"):
         result = compile_and_run(state.root / "hls", state.root / "hls" / "tb_data.txt")
         state.hls = {"images": result.images, "mismatches": result.failed,
-                     "accuracy": result.correct / max(1, result.images)}
+                     "accuracy": None if state.metrics.get("labels") == "golden" else
+                     result.correct / max(1, result.images)}
         if result.failed:
             raise RuntimeError(f"HLS C++ disagrees with the golden model on {result.failed} "
                                f"of {result.images} images:\n{result.output}")
@@ -254,7 +275,8 @@ def step_verify(state: BuildState, cfg: BuildConfig) -> None:
     state.verification = {
         "images": len(images),
         "mismatches": int(result["mismatches"]),
-        "accuracy": float((classes == labels).mean()),
+        "accuracy": None if state.metrics.get("labels") == "golden" else
+        float((classes == labels).mean()),
         "cycles": result["cycles"],
     }
     if result["mismatches"]:
@@ -298,7 +320,20 @@ STEPS: list[Callable[[BuildState, BuildConfig], None]] = [
 ]
 
 
+def steps(cfg: BuildConfig) -> list[Callable[[BuildState, BuildConfig], None]]:
+    """`STEPS`, or for a given bundle `step_bundle` first and no training."""
+    if cfg.bundle is None:
+        return STEPS
+    return [step_bundle] + [s for s in STEPS if s is not step_train]
+
+
 def _test_images(state: BuildState, cfg: BuildConfig):
+    """The first ``cfg.images`` test images and their labels (for a bundle of no known data
+    set: seeded random pixels, labelled with the golden model's classes)."""
+    if cfg.bundle is not None:
+        from codegen.bundle_build import test_images
+
+        return test_images(state.net, cfg)
     from model.data import load_dataset
 
     data = load_dataset(cfg.dataset, cfg.data_dir)
@@ -312,10 +347,11 @@ def _raise_interrupt(signum, frame):
 
 def _run_steps(state: BuildState, cfg: BuildConfig) -> None:
     """Every step of `STEPS` in order, announced and timed into ``state.timings``."""
-    for i, step in enumerate(STEPS, 1):
+    todo = steps(cfg)
+    for i, step in enumerate(todo, 1):
         title = step.__doc__.splitlines()[0].rstrip(".").replace("``", "")
         if cfg.progress:
-            print(f"[{i}/{len(STEPS)}] {title}", flush=True)
+            print(f"[{i}/{len(todo)}] {title}", flush=True)
         t0 = time.perf_counter()
         step(state, cfg)
         state.timings[step.__name__.removeprefix("step_")] = round(time.perf_counter() - t0, 2)

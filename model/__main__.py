@@ -1,4 +1,5 @@
-"""``python -m model train …``: QAT-train a network of the family and write its bundle."""
+"""``python -m model train|import|export …``: train a network of the family and write its
+bundle; import a QONNX model into a bundle; export a bundle to ONNX (docs/interchange.md)."""
 
 from __future__ import annotations
 
@@ -34,13 +35,49 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.add_argument("--out", required=True, help="bundle directory to write")
     t.add_argument("--force", action="store_true", help="replace an existing --out directory")
+    _add_interchange_commands(sub)
     return parser
+
+
+def _add_interchange_commands(sub) -> None:
+    from model.data import DATASETS
+
+    i = sub.add_parser(
+        "import", help="read a QONNX model (Brevitas export_qonnx) into a bundle",
+        description="Read a QONNX model as brevitas.export.export_qonnx writes it (input "
+        "x/255, channels first; weights in MODEL.onnx.data beside it if there) and write its "
+        "IntegerNetwork bundle with the model's own per-layer bit widths. A node the "
+        "accelerator cannot run is named in one line and nothing is written. With --dataset, "
+        "print the bundle's integer (golden) accuracy on its test split.")
+    i.add_argument("model", metavar="MODEL.onnx", help="the QONNX file")
+    i.add_argument("--out", required=True, help="bundle directory to write")
+    i.add_argument("--dataset", default=None, choices=DATASETS,
+                   help="data set the model was trained on (default: none, recorded as "
+                   "'custom'; its input shape must match)")
+    i.add_argument("--data-dir", default=None, help="folder with the cifar10 or svhn files")
+    i.add_argument("--force", action="store_true", help="replace an existing --out directory")
+    e = sub.add_parser(
+        "export", help="write a bundle as an ONNX graph (exact integer, or QONNX)",
+        description="Write the bundle as ONNX. --flavor plain (default): integer operators "
+        "only; any ONNX runtime executes it to exactly the golden model's logits (input uint8 "
+        "pixels [N, H, W, C], output int64 logits). --flavor qonnx: a QONNX graph with Quant "
+        "nodes for qonnx/FINN/hls4ml (input x/255 float32 [1, C, H, W], float32 logits; "
+        "rounds half to even, so not bit-exact).")
+    e.add_argument("--bundle", required=True, help="bundle directory")
+    e.add_argument("--onnx", required=True, metavar="FILE", help="ONNX file to write")
+    e.add_argument("--flavor", default="plain", choices=("plain", "qonnx"),
+                   help="plain (default, exact integer ops) or qonnx (Quant nodes)")
+    e.add_argument("--force", action="store_true", help="replace an existing FILE")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "train":
         return _train(args)
+    if args.command == "import":
+        return _import(args)
+    if args.command == "export":
+        return _export(args)
     raise UserError(f"unknown command {args.command!r}")
 
 
@@ -76,6 +113,63 @@ def _train(args) -> int:
     print(f"integer accuracy     {100 * m['integer_acc']:6.2f}%  (golden model, {n} test images)")
     print(f"class agreement      {100 * m['agreement']:6.2f}%  (fake-quant vs integer)")
     print(f"bundle written to {out}")
+    return 0
+
+
+def _import(args) -> int:
+    from common.files import check_output
+    from intnet.bundle import save_bundle
+    from model.data import check_data_files, dataset_shape
+    from model.interchange.importer import import_qonnx
+
+    out = check_output(args.out, args.force)
+    if args.dataset:
+        check_data_files(args.dataset, args.data_dir)
+    net = import_qonnx(args.model, args.dataset or "custom")
+    if args.dataset and tuple(net.input_shape) != dataset_shape(args.dataset)[0]:
+        raise UserError(f"{args.model}: input {list(net.input_shape)} (H, W, C), but "
+                        f"{args.dataset} images are {list(dataset_shape(args.dataset)[0])}")
+    print(f"{args.model}: {len(net.layers)} layers from {net.meta['producer']}")
+    for layer in net.layers:
+        widths = f"w{layer.w_bits} a{layer.in_bits}→{layer.out_bits}" if layer.w_bits else \
+            (f"→{layer.out_bits}" if layer.out_bits else "")
+        print(f"  {layer.name:<16} {layer.kind:<8} {str(list(layer.in_shape)):<14} → "
+              f"{str(list(layer.out_shape)):<14} {widths}")
+    if args.dataset:
+        from intnet import golden
+        from model.data import load_dataset
+
+        data = load_dataset(args.dataset, args.data_dir)
+        acc = golden.accuracy(net, data.test_x, data.test_y)
+        net.meta["metrics"] = {"integer_acc": acc, "test_images": len(data.test_x)}
+        print(f"integer accuracy {100 * acc:6.2f}%  (golden model, {len(data.test_x)} "
+              f"{args.dataset} test images)")
+    try:
+        save_bundle(net, out)
+    except OSError as e:
+        raise UserError(f"cannot write to {out}: {e.strerror}") from None
+    print(f"bundle written to {out}")
+    return 0
+
+
+def _export(args) -> int:
+    from common.files import check_output
+    from intnet.bundle import load_bundle
+    from model.interchange.onnx_export import write_model
+    from model.interchange.qonnx_graph import require_interchange
+
+    out = check_output(args.onnx, args.force, directory=False)
+    net = load_bundle(args.bundle)
+    require_interchange()
+    if args.flavor == "plain":
+        from model.interchange.onnx_export import to_onnx as convert
+    else:
+        from model.interchange.qonnx_export import to_qonnx as convert
+    try:
+        write_model(convert(net), out)
+    except OSError as e:
+        raise UserError(f"cannot write to {out}: {e.strerror}") from None
+    print(f"{args.flavor} ONNX written to {out}")
     return 0
 
 

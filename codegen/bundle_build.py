@@ -1,0 +1,94 @@
+"""``codegen build --bundle DIR``: the build of a given bundle (trained, imported or
+hand-made), with no training.
+
+The network's ``q``, ``s`` and ``arch`` come from its manifest, the array size from its
+shapes (`search.design`, as for a trained build). Test images come from the bundle's data
+set when it is one of `model.data.DATASETS` (``--dataset`` overrides it); otherwise the
+RTL and the HLS C++ are checked against the golden model on seeded random pixels and no
+accuracy is claimed.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from common.cli import UserError
+from intnet import golden
+from intnet.bundle import ARRAYS, MANIFEST, IntegerNetwork, load_bundle
+
+RANDOM_IMAGES_SEED = 0  # pixels for bundles of no known data set
+
+
+def check_uniform(net: IntegerNetwork) -> None:
+    """One line if the accelerator cannot run ``net``'s bit widths.
+
+    The generated array runs one width q for every layer's weights and activations
+    (`hw.plan.network_q` checks the weights; its requantizers clamp at 2^q − 1), so a
+    mixed-precision bundle is refused here, before any long step.
+    """
+    from hw.plan import network_q
+
+    weight_bits = sorted({layer.w_bits for layer in net.layers if layer.w_bits})
+    act_bits = sorted({layer.out_bits for layer in net.layers[:-1] if layer.out_bits})
+    try:
+        q = network_q(net)
+    except ValueError:
+        q = None
+    if q is None or act_bits != [q]:
+        raise UserError(
+            f"the accelerator runs one bit width for every layer for now; this bundle has "
+            f"weight bits {weight_bits} and activation bits {act_bits} (mixed precision runs "
+            f"in the golden model and the ONNX export, not yet in the hardware)")
+
+
+def read_bundle(path) -> IntegerNetwork:
+    """The bundle at ``path``, checked for what the accelerator runs (one-line errors)."""
+    net = load_bundle(path)
+    check_uniform(net)
+    return net
+
+
+def check_dataset(net: IntegerNetwork, dataset: str) -> None:
+    from model.data import DATASETS, dataset_shape
+
+    if dataset in DATASETS and tuple(net.input_shape) != dataset_shape(dataset)[0]:
+        raise UserError(f"the bundle's input is {list(net.input_shape)} (H, W, C), but "
+                        f"{dataset} images are {list(dataset_shape(dataset)[0])}")
+
+
+def load_for_build(cfg, dest: Path) -> tuple[IntegerNetwork, dict]:
+    """Copy the bundle to ``dest`` and give ``(network, metrics)``: the accuracies the bundle
+    records (float, fake-quant: known only from its training) and the golden model's on
+    the data set's test split when there is one."""
+    from model.data import DATASETS, load_dataset
+
+    net = read_bundle(cfg.bundle)
+    dest.mkdir(parents=True)
+    for name in (MANIFEST, ARRAYS):
+        shutil.copyfile(Path(cfg.bundle) / name, dest / name)
+    recorded = net.meta.get("metrics", {}) if isinstance(net.meta.get("metrics"), dict) else {}
+    metrics = {k: recorded.get(k) for k in ("float_acc", "fake_quant_acc")}
+    if cfg.dataset in DATASETS:
+        data = load_dataset(cfg.dataset, cfg.data_dir)
+        metrics["integer_acc"] = golden.accuracy(net, data.test_x, data.test_y)
+        metrics["test_images"] = len(data.test_x)
+    else:
+        metrics["labels"] = "golden"
+    return net, metrics
+
+
+def test_images(net: IntegerNetwork, cfg) -> tuple[np.ndarray, np.ndarray]:
+    """``cfg.images`` test images and labels, or seeded random pixels labelled with the
+    golden model's classes when the bundle's data set is not known."""
+    from model.data import DATASETS, load_dataset
+
+    if cfg.dataset in DATASETS:
+        data = load_dataset(cfg.dataset, cfg.data_dir)
+        n = min(cfg.images, len(data.test_x))
+        return data.test_x[:n], data.test_y[:n]
+    rng = np.random.default_rng(RANDOM_IMAGES_SEED)
+    images = rng.integers(0, 256, size=(cfg.images, *net.input_shape)).astype(np.uint8)
+    return images, golden.classify(golden.run(net, images))

@@ -1,0 +1,105 @@
+"""``codegen build --bundle``: an imported Brevitas model to verified hardware, no training;
+what the hardware cannot run yet is refused in one line before any step."""
+
+import json
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from intnet import golden
+from intnet.bundle import save_bundle
+from intnet.synthetic import family_network
+from tests.model.mixed_nets import mixed_network
+
+REPORT_KEYS = {"q", "s", "arch", "dataset", "board", "pe", "mult", "accuracy",
+               "hw_matches_golden", "cycles", "clock_mhz", "latency_us", "energy",
+               "resources", "capacity", "fits", "files"}
+
+
+def codegen(*args):
+    return subprocess.run([sys.executable, "-m", "codegen", "build", "--quiet", *args],
+                          capture_output=True, text=True, timeout=1800)
+
+
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory):
+    """A 3-bit Brevitas CNN (biases on the accumulator grid) trained on digits, exported
+    with export_qonnx and imported with ``python -m model import``."""
+    pytest.importorskip("brevitas")
+    pytest.importorskip("qonnx")
+    import torch
+
+    from tests.model import brevitas_nets as bn
+
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("imported")
+    net = bn.train(bn.make_net("vgg", 3, batch_norm=False), bn.digits())
+    bn.export(net, root / "vgg3.onnx")
+    done = subprocess.run([sys.executable, "-m", "model", "import", str(root / "vgg3.onnx"),
+                           "--out", str(root / "bundle"), "--dataset", "digits"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    return root / "bundle"
+
+
+def test_imported_bundle_builds_with_zero_mismatches(imported, tmp_path):
+    out = tmp_path / "build"
+    done = codegen("--bundle", str(imported), "--images", "5", "--out", str(out), "--no-synth")
+    assert done.returncode == 0, done.stderr[-3000:]
+    r = json.loads((out / "report.json").read_text())
+    assert REPORT_KEYS <= set(r)
+    assert r["hw_matches_golden"] == {"images": 5, "mismatches": 0}
+    assert r["hls_matches_golden"]["mismatches"] == 0
+    assert (r["q"], r["arch"], r["dataset"]) == (3, "qonnx", "digits")
+    manifest = json.loads((imported / "manifest.json").read_text())
+    assert r["accuracy"]["quant_sw"] == pytest.approx(manifest["meta"]["metrics"]["integer_acc"])
+    assert r["accuracy"]["float"] is None  # not known for an imported model
+    assert (out / "bundle" / "arrays.npz").read_bytes() == (imported / "arrays.npz").read_bytes()
+    assert "n/a" in (out / "report.md").read_text()
+
+
+def test_mixed_precision_bundle_is_refused_before_any_step(tmp_path):
+    save_bundle(mixed_network("vgg", [8, 2, 4, 3]), tmp_path / "mixed")
+    done = codegen("--bundle", str(tmp_path / "mixed"), "--out", str(tmp_path / "b"))
+    assert done.returncode == 2
+    line = done.stderr.strip()
+    assert len(line.splitlines()) == 1 and "one bit width for every layer" in line
+    assert "[2, 3, 4, 8]" in line
+    assert not (tmp_path / "b").exists()
+
+
+def test_activation_widths_must_match_too(tmp_path):
+    """Weights all at 4 bits but one layer writing 2-bit activations: the requantizers
+    clamp at 2^q − 1, so the hardware would differ; refused like any mixed bundle."""
+    net = family_network("vgg", 4, 0.5)
+    net.layers[0].out_bits = 2
+    net.layers[2].in_bits = 2
+    save_bundle(net, tmp_path / "w4a2")
+    done = codegen("--bundle", str(tmp_path / "w4a2"), "--out", str(tmp_path / "b"))
+    assert done.returncode == 2 and "activation bits [2, 4]" in done.stderr
+
+
+def test_training_options_with_a_bundle_are_refused(tmp_path):
+    save_bundle(family_network("vgg", 2, 0.5), tmp_path / "b2")
+    done = codegen("--bundle", str(tmp_path / "b2"), "--q", "2", "--epochs", "1")
+    assert done.returncode == 2 and "--q, --epochs" in done.stderr
+    missing = codegen("--s", "1")
+    assert missing.returncode == 2 and "--q is required" in missing.stderr
+    wrong = codegen("--bundle", str(tmp_path / "b2"), "--dataset", "digits",
+                    "--out", str(tmp_path / "o"))
+    assert wrong.returncode == 2 and "[28, 28, 1]" in wrong.stderr
+
+
+def test_bundle_of_no_known_dataset_runs_on_seeded_pixels_labelled_by_the_golden_model():
+    from codegen.bundle_build import test_images
+
+    net = family_network("vgg", 2, 0.5)
+    cfg = SimpleNamespace(dataset="synthetic", images=4, data_dir=None)
+    images, labels = test_images(net, cfg)
+    again, _ = test_images(net, cfg)
+    assert images.shape == (4, 28, 28, 1) and images.dtype == np.uint8
+    assert np.array_equal(images, again)
+    assert np.array_equal(labels, golden.classify(golden.run(net, images)))
