@@ -5,11 +5,15 @@ For a first conv with kernel K, stride S and padding K//2, input pixel (y, x, c)
 tap (ky, kx) of output pixel ((y + pad − ky)/S, (x + pad − kx)/S) when that divides and
 lies inside the Ho×Wo grid. Output pixel p's word run starts at ``p·cg`` and holds
 virtual channel ``v = (ky·K + kx)·C + c`` in lane ``v mod M`` of word ``v div M``. Taps
-that fall into the zero padding are never written; the MAC stage masks them
-(`hw.sequencer`). For a first dense layer K = 1: the plain pixel layout, channel innermost.
+that fall into the zero padding are never written, so they keep the buffer's initial
+zeros: the MAC stage needs no mask for them. For a first dense layer K = 1: the plain
+pixel layout, channel innermost.
 
 Each byte takes the accepting cycle plus one cycle per kernel tap (``ready`` is low
-meanwhile): one lane-enabled write per tap that lands inside the output grid.
+meanwhile): one lane-enabled write per tap that lands inside the output grid. The
+address is a pixel base kept by counters (``⌊(y + pad)/S⌋`` rows and ``⌊(x + pad)/S⌋``
+columns of the output grid) plus a per-(tap, channel) offset from a table; the write
+port sees registers, one cycle after the tap.
 """
 
 from __future__ import annotations
@@ -20,13 +24,26 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hw.plan import Plan, loader_table
-from hw.tables import bits as _bits
+from hw.tables import build_table
 from intnet.contract import INPUT_BITS
+
+
+def loader_rows(plan: Plan) -> list[dict]:
+    """Per (tap, channel), in that order: the word offset from the pixel base, the lane,
+    and the tap's row/column residue mod S and quotient (the output-grid offset)."""
+    K, S, C = plan.load_k, plan.load_stride, plan.input_shape[2]
+    cg0 = plan.passes[0].cg_in
+    rows = []
+    for v, (wofs, lane) in enumerate(loader_table(plan)):
+        ky, kx = divmod(v // C, K)
+        rows.append(dict(offset=wofs - ((ky // S) * plan.load_w + kx // S) * cg0, lane=lane,
+                         ry=ky % S, qy=ky // S, rx=kx % S, qx=kx // S))
+    return rows
 
 
 class ImageLoader(wiring.Component):
     """Writes the streamed image into the image buffer through ``wr_*`` while ``enable``
-    is high; ``restart`` rewinds to pixel (0, 0)."""
+    is high; ``restart`` rewinds to pixel (0, 0); ``busy`` until the last write is out."""
 
     def __init__(self, plan: Plan, addr_bits: int):
         self._plan = plan
@@ -49,61 +66,78 @@ class ImageLoader(wiring.Component):
         H, W, C = plan.input_shape
         K, S, PAD = plan.load_k, plan.load_stride, plan.load_pad
         cg0 = plan.passes[0].cg_in
-        # (word offset, lane) of every (tap, channel): a LUT ROM of K²·C entries
-        rows = loader_table(plan)
-        wofs_bits = _bits(max(r[0] for r in rows))
-        layout = data.StructLayout({"wofs": wofs_bits, "lane": _bits(M - 1)})
-        words = [r[0] | (r[1] << wofs_bits) for r in rows]
-        m.submodules.table = table = Memory(shape=layout.size, depth=len(words), init=words)
-        rp = table.read_port(domain="comb")
-
-        busy = Signal()
-        byte = Signal(INPUT_BITS)
-        y = Signal(range(max(2, H)))
+        table = build_table(loader_rows(plan))
+        m.submodules.table = rom = Memory(shape=table.layout.size, depth=len(table.words),
+                                          init=table.words)
+        rp = rom.read_port(domain="comb")
+        entry = table.layout(rp.data)
+        busy, byte = Signal(), Signal(INPUT_BITS)
+        c, tap = Signal(range(max(2, C))), Signal(range(max(2, K * K)))
+        # output-grid position of the input pixel: q = ⌊(coord + pad)/S⌋, r its residue;
+        # the initial values are pixel (0, 0)'s (reset and `restart` both start there)
+        q0, r0 = PAD // S, PAD % S
+        row0 = q0 * plan.load_w * cg0
+        qy, ry = Signal(range(H + PAD + 2), init=q0), Signal(range(max(2, S)), init=r0)
+        qx, rx = Signal(range(W + PAD + 2), init=q0), Signal(range(max(2, S)), init=r0)
         x = Signal(range(max(2, W)))
-        c = Signal(range(max(2, C)))
-        ky = Signal(range(max(2, K)))
-        kx = Signal(range(max(2, K)))
-        m.d.comb += [rp.addr.eq((ky * K + kx) * C + c), self.busy.eq(busy),
+        base = Signal(signed(self._addr_bits + 2), init=row0 + q0 * cg0)  # output pixel (qy, qx)
+        row_base = Signal(signed(self._addr_bits + 2), init=row0)
+        m.d.comb += [rp.addr.eq(tap * C + c),
                      self.image.ready.eq(self.enable & ~busy & ~self.restart)]
-        entry = layout(rp.data)
-
         with m.If(self.image.valid & self.image.ready):
-            m.d.sync += [byte.eq(self.image.payload), busy.eq(1), ky.eq(0), kx.eq(0)]
-
-        coord = signed(_bits(max(H, W) + PAD) + 2)
-        oy_num = Signal(coord)
-        ox_num = Signal(coord)
-        m.d.comb += [oy_num.eq(y + PAD - ky), ox_num.eq(x + PAD - kx)]
-        oy = Signal(range(max(2, H + PAD + 1)))
-        ox = Signal(range(max(2, W + PAD + 1)))
-        m.d.comb += [oy.eq(oy_num.as_unsigned() // S), ox.eq(ox_num.as_unsigned() // S)]
-        valid = Signal()
-        m.d.comb += valid.eq((oy_num >= 0) & (ox_num >= 0)
-                             & (oy_num.as_unsigned() % S == 0) & (ox_num.as_unsigned() % S == 0)
-                             & (oy < plan.load_h) & (ox < plan.load_w))
-        m.d.comb += self.wr_addr.eq((oy * plan.load_w + ox) * cg0 + entry.wofs)
+            m.d.sync += [byte.eq(self.image.payload), busy.eq(1), tap.eq(0)]
+        oy, ox = Signal(signed(len(qy) + 1)), Signal(signed(len(qx) + 1))
+        m.d.comb += [oy.eq(qy - entry.qy), ox.eq(qx - entry.qx)]
+        hit = Signal()
+        m.d.comb += hit.eq(busy & (ry == entry.ry) & (rx == entry.rx) & (oy >= 0)
+                           & (oy < plan.load_h) & (ox >= 0) & (ox < plan.load_w))
+        m.d.sync += self.wr_addr.eq(base + entry.offset)
         for lane in range(M):
-            m.d.comb += [self.wr_data[lane].eq(byte),
-                         self.wr_en[lane].eq(busy & valid & (entry.lane == lane))]
+            m.d.sync += [self.wr_data[lane].eq(byte),
+                         self.wr_en[lane].eq(hit & (entry.lane == lane))]
+        written = Signal()  # the registered write of the byte's last tap is still out
+        m.d.sync += written.eq(busy)
+        m.d.comb += self.busy.eq(busy | written)
+
         with m.If(busy):
-            with m.If(kx != K - 1):
-                m.d.sync += kx.eq(kx + 1)
-            with m.Else():
-                m.d.sync += kx.eq(0)
-                with m.If(ky != K - 1):
-                    m.d.sync += ky.eq(ky + 1)
+            with m.If(tap != K * K - 1):
+                m.d.sync += tap.eq(tap + 1)
+            with m.Else():  # the byte's last tap: on to the next channel / pixel
+                m.d.sync += [tap.eq(0), busy.eq(0)]
+                with m.If(c != C - 1):
+                    m.d.sync += c.eq(c + 1)
+                with m.Elif(x != W - 1):
+                    m.d.sync += [c.eq(0), x.eq(x + 1)]
+                    self._step(m, qx, rx, S, base, cg0)
                 with m.Else():
-                    # last tap of this byte: on to the next channel / pixel
-                    m.d.sync += [ky.eq(0), busy.eq(0)]
-                    with m.If(c != C - 1):
-                        m.d.sync += c.eq(c + 1)
-                    with m.Else():
-                        m.d.sync += c.eq(0)
-                        with m.If(x != W - 1):
-                            m.d.sync += x.eq(x + 1)
-                        with m.Else():
-                            m.d.sync += [x.eq(0), y.eq(y + 1)]
+                    m.d.sync += [c.eq(0), x.eq(0), qx.eq(q0), rx.eq(r0)]
+                    self._next_row(m, qy, ry, S, base, row_base, plan.load_w * cg0, PAD, cg0)
         with m.If(self.restart):
-            m.d.sync += [y.eq(0), x.eq(0), c.eq(0)]
+            m.d.sync += [x.eq(0), c.eq(0), qx.eq(q0), rx.eq(r0), qy.eq(q0), ry.eq(r0),
+                         base.eq(row0 + q0 * cg0), row_base.eq(row0)]
         return m
+
+    @staticmethod
+    def _step(m, q, r, S, base, stride_words):
+        """One input column (or row) further: the residue steps; at S the quotient does."""
+        if S == 1:
+            m.d.sync += [q.eq(q + 1), base.eq(base + stride_words)]
+            return
+        with m.If(r == S - 1):
+            m.d.sync += [r.eq(0), q.eq(q + 1), base.eq(base + stride_words)]
+        with m.Else():
+            m.d.sync += r.eq(r + 1)
+
+    @staticmethod
+    def _next_row(m, qy, ry, S, base, row_base, row_words, PAD, cg0):
+        """The next input row: the row base steps every S rows; the column restarts."""
+        col0 = (PAD // S) * cg0
+        if S == 1:
+            m.d.sync += [qy.eq(qy + 1), row_base.eq(row_base + row_words),
+                         base.eq(row_base + row_words + col0)]
+            return
+        with m.If(ry == S - 1):
+            m.d.sync += [ry.eq(0), qy.eq(qy + 1), row_base.eq(row_base + row_words),
+                         base.eq(row_base + row_words + col0)]
+        with m.Else():
+            m.d.sync += [ry.eq(ry + 1), base.eq(row_base + col0)]

@@ -1,12 +1,14 @@
-"""Stage S1: the operands every PE multiplies in this cycle.
+"""Stage OP: the operands every PE multiplies, registered.
 
-The memories answer one cycle after the sequencer's addresses; `OperandSelect` picks the
-word each PE sees: the image buffer's 8-bit lanes in the first pass, the ping-pong
-buffer being read afterwards (q-bit lanes zero-extended to 8 bits: wiring only), zero
+The memories answer `hw.plan.READ_LATENCY` cycles after the sequencer's addresses;
+`OperandSelect` picks the word each PE sees, and registers it with the lane enables:
+the image buffer's 8-bit lanes in the first pass, the ping-pong buffer being read
+afterwards (q-bit lanes zero-extended to 8 bits: wiring only), zero
 where the tap lies in the padding (a multiplexer, not a memory read), and in
 pixel-parallel depthwise passes every PE's own word with PE 0's weights broadcast. It
 also enables each lane: the lane must hold a real input channel, its own channel in a
-lane-select depthwise pass, and, in the first pass, a tap inside the image.
+lane-select depthwise pass. (A first-pass tap in the zero padding needs no mask: the
+loader never writes those lanes, so they hold the buffer's initial zeros.)
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ class OperandSelect(wiring.Component):
     """Per PE: ``act`` (M lanes of ``act_bits``), ``weight`` (M lanes of q) and ``lane_en``.
 
     ``act0``/``act1`` are the buffers' read ports (one per PE in pixel-parallel designs,
-    else one), ``weights`` every PE's weight word; ``ctl`` is the step's control word in
-    S1 and ``desc`` the pass descriptor.
+    else one), ``weights`` every PE's weight word; ``ctl`` is the step's control word as
+    the data arrives and ``desc`` the pass descriptor. The outputs are registers: they
+    belong to the step one cycle later.
     """
 
     def __init__(self, q: int, pe_count: int, mults_per_pe: int, nports: int,
@@ -60,18 +63,19 @@ class OperandSelect(wiring.Component):
         broadcast = Signal(self.act_bits * M)
         m.d.comb += broadcast.eq(Mux(ctl.pad, 0, Mux(desc.first, self.image, self._widen(
             Mux(desc.src, self.act1[0], self.act0[0])))))
+        sync = m.d.sync
         for j in range(P):
             if self._dwp:
                 # pixel-parallel depthwise: own activation word (own padding: PE j's pixel
                 # of the chunk), PE 0's weights broadcast
                 own = Mux(ctl.pad_pe[j], 0, self._widen(
                     Mux(desc.src, self.act1[j], self.act0[j])))
-                m.d.comb += [
+                sync += [
                     self.pe_act[j].eq(Mux(dwp, own, broadcast)),
                     self.pe_weight[j].eq(Mux(dwp, self.weights[0], self.weights[j])),
                 ]
             else:
-                m.d.comb += [self.pe_act[j].eq(broadcast), self.pe_weight[j].eq(self.weights[j])]
+                sync += [self.pe_act[j].eq(broadcast), self.pe_weight[j].eq(self.weights[j])]
         lane_v = [Signal(len(ctl.cg) + bits(M) + 1, name=f"lane_v{lane}") for lane in range(M)]
         for lane in range(M):
             m.d.comb += lane_v[lane].eq(ctl.cg * M + lane)
@@ -79,6 +83,5 @@ class OperandSelect(wiring.Component):
             for lane in range(M):
                 v = lane_v[lane]
                 own_channel = Mux(desc.mode == MODE_DW, v == ctl.cbase + j, 1)
-                m.d.comb += self.lane_en[j][lane].eq(own_channel & (v < desc.cin)
-                                                     & ctl.tap_ok[lane])
+                sync += self.lane_en[j][lane].eq(own_channel & (v < desc.cin))
         return m

@@ -18,6 +18,8 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.arith import SHIFT_ADD_MAX_Q, product_bits
+from hw.delay import delayed
+from hw.plan import TREE_LEVELS_PER_STAGE, tree_stages
 
 
 def lane_product(w, a, q: int):
@@ -74,12 +76,15 @@ class AdderTree(wiring.Component):
 
 
 class PE(wiring.Component):
-    """One processing engine.
+    """One processing engine: M lane products, a pipelined adder tree, an accumulator.
 
-    Timing: ``act``, ``weight``, ``lane_en``, ``valid`` and ``first`` belong to
-    stage S1; the products' sum is registered, and in S2 ``acc`` shows the accumulator
-    after this step (``bias + sum`` on a pixel's first step) while ``acc_valid`` is high;
-    the accumulator register takes it at the end of S2. ``bias`` is read in S2.
+    Timing (cycle c: the operands ``act``, ``weight``, ``lane_en`` with ``valid`` and
+    ``first``): the lane products are registered (c + 1); the adder tree adds
+    `hw.plan.TREE_LEVELS_PER_STAGE` levels per register (`hw.plan.tree_stages`, T of
+    them); in cycle c + 1 + T ``acc`` shows the accumulator after this step (``bias +
+    sum`` on a pixel's first step; ``bias`` is read then) while ``acc_valid`` is high.
+    With lane accumulators, ``lane_acc`` shows each lane's own sum in cycle c + 1
+    (``lane_bias`` read then).
     """
 
     def __init__(self, q: int, mults_per_pe: int, acc_bits: int, act_bits: int | None = None,
@@ -101,6 +106,7 @@ class PE(wiring.Component):
         self.product_bits = product_bits(q, act_bits)
         # the adder tree adds ⌈log2 M⌉ bits
         self.sum_bits = self.product_bits + (mults_per_pe - 1).bit_length()
+        self.tree_stages = tree_stages(mults_per_pe)
         super().__init__({
             "act": In(act_bits * mults_per_pe),  # lane l in bits [act_bits·l, act_bits·(l+1))
             "weight": In(q * mults_per_pe),
@@ -124,25 +130,38 @@ class PE(wiring.Component):
             a = self.act[self._act_bits * lane: self._act_bits * (lane + 1)]
             w = self.weight[q * lane: q * (lane + 1)]
             p = Signal(signed(self.product_bits), name=f"product{lane}")
-            m.d.comb += p.eq(Mux(self.lane_en[lane], lane_product(w, a, q), 0))
+            m.d.sync += p.eq(Mux(self.lane_en[lane], lane_product(w, a, q), 0))
             products.append(p)
-        sum2 = Signal(signed(self.sum_bits))
-        valid2 = Signal()
-        first2 = Signal()
-        m.d.sync += [sum2.eq(tree_sum(products)), valid2.eq(self.valid),
-                     first2.eq(self.first)]
+        valid1, first1 = delayed(m, self.valid, 1, "valid"), delayed(m, self.first, 1, "first")
+        total = self._tree(m, products)
+        valid_s = delayed(m, valid1, self.tree_stages, "valid_sum")
+        first_s = delayed(m, first1, self.tree_stages, "first_sum")
         acc = Signal(signed(self._acc_bits))
-        m.d.comb += [self.acc.eq(Mux(first2, self.bias, acc) + sum2),
-                     self.acc_valid.eq(valid2)]
-        with m.If(valid2):
+        m.d.comb += [self.acc.eq(Mux(first_s, self.bias, acc) + total),
+                     self.acc_valid.eq(valid_s)]
+        with m.If(valid_s):
             m.d.sync += acc.eq(self.acc)
         if self._lanes:
             for lane in range(M):
-                p2 = Signal(signed(self.product_bits), name=f"product2_{lane}")
                 lacc = Signal(signed(self._acc_bits), name=f"lane_acc{lane}")
-                m.d.sync += p2.eq(products[lane])
                 m.d.comb += self.lane_acc[lane].eq(
-                    Mux(first2, self.lane_bias[lane], lacc) + p2)
-                with m.If(valid2 & self.lane_mode):
+                    Mux(first1, self.lane_bias[lane], lacc) + products[lane])
+                with m.If(valid1 & self.lane_mode):
                     m.d.sync += lacc.eq(self.lane_acc[lane])
         return m
+
+    def _tree(self, m, products):
+        """Pairwise sum of the registered products, a register every few levels."""
+        level, depth = list(products), 0
+        while len(level) > 1:
+            nxt = [level[i] + level[i + 1] for i in range(0, len(level) - 1, 2)]
+            if len(level) % 2:
+                nxt.append(level[-1])
+            depth += 1
+            level = nxt
+            if depth % TREE_LEVELS_PER_STAGE == 0 or len(level) == 1:
+                regs = [Signal(signed(self.product_bits + depth), name=f"tree{depth}_{i}")
+                        for i in range(len(level))]
+                m.d.sync += [r.eq(v) for r, v in zip(regs, level, strict=True)]
+                level = regs
+        return level[0]

@@ -18,15 +18,38 @@ from dataclasses import dataclass, field
 
 from intnet.contract import INPUT_BITS, conv_out
 
-# Cycles from a pass's last slot to the next pass's first read: the MAC/requantize
-# pipeline (S0 issue → S1 read → S2 accumulate → R1 multiply → R2 shift → R3 write
-# latch) is 5 cycles deep, then the write-back needs one cycle per output word.
-DRAIN_BASE = 5
+# The pipeline (docs/hardware.md, "Pipeline"): the walker (S0a) → the registered step
+# at the memories (S0b) → READ_LATENCY cycles of block-RAM read and output register →
+# the operand register (OP) → the lane products (MUL) → the adder tree, a register every
+# TREE_LEVELS_PER_STAGE levels → the accumulator → REQUANT_LATENCY cycles of requantizer
+# → the pooled write-back. The cycle model counts every stage through these constants.
+READ_LATENCY = 2
+TREE_LEVELS_PER_STAGE = 2
+REQUANT_LATENCY = 4
+PASS_LOAD = 2  # per pass: LOAD (descriptor and first group into registers), INIT (walker)
+# Drain: after a pass's last walker cycle, the cycles until its last output word has
+# been presented to the write port, minus one — the next pass's LOAD may overwrite the
+# descriptor (whose destination buffer the write-back uses) in the cycle after. The
+# word leaves S0b (1), the read (READ_LATENCY), OP (1), MUL (1), the tree (T), the
+# accumulator hand-over (1), the requantizer (REQUANT_LATENCY), the pool latch (1), and
+# then one output word per cycle; for a pixel-parallel pass, the lane sums go from MUL
+# to the serializer, which spends M cycles on the lanes before the latch.
+CONV_DRAIN = 1 + READ_LATENCY + 1 + 1 + 1 + REQUANT_LATENCY + 1 - 1  # + T + words
+DWP_DRAIN = 1 + READ_LATENCY + 1 + 1 + REQUANT_LATENCY + 1 - 1  # + M + words
+
+
+ARGMAX_EXTRA = 1  # the argmax scan: one cycle per class, plus the read register
+
+
+def tree_stages(mults_per_pe: int) -> int:
+    """Registers in the adder tree of M lanes: one per `TREE_LEVELS_PER_STAGE` levels."""
+    levels = (mults_per_pe - 1).bit_length()
+    return -(-levels // TREE_LEVELS_PER_STAGE)
 
 MODE_CONV = 0  # every PE sees every lane of the input word (conv, dense)
 MODE_DW = 1  # PE j uses only the lane that holds its own channel (dwconv, avgpool)
 # Depthwise, pixel-parallel (needs P ≥ M, no fused pool): PE j computes output pixel
-# chunk·P + j (raster order over the whole map), its M lanes the M channels of one word,
+# (y, x·P + j) of a P-column segment of row y, its M lanes the M channels of one word,
 # each lane accumulating on its own; every PE reads its own activation word (P read
 # ports on the buffers). A global avgpool runs the same way with a 1×1 kernel of weight
 # +1, summing every chunk of the map ("gsum") and then across the P PEs.
@@ -75,8 +98,8 @@ class Pass:
     drain: int
     layer_names: tuple[str, ...]
     groups: tuple[Group, ...] = field(default=())
-    px_count: int = 0  # sequencer x steps per row: PW, or ⌈Ho·Wo/P⌉ chunks in MODE_DWP
-    py_count: int = 0  # sequencer rows: PH, or 1 in MODE_DWP
+    px_count: int = 0  # sequencer x steps per row: PW, or ⌈Wo/P⌉ segments in MODE_DWP
+    py_count: int = 0  # sequencer rows: PH (Ho in MODE_DWP)
     gsum: bool = False  # MODE_DWP avgpool: one sum over the whole map per channel word
 
     @property
@@ -234,7 +257,7 @@ def _pool_grid(layer, pool_layer, g: _Geometry) -> tuple[int, int]:
     return g.oh // 2, g.ow // 2
 
 
-def _groups(g: _Geometry, mode: int, gsum: bool, last: bool, P: int, M: int, px_count: int,
+def _groups(g: _Geometry, mode: int, gsum: bool, last: bool, P: int, M: int, pixels: int,
             wbase: int) -> tuple[list[Group], int]:
     """The pass's groups (weight words from ``wbase``) and its drain cycles."""
     cg_in, cg_out = ceil_div(g.cin, M), ceil_div(g.cout, M)
@@ -251,8 +274,10 @@ def _groups(g: _Geometry, mode: int, gsum: bool, last: bool, P: int, M: int, px_
     # MODE_DWP requantizes a PE's M lanes one per cycle and then writes P words
     slot_min = max(word_max, M) if mode == MODE_DWP else word_max
     if gsum:  # one hand-over per group: the group itself must last max(P, M) cycles
-        slot_min = ceil_div(max(P, M), px_count)
-    drain = DRAIN_BASE + word_max + (M + 1 if mode == MODE_DWP else 0)
+        slot_min = ceil_div(max(P, M), pixels)
+    if pixels == 1:  # the next group's table word is read one cycle ahead: ≥ 2 cycles
+        slot_min = max(slot_min, 2)
+    drain = word_max + (DWP_DRAIN + M if mode == MODE_DWP else CONV_DRAIN + tree_stages(M))
     groups = []
     for cbase, cg_lo, cg_cnt, wo_lo, wo_cnt, steps in raw:
         groups.append(Group(cbase, cg_lo, cg_cnt, wo_lo, wo_cnt, steps, max(steps, slot_min),
@@ -276,9 +301,10 @@ def _plan_pass(layer, pool_layer, shape, src: int, first: bool, last: bool, P: i
                 gsum = True
                 g = _Geometry(g.ih, g.iw, g.cin, 1, 1, 1, 0, g.ih, g.iw, g.cout)
     px_count, py_count = pw, ph
-    if mode == MODE_DWP:
-        px_count, py_count = ceil_div(g.oh * g.ow, P), 1
-    groups, drain = _groups(g, mode, gsum, last, P, M, px_count, wbase)
+    if mode == MODE_DWP:  # P-column segments of every output row
+        px_count, py_count = ceil_div(g.ow, P), g.oh
+    pixels = px_count * py_count * (4 if pool_layer is not None else 1)
+    groups, drain = _groups(g, mode, gsum, last, P, M, pixels, wbase)
     names = (layer.name,) if pool_layer is None else (layer.name, pool_layer.name)
     return Pass(
         name=layer.name, kind=layer.kind, mode=mode, first=first, last=last, src=src,
@@ -334,6 +360,7 @@ def loader_table(plan: Plan) -> list[tuple[int, int]]:
 
 
 def load_cycles(plan: Plan) -> int:
-    """Cycles to load one image: per byte, the accepting cycle plus one per kernel tap."""
+    """Cycles to load one image: per byte, the accepting cycle plus one per kernel tap,
+    and one more for the last write to leave the write port's input register."""
     h, w, c = plan.input_shape
-    return h * w * c * (1 + plan.load_k ** 2)
+    return h * w * c * (1 + plan.load_k ** 2) + 1

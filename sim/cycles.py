@@ -8,16 +8,19 @@ network plus the final argmax. Loading the image through the stream happens befo
 Per pass (a compute layer with its fused max pool; `hw.plan.plan_network` makes the
 plan), summed over the pass's groups::
 
-    cycles(pass) = Σ_groups pixels · slot_g + drain
+    cycles(pass) = PASS_LOAD + Σ_groups pixels · slot_g + drain
     steps_g      = KH·KW·cg_cnt_g               (MAC cycles per output pixel)
     slot_g       = max(steps_g, slot_min)
     slot_min     = W                            (W: most words a group writes per pixel,
                                                  0 for the logits, P in MODE_DWP)
                  = max(W, M)                    (pixel-parallel depthwise, MODE_DWP)
                  = ⌈max(P, M) / pixels⌉         (MODE_DWP global average pool)
-    drain        = 5 + W   (+ M + 1 in MODE_DWP: pipeline depth, write-back)
+                 ≥ 2 where a group has one pixel (the next group's word is read ahead)
+    drain        = CONV_DRAIN + T + W           (T: adder-tree registers, `tree_stages`)
+                 = DWP_DRAIN + M + W            (MODE_DWP: the lane serializer)
 
-and the network ends with ``num_classes`` argmax cycles. The terms:
+(`hw.plan` holds the constants and derives them from the pipeline's stages), and the
+network ends with ``num_classes + ARGMAX_EXTRA`` argmax cycles. The terms:
 
 - conv, dense, and dwconv/avgpool outside MODE_DWP: one group per P output channels;
   ``pixels = PH·PW`` (the grid written), ×4 with a fused max pool (the conv outputs
@@ -27,9 +30,9 @@ and the network ends with ``num_classes`` argmax cycles. The terms:
   ``K²·Cin`` virtual channels; dense and avgpool take the whole input map as their
   kernel (one output pixel).
 - MODE_DWP (dwconv or global avgpool with P ≥ M, no fused pool, not the last pass): PE
-  j computes output pixel ``chunk·P + j``, so ``pixels = ⌈Ho·Wo/P⌉`` chunks; one group
-  per channel word (⌈C/M⌉ groups), ``cg_cnt = 1``; the avgpool walks its H×W input
-  with a 1×1 kernel.
+  j computes output pixel ``x·P + j`` of a row's segment x, so ``pixels = Ho·⌈Wo/P⌉``
+  segments; one group per channel word (⌈C/M⌉ groups), ``cg_cnt = 1``; the avgpool
+  walks its H×W input with a 1×1 kernel.
 
 Everything depends on shapes, ``q``, ``P`` and ``M`` only, so shape-only
 `intnet.arch.LayerSpec` lists work too.
@@ -48,7 +51,7 @@ import json
 import math
 
 from hw.packing import PARAM_BITS
-from hw.plan import MODE_DWP, Plan, load_cycles, plan_network
+from hw.plan import ARGMAX_EXTRA, MODE_DWP, PASS_LOAD, Plan, load_cycles, plan_network
 from intnet.contract import macs as layer_macs
 
 
@@ -62,7 +65,7 @@ def _valid_taps(out_count: int, stride: int, k: int, pad: int, size: int) -> int
 
 
 def pass_cycles(plan: Plan, p) -> int:
-    return sum(p.pixels * g.slot for g in p.groups) + p.drain
+    return PASS_LOAD + sum(p.pixels * g.slot for g in p.groups) + p.drain
 
 
 def memories(plan: Plan) -> list[dict]:
@@ -117,7 +120,7 @@ def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int) -> dict:
     for i, p in enumerate(plan.passes):
         cyc = pass_cycles(plan, p)
         if i == len(plan.passes) - 1:
-            cyc += plan.num_classes  # the argmax scan over the logits
+            cyc += plan.num_classes + ARGMAX_EXTRA  # the argmax scan over the logits
         per_layer[p.name] = cyc
         ev = layer_events[p.name] = zero_events()
         ev["cycles"] = cyc
