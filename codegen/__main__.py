@@ -41,6 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--force", action="store_true", help="replace an existing build directory")
     b.add_argument("--no-synth", action="store_true",
                    help="skip the Yosys resource estimate (use the analytical one)")
+    b.add_argument("--clock-mhz", type=float, default=None,
+                   help="design clock in MHz: Xilinx boards get an MMCM at this frequency "
+                   "(default: the board's oscillator); iCE40/ECP5 builds start their PLL "
+                   "timing search there (default: the family's start)")
     b.add_argument("--quiet", action="store_true", help="no progress output")
     return parser
 
@@ -53,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
                       data_dir=args.data_dir, board=args.board, pe=args.pe, mult=args.mult,
                       images=args.images, epochs=args.epochs, seed=args.seed,
                       out=Path(args.out) if args.out else None, force=args.force,
-                      synth=not args.no_synth, progress=not args.quiet)
+                      synth=not args.no_synth, progress=not args.quiet,
+                      clock_mhz=args.clock_mhz)
     report = build(cfg)
     print(f"wrote {report['out_dir']}: {report['hw_matches_golden']['mismatches']} mismatching "
           f"logits over {report['hw_matches_golden']['images']} images, "

@@ -42,6 +42,10 @@ class BuildConfig:
     force: bool = False  # replace an existing build directory
     synth: bool = True  # run the Yosys resource estimate
     progress: bool = True  # print step progress
+    # The design clock (MHz): on Xilinx boards an MMCM at this frequency (None: the board's
+    # oscillator, no MMCM); on iCE40/ECP5 where the PLL timing search starts (None: the
+    # family's start, `boards.OpenFlow.pll_start_mhz`).
+    clock_mhz: float | None = None
 
     @property
     def out_dir(self) -> Path:
@@ -65,6 +69,7 @@ class BuildState:
     verification: dict = field(default_factory=dict)
     hls: dict = field(default_factory=dict)
     fmax_mhz: float | None = None  # placed-and-routed (open flow), when run
+    clock: dict = field(default_factory=dict)  # the clock the design runs at (PLL), if set
     specs: list = field(default_factory=list)  # layer shapes the design was chosen for
     synth_job: object = None  # the background Yosys run (codegen.synth.SynthJob)
     synth_log: Path | None = None
@@ -92,8 +97,24 @@ def check_config(cfg: BuildConfig) -> None:
         if getattr(cfg, name) is not None:
             check_positive(getattr(cfg, name), f"--{name}")
     check_positive(cfg.images, "--images")
+    if cfg.clock_mhz is not None:
+        _check_clock(cfg)
     check_output(cfg.out_dir, cfg.force)
     check_data_files(cfg.dataset, cfg.data_dir)
+
+
+def _check_clock(cfg: BuildConfig) -> None:
+    """A --clock-mhz the board's PLL can make (one line otherwise)."""
+    from boards import get_board
+    from hw.clocking import plan_clock
+
+    board = get_board(cfg.board)
+    if not (isinstance(cfg.clock_mhz, int | float) and cfg.clock_mhz > 0):
+        raise UserError(f"--clock-mhz must be a positive frequency in MHz, not {cfg.clock_mhz!r}")
+    try:
+        plan_clock(board.family, board.clock_mhz, cfg.clock_mhz)
+    except ValueError as e:
+        raise UserError(f"--clock-mhz: {e}") from None
 
 
 # ---------------------------------------------------------------------------- steps
@@ -199,21 +220,38 @@ def step_board(state: BuildState, cfg: BuildConfig) -> None:
         _open_flow(state, cfg, images[0], label)
         return
     from codegen.vivado import emit_vivado
+    from hw.clocking import plan_clock
+    from search.design import evaluate
 
+    plan = None
+    if cfg.clock_mhz is not None:
+        plan = plan_clock(state.board.family, state.board.clock_mhz, cfg.clock_mhz)
+        state.clock = {"clock_mhz": plan.f_out_mhz, "source": "mmcm", "pll": dict(plan.params),
+                       "timing": "not analysed here (no Vivado): see Vivado's timing "
+                                 "report; logic_depth is Yosys's"}
+        _set_energy(state, cfg, evaluate(state.specs, cfg.q, state.pe, state.mult,
+                                         state.board, clock_mhz=plan.f_out_mhz))
     paths = emit_vivado(state.net, state.pe, state.mult, state.board, state.root, images[0],
-                        label)
+                        label, clock=plan)
     state.files["vivado"] = state.rel(paths)
 
 
 def _open_flow(state: BuildState, cfg: BuildConfig, image, label: int) -> None:
-    """Yosys + nextpnr + the packer; the routed fmax becomes the energy model's clock."""
+    """Yosys + nextpnr + the packer, the design on the family's PLL; the PLL clock that
+    passed timing becomes the energy model's clock."""
     from codegen.openflow import block_ram_bram36, build_bitstream
     from search.design import evaluate
 
+    def say(text):
+        if cfg.progress:
+            print(f"      {text}", flush=True)
+
     result = build_bitstream(state.net, state.pe, state.mult, state.board, state.root, image,
-                             label)
+                             label, clock_mhz=cfg.clock_mhz, progress=say)
     state.files["bitstream"] = state.rel(result["files"])
     state.fmax_mhz = result["fmax_mhz"]
+    state.clock = {"clock_mhz": result["clock_mhz"], "source": "pll", "pll": result["pll"],
+                   "timing_attempts": result["attempts"], "clock_net": result["clock_net"]}
     used = result["utilization"]
     family = state.board.family
     state.resources = {
@@ -223,7 +261,7 @@ def _open_flow(state: BuildState, cfg: BuildConfig, image, label: int) -> None:
         "source": f"nextpnr-{family} (placed and routed)", "nextpnr": used,
     }
     _set_energy(state, cfg, evaluate(state.specs, cfg.q, state.pe, state.mult, state.board,
-                                     clock_mhz=state.fmax_mhz))
+                                     clock_mhz=result["clock_mhz"]))
 
 
 def step_hls(state: BuildState, cfg: BuildConfig) -> None:

@@ -16,7 +16,7 @@ control word that travels down the pipeline beside the data.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -50,6 +50,21 @@ def walk_layout(desc: Table, groups: Table, addr_bits: int) -> data.StructLayout
     })
 
 
+class _Down:
+    """A down-counter with a registered terminal flag: ``zero`` is a flip-flop, so the
+    loop levels' wrap conditions start from registers, not from comparators."""
+
+    def __init__(self, width: int, name: str):
+        self.value = Signal(max(1, width), name=f"{name}_left")
+        self.zero = Signal(name=f"{name}_zero")
+
+    def reload(self, m, value, is_zero):
+        m.d.sync += [self.value.eq(value), self.zero.eq(is_zero)]
+
+    def count(self, m):
+        m.d.sync += [self.value.eq(self.value - 1), self.zero.eq(self.value == 1)]
+
+
 class Walker(wiring.Component):
     """The loop nest of the current pass (S0a); advances on every ``run`` cycle.
 
@@ -61,12 +76,6 @@ class Walker(wiring.Component):
     def __init__(self, plan: Plan, desc: Table, groups: Table, addr_bits: int):
         self._plan, self._desc, self._groups = plan, desc, groups
         self.walk_layout = walk_layout(desc, groups, addr_bits)
-        dmax, gmax = desc.maxima, groups.maxima
-        self._counters = data.StructLayout({
-            "cg": bits(gmax["cg_m1"]), "kx": bits(dmax["kw_m1"]), "ky": bits(dmax["kh_m1"]),
-            "slot": bits(gmax["slot_m1"]), "steps": bits(gmax["steps_m1"]) + 1,
-            "px": bits(dmax["px_m1"]), "py": bits(dmax["py_m1"]), "dx": 1, "dy": 1,
-        })
         super().__init__({
             "desc": In(desc.layout), "grp": In(groups.layout), "grp_next": In(groups.layout),
             "init": In(1), "run": In(1),
@@ -75,105 +84,149 @@ class Walker(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        desc, cur = self.desc, self.cur
-        left = Signal(self._counters)  # down-counters of the loop levels
-        base = Signal(cur.a.shape())  # the current output pixel's first word
-        iy0, ix0 = Signal(cur.iy.shape()), Signal(cur.ix.shape())  # its window origin
-        grp = Signal(self.grp.shape())  # the group being walked
+        cur = self.cur
+        dmax, gmax = self._desc.maxima, self._groups.maxima
+        c = {name: _Down(bits(mx), name) for name, mx in (
+            ("cg", gmax["cg_m1"]), ("kx", dmax["kw_m1"]), ("slot", gmax["slot_m1"]),
+            ("steps", gmax["steps_m1"]), ("px", dmax["px_m1"]), ("py", dmax["py_m1"]))}
+        dx, dy = Signal(name="dx"), Signal(name="dy")
+        grp = Signal(self.grp.shape(), name="grp")  # the group being walked
         # which loop level wraps this cycle (each implies the ones inside it)
-        wrap_cg = left.cg == 0
-        wrap_kx = wrap_cg & (left.kx == 0)
-        slot_end = left.slot == 0
-        wrap_dx = slot_end & (~desc.pool | left.dx)
-        wrap_dy = wrap_dx & (~desc.pool | left.dy)
-        wrap_px = wrap_dy & (left.px == 0)
-        wrap_py = wrap_px & (left.py == 0)
+        wrap_cg = c["cg"].zero
+        wrap_kx = wrap_cg & c["kx"].zero
+        slot_end = c["slot"].zero
+        # how far the next pixel advance reaches, as a thermometer of registers set when
+        # the pixel starts: ≥ dy (the window's dx wraps), ≥ px, ≥ py, the group's end
+        reach = Signal(4, name="reach")
+        wrap_dx, wrap_dy = slot_end & reach[0], slot_end & reach[1]
+        wrap_px, wrap_py = slot_end & reach[2], slot_end & reach[3]
+        group_start = self.init | (self.run & wrap_py)
+        pixel_start = self.init | (self.run & slot_end)
+        stepping = self.run & cur.step & ~slot_end
         m.d.comb += [self.group_switch.eq(self.run & wrap_py & ~grp.lastg),
                      self.pass_end.eq(self.run & wrap_py & grp.lastg)]
-        with m.If(self.init):
-            self._start_group(m, left, base, iy0, ix0, grp, self.grp)
-        with m.Elif(self.run):
-            with m.If(wrap_py):
-                self._start_group(m, left, base, iy0, ix0, grp, self.grp_next)
-            with m.Elif(slot_end):
-                self._next_pixel(m, left, base, iy0, ix0, grp, wrap_dx, wrap_dy, wrap_px)
-            with m.Else():
-                m.d.sync += left.slot.eq(left.slot - 1)
-                with m.If(cur.step):
-                    self._next_step(m, left, grp, wrap_cg, wrap_kx)
+        # the group a starting pixel belongs to: the pass's first, or the next one
+        word = Signal(self.grp.shape(), name="start_word")
+        m.d.comb += word.eq(Mux(self.init, self.grp, self.grp_next))
+        now = Signal(self.grp.shape(), name="pixel_group")
+        m.d.comb += now.eq(Mux(group_start, word, grp))
+        with m.If(group_start):
+            m.d.sync += grp.eq(word)
+        next_reach = self._counters(m, c, dx, dy, reach, now, group_start, pixel_start,
+                                    stepping, wrap_cg, wrap_kx, wrap_dx, wrap_dy, wrap_px)
+        self._position(m, now, next_reach, group_start, pixel_start, stepping, wrap_cg, wrap_kx,
+                       wrap_dy, wrap_px)
         return m
 
-    def _start_group(self, m, left, base, iy0, ix0, grp, word):
-        """The group's first pixel, first slot cycle."""
-        desc, cur = self.desc, self.cur
-        m.d.sync += [
-            grp.eq(word), base.eq(word.base0), iy0.eq(desc.neg_pad), ix0.eq(desc.neg_pad),
-            left.cg.eq(word.cg_m1), left.kx.eq(desc.kw_m1), left.ky.eq(desc.kh_m1),
-            left.slot.eq(word.slot_m1), left.steps.eq(word.steps_m1),
-            left.px.eq(desc.px_m1), left.py.eq(desc.py_m1), left.dx.eq(0), left.dy.eq(0),
-            cur.step.eq(1), cur.slot_first.eq(1), cur.pixel_first.eq(1),
-            cur.last_step.eq(word.steps_m1 == 0),
-            cur.group_end.eq((desc.px_m1 == 0) & (desc.py_m1 == 0) & ~desc.pool),
-            cur.pool_first.eq(1), cur.pool_last.eq(~desc.pool),
-            cur.seg_last.eq(desc.px_m1 == 0),
-            cur.a.eq(word.base0), cur.iy.eq(desc.neg_pad), cur.ix.eq(desc.neg_pad),
-            cur.ox.eq(0), cur.w.eq(word.wbase), cur.o.eq(word.wo_lo), cur.cg.eq(word.cg_lo),
-            cur.cbase.eq(word.cbase), cur.wo_lo.eq(word.wo_lo), cur.wo_cnt.eq(word.wo_cnt),
-        ]
+    def _widest(self, prefix: str) -> signed:
+        """A signed shape that holds every descriptor field named ``prefix_*``."""
+        widths = [fld.width for name, fld in self._desc.layout if name.startswith(prefix + "_")]
+        return signed(max(widths) + 1)
 
-    def _next_pixel(self, m, left, base, iy0, ix0, grp, wrap_dx, wrap_dy, wrap_px):
-        """The next output pixel (or pixel-parallel segment) of the group."""
+    def _counters(self, m, c, dx, dy, reach, now, group_start, pixel_start, stepping, wrap_cg,
+                  wrap_kx, wrap_dx, wrap_dy, wrap_px):
+        """The loop counters and the step's flags; returns the next pixel's reach."""
+        desc, cur = self.desc, self.cur
+        run_end = pixel_start & ~group_start  # the next pixel of the same group
+        with m.If(pixel_start):
+            c["cg"].reload(m, now.cg_m1, now.cg1)
+            c["kx"].reload(m, desc.kw_m1, desc.kw1)
+            c["slot"].reload(m, now.slot_m1, now.slot1)
+            c["steps"].reload(m, now.steps_m1, now.steps1)
+            m.d.sync += [cur.step.eq(1), cur.slot_first.eq(1), cur.last_step.eq(now.steps1)]
+        with m.Elif(self.run):
+            c["slot"].count(m)
+            with m.If(stepping):
+                c["steps"].count(m)
+                m.d.sync += [cur.slot_first.eq(0), cur.step.eq(~c["steps"].zero),
+                             cur.last_step.eq(c["steps"].value == 1)]
+                with m.If(~wrap_cg):
+                    c["cg"].count(m)
+                with m.Else():
+                    c["cg"].reload(m, now.cg_m1, now.cg1)
+                    with m.If(~wrap_kx):
+                        c["kx"].count(m)
+                    with m.Else():
+                        c["kx"].reload(m, desc.kw_m1, desc.kw1)
+        # the output pixel: pooled order (dx, dy inside px, py), or row segments
+        next_dx = Signal(name="next_dx")
+        next_dy = Signal(name="next_dy")
+        px_zero, py_zero = Signal(name="next_px_zero"), Signal(name="next_py_zero")
+        m.d.comb += [
+            next_dx.eq(Mux(group_start, 0, desc.pool & ~wrap_dx)),
+            next_dy.eq(Mux(group_start, 0, Mux(wrap_dx, desc.pool & ~wrap_dy & ~dy, dy))),
+            px_zero.eq(Mux(group_start | wrap_px, desc.px1,
+                           Mux(wrap_dy, c["px"].value == 1, c["px"].zero))),
+            py_zero.eq(Mux(group_start, desc.py1, Mux(wrap_px, c["py"].value == 1,
+                                                      c["py"].zero))),
+        ]
+        reach1 = ~desc.pool | next_dx
+        reach2 = reach1 & (~desc.pool | next_dy)
+        reach3 = reach2 & px_zero
+        next_reach = Cat(reach1, reach2, reach3, reach3 & py_zero)
+        with m.If(pixel_start):
+            m.d.sync += reach.eq(next_reach)
+            m.d.sync += [dx.eq(next_dx), dy.eq(next_dy),
+                         cur.pixel_first.eq(group_start),
+                         cur.pool_first.eq(~desc.pool | (~next_dx & ~next_dy)),
+                         cur.pool_last.eq(~desc.pool | (next_dx & next_dy)),
+                         cur.group_end.eq(px_zero & py_zero
+                                          & (~desc.pool | (next_dx & next_dy)))]
+            with m.If(group_start | wrap_px):
+                c["px"].reload(m, desc.px_m1, desc.px1)
+                m.d.sync += cur.seg_last.eq(desc.px1)
+            with m.Elif(wrap_dy):
+                c["px"].count(m)
+                m.d.sync += cur.seg_last.eq(c["px"].value == 1)
+            with m.If(group_start):
+                c["py"].reload(m, desc.py_m1, desc.py1)
+            with m.Elif(run_end & wrap_px):
+                c["py"].count(m)
+        return next_reach
+
+    def _position(self, m, now, lv, group_start, pixel_start, stepping, wrap_cg, wrap_kx,
+                  wrap_dy, wrap_px):
+        """The step's addresses and coordinates: adders fed by registers and constants."""
         desc, cur = self.desc, self.cur
         P = self._plan.pe_count
-        # the window origin moves by the level's constant (tables._walk_deltas)
-        dA = Mux(wrap_px, desc.dA_py, Mux(wrap_dy, desc.dA_px, Mux(wrap_dx, desc.dA_dy,
-                                                                   desc.dA_dx)))
-        dIY = Mux(wrap_px, desc.dIY_py, Mux(wrap_dy, desc.dIY_px, Mux(wrap_dx, desc.dIY_dy, 0)))
-        new_base, new_iy0 = base + dA, iy0 + dIY
-        new_ix0 = Mux(wrap_px, desc.neg_pad,
-                      ix0 + Mux(wrap_dy, desc.dIX_px, Mux(wrap_dx, desc.dIX_dy, desc.dIX_dx)))
-        next_dx = ~wrap_dx  # dx 0 → 1 inside a pooled window
-        next_dy = Mux(wrap_dx, ~wrap_dy & ~left.dy, left.dy)
-        next_px = Mux(wrap_dy, Mux(wrap_px, desc.px_m1, left.px - 1), left.px)
-        next_py = Mux(wrap_px, left.py - 1, left.py)
-        m.d.sync += [
-            base.eq(new_base), iy0.eq(new_iy0), ix0.eq(new_ix0),
-            left.dx.eq(next_dx & desc.pool), left.dy.eq(next_dy & desc.pool),
-            left.px.eq(next_px), left.py.eq(next_py),
-            left.cg.eq(grp.cg_m1), left.kx.eq(desc.kw_m1), left.ky.eq(desc.kh_m1),
-            left.slot.eq(grp.slot_m1), left.steps.eq(grp.steps_m1),
-            cur.step.eq(1), cur.slot_first.eq(1), cur.pixel_first.eq(0),
-            cur.last_step.eq(grp.steps_m1 == 0),
-            cur.pool_first.eq(~desc.pool | (~next_dx & ~next_dy)),
-            cur.pool_last.eq(~desc.pool | (next_dx & next_dy)),
-            cur.a.eq(new_base), cur.iy.eq(new_iy0), cur.ix.eq(new_ix0),
-            cur.w.eq(grp.wbase), cur.cg.eq(grp.cg_lo),
+        base = Signal(cur.a.shape(), name="base")  # the current output pixel's first word
+        iy0, ix0 = Signal(cur.iy.shape(), name="iy0"), Signal(cur.ix.shape(), name="ix0")
+        # the window origin moves by the level's constant (tables._walk_deltas), chosen when
+        # the pixel starts for the advance that ends it: registers feed the adders
+        d_a, d_iy, d_ix = (Signal(self._widest(prefix), name=f"d_{prefix[1:].lower()}")
+                           for prefix in ("dA", "dIY", "dIX"))
+        with m.If(pixel_start):
+            m.d.sync += [
+                d_a.eq(Mux(lv[2], desc.dA_py, Mux(lv[1], desc.dA_px, Mux(lv[0], desc.dA_dy,
+                                                                        desc.dA_dx)))),
+                d_iy.eq(Mux(lv[2], desc.dIY_py, Mux(lv[1], desc.dIY_px,
+                                                    Mux(lv[0], desc.dIY_dy, 0)))),
+                d_ix.eq(Mux(lv[1], desc.dIX_px, Mux(lv[0], desc.dIX_dy, desc.dIX_dx))),
+            ]
+        new_base, new_iy0, new_ix0 = Signal.like(base), Signal.like(iy0), Signal.like(ix0)
+        m.d.comb += [
+            new_base.eq(Mux(group_start, now.base0, base) + Mux(group_start, 0, d_a)),
+            new_iy0.eq(Mux(group_start, desc.neg_pad, iy0) + Mux(group_start, 0, d_iy)),
+            new_ix0.eq(Mux(group_start | wrap_px, desc.neg_pad, ix0 + d_ix)),
         ]
-        with m.If(wrap_dy):  # a new (pooled) output pixel: the output word moves on
+        step_a = cur.a + Mux(wrap_cg, Mux(wrap_kx, now.inc_ky, now.inc_kx), 1)
+        with m.If(pixel_start):
+            m.d.sync += [base.eq(new_base), iy0.eq(new_iy0), ix0.eq(new_ix0),
+                         cur.a.eq(new_base), cur.iy.eq(new_iy0), cur.ix.eq(new_ix0),
+                         cur.w.eq(now.wbase), cur.cg.eq(now.cg_lo)]
+        with m.Elif(stepping):
+            m.d.sync += [cur.a.eq(step_a), cur.w.eq(cur.w + 1),
+                         cur.cg.eq(Mux(wrap_cg, now.cg_lo, cur.cg + 1))]
+            with m.If(wrap_kx):
+                m.d.sync += [cur.iy.eq(cur.iy + 1), cur.ix.eq(cur.ix + desc.dIX_ky)]
+            with m.Elif(wrap_cg):
+                m.d.sync += cur.ix.eq(cur.ix + 1)
+        with m.If(group_start):
+            m.d.sync += [cur.o.eq(now.wo_lo), cur.ox.eq(0), cur.cbase.eq(now.cbase),
+                         cur.wo_lo.eq(now.wo_lo), cur.wo_cnt.eq(now.wo_cnt)]
+        with m.Elif(pixel_start & wrap_dy):  # a new (pooled) output pixel: the next word
             m.d.sync += [cur.o.eq(cur.o + Mux(wrap_px, desc.dO_py, desc.dO_px)),
-                         cur.ox.eq(Mux(wrap_px, 0, cur.ox + P)),
-                         cur.seg_last.eq(next_px == 0)]
-        # the last pixel of the group: both counters at 0 and, pooled, the window's last
-        m.d.sync += cur.group_end.eq((next_px == 0) & (next_py == 0)
-                                     & (~desc.pool | (next_dx & next_dy)))
-
-    def _next_step(self, m, left, grp, wrap_cg, wrap_kx):
-        """Inside a slot: the next input word, else the next tap column, else row."""
-        desc, cur = self.desc, self.cur
-        m.d.sync += [cur.w.eq(cur.w + 1), left.steps.eq(left.steps - 1),
-                     cur.slot_first.eq(0), cur.last_step.eq(left.steps == 1),
-                     cur.step.eq(left.steps != 0)]
-        with m.If(~wrap_cg):
-            m.d.sync += [left.cg.eq(left.cg - 1), cur.a.eq(cur.a + 1), cur.cg.eq(cur.cg + 1)]
-        with m.Elif(~wrap_kx):
-            m.d.sync += [left.cg.eq(grp.cg_m1), left.kx.eq(left.kx - 1),
-                         cur.a.eq(cur.a + grp.inc_kx), cur.ix.eq(cur.ix + 1),
-                         cur.cg.eq(grp.cg_lo)]
-        with m.Else():
-            m.d.sync += [left.cg.eq(grp.cg_m1), left.kx.eq(desc.kw_m1),
-                         left.ky.eq(left.ky - 1), cur.a.eq(cur.a + grp.inc_ky),
-                         cur.iy.eq(cur.iy + 1), cur.ix.eq(cur.ix + desc.dIX_ky),
-                         cur.cg.eq(grp.cg_lo)]
+                         cur.ox.eq(Mux(wrap_px, 0, cur.ox + P))]
 
 
 def control_layout(plan: Plan, desc: Table, groups: Table, addr_bits: int,
@@ -224,7 +277,7 @@ class StepIssue(wiring.Component):
         desc, cur, ctl = self.desc, self.cur, self.ctl
         valid = self.run & cur.step
         pad = Signal()
-        m.d.comb += pad.eq((cur.iy < 0) | (cur.iy >= desc.ih) | (cur.ix < 0)
+        m.d.comb += pad.eq(cur.iy[-1] | (cur.iy >= desc.ih) | cur.ix[-1]
                            | (cur.ix >= desc.iw))
         dwp = desc.mode == MODE_DWP
         last_word = Mux(cur.seg_last, desc.wo_last, cur.wo_cnt)
@@ -257,7 +310,7 @@ class StepIssue(wiring.Component):
         """PE j reads the pixel j columns right of PE 0's (same row): its own address, and
         its own padding (also beyond the row's end); returns PE 0's read condition."""
         desc, cur, ctl = self.desc, self.cur, self.ctl
-        row_pad = (cur.iy < 0) | (cur.iy >= desc.ih)
+        row_pad = cur.iy[-1] | (cur.iy >= desc.ih)
         own0 = Signal()
         for j in range(self._nports):
             offset = Signal(cur.a.shape(), name=f"offset_pe{j}")  # j·s·cg_in words
@@ -267,7 +320,7 @@ class StepIssue(wiring.Component):
             pad_j = Signal(name=f"pad_pe{j}")
             m.d.comb += [
                 ix_j.eq(cur.ix + Mux(desc.stride == 2, 2 * j, j)),
-                pad_j.eq(row_pad | (ix_j < 0) | (ix_j >= desc.iw) | (cur.ox + j >= desc.ow)),
+                pad_j.eq(row_pad | ix_j[-1] | (ix_j >= desc.iw) | (cur.ox + j >= desc.ow)),
             ]
             m.d.sync += ctl.pad_pe[j].eq(pad_j)
             if j == 0:

@@ -4,16 +4,16 @@ unrolled for the first layer ("im2col"), one whole byte per 8-bit lane.
 For a first conv with kernel K, stride S and padding K//2, input pixel (y, x, c) is
 tap (ky, kx) of output pixel ((y + pad − ky)/S, (x + pad − kx)/S) when that divides and
 lies inside the Ho×Wo grid. Output pixel p's word run starts at ``p·cg`` and holds
-virtual channel ``v = (ky·K + kx)·C + c`` in lane ``v mod M`` of word ``v div M``. Taps
-that fall into the zero padding are never written, so they keep the buffer's initial
-zeros: the MAC stage needs no mask for them. For a first dense layer K = 1: the plain
-pixel layout, channel innermost.
+virtual channel ``v = (ky·K + kx)·C + c`` in lane ``v mod F`` of word ``v div F`` (F the
+first pass's lanes, `hw.plan.image_lanes`). Taps that fall into the zero padding are
+never written, so they keep the buffer's initial zeros: the MAC stage needs no mask.
+For a first dense layer K = 1: the plain pixel layout, channel innermost.
 
 Each byte takes the accepting cycle plus one cycle per kernel tap (``ready`` is low
 meanwhile): one lane-enabled write per tap that lands inside the output grid. The
 address is a pixel base kept by counters (``⌊(y + pad)/S⌋`` rows and ``⌊(x + pad)/S⌋``
-columns of the output grid) plus a per-(tap, channel) offset from a table; the write
-port sees registers, one cycle after the tap.
+columns of the output grid) plus a per-(tap, channel) offset from a table; the table
+row is registered, then the write port's inputs, two cycles after the tap.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class ImageLoader(wiring.Component):
     def __init__(self, plan: Plan, addr_bits: int):
         self._plan = plan
         self._addr_bits = addr_bits
-        M = plan.mults_per_pe
+        M = plan.image_lanes
         super().__init__({
             "image": In(stream.Signature(INPUT_BITS)),
             "enable": In(1),
@@ -62,7 +62,6 @@ class ImageLoader(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         plan = self._plan
-        M = plan.mults_per_pe
         H, W, C = plan.input_shape
         K, S, PAD = plan.load_k, plan.load_stride, plan.load_pad
         cg0 = plan.passes[0].cg_in
@@ -70,9 +69,9 @@ class ImageLoader(wiring.Component):
         m.submodules.table = rom = Memory(shape=table.layout.size, depth=len(table.words),
                                           init=table.words)
         rp = rom.read_port(domain="comb")
-        entry = table.layout(rp.data)
         busy, byte = Signal(), Signal(INPUT_BITS)
         c, tap = Signal(range(max(2, C))), Signal(range(max(2, K * K)))
+        index = Signal(range(max(2, K * K * C)))  # tap·C + c, the table row of this tap
         # output-grid position of the input pixel: q = ⌊(coord + pad)/S⌋, r its residue;
         # the initial values are pixel (0, 0)'s (reset and `restart` both start there)
         q0, r0 = PAD // S, PAD % S
@@ -82,26 +81,14 @@ class ImageLoader(wiring.Component):
         x = Signal(range(max(2, W)))
         base = Signal(signed(self._addr_bits + 2), init=row0 + q0 * cg0)  # output pixel (qy, qx)
         row_base = Signal(signed(self._addr_bits + 2), init=row0)
-        m.d.comb += [rp.addr.eq(tap * C + c),
+        m.d.comb += [rp.addr.eq(index),
                      self.image.ready.eq(self.enable & ~busy & ~self.restart)]
         with m.If(self.image.valid & self.image.ready):
-            m.d.sync += [byte.eq(self.image.payload), busy.eq(1), tap.eq(0)]
-        oy, ox = Signal(signed(len(qy) + 1)), Signal(signed(len(qx) + 1))
-        m.d.comb += [oy.eq(qy - entry.qy), ox.eq(qx - entry.qx)]
-        hit = Signal()
-        m.d.comb += hit.eq(busy & (ry == entry.ry) & (rx == entry.rx) & (oy >= 0)
-                           & (oy < plan.load_h) & (ox >= 0) & (ox < plan.load_w))
-        m.d.sync += self.wr_addr.eq(base + entry.offset)
-        for lane in range(M):
-            m.d.sync += [self.wr_data[lane].eq(byte),
-                         self.wr_en[lane].eq(hit & (entry.lane == lane))]
-        written = Signal()  # the registered write of the byte's last tap is still out
-        m.d.sync += written.eq(busy)
-        m.d.comb += self.busy.eq(busy | written)
-
+            m.d.sync += [byte.eq(self.image.payload), busy.eq(1), tap.eq(0), index.eq(c)]
+        self._write(m, rp, table, busy, byte, qy, ry, qx, rx, base)
         with m.If(busy):
             with m.If(tap != K * K - 1):
-                m.d.sync += tap.eq(tap + 1)
+                m.d.sync += [tap.eq(tap + 1), index.eq(index + C)]
             with m.Else():  # the byte's last tap: on to the next channel / pixel
                 m.d.sync += [tap.eq(0), busy.eq(0)]
                 with m.If(c != C - 1):
@@ -116,6 +103,28 @@ class ImageLoader(wiring.Component):
             m.d.sync += [x.eq(0), c.eq(0), qx.eq(q0), rx.eq(r0), qy.eq(q0), ry.eq(r0),
                          base.eq(row0 + q0 * cg0), row_base.eq(row0)]
         return m
+
+    def _write(self, m, rp, table, busy, byte, qy, ry, qx, rx, base):
+        """Two registered stages: the table row with a snapshot of the pixel's position,
+        then the write port's address, data and lane enables."""
+        plan, M = self._plan, self._plan.image_lanes
+        entry = Signal(table.layout)
+        snap = [Signal.like(s, name=f"{s.name}_t") for s in (busy, byte, qy, ry, qx, rx, base)]
+        m.d.sync += [entry.eq(rp.data)] + [d.eq(s) for d, s in
+                                            zip(snap, (busy, byte, qy, ry, qx, rx, base),
+                                                strict=True)]
+        valid, byte_t, qy_t, ry_t, qx_t, rx_t, base_t = snap
+        oy, ox = Signal(signed(len(qy) + 1)), Signal(signed(len(qx) + 1))
+        m.d.comb += [oy.eq(qy_t - entry.qy), ox.eq(qx_t - entry.qx)]
+        hit = valid & (ry_t == entry.ry) & (rx_t == entry.rx) & ~oy[-1] & \
+            (oy < plan.load_h) & ~ox[-1] & (ox < plan.load_w)
+        m.d.sync += self.wr_addr.eq(base_t + entry.offset)
+        for lane in range(M):
+            m.d.sync += [self.wr_data[lane].eq(byte_t),
+                         self.wr_en[lane].eq(hit & (entry.lane == lane))]
+        written = Signal()  # the write stage holds this tap (written or not)
+        m.d.sync += written.eq(valid)
+        m.d.comb += self.busy.eq(busy | valid | written)
 
     @staticmethod
     def _step(m, q, r, S, base, stride_words):

@@ -3,13 +3,14 @@
 The last pass writes no activations: its raw accumulators are the int32 logits, class
 ``g·P + j`` from PE j in the pass's group g (groups come in order). Each class register
 loads only in its own group, from its own PE: no comparator per (class, PE) pair. After
-the pass has drained, a two-stage scan reads one class per cycle and keeps the first
-maximum (lowest index on ties, as the golden model's argmax).
+the pass has drained, the scan reads one class every three cycles (read, compare the
+halves, update) and keeps the first maximum (lowest index on ties, as the golden
+model's argmax).
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Module, Signal, signed
+from amaranth.hdl import Array, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -46,25 +47,31 @@ class Logits(wiring.Component):
             for c in range(n):
                 with m.If(group == c // P):
                     m.d.sync += regs[c].eq(self.acc[c % P][:LOGIT_BITS])
-        index = Signal(range(max(2, n)))
-        value = Signal(signed(LOGIT_BITS))  # class index − 1, read last cycle
-        value_valid, value_last = Signal(), Signal()
-        best = Signal(signed(LOGIT_BITS))
-        best_index = Signal(range(max(2, n)))
-        seen = Signal()  # a class has been compared since the scan started
+        # The scan takes three cycles a class: read (value ← class index), compare the
+        # halves (a 32-bit carry chain is too long for one cycle on the slowest family),
+        # update the best with the previous class.
+        index = Signal(range(n + 1))
+        value, best = Signal(signed(LOGIT_BITS)), Signal(signed(LOGIT_BITS))
+        candidate = Signal(range(max(2, n)))  # the class in `value`
+        half = LOGIT_BITS // 2
+        hi_gt, hi_eq, lo_gt, seen = Signal(), Signal(), Signal(), Signal()
+        phase = Signal(range(3))
+        m.d.comb += self.scan_done.eq(self.scan & (phase == 0) & (index == n))
         with m.If(self.scan_start):
-            m.d.sync += [index.eq(0), seen.eq(0), value_valid.eq(0)]
+            m.d.sync += [index.eq(0), seen.eq(0), phase.eq(0)]
         with m.Elif(self.scan):
-            m.d.sync += [value.eq(Array(regs)[index]), value_valid.eq(index < n),
-                         value_last.eq(index == n - 1), best_index.eq(index)]
-            with m.If(index < n):
-                m.d.sync += index.eq(index + 1)
-        update = value_valid & (~seen | (value > best))
-        with m.If(self.scan & update):
-            m.d.sync += [best.eq(value), self.class_out.eq(best_index)]
-        with m.If(self.scan & value_valid):
-            m.d.sync += seen.eq(1)
-        m.d.comb += self.scan_done.eq(self.scan & value_valid & value_last)
+            m.d.sync += phase.eq(Mux(phase == 2, 0, phase + 1))
+            with m.If(phase == 0):
+                m.d.sync += [value.eq(Array(regs)[index]), candidate.eq(index),
+                             index.eq(index + 1)]
+            with m.Elif(phase == 1):
+                m.d.sync += [hi_gt.eq(value[half:].as_signed() > best[half:].as_signed()),
+                             hi_eq.eq(value[half:] == best[half:]),
+                             lo_gt.eq(value[:half] > best[:half])]
+            with m.Else():
+                with m.If(~seen | hi_gt | (hi_eq & lo_gt)):
+                    m.d.sync += [best.eq(value), self.class_out.eq(candidate)]
+                m.d.sync += seen.eq(1)
         for c in range(n):
             m.d.comb += self.logits[LOGIT_BITS * c: LOGIT_BITS * (c + 1)].eq(regs[c])
         return m

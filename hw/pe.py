@@ -20,6 +20,7 @@ from amaranth.lib.wiring import In, Out
 from hw.arith import SHIFT_ADD_MAX_Q, product_bits
 from hw.delay import delayed
 from hw.plan import TREE_LEVELS_PER_STAGE, tree_stages
+from intnet.contract import INPUT_BITS
 
 
 def lane_product(w, a, q: int):
@@ -76,19 +77,22 @@ class AdderTree(wiring.Component):
 
 
 class PE(wiring.Component):
-    """One processing engine: M lane products, a pipelined adder tree, an accumulator.
+    """One processing engine: M lane products, F first-pass lanes, a pipelined adder tree
+    per path, an accumulator.
 
-    Timing (cycle c: the operands ``act``, ``weight``, ``lane_en`` with ``valid`` and
-    ``first``): the lane products are registered (c + 1); the adder tree adds
-    `hw.plan.TREE_LEVELS_PER_STAGE` levels per register (`hw.plan.tree_stages`, T of
-    them); in cycle c + 1 + T ``acc`` shows the accumulator after this step (``bias +
-    sum`` on a pixel's first step; ``bias`` is read then) while ``acc_valid`` is high.
-    With lane accumulators, ``lane_acc`` shows each lane's own sum in cycle c + 1
-    (``lane_bias`` read then).
+    The M lanes multiply q-bit weights by q-bit activations (``act_bits``; hidden layers);
+    the F ``image_*`` lanes (`hw.plan.image_lanes`) multiply q-bit weights by whole 8-bit
+    pixels and serve the first pass only (``first_pass``). Timing (cycle c: the operands
+    with ``valid`` and ``first``): the lane products are registered (c + 1); each adder
+    tree adds `hw.plan.TREE_LEVELS_PER_STAGE` levels per register (T of them, T =
+    `hw.plan.tree_stages` of the wider path); in cycle c + 1 + T ``acc`` shows the
+    accumulator after this step (``bias + sum`` on a pixel's first step; ``bias`` is
+    read then) while ``acc_valid`` is high. With lane accumulators, ``lane_acc`` shows
+    each main lane's own sum in cycle c + 1 (``lane_bias`` read then).
     """
 
     def __init__(self, q: int, mults_per_pe: int, acc_bits: int, act_bits: int | None = None,
-                 *, lane_accumulators: bool = False):
+                 *, image_lanes: int = 0, lane_accumulators: bool = False):
         act_bits = q if act_bits is None else act_bits
         try:
             _check_positive("mults_per_pe", mults_per_pe)
@@ -102,15 +106,20 @@ class PE(wiring.Component):
             self._MustUse__silence = True  # rejected, so never elaborated: no unused warning
             raise
         self._q, self._M, self._acc_bits, self._act_bits = q, mults_per_pe, acc_bits, act_bits
+        self._F = image_lanes
         self._lanes = lane_accumulators
         self.product_bits = product_bits(q, act_bits)
         # the adder tree adds ⌈log2 M⌉ bits
         self.sum_bits = self.product_bits + (mults_per_pe - 1).bit_length()
-        self.tree_stages = tree_stages(mults_per_pe)
+        self.tree_stages = tree_stages(max(mults_per_pe, image_lanes))
+        F = max(1, image_lanes)
         super().__init__({
             "act": In(act_bits * mults_per_pe),  # lane l in bits [act_bits·l, act_bits·(l+1))
             "weight": In(q * mults_per_pe),
             "lane_en": In(mults_per_pe),
+            "image_act": In(INPUT_BITS * F),  # first-pass lane l: a whole pixel byte
+            "image_weight": In(q * F),
+            "first_pass": In(1),
             "valid": In(1),
             "first": In(1),
             "bias": In(signed(32)),
@@ -122,18 +131,29 @@ class PE(wiring.Component):
             "lane_acc": Out(data.ArrayLayout(signed(acc_bits), mults_per_pe)),
         })
 
+    def _products(self, m, acts, weights, en, act_bits: int, lanes: int, name: str) -> list:
+        q, out = self._q, []
+        for lane in range(lanes):
+            a = acts[act_bits * lane: act_bits * (lane + 1)]
+            w = weights[q * lane: q * (lane + 1)]
+            p = Signal(signed(product_bits(q, act_bits)), name=f"{name}{lane}")
+            product = lane_product(w, a, q)
+            m.d.sync += p.eq(Mux(en[lane], product, 0) if en is not None else product)
+            out.append(p)
+        return out
+
     def elaborate(self, platform):
         m = Module()
-        q, M = self._q, self._M
-        products = []
-        for lane in range(M):
-            a = self.act[self._act_bits * lane: self._act_bits * (lane + 1)]
-            w = self.weight[q * lane: q * (lane + 1)]
-            p = Signal(signed(self.product_bits), name=f"product{lane}")
-            m.d.sync += p.eq(Mux(self.lane_en[lane], lane_product(w, a, q), 0))
-            products.append(p)
+        M, F = self._M, self._F
+        products = self._products(m, self.act, self.weight, self.lane_en, self._act_bits, M,
+                                   "product")
         valid1, first1 = delayed(m, self.valid, 1, "valid"), delayed(m, self.first, 1, "first")
-        total = self._tree(m, products)
+        total = self._tree(m, products, self.tree_stages, "tree")
+        if F:
+            pixels = self._products(m, self.image_act, self.image_weight, None, INPUT_BITS, F,
+                                    "image_product")
+            image_total = self._tree(m, pixels, self.tree_stages, "image_tree")
+            total = Mux(self.first_pass, image_total, total)
         valid_s = delayed(m, valid1, self.tree_stages, "valid_sum")
         first_s = delayed(m, first1, self.tree_stages, "first_sum")
         acc = Signal(signed(self._acc_bits))
@@ -150,9 +170,12 @@ class PE(wiring.Component):
                     m.d.sync += lacc.eq(self.lane_acc[lane])
         return m
 
-    def _tree(self, m, products):
-        """Pairwise sum of the registered products, a register every few levels."""
-        level, depth = list(products), 0
+    @staticmethod
+    def _tree(m, products, stages: int, name: str):
+        """Pairwise sum of the registered products, a register every few levels, exactly
+        ``stages`` registers deep (a narrower tree waits in extra registers)."""
+        level, depth, regs = list(products), 0, 0
+        width = len(products[0])
         while len(level) > 1:
             nxt = [level[i] + level[i + 1] for i in range(0, len(level) - 1, 2)]
             if len(level) % 2:
@@ -160,8 +183,8 @@ class PE(wiring.Component):
             depth += 1
             level = nxt
             if depth % TREE_LEVELS_PER_STAGE == 0 or len(level) == 1:
-                regs = [Signal(signed(self.product_bits + depth), name=f"tree{depth}_{i}")
+                held = [Signal(signed(width + depth), name=f"{name}{depth}_{i}")
                         for i in range(len(level))]
-                m.d.sync += [r.eq(v) for r, v in zip(regs, level, strict=True)]
-                level = regs
-        return level[0]
+                m.d.sync += [r.eq(v) for r, v in zip(held, level, strict=True)]
+                level, regs = held, regs + 1
+        return delayed(m, level[0], stages - regs, f"{name}_wait")

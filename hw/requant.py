@@ -88,7 +88,7 @@ class Requantizer(wiring.Component):
             low.eq(Array(xz[COARSE * i: COARSE * i + keep] for i in range(1 << (N_BITS - 3)))[k]),
             above.eq(Array(_or([xz[j] for j in range(COARSE * i + keep, len(xz))])
                            for i in range(1 << (N_BITS - 3)))[k]),
-            neg.eq(x < 0), u3.eq(u2[:3]), v3.eq(v2),
+            neg.eq(x[-1]), u3.eq(u2[:3]), v3.eq(v2),
         ]
         # (4) fine: z = low >> (u mod 8); rounding bit z[0], field z[1..q], saturation
         top = (1 << q) - 1

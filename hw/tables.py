@@ -90,6 +90,8 @@ def descriptor_row(p: Pass, P: int) -> dict[str, int]:
         gsum=int(p.gsum), ih=p.ih, iw=p.iw, ow=p.ow, cin=p.cin, cout=p.cout,
         cg_out=p.cg_out, neg_pad=-p.pad, stride=p.stride, kw_m1=p.kw - 1, kh_m1=p.kh - 1,
         px_m1=p.px_count - 1, py_m1=p.py_count - 1, wo_last=wo_last,
+        # the loop counters' terminal flags, ready when a counter reloads
+        kw1=int(p.kw == 1), px1=int(p.px_count == 1), py1=int(p.py_count == 1),
         dIX_ky=-(p.kw - 1), drain=p.drain, sc=p.stride * p.cg_in, **_walk_deltas(p, P))
 
 
@@ -109,6 +111,7 @@ def group_row(p: Pass, g, last: bool) -> dict[str, int]:
     return dict(
         cbase=g.cbase, cg_lo=g.cg_lo, wo_lo=g.wo_lo, wo_cnt=g.wo_cnt, wbase=g.wbase,
         cg_m1=g.cg_cnt - 1, steps_m1=g.steps - 1, slot_m1=g.slot - 1, lastg=int(last),
+        cg1=int(g.cg_cnt == 1), steps1=int(g.steps == 1), slot1=int(g.slot == 1),
         # the word of tap (0, 0) of output pixel (0, 0), input word cg_lo
         base0=(-p.pad * p.iw - p.pad) * p.cg_in + g.cg_lo,
         inc_kx=p.cg_in - (g.cg_cnt - 1),

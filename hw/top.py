@@ -28,7 +28,7 @@ from hw.logits import Logits
 from hw.operands import OperandSelect
 from hw.packing import PARAM_BITS, pack_network
 from hw.pe import PE
-from hw.plan import MODE_DWP, READ_LATENCY, Plan, check_array_params, network_q, tree_stages
+from hw.plan import MODE_DWP, READ_LATENCY, Plan, check_array_params, network_q
 from hw.requant import Requantizer
 from hw.rom import ROM
 from hw.sequencer import Sequencer
@@ -90,7 +90,7 @@ class Accelerator(wiring.Component):
         m = Module()
         plan = self._plan
         P, M, q = plan.pe_count, plan.mults_per_pe, plan.q
-        T = tree_stages(M)
+        T = plan.tree_stages
         addr_bits = bits(max(*plan.act_depth, plan.image_depth) - 1)
         # Pixel-parallel depthwise passes read one word per PE: P read ports (BRAM
         # replicas); otherwise one read port, broadcast to every PE.
@@ -105,8 +105,9 @@ class Accelerator(wiring.Component):
         ctl_op = delayed(m, ctl_rd, 1, "ctl_op")
         ctl_lane = delayed(m, ctl_op, 1, "ctl_lane")
         ctl_acc = delayed(m, ctl_lane, T, "ctl_acc")
-        m.submodules.operands = ops = OperandSelect(q, P, M, nports, seq.ctl_layout,
-                                                    seq.desc.shape(), pixel_parallel=has_dwp)
+        m.submodules.operands = ops = OperandSelect(
+            q, P, M, nports, seq.ctl_layout, seq.desc.shape(), pixel_parallel=has_dwp,
+            image_lanes=plan.image_lanes)
         m.d.comb += [ops.ctl.eq(ctl_rd), ops.desc.eq(seq.desc)]
         wports = self._buffers(m, seq, ops, nports, addr_bits)
         prms = self._pe_array(m, seq, ops, ctl_op, has_dwp, T)
@@ -190,20 +191,30 @@ class Accelerator(wiring.Component):
                 m.d.comb += either.eq(prm_ctl)
             prm_ctl = either
         self._pes, prms = [], []
+        first_pass = seq.desc.first
         for j in range(plan.pe_count):
-            wf = pf = None
+            files = dict.fromkeys(("first_weights", "weights", "params"))
             if self._mem_dir is not None:  # "" names the bare files (Vivado project files)
                 prefix = f"{self._mem_dir}/" if self._mem_dir else ""
-                wf, pf = f"{prefix}weights_pe{j}.mem", f"{prefix}params_pe{j}.mem"
+                files = {k: f"{prefix}{k}_pe{j}.mem" for k in files}
+            m.submodules[f"first_weights_pe{j}"] = fr = ROM(
+                plan.first_word_bits, self._packed.first_weights[j],
+                init_file=files["first_weights"])
             m.submodules[f"weights_pe{j}"] = wr = ROM(plan.word_bits, self._packed.weights[j],
-                                                      init_file=wf)
+                                                      init_file=files["weights"])
             m.submodules[f"params_pe{j}"] = pr = ROM(PARAM_BITS, self._packed.params[j],
-                                                     init_file=pf)
+                                                     init_file=files["params"])
             m.submodules[f"pe{j}"] = pe = PE(plan.q, plan.mults_per_pe, self.acc_bits,
-                                             ops.act_bits, lane_accumulators=has_dwp)
+                                             ops.act_bits, image_lanes=plan.image_lanes,
+                                             lane_accumulators=has_dwp)
             prm = Signal(PARAM_LAYOUT, name=f"prm{j}")
             m.d.comb += [
-                wr.addr.eq(seq.weight_addr), wr.en.eq(seq.weight_en),
+                fr.addr.eq(seq.weight_addr), fr.en.eq(seq.weight_en & first_pass),
+                ops.image_weights[j].eq(delayed(m, fr.data, READ_LATENCY - 1,
+                                                f"first_weights_pe{j}")),
+                pe.image_act.eq(ops.pe_image), pe.image_weight.eq(ops.pe_image_weight[j]),
+                pe.first_pass.eq(first_pass),
+                wr.addr.eq(seq.weight_addr), wr.en.eq(seq.weight_en & ~first_pass),
                 pr.addr.eq(prm_ctl.gidx), pr.en.eq(prm_ctl.valid & prm_ctl.gfirst),
                 prm.eq(pr.data),
                 ops.weights[j].eq(delayed(m, wr.data, READ_LATENCY - 1, f"weights_pe{j}")),

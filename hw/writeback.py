@@ -65,7 +65,7 @@ class PoolWriteBack(wiring.Component):
         for lane in range(M):
             pe = Signal(signed(rel_bits + 1), name=f"wb_pe{lane}")
             m.d.comb += pe.eq(rel + lane)
-            m.d.sync += [self.en[lane].eq(active & (pe >= 0) & (pe < P) & (pe < limit)),
+            m.d.sync += [self.en[lane].eq(active & ~pe[-1] & (pe < P) & (pe < limit)),
                          self.data[lane].eq(vals[pe[:bits(P - 1)]])]
         m.d.sync += [self.we.eq(active), self.addr.eq(waddr)]
         # the latch comes last: a new pixel's latch wins over the old's end

@@ -20,7 +20,7 @@ plan), summed over the pass's groups::
                  = DWP_DRAIN + M + W            (MODE_DWP: the lane serializer)
 
 (`hw.plan` holds the constants and derives them from the pipeline's stages), and the
-network ends with ``num_classes + ARGMAX_EXTRA`` argmax cycles. The terms:
+network ends with ``3·num_classes + 1`` argmax cycles (`hw.plan.argmax_cycles`). The terms:
 
 - conv, dense, and dwconv/avgpool outside MODE_DWP: one group per P output channels;
   ``pixels = PH·PW`` (the grid written), ×4 with a fused max pool (the conv outputs
@@ -51,7 +51,7 @@ import json
 import math
 
 from hw.packing import PARAM_BITS
-from hw.plan import ARGMAX_EXTRA, MODE_DWP, PASS_LOAD, Plan, load_cycles, plan_network
+from hw.plan import MODE_DWP, PASS_LOAD, Plan, argmax_cycles, load_cycles, plan_network
 from intnet.contract import macs as layer_macs
 
 
@@ -120,7 +120,7 @@ def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int) -> dict:
     for i, p in enumerate(plan.passes):
         cyc = pass_cycles(plan, p)
         if i == len(plan.passes) - 1:
-            cyc += plan.num_classes + ARGMAX_EXTRA  # the argmax scan over the logits
+            cyc += argmax_cycles(plan.num_classes)  # the argmax scan over the logits
         per_layer[p.name] = cyc
         ev = layer_events[p.name] = zero_events()
         ev["cycles"] = cyc

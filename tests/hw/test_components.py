@@ -12,7 +12,7 @@ from hw.address import control_layout
 from hw.handover import LaneSerializer
 from hw.logits import Logits
 from hw.operands import OperandSelect
-from hw.plan import ARGMAX_EXTRA, MODE_DW, MODE_DWP, plan_network
+from hw.plan import MODE_DW, MODE_DWP, argmax_cycles, plan_network
 from hw.sequencer import Sequencer
 from hw.tables import bits, descriptor_table, group_table
 from intnet.arch import LayerSpec as L
@@ -225,6 +225,8 @@ def test_lane_serializer(pe, mult, gsum):
     (5, 2, [3, -7, 9, 9, -1]),  # a tie: the lowest index wins
     (3, 4, [-5, -5, -5]),
     (7, 3, [-(1 << 31), 1 << 30, -1, (1 << 31) - 1, 0, 12, (1 << 31) - 1]),
+    (10, 4, [5, -2, 7, 0, 1, 6, 7, -9, 3, 8]),  # the maximum in the last class
+    (1, 2, [-4]),
 ])
 def test_logits_and_argmax(classes, pe, values):
     dut = Logits(classes, pe, 40)
@@ -248,7 +250,7 @@ def test_logits_and_argmax(classes, pe, values):
             await ctx.tick()
             cycles += 1
         await ctx.tick()
-        assert cycles + 1 == classes + ARGMAX_EXTRA  # one a class and the read register
+        assert cycles + 1 == argmax_cycles(classes)  # a read and a compare a class
         flat = ctx.get(dut.logits)
         got = [((flat >> (32 * c)) & 0xFFFFFFFF) for c in range(classes)]
         assert [v - (1 << 32) if v >= 1 << 31 else v for v in got] == values
