@@ -62,6 +62,7 @@ class BuildState:
     metrics: dict = field(default_factory=dict)
     pe: int = 0
     mult: int = 0
+    mult_impl: str = "lut"  # the lane multipliers the energy model chose (search.design)
     cycles: dict = field(default_factory=dict)
     energy: dict = field(default_factory=dict)
     estimate: dict = field(default_factory=dict)
@@ -159,6 +160,7 @@ def step_design(state: BuildState, cfg: BuildConfig) -> None:
         raise UserError(f"P={cfg.pe} M={cfg.mult} does not fit {board.name} at q={cfg.q}: "
                         f"needs {'; '.join(row['over'])}")
     state.pe, state.mult = int(row["pe"]), int(row["mult"])
+    state.mult_impl = row["mult_impl"]
     state.estimate = row
 
 
@@ -173,25 +175,23 @@ def step_cycles_energy(state: BuildState, cfg: BuildConfig) -> None:
 def _set_energy(state: BuildState, cfg: BuildConfig, row: dict) -> None:
     """The energy of the design point ``row`` (`search.design.evaluate`), in total and,
     with the same linear model on each layer's own event counts, per layer."""
-    from intnet.contract import accumulator_bits
-    from sim.energy import energy_per_inference
+    from search.design import layer_energies
 
     state.energy = {"total_uj": row["energy_uj"], "breakdown_uj": row["breakdown_uj"],
                     "compute_lb_uj": row["compute_lb_uj"], "latency_us": row["latency_us"],
                     "clock_mhz": row["clock_mhz"]}
-    acc_bits = accumulator_bits(state.specs, cfg.q)
+    per_layer = layer_energies(state.specs, cfg.q, state.pe, state.mult, state.board,
+                               clock_mhz=state.energy["clock_mhz"], mult_impl=state.mult_impl)
     for layer in state.cycles["layers"]:
-        e = energy_per_inference(layer["events"], state.cycles["memories"], cfg.q, state.pe,
-                                 state.mult, state.board, clock_mhz=state.energy["clock_mhz"],
-                                 acc_bits=acc_bits)
-        layer["energy_uj"] = e["energy_uj"] if layer["events"]["cycles"] else 0.0
+        layer["energy_uj"] = per_layer[layer["name"]]
 
 
 def step_rtl(state: BuildState, cfg: BuildConfig) -> None:
     """Verilog of the accelerator and the board top, and the packed BRAM init files."""
     from codegen.rtl import emit_rtl
 
-    out = emit_rtl(state.net, state.pe, state.mult, state.root / "rtl", state.root / "mem")
+    out = emit_rtl(state.net, state.pe, state.mult, state.root / "rtl", state.root / "mem",
+                   mult_impl=state.mult_impl)
     state.files["verilog"] = state.rel(out["verilog"])
     state.files["mem"] = state.rel(out["mem"])
     _start_synth(state, cfg)
@@ -230,9 +230,10 @@ def step_board(state: BuildState, cfg: BuildConfig) -> None:
                        "timing": "not analysed here (no Vivado): see Vivado's timing "
                                  "report; logic_depth is Yosys's"}
         _set_energy(state, cfg, evaluate(state.specs, cfg.q, state.pe, state.mult,
-                                         state.board, clock_mhz=plan.f_out_mhz))
+                                         state.board, clock_mhz=plan.f_out_mhz,
+                                         mult_impl=state.mult_impl))
     paths = emit_vivado(state.net, state.pe, state.mult, state.board, state.root, images[0],
-                        label, clock=plan)
+                        label, clock=plan, mult_impl=state.mult_impl)
     state.files["vivado"] = state.rel(paths)
 
 
@@ -247,7 +248,8 @@ def _open_flow(state: BuildState, cfg: BuildConfig, image, label: int) -> None:
             print(f"      {text}", flush=True)
 
     result = build_bitstream(state.net, state.pe, state.mult, state.board, state.root, image,
-                             label, clock_mhz=cfg.clock_mhz, progress=say)
+                             label, clock_mhz=cfg.clock_mhz, progress=say,
+                             mult_impl=state.mult_impl)
     state.files["bitstream"] = state.rel(result["files"])
     state.fmax_mhz = result["fmax_mhz"]
     state.clock = {"clock_mhz": result["clock_mhz"], "source": "pll", "pll": result["pll"],
@@ -261,7 +263,7 @@ def _open_flow(state: BuildState, cfg: BuildConfig, image, label: int) -> None:
         "source": f"nextpnr-{family} (placed and routed)", "nextpnr": used,
     }
     _set_energy(state, cfg, evaluate(state.specs, cfg.q, state.pe, state.mult, state.board,
-                                     clock_mhz=result["clock_mhz"]))
+                                     clock_mhz=result["clock_mhz"], mult_impl=state.mult_impl))
 
 
 def step_hls(state: BuildState, cfg: BuildConfig) -> None:
@@ -287,7 +289,8 @@ def step_verify(state: BuildState, cfg: BuildConfig) -> None:
     from sim.rtl import run_rtl
 
     images, labels = _test_images(state, cfg)
-    result = run_rtl(state.net, state.pe, state.mult, images, mem_dir=state.root / "mem")
+    result = run_rtl(state.net, state.pe, state.mult, images, mem_dir=state.root / "mem",
+                     mult_impl=state.mult_impl)
     classes = np.asarray(result["classes"])
     state.verification = {
         "images": len(images),

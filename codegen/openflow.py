@@ -114,7 +114,8 @@ def _build_only(platform_cls, family: str):
 
 
 def build_bitstream(net, pe: int, mult: int, board, root: Path, image, label: int,
-                    clock_mhz: float | None = None, progress=None) -> dict:
+                    clock_mhz: float | None = None, progress=None,
+                    mult_impl: str = "lut") -> dict:
     """Run the whole open flow into ``root/bitstream``, the design on the family's PLL.
 
     The timing search: plan the PLL at ``clock_mhz`` (default: the family's start), place
@@ -135,7 +136,8 @@ def build_bitstream(net, pe: int, mult: int, board, root: Path, image, label: in
         plan = plan_clock(family, board.clock_mhz, target)
         if progress:
             progress(f"place and route at {plan.f_out_mhz:.2f} MHz (PLL)")
-        result = _place_and_route(net, pe, mult, board, out, image, label, plan, env)
+        result = _place_and_route(net, pe, mult, board, out, image, label, plan, env,
+                                  mult_impl)
         attempts.append({"clock_mhz": plan.f_out_mhz, "fmax_mhz": result["fmax_mhz"],
                          "passed": result["fmax_mhz"] >= plan.f_out_mhz})
         if attempts[-1]["passed"]:
@@ -153,9 +155,10 @@ def build_bitstream(net, pe: int, mult: int, board, root: Path, image, label: in
     return result
 
 
-def _place_and_route(net, pe, mult, board, out, image, label, plan, env) -> dict:
+def _place_and_route(net, pe, mult, board, out, image, label, plan, env, mult_impl) -> dict:
     family = board.family
     platform, top, _ = prepare(net, pe, mult, board, image, label, clock=plan,
+                               mult_impl=mult_impl,
                                platform_cls=_build_only(board.platform(), family))
     try:
         with temporary_environ(**env):  # Amaranth reads tool overrides from the environment

@@ -112,10 +112,10 @@ class Walker(wiring.Component):
         m.d.comb += now.eq(Mux(group_start, word, grp))
         with m.If(group_start):
             m.d.sync += grp.eq(word)
-        next_reach = self._counters(m, c, dx, dy, reach, now, group_start, pixel_start,
+        next_reach = self._counters(m, c, dx, dy, reach, now, grp, group_start, pixel_start,
                                     stepping, wrap_cg, wrap_kx, wrap_dx, wrap_dy, wrap_px)
-        self._position(m, now, next_reach, group_start, pixel_start, stepping, wrap_cg, wrap_kx,
-                       wrap_dy, wrap_px)
+        self._position(m, now, grp, next_reach, group_start, pixel_start, stepping, wrap_cg,
+                       wrap_kx, wrap_dy, wrap_px)
         return m
 
     def _widest(self, prefix: str) -> signed:
@@ -123,9 +123,13 @@ class Walker(wiring.Component):
         widths = [fld.width for name, fld in self._desc.layout if name.startswith(prefix + "_")]
         return signed(max(widths) + 1)
 
-    def _counters(self, m, c, dx, dy, reach, now, group_start, pixel_start, stepping, wrap_cg,
-                  wrap_kx, wrap_dx, wrap_dy, wrap_px):
-        """The loop counters and the step's flags; returns the next pixel's reach."""
+    def _counters(self, m, c, dx, dy, reach, now, grp, group_start, pixel_start, stepping,
+                  wrap_cg, wrap_kx, wrap_dx, wrap_dy, wrap_px):
+        """The loop counters and the step's flags; returns the next pixel's reach.
+
+        ``now`` is the group of a starting pixel (late: it waits for ``group_start``);
+        inside a pixel the group is the register ``grp``, which keeps the step's adders
+        off that path."""
         desc, cur = self.desc, self.cur
         run_end = pixel_start & ~group_start  # the next pixel of the same group
         with m.If(pixel_start):
@@ -142,8 +146,8 @@ class Walker(wiring.Component):
                              cur.last_step.eq(c["steps"].value == 1)]
                 with m.If(~wrap_cg):
                     c["cg"].count(m)
-                with m.Else():
-                    c["cg"].reload(m, now.cg_m1, now.cg1)
+                with m.Else():  # inside a pixel: the group register, not `now`
+                    c["cg"].reload(m, grp.cg_m1, grp.cg1)
                     with m.If(~wrap_kx):
                         c["kx"].count(m)
                     with m.Else():
@@ -184,7 +188,7 @@ class Walker(wiring.Component):
                 c["py"].count(m)
         return next_reach
 
-    def _position(self, m, now, lv, group_start, pixel_start, stepping, wrap_cg, wrap_kx,
+    def _position(self, m, now, grp, lv, group_start, pixel_start, stepping, wrap_cg, wrap_kx,
                   wrap_dy, wrap_px):
         """The step's addresses and coordinates: adders fed by registers and constants."""
         desc, cur = self.desc, self.cur
@@ -209,14 +213,14 @@ class Walker(wiring.Component):
             new_iy0.eq(Mux(group_start, desc.neg_pad, iy0) + Mux(group_start, 0, d_iy)),
             new_ix0.eq(Mux(group_start | wrap_px, desc.neg_pad, ix0 + d_ix)),
         ]
-        step_a = cur.a + Mux(wrap_cg, Mux(wrap_kx, now.inc_ky, now.inc_kx), 1)
+        step_a = cur.a + Mux(wrap_cg, Mux(wrap_kx, grp.inc_ky, grp.inc_kx), 1)
         with m.If(pixel_start):
             m.d.sync += [base.eq(new_base), iy0.eq(new_iy0), ix0.eq(new_ix0),
                          cur.a.eq(new_base), cur.iy.eq(new_iy0), cur.ix.eq(new_ix0),
                          cur.w.eq(now.wbase), cur.cg.eq(now.cg_lo)]
         with m.Elif(stepping):
             m.d.sync += [cur.a.eq(step_a), cur.w.eq(cur.w + 1),
-                         cur.cg.eq(Mux(wrap_cg, now.cg_lo, cur.cg + 1))]
+                         cur.cg.eq(Mux(wrap_cg, grp.cg_lo, cur.cg + 1))]
             with m.If(wrap_kx):
                 m.d.sync += [cur.iy.eq(cur.iy + 1), cur.ix.eq(cur.ix + desc.dIX_ky)]
             with m.Elif(wrap_cg):

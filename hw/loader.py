@@ -13,7 +13,8 @@ Each byte takes the accepting cycle plus one cycle per kernel tap (``ready`` is 
 meanwhile): one lane-enabled write per tap that lands inside the output grid. The
 address is a pixel base kept by counters (``⌊(y + pad)/S⌋`` rows and ``⌊(x + pad)/S⌋``
 columns of the output grid) plus a per-(tap, channel) offset from a table; the table
-row is registered, then the write port's inputs, two cycles after the tap.
+row is registered, then the tap's grid offsets and address, then the write port's
+inputs, three cycles after the tap.
 """
 
 from __future__ import annotations
@@ -105,8 +106,9 @@ class ImageLoader(wiring.Component):
         return m
 
     def _write(self, m, rp, table, busy, byte, qy, ry, qx, rx, base):
-        """Two registered stages: the table row with a snapshot of the pixel's position,
-        then the write port's address, data and lane enables."""
+        """Three registered stages: the table row with a snapshot of the pixel's
+        position; the tap's output-grid offsets, residue match and word address; the
+        write port's address, data and lane enables."""
         plan, M = self._plan, self._plan.image_lanes
         entry = Signal(table.layout)
         snap = [Signal.like(s, name=f"{s.name}_t") for s in (busy, byte, qy, ry, qx, rx, base)]
@@ -114,17 +116,22 @@ class ImageLoader(wiring.Component):
                                             zip(snap, (busy, byte, qy, ry, qx, rx, base),
                                                 strict=True)]
         valid, byte_t, qy_t, ry_t, qx_t, rx_t, base_t = snap
+        # (2) the output pixel this tap lands on, relative to the grid, and its address
         oy, ox = Signal(signed(len(qy) + 1)), Signal(signed(len(qx) + 1))
-        m.d.comb += [oy.eq(qy_t - entry.qy), ox.eq(qx_t - entry.qx)]
-        hit = valid & (ry_t == entry.ry) & (rx_t == entry.rx) & ~oy[-1] & \
-            (oy < plan.load_h) & ~ox[-1] & (ox < plan.load_w)
-        m.d.sync += self.wr_addr.eq(base_t + entry.offset)
+        match, valid2, byte2 = Signal(), Signal(), Signal(INPUT_BITS)
+        lane2, addr2 = Signal.like(entry.lane), Signal.like(self.wr_addr)
+        m.d.sync += [oy.eq(qy_t - entry.qy), ox.eq(qx_t - entry.qx),
+                     match.eq((ry_t == entry.ry) & (rx_t == entry.rx)), valid2.eq(valid),
+                     byte2.eq(byte_t), lane2.eq(entry.lane), addr2.eq(base_t + entry.offset)]
+        # (3) inside the grid: the lane-enabled write
+        hit = valid2 & match & ~oy[-1] & (oy < plan.load_h) & ~ox[-1] & (ox < plan.load_w)
+        m.d.sync += self.wr_addr.eq(addr2)
         for lane in range(M):
-            m.d.sync += [self.wr_data[lane].eq(byte_t),
-                         self.wr_en[lane].eq(hit & (entry.lane == lane))]
+            m.d.sync += [self.wr_data[lane].eq(byte2),
+                         self.wr_en[lane].eq(hit & (lane2 == lane))]
         written = Signal()  # the write stage holds this tap (written or not)
-        m.d.sync += written.eq(valid)
-        m.d.comb += self.busy.eq(busy | valid | written)
+        m.d.sync += written.eq(valid2)
+        m.d.comb += self.busy.eq(busy | valid | valid2 | written)
 
     @staticmethod
     def _step(m, q, r, S, base, stride_words):

@@ -1,14 +1,12 @@
-"""Processing engine: M q-bit multipliers, an adder tree and an accumulator.
+"""Processing engine: M lanes for the hidden layers, F for the first, adder trees, an
+accumulator.
 
-Lane ``l`` multiplies a signed q-bit weight by an unsigned ``act_bits``-bit activation
-(for q = 1 the weight bit means +1 (1) or −1 (0), so the product is ``±a``). In the
-accelerator ``act_bits`` is 8: the first layer feeds whole 8-bit pixels into the lanes,
-later layers their q-bit activations zero-extended.
-
-For q ≤ `SHIFT_ADD_MAX_Q` and ``act_bits > q`` the multiplier is written as q shifted
-copies of the activation selected by the weight bits (the top one subtracted): logic
-Yosys keeps in LUTs, as it did the q × q product, where a ``*`` of ≥ 9 product bits
-would take a DSP slice (``mul2dsp``). Above it, ``*`` maps to a DSP as before.
+A lane multiplies a signed q-bit weight by an unsigned activation (for q = 1 the weight
+bit means +1 (1) or −1 (0), so the product is ``±a``): q bits wide in the M hidden-layer
+lanes, a whole 8-bit pixel in the first pass's F lanes (`hw.plan.image_lanes`). The
+multiplier is written as q shifted, weight-bit selected copies of the activation (the
+top one subtracted), which stays in LUTs, or as ``*`` for a DSP slice: a design choice
+(``mult_impl``, `hw.arith.MULT_IMPLS`) that the energy model makes.
 """
 
 from __future__ import annotations
@@ -17,17 +15,22 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.arith import SHIFT_ADD_MAX_Q, product_bits
+from hw.arith import MULT_IMPLS, product_bits
 from hw.delay import delayed
 from hw.plan import TREE_LEVELS_PER_STAGE, tree_stages
 from intnet.contract import INPUT_BITS
 
 
-def lane_product(w, a, q: int):
-    """``w·a`` for a q-bit weight lane ``w`` (q = 1: bit 1 ↔ +1) and an unsigned ``a``."""
+def lane_product(w, a, q: int, lut: bool = True):
+    """``w·a`` for a q-bit weight lane ``w`` (q = 1: bit 1 ↔ +1) and an unsigned ``a``.
+
+    ``lut``: q shifted, weight-bit selected copies of ``a`` added (the top one
+    subtracted), which synthesis keeps in LUTs on every family; otherwise ``*``, which
+    Yosys maps to a DSP slice when the product is wide enough.
+    """
     if q == 1:
         return Mux(w[0], a, -a)
-    if q <= SHIFT_ADD_MAX_Q and len(a) > q:
+    if lut:
         total = -Mux(w[q - 1], a << (q - 1), 0)  # two's complement: the top bit weighs −2^(q−1)
         for i in range(q - 1):
             total = total + Mux(w[i], a << i, 0)
@@ -92,7 +95,8 @@ class PE(wiring.Component):
     """
 
     def __init__(self, q: int, mults_per_pe: int, acc_bits: int, act_bits: int | None = None,
-                 *, image_lanes: int = 0, lane_accumulators: bool = False):
+                 *, image_lanes: int = 0, lane_accumulators: bool = False,
+                 mult_impl: str = "lut"):
         act_bits = q if act_bits is None else act_bits
         try:
             _check_positive("mults_per_pe", mults_per_pe)
@@ -102,11 +106,14 @@ class PE(wiring.Component):
             if not isinstance(act_bits, int) or act_bits < q:
                 raise ValueError(f"act_bits must be an integer of at least q = {q}, "
                                  f"not {act_bits!r}")
+            if mult_impl not in MULT_IMPLS:
+                raise ValueError(f"mult_impl must be one of {', '.join(MULT_IMPLS)}, "
+                                 f"not {mult_impl!r}")
         except ValueError:
             self._MustUse__silence = True  # rejected, so never elaborated: no unused warning
             raise
         self._q, self._M, self._acc_bits, self._act_bits = q, mults_per_pe, acc_bits, act_bits
-        self._F = image_lanes
+        self._F, self._lut = image_lanes, mult_impl == "lut"
         self._lanes = lane_accumulators
         self.product_bits = product_bits(q, act_bits)
         # the adder tree adds ⌈log2 M⌉ bits
@@ -137,7 +144,7 @@ class PE(wiring.Component):
             a = acts[act_bits * lane: act_bits * (lane + 1)]
             w = weights[q * lane: q * (lane + 1)]
             p = Signal(signed(product_bits(q, act_bits)), name=f"{name}{lane}")
-            product = lane_product(w, a, q)
+            product = lane_product(w, a, q, self._lut)
             m.d.sync += p.eq(Mux(en[lane], product, 0) if en is not None else product)
             out.append(p)
         return out

@@ -25,7 +25,7 @@ from intnet.contract import INPUT_BITS, conv_out
 # → the pooled write-back. The cycle model counts every stage through these constants.
 READ_LATENCY = 2
 TREE_LEVELS_PER_STAGE = 2
-REQUANT_LATENCY = 4
+REQUANT_LATENCY = 5  # pieces, two sum levels, coarse shift, fine shift (`hw.requant`)
 PASS_LOAD = 2  # per pass: LOAD (descriptor and first group into registers), INIT (walker)
 # Drain: after a pass's last walker cycle, the cycles until its last output word has
 # been presented to the write port, minus one — the next pass's LOAD may overwrite the
@@ -396,6 +396,7 @@ def loader_table(plan: Plan) -> list[tuple[int, int]]:
 
 def load_cycles(plan: Plan) -> int:
     """Cycles to load one image: per byte, the accepting cycle plus one per kernel tap,
-    and two more for the last tap's table row and write-port registers."""
+    and three more for the last tap's table row, grid offsets and write-port registers
+    (`hw.loader`)."""
     h, w, c = plan.input_shape
-    return h * w * c * (1 + plan.load_k ** 2) + 2
+    return h * w * c * (1 + plan.load_k ** 2) + 3

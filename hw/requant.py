@@ -9,8 +9,9 @@ and whether any bit above them is set (→ saturate). Then
 
 Stages: (1) the product in 16-bit pieces of ``acc`` times ``m`` (one DSP multiplier each
 on every family: DSP48E1 25×18, MULT18X18D 18×18, SB_MAC16 16×16), registered; (2) the
-pieces summed; (3) a coarse shift by ``8·((n−1) div 8)`` keeping 9 + q bits and the OR
-of everything above; (4) the fine shift by ``(n−1) mod 8``, the rounding and the clamp.
+pieces summed pairwise, a register after each of two levels; (3) a coarse shift by
+``8·((n−1) div 8)`` keeping 9 + q bits and the OR of everything above; (4) the fine
+shift by ``(n−1) mod 8``, the rounding and the clamp.
 The full 65-bit barrel shifter the formula suggests is never built.
 """
 
@@ -25,6 +26,7 @@ from hw.plan import REQUANT_LATENCY
 from intnet.contract import M_BITS
 
 PIECE_BITS = 16  # a 16 × 16 product fits the DSP block of every supported family
+SUM_LEVELS = 2  # the pieces' pairwise sum: up to four pieces (an accumulator ≤ 64 bits)
 COARSE = 8  # the coarse shift moves by multiples of 8 bits
 
 
@@ -47,6 +49,9 @@ class Requantizer(wiring.Component):
                 raise ValueError(f"acc_bits must be an integer of at least 2, not {acc_bits!r}")
             if not isinstance(out_bits, int) or not 1 <= out_bits <= 16:
                 raise ValueError(f"out_bits must be an integer in 1..16, not {out_bits!r}")
+            if acc_bits > PIECE_BITS << SUM_LEVELS:
+                raise ValueError(f"acc_bits must be at most {PIECE_BITS << SUM_LEVELS}, "
+                                 f"not {acc_bits!r}")
         except ValueError:
             self._MustUse__silence = True  # rejected, so never elaborated: no unused warning
             raise
@@ -70,13 +75,19 @@ class Requantizer(wiring.Component):
             prod = Signal(signed(hi - lo + M_BITS + 1), name=f"piece{lo}")
             m.d.sync += prod.eq(part * self.m)
             pieces.append((lo, prod))
-        u1 = Signal(N_BITS)  # n − 1: the position of the rounding bit
-        v1 = Signal()
-        m.d.sync += [u1.eq(self.n - 1), v1.eq(self.valid)]
-        # (2) x = Σ piece << lo
-        x = Signal(signed(self.product_bits + 1))
-        u2, v2 = Signal(N_BITS), Signal()
-        m.d.sync += [x.eq(sum(p << lo for lo, p in pieces)), u2.eq(u1), v2.eq(v1)]
+        u, v = Signal(N_BITS, name="u1"), Signal(name="v1")  # n − 1: the rounding bit
+        m.d.sync += [u.eq(self.n - 1), v.eq(self.valid)]
+        # (2) x = Σ piece << lo, summed pairwise, a register after each level
+        terms = [p << lo for lo, p in pieces]
+        for level in range(SUM_LEVELS):
+            terms = [sum(terms[i:i + 2]) for i in range(0, len(terms), 2)]
+            regs = [Signal(signed(self.product_bits + 2), name=f"sum{level}_{i}")
+                    for i in range(len(terms))]
+            u_next, v_next = Signal(N_BITS, name=f"u{level + 2}"), Signal(name=f"v{level + 2}")
+            m.d.sync += [r.eq(t) for r, t in zip(regs, terms, strict=True)]
+            m.d.sync += [u_next.eq(u), v_next.eq(v)]
+            terms, u, v = regs, u_next, v_next
+        x, u2, v2 = terms[0], u, v
         # (3) coarse: x >> 8k, its low `keep` bits and the OR of all bits above them
         width = COARSE * (1 << (N_BITS - 3)) + keep
         xz = Cat(x[:-1], Const(0, max(0, width - len(x) + 1)))  # x ≥ 0 matters only

@@ -30,7 +30,7 @@ from hw.packing import PARAM_BITS, pack_network
 from hw.pe import PE
 from hw.plan import MODE_DWP, READ_LATENCY, Plan, check_array_params, network_q
 from hw.requant import Requantizer
-from hw.rom import ROM
+from hw.rom import RAM_ATTRS, ROM
 from hw.sequencer import Sequencer
 from hw.tables import bits
 from hw.writeback import LaneCollector, PoolWriteBack
@@ -53,9 +53,12 @@ class Accelerator(wiring.Component):
         ``{mem_dir}/weights_pe{j}.mem`` etc. (bare file names for ``""``; write them with
         `hw.memfiles.write_mem_files`); otherwise Amaranth memories hold the words (for
         Amaranth's own simulator).
+    mult_impl
+        The lane multipliers: ``"lut"`` (shift-add) or ``"dsp"`` (``*``), `hw.pe`.
     """
 
-    def __init__(self, network, pe_count: int, mults_per_pe: int, *, mem_dir: str | None = None):
+    def __init__(self, network, pe_count: int, mults_per_pe: int, *, mem_dir: str | None = None,
+                 mult_impl: str = "lut"):
         try:
             check_array_params(1, pe_count, mults_per_pe)
             q = network_q(network)
@@ -65,7 +68,7 @@ class Accelerator(wiring.Component):
             self._MustUse__silence = True  # rejected, so never elaborated: no unused warning
             raise
         self._plan = plan = self._packed.plan
-        self._mem_dir = mem_dir
+        self._mem_dir, self.mult_impl = mem_dir, mult_impl
         self.acc_bits = accumulator_bits(network.layers)
         n = plan.num_classes
         super().__init__({
@@ -143,7 +146,8 @@ class Accelerator(wiring.Component):
         wports = []
         for b in range(2):
             m.submodules[f"act{b}"] = mem = Memory(shape=plan.word_bits,
-                                                   depth=plan.act_depth[b], init=[])
+                                                   depth=plan.act_depth[b], init=[],
+                                                   attrs=RAM_ATTRS)
             wports.append(mem.write_port(granularity=plan.q))
             for j in range(nports):
                 port = mem.read_port()
@@ -152,9 +156,10 @@ class Accelerator(wiring.Component):
                 m.d.comb += [port.addr.eq(addr), port.en.eq(en)]
                 m.d.comb += getattr(ops, f"act{b}")[j].eq(
                     delayed(m, port.data, READ_LATENCY - 1, f"act{b}_pe{j}"))
-        # The first pass's input: the image unrolled by the loader, M lanes of 8 bits
+        # The first pass's input: the image unrolled by the loader, F lanes of 8 bits
         m.submodules.image_buf = image_buf = Memory(shape=plan.image_word_bits,
-                                                    depth=plan.image_depth, init=[])
+                                                    depth=plan.image_depth, init=[],
+                                                    attrs=RAM_ATTRS)
         image_rp = image_buf.read_port()
         image_wp = image_buf.write_port(granularity=INPUT_BITS)
         m.d.comb += [image_rp.addr.eq(seq.act_addr), image_rp.en.eq(seq.image_en),
@@ -206,7 +211,8 @@ class Accelerator(wiring.Component):
                                                      init_file=files["params"])
             m.submodules[f"pe{j}"] = pe = PE(plan.q, plan.mults_per_pe, self.acc_bits,
                                              ops.act_bits, image_lanes=plan.image_lanes,
-                                             lane_accumulators=has_dwp)
+                                             lane_accumulators=has_dwp,
+                                             mult_impl=self.mult_impl)
             prm = Signal(PARAM_LAYOUT, name=f"prm{j}")
             m.d.comb += [
                 fr.addr.eq(seq.weight_addr), fr.en.eq(seq.weight_en & first_pass),

@@ -38,11 +38,14 @@ Everything depends on shapes, ``q``, ``P`` and ``M`` only, so shape-only
 `intnet.arch.LayerSpec` lists work too.
 
 Events: the first pass multiplies q-bit weights by whole 8-bit pixels read from the
-image buffer, so its multiplies (``first_mult_ops``, q × 8 bits) and reads
-(``image_reads``, words of ``image_word_bits``) are counted apart from the q × q
-multiplies (``mult_ops``) and activation-buffer reads (``act_reads``) of later passes;
+image buffer on every PE's own F lanes (`hw.plan.image_lanes`), so its multiplies
+(``first_mult_ops``, q × 8 bits), adds (``first_adder_ops``), weight reads
+(``first_weight_reads``, from its own ROM) and image reads (``image_reads``, words of
+``image_word_bits``) are counted apart from the q × q multiplies (``mult_ops``) and
+activation-buffer reads (``act_reads``) of later passes;
 ``image_writes`` are the loader's one-byte writes of one image, ``first_mac_ops`` the
-first layer's share of ``mac_ops``.
+first layer's share of ``mac_ops``, ``first_active_pe_cycles`` its share of
+``active_pe_cycles`` (the PE-cycles with a lane busy).
 """
 
 from __future__ import annotations
@@ -78,8 +81,11 @@ def memories(plan: Plan) -> list[dict]:
         replicas = -(-P // 2)
         note = f"; {P} read ports for pixel-parallel depthwise: {replicas} dual-port replicas"
     return [
+        {"name": "first_weights", "kind": "first_weight", "width_bits": plan.first_word_bits,
+         "depth": plan.first_weight_depth, "instances": P,
+         "note": "the first pass's weights, F lanes a word"},
         {"name": "weights", "kind": "weight", "width_bits": plan.word_bits,
-         "depth": plan.weight_depth, "instances": P},
+         "depth": max(1, plan.weight_depth), "instances": P},
         {"name": "params", "kind": "param", "width_bits": PARAM_BITS,
          "depth": plan.group_count, "instances": P},
         {"name": "image", "kind": "image", "width_bits": plan.image_word_bits,
@@ -106,14 +112,17 @@ def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int) -> dict:
     layers = list(layers)
     plan = plan_network(layers, q, pe_count, mults_per_pe)
     P, M = pe_count, mults_per_pe
+    F = plan.image_lanes
     widths = dict(weight_word_bits=plan.word_bits, act_word_bits=plan.word_bits,
+                  first_weight_word_bits=plan.first_word_bits,
                   image_word_bits=plan.image_word_bits, param_word_bits=PARAM_BITS)
 
     def zero_events() -> dict:
         return dict(cycles=0, mac_ops=0, first_mac_ops=0, mult_ops=0, first_mult_ops=0,
-                    adder_ops=0, acc_updates=0, requant_ops=0, weight_reads=0, act_reads=0,
-                    act_writes=0, image_reads=0, image_writes=0, param_reads=0,
-                    active_pe_cycles=0, **widths)
+                    adder_ops=0, first_adder_ops=0, acc_updates=0, requant_ops=0,
+                    weight_reads=0, first_weight_reads=0, act_reads=0, act_writes=0,
+                    image_reads=0, image_writes=0, param_reads=0, active_pe_cycles=0,
+                    first_active_pe_cycles=0, **widths)
 
     per_layer: dict[str, int] = {}
     layer_events: dict[str, dict] = {}
@@ -134,9 +143,10 @@ def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int) -> dict:
                             plan.input_shape[0])
                 * _valid_taps(plan.load_w, plan.load_stride, plan.load_k, plan.load_pad,
                               plan.input_shape[1]))
+        lanes = F if p.first else M  # the first pass runs on the PEs' own F lanes
         for g in p.groups:
             steps = p.pixels * g.steps
-            ev["first_mult_ops" if p.first else "mult_ops"] += steps * P * M
+            ev["first_mult_ops" if p.first else "mult_ops"] += steps * P * lanes
             ev["param_reads"] += P
             if p.mode == MODE_DWP:
                 # pixel-parallel depthwise: PE j = output pixel, lanes accumulate separately
@@ -149,10 +159,12 @@ def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int) -> dict:
                 if p.gsum:  # the sum across PEs: M adder trees of P inputs
                     ev["adder_ops"] += M * (P - 1)
                 continue
-            ev["adder_ops"] += steps * P * (M - 1)
+            ev["first_adder_ops" if p.first else "adder_ops"] += steps * P * (lanes - 1)
             ev["acc_updates"] += steps * P
-            ev["weight_reads"] += steps * P
+            ev["first_weight_reads" if p.first else "weight_reads"] += steps * P
             ev["active_pe_cycles"] += steps * min(P, p.cout - g.cbase)
+            if p.first:
+                ev["first_active_pe_cycles"] += steps * min(P, p.cout - g.cbase)
             ev["image_reads" if p.first else "act_reads"] += rows * cols * g.cg_cnt
             if not p.last:
                 ev["requant_ops"] += p.pixels * P
@@ -186,6 +198,7 @@ def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int) -> dict:
         "mac_ops": mac_ops,
         "q": q, "pe": P, "mult": M,
         "image_load_cycles": load_cycles(plan),
+        "image_lanes": F,
         "layers": out_layers,
         "events": ev,
         "memories": memories(plan),

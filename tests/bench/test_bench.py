@@ -201,7 +201,7 @@ def test_brevitas_net_mirrors_ours_and_trains_a_step():
         train_brevitas,
     )
     from model.nets import QNet
-    from model.train import TrainConfig, _fit, resolve, to_nchw
+    from model.train import TrainConfig, fit, resolve, to_nchw
 
     torch.set_num_threads(1)  # as training does: two OpenMP threads on a busy 2-core box crawl
     data = small_digits(1397)
@@ -209,7 +209,7 @@ def test_brevitas_net_mirrors_ours_and_trains_a_step():
                               float_epochs=3))
     torch.manual_seed(0)
     ours = QNet("vgg", 8, 0.5, data.input_shape, 10)
-    _fit(ours, data, cfg, mode="float", epochs=3, lr=cfg.lr,
+    fit(ours, data, cfg, mode="float", epochs=3, lr=cfg.lr,
          gen=torch.Generator().manual_seed(0), progress=False, desc="float")
     bnet = build_brevitas_net("vgg", 8, 0.5, data.input_shape, 10)
     convs = [m for m in bnet.modules() if isinstance(m, qnn.QuantConv2d)]

@@ -116,7 +116,13 @@ OPEN_FLOW_BOARDS = [
 def test_open_flow_goes_to_a_bitstream(tmp_path, board, args, suffix):
     out, r = build(tmp_path, board, *args, "--board", board)
     assert r["hw_matches_golden"]["mismatches"] == 0
-    assert r["fmax_mhz"] > 1 and r["clock_mhz"] == r["fmax_mhz"]
+    # the bitstream runs from the family's PLL at a clock nextpnr's fmax covers, and the
+    # latency and static energy are priced at that clock
+    assert r["clock"]["source"] == "pll" and r["clock"]["clock_mhz"] == r["clock_mhz"]
+    assert 1 < r["clock_mhz"] <= r["fmax_mhz"]
+    assert r["clock"]["timing_attempts"][-1]["passed"]
+    assert r["latency_us"] == pytest.approx(r["cycles"]["per_inference"] / r["clock_mhz"],
+                                            abs=1e-3)
     family = "ice40" if board == "icebreaker" else "ecp5"
     assert r["resources_source"] == f"nextpnr-{family} (placed and routed)"
     assert 0 < r["resources"]["lut"] <= r["capacity"]["lut"]

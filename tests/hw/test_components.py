@@ -120,7 +120,8 @@ def _operand_dut(q, pe, mult, nports):
                          L("fc", "dense", (80,), (3,))], q, pe, mult)
     desc, groups = descriptor_table(plan), group_table(plan)
     return OperandSelect(q, pe, mult, nports, control_layout(plan, desc, groups, 8, nports),
-                         desc.layout, pixel_parallel=nports > 1 or pe == mult)
+                         desc.layout, pixel_parallel=nports > 1 or pe == mult,
+                         image_lanes=plan.image_lanes), plan.image_lanes
 
 
 def _lanes(values, width):
@@ -130,9 +131,10 @@ def _lanes(values, width):
 @pytest.mark.parametrize("q,pe,mult,nports", [(2, 3, 4, 1), (5, 4, 3, 4), (1, 2, 2, 2),
                                                (3, 1, 1, 1)])
 def test_operand_select(q, pe, mult, nports):
-    dut = _operand_dut(q, pe, mult, nports)
+    dut, lanes = _operand_dut(q, pe, mult, nports)
     rng = np.random.default_rng(q + pe)
-    image = rng.integers(0, 256, mult)
+    image = rng.integers(0, 256, lanes)
+    image_weights = rng.integers(0, 1 << q, (pe, lanes))
     bufs = rng.integers(0, 1 << q, (2, nports, mult))
     weights = rng.integers(0, 1 << q, (pe, mult))
 
@@ -147,14 +149,16 @@ def test_operand_select(q, pe, mult, nports):
                 ctx.set(getattr(dut, f"act{b}")[j], _lanes(bufs[b, j], q))
         for j in range(pe):
             ctx.set(dut.weights[j], _lanes(weights[j], q))
+            ctx.set(dut.image_weights[j], _lanes(image_weights[j], q))
         ctx.set(dut.desc.cin, mult * 9)
-        ctx.set(dut.desc.first, 1)  # the image's 8-bit lanes, unchanged
-        assert await out(dut.pe_act[pe - 1]) == _lanes(image, 8)
+        # the first pass's F lanes: whole pixels and every PE's own first-pass weights
+        assert await out(dut.pe_image) == _lanes(image, 8)
+        for j in range(pe):
+            assert ctx.get(dut.pe_image_weight[j]) == _lanes(image_weights[j], q)
         assert ctx.get(dut.pe_weight[pe - 1]) == _lanes(weights[pe - 1], q)
         ctx.set(dut.ctl.pad, 1)  # padding: a zero word, whatever the memory says
         assert await out(dut.pe_act[0]) == 0
         ctx.set(dut.ctl.pad, 0)
-        ctx.set(dut.desc.first, 0)
         for src in range(2):  # q-bit lanes of the buffer read, zero-extended
             ctx.set(dut.desc.src, src)
             assert await out(dut.pe_act[0]) == _lanes(bufs[src, 0], dut.act_bits)

@@ -35,7 +35,7 @@ def fake_cycle_model(layers, q, pe, mult):
          "depth": max(-(-12544 // mult), 1), "instances": 2},
     ]
     return {"cycles": cycles, "physical_bound": bound, "mac_ops": macs, "layers": [],
-            "events": events, "memories": memories}
+            "events": events, "memories": memories, "image_lanes": mult}
 
 
 @pytest.fixture
@@ -61,6 +61,33 @@ def test_mark_best_is_least_energy_among_fitting():
     assert [r["best"] for r in rows] == [False, False, False, True, False]
 
 
+def test_mark_best_prefers_designs_within_the_utilisation_guidelines():
+    rows = [
+        dict(q=2, s=1.0, pe=8, mult=8, energy_uj=5.0, cycles=10, fits=True,
+             within_guidelines=True),
+        dict(q=2, s=1.0, pe=16, mult=16, energy_uj=3.0, cycles=5, fits=True,
+             within_guidelines=False),  # less energy, but 80 % of the LUTs
+        dict(q=4, s=1.0, pe=16, mult=16, energy_uj=3.0, cycles=5, fits=True,
+             within_guidelines=False),  # the only one that fits: chosen all the same
+        dict(q=4, s=1.0, pe=32, mult=32, energy_uj=1.0, cycles=2, fits=False,
+             within_guidelines=False),
+    ]
+    mark_best(rows)
+    assert [r["best"] for r in rows] == [True, False, True, False]
+
+
+def test_guidelines_follow_the_board_capacity():
+    from search.design import UTILIZATION_GUIDELINES
+
+    layers = network_specs("vgg", 1.5, (28, 28, 1), 10)
+    for pe, mult in ((4, 4), (16, 24), (24, 24)):
+        row = evaluate(layers, 2, pe, mult, "arty_a7_35")
+        cap = {"lut": 20800, "ff": 41600, "dsp": 90, "bram36": 50}
+        within = all(row[k] <= f * cap[k] for k, f in UTILIZATION_GUIDELINES.items())
+        assert row["within_guidelines"] == within and row["fits"]
+    assert not evaluate(layers, 2, 24, 24, "arty_a7_35")["within_guidelines"]  # LUT > 70 %
+
+
 def test_sweep_rows_and_best(fake):
     rows = sweep("vgg", "mnist5k", [1, 2, 8], [0.5, 1.0], [1, 4, 16], [1, 4, 16],
                  "arty_a7_35", progress=False)
@@ -73,9 +100,12 @@ def test_sweep_rows_and_best(fake):
             fitting = [r for r in group if r["fits"]]
             assert len(best) == (1 if fitting else 0)
             if best:
-                assert best[0]["energy_uj"] == min(r["energy_uj"] for r in fitting)
-    # q=8 multipliers are DSPs: 16 x 16 = 256 of them cannot fit 90 DSP48E1
-    assert not [r for r in rows if r["q"] == 8 and r["pe"] == 16 and r["mult"] == 16][0]["fits"]
+                preferred = [r for r in fitting if r["within_guidelines"]] or fitting
+                assert best[0]["energy_uj"] == min(r["energy_uj"] for r in preferred)
+    # q = 8 in shift-add LUT lanes: 16 x 16 of them (and their first-pass twins) cannot
+    # fit 20,800 LUTs
+    big = [r for r in rows if r["q"] == 8 and r["pe"] == 16 and r["mult"] == 16][0]
+    assert not big["fits"] and any(o.startswith("lut ") for o in big["over"])
 
 
 def test_best_design_matches_the_sweep(fake):
@@ -219,13 +249,16 @@ def test_sweep_cycles_equal_rtl_sample(arch, dataset, q, s, pe, mult):
     assert cycles == [row["cycles"]]
 
 
-def test_evaluate_mult_impl_override(fake):
+def test_evaluate_mult_impl_is_the_energy_models_choice(fake):
     layers = network_specs("vgg", 1.0, (28, 28, 1), 10)
-    auto, lut = evaluate(layers, 4, 4, 4), evaluate(layers, 4, 4, 4, mult_impl="lut")
-    assert auto["mult_impl"] == "dsp" and lut["mult_impl"] == "lut"
-    assert lut["dsp"] == auto["dsp"] - 16 and lut["lut"] > auto["lut"]
-    assert lut["e_mult_uj"] < auto["e_mult_uj"]
-    assert lut["cycles"] == auto["cycles"]
+    lut, dsp = (evaluate(layers, 8, 4, 4, mult_impl=impl) for impl in ("lut", "dsp"))
+    assert lut["mult_impl"] == "lut" and dsp["mult_impl"] == "dsp"
+    assert dsp["dsp"] == lut["dsp"] + 4 * (4 + 4) and lut["lut"] > dsp["lut"]
+    assert lut["cycles"] == dsp["cycles"]
+    auto = evaluate(layers, 8, 4, 4)  # the fitting one of the two at the least energy
+    assert auto == min(lut, dsp, key=lambda r: (not r["fits"], r["energy_uj"]))
+    with pytest.raises(ValueError, match="mult_impl must be one of auto, lut, dsp"):
+        evaluate(layers, 8, 4, 4, mult_impl="fabric")
 
 
 def test_acceptance_sweep_command(tmp_path):
