@@ -17,7 +17,9 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser(
         "build", help="emit a complete, verified FPGA build directory for one (q, s)",
         description="Train (or reuse) the network at bit width Q and width scale S, pick the "
-        "most energy-efficient (P, M) that fits the board unless --pe/--mult are given, and "
+        "most energy-efficient (P, M) that fits the board (within the report_failfast "
+        "utilisation guidelines: LUT 70 %, FF 50 %, DSP and BRAM 80 %) unless --pe/--mult "
+        "are given, and "
         "write bundle/, rtl/, mem/, vivado/, hls/, report.json and report.md. The RTL is "
         "simulated in Verilator on --images test images and must match the golden model on "
         "every logit.")

@@ -38,8 +38,6 @@ CONV_DRAIN = 1 + READ_LATENCY + 1 + 1 + 1 + REQUANT_LATENCY + 1 - 1  # + T + wor
 DWP_DRAIN = 1 + READ_LATENCY + 1 + 1 + REQUANT_LATENCY + 1 - 1  # + M + words
 
 
-
-
 def argmax_cycles(num_classes: int) -> int:
     """The argmax scan (`hw.logits`): read, compare and update cycles per class, and the
     cycle that sees the scan done."""
@@ -56,6 +54,7 @@ def tree_stages(mults_per_pe: int) -> int:
     """Registers in the adder tree of M lanes: one per `TREE_LEVELS_PER_STAGE` levels."""
     levels = (mults_per_pe - 1).bit_length()
     return -(-levels // TREE_LEVELS_PER_STAGE)
+
 
 MODE_CONV = 0  # every PE sees every lane of the input word (conv, dense)
 MODE_DW = 1  # PE j uses only the lane that holds its own channel (dwconv, avgpool)

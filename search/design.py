@@ -2,8 +2,9 @@
 
 `evaluate` prices one ⟨network, q, P, M⟩ point with the exact cycle model, the resource
 estimate and the energy model (shapes only, milliseconds); `best_design` picks the
-least-energy pair that fits the board among `ARRAY_SIZES`. ``codegen build``, ``sim
-sweep`` and the search all choose with these, from the same candidate list.
+least-energy pair that fits the board among `ARRAY_SIZES`, "fits" meaning within the
+`UTILIZATION_GUIDELINES` share of every resource. ``codegen build``, ``sim sweep`` and
+the search all choose with these, from the same candidate list.
 """
 
 from __future__ import annotations
@@ -17,19 +18,30 @@ from sim.cycles import cycle_model
 from sim.energy import BREAKDOWN_KEYS, energy_per_inference
 from sim.resources import estimate_resources, mult_in_dsp
 
-__all__ = ["ARRAY_SIZES", "DesignDoesNotFit", "evaluate", "layer_energies", "best_design",
-           "rank"]
+__all__ = ["ARRAY_SIZES", "UTILIZATION_GUIDELINES", "DesignDoesNotFit", "evaluate",
+           "over_guidelines", "layer_energies", "best_design", "rank"]
 
 # The P and M candidates wherever the tool chooses an array by itself: powers of two and
 # 24, which divides the channel counts of the width-scaled family at s = 1.5 and 3.
 ARRAY_SIZES = (1, 2, 4, 8, 16, 24, 32)
 
-# Utilisation the tool leaves room under when it chooses a design by itself: the
-# "Design Characteristics" guidelines of Vivado's report_failfast (UG949, UltraFast
-# Design Methodology; UG1399 "Fail Fast": above them a design is "difficult to
-# implement": placement, routing and timing closure suffer). A design over them is
-# chosen only when none within them fits; a --pe/--mult the user gives only has to fit.
+# A design "fits" a board when its estimate stays within these shares of the device:
+# the "Design Characteristics" guidelines of Vivado's report_failfast (UG949, UltraFast
+# Design Methodology; UG1399 "Fail Fast": above them a design is difficult to place,
+# route and close timing on), headroom the ±30 % estimate needs anyway.
 UTILIZATION_GUIDELINES = {"lut": 0.70, "ff": 0.50, "dsp": 0.80, "bram36": 0.80}
+
+
+def over_guidelines(used: dict, board: Board) -> list[str]:
+    """One ``"lut 17852 > 14560 (70 % of 20800)"``-style line per resource of ``used``
+    above its `UTILIZATION_GUIDELINES` share of ``board``; empty when the design fits."""
+    cap = board.capacity.as_dict()
+    lines = []
+    for key, share in UTILIZATION_GUIDELINES.items():
+        limit = share * cap[key]
+        if used.get(key) is not None and used[key] > limit:
+            lines.append(f"{key} {used[key]:g} > {limit:g} ({share:.0%} of {cap[key]:g})")
+    return lines
 
 
 class DesignDoesNotFit(ValueError):
@@ -108,10 +120,7 @@ def _evaluate(layers: tuple, q: int, pe: int, mult: int, board: Board,
     res = _resources(layers, cm, q, pe, mult, board, mult_impl)
     en = energy_per_inference(cm["events"], cm["memories"], q, pe, mult, board,
                               clock_mhz=clock_mhz, acc_bits=acc, resources=res)
-    over = res.over(board)
-    cap = board.capacity.as_dict()
-    within = all(getattr(res, key) <= frac * cap[key]
-                 for key, frac in UTILIZATION_GUIDELINES.items() if cap.get(key) is not None)
+    over = over_guidelines(res.as_dict(), board)
     row = {
         "q": q, "pe": pe, "mult": mult, "cycles": int(cm["cycles"]),
         "physical_bound": int(cm["physical_bound"]), "energy_uj": en["energy_uj"],
@@ -122,7 +131,6 @@ def _evaluate(layers: tuple, q: int, pe: int, mult: int, board: Board,
         "compute_lb_uj": en["compute_lb_uj"], "overhead_ratio": en["overhead_ratio"],
         "pj_per_mac": en["pj_per_mac"], "mult_impl": mult_impl,
         "board": board.name, "breakdown_uj": en["breakdown_uj"], "over": over,
-        "within_guidelines": within,
         "acc_bits": acc,
     }
     for k in BREAKDOWN_KEYS:
@@ -131,10 +139,8 @@ def _evaluate(layers: tuple, q: int, pe: int, mult: int, board: Board,
 
 
 def rank(row: dict) -> tuple:
-    # Within the utilisation guidelines first; then least energy; then fewer cycles;
-    # then the smaller array.
-    return (not row.get("within_guidelines", True), row["energy_uj"], row["cycles"],
-            row["pe"] * row["mult"], row["pe"])
+    # Least energy; then fewer cycles; then the smaller array.
+    return (row["energy_uj"], row["cycles"], row["pe"] * row["mult"], row["pe"])
 
 
 def best_design(layers, q: int, board: Board | str = DEFAULT_BOARD,

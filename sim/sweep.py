@@ -24,14 +24,13 @@ __all__ = ["COLUMNS", "sweep", "mark_best", "write_csv", "plot_best", "register"
 COLUMNS = (
     ["q", "s", "pe", "mult", "cycles", "physical_bound", "energy_uj", "bram36", "dsp", "fits",
      "best", "lut", "ff", "mac_ops", "bound_ratio", "latency_us", "clock_mhz",
-     "compute_lb_uj", "overhead_ratio", "pj_per_mac", "mult_impl", "within_guidelines"]
+     "compute_lb_uj", "overhead_ratio", "pj_per_mac", "mult_impl"]
     + [f"e_{k}_uj" for k in BREAKDOWN_KEYS]
     + ["arch", "dataset", "board"]
 )
 
 def mark_best(rows: list[dict]) -> list[dict]:
-    """Set ``best`` on the fitting row of each ⟨q, s⟩ that `search.design.rank` puts
-    first (within the utilisation guidelines, least energy); others False."""
+    """Set ``best`` on the least-energy fitting row of each ⟨q, s⟩ (others False)."""
     groups: dict[tuple, dict] = {}
     for row in rows:
         row["best"] = False

@@ -4,7 +4,6 @@ import math
 
 import pytest
 
-from sim.resources import estimate_resources
 from sim.energy import (
     BREAKDOWN_KEYS,
     F_HARD,
@@ -17,6 +16,7 @@ from sim.energy import (
     sram_pj,
     tech_factor,
 )
+from sim.resources import estimate_resources
 
 T7 = (28 / 45) * (1.0 / 0.9) ** 2
 

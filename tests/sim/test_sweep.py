@@ -61,31 +61,19 @@ def test_mark_best_is_least_energy_among_fitting():
     assert [r["best"] for r in rows] == [False, False, False, True, False]
 
 
-def test_mark_best_prefers_designs_within_the_utilisation_guidelines():
-    rows = [
-        dict(q=2, s=1.0, pe=8, mult=8, energy_uj=5.0, cycles=10, fits=True,
-             within_guidelines=True),
-        dict(q=2, s=1.0, pe=16, mult=16, energy_uj=3.0, cycles=5, fits=True,
-             within_guidelines=False),  # less energy, but 80 % of the LUTs
-        dict(q=4, s=1.0, pe=16, mult=16, energy_uj=3.0, cycles=5, fits=True,
-             within_guidelines=False),  # the only one that fits: chosen all the same
-        dict(q=4, s=1.0, pe=32, mult=32, energy_uj=1.0, cycles=2, fits=False,
-             within_guidelines=False),
-    ]
-    mark_best(rows)
-    assert [r["best"] for r in rows] == [True, False, True, False]
-
-
-def test_guidelines_follow_the_board_capacity():
+def test_fits_means_within_the_utilisation_guidelines():
     from search.design import UTILIZATION_GUIDELINES
 
     layers = network_specs("vgg", 1.5, (28, 28, 1), 10)
+    cap = {"lut": 20800, "ff": 41600, "dsp": 90, "bram36": 50}
     for pe, mult in ((4, 4), (16, 24), (24, 24)):
         row = evaluate(layers, 2, pe, mult, "arty_a7_35")
-        cap = {"lut": 20800, "ff": 41600, "dsp": 90, "bram36": 50}
-        within = all(row[k] <= f * cap[k] for k, f in UTILIZATION_GUIDELINES.items())
-        assert row["within_guidelines"] == within and row["fits"]
-    assert not evaluate(layers, 2, 24, 24, "arty_a7_35")["within_guidelines"]  # LUT > 70 %
+        fits = all(row[k] <= f * cap[k] for k, f in UTILIZATION_GUIDELINES.items())
+        assert row["fits"] == fits and row["fits"] == (not row["over"])
+    # 24 x 24: within the device, but above 70 % of its LUTs
+    row = evaluate(layers, 2, 24, 24, "arty_a7_35")
+    assert row["lut"] < cap["lut"] and row["over"] == [
+        f"lut {row['lut']} > 14560 (70% of 20800)"]
 
 
 def test_sweep_rows_and_best(fake):
@@ -100,8 +88,7 @@ def test_sweep_rows_and_best(fake):
             fitting = [r for r in group if r["fits"]]
             assert len(best) == (1 if fitting else 0)
             if best:
-                preferred = [r for r in fitting if r["within_guidelines"]] or fitting
-                assert best[0]["energy_uj"] == min(r["energy_uj"] for r in preferred)
+                assert best[0]["energy_uj"] == min(r["energy_uj"] for r in fitting)
     # q = 8 in shift-add LUT lanes: 16 x 16 of them (and their first-pass twins) cannot
     # fit 20,800 LUTs
     big = [r for r in rows if r["q"] == 8 and r["pe"] == 16 and r["mult"] == 16][0]
@@ -121,7 +108,7 @@ def test_best_design_matches_the_sweep(fake):
 def test_best_design_refuses_with_numbers(fake):
     layers = network_specs("vgg", 3.0, (28, 28, 1), 10)
     with pytest.raises(DesignDoesNotFit, match=r"no \(P, M\) in P=\[16\] × M=\[16\] fits "
-                                               r"icebreaker at q=8; .*dsp \d+ > 8"):
+                                               r"icebreaker at q=8; .*dsp \d+ > 6.4 \(80% of 8\)"):
         best_design(layers, 8, "icebreaker", [16], [16])
 
 
