@@ -11,7 +11,7 @@ bitstream end to end without any host interface; the accelerator itself
 from __future__ import annotations
 
 from amaranth.build import ResourceError
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import ClockDomain, Module, Signal
 from amaranth.lib import io, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.memory import Memory
@@ -66,11 +66,13 @@ class BoardTop(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         if self._clock is not None and platform is not None:
-            # the PLL takes the oscillator: iCE40's PLL pad wants the package pin itself
-            if self._clock.family == "ice40":
-                pin = platform.request(platform.default_clk, dir="-")
-            else:
-                pin = platform.request(platform.default_clk).i
+            # the PLL takes the oscillator: iCE40's PLL pad wants the package pin itself,
+            # the others its input buffer
+            pin = platform.request(platform.default_clk, dir="-")
+            if self._clock.family != "ice40":
+                m.submodules.clk_buf = clk_buf = io.Buffer("i", pin)
+                pin = clk_buf.i
+            m.domains.sync = ClockDomain("sync")  # driven by the PLL below
             m.submodules.clocking = ClockGenerator(self._clock, pin)
         m.submodules.accel = accel = self.accel
         m.submodules.image_rom = rom = Memory(shape=8, depth=len(self._image), init=self._image)

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from amaranth.hdl import ClockDomain, ClockSignal, Instance, Module, Signal
+from amaranth.hdl import ClockSignal, Instance, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.cdc import ResetSynchronizer
 
@@ -133,9 +133,8 @@ class ClockGenerator(wiring.Component):
         super().__init__({})
 
     def elaborate(self, platform):
-        m = Module()
+        m = Module()  # drives the parent's ``sync`` domain (Amaranth 0.6 wants it defined there)
         plan, p = self._plan, self._plan.params
-        m.domains.sync = ClockDomain("sync")
         clk, locked = Signal(name="pll_clk"), Signal(name="pll_locked")
         if plan.family == "ice40":
             m.submodules.pll = Instance(

