@@ -68,6 +68,8 @@ class Plan:
          "--board", "icebreaker", "--images", "5"),
         ("--q", "4", "--s", "0.5", "--dataset", "digits", "--pe", "4", "--mult", "4",
          "--board", "ulx3s_85f", "--images", "5"),
+        # the README design, its array chosen for the 85F
+        ("--q", "2", "--s", "1.5", "--board", "ulx3s_85f", "--images", "5"),
     )
     # search: bench/search_compare.py on digits
     search: dict = field(default_factory=lambda: {"arch": "vgg", "dataset": "digits",
@@ -156,6 +158,8 @@ def section_build(plan: Plan) -> dict:
             "accuracy": rep["accuracy"], "hw_matches_golden": rep["hw_matches_golden"],
             "cycles": {k: rep["cycles"][k] for k in ("per_inference", "physical_bound")},
             "energy_uj": rep["energy"]["per_inference_uj"],
+            "clock_mhz": rep["clock_mhz"], "latency_us": rep["latency_us"],
+            "mult_impl": rep.get("mult_impl"), "logic_depth": rep.get("logic_depth"),
             "resources": rep["resources"], "resources_source": rep.get("resources_source"),
             "steps_seconds": _steps(rep)}
 
@@ -186,7 +190,9 @@ def _openflow_run(args: tuple[str, ...]) -> dict:
         size = bitstream.stat().st_size if bitstream.exists() else None
     rep = r.pop("report")
     return {**r, "pe": rep["pe"], "mult": rep["mult"], "board": rep["board"],
-            "family": family, "fmax_mhz": rep["fmax_mhz"],
+            "family": family, "fmax_mhz": rep["fmax_mhz"], "clock_mhz": rep["clock_mhz"],
+            "timing_attempts": rep["clock"].get("timing_attempts", []),
+            "energy_uj": rep["energy"]["per_inference_uj"],
             "utilization": parsed["utilization"],
             "hw_matches_golden": rep["hw_matches_golden"], "bitstream_bytes": size,
             "steps_seconds": _steps(rep)}

@@ -18,7 +18,9 @@ def build_parser() -> argparse.ArgumentParser:
         "build", help="emit a complete, verified FPGA build directory for one (q, s)",
         description="Train (or reuse) the network at bit width Q and width scale S, or take "
         "the given --bundle (trained, imported or hand-made) without training; pick the "
-        "most energy-efficient (P, M) that fits the board unless --pe/--mult are given, and "
+        "most energy-efficient (P, M) that fits the board (within the report_failfast "
+        "utilisation guidelines: LUT 70 %, FF 50 %, DSP and BRAM 80 %) unless --pe/--mult "
+        "are given, and "
         "write bundle/, rtl/, mem/, vivado/, hls/, report.json and report.md. The RTL is "
         "simulated in Verilator on --images test images and must match the golden model on "
         "every logit.")
@@ -47,6 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--force", action="store_true", help="replace an existing build directory")
     b.add_argument("--no-synth", action="store_true",
                    help="skip the Yosys resource estimate (use the analytical one)")
+    b.add_argument("--clock-mhz", type=float, default=None,
+                   help="design clock in MHz: Xilinx boards get an MMCM at this frequency "
+                   "(default: the board's oscillator); iCE40/ECP5 builds start their PLL "
+                   "timing search there (default: the family's start)")
     b.add_argument("--quiet", action="store_true", help="no progress output")
     return parser
 
@@ -57,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
 
     common = dict(data_dir=args.data_dir, board=args.board, pe=args.pe, mult=args.mult,
                   images=args.images, out=Path(args.out) if args.out else None,
-                  force=args.force, synth=not args.no_synth, progress=not args.quiet)
+                  force=args.force, synth=not args.no_synth, progress=not args.quiet,
+                  clock_mhz=args.clock_mhz)
     if args.bundle is not None:
         cfg = _bundle_config(args, common)
     else:

@@ -43,6 +43,10 @@ class BuildConfig:
     synth: bool = True  # run the Yosys resource estimate
     progress: bool = True  # print step progress
     bundle: Path | None = None  # build this bundle instead of training (q, s, arch from it)
+    # The design clock (MHz): on Xilinx boards an MMCM at this frequency (None: the board's
+    # oscillator, no MMCM); on iCE40/ECP5 where the PLL timing search starts (None: the
+    # family's start, `boards.OpenFlow.pll_start_mhz`).
+    clock_mhz: float | None = None
 
     @property
     def out_dir(self) -> Path:
@@ -61,6 +65,7 @@ class BuildState:
     metrics: dict = field(default_factory=dict)
     pe: int = 0
     mult: int = 0
+    mult_impl: str = "lut"  # the lane multipliers the energy model chose (search.design)
     cycles: dict = field(default_factory=dict)
     energy: dict = field(default_factory=dict)
     estimate: dict = field(default_factory=dict)
@@ -68,6 +73,7 @@ class BuildState:
     verification: dict = field(default_factory=dict)
     hls: dict = field(default_factory=dict)
     fmax_mhz: float | None = None  # placed-and-routed (open flow), when run
+    clock: dict = field(default_factory=dict)  # the clock the design runs at (PLL), if set
     specs: list = field(default_factory=list)  # layer shapes the design was chosen for
     synth_job: object = None  # the background Yosys run (codegen.synth.SynthJob)
     synth_log: Path | None = None
@@ -101,9 +107,25 @@ def check_config(cfg: BuildConfig) -> None:
         if getattr(cfg, name) is not None:
             check_positive(getattr(cfg, name), f"--{name}")
     check_positive(cfg.images, "--images")
+    if cfg.clock_mhz is not None:
+        _check_clock(cfg)
     check_output(cfg.out_dir, cfg.force)
     if cfg.dataset in DATASETS:
         check_data_files(cfg.dataset, cfg.data_dir)
+
+
+def _check_clock(cfg: BuildConfig) -> None:
+    """A --clock-mhz the board's PLL can make (one line otherwise)."""
+    from boards import get_board
+    from hw.clocking import plan_clock
+
+    board = get_board(cfg.board)
+    if not (isinstance(cfg.clock_mhz, int | float) and cfg.clock_mhz > 0):
+        raise UserError(f"--clock-mhz must be a positive frequency in MHz, not {cfg.clock_mhz!r}")
+    try:
+        plan_clock(board.family, board.clock_mhz, cfg.clock_mhz)
+    except ValueError as e:
+        raise UserError(f"--clock-mhz: {e}") from None
 
 
 # ---------------------------------------------------------------------------- steps
@@ -158,6 +180,7 @@ def step_design(state: BuildState, cfg: BuildConfig) -> None:
         raise UserError(f"P={cfg.pe} M={cfg.mult} does not fit {board.name} at q={cfg.q}: "
                         f"needs {'; '.join(row['over'])}")
     state.pe, state.mult = int(row["pe"]), int(row["mult"])
+    state.mult_impl = row["mult_impl"]
     state.estimate = row
 
 
@@ -172,25 +195,23 @@ def step_cycles_energy(state: BuildState, cfg: BuildConfig) -> None:
 def _set_energy(state: BuildState, cfg: BuildConfig, row: dict) -> None:
     """The energy of the design point ``row`` (`search.design.evaluate`), in total and,
     with the same linear model on each layer's own event counts, per layer."""
-    from intnet.contract import accumulator_bits
-    from sim.energy import energy_per_inference
+    from search.design import layer_energies
 
     state.energy = {"total_uj": row["energy_uj"], "breakdown_uj": row["breakdown_uj"],
                     "compute_lb_uj": row["compute_lb_uj"], "latency_us": row["latency_us"],
                     "clock_mhz": row["clock_mhz"]}
-    acc_bits = accumulator_bits(state.specs, cfg.q)
+    per_layer = layer_energies(state.specs, cfg.q, state.pe, state.mult, state.board,
+                               clock_mhz=state.energy["clock_mhz"], mult_impl=state.mult_impl)
     for layer in state.cycles["layers"]:
-        e = energy_per_inference(layer["events"], state.cycles["memories"], cfg.q, state.pe,
-                                 state.mult, state.board, clock_mhz=state.energy["clock_mhz"],
-                                 acc_bits=acc_bits)
-        layer["energy_uj"] = e["energy_uj"] if layer["events"]["cycles"] else 0.0
+        layer["energy_uj"] = per_layer[layer["name"]]
 
 
 def step_rtl(state: BuildState, cfg: BuildConfig) -> None:
     """Verilog of the accelerator and the board top, and the packed BRAM init files."""
     from codegen.rtl import emit_rtl
 
-    out = emit_rtl(state.net, state.pe, state.mult, state.root / "rtl", state.root / "mem")
+    out = emit_rtl(state.net, state.pe, state.mult, state.root / "rtl", state.root / "mem",
+                   mult_impl=state.mult_impl)
     state.files["verilog"] = state.rel(out["verilog"])
     state.files["mem"] = state.rel(out["mem"])
     _start_synth(state, cfg)
@@ -219,21 +240,40 @@ def step_board(state: BuildState, cfg: BuildConfig) -> None:
         _open_flow(state, cfg, images[0], label)
         return
     from codegen.vivado import emit_vivado
+    from hw.clocking import plan_clock
+    from search.design import evaluate
 
+    plan = None
+    if cfg.clock_mhz is not None:
+        plan = plan_clock(state.board.family, state.board.clock_mhz, cfg.clock_mhz)
+        state.clock = {"clock_mhz": plan.f_out_mhz, "source": "mmcm", "pll": dict(plan.params),
+                       "timing": "not analysed here (no Vivado): see Vivado's timing "
+                                 "report; logic_depth is Yosys's"}
+        _set_energy(state, cfg, evaluate(state.specs, cfg.q, state.pe, state.mult,
+                                         state.board, clock_mhz=plan.f_out_mhz,
+                                         mult_impl=state.mult_impl))
     paths = emit_vivado(state.net, state.pe, state.mult, state.board, state.root, images[0],
-                        label)
+                        label, clock=plan, mult_impl=state.mult_impl)
     state.files["vivado"] = state.rel(paths)
 
 
 def _open_flow(state: BuildState, cfg: BuildConfig, image, label: int) -> None:
-    """Yosys + nextpnr + the packer; the routed fmax becomes the energy model's clock."""
+    """Yosys + nextpnr + the packer, the design on the family's PLL; the PLL clock that
+    passed timing becomes the energy model's clock."""
     from codegen.openflow import block_ram_bram36, build_bitstream
     from search.design import evaluate
 
+    def say(text):
+        if cfg.progress:
+            print(f"      {text}", flush=True)
+
     result = build_bitstream(state.net, state.pe, state.mult, state.board, state.root, image,
-                             label)
+                             label, clock_mhz=cfg.clock_mhz, progress=say,
+                             mult_impl=state.mult_impl)
     state.files["bitstream"] = state.rel(result["files"])
     state.fmax_mhz = result["fmax_mhz"]
+    state.clock = {"clock_mhz": result["clock_mhz"], "source": "pll", "pll": result["pll"],
+                   "timing_attempts": result["attempts"], "clock_net": result["clock_net"]}
     used = result["utilization"]
     family = state.board.family
     state.resources = {
@@ -243,7 +283,7 @@ def _open_flow(state: BuildState, cfg: BuildConfig, image, label: int) -> None:
         "source": f"nextpnr-{family} (placed and routed)", "nextpnr": used,
     }
     _set_energy(state, cfg, evaluate(state.specs, cfg.q, state.pe, state.mult, state.board,
-                                     clock_mhz=state.fmax_mhz))
+                                     clock_mhz=result["clock_mhz"], mult_impl=state.mult_impl))
 
 
 def step_hls(state: BuildState, cfg: BuildConfig) -> None:
@@ -270,7 +310,8 @@ def step_verify(state: BuildState, cfg: BuildConfig) -> None:
     from sim.rtl import run_rtl
 
     images, labels = _test_images(state, cfg)
-    result = run_rtl(state.net, state.pe, state.mult, images, mem_dir=state.root / "mem")
+    result = run_rtl(state.net, state.pe, state.mult, images, mem_dir=state.root / "mem",
+                     mult_impl=state.mult_impl)
     classes = np.asarray(result["classes"])
     state.verification = {
         "images": len(images),

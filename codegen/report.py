@@ -10,8 +10,9 @@ from codegen.render import render
 
 def report_dict(state, cfg) -> dict:
     board = state.board
-    # The energy model's clock: the routed fmax where the open flow ran, else the board's.
-    clock_mhz = float(state.energy.get("clock_mhz") or board.clock_mhz)
+    # The clock the design runs at: the PLL output that passed timing where the open flow
+    # ran, else the board's oscillator; the energy model used the same.
+    clock_mhz = float(state.clock.get("clock_mhz") or board.clock_mhz)
     cycles = state.cycles
     metrics = state.metrics
     return {
@@ -44,7 +45,9 @@ def report_dict(state, cfg) -> dict:
                        for layer in cycles["layers"]],
         },
         "clock_mhz": clock_mhz,
+        "clock": dict(state.clock) or {"clock_mhz": clock_mhz, "source": "oscillator"},
         "fmax_mhz": state.fmax_mhz,
+        "mult_impl": state.mult_impl,  # lane multipliers: "lut" (shift-add) or "dsp" (`*`)
         "latency_us": round(cycles["cycles"] / clock_mhz, 3),
         "energy": {
             "per_inference_uj": state.energy["total_uj"],

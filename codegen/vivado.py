@@ -16,9 +16,13 @@ from codegen.board import NAME, add_lint_header, prepare
 from codegen.render import render
 
 
-def emit_vivado(net, pe: int, mult: int, board, root: Path, image, label: int) -> list[Path]:
-    """Write ``root/vivado/``; returns the files written."""
-    platform, top, mem_names = prepare(net, pe, mult, board, image, label)
+def emit_vivado(net, pe: int, mult: int, board, root: Path, image, label: int,
+                clock=None, mult_impl: str = "lut") -> list[Path]:
+    """Write ``root/vivado/``; returns the files written. ``clock`` (a
+    `hw.clocking.ClockPlan`) puts an MMCM between the oscillator and the design; Vivado
+    derives its output clock's constraint from the oscillator's."""
+    platform, top, mem_names = prepare(net, pe, mult, board, image, label, clock=clock,
+                                       mult_impl=mult_impl)
     after_read = render("vivado_after_read.tcl.j2", mem_files=mem_names)
     plan = platform.build(top, name=NAME, do_build=False, emit_src=False,
                           script_after_read=after_read)

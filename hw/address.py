@@ -1,256 +1,336 @@
-"""Stage S0's two halves: the loop nest that walks a pass, and the address generator.
+"""Stage S0: the walk of a pass, in registers, and the step it issues.
 
-`LoopNest` holds the counters of the walk: per group, per output pixel (pooled order
-``(py, px, dy, dx)``, or raster chunks of P pixels ``(cy, cx)`` in pixel-parallel passes),
-per slot cycle, with the kernel tap ``(ky, kx)`` and the input word ``cgi`` inside a slot.
-`AddressGenerator` turns the counters into the step's control word (padding masks, output
-address, first/last flags) and the read addresses of the buffers and ROMs.
+`Walker` (S0a) holds the loop counters of the walk — per group, per output pixel (pooled
+order ``(py, px, dy, dx)``, or P-column segments of each row in pixel-parallel passes),
+per slot cycle, with the input word and the kernel tap inside a slot — and, beside them,
+the step's activation word address, input coordinates, weight address and output
+address. Every one of those moves by a constant of the pass or the group
+(`hw.tables`), chosen by which loop level advances: an adder and a multiplexer, never a
+multiplier, in front of a register. Counters count down to zero, so "last" is a
+zero-detect of a register.
+
+`StepIssue` (S0b) registers what the memories see: the read addresses and enables, the
+padding flags (a tap outside the map is a zero operand, not a read), and the step's
+control word that travels down the pipeline beside the data.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hw.plan import MODE_DWP, Plan
-from hw.tables import Table, bits, pe_offset_bits, tap_bits, tap_words
+from hw.tables import Table, bits
 
 
-def coord_shape(plan: Plan, desc: Table) -> signed:
-    """Signed coordinates that hold any map index, padding offset and pooled doubling."""
-    dmax = desc.maxima
-    return signed(max(bits(dmax["ih"]), bits(dmax["iw"]), bits(max(plan.input_shape[:2]))) + 4)
+def coord_shape(desc: Table) -> signed:
+    """Signed input coordinates: any map index, minus the padding, plus a segment."""
+    m = desc.maxima
+    return signed(bits(max(m["ih"], m["iw"], m["dIX_px"], m["dIY_py"]) * 2 + 8) + 1)
 
 
-def position_layout(plan: Plan, desc: Table, groups: Table) -> data.StructLayout:
-    """The loop counters of `LoopNest`, as one struct."""
-    dmax, gmax = desc.maxima, groups.maxima
-    coord = coord_shape(plan, desc)
+def addr_shape(addr_bits: int, groups: Table) -> signed:
+    """Signed word addresses: the window's origin starts above the map (padding)."""
+    return signed(max(addr_bits, bits(abs(groups.maxima["base0"]))) + 2)
+
+
+def walk_layout(desc: Table, groups: Table, addr_bits: int) -> data.StructLayout:
+    """What the walker hands to the issue stage about the current cycle."""
+    gmax = groups.maxima
     return data.StructLayout({
-        "py": bits(dmax["ph"]), "px": bits(max(dmax["pw"], dmax["px_count"])),
-        "dy": 1, "dx": 1, "ky": bits(dmax["kh"]), "kx": bits(dmax["kw"]),
-        "cgi": bits(gmax["cg_cnt"]), "slot": bits(gmax["slot"]), "wstep": bits(gmax["steps"]),
-        "cy": coord, "cx": coord,
+        "step": 1, "slot_first": 1, "last_step": 1, "pixel_first": 1, "group_end": 1,
+        "pool_first": 1, "pool_last": 1, "seg_last": 1,
+        "a": addr_shape(addr_bits, groups), "iy": coord_shape(desc), "ix": coord_shape(desc),
+        "ox": unsigned(bits(desc.maxima["ow"]) + 1),
+        "w": unsigned(bits(gmax["wbase"] + gmax["steps_m1"] + 1)),
+        "o": unsigned(addr_bits), "cg": unsigned(bits(gmax["cg_lo"] + gmax["cg_m1"])),
+        "cbase": unsigned(bits(gmax["cbase"])), "wo_lo": unsigned(bits(gmax["wo_lo"])),
+        "wo_cnt": unsigned(bits(max(gmax["wo_cnt"], desc.maxima["wo_last"]))),
     })
 
 
-class LoopNest(wiring.Component):
-    """The counters of a pass walk; they advance on every ``run`` cycle.
+class _Down:
+    """A down-counter with a registered terminal flag: ``zero`` is a flip-flop, so the
+    loop levels' wrap conditions start from registers, not from comparators."""
 
-    ``restart`` rewinds to the network's first group (not the chunk raster, which every
-    pass leaves at (0, 0)). ``step`` is high while the slot still issues MAC steps;
-    ``pass_end`` in the last slot cycle of the pass's last pixel of its last group, when
-    ``gidx`` moves on to the next pass's first group. ``chunk_step`` is ``(P div Wo,
-    P mod Wo)`` of the pass (pixel-parallel chunks).
+    def __init__(self, width: int, name: str):
+        self.value = Signal(max(1, width), name=f"{name}_left")
+        self.zero = Signal(name=f"{name}_zero")
+
+    def reload(self, m, value, is_zero):
+        m.d.sync += [self.value.eq(value), self.zero.eq(is_zero)]
+
+    def count(self, m):
+        m.d.sync += [self.value.eq(self.value - 1), self.zero.eq(self.value == 1)]
+
+
+class Walker(wiring.Component):
+    """The loop nest of the current pass (S0a); advances on every ``run`` cycle.
+
+    ``init`` (one cycle, with ``desc`` and ``grp`` loaded) sets up the pass's first group;
+    later groups start from ``grp_next`` when the walk leaves a group's last pixel
+    (``group_switch``, a comb pulse); ``pass_end`` marks the pass's last cycle.
     """
 
-    def __init__(self, plan: Plan, desc: Table, groups: Table, ob: int):
-        self._pos_layout = position_layout(plan, desc, groups)
-        self._ob = ob
+    def __init__(self, plan: Plan, desc: Table, groups: Table, addr_bits: int):
+        self._plan, self._desc, self._groups = plan, desc, groups
+        self.walk_layout = walk_layout(desc, groups, addr_bits)
         super().__init__({
-            "desc": In(desc.layout), "grp": In(groups.layout),
-            "chunk_step": In(2 * ob), "run": In(1), "restart": In(1),
-            "pos": Out(self._pos_layout), "gidx": Out(range(len(groups.words))),
-            "step": Out(1), "pass_end": Out(1),
+            "desc": In(desc.layout), "grp": In(groups.layout), "grp_next": In(groups.layout),
+            "init": In(1), "run": In(1),
+            "cur": Out(self.walk_layout), "group_switch": Out(1), "pass_end": Out(1),
         })
 
     def elaborate(self, platform):
         m = Module()
-        grp, pos = self.grp, self.pos
-        ob = self._ob
-        pdiv, pmod = self.chunk_step[:ob], self.chunk_step[ob:]
-        slot_end = pos.slot == grp.slot - 1
-        m.d.comb += self.step.eq(self.run & (pos.slot < grp.steps))
-        with m.If(self.restart):
-            m.d.sync += [self.gidx.eq(0), pos.py.eq(0), pos.px.eq(0), pos.dy.eq(0),
-                         pos.dx.eq(0), pos.ky.eq(0), pos.kx.eq(0), pos.cgi.eq(0),
-                         pos.slot.eq(0), pos.wstep.eq(0)]
-        with m.If(self.run):
-            with m.If(self.step):
-                self._next_step(m)
-            with m.If(slot_end):
-                m.d.sync += [pos.slot.eq(0), pos.cgi.eq(0), pos.kx.eq(0), pos.ky.eq(0),
-                             pos.wstep.eq(0)]
-                self._next_pixel(m, pdiv, pmod)
-            with m.Else():
-                m.d.sync += pos.slot.eq(pos.slot + 1)
+        cur = self.cur
+        dmax, gmax = self._desc.maxima, self._groups.maxima
+        c = {name: _Down(bits(mx), name) for name, mx in (
+            ("cg", gmax["cg_m1"]), ("kx", dmax["kw_m1"]), ("slot", gmax["slot_m1"]),
+            ("steps", gmax["steps_m1"]), ("px", dmax["px_m1"]), ("py", dmax["py_m1"]))}
+        dx, dy = Signal(name="dx"), Signal(name="dy")
+        grp = Signal(self.grp.shape(), name="grp")  # the group being walked
+        # which loop level wraps this cycle (each implies the ones inside it)
+        wrap_cg = c["cg"].zero
+        wrap_kx = wrap_cg & c["kx"].zero
+        slot_end = c["slot"].zero
+        # how far the next pixel advance reaches, as a thermometer of registers set when
+        # the pixel starts: ≥ dy (the window's dx wraps), ≥ px, ≥ py, the group's end
+        reach = Signal(4, name="reach")
+        wrap_dx, wrap_dy = slot_end & reach[0], slot_end & reach[1]
+        wrap_px, wrap_py = slot_end & reach[2], slot_end & reach[3]
+        group_start = self.init | (self.run & wrap_py)
+        pixel_start = self.init | (self.run & slot_end)
+        stepping = self.run & cur.step & ~slot_end
+        m.d.comb += [self.group_switch.eq(self.run & wrap_py & ~grp.lastg),
+                     self.pass_end.eq(self.run & wrap_py & grp.lastg)]
+        # the group a starting pixel belongs to: the pass's first, or the next one
+        word = Signal(self.grp.shape(), name="start_word")
+        m.d.comb += word.eq(Mux(self.init, self.grp, self.grp_next))
+        now = Signal(self.grp.shape(), name="pixel_group")
+        m.d.comb += now.eq(Mux(group_start, word, grp))
+        with m.If(group_start):
+            m.d.sync += grp.eq(word)
+        next_reach = self._counters(m, c, dx, dy, reach, now, grp, group_start, pixel_start,
+                                    stepping, wrap_cg, wrap_kx, wrap_dx, wrap_dy, wrap_px)
+        self._position(m, now, grp, next_reach, group_start, pixel_start, stepping, wrap_cg,
+                       wrap_kx, wrap_dy, wrap_px)
         return m
 
-    def _next_step(self, m):
-        """Within a slot: next input word, then next kernel tap."""
-        desc, grp, pos = self.desc, self.grp, self.pos
-        m.d.sync += pos.wstep.eq(pos.wstep + 1)
-        with m.If(pos.cgi == grp.cg_cnt - 1):
-            m.d.sync += pos.cgi.eq(0)
-            with m.If(pos.kx == desc.kw - 1):
-                m.d.sync += [pos.kx.eq(0), pos.ky.eq(pos.ky + 1)]
-            with m.Else():
-                m.d.sync += pos.kx.eq(pos.kx + 1)
-        with m.Else():
-            m.d.sync += pos.cgi.eq(pos.cgi + 1)
+    def _widest(self, prefix: str) -> signed:
+        """A signed shape that holds every descriptor field named ``prefix_*``."""
+        widths = [fld.width for name, fld in self._desc.layout if name.startswith(prefix + "_")]
+        return signed(max(widths) + 1)
 
-    def _next_pixel(self, m, pdiv, pmod):
-        """Next output pixel in pooled order, (dx, dy) inside (px, py); then the next group."""
-        desc, grp, pos = self.desc, self.grp, self.pos
-        cx_wrap = pos.cx + pmod >= desc.ow
-        with m.If(~(~desc.pool | pos.dx)):
-            m.d.sync += pos.dx.eq(1)
-        with m.Else():
-            m.d.sync += pos.dx.eq(0)
-            with m.If(~(~desc.pool | pos.dy)):
-                m.d.sync += pos.dy.eq(1)
-            with m.Else():
-                m.d.sync += pos.dy.eq(0)
-                with m.If(pos.px != desc.px_count - 1):
-                    # raster position of the next pixel-parallel chunk
-                    m.d.sync += [pos.px.eq(pos.px + 1),
-                                 pos.cx.eq(pos.cx + pmod - Mux(cx_wrap, desc.ow, 0)),
-                                 pos.cy.eq(pos.cy + pdiv + cx_wrap)]
-                with m.Else():
-                    m.d.sync += [pos.px.eq(0), pos.cx.eq(0), pos.cy.eq(0)]
-                    with m.If(pos.py != desc.py_count - 1):
-                        m.d.sync += pos.py.eq(pos.py + 1)
+    def _counters(self, m, c, dx, dy, reach, now, grp, group_start, pixel_start, stepping,
+                  wrap_cg, wrap_kx, wrap_dx, wrap_dy, wrap_px):
+        """The loop counters and the step's flags; returns the next pixel's reach.
+
+        ``now`` is the group of a starting pixel (late: it waits for ``group_start``);
+        inside a pixel the group is the register ``grp``, which keeps the step's adders
+        off that path."""
+        desc, cur = self.desc, self.cur
+        run_end = pixel_start & ~group_start  # the next pixel of the same group
+        with m.If(pixel_start):
+            c["cg"].reload(m, now.cg_m1, now.cg1)
+            c["kx"].reload(m, desc.kw_m1, desc.kw1)
+            c["slot"].reload(m, now.slot_m1, now.slot1)
+            c["steps"].reload(m, now.steps_m1, now.steps1)
+            m.d.sync += [cur.step.eq(1), cur.slot_first.eq(1), cur.last_step.eq(now.steps1)]
+        with m.Elif(self.run):
+            c["slot"].count(m)
+            with m.If(stepping):
+                c["steps"].count(m)
+                m.d.sync += [cur.slot_first.eq(0), cur.step.eq(~c["steps"].zero),
+                             cur.last_step.eq(c["steps"].value == 1)]
+                with m.If(~wrap_cg):
+                    c["cg"].count(m)
+                with m.Else():  # inside a pixel: the group register, not `now`
+                    c["cg"].reload(m, grp.cg_m1, grp.cg1)
+                    with m.If(~wrap_kx):
+                        c["kx"].count(m)
                     with m.Else():
-                        m.d.sync += [pos.py.eq(0), self.gidx.eq(self.gidx + 1)]
-                        m.d.comb += self.pass_end.eq(grp.lastg)
+                        c["kx"].reload(m, desc.kw_m1, desc.kw1)
+        # the output pixel: pooled order (dx, dy inside px, py), or row segments
+        next_dx = Signal(name="next_dx")
+        next_dy = Signal(name="next_dy")
+        px_zero, py_zero = Signal(name="next_px_zero"), Signal(name="next_py_zero")
+        m.d.comb += [
+            next_dx.eq(Mux(group_start, 0, desc.pool & ~wrap_dx)),
+            next_dy.eq(Mux(group_start, 0, Mux(wrap_dx, desc.pool & ~wrap_dy & ~dy, dy))),
+            px_zero.eq(Mux(group_start | wrap_px, desc.px1,
+                           Mux(wrap_dy, c["px"].value == 1, c["px"].zero))),
+            py_zero.eq(Mux(group_start, desc.py1, Mux(wrap_px, c["py"].value == 1,
+                                                      c["py"].zero))),
+        ]
+        reach1 = ~desc.pool | next_dx
+        reach2 = reach1 & (~desc.pool | next_dy)
+        reach3 = reach2 & px_zero
+        next_reach = Cat(reach1, reach2, reach3, reach3 & py_zero)
+        with m.If(pixel_start):
+            m.d.sync += reach.eq(next_reach)
+            m.d.sync += [dx.eq(next_dx), dy.eq(next_dy),
+                         cur.pixel_first.eq(group_start),
+                         cur.pool_first.eq(~desc.pool | (~next_dx & ~next_dy)),
+                         cur.pool_last.eq(~desc.pool | (next_dx & next_dy)),
+                         cur.group_end.eq(px_zero & py_zero
+                                          & (~desc.pool | (next_dx & next_dy)))]
+            with m.If(group_start | wrap_px):
+                c["px"].reload(m, desc.px_m1, desc.px1)
+                m.d.sync += cur.seg_last.eq(desc.px1)
+            with m.Elif(wrap_dy):
+                c["px"].count(m)
+                m.d.sync += cur.seg_last.eq(c["px"].value == 1)
+            with m.If(group_start):
+                c["py"].reload(m, desc.py_m1, desc.py1)
+            with m.Elif(run_end & wrap_px):
+                c["py"].count(m)
+        return next_reach
+
+    def _position(self, m, now, grp, lv, group_start, pixel_start, stepping, wrap_cg, wrap_kx,
+                  wrap_dy, wrap_px):
+        """The step's addresses and coordinates: adders fed by registers and constants."""
+        desc, cur = self.desc, self.cur
+        P = self._plan.pe_count
+        base = Signal(cur.a.shape(), name="base")  # the current output pixel's first word
+        iy0, ix0 = Signal(cur.iy.shape(), name="iy0"), Signal(cur.ix.shape(), name="ix0")
+        # the window origin moves by the level's constant (tables._walk_deltas), chosen when
+        # the pixel starts for the advance that ends it: registers feed the adders
+        d_a, d_iy, d_ix = (Signal(self._widest(prefix), name=f"d_{prefix[1:].lower()}")
+                           for prefix in ("dA", "dIY", "dIX"))
+        with m.If(pixel_start):
+            m.d.sync += [
+                d_a.eq(Mux(lv[2], desc.dA_py, Mux(lv[1], desc.dA_px, Mux(lv[0], desc.dA_dy,
+                                                                        desc.dA_dx)))),
+                d_iy.eq(Mux(lv[2], desc.dIY_py, Mux(lv[1], desc.dIY_px,
+                                                    Mux(lv[0], desc.dIY_dy, 0)))),
+                d_ix.eq(Mux(lv[1], desc.dIX_px, Mux(lv[0], desc.dIX_dy, desc.dIX_dx))),
+            ]
+        new_base, new_iy0, new_ix0 = Signal.like(base), Signal.like(iy0), Signal.like(ix0)
+        m.d.comb += [
+            new_base.eq(Mux(group_start, now.base0, base) + Mux(group_start, 0, d_a)),
+            new_iy0.eq(Mux(group_start, desc.neg_pad, iy0) + Mux(group_start, 0, d_iy)),
+            new_ix0.eq(Mux(group_start | wrap_px, desc.neg_pad, ix0 + d_ix)),
+        ]
+        step_a = cur.a + Mux(wrap_cg, Mux(wrap_kx, grp.inc_ky, grp.inc_kx), 1)
+        with m.If(pixel_start):
+            m.d.sync += [base.eq(new_base), iy0.eq(new_iy0), ix0.eq(new_ix0),
+                         cur.a.eq(new_base), cur.iy.eq(new_iy0), cur.ix.eq(new_ix0),
+                         cur.w.eq(now.wbase), cur.cg.eq(now.cg_lo)]
+        with m.Elif(stepping):
+            m.d.sync += [cur.a.eq(step_a), cur.w.eq(cur.w + 1),
+                         cur.cg.eq(Mux(wrap_cg, grp.cg_lo, cur.cg + 1))]
+            with m.If(wrap_kx):
+                m.d.sync += [cur.iy.eq(cur.iy + 1), cur.ix.eq(cur.ix + desc.dIX_ky)]
+            with m.Elif(wrap_cg):
+                m.d.sync += cur.ix.eq(cur.ix + 1)
+        with m.If(group_start):
+            m.d.sync += [cur.o.eq(now.wo_lo), cur.ox.eq(0), cur.cbase.eq(now.cbase),
+                         cur.wo_lo.eq(now.wo_lo), cur.wo_cnt.eq(now.wo_cnt)]
+        with m.Elif(pixel_start & wrap_dy):  # a new (pooled) output pixel: the next word
+            m.d.sync += [cur.o.eq(cur.o + Mux(wrap_px, desc.dO_py, desc.dO_px)),
+                         cur.ox.eq(Mux(wrap_px, 0, cur.ox + P))]
 
 
-def control_layout(plan: Plan, groups: Table, addr_bits: int,
+def control_layout(plan: Plan, desc: Table, groups: Table, addr_bits: int,
                    nports: int) -> data.StructLayout:
     """The control word of one MAC step, as it travels down the pipeline beside the data."""
     gmax = groups.maxima
     return data.StructLayout({
         "valid": 1, "first": 1, "last": 1, "gfirst": 1, "pad": 1,
-        "cg": unsigned(bits(gmax["cg_lo"] + gmax["cg_cnt"])),
-        "cbase": unsigned(bits(gmax["cbase"])),
         "pool_first": 1, "pool_last": 1,
+        "cg": unsigned(bits(gmax["cg_lo"] + gmax["cg_m1"])),
+        "cbase": unsigned(bits(gmax["cbase"])),
         "out_addr": unsigned(addr_bits),
         "wo_lo": unsigned(bits(gmax["wo_lo"])),
-        "wo_cnt": unsigned(bits(gmax["wo_cnt"])),
-        "tap_ok": unsigned(plan.mults_per_pe),
+        "wo_cnt": unsigned(bits(max(gmax["wo_cnt"], desc.maxima["wo_last"]))),
+        "gidx": unsigned(bits(len(groups.words) - 1)),
         "pad_pe": unsigned(nports),
     })
 
 
-class AddressGenerator(wiring.Component):
-    """The step at ``pos``: its control word ``ctl`` and every read address.
+class StepIssue(wiring.Component):
+    """S0b: the registered inputs of the memories and the step's control word ``ctl``.
 
-    ``act_addr`` is the broadcast activation (or image) word, ``pe_addr[j]`` PE j's own
-    word in pixel-parallel passes, ``weight_addr`` the group's weight word. ``offsets``
-    holds, for PE j ≤ P, ``(j div Wo, j mod Wo)`` of pixel-parallel passes (`hw.tables`).
+    ``act_addr``/``act_en[b]`` read ping-pong buffer b (port 0: the broadcast word, or
+    PE 0's in pixel-parallel passes); ``pe_addr[j]``/``pe_en[b][j]`` PE j's own word
+    (pixel-parallel designs, j ≥ 1); ``image_en`` the first pass's image word (at
+    ``act_addr``); ``weight_addr``/``weight_en`` every PE's weight ROM.
     """
 
-    def __init__(self, plan: Plan, desc: Table, groups: Table, addr_bits: int, nports: int,
-                 ob: int):
-        self._plan, self._desc, self._nports, self._ob = plan, desc, nports, ob
-        self.ctl_layout = control_layout(plan, groups, addr_bits, nports)
+    def __init__(self, plan: Plan, desc: Table, groups: Table, addr_bits: int, nports: int):
+        self._plan, self._nports, self._addr_bits = plan, nports, addr_bits
+        self.ctl_layout = control_layout(plan, desc, groups, addr_bits, nports)
+        self._desc, self._groups = desc, groups
         gmax = groups.maxima
         super().__init__({
-            "desc": In(desc.layout), "grp": In(groups.layout),
-            "pos": In(position_layout(plan, desc, groups)),
-            "offsets": In(2 * ob * (plan.pe_count + 1)), "step": In(1),
+            "desc": In(desc.layout), "cur": In(walk_layout(desc, groups, addr_bits)),
+            "gidx": In(range(len(groups.words))), "run": In(1), "init": In(1),
             "ctl": Out(self.ctl_layout),
-            "act_addr": Out(addr_bits + 1),
-            "pe_addr": Out(data.ArrayLayout(addr_bits + 1, nports)),
-            "weight_addr": Out(bits(gmax["wbase"] + gmax["steps"])),
+            "act_addr": Out(addr_bits), "act_en": Out(data.ArrayLayout(1, 2)),
+            "image_en": Out(1),
+            "pe_addr": Out(data.ArrayLayout(addr_bits, nports)),
+            "pe_en": Out(data.ArrayLayout(data.ArrayLayout(1, nports), 2)),
+            "weight_addr": Out(bits(gmax["wbase"] + gmax["steps_m1"] + 1)),
+            "weight_en": Out(1),
         })
 
     def elaborate(self, platform):
         m = Module()
-        desc, grp, pos, ctl = self.desc, self.grp, self.pos, self.ctl
-        coord = coord_shape(self._plan, self._desc)
-        oy, ox, iy, ix = (Signal(coord, name=n) for n in ("oy", "ox", "iy", "ix"))
-        m.d.comb += [
-            oy.eq(Mux(desc.pool, (pos.py << 1) | pos.dy, pos.py)),
-            ox.eq(Mux(desc.pool, (pos.px << 1) | pos.dx, pos.px)),
-            iy.eq(oy * desc.stride + pos.ky - desc.pad),
-            ix.eq(ox * desc.stride + pos.kx - desc.pad),
-        ]
-        pixel_first = (pos.py == 0) & (pos.px == 0) & (pos.dy == 0) & (pos.dx == 0)
-        group_end = (pos.px == desc.px_count - 1) & (pos.py == desc.py_count - 1)
-        m.d.comb += [
-            ctl.valid.eq(self.step),
+        desc, cur, ctl = self.desc, self.cur, self.ctl
+        valid = self.run & cur.step
+        pad = Signal()
+        m.d.comb += pad.eq(cur.iy[-1] | (cur.iy >= desc.ih) | cur.ix[-1]
+                           | (cur.ix >= desc.iw))
+        dwp = desc.mode == MODE_DWP
+        last_word = Mux(cur.seg_last, desc.wo_last, cur.wo_cnt)
+        m.d.sync += [
+            ctl.valid.eq(valid),
             # a summing avgpool accumulates over the whole group: one first, one last
-            ctl.first.eq((pos.slot == 0) & (~desc.gsum | pixel_first)),
-            ctl.last.eq((pos.slot == grp.steps - 1) & (~desc.gsum | group_end)),
-            ctl.gfirst.eq(pixel_first & (pos.slot == 0)),
-            ctl.pad.eq((iy < 0) | (iy >= desc.ih) | (ix < 0) | (ix >= desc.iw)),
-            ctl.cg.eq(grp.cg_lo + pos.cgi),
-            ctl.cbase.eq(grp.cbase),
-            ctl.pool_first.eq(~desc.pool | ((pos.dy == 0) & (pos.dx == 0))),
-            ctl.pool_last.eq(~desc.pool | (pos.dy & pos.dx)),
-            ctl.wo_lo.eq(grp.wo_lo),
-            self.act_addr.eq((iy * desc.iw + ix) * desc.cg_in + ctl.cg),
-            self.weight_addr.eq(grp.wbase + pos.wstep),
+            ctl.first.eq(cur.slot_first & (~desc.gsum | cur.pixel_first)),
+            ctl.last.eq(cur.last_step & (~desc.gsum | cur.group_end)),
+            ctl.gfirst.eq(cur.slot_first & cur.pixel_first),
+            ctl.pad.eq(pad), ctl.pool_first.eq(cur.pool_first),
+            ctl.pool_last.eq(cur.pool_last), ctl.cg.eq(cur.cg), ctl.cbase.eq(cur.cbase),
+            ctl.out_addr.eq(cur.o), ctl.wo_lo.eq(cur.wo_lo),
+            ctl.wo_cnt.eq(Mux(dwp, last_word, cur.wo_cnt)),
+            ctl.gidx.eq(self.gidx),
+            self.act_addr.eq(cur.a[:self._addr_bits]),
+            self.image_en.eq(valid & desc.first),
+            self.weight_addr.eq(cur.w), self.weight_en.eq(valid),
         ]
-        self._output_address(m)
-        self._first_pass_taps(m, oy, ox, coord)
-        self._pixel_parallel(m, coord)
+        if self._nports > 1:
+            own0 = self._pixel_parallel(m, valid, pad, dwp)
+        else:  # one port: a pixel-parallel segment (P = 1) is PE 0's pixel alone
+            m.d.sync += ctl.pad_pe[0].eq(pad)
+            own0 = ~pad
+        for b in range(2):
+            m.d.sync += self.act_en[b].eq(valid & (desc.src == b) & ~desc.first
+                                          & Mux(dwp, own0, ~pad))
         return m
 
-    def _output_address(self, m):
-        """Where the pixel's outputs go: pooled grid, or a pixel-parallel chunk's pixel."""
-        desc, grp, pos, ctl = self.desc, self.grp, self.pos, self.ctl
-        P = self._plan.pe_count
-        chunk_left = Signal(signed(bits(self._desc.maxima["opix"]) + 2))
-        m.d.comb += chunk_left.eq(desc.opix - pos.px * P)
-        with m.If(desc.mode == MODE_DWP):
-            m.d.comb += [
-                ctl.out_addr.eq(Mux(desc.gsum, ctl.cg,
-                                    (pos.cy * desc.ow + pos.cx) * desc.cg_out + ctl.cg)),
-                ctl.wo_cnt.eq(Mux(desc.gsum, 1, Mux(chunk_left < P, chunk_left, P))),
-            ]
-        with m.Else():
-            m.d.comb += [
-                ctl.out_addr.eq((pos.py * desc.pw + pos.px) * desc.cg_out + grp.wo_lo),
-                ctl.wo_cnt.eq(grp.wo_cnt),
-            ]
-
-    def _first_pass_taps(self, m, oy, ox, coord):
-        """First pass: the loader unrolled the kernel into lanes; a lane whose tap lies in
-        the zero padding of output pixel (oy, ox) was never written and is masked here."""
-        plan, desc, ctl = self._plan, self.desc, self.ctl
-        kb = tap_bits(plan)
-        taps = tap_words(plan)
-        m.submodules.tap_rom = tap_rom = Memory(shape=2 * kb * plan.mults_per_pe,
-                                                depth=len(taps), init=taps)
-        tap_rp = tap_rom.read_port(domain="comb")
-        m.d.comb += tap_rp.addr.eq(ctl.cg)
-        lh, lw = plan.input_shape[:2]
-        for lane in range(plan.mults_per_pe):
-            ty = tap_rp.data[2 * kb * lane: 2 * kb * lane + kb]
-            tx = tap_rp.data[2 * kb * lane + kb: 2 * kb * (lane + 1)]
-            ty_in = Signal(coord, name=f"tap_y{lane}")
-            tx_in = Signal(coord, name=f"tap_x{lane}")
-            m.d.comb += [ty_in.eq(oy * plan.load_stride + ty - plan.load_pad),
-                         tx_in.eq(ox * plan.load_stride + tx - plan.load_pad),
-                         ctl.tap_ok[lane].eq(~desc.first | ((ty_in >= 0) & (ty_in < lh)
-                                                            & (tx_in >= 0) & (tx_in < lw)))]
-
-    def _pixel_parallel(self, m, coord):
-        """PE j's pixel in a pixel-parallel depthwise chunk: (cy, cx) plus (j div Wo,
-        j mod Wo), with one carry; its read address and padding mask."""
-        desc, pos, ctl, ob = self.desc, self.pos, self.ctl, self._ob
+    def _pixel_parallel(self, m, valid, pad, dwp):
+        """PE j reads the pixel j columns right of PE 0's (same row): its own address, and
+        its own padding (also beyond the row's end); returns PE 0's read condition."""
+        desc, cur, ctl = self.desc, self.cur, self.ctl
+        row_pad = cur.iy[-1] | (cur.iy >= desc.ih)
+        own0 = Signal()
         for j in range(self._nports):
-            jdiv = self.offsets[2 * ob * j: 2 * ob * j + ob]
-            jmod = self.offsets[2 * ob * j + ob: 2 * ob * (j + 1)]
-            oy_j, ox_j, iy_j, ix_j = (Signal(coord, name=f"{n}_pe{j}")
-                                      for n in ("oy", "ox", "iy", "ix"))
-            wrap_j = Signal(name=f"wrap_pe{j}")
+            offset = Signal(cur.a.shape(), name=f"offset_pe{j}")  # j·s·cg_in words
+            with m.If(self.init):
+                m.d.sync += offset.eq(desc.sc * j)
+            ix_j = Signal(cur.ix.shape(), name=f"ix_pe{j}")
+            pad_j = Signal(name=f"pad_pe{j}")
             m.d.comb += [
-                wrap_j.eq(pos.cx + jmod >= desc.ow),
-                ox_j.eq(pos.cx + jmod - Mux(wrap_j, desc.ow, 0)),
-                oy_j.eq(pos.cy + jdiv + wrap_j),
-                iy_j.eq(oy_j * desc.stride + pos.ky - desc.pad),
-                ix_j.eq(ox_j * desc.stride + pos.kx - desc.pad),
-                self.pe_addr[j].eq((iy_j * desc.iw + ix_j) * desc.cg_in + ctl.cg),
-                ctl.pad_pe[j].eq((iy_j < 0) | (iy_j >= desc.ih) | (ix_j < 0)
-                                 | (ix_j >= desc.iw) | (oy_j >= desc.oh)),
+                ix_j.eq(cur.ix + Mux(desc.stride == 2, 2 * j, j)),
+                pad_j.eq(row_pad | ix_j[-1] | (ix_j >= desc.iw) | (cur.ox + j >= desc.ow)),
             ]
-
-
-def offsets_width(plan: Plan) -> int:
-    """Bits of one `hw.tables.pe_offset_words` entry, all P + 1 of them."""
-    return 2 * pe_offset_bits(plan) * (plan.pe_count + 1)
+            m.d.sync += ctl.pad_pe[j].eq(pad_j)
+            if j == 0:
+                m.d.comb += own0.eq(~pad_j)
+                continue
+            m.d.sync += self.pe_addr[j].eq((cur.a + offset)[:self._addr_bits])
+            for b in range(2):
+                m.d.sync += self.pe_en[b][j].eq(valid & (desc.src == b) & dwp & ~pad_j)
+        return own0

@@ -6,9 +6,9 @@ the same ones, and importing them pulls no HDL library into the shape-only tools
 
 from __future__ import annotations
 
-# Widest weight for which a lane multiplier is built from shifted adds (`hw.pe`); the
-# resource model (`sim.resources.mult_in_dsp`) reads the same constant.
-SHIFT_ADD_MAX_Q = 3
+# The lane multipliers the generator writes (`hw.pe.lane_product`), a design choice the
+# energy model makes (`search.design`): shift-add in LUTs, or ``*`` for DSP slices.
+MULT_IMPLS = ("lut", "dsp")
 
 
 def product_bits(q: int, act_bits: int) -> int:

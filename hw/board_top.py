@@ -11,11 +11,12 @@ bitstream end to end without any host interface; the accelerator itself
 from __future__ import annotations
 
 from amaranth.build import ResourceError
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import ClockDomain, Module, Signal
 from amaranth.lib import io, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.memory import Memory
 
+from hw.clocking import ClockGenerator, ClockPlan
 from hw.top import Accelerator
 
 
@@ -45,19 +46,34 @@ class BoardTop(wiring.Component):
         The class the golden model gives ``image`` (drives the match LED).
     mem_dir
         Passed to `Accelerator`: where its ``$readmemh`` weight files are found.
+    clock
+        A `hw.clocking.ClockPlan`: the design runs from the family's PLL at its output
+        frequency; None runs it from the board's oscillator.
     """
 
     def __init__(self, network, pe_count: int, mults_per_pe: int, image, expected_class: int,
-                 *, mem_dir: str | None = None):
-        self.accel = Accelerator(network, pe_count, mults_per_pe, mem_dir=mem_dir)
+                 *, mem_dir: str | None = None, clock: ClockPlan | None = None,
+                 mult_impl: str = "lut"):
+        self.accel = Accelerator(network, pe_count, mults_per_pe, mem_dir=mem_dir,
+                                 mult_impl=mult_impl)
         self._image = [int(v) for v in list(image.reshape(-1))]
         if not self._image or any(not 0 <= v < 256 for v in self._image):
             raise ValueError("image must be a non-empty array of bytes")
         self._expected = int(expected_class)
+        self._clock = clock
         super().__init__({})  # no ports: the board's buttons and LEDs are requested
 
     def elaborate(self, platform):
         m = Module()
+        if self._clock is not None and platform is not None:
+            # the PLL takes the oscillator: iCE40's PLL pad wants the package pin itself,
+            # the others its input buffer
+            pin = platform.request(platform.default_clk, dir="-")
+            if self._clock.family != "ice40":
+                m.submodules.clk_buf = clk_buf = io.Buffer("i", pin)
+                pin = clk_buf.i
+            m.domains.sync = ClockDomain("sync")  # driven by the PLL below
+            m.submodules.clocking = ClockGenerator(self._clock, pin)
         m.submodules.accel = accel = self.accel
         m.submodules.image_rom = rom = Memory(shape=8, depth=len(self._image), init=self._image)
         rd = rom.read_port(domain="comb")

@@ -1,8 +1,9 @@
-"""Stage S2 → R1: accumulators handed to the requantizers, and the lane serializer.
+"""The hand-over: accumulators to the requantizers, and the lane serializer.
 
-At a pixel's last MAC step (``ctl.valid & ctl.last`` in S2) every PE's accumulator is
-latched with its channel's ``m, n`` and goes to the PE's requantizer (R1). In
-pixel-parallel depthwise passes each PE holds M lane sums instead (one per channel): the
+At a pixel's last MAC step (``ctl.valid & ctl.last`` as the step reaches the
+accumulator) every PE's accumulator is latched with its channel's ``m, n`` and goes to
+the PE's requantizer. In pixel-parallel depthwise passes each PE holds M lane sums
+instead (one per channel), complete one tree's depth earlier (``ctl_lanes``): the
 `LaneSerializer` latches them all and feeds one lane per cycle to every requantizer,
 lane l with channel l's ``m, n``; a summing average pool first adds the P PEs' lanes.
 """
@@ -72,11 +73,12 @@ class LaneSerializer(wiring.Component):
 
 
 class Handover(wiring.Component):
-    """R1's inputs for every PE's requantizer, and the latched pixel for the logits.
+    """The requantizers' inputs for every PE, and the latched pixel for the logits.
 
-    ``ctl`` is the control word in S2, ``acc[j]`` PE j's accumulator after this step,
-    ``lane_acc`` its lane sums (pixel-parallel designs), ``prm[j]`` its group's
-    parameters. ``r1_valid``/``r1_ctl``/``r1_acc`` are the handed-over pixel (one cycle
+    ``ctl`` is the control word of the step whose accumulator ``acc[j]`` PE j shows now,
+    ``ctl_lanes`` that of the step whose lane sums ``lane_acc`` show (pixel-parallel
+    designs), ``prm[j]`` PE j's group parameters as its parameter ROM reads them for the
+    pass's mode. ``r1_valid``/``r1_ctl``/``r1_acc`` are the handed-over pixel (one cycle
     later); ``rq_*`` drive the requantizers (``rq_valid`` is common to all PEs).
     """
 
@@ -87,7 +89,8 @@ class Handover(wiring.Component):
         self._ctl_layout, self._dwp, self._summing = ctl_layout, pixel_parallel, summing
         accs = data.ArrayLayout(signed(acc_bits), pe_count)
         super().__init__({
-            "ctl": In(ctl_layout), "desc": In(desc_layout), "acc": In(accs),
+            "ctl": In(ctl_layout), "ctl_lanes": In(ctl_layout), "desc": In(desc_layout),
+            "acc": In(accs),
             "lane_acc": In(data.ArrayLayout(data.ArrayLayout(signed(acc_bits), mults_per_pe),
                                             pe_count)),
             "prm": In(data.ArrayLayout(PARAM_LAYOUT, pe_count)),
@@ -118,8 +121,9 @@ class Handover(wiring.Component):
         dwp = self.desc.mode == MODE_DWP
         m.submodules.serializer = ser = LaneSerializer(self._acc_bits, P, M, self._ctl_layout,
                                                        summing=self._summing)
-        m.d.comb += [ser.load.eq(handover & dwp), ser.gsum.eq(self.desc.gsum),
-                     ser.meta_in.eq(self.ctl), ser.lane_acc.eq(self.lane_acc)]
+        lanes_done = self.ctl_lanes.valid & self.ctl_lanes.last
+        m.d.comb += [ser.load.eq(lanes_done & dwp), ser.gsum.eq(self.desc.gsum),
+                     ser.meta_in.eq(self.ctl_lanes), ser.lane_acc.eq(self.lane_acc)]
         for lane in range(M):  # lane l's parameters are PE l's (channel cg·M + l; P ≥ M)
             m.d.comb += ser.lane_prm[lane].eq(self.prm[lane])
         for j in range(P):

@@ -4,12 +4,17 @@ unrolled for the first layer ("im2col"), one whole byte per 8-bit lane.
 For a first conv with kernel K, stride S and padding K//2, input pixel (y, x, c) is
 tap (ky, kx) of output pixel ((y + pad − ky)/S, (x + pad − kx)/S) when that divides and
 lies inside the Ho×Wo grid. Output pixel p's word run starts at ``p·cg`` and holds
-virtual channel ``v = (ky·K + kx)·C + c`` in lane ``v mod M`` of word ``v div M``. Taps
-that fall into the zero padding are never written; the MAC stage masks them
-(`hw.sequencer`). For a first dense layer K = 1: the plain pixel layout, channel innermost.
+virtual channel ``v = (ky·K + kx)·C + c`` in lane ``v mod F`` of word ``v div F`` (F the
+first pass's lanes, `hw.plan.image_lanes`). Taps that fall into the zero padding are
+never written, so they keep the buffer's initial zeros: the MAC stage needs no mask.
+For a first dense layer K = 1: the plain pixel layout, channel innermost.
 
 Each byte takes the accepting cycle plus one cycle per kernel tap (``ready`` is low
-meanwhile): one lane-enabled write per tap that lands inside the output grid.
+meanwhile): one lane-enabled write per tap that lands inside the output grid. The
+address is a pixel base kept by counters (``⌊(y + pad)/S⌋`` rows and ``⌊(x + pad)/S⌋``
+columns of the output grid) plus a per-(tap, channel) offset from a table; the table
+row is registered, then the tap's grid offsets and address, then the write port's
+inputs, three cycles after the tap.
 """
 
 from __future__ import annotations
@@ -20,18 +25,31 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hw.plan import Plan, loader_table
-from hw.tables import bits as _bits
+from hw.tables import build_table
 from intnet.contract import INPUT_BITS
+
+
+def loader_rows(plan: Plan) -> list[dict]:
+    """Per (tap, channel), in that order: the word offset from the pixel base, the lane,
+    and the tap's row/column residue mod S and quotient (the output-grid offset)."""
+    K, S, C = plan.load_k, plan.load_stride, plan.input_shape[2]
+    cg0 = plan.passes[0].cg_in
+    rows = []
+    for v, (wofs, lane) in enumerate(loader_table(plan)):
+        ky, kx = divmod(v // C, K)
+        rows.append(dict(offset=wofs - ((ky // S) * plan.load_w + kx // S) * cg0, lane=lane,
+                         ry=ky % S, qy=ky // S, rx=kx % S, qx=kx // S))
+    return rows
 
 
 class ImageLoader(wiring.Component):
     """Writes the streamed image into the image buffer through ``wr_*`` while ``enable``
-    is high; ``restart`` rewinds to pixel (0, 0)."""
+    is high; ``restart`` rewinds to pixel (0, 0); ``busy`` until the last write is out."""
 
     def __init__(self, plan: Plan, addr_bits: int):
         self._plan = plan
         self._addr_bits = addr_bits
-        M = plan.mults_per_pe
+        M = plan.image_lanes
         super().__init__({
             "image": In(stream.Signature(INPUT_BITS)),
             "enable": In(1),
@@ -45,65 +63,97 @@ class ImageLoader(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         plan = self._plan
-        M = plan.mults_per_pe
         H, W, C = plan.input_shape
         K, S, PAD = plan.load_k, plan.load_stride, plan.load_pad
         cg0 = plan.passes[0].cg_in
-        # (word offset, lane) of every (tap, channel): a LUT ROM of K²·C entries
-        rows = loader_table(plan)
-        wofs_bits = _bits(max(r[0] for r in rows))
-        layout = data.StructLayout({"wofs": wofs_bits, "lane": _bits(M - 1)})
-        words = [r[0] | (r[1] << wofs_bits) for r in rows]
-        m.submodules.table = table = Memory(shape=layout.size, depth=len(words), init=words)
-        rp = table.read_port(domain="comb")
-
-        busy = Signal()
-        byte = Signal(INPUT_BITS)
-        y = Signal(range(max(2, H)))
+        table = build_table(loader_rows(plan))
+        m.submodules.table = rom = Memory(shape=table.layout.size, depth=len(table.words),
+                                          init=table.words)
+        rp = rom.read_port(domain="comb")
+        busy, byte = Signal(), Signal(INPUT_BITS)
+        c, tap = Signal(range(max(2, C))), Signal(range(max(2, K * K)))
+        index = Signal(range(max(2, K * K * C)))  # tap·C + c, the table row of this tap
+        # output-grid position of the input pixel: q = ⌊(coord + pad)/S⌋, r its residue;
+        # the initial values are pixel (0, 0)'s (reset and `restart` both start there)
+        q0, r0 = PAD // S, PAD % S
+        row0 = q0 * plan.load_w * cg0
+        qy, ry = Signal(range(H + PAD + 2), init=q0), Signal(range(max(2, S)), init=r0)
+        qx, rx = Signal(range(W + PAD + 2), init=q0), Signal(range(max(2, S)), init=r0)
         x = Signal(range(max(2, W)))
-        c = Signal(range(max(2, C)))
-        ky = Signal(range(max(2, K)))
-        kx = Signal(range(max(2, K)))
-        m.d.comb += [rp.addr.eq((ky * K + kx) * C + c), self.busy.eq(busy),
+        base = Signal(signed(self._addr_bits + 2), init=row0 + q0 * cg0)  # output pixel (qy, qx)
+        row_base = Signal(signed(self._addr_bits + 2), init=row0)
+        m.d.comb += [rp.addr.eq(index),
                      self.image.ready.eq(self.enable & ~busy & ~self.restart)]
-        entry = layout(rp.data)
-
         with m.If(self.image.valid & self.image.ready):
-            m.d.sync += [byte.eq(self.image.payload), busy.eq(1), ky.eq(0), kx.eq(0)]
-
-        coord = signed(_bits(max(H, W) + PAD) + 2)
-        oy_num = Signal(coord)
-        ox_num = Signal(coord)
-        m.d.comb += [oy_num.eq(y + PAD - ky), ox_num.eq(x + PAD - kx)]
-        oy = Signal(range(max(2, H + PAD + 1)))
-        ox = Signal(range(max(2, W + PAD + 1)))
-        m.d.comb += [oy.eq(oy_num.as_unsigned() // S), ox.eq(ox_num.as_unsigned() // S)]
-        valid = Signal()
-        m.d.comb += valid.eq((oy_num >= 0) & (ox_num >= 0)
-                             & (oy_num.as_unsigned() % S == 0) & (ox_num.as_unsigned() % S == 0)
-                             & (oy < plan.load_h) & (ox < plan.load_w))
-        m.d.comb += self.wr_addr.eq((oy * plan.load_w + ox) * cg0 + entry.wofs)
-        for lane in range(M):
-            m.d.comb += [self.wr_data[lane].eq(byte),
-                         self.wr_en[lane].eq(busy & valid & (entry.lane == lane))]
+            m.d.sync += [byte.eq(self.image.payload), busy.eq(1), tap.eq(0), index.eq(c)]
+        self._write(m, rp, table, busy, byte, qy, ry, qx, rx, base)
         with m.If(busy):
-            with m.If(kx != K - 1):
-                m.d.sync += kx.eq(kx + 1)
-            with m.Else():
-                m.d.sync += kx.eq(0)
-                with m.If(ky != K - 1):
-                    m.d.sync += ky.eq(ky + 1)
+            with m.If(tap != K * K - 1):
+                m.d.sync += [tap.eq(tap + 1), index.eq(index + C)]
+            with m.Else():  # the byte's last tap: on to the next channel / pixel
+                m.d.sync += [tap.eq(0), busy.eq(0)]
+                with m.If(c != C - 1):
+                    m.d.sync += c.eq(c + 1)
+                with m.Elif(x != W - 1):
+                    m.d.sync += [c.eq(0), x.eq(x + 1)]
+                    self._step(m, qx, rx, S, base, cg0)
                 with m.Else():
-                    # last tap of this byte: on to the next channel / pixel
-                    m.d.sync += [ky.eq(0), busy.eq(0)]
-                    with m.If(c != C - 1):
-                        m.d.sync += c.eq(c + 1)
-                    with m.Else():
-                        m.d.sync += c.eq(0)
-                        with m.If(x != W - 1):
-                            m.d.sync += x.eq(x + 1)
-                        with m.Else():
-                            m.d.sync += [x.eq(0), y.eq(y + 1)]
+                    m.d.sync += [c.eq(0), x.eq(0), qx.eq(q0), rx.eq(r0)]
+                    self._next_row(m, qy, ry, S, base, row_base, plan.load_w * cg0, PAD, cg0)
         with m.If(self.restart):
-            m.d.sync += [y.eq(0), x.eq(0), c.eq(0)]
+            m.d.sync += [x.eq(0), c.eq(0), qx.eq(q0), rx.eq(r0), qy.eq(q0), ry.eq(r0),
+                         base.eq(row0 + q0 * cg0), row_base.eq(row0)]
         return m
+
+    def _write(self, m, rp, table, busy, byte, qy, ry, qx, rx, base):
+        """Three registered stages: the table row with a snapshot of the pixel's
+        position; the tap's output-grid offsets, residue match and word address; the
+        write port's address, data and lane enables."""
+        plan, M = self._plan, self._plan.image_lanes
+        entry = Signal(table.layout)
+        snap = [Signal.like(s, name=f"{s.name}_t") for s in (busy, byte, qy, ry, qx, rx, base)]
+        m.d.sync += [entry.eq(rp.data)] + [d.eq(s) for d, s in
+                                            zip(snap, (busy, byte, qy, ry, qx, rx, base),
+                                                strict=True)]
+        valid, byte_t, qy_t, ry_t, qx_t, rx_t, base_t = snap
+        # (2) the output pixel this tap lands on, relative to the grid, and its address
+        oy, ox = Signal(signed(len(qy) + 1)), Signal(signed(len(qx) + 1))
+        match, valid2, byte2 = Signal(), Signal(), Signal(INPUT_BITS)
+        lane2, addr2 = Signal.like(entry.lane), Signal.like(self.wr_addr)
+        m.d.sync += [oy.eq(qy_t - entry.qy), ox.eq(qx_t - entry.qx),
+                     match.eq((ry_t == entry.ry) & (rx_t == entry.rx)), valid2.eq(valid),
+                     byte2.eq(byte_t), lane2.eq(entry.lane), addr2.eq(base_t + entry.offset)]
+        # (3) inside the grid: the lane-enabled write
+        hit = valid2 & match & ~oy[-1] & (oy < plan.load_h) & ~ox[-1] & (ox < plan.load_w)
+        m.d.sync += self.wr_addr.eq(addr2)
+        for lane in range(M):
+            m.d.sync += [self.wr_data[lane].eq(byte2),
+                         self.wr_en[lane].eq(hit & (lane2 == lane))]
+        written = Signal()  # the write stage holds this tap (written or not)
+        m.d.sync += written.eq(valid2)
+        m.d.comb += self.busy.eq(busy | valid | valid2 | written)
+
+    @staticmethod
+    def _step(m, q, r, S, base, stride_words):
+        """One input column (or row) further: the residue steps; at S the quotient does."""
+        if S == 1:
+            m.d.sync += [q.eq(q + 1), base.eq(base + stride_words)]
+            return
+        with m.If(r == S - 1):
+            m.d.sync += [r.eq(0), q.eq(q + 1), base.eq(base + stride_words)]
+        with m.Else():
+            m.d.sync += r.eq(r + 1)
+
+    @staticmethod
+    def _next_row(m, qy, ry, S, base, row_base, row_words, PAD, cg0):
+        """The next input row: the row base steps every S rows; the column restarts."""
+        col0 = (PAD // S) * cg0
+        if S == 1:
+            m.d.sync += [qy.eq(qy + 1), row_base.eq(row_base + row_words),
+                         base.eq(row_base + row_words + col0)]
+            return
+        with m.If(ry == S - 1):
+            m.d.sync += [ry.eq(0), qy.eq(qy + 1), row_base.eq(row_base + row_words),
+                         base.eq(row_base + row_words + col0)]
+        with m.Else():
+            m.d.sync += [ry.eq(ry + 1), base.eq(row_base + col0)]

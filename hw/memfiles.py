@@ -15,7 +15,10 @@ from intnet.contract import BIAS_BITS, M_BITS
 
 
 def mem_width(name: str, plan: Plan) -> int:
-    """Word width in bits of the memory file ``name`` (``weights_pe*`` or ``params_pe*``)."""
+    """Word width in bits of the memory file ``name`` (``first_weights_pe*``,
+    ``weights_pe*`` or ``params_pe*``)."""
+    if name.startswith("first_weights"):
+        return plan.first_word_bits
     if name.startswith("weights"):
         return plan.word_bits
     if name.startswith("params"):
@@ -45,7 +48,12 @@ def write_mem_files(packed: Packed, out_dir) -> dict[str, Path]:
         paths[name] = path
     mem_map = {
         "q": packed.plan.q, "pe_count": packed.plan.pe_count,
-        "mults_per_pe": packed.plan.mults_per_pe,
+        "mults_per_pe": packed.plan.mults_per_pe, "image_lanes": packed.plan.image_lanes,
+        "first_weights": {
+            "width_bits": packed.plan.first_word_bits, "depth": packed.plan.first_weight_depth,
+            "files": [f"first_weights_pe{j}.mem" for j in range(packed.plan.pe_count)],
+            "lane_order": "the first pass: lane l in bits [q·l, q·l+q), l = v mod F of "
+                          "word v div F, v = (ky·K + kx)·C + c"},
         "weights": {"width_bits": packed.plan.word_bits, "depth": packed.plan.weight_depth,
                     "files": [f"weights_pe{j}.mem" for j in range(packed.plan.pe_count)],
                     "lane_order": "lane l in bits [q·l, q·l+q), l = input channel mod M",
@@ -57,7 +65,7 @@ def write_mem_files(packed: Packed, out_dir) -> dict[str, Path]:
                               "n": [BIAS_BITS + M_BITS, PARAM_BITS - 1]}},
         # written by the image loader at run time (no file): the first pass's input
         "image": {"width_bits": packed.plan.image_word_bits, "depth": packed.plan.image_depth,
-                  "lane_order": "lane l in bits [8·l, 8·l+8), l = v mod M of word v div M "
+                  "lane_order": "lane l in bits [8·l, 8·l+8), l = v mod F of word v div F "
                                 "in the output pixel's run, v = (ky·K + kx)·C + c"},
     }
     (out / "mem_map.json").write_text(json.dumps(mem_map, indent=1) + "\n")

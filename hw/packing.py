@@ -1,7 +1,9 @@
 """Weight, bias and requantize words of a planned network: what the ROMs hold.
 
 Every PE has a weight memory of ``M·q``-bit words (lane ``l`` in bits ``[q·l, q·l+q)``,
-two's complement; q = 1 stores bit 1 for +1, 0 for −1) and a parameter memory of one
+two's complement; q = 1 stores bit 1 for +1, 0 for −1) for every pass after the first,
+a small one of ``F·q``-bit words for the first pass (its F 8-bit-input lanes,
+`hw.plan.image_lanes`), and a parameter memory of one
 `PARAM_BITS` word per group: the bias (``BIAS_BITS``), then ``m`` (`M_BITS`) and ``n``
 (`N_BITS`). `hw.memfiles` writes them as ``$readmemh`` files.
 """
@@ -28,19 +30,20 @@ def _encode_weight(value: int, q: int) -> int:
 
 @dataclass
 class Packed:
-    """BRAM contents: ``weights[pe]`` and ``params[pe]`` word lists, plus their map."""
+    """ROM contents: ``first_weights[pe]`` (the first pass, F lanes a word), ``weights[pe]``
+    (every later pass, M lanes a word) and ``params[pe]`` word lists, and their map."""
 
     plan: Plan
+    first_weights: list[list[int]]
     weights: list[list[int]]
     params: list[list[int]]
     weight_map: list[dict]  # which pass / group / words each address range holds
 
     def mem_files(self) -> dict[str, list[int]]:
         files = {}
-        for j, words in enumerate(self.weights):
-            files[f"weights_pe{j}.mem"] = words
-        for j, words in enumerate(self.params):
-            files[f"params_pe{j}.mem"] = words
+        for kind in ("first_weights", "weights", "params"):
+            for j, words in enumerate(getattr(self, kind)):
+                files[f"{kind}_pe{j}.mem"] = words
         return files
 
 
@@ -51,12 +54,36 @@ def _layer_by_name(network, name):
     raise KeyError(name)
 
 
+def _group_words(plan: Plan, p, g, c: int, w, q: int, lanes: int) -> list[int]:
+    """The weight words of channel ``c`` in group ``g``: per tap, per input word, ``lanes``
+    lanes of q bits (input channel ``(cg_lo + cgi)·lanes + lane``)."""
+    words = []
+    for ky in range(p.kh):
+        for kx in range(p.kw):
+            for cgi in range(g.cg_cnt):
+                word = 0
+                for lane in range(lanes):
+                    v = (g.cg_lo + cgi) * lanes + lane
+                    value = 0
+                    if c < p.cout and v < p.cin:
+                        if p.first and p.kind == "conv":
+                            ty, tx, ci = lane_tap(plan, v)
+                            value = int(w[c, ty, tx, ci])
+                        elif p.kind in ("conv", "dense"):
+                            value = int(w[c, ky, kx, v])
+                        elif v == c:
+                            value = 1 if p.kind == "avgpool" else int(w[c, ky, kx])
+                    word |= _encode_weight(value, q) << (q * lane)
+                words.append(word)
+    return words
+
+
 def pack_network(network, pe_count: int, mults_per_pe: int, q: int | None = None) -> Packed:
     """Plan ``network`` and pack its weights, biases and requantize parameters."""
-
     q = network_q(network) if q is None else q
     plan = plan_network(network.layers, q, pe_count, mults_per_pe)
     P, M = pe_count, mults_per_pe
+    first = [[] for _ in range(P)]
     weights = [[] for _ in range(P)]
     params = [[] for _ in range(P)]
     wmap = []
@@ -65,32 +92,18 @@ def pack_network(network, pe_count: int, mults_per_pe: int, q: int | None = None
         w = None if layer.w is None else np.asarray(layer.w, dtype=np.int64)
         if p.kind == "dense":  # [Nout, H·W·C] → [Nout, H, W, C]: dense is a conv over the map
             w = w.reshape(p.cout, p.kh, p.kw, -1)
+        rom = first if p.first else weights
         for gi, g in enumerate(p.groups):
             if p.mode == MODE_DWP:
-                _pack_dwp_group(p, g, gi, w, layer, q, P, M, weights, params, wmap)
+                _pack_dwp_group(p, g, gi, w, layer, q, P, M, rom, params, wmap)
                 continue
             wmap.append({"pass": p.name, "layers": list(p.layer_names), "group": gi,
+                         "rom": "first_weights" if p.first else "weights",
                          "channels": [g.cbase, min(g.cbase + P, p.cout) - 1],
                          "weight_words": [g.wbase, g.wbase + g.steps - 1]})
             for j in range(P):
                 c = g.cbase + j
-                for ky in range(p.kh):
-                    for kx in range(p.kw):
-                        for cgi in range(g.cg_cnt):
-                            word = 0
-                            for lane in range(M):
-                                v = (g.cg_lo + cgi) * M + lane
-                                value = 0
-                                if c < p.cout and v < p.cin:
-                                    if p.first and p.kind == "conv":
-                                        ty, tx, ci = lane_tap(plan, v)
-                                        value = int(w[c, ty, tx, ci])
-                                    elif p.kind in ("conv", "dense"):
-                                        value = int(w[c, ky, kx, v])
-                                    elif v == c:
-                                        value = 1 if p.kind == "avgpool" else int(w[c, ky, kx])
-                                word |= _encode_weight(value, q) << (q * lane)
-                            weights[j].append(word)
+                rom[j] += _group_words(plan, p, g, c, w, q, plan.image_lanes if p.first else M)
                 b = m_ = 0
                 n_ = 1
                 if c < p.cout:
@@ -99,7 +112,7 @@ def pack_network(network, pe_count: int, mults_per_pe: int, q: int | None = None
                     if not p.last:
                         m_, n_ = int(layer.m[c]), int(layer.n[c])
                 params[j].append(_param_word(b, m_, n_))
-    return Packed(plan, weights, params, wmap)
+    return Packed(plan, first, weights, params, wmap)
 
 
 def _param_word(b: int, m: int, n: int) -> int:
@@ -111,7 +124,8 @@ def _pack_dwp_group(p, g, gi, w, layer, q, P, M, weights, params, wmap):
     to every PE; PE j < M holds the bias/m/n of channel cg·M + j."""
     wmap.append({"pass": p.name, "layers": list(p.layer_names), "group": gi,
                  "channels": [g.cbase, min(g.cbase + M, p.cout) - 1],
-                 "weight_words": [g.wbase, g.wbase + g.steps - 1], "pixel_parallel": True})
+                 "rom": "weights", "weight_words": [g.wbase, g.wbase + g.steps - 1],
+                 "pixel_parallel": True})
     for ky in range(p.kh):
         for kx in range(p.kw):
             word = 0

@@ -1,14 +1,12 @@
-"""Processing engine: M q-bit multipliers, an adder tree and an accumulator.
+"""Processing engine: M lanes for the hidden layers, F for the first, adder trees, an
+accumulator.
 
-Lane ``l`` multiplies a signed q-bit weight by an unsigned ``act_bits``-bit activation
-(for q = 1 the weight bit means +1 (1) or −1 (0), so the product is ``±a``). In the
-accelerator ``act_bits`` is 8: the first layer feeds whole 8-bit pixels into the lanes,
-later layers their q-bit activations zero-extended.
-
-For q ≤ `SHIFT_ADD_MAX_Q` and ``act_bits > q`` the multiplier is written as q shifted
-copies of the activation selected by the weight bits (the top one subtracted): logic
-Yosys keeps in LUTs, as it did the q × q product, where a ``*`` of ≥ 9 product bits
-would take a DSP slice (``mul2dsp``). Above it, ``*`` maps to a DSP as before.
+A lane multiplies a signed q-bit weight by an unsigned activation (for q = 1 the weight
+bit means +1 (1) or −1 (0), so the product is ``±a``): q bits wide in the M hidden-layer
+lanes, a whole 8-bit pixel in the first pass's F lanes (`hw.plan.image_lanes`). The
+multiplier is written as q shifted, weight-bit selected copies of the activation (the
+top one subtracted), which stays in LUTs, or as ``*`` for a DSP slice: a design choice
+(``mult_impl``, `hw.arith.MULT_IMPLS`) that the energy model makes.
 """
 
 from __future__ import annotations
@@ -17,14 +15,22 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.arith import SHIFT_ADD_MAX_Q, product_bits
+from hw.arith import MULT_IMPLS, product_bits
+from hw.delay import delayed
+from hw.plan import TREE_LEVELS_PER_STAGE, tree_stages
+from intnet.contract import INPUT_BITS
 
 
-def lane_product(w, a, q: int):
-    """``w·a`` for a q-bit weight lane ``w`` (q = 1: bit 1 ↔ +1) and an unsigned ``a``."""
+def lane_product(w, a, q: int, lut: bool = True):
+    """``w·a`` for a q-bit weight lane ``w`` (q = 1: bit 1 ↔ +1) and an unsigned ``a``.
+
+    ``lut``: q shifted, weight-bit selected copies of ``a`` added (the top one
+    subtracted), which synthesis keeps in LUTs on every family; otherwise ``*``, which
+    Yosys maps to a DSP slice when the product is wide enough.
+    """
     if q == 1:
         return Mux(w[0], a, -a)
-    if q <= SHIFT_ADD_MAX_Q and len(a) > q:
+    if lut:
         total = -Mux(w[q - 1], a << (q - 1), 0)  # two's complement: the top bit weighs −2^(q−1)
         for i in range(q - 1):
             total = total + Mux(w[i], a << i, 0)
@@ -74,16 +80,23 @@ class AdderTree(wiring.Component):
 
 
 class PE(wiring.Component):
-    """One processing engine.
+    """One processing engine: M lane products, F first-pass lanes, a pipelined adder tree
+    per path, an accumulator.
 
-    Timing: ``act``, ``weight``, ``lane_en``, ``valid`` and ``first`` belong to
-    stage S1; the products' sum is registered, and in S2 ``acc`` shows the accumulator
-    after this step (``bias + sum`` on a pixel's first step) while ``acc_valid`` is high;
-    the accumulator register takes it at the end of S2. ``bias`` is read in S2.
+    The M lanes multiply q-bit weights by q-bit activations (``act_bits``; hidden layers);
+    the F ``image_*`` lanes (`hw.plan.image_lanes`) multiply q-bit weights by whole 8-bit
+    pixels and serve the first pass only (``first_pass``). Timing (cycle c: the operands
+    with ``valid`` and ``first``): the lane products are registered (c + 1); each adder
+    tree adds `hw.plan.TREE_LEVELS_PER_STAGE` levels per register (T of them, T =
+    `hw.plan.tree_stages` of the wider path); in cycle c + 1 + T ``acc`` shows the
+    accumulator after this step (``bias + sum`` on a pixel's first step; ``bias`` is
+    read then) while ``acc_valid`` is high. With lane accumulators, ``lane_acc`` shows
+    each main lane's own sum in cycle c + 1 (``lane_bias`` read then).
     """
 
     def __init__(self, q: int, mults_per_pe: int, acc_bits: int, act_bits: int | None = None,
-                 *, lane_accumulators: bool = False):
+                 *, image_lanes: int = 0, lane_accumulators: bool = False,
+                 mult_impl: str = "lut"):
         act_bits = q if act_bits is None else act_bits
         try:
             _check_positive("mults_per_pe", mults_per_pe)
@@ -93,18 +106,27 @@ class PE(wiring.Component):
             if not isinstance(act_bits, int) or act_bits < q:
                 raise ValueError(f"act_bits must be an integer of at least q = {q}, "
                                  f"not {act_bits!r}")
+            if mult_impl not in MULT_IMPLS:
+                raise ValueError(f"mult_impl must be one of {', '.join(MULT_IMPLS)}, "
+                                 f"not {mult_impl!r}")
         except ValueError:
             self._MustUse__silence = True  # rejected, so never elaborated: no unused warning
             raise
         self._q, self._M, self._acc_bits, self._act_bits = q, mults_per_pe, acc_bits, act_bits
+        self._F, self._lut = image_lanes, mult_impl == "lut"
         self._lanes = lane_accumulators
         self.product_bits = product_bits(q, act_bits)
         # the adder tree adds ⌈log2 M⌉ bits
         self.sum_bits = self.product_bits + (mults_per_pe - 1).bit_length()
+        self.tree_stages = tree_stages(max(mults_per_pe, image_lanes))
+        F = max(1, image_lanes)
         super().__init__({
             "act": In(act_bits * mults_per_pe),  # lane l in bits [act_bits·l, act_bits·(l+1))
             "weight": In(q * mults_per_pe),
             "lane_en": In(mults_per_pe),
+            "image_act": In(INPUT_BITS * F),  # first-pass lane l: a whole pixel byte
+            "image_weight": In(q * F),
+            "first_pass": In(1),
             "valid": In(1),
             "first": In(1),
             "bias": In(signed(32)),
@@ -116,33 +138,60 @@ class PE(wiring.Component):
             "lane_acc": Out(data.ArrayLayout(signed(acc_bits), mults_per_pe)),
         })
 
+    def _products(self, m, acts, weights, en, act_bits: int, lanes: int, name: str) -> list:
+        q, out = self._q, []
+        for lane in range(lanes):
+            a = acts[act_bits * lane: act_bits * (lane + 1)]
+            w = weights[q * lane: q * (lane + 1)]
+            p = Signal(signed(product_bits(q, act_bits)), name=f"{name}{lane}")
+            product = lane_product(w, a, q, self._lut)
+            m.d.sync += p.eq(Mux(en[lane], product, 0) if en is not None else product)
+            out.append(p)
+        return out
+
     def elaborate(self, platform):
         m = Module()
-        q, M = self._q, self._M
-        products = []
-        for lane in range(M):
-            a = self.act[self._act_bits * lane: self._act_bits * (lane + 1)]
-            w = self.weight[q * lane: q * (lane + 1)]
-            p = Signal(signed(self.product_bits), name=f"product{lane}")
-            m.d.comb += p.eq(Mux(self.lane_en[lane], lane_product(w, a, q), 0))
-            products.append(p)
-        sum2 = Signal(signed(self.sum_bits))
-        valid2 = Signal()
-        first2 = Signal()
-        m.d.sync += [sum2.eq(tree_sum(products)), valid2.eq(self.valid),
-                     first2.eq(self.first)]
+        M, F = self._M, self._F
+        products = self._products(m, self.act, self.weight, self.lane_en, self._act_bits, M,
+                                   "product")
+        valid1, first1 = delayed(m, self.valid, 1, "valid"), delayed(m, self.first, 1, "first")
+        total = self._tree(m, products, self.tree_stages, "tree")
+        if F:
+            pixels = self._products(m, self.image_act, self.image_weight, None, INPUT_BITS, F,
+                                    "image_product")
+            image_total = self._tree(m, pixels, self.tree_stages, "image_tree")
+            total = Mux(self.first_pass, image_total, total)
+        valid_s = delayed(m, valid1, self.tree_stages, "valid_sum")
+        first_s = delayed(m, first1, self.tree_stages, "first_sum")
         acc = Signal(signed(self._acc_bits))
-        m.d.comb += [self.acc.eq(Mux(first2, self.bias, acc) + sum2),
-                     self.acc_valid.eq(valid2)]
-        with m.If(valid2):
+        m.d.comb += [self.acc.eq(Mux(first_s, self.bias, acc) + total),
+                     self.acc_valid.eq(valid_s)]
+        with m.If(valid_s):
             m.d.sync += acc.eq(self.acc)
         if self._lanes:
             for lane in range(M):
-                p2 = Signal(signed(self.product_bits), name=f"product2_{lane}")
                 lacc = Signal(signed(self._acc_bits), name=f"lane_acc{lane}")
-                m.d.sync += p2.eq(products[lane])
                 m.d.comb += self.lane_acc[lane].eq(
-                    Mux(first2, self.lane_bias[lane], lacc) + p2)
-                with m.If(valid2 & self.lane_mode):
+                    Mux(first1, self.lane_bias[lane], lacc) + products[lane])
+                with m.If(valid1 & self.lane_mode):
                     m.d.sync += lacc.eq(self.lane_acc[lane])
         return m
+
+    @staticmethod
+    def _tree(m, products, stages: int, name: str):
+        """Pairwise sum of the registered products, a register every few levels, exactly
+        ``stages`` registers deep (a narrower tree waits in extra registers)."""
+        level, depth, regs = list(products), 0, 0
+        width = len(products[0])
+        while len(level) > 1:
+            nxt = [level[i] + level[i + 1] for i in range(0, len(level) - 1, 2)]
+            if len(level) % 2:
+                nxt.append(level[-1])
+            depth += 1
+            level = nxt
+            if depth % TREE_LEVELS_PER_STAGE == 0 or len(level) == 1:
+                held = [Signal(signed(width + depth), name=f"{name}{depth}_{i}")
+                        for i in range(len(level))]
+                m.d.sync += [r.eq(v) for r, v in zip(held, level, strict=True)]
+                level, regs = held, regs + 1
+        return delayed(m, level[0], stages - regs, f"{name}_wait")

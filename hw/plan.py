@@ -18,15 +18,48 @@ from dataclasses import dataclass, field
 
 from intnet.contract import INPUT_BITS, conv_out
 
-# Cycles from a pass's last slot to the next pass's first read: the MAC/requantize
-# pipeline (S0 issue → S1 read → S2 accumulate → R1 multiply → R2 shift → R3 write
-# latch) is 5 cycles deep, then the write-back needs one cycle per output word.
-DRAIN_BASE = 5
+# The pipeline (docs/hardware.md, "Pipeline"): the walker (S0a) → the registered step
+# at the memories (S0b) → READ_LATENCY cycles of block-RAM read and output register →
+# the operand register (OP) → the lane products (MUL) → the adder tree, a register every
+# TREE_LEVELS_PER_STAGE levels → the accumulator → REQUANT_LATENCY cycles of requantizer
+# → the pooled write-back. The cycle model counts every stage through these constants.
+READ_LATENCY = 2
+TREE_LEVELS_PER_STAGE = 2
+REQUANT_LATENCY = 5  # pieces, two sum levels, coarse shift, fine shift (`hw.requant`)
+PASS_LOAD = 2  # per pass: LOAD (descriptor and first group into registers), INIT (walker)
+# Drain: after a pass's last walker cycle, the cycles until its last output word has
+# been presented to the write port, minus one — the next pass's LOAD may overwrite the
+# descriptor (whose destination buffer the write-back uses) in the cycle after. The
+# word leaves S0b (1), the read (READ_LATENCY), OP (1), MUL (1), the tree (T), the
+# accumulator hand-over (1), the requantizer (REQUANT_LATENCY), the pool latch (1), and
+# then one output word per cycle; for a pixel-parallel pass, the lane sums go from MUL
+# to the serializer, which spends M cycles on the lanes before the latch.
+CONV_DRAIN = 1 + READ_LATENCY + 1 + 1 + 1 + REQUANT_LATENCY + 1 - 1  # + T + words
+DWP_DRAIN = 1 + READ_LATENCY + 1 + 1 + REQUANT_LATENCY + 1 - 1  # + M + words
+
+
+def argmax_cycles(num_classes: int) -> int:
+    """The argmax scan (`hw.logits`): read, compare and update cycles per class, and the
+    cycle that sees the scan done."""
+    return 3 * num_classes + 1
+
+
+def image_lanes(first_inputs: int, mults_per_pe: int) -> int:
+    """F, the first pass's 8-bit lanes: one output pixel's every (tap, channel) in one step
+    where that takes at most 2·M lanes (K²·C of a first conv, N of a first dense layer)."""
+    return max(1, min(first_inputs, 2 * mults_per_pe))
+
+
+def tree_stages(mults_per_pe: int) -> int:
+    """Registers in the adder tree of M lanes: one per `TREE_LEVELS_PER_STAGE` levels."""
+    levels = (mults_per_pe - 1).bit_length()
+    return -(-levels // TREE_LEVELS_PER_STAGE)
+
 
 MODE_CONV = 0  # every PE sees every lane of the input word (conv, dense)
 MODE_DW = 1  # PE j uses only the lane that holds its own channel (dwconv, avgpool)
 # Depthwise, pixel-parallel (needs P ≥ M, no fused pool): PE j computes output pixel
-# chunk·P + j (raster order over the whole map), its M lanes the M channels of one word,
+# (y, x·P + j) of a P-column segment of row y, its M lanes the M channels of one word,
 # each lane accumulating on its own; every PE reads its own activation word (P read
 # ports on the buffers). A global avgpool runs the same way with a 1×1 kernel of weight
 # +1, summing every chunk of the map ("gsum") and then across the P PEs.
@@ -75,8 +108,8 @@ class Pass:
     drain: int
     layer_names: tuple[str, ...]
     groups: tuple[Group, ...] = field(default=())
-    px_count: int = 0  # sequencer x steps per row: PW, or ⌈Ho·Wo/P⌉ chunks in MODE_DWP
-    py_count: int = 0  # sequencer rows: PH, or 1 in MODE_DWP
+    px_count: int = 0  # sequencer x steps per row: PW, or ⌈Wo/P⌉ segments in MODE_DWP
+    py_count: int = 0  # sequencer rows: PH (Ho in MODE_DWP)
     gsum: bool = False  # MODE_DWP avgpool: one sum over the whole map per channel word
 
     @property
@@ -109,6 +142,7 @@ class Plan:
     # word run holding every kernel tap × channel, so the first pass is a 1×1 conv on the
     # Ho×Wo grid whose lanes multiply q-bit weights by whole 8-bit pixels.
     image_depth: int = 1  # words of the image buffer
+    image_lanes: int = 1  # F: 8-bit lanes of the first pass (its own path in every PE)
     load_k: int = 1  # kernel taps per side unrolled by the loader
     load_stride: int = 1
     load_pad: int = 0
@@ -121,11 +155,27 @@ class Plan:
 
     @property
     def image_word_bits(self) -> int:
-        return self.mults_per_pe * INPUT_BITS
+        return self.image_lanes * INPUT_BITS
+
+    @property
+    def tree_stages(self) -> int:
+        """Registers of every PE's adder trees (the wider path's, `tree_stages`)."""
+        return tree_stages(max(self.mults_per_pe, self.image_lanes))
+
+    @property
+    def first_word_bits(self) -> int:
+        """A first-pass weight word: F lanes of q bits (`image_lanes`)."""
+        return self.image_lanes * self.q
+
+    @property
+    def first_weight_depth(self) -> int:
+        """Words of the first pass's weight ROM (every PE has one)."""
+        return sum(g.steps for g in self.passes[0].groups)
 
     @property
     def weight_depth(self) -> int:
-        return sum(g.steps for p in self.passes for g in p.groups)
+        """Words of the main weight ROM: every pass after the first."""
+        return sum(g.steps for p in self.passes[1:] for g in p.groups)
 
     @property
     def group_count(self) -> int:
@@ -234,10 +284,11 @@ def _pool_grid(layer, pool_layer, g: _Geometry) -> tuple[int, int]:
     return g.oh // 2, g.ow // 2
 
 
-def _groups(g: _Geometry, mode: int, gsum: bool, last: bool, P: int, M: int, px_count: int,
-            wbase: int) -> tuple[list[Group], int]:
-    """The pass's groups (weight words from ``wbase``) and its drain cycles."""
-    cg_in, cg_out = ceil_div(g.cin, M), ceil_div(g.cout, M)
+def _groups(g: _Geometry, mode: int, gsum: bool, last: bool, P: int, M: int, pixels: int,
+            wbase: int, in_lanes: int, F: int) -> tuple[list[Group], int]:
+    """The pass's groups (weight words from ``wbase``) and its drain cycles; the input
+    word holds ``in_lanes`` channels (F in the first pass, M after it)."""
+    cg_in, cg_out = ceil_div(g.cin, in_lanes), ceil_div(g.cout, M)
     raw = []  # (cbase, cg_lo, cg_cnt, wo_lo, wo_cnt, steps)
     if mode == MODE_DWP:
         raw = [(cg * M, cg, 1, cg, P, g.kh * g.kw) for cg in range(cg_out)]
@@ -251,8 +302,12 @@ def _groups(g: _Geometry, mode: int, gsum: bool, last: bool, P: int, M: int, px_
     # MODE_DWP requantizes a PE's M lanes one per cycle and then writes P words
     slot_min = max(word_max, M) if mode == MODE_DWP else word_max
     if gsum:  # one hand-over per group: the group itself must last max(P, M) cycles
-        slot_min = ceil_div(max(P, M), px_count)
-    drain = DRAIN_BASE + word_max + (M + 1 if mode == MODE_DWP else 0)
+        slot_min = ceil_div(max(P, M), pixels)
+    if pixels == 1:  # the next group's table word is read one cycle ahead: ≥ 2 cycles
+        slot_min = max(slot_min, 2)
+    # the adder trees (both paths of every PE) are as deep as the wider one's
+    drain = word_max + (DWP_DRAIN + M if mode == MODE_DWP
+                        else CONV_DRAIN + tree_stages(max(M, F)))
     groups = []
     for cbase, cg_lo, cg_cnt, wo_lo, wo_cnt, steps in raw:
         groups.append(Group(cbase, cg_lo, cg_cnt, wo_lo, wo_cnt, steps, max(steps, slot_min),
@@ -262,7 +317,7 @@ def _groups(g: _Geometry, mode: int, gsum: bool, last: bool, P: int, M: int, px_
 
 
 def _plan_pass(layer, pool_layer, shape, src: int, first: bool, last: bool, P: int, M: int,
-               wbase: int) -> Pass:
+               wbase: int, F: int) -> Pass:
     """One pass: its window, its mode, its groups."""
     _check_kind(layer, first)
     g = _geometry(layer, shape, first)
@@ -276,13 +331,15 @@ def _plan_pass(layer, pool_layer, shape, src: int, first: bool, last: bool, P: i
                 gsum = True
                 g = _Geometry(g.ih, g.iw, g.cin, 1, 1, 1, 0, g.ih, g.iw, g.cout)
     px_count, py_count = pw, ph
-    if mode == MODE_DWP:
-        px_count, py_count = ceil_div(g.oh * g.ow, P), 1
-    groups, drain = _groups(g, mode, gsum, last, P, M, px_count, wbase)
+    if mode == MODE_DWP:  # P-column segments of every output row
+        px_count, py_count = ceil_div(g.ow, P), g.oh
+    pixels = px_count * py_count * (4 if pool_layer is not None else 1)
+    in_lanes = F if first else M
+    groups, drain = _groups(g, mode, gsum, last, P, M, pixels, wbase, in_lanes, F)
     names = (layer.name,) if pool_layer is None else (layer.name, pool_layer.name)
     return Pass(
         name=layer.name, kind=layer.kind, mode=mode, first=first, last=last, src=src,
-        ih=g.ih, iw=g.iw, cin=g.cin, cg_in=ceil_div(g.cin, M), kh=g.kh, kw=g.kw,
+        ih=g.ih, iw=g.iw, cin=g.cin, cg_in=ceil_div(g.cin, in_lanes), kh=g.kh, kw=g.kw,
         stride=g.stride, pad=g.pad, oh=g.oh, ow=g.ow, pool=pool_layer is not None, ph=ph,
         pw=pw, cout=g.cout, cg_out=ceil_div(g.cout, M), drain=drain, layer_names=names,
         groups=tuple(groups), px_count=px_count, py_count=py_count, gsum=gsum)
@@ -297,8 +354,9 @@ def plan_network(layers, q: int, pe_count: int, mults_per_pe: int) -> Plan:
     P, M = pe_count, mults_per_pe
     input_shape = _input_shape(layers)
     load = _loader_geometry(layers[0], input_shape)
-    image_depth = load["load_h"] * load["load_w"] * ceil_div(
-        load["load_k"] ** 2 * input_shape[2], M)
+    first_inputs = load["load_k"] ** 2 * input_shape[2]
+    F = image_lanes(first_inputs, M)
+    image_depth = load["load_h"] * load["load_w"] * ceil_div(first_inputs, F)
     passes: list[Pass] = []
     depth = [0, 0]
     shape, src, wbase, i = input_shape, 0, 0, 0
@@ -306,15 +364,17 @@ def plan_network(layers, q: int, pe_count: int, mults_per_pe: int) -> Plan:
         pooled = i + 1 < len(layers) and layers[i + 1].kind == "maxpool"
         last = i == len(layers) - 1 or (i == len(layers) - 2 and layers[-1].kind == "maxpool")
         p = _plan_pass(layers[i], layers[i + 1] if pooled else None, shape, src, not passes,
-                       last, P, M, wbase)
+                       last, P, M, wbase, F)
+        # the first pass's weights have a ROM of their own: the main one starts after it
+        wbase = 0 if not passes else wbase + sum(g.steps for g in p.groups)
         passes.append(p)
-        wbase += sum(g.steps for g in p.groups)
         if not last:
             depth[1 - src] = max(depth[1 - src], p.ph * p.pw * p.cg_out)
         shape, src = (p.ph, p.pw, p.cout), 1 - src
         i += 2 if pooled else 1
     return Plan(q, P, M, input_shape, passes[-1].cout, tuple(passes),
-                (max(1, depth[0]), max(1, depth[1])), image_depth=max(1, image_depth), **load)
+                (max(1, depth[0]), max(1, depth[1])), image_depth=max(1, image_depth),
+                image_lanes=F, **load)
 
 
 # ------------------------------------------------------------------ the image loader
@@ -329,11 +389,13 @@ def lane_tap(plan: Plan, v: int) -> tuple[int, int, int]:
 
 def loader_table(plan: Plan) -> list[tuple[int, int]]:
     """Per (tap, channel), in that order: (word offset in the pixel's run, lane)."""
-    M = plan.mults_per_pe
-    return [divmod(v, M) for v in range(plan.load_k ** 2 * plan.input_shape[2])]
+    F = plan.image_lanes
+    return [divmod(v, F) for v in range(plan.load_k ** 2 * plan.input_shape[2])]
 
 
 def load_cycles(plan: Plan) -> int:
-    """Cycles to load one image: per byte, the accepting cycle plus one per kernel tap."""
+    """Cycles to load one image: per byte, the accepting cycle plus one per kernel tap,
+    and three more for the last tap's table row, grid offsets and write-port registers
+    (`hw.loader`)."""
     h, w, c = plan.input_shape
-    return h * w * c * (1 + plan.load_k ** 2)
+    return h * w * c * (1 + plan.load_k ** 2) + 3

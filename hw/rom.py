@@ -19,6 +19,11 @@ from boards import XILINX_LUTRAM_MAX_DEPTH
 ROM_MODULE = "qsnas_rom"
 ROM_LUT_MODULE = "qsnas_rom_lut"
 
+# Block memories are split the way that enables the fewest primitives per access, not
+# the fewest primitives (Vivado's RAM_DECOMP, UG901): the mapping `sim.resources.map_memory`
+# prices. Other tools ignore the attribute.
+RAM_ATTRS = {"ram_decomp": "power"}
+
 # ROMs this shallow are left to the tools' LUT mapping rather than a whole block RAM:
 # the depth up to which the resource model maps a memory to Xilinx LUT RAM.
 LUTRAM_MAX_DEPTH = XILINX_LUTRAM_MAX_DEPTH
@@ -28,7 +33,9 @@ def _rom_module(name: str, style: str | None) -> str:
     # No attribute for shallow ROMs: Yosys (0.23) finds no distributed-RAM mapping for a
     # registered read with enable, while without one it (and Vivado) builds the ROM from
     # LUTs and the read register.
-    attribute = f'(* rom_style = "{style}" *) ' if style else ""
+    attrs = ({"rom_style": style} | RAM_ATTRS) if style else {}
+    pairs = ", ".join(f'{key} = "{value}"' for key, value in attrs.items())
+    attribute = f"(* {pairs} *) " if attrs else ""
     return f"""\
 module {name} #(
     parameter WIDTH = 8,

@@ -1,27 +1,21 @@
 """The sequencer's lookup tables, built from a `hw.plan.Plan` (pure functions).
 
-Each table is a small LUT ROM with an asynchronous read in the accelerator: the
-descriptor table (one word per pass), the group table (one word per group of P output
-channels), the per-pass PE pixel offsets of pixel-parallel depthwise passes, and the
-first pass's lane → kernel tap table. Field widths are sized to the network's maxima.
+Two small LUT ROMs: the descriptor table (one word per pass) and the group table (one
+word per group of P output channels, plus a trailing zero word). Every product of two
+runtime quantities the walk needs (an address increment, a coordinate reset) is
+computed here, in Python, so the hardware only adds registered constants: no multiplier
+or divider stands in front of a memory address. Field widths are sized to the network's
+extremes; a field that takes a negative value is signed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth.hdl import unsigned
+from amaranth.hdl import signed, unsigned
 from amaranth.lib import data
 
-from hw.plan import MODE_DWP, Plan, lane_tap
-
-# Per-pass descriptor fields (`hw.plan.Pass` attributes) and per-group fields, each
-# with the smallest maximum its width is sized for (stride 2: strides 1 and 2 both fit).
-DESC_FIELDS = dict(mode=1, first=1, last=1, src=1, ih=1, iw=1, cin=1, cg_in=1, kh=1, kw=1,
-                   stride=2, pad=1, pool=1, ph=1, pw=1, cout=1, cg_out=1, drain=1,
-                   px_count=1, py_count=1, oh=1, ow=1, opix=1, gsum=1)
-GROUP_FIELDS = dict(cbase=1, cg_lo=1, cg_cnt=1, wo_lo=1, wo_cnt=1, steps=1, slot=1, wbase=1,
-                    lastg=1)
+from hw.plan import MODE_DWP, Pass, Plan
 
 
 def bits(value: int) -> int:
@@ -29,15 +23,10 @@ def bits(value: int) -> int:
     return max(1, int(value).bit_length())
 
 
-def _layout(fields: dict[str, int]) -> data.StructLayout:
-    return data.StructLayout({name: unsigned(bits(v)) for name, v in fields.items()})
-
-
-def _pack(layout: data.StructLayout, values: dict) -> int:
-    word = 0
-    for name, fld in layout:
-        word |= (int(values[name]) & ((1 << fld.width) - 1)) << fld.offset
-    return word
+def _shape(lo: int, hi: int):
+    if lo >= 0:
+        return unsigned(bits(hi))
+    return signed(max(bits(hi), bits(-lo - 1)) + 1)
 
 
 @dataclass(frozen=True)
@@ -49,68 +38,89 @@ class Table:
     maxima: dict[str, int]
 
 
+def build_table(rows: list[dict[str, int]], floor: dict[str, int] | None = None) -> Table:
+    """A table of ``rows`` (same keys each): each field as narrow as its values allow,
+    at least as wide as ``floor[field]`` needs."""
+    keys = list(rows[0]) if rows else list(floor or {})
+    lo = {k: min([0] + [int(r[k]) for r in rows]) for k in keys}
+    hi = {k: max([(floor or {}).get(k, 1)] + [int(r[k]) for r in rows]) for k in keys}
+    layout = data.StructLayout({k: _shape(lo[k], hi[k]) for k in keys})
+    words = []
+    for row in rows:
+        word = 0
+        for name, fld in layout:
+            word |= (int(row[name]) & ((1 << fld.width) - 1)) << fld.offset
+        words.append(word)
+    return Table(layout, words, hi)
+
+
+def _walk_deltas(p: Pass, P: int) -> dict[str, int]:
+    """Per output-pixel level: how the window's origin moves, in words (``dA``) and in
+    input coordinates (``dIY``, ``dIX``).
+
+    Outside pixel-parallel passes the pixels come in pooled order (dx, dy inside px, py);
+    pixel-parallel passes walk P-column segments of each row (``px``) and the rows (``py``).
+    """
+    s, row = p.stride, p.iw * p.cg_in  # words per input row
+    if p.mode == MODE_DWP:
+        step = P * s  # input columns per segment
+        # a summing average pool writes one word per group, wherever the walk is
+        d_o = 0 if p.gsum else P * p.cg_out
+        return dict(dA_dx=0, dA_dy=0, dA_px=step * p.cg_in,
+                    dA_py=s * row - (p.px_count - 1) * step * p.cg_in,
+                    dIX_dx=0, dIY_dy=0, dIX_dy=0, dIY_px=0, dIX_px=step, dIY_py=s,
+                    dO_px=d_o, dO_py=0 if p.gsum else (p.ow - (p.px_count - 1) * P) * p.cg_out)
+    if p.pool:  # (2py+dy, 2px+dx): dx 0→1, dy 0→1 (dx 1→0), next window, next row
+        return dict(dA_dx=s * p.cg_in, dA_dy=s * row - s * p.cg_in,
+                    dA_px=-s * row + s * p.cg_in, dA_py=s * row - (2 * p.pw - 1) * s * p.cg_in,
+                    dIX_dx=s, dIY_dy=s, dIX_dy=-s, dIY_px=-s, dIX_px=s, dIY_py=s,
+                    dO_px=p.cg_out, dO_py=p.cg_out)
+    return dict(dA_dx=0, dA_dy=0, dA_px=s * p.cg_in, dA_py=s * row - (p.pw - 1) * s * p.cg_in,
+                dIX_dx=0, dIY_dy=0, dIX_dy=0, dIY_px=0, dIX_px=s, dIY_py=s,
+                dO_px=p.cg_out, dO_py=p.cg_out)
+
+
+def descriptor_row(p: Pass, P: int) -> dict[str, int]:
+    """The descriptor word of one pass (`descriptor_table`)."""
+    wo_last = 0
+    if p.mode == MODE_DWP:  # the pixels of a row's last segment (1: a summing avgpool)
+        wo_last = 1 if p.gsum else p.ow - (p.px_count - 1) * P
+    return dict(
+        mode=p.mode, first=int(p.first), last=int(p.last), src=int(p.src), pool=int(p.pool),
+        gsum=int(p.gsum), ih=p.ih, iw=p.iw, ow=p.ow, cin=p.cin, cout=p.cout,
+        cg_out=p.cg_out, neg_pad=-p.pad, stride=p.stride, kw_m1=p.kw - 1, kh_m1=p.kh - 1,
+        px_m1=p.px_count - 1, py_m1=p.py_count - 1, wo_last=wo_last,
+        # the loop counters' terminal flags, ready when a counter reloads
+        kw1=int(p.kw == 1), px1=int(p.px_count == 1), py1=int(p.py_count == 1),
+        dIX_ky=-(p.kw - 1), drain=p.drain, sc=p.stride * p.cg_in, **_walk_deltas(p, P))
+
+
+# Fields every table has, with the smallest maximum its width is sized for (so that a
+# network without, say, a strided layer still gets a field that holds the constants).
+DESC_FLOOR = dict(stride=2, mode=MODE_DWP)
+
+
 def descriptor_table(plan: Plan) -> Table:
     """One word per pass."""
-    maxima = dict(DESC_FIELDS)
-    for p in plan.passes:
-        for k in maxima:
-            maxima[k] = max(maxima[k], int(getattr(p, k)))
-    layout = _layout(maxima)
-    words = [_pack(layout, {k: getattr(p, k) for k in maxima}) for p in plan.passes]
-    return Table(layout, words, maxima)
+    return build_table([descriptor_row(p, plan.pe_count) for p in plan.passes], DESC_FLOOR)
+
+
+def group_row(p: Pass, g, last: bool) -> dict[str, int]:
+    """The group word (`group_table`): where its walk starts and how its taps step."""
+    row_words = p.iw * p.cg_in
+    return dict(
+        cbase=g.cbase, cg_lo=g.cg_lo, wo_lo=g.wo_lo, wo_cnt=g.wo_cnt, wbase=g.wbase,
+        cg_m1=g.cg_cnt - 1, steps_m1=g.steps - 1, slot_m1=g.slot - 1, lastg=int(last),
+        cg1=int(g.cg_cnt == 1), steps1=int(g.steps == 1), slot1=int(g.slot == 1),
+        # the word of tap (0, 0) of output pixel (0, 0), input word cg_lo
+        base0=(-p.pad * p.iw - p.pad) * p.cg_in + g.cg_lo,
+        inc_kx=p.cg_in - (g.cg_cnt - 1),
+        inc_ky=row_words - (p.kw - 1) * p.cg_in - (g.cg_cnt - 1))
 
 
 def group_table(plan: Plan) -> Table:
-    """One word per group, in pass order, plus a trailing zero word."""
-    maxima = dict(GROUP_FIELDS)
-    rows = []
-    for p in plan.passes:
-        for i, g in enumerate(p.groups):
-            row = dict(cbase=g.cbase, cg_lo=g.cg_lo, cg_cnt=g.cg_cnt, wo_lo=g.wo_lo,
-                       wo_cnt=g.wo_cnt, steps=g.steps, slot=g.slot, wbase=g.wbase,
-                       lastg=int(i == len(p.groups) - 1))
-            rows.append(row)
-            for k in maxima:
-                maxima[k] = max(maxima[k], row[k])
-    layout = _layout(maxima)
-    return Table(layout, [_pack(layout, r) for r in rows] + [0], maxima)
-
-
-def pe_offset_bits(plan: Plan) -> int:
-    """Width of one coordinate in `pe_offset_words`."""
-    return bits(max([p.ow for p in plan.passes] + [plan.pe_count]))
-
-
-def pe_offset_words(plan: Plan) -> list[int]:
-    """Per pass: for PE j < P, ``(j div Wo, j mod Wo)`` in pixel-parallel passes (0
-    otherwise), then the chunk step ``(P div Wo, P mod Wo)``; two `pe_offset_bits`
-    fields per entry, entry j at ``2·ob·j``."""
-    P, ob = plan.pe_count, pe_offset_bits(plan)
-    words = []
-    for p in plan.passes:
-        word = 0
-        for j in range(P + 1):
-            jd, jm = divmod(j, p.ow) if p.mode == MODE_DWP else (0, 0)
-            word |= (jd | (jm << ob)) << (2 * ob * j)
-        words.append(word)
-    return words
-
-
-def tap_bits(plan: Plan) -> int:
-    """Width of one kernel coordinate in `tap_words`."""
-    return bits(max(0, plan.load_k - 1))
-
-
-def tap_words(plan: Plan) -> list[int]:
-    """Per word of the first pass's pixel run: every lane's kernel tap ``(ky, kx)``, two
-    `tap_bits` fields per lane, lane l at ``2·kb·l`` (0 beyond the virtual channels)."""
-    first, M, kb = plan.passes[0], plan.mults_per_pe, tap_bits(plan)
-    words = []
-    for cgw in range(first.cg_in):
-        word = 0
-        for lane in range(M):
-            v = cgw * M + lane
-            ty, tx = lane_tap(plan, v)[:2] if v < first.cin else (0, 0)
-            word |= (ty | (tx << kb)) << (2 * kb * lane)
-        words.append(word)
-    return words
+    """One word per group, in pass order, plus a trailing zero word (read ahead)."""
+    rows = [group_row(p, g, i == len(p.groups) - 1)
+            for p in plan.passes for i, g in enumerate(p.groups)]
+    table = build_table(rows)
+    return Table(table.layout, table.words + [0], table.maxima)

@@ -6,11 +6,12 @@ class 0 in the low bits) and ``class_out`` (argmax, lowest index on ties) are va
 ``cycles`` holds the clock cycles from ``start`` to ``done`` (the image load is not
 included). A new image may be streamed in once ``done`` is high.
 
-The pipeline (docs/hardware.md): S0 issue (`hw.sequencer.Sequencer`), S1 read and
-operand select (`hw.operands`), S2 multiply-accumulate (`hw.pe.PE`), hand-over
-(`hw.handover`), R1/R2 requantize (`hw.requant.Requantizer`), R3 pool and W write-back
-(`hw.writeback`); the last pass's accumulators go to `hw.logits`. This module holds the
-memories and wires the stages together.
+The pipeline (docs/hardware.md, "Pipeline"): S0 walk and issue (`hw.sequencer`), the
+block-RAM read with its output register, the operand register (`hw.operands`), the PE
+(`hw.pe`: products, pipelined adder tree, accumulator), the hand-over (`hw.handover`),
+the requantizer (`hw.requant`), the pooled write-back (`hw.writeback`); the last pass's
+accumulators go to `hw.logits`. This module holds the memories and keeps each step's
+control word beside its data with delay lines (`hw.delay`).
 """
 
 from __future__ import annotations
@@ -20,15 +21,16 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from hw.delay import delayed
 from hw.handover import PARAM_LAYOUT, Handover
 from hw.loader import ImageLoader
 from hw.logits import Logits
 from hw.operands import OperandSelect
 from hw.packing import PARAM_BITS, pack_network
 from hw.pe import PE
-from hw.plan import MODE_DWP, Plan, check_array_params, network_q
+from hw.plan import MODE_DWP, READ_LATENCY, Plan, check_array_params, network_q
 from hw.requant import Requantizer
-from hw.rom import ROM
+from hw.rom import RAM_ATTRS, ROM
 from hw.sequencer import Sequencer
 from hw.tables import bits
 from hw.writeback import LaneCollector, PoolWriteBack
@@ -51,9 +53,12 @@ class Accelerator(wiring.Component):
         ``{mem_dir}/weights_pe{j}.mem`` etc. (bare file names for ``""``; write them with
         `hw.memfiles.write_mem_files`); otherwise Amaranth memories hold the words (for
         Amaranth's own simulator).
+    mult_impl
+        The lane multipliers: ``"lut"`` (shift-add) or ``"dsp"`` (``*``), `hw.pe`.
     """
 
-    def __init__(self, network, pe_count: int, mults_per_pe: int, *, mem_dir: str | None = None):
+    def __init__(self, network, pe_count: int, mults_per_pe: int, *, mem_dir: str | None = None,
+                 mult_impl: str = "lut"):
         try:
             check_array_params(1, pe_count, mults_per_pe)
             q = network_q(network)
@@ -63,7 +68,7 @@ class Accelerator(wiring.Component):
             self._MustUse__silence = True  # rejected, so never elaborated: no unused warning
             raise
         self._plan = plan = self._packed.plan
-        self._mem_dir = mem_dir
+        self._mem_dir, self.mult_impl = mem_dir, mult_impl
         self.acc_bits = accumulator_bits(network.layers)
         n = plan.num_classes
         super().__init__({
@@ -88,7 +93,8 @@ class Accelerator(wiring.Component):
         m = Module()
         plan = self._plan
         P, M, q = plan.pe_count, plan.mults_per_pe, plan.q
-        addr_bits = bits(max(*plan.act_depth, plan.image_depth))
+        T = plan.tree_stages
+        addr_bits = bits(max(*plan.act_depth, plan.image_depth) - 1)
         # Pixel-parallel depthwise passes read one word per PE: P read ports (BRAM
         # replicas); otherwise one read port, broadcast to every PE.
         has_dwp = any(p.mode == MODE_DWP for p in plan.passes)
@@ -96,18 +102,22 @@ class Accelerator(wiring.Component):
         m.submodules.seq = seq = Sequencer(plan, addr_bits, nports)
         m.d.comb += [self.busy.eq(seq.busy), self.done.eq(seq.done),
                      self.cycles.eq(seq.cycles), seq.start.eq(self.start)]
-        ctl1, ctl2 = Signal(seq.ctl_layout), Signal(seq.ctl_layout)
-        m.d.sync += [ctl1.eq(seq.ctl), ctl2.eq(ctl1)]
-
-        m.submodules.operands = ops = OperandSelect(q, P, M, nports, seq.ctl_layout,
-                                                    seq.desc.shape(), pixel_parallel=has_dwp)
-        m.d.comb += [ops.ctl.eq(ctl1), ops.desc.eq(seq.desc)]
+        # the step's control word beside its data: at the operands, the PE inputs, the
+        # lane sums and the accumulator
+        ctl_rd = delayed(m, seq.ctl, READ_LATENCY, "ctl")
+        ctl_op = delayed(m, ctl_rd, 1, "ctl_op")
+        ctl_lane = delayed(m, ctl_op, 1, "ctl_lane")
+        ctl_acc = delayed(m, ctl_lane, T, "ctl_acc")
+        m.submodules.operands = ops = OperandSelect(
+            q, P, M, nports, seq.ctl_layout, seq.desc.shape(), pixel_parallel=has_dwp,
+            image_lanes=plan.image_lanes)
+        m.d.comb += [ops.ctl.eq(ctl_rd), ops.desc.eq(seq.desc)]
         wports = self._buffers(m, seq, ops, nports, addr_bits)
-        prms = self._pe_array(m, seq, ops, ctl1, has_dwp)
+        prms = self._pe_array(m, seq, ops, ctl_op, has_dwp, T)
         m.submodules.handover = ho = Handover(
             self.acc_bits, P, M, seq.ctl_layout, seq.desc.shape(), pixel_parallel=has_dwp,
             summing=any(p.gsum for p in plan.passes))
-        m.d.comb += [ho.ctl.eq(ctl2), ho.desc.eq(seq.desc)]
+        m.d.comb += [ho.ctl.eq(ctl_acc), ho.ctl_lanes.eq(ctl_lane), ho.desc.eq(seq.desc)]
         reqs = []
         for j, pe in enumerate(self._pes):
             m.submodules[f"requant{j}"] = rq = Requantizer(self.acc_bits, q)
@@ -118,43 +128,42 @@ class Accelerator(wiring.Component):
                 m.d.comb += ho.lane_acc[j].eq(pe.lane_acc)
             reqs.append(rq)
 
-        m.submodules.logits = lg = Logits(plan.num_classes, P, self.acc_bits,
-                                          len(ho.r1_ctl.cbase))
-        m.d.comb += [lg.capture.eq(ho.r1_valid & seq.desc.last), lg.cbase.eq(ho.r1_ctl.cbase),
+        m.submodules.logits = lg = Logits(plan.num_classes, P, self.acc_bits)
+        m.d.comb += [lg.capture.eq(ho.r1_valid & seq.desc.last), lg.restart.eq(seq.loader_restart),
                      lg.acc.eq(ho.r1_acc), lg.scan_start.eq(seq.argmax_start),
-                     lg.scan.eq(seq.argmax), seq.argmax_last.eq(lg.scan_last),
+                     lg.scan.eq(seq.argmax), seq.argmax_done.eq(lg.scan_done),
                      self.logits.eq(lg.logits), self.class_out.eq(lg.class_out)]
         self._write_back(m, seq, ho, reqs, wports, addr_bits, has_dwp)
         return m
 
     def _buffers(self, m, seq, ops, nports, addr_bits):
-        """The ping-pong buffers, the image buffer and its loader; returns the write ports."""
+        """The ping-pong buffers, the image buffer and its loader; returns the write ports.
+
+        Every read port takes the sequencer's registered address and enable, and its data
+        passes one more register (the block RAM's output register) before the operands.
+        """
         plan = self._plan
-        desc, ctl0, step = seq.desc, seq.ctl, seq.step
-        dwp = desc.mode == MODE_DWP
         wports = []
         for b in range(2):
             m.submodules[f"act{b}"] = mem = Memory(shape=plan.word_bits,
-                                                   depth=plan.act_depth[b], init=[])
+                                                   depth=plan.act_depth[b], init=[],
+                                                   attrs=RAM_ATTRS)
             wports.append(mem.write_port(granularity=plan.q))
             for j in range(nports):
                 port = mem.read_port()
-                reading = step & (desc.src == b)
-                if j == 0:  # the broadcast port, and PE 0's own in pixel-parallel passes
-                    m.d.comb += [port.addr.eq(Mux(dwp, seq.pe_addr[j], seq.act_addr)),
-                                 port.en.eq(reading & ~desc.first
-                                            & Mux(dwp, ~ctl0.pad_pe[j], ~ctl0.pad))]
-                else:
-                    m.d.comb += [port.addr.eq(seq.pe_addr[j]),
-                                 port.en.eq(reading & dwp & ~ctl0.pad_pe[j])]
-                m.d.comb += getattr(ops, f"act{b}")[j].eq(port.data)
-        # The first pass's input: the image unrolled by the loader, M lanes of 8 bits
+                addr = seq.act_addr if j == 0 else seq.pe_addr[j]
+                en = seq.act_en[b] if j == 0 else seq.pe_en[b][j]
+                m.d.comb += [port.addr.eq(addr), port.en.eq(en)]
+                m.d.comb += getattr(ops, f"act{b}")[j].eq(
+                    delayed(m, port.data, READ_LATENCY - 1, f"act{b}_pe{j}"))
+        # The first pass's input: the image unrolled by the loader, F lanes of 8 bits
         m.submodules.image_buf = image_buf = Memory(shape=plan.image_word_bits,
-                                                    depth=plan.image_depth, init=[])
+                                                    depth=plan.image_depth, init=[],
+                                                    attrs=RAM_ATTRS)
         image_rp = image_buf.read_port()
         image_wp = image_buf.write_port(granularity=INPUT_BITS)
-        m.d.comb += [image_rp.addr.eq(seq.act_addr),
-                     image_rp.en.eq(step & desc.first & ~ctl0.pad), ops.image.eq(image_rp.data)]
+        m.d.comb += [image_rp.addr.eq(seq.act_addr), image_rp.en.eq(seq.image_en),
+                     ops.image.eq(delayed(m, image_rp.data, READ_LATENCY - 1, "image"))]
         m.submodules.loader = loader = ImageLoader(plan, addr_bits)
         wiring.connect(m, wiring.flipped(self.image), loader.image)
         m.d.comb += [
@@ -167,34 +176,60 @@ class Accelerator(wiring.Component):
         ]
         return wports
 
-    def _pe_array(self, m, seq, ops, ctl1, has_dwp):
-        """Weight and parameter ROMs and the PEs; returns each PE's latched parameters."""
+    def _pe_array(self, m, seq, ops, ctl_op, has_dwp, T):
+        """Weight and parameter ROMs and the PEs; returns each PE's parameter word.
+
+        The parameter ROM is read with a group's first step as that step reaches the
+        stage that adds the bias: the accumulator (T tree registers after the products),
+        or the lane accumulators of pixel-parallel passes (right after the products). Its
+        output holds until the next group's first step, so ``m, n`` are there at the
+        hand-over too.
+        """
         plan = self._plan
+        dwp = seq.desc.mode == MODE_DWP
+        prm_ctl = delayed(m, ctl_op, T, "ctl_prm")  # one cycle before the accumulator
+        if has_dwp and T:
+            either = Signal.like(ctl_op, name="ctl_prm")
+            with m.If(dwp):
+                m.d.comb += either.eq(ctl_op)
+            with m.Else():
+                m.d.comb += either.eq(prm_ctl)
+            prm_ctl = either
         self._pes, prms = [], []
+        first_pass = seq.desc.first
         for j in range(plan.pe_count):
-            wf = pf = None
+            files = dict.fromkeys(("first_weights", "weights", "params"))
             if self._mem_dir is not None:  # "" names the bare files (Vivado project files)
                 prefix = f"{self._mem_dir}/" if self._mem_dir else ""
-                wf, pf = f"{prefix}weights_pe{j}.mem", f"{prefix}params_pe{j}.mem"
+                files = {k: f"{prefix}{k}_pe{j}.mem" for k in files}
+            m.submodules[f"first_weights_pe{j}"] = fr = ROM(
+                plan.first_word_bits, self._packed.first_weights[j],
+                init_file=files["first_weights"])
             m.submodules[f"weights_pe{j}"] = wr = ROM(plan.word_bits, self._packed.weights[j],
-                                                      init_file=wf)
+                                                      init_file=files["weights"])
             m.submodules[f"params_pe{j}"] = pr = ROM(PARAM_BITS, self._packed.params[j],
-                                                     init_file=pf)
+                                                     init_file=files["params"])
             m.submodules[f"pe{j}"] = pe = PE(plan.q, plan.mults_per_pe, self.acc_bits,
-                                             ops.act_bits, lane_accumulators=has_dwp)
+                                             ops.act_bits, image_lanes=plan.image_lanes,
+                                             lane_accumulators=has_dwp,
+                                             mult_impl=self.mult_impl)
             prm = Signal(PARAM_LAYOUT, name=f"prm{j}")
-            with m.If(ctl1.valid & ctl1.gfirst):  # the group's parameters, read with step 1
-                m.d.sync += prm.eq(pr.data)
             m.d.comb += [
-                wr.addr.eq(seq.weight_addr), wr.en.eq(seq.step),
-                pr.addr.eq(seq.param_addr), pr.en.eq(seq.step & seq.ctl.gfirst),
-                ops.weights[j].eq(wr.data),
+                fr.addr.eq(seq.weight_addr), fr.en.eq(seq.weight_en & first_pass),
+                ops.image_weights[j].eq(delayed(m, fr.data, READ_LATENCY - 1,
+                                                f"first_weights_pe{j}")),
+                pe.image_act.eq(ops.pe_image), pe.image_weight.eq(ops.pe_image_weight[j]),
+                pe.first_pass.eq(first_pass),
+                wr.addr.eq(seq.weight_addr), wr.en.eq(seq.weight_en & ~first_pass),
+                pr.addr.eq(prm_ctl.gidx), pr.en.eq(prm_ctl.valid & prm_ctl.gfirst),
+                prm.eq(pr.data),
+                ops.weights[j].eq(delayed(m, wr.data, READ_LATENCY - 1, f"weights_pe{j}")),
                 pe.act.eq(ops.pe_act[j]), pe.weight.eq(ops.pe_weight[j]),
                 pe.lane_en.eq(ops.lane_en[j]),
-                pe.valid.eq(ctl1.valid), pe.first.eq(ctl1.first), pe.bias.eq(prm.b),
+                pe.valid.eq(ctl_op.valid), pe.first.eq(ctl_op.first), pe.bias.eq(prm.b),
             ]
             if has_dwp:  # lane l's bias is channel cg·M + l's: PE l's parameters (P ≥ M)
-                m.d.comb += pe.lane_mode.eq(seq.desc.mode == MODE_DWP)
+                m.d.comb += pe.lane_mode.eq(dwp)
             self._pes.append(pe)
             prms.append(prm)
         if has_dwp:
@@ -204,17 +239,15 @@ class Accelerator(wiring.Component):
         return prms
 
     def _write_back(self, m, seq, ho, reqs, wports, addr_bits, has_dwp):
-        """R3/W: pooled write-back, or the lane collector of pixel-parallel passes."""
+        """The pooled write-back, or the lane collector of pixel-parallel passes."""
         plan = self._plan
         P, M, q = plan.pe_count, plan.mults_per_pe, plan.q
         desc = seq.desc
         dwp = desc.mode == MODE_DWP
-        dmax, gmax = seq.desc_table.maxima, seq.group_table.maxima
-        r2_ctl, r3_ctl = Signal(seq.ctl_layout), Signal(seq.ctl_layout)
-        m.d.sync += [r2_ctl.eq(ho.r1_ctl), r3_ctl.eq(r2_ctl)]
-        m.submodules.writeback = wb = PoolWriteBack(
-            q, P, M, addr_bits, seq.ctl_layout, gmax["wo_cnt"], dmax["cg_out"], len(desc.cout))
-        m.d.comb += [wb.y_valid.eq(reqs[0].y_valid & ~dwp), wb.ctl.eq(r3_ctl),
+        y_ctl = delayed(m, ho.r1_ctl, Requantizer.latency, "ctl_y")
+        m.submodules.writeback = wb = PoolWriteBack(q, P, M, addr_bits, seq.ctl_layout,
+                                                    len(desc.cout))
+        m.d.comb += [wb.y_valid.eq(reqs[0].y_valid & ~dwp), wb.ctl.eq(y_ctl),
                      wb.cout.eq(desc.cout)]
         for j in range(P):
             m.d.comb += wb.y[j].eq(reqs[j].y)
@@ -237,4 +270,4 @@ class Accelerator(wiring.Component):
                              wp.en.eq(Mux(dwp_we & (dst == b), dwp_en, 0))]
             with m.Else():
                 m.d.comb += [wp.addr.eq(wb.addr), wp.data.eq(wb.data),
-                             wp.en.eq(Mux(wb.active & (dst == b) & self.busy, wb.en, 0))]
+                             wp.en.eq(Mux(wb.we & (dst == b) & self.busy, wb.en, 0))]

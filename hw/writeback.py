@@ -1,15 +1,16 @@
 """Write-back of requantized outputs into the ping-pong activation buffers.
 
-Two paths, one per way a pass uses the PEs:
+Two paths, one per way a pass uses the PEs; both register what the write port sees
+(``addr``, ``data``, ``en``), and both keep their per-word arithmetic in counters:
 
-- `PoolWriteBack` (conv, dense, lane-select depthwise; stages R3 and W): PE j's output
-  is channel ``cbase + j``. R3 keeps the running maximum of each PE's 2×2 pool window
-  (pixels arrive in pooled order) and latches it on the window's last pixel; W then
-  writes the ``wo_cnt`` output words of the pixel, one per cycle, each lane enabled
-  when its channel belongs to this group.
+- `PoolWriteBack` (conv, dense, lane-select depthwise): PE j's output is channel
+  ``cbase + j``. It keeps the running maximum of each PE's 2×2 pool window (pixels
+  arrive in pooled order) and latches it on the window's last pixel; then it writes the
+  ``wo_cnt`` output words of the pixel, one per cycle, each lane enabled when its
+  channel belongs to this group.
 - `LaneCollector` (pixel-parallel depthwise and summing average pool): every PE's
   requantizer delivers its M lanes one per cycle; once the last lane is in, the P
-  words (one output pixel each) are written one per cycle.
+  words (one output pixel each) are written one per cycle, ``cg_out`` words apart.
 """
 
 from __future__ import annotations
@@ -18,29 +19,28 @@ from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from hw.plan import REQUANT_LATENCY
 from hw.tables import bits
 
 
 class PoolWriteBack(wiring.Component):
-    """R3 (pool, latch) and W (write words) for passes whose PE j computes one channel.
+    """Pool and write for passes whose PE j computes one channel.
 
-    ``ctl`` is the pixel's sequencer control word as it leaves the requantizer
+    ``ctl`` is the pixel's control word as its outputs ``y`` leave the requantizers
     (``pool_first``, ``pool_last``, ``out_addr``, ``wo_lo``, ``wo_cnt``, ``cbase``), valid
-    with ``y_valid``. ``addr``/``data``/``en`` drive a buffer write port while ``active``.
+    with ``y_valid``; ``cout`` the pass's channel count.
     """
 
     def __init__(self, q: int, pe_count: int, mults_per_pe: int, addr_bits: int,
-                 ctl_layout: data.StructLayout, wo_cnt_max: int, cg_out_max: int,
-                 cout_bits: int):
+                 ctl_layout: data.StructLayout, cout_bits: int):
         self._q, self._P, self._M = q, pe_count, mults_per_pe
-        self._wo_cnt_max, self._cg_out_max = wo_cnt_max, cg_out_max
-        self._ctl_layout = ctl_layout
+        self._ctl_layout, self._addr_bits = ctl_layout, addr_bits
         super().__init__({
             "y": In(data.ArrayLayout(q, pe_count)),
             "y_valid": In(1),
             "ctl": In(ctl_layout),
             "cout": In(cout_bits),
-            "active": Out(1),
+            "we": Out(1),
             "addr": Out(addr_bits),
             "data": Out(data.ArrayLayout(q, mults_per_pe)),
             "en": Out(mults_per_pe),
@@ -50,34 +50,37 @@ class PoolWriteBack(wiring.Component):
         m = Module()
         q, P, M = self._q, self._P, self._M
         pool_max = [Signal(q, name=f"pool_max{j}") for j in range(P)]
-        wb_vals = [Signal(q, name=f"wb_val{j}") for j in range(P)]
-        wb_k = Signal(bits(self._wo_cnt_max))
-        wb_ctl = Signal(self._ctl_layout)
-        m.d.comb += self.addr.eq(wb_ctl.out_addr + wb_k)
-        wb_vals_arr = Array(wb_vals)
+        vals = Array(Signal(q, name=f"wb_val{j}") for j in range(P))
+        active = Signal()
+        left = Signal(range(max(2, 2 ** len(self.ctl.wo_cnt))))  # words still to write
+        waddr = Signal(self._addr_bits)
+        # lane l of the word holds channel wo·M + l, i.e. PE rel + l with rel = wo·M − cbase
+        rel_bits = bits(max(self._P, (2 ** len(self.ctl.wo_lo)) * M)) + 2
+        rel = Signal(signed(rel_bits))
+        limit = Signal(signed(rel_bits))  # channels of this group below cout: PE < limit
+        with m.If(active):
+            m.d.sync += [waddr.eq(waddr + 1), rel.eq(rel + M), left.eq(left - 1)]
+            with m.If(left == 1):
+                m.d.sync += active.eq(0)
         for lane in range(M):
-            ch = Signal(range((self._cg_out_max + 1) * M + 1), name=f"wb_ch{lane}")
-            rel = Signal(signed(ch.shape().width + 2), name=f"wb_rel{lane}")
-            m.d.comb += [ch.eq((wb_ctl.wo_lo + wb_k) * M + lane), rel.eq(ch - wb_ctl.cbase)]
-            m.d.comb += [
-                self.en[lane].eq((rel >= 0) & (rel < P) & (ch < self.cout)),
-                self.data[lane].eq(wb_vals_arr[rel[:bits(P)]]),
-            ]
-        with m.If(self.active):
-            with m.If(wb_k == wb_ctl.wo_cnt - 1):
-                m.d.sync += self.active.eq(0)
-            m.d.sync += wb_k.eq(wb_k + 1)
-
-        # the write-back latch comes last: a new pixel's latch wins over the old's end
+            pe = Signal(signed(rel_bits + 1), name=f"wb_pe{lane}")
+            m.d.comb += pe.eq(rel + lane)
+            m.d.sync += [self.en[lane].eq(active & ~pe[-1] & (pe < P) & (pe < limit)),
+                         self.data[lane].eq(vals[pe[:bits(P - 1)]])]
+        m.d.sync += [self.we.eq(active), self.addr.eq(waddr)]
+        # the latch comes last: a new pixel's latch wins over the old's end
         with m.If(self.y_valid):
+            ctl = self.ctl
             for j in range(P):
                 y = self.y[j]
-                final = Mux(self.ctl.pool_first | (y > pool_max[j]), y, pool_max[j])
+                final = Mux(ctl.pool_first | (y > pool_max[j]), y, pool_max[j])
                 m.d.sync += pool_max[j].eq(final)
-                with m.If(self.ctl.pool_last):
-                    m.d.sync += wb_vals[j].eq(final)
-            with m.If(self.ctl.pool_last):
-                m.d.sync += [self.active.eq(1), wb_k.eq(0), wb_ctl.eq(self.ctl)]
+                with m.If(ctl.pool_last):
+                    m.d.sync += vals[j].eq(final)
+            with m.If(ctl.pool_last & (ctl.wo_cnt != 0)):
+                m.d.sync += [active.eq(1), left.eq(ctl.wo_cnt), waddr.eq(ctl.out_addr),
+                             rel.eq(ctl.wo_lo * M - ctl.cbase),
+                             limit.eq(self.cout - ctl.cbase)]
         return m
 
 
@@ -85,16 +88,16 @@ class LaneCollector(wiring.Component):
     """Pixel-parallel write-back: assemble each PE's word from its requantized lanes.
 
     ``lane`` (the lane entering the requantizers) and ``meta`` (the chunk's control word,
-    taken at hand-over) are delayed by the requantizer's two stages here; ``y`` carries
-    lane ``lane − 2`` of every PE while ``y_valid``. After the last lane, PE j's word is
-    written at ``out_addr + j·cg_out`` for the chunk's ``wo_cnt`` pixels; lanes beyond
-    ``cout`` stay disabled.
+    taken at the hand-over) are delayed here by the requantizer's `REQUANT_LATENCY`;
+    ``y`` carries that lane of every PE while ``y_valid``. After the last lane, PE j's
+    word is written at ``out_addr + j·cg_out`` for the chunk's ``wo_cnt`` pixels; lanes
+    beyond ``cout`` stay disabled.
     """
 
     def __init__(self, q: int, pe_count: int, mults_per_pe: int, addr_bits: int,
                  ctl_layout: data.StructLayout, cg_out_bits: int, cout_bits: int):
         self._q, self._P, self._M = q, pe_count, mults_per_pe
-        self._ctl_layout = ctl_layout
+        self._ctl_layout, self._addr_bits = ctl_layout, addr_bits
         super().__init__({
             "y": In(data.ArrayLayout(q, pe_count)),
             "y_valid": In(1),
@@ -111,36 +114,34 @@ class LaneCollector(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         q, P, M = self._q, self._P, self._M
-        y_k = Signal(range(max(2, M)))  # lane of the requantizer outputs (2 cycles late)
-        y_k1 = Signal(range(max(2, M)))
-        m.d.sync += [y_k1.eq(self.lane), y_k.eq(y_k1)]
-        # the chunk's metadata follows its last lane through the requantizer's 2 stages
-        meta_d1 = Signal(self._ctl_layout)
-        meta_b = Signal(self._ctl_layout)
-        meta_w = Signal(self._ctl_layout)
-        m.d.sync += [meta_d1.eq(self.meta), meta_b.eq(meta_d1)]
+        y_lane, meta = self.lane, self.meta
+        for i in range(REQUANT_LATENCY):  # follow the lane and its chunk through the stages
+            lane_d = Signal(range(max(2, M)), name=f"lane_d{i + 1}")
+            meta_d = Signal(self._ctl_layout, name=f"meta_d{i + 1}")
+            m.d.sync += [lane_d.eq(y_lane), meta_d.eq(meta)]
+            y_lane, meta = lane_d, meta_d
         stage = [[Signal(q, name=f"dwp_y{j}_{lane}") for lane in range(M)] for j in range(P)]
-        words = [Signal(q * M, name=f"dwp_word{j}") for j in range(P)]
-        dw_active = Signal()
-        dw_k = Signal(range(max(2, P)))
+        words = Array(Signal(q * M, name=f"dwp_word{j}") for j in range(P))
+        active = Signal()
+        k = Signal(range(max(2, P)))
+        count = Signal.like(self.meta.wo_cnt)
+        waddr = Signal(self._addr_bits)
+        lane_on = Signal(M)
         for j in range(P):
             for lane in range(M):
-                with m.If(self.y_valid & (y_k == lane)):
+                with m.If(self.y_valid & (y_lane == lane)):
                     m.d.sync += stage[j][lane].eq(self.y[j])
-        with m.If(dw_active):
-            m.d.sync += dw_k.eq(dw_k + 1)
-            with m.If(dw_k == P - 1):
-                m.d.sync += dw_active.eq(0)
-        with m.If(self.y_valid & (y_k == M - 1)):
-            m.d.sync += [dw_active.eq(1), dw_k.eq(0), meta_w.eq(meta_b)]
+        with m.If(active):
+            m.d.sync += [k.eq(k + 1), waddr.eq(waddr + self.cg_out)]
+            with m.If(k == P - 1):
+                m.d.sync += active.eq(0)
+        m.d.sync += [self.we.eq(active & (k < count)), self.addr.eq(waddr),
+                     self.data.eq(words[k]), self.en.eq(lane_on)]
+        with m.If(self.y_valid & (y_lane == M - 1)):
+            m.d.sync += [active.eq(1), k.eq(0), waddr.eq(meta.out_addr), count.eq(meta.wo_cnt)]
+            for lane in range(M):
+                m.d.sync += lane_on[lane].eq(meta.cg * M + lane < self.cout)
             for j in range(P):
                 lanes = [stage[j][lane] for lane in range(M - 1)] + [self.y[j]]
                 m.d.sync += words[j].eq(Cat(*lanes))
-        m.d.comb += [
-            self.we.eq(dw_active & (dw_k < meta_w.wo_cnt)),
-            self.addr.eq(meta_w.out_addr + dw_k * self.cg_out),
-            self.data.eq(Array(words)[dw_k]),
-        ]
-        for lane in range(M):
-            m.d.comb += self.en[lane].eq(meta_w.cg * M + lane < self.cout)
         return m

@@ -2,8 +2,9 @@
 
 `evaluate` prices one ⟨network, q, P, M⟩ point with the exact cycle model, the resource
 estimate and the energy model (shapes only, milliseconds); `best_design` picks the
-least-energy pair that fits the board among `ARRAY_SIZES`. ``codegen build``, ``sim
-sweep`` and the search all choose with these, from the same candidate list.
+least-energy pair that fits the board among `ARRAY_SIZES`, "fits" meaning within the
+`UTILIZATION_GUIDELINES` share of every resource. ``codegen build``, ``sim sweep`` and
+the search all choose with these, from the same candidate list.
 """
 
 from __future__ import annotations
@@ -11,15 +12,36 @@ from __future__ import annotations
 from functools import lru_cache
 
 from boards import DEFAULT_BOARD, Board, get_board
+from hw.arith import MULT_IMPLS
 from intnet.contract import accumulator_bits
 from sim.cycles import cycle_model
 from sim.energy import BREAKDOWN_KEYS, energy_per_inference
-from sim.resources import estimate_resources
+from sim.resources import estimate_resources, mult_in_dsp
 
-__all__ = ["ARRAY_SIZES", "DesignDoesNotFit", "evaluate", "best_design", "rank"]
+__all__ = ["ARRAY_SIZES", "UTILIZATION_GUIDELINES", "DesignDoesNotFit", "evaluate",
+           "over_guidelines", "layer_energies", "best_design", "rank"]
 
-# The P and M candidates wherever the tool chooses an array by itself.
-ARRAY_SIZES = (1, 2, 4, 8, 16)
+# The P and M candidates wherever the tool chooses an array by itself: powers of two and
+# 24, which divides the channel counts of the width-scaled family at s = 1.5 and 3.
+ARRAY_SIZES = (1, 2, 4, 8, 16, 24, 32)
+
+# A design "fits" a board when its estimate stays within these shares of the device:
+# the "Design Characteristics" guidelines of Vivado's report_failfast (UG949, UltraFast
+# Design Methodology; UG1399 "Fail Fast": above them a design is difficult to place,
+# route and close timing on), headroom the ±30 % estimate needs anyway.
+UTILIZATION_GUIDELINES = {"lut": 0.70, "ff": 0.50, "dsp": 0.80, "bram36": 0.80}
+
+
+def over_guidelines(used: dict, board: Board) -> list[str]:
+    """One ``"lut 17852 > 14560 (70 % of 20800)"``-style line per resource of ``used``
+    above its `UTILIZATION_GUIDELINES` share of ``board``; empty when the design fits."""
+    cap = board.capacity.as_dict()
+    lines = []
+    for key, share in UTILIZATION_GUIDELINES.items():
+        limit = share * cap[key]
+        if used.get(key) is not None and used[key] > limit:
+            lines.append(f"{key} {used[key]:g} > {limit:g} ({share:.0%} of {cap[key]:g})")
+    return lines
 
 
 class DesignDoesNotFit(ValueError):
@@ -45,8 +67,10 @@ def evaluate(layers, q: int, pe: int, mult: int, board: Board | str = DEFAULT_BO
     clock_mhz : float, optional
         Defaults to the board's clock.
     mult_impl : {"auto", "lut", "dsp"}
-        Multiplier mapping (`sim.resources.estimate_resources`); ``"auto"`` is what
-        Yosys does with a plain ``*``, the others need the generator to force it.
+        The lane multipliers the generator writes (`sim.resources.estimate_resources`):
+        shift-add in LUTs (``"lut"``) or ``*`` in DSP slices (``"dsp"``). ``"auto"``
+        prices both and keeps the one that fits at the least energy (the row's
+        ``mult_impl`` says which; ``codegen`` builds that).
 
     Returns
     -------
@@ -56,13 +80,47 @@ def evaluate(layers, q: int, pe: int, mult: int, board: Board | str = DEFAULT_BO
     """
     board = get_board(board)
     layers = tuple(layers)
+    if mult_impl == "auto":
+        # "dsp" differs only where a lane's product is wide enough for a DSP slice
+        impls = MULT_IMPLS if mult_in_dsp(q, board.family) else ("lut",)
+        rows = [_evaluate(layers, q, pe, mult, board, clock_mhz, impl) for impl in impls]
+        return min(rows, key=lambda r: (not r["fits"], r["energy_uj"], r["mult_impl"] != "lut"))
+    if mult_impl not in MULT_IMPLS:
+        raise ValueError(f"mult_impl must be one of auto, {', '.join(MULT_IMPLS)}, "
+                         f"not {mult_impl!r}")
+    return _evaluate(layers, q, pe, mult, board, clock_mhz, mult_impl)
+
+
+def _resources(layers: tuple, cm: dict, q: int, pe: int, mult: int, board: Board,
+               mult_impl: str):
+    return estimate_resources(cm["memories"], q, pe, mult, board,
+                              acc_bits=accumulator_bits(layers, q), mult_impl=mult_impl,
+                              image_lanes=cm["image_lanes"], num_classes=layers[-1].out_shape[0])
+
+
+def layer_energies(layers, q: int, pe: int, mult: int, board: Board | str = DEFAULT_BOARD,
+                   clock_mhz: float | None = None, mult_impl: str = "lut") -> dict[str, float]:
+    """Energy (µJ) of each layer of one design point: the same model as `evaluate` on
+    each layer's own event counts (static power over the layer's own cycles)."""
+    board, layers = get_board(board), tuple(layers)
+    cm = _cycle_model(layers, q, pe, mult)
+    res = _resources(layers, cm, q, pe, mult, board, mult_impl)
+    acc = accumulator_bits(layers, q)
+    return {layer["name"]: (energy_per_inference(layer["events"], cm["memories"], q, pe, mult,
+                                                 board, clock_mhz=clock_mhz, acc_bits=acc,
+                                                 resources=res)["energy_uj"]
+                            if layer["events"]["cycles"] else 0.0)
+            for layer in cm["layers"]}
+
+
+def _evaluate(layers: tuple, q: int, pe: int, mult: int, board: Board,
+              clock_mhz: float | None, mult_impl: str) -> dict:
     cm = _cycle_model(layers, q, pe, mult)
     acc = accumulator_bits(layers, q)
-    res = estimate_resources(cm["memories"], q, pe, mult, board, acc_bits=acc,
-                             mult_impl=mult_impl)
+    res = _resources(layers, cm, q, pe, mult, board, mult_impl)
     en = energy_per_inference(cm["events"], cm["memories"], q, pe, mult, board,
                               clock_mhz=clock_mhz, acc_bits=acc, resources=res)
-    over = res.over(board)
+    over = over_guidelines(res.as_dict(), board)
     row = {
         "q": q, "pe": pe, "mult": mult, "cycles": int(cm["cycles"]),
         "physical_bound": int(cm["physical_bound"]), "energy_uj": en["energy_uj"],
@@ -71,7 +129,7 @@ def evaluate(layers, q: int, pe: int, mult: int, board: Board | str = DEFAULT_BO
         "bound_ratio": cm["cycles"] / cm["physical_bound"] if cm["physical_bound"] else 1.0,
         "latency_us": en["latency_us"], "clock_mhz": en["clock_mhz"],
         "compute_lb_uj": en["compute_lb_uj"], "overhead_ratio": en["overhead_ratio"],
-        "pj_per_mac": en["pj_per_mac"], "mult_impl": en["mult_impl"],
+        "pj_per_mac": en["pj_per_mac"], "mult_impl": mult_impl,
         "board": board.name, "breakdown_uj": en["breakdown_uj"], "over": over,
         "acc_bits": acc,
     }

@@ -8,16 +8,19 @@ network plus the final argmax. Loading the image through the stream happens befo
 Per pass (a compute layer with its fused max pool; `hw.plan.plan_network` makes the
 plan), summed over the pass's groups::
 
-    cycles(pass) = Σ_groups pixels · slot_g + drain
+    cycles(pass) = PASS_LOAD + Σ_groups pixels · slot_g + drain
     steps_g      = KH·KW·cg_cnt_g               (MAC cycles per output pixel)
     slot_g       = max(steps_g, slot_min)
     slot_min     = W                            (W: most words a group writes per pixel,
                                                  0 for the logits, P in MODE_DWP)
                  = max(W, M)                    (pixel-parallel depthwise, MODE_DWP)
                  = ⌈max(P, M) / pixels⌉         (MODE_DWP global average pool)
-    drain        = 5 + W   (+ M + 1 in MODE_DWP: pipeline depth, write-back)
+                 ≥ 2 where a group has one pixel (the next group's word is read ahead)
+    drain        = CONV_DRAIN + T + W           (T: adder-tree registers, `tree_stages`)
+                 = DWP_DRAIN + M + W            (MODE_DWP: the lane serializer)
 
-and the network ends with ``num_classes`` argmax cycles. The terms:
+(`hw.plan` holds the constants and derives them from the pipeline's stages), and the
+network ends with ``3·num_classes + 1`` argmax cycles (`hw.plan.argmax_cycles`). The terms:
 
 - conv, dense, and dwconv/avgpool outside MODE_DWP: one group per P output channels;
   ``pixels = PH·PW`` (the grid written), ×4 with a fused max pool (the conv outputs
@@ -27,19 +30,22 @@ and the network ends with ``num_classes`` argmax cycles. The terms:
   ``K²·Cin`` virtual channels; dense and avgpool take the whole input map as their
   kernel (one output pixel).
 - MODE_DWP (dwconv or global avgpool with P ≥ M, no fused pool, not the last pass): PE
-  j computes output pixel ``chunk·P + j``, so ``pixels = ⌈Ho·Wo/P⌉`` chunks; one group
-  per channel word (⌈C/M⌉ groups), ``cg_cnt = 1``; the avgpool walks its H×W input
-  with a 1×1 kernel.
+  j computes output pixel ``x·P + j`` of a row's segment x, so ``pixels = Ho·⌈Wo/P⌉``
+  segments; one group per channel word (⌈C/M⌉ groups), ``cg_cnt = 1``; the avgpool
+  walks its H×W input with a 1×1 kernel.
 
 Everything depends on shapes, ``q``, ``P`` and ``M`` only, so shape-only
 `intnet.arch.LayerSpec` lists work too.
 
 Events: the first pass multiplies q-bit weights by whole 8-bit pixels read from the
-image buffer, so its multiplies (``first_mult_ops``, q × 8 bits) and reads
-(``image_reads``, words of ``image_word_bits``) are counted apart from the q × q
-multiplies (``mult_ops``) and activation-buffer reads (``act_reads``) of later passes;
+image buffer on every PE's own F lanes (`hw.plan.image_lanes`), so its multiplies
+(``first_mult_ops``, q × 8 bits), adds (``first_adder_ops``), weight reads
+(``first_weight_reads``, from its own ROM) and image reads (``image_reads``, words of
+``image_word_bits``) are counted apart from the q × q multiplies (``mult_ops``) and
+activation-buffer reads (``act_reads``) of later passes;
 ``image_writes`` are the loader's one-byte writes of one image, ``first_mac_ops`` the
-first layer's share of ``mac_ops``.
+first layer's share of ``mac_ops``, ``first_active_pe_cycles`` its share of
+``active_pe_cycles`` (the PE-cycles with a lane busy).
 """
 
 from __future__ import annotations
@@ -48,7 +54,7 @@ import json
 import math
 
 from hw.packing import PARAM_BITS
-from hw.plan import MODE_DWP, Plan, load_cycles, plan_network
+from hw.plan import MODE_DWP, PASS_LOAD, Plan, argmax_cycles, load_cycles, plan_network
 from intnet.contract import macs as layer_macs
 
 
@@ -62,7 +68,7 @@ def _valid_taps(out_count: int, stride: int, k: int, pad: int, size: int) -> int
 
 
 def pass_cycles(plan: Plan, p) -> int:
-    return sum(p.pixels * g.slot for g in p.groups) + p.drain
+    return PASS_LOAD + sum(p.pixels * g.slot for g in p.groups) + p.drain
 
 
 def memories(plan: Plan) -> list[dict]:
@@ -75,8 +81,11 @@ def memories(plan: Plan) -> list[dict]:
         replicas = -(-P // 2)
         note = f"; {P} read ports for pixel-parallel depthwise: {replicas} dual-port replicas"
     return [
+        {"name": "first_weights", "kind": "first_weight", "width_bits": plan.first_word_bits,
+         "depth": plan.first_weight_depth, "instances": P,
+         "note": "the first pass's weights, F lanes a word"},
         {"name": "weights", "kind": "weight", "width_bits": plan.word_bits,
-         "depth": plan.weight_depth, "instances": P},
+         "depth": max(1, plan.weight_depth), "instances": P},
         {"name": "params", "kind": "param", "width_bits": PARAM_BITS,
          "depth": plan.group_count, "instances": P},
         {"name": "image", "kind": "image", "width_bits": plan.image_word_bits,
@@ -103,21 +112,24 @@ def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int) -> dict:
     layers = list(layers)
     plan = plan_network(layers, q, pe_count, mults_per_pe)
     P, M = pe_count, mults_per_pe
+    F = plan.image_lanes
     widths = dict(weight_word_bits=plan.word_bits, act_word_bits=plan.word_bits,
+                  first_weight_word_bits=plan.first_word_bits,
                   image_word_bits=plan.image_word_bits, param_word_bits=PARAM_BITS)
 
     def zero_events() -> dict:
         return dict(cycles=0, mac_ops=0, first_mac_ops=0, mult_ops=0, first_mult_ops=0,
-                    adder_ops=0, acc_updates=0, requant_ops=0, weight_reads=0, act_reads=0,
-                    act_writes=0, image_reads=0, image_writes=0, param_reads=0,
-                    active_pe_cycles=0, **widths)
+                    adder_ops=0, first_adder_ops=0, acc_updates=0, requant_ops=0,
+                    weight_reads=0, first_weight_reads=0, act_reads=0, act_writes=0,
+                    image_reads=0, image_writes=0, param_reads=0, active_pe_cycles=0,
+                    first_active_pe_cycles=0, **widths)
 
     per_layer: dict[str, int] = {}
     layer_events: dict[str, dict] = {}
     for i, p in enumerate(plan.passes):
         cyc = pass_cycles(plan, p)
         if i == len(plan.passes) - 1:
-            cyc += plan.num_classes  # the argmax scan over the logits
+            cyc += argmax_cycles(plan.num_classes)  # the argmax scan over the logits
         per_layer[p.name] = cyc
         ev = layer_events[p.name] = zero_events()
         ev["cycles"] = cyc
@@ -131,9 +143,10 @@ def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int) -> dict:
                             plan.input_shape[0])
                 * _valid_taps(plan.load_w, plan.load_stride, plan.load_k, plan.load_pad,
                               plan.input_shape[1]))
+        lanes = F if p.first else M  # the first pass runs on the PEs' own F lanes
         for g in p.groups:
             steps = p.pixels * g.steps
-            ev["first_mult_ops" if p.first else "mult_ops"] += steps * P * M
+            ev["first_mult_ops" if p.first else "mult_ops"] += steps * P * lanes
             ev["param_reads"] += P
             if p.mode == MODE_DWP:
                 # pixel-parallel depthwise: PE j = output pixel, lanes accumulate separately
@@ -146,10 +159,12 @@ def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int) -> dict:
                 if p.gsum:  # the sum across PEs: M adder trees of P inputs
                     ev["adder_ops"] += M * (P - 1)
                 continue
-            ev["adder_ops"] += steps * P * (M - 1)
+            ev["first_adder_ops" if p.first else "adder_ops"] += steps * P * (lanes - 1)
             ev["acc_updates"] += steps * P
-            ev["weight_reads"] += steps * P
+            ev["first_weight_reads" if p.first else "weight_reads"] += steps * P
             ev["active_pe_cycles"] += steps * min(P, p.cout - g.cbase)
+            if p.first:
+                ev["first_active_pe_cycles"] += steps * min(P, p.cout - g.cbase)
             ev["image_reads" if p.first else "act_reads"] += rows * cols * g.cg_cnt
             if not p.last:
                 ev["requant_ops"] += p.pixels * P
@@ -183,6 +198,7 @@ def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int) -> dict:
         "mac_ops": mac_ops,
         "q": q, "pe": P, "mult": M,
         "image_load_cycles": load_cycles(plan),
+        "image_lanes": F,
         "layers": out_layers,
         "events": ev,
         "memories": memories(plan),

@@ -25,12 +25,12 @@ import math
 from boards import Board, get_board, get_family
 from intnet.contract import INPUT_BITS, M_BITS
 from sim.resources import (
-    CONTROL_FF,
     Resources,
     adder_tree,
     estimate_resources,
     map_memory,
 )
+from sim.sram import sram_pj
 
 __all__ = [
     "BREAKDOWN_KEYS", "tech_factor", "add_pj", "mult_pj", "dsp_pj", "sram_pj",
@@ -43,18 +43,11 @@ H_ADD8_PJ = 0.03  # 8-bit integer add
 H_ADD32_PJ = 0.1  # 32-bit integer add
 H_MULT8_PJ = 0.2  # 8-bit integer multiply
 H_MULT32_PJ = 3.1  # 32-bit integer multiply
-H_SRAM_8KB_READ64_PJ = 10.0  # 64-bit read, 8 KB SRAM
-H_SRAM_32KB_READ64_PJ = 20.0  # 64-bit read, 32 KB SRAM (used for the size exponent)
 H_NODE_NM, H_VDD = 45.0, 0.9
 
 # Multiply energy grows as bits^k; k fitted to Horowitz's two points (≈ 1.98, i.e. the
 # quadratic growth of an array multiplier's partial products).
 MULT_EXPONENT = math.log(H_MULT32_PJ / H_MULT8_PJ) / math.log(32 / 8)
-# SRAM read energy grows as size^k; k from Horowitz's 8 KB → 32 KB points (= 0.5).
-SRAM_SIZE_EXPONENT = math.log(H_SRAM_32KB_READ64_PJ / H_SRAM_8KB_READ64_PJ) / math.log(4)
-# Share of an SRAM read that does not depend on the port width (decoder, word line,
-# sense-amp timing): assumption, 0.5; the rest scales with the bits read.
-SRAM_FIXED_SHARE = 0.5
 
 # --- FPGA / ASIC dynamic-energy gap.
 # Kuon & Rose, "Measuring the gap between FPGAs and ASICs", IEEE TCAD 26(2):203-215,
@@ -120,14 +113,6 @@ def mult_pj(q: int, family: str = "xc7", in_dsp: bool = False,
 def dsp_pj(family: str = "xc7", dsp_bits: tuple[int, int] = (25, 18)) -> float:
     """Energy (pJ) of one full-width DSP-slice multiply."""
     return _mult45(math.sqrt(dsp_bits[0] * dsp_bits[1])) * tech_factor(family) * F_HARD
-
-
-def sram_pj(size_bytes: float, port_bits: int) -> float:
-    """45 nm SRAM read energy (pJ): Horowitz's 10 pJ per 64 bits of an 8 KB array,
-    scaled by ``(size/8 KB)^0.5`` and by port width with a fixed share of 0.5."""
-    size_scale = (size_bytes / 8192) ** SRAM_SIZE_EXPONENT
-    width_scale = SRAM_FIXED_SHARE + (1 - SRAM_FIXED_SHARE) * port_bits / 64
-    return H_SRAM_8KB_READ64_PJ * size_scale * width_scale
 
 
 def memory_access_pj(width_bits: int, depth: int, family: str = "xc7",
@@ -209,32 +194,43 @@ def energy_per_inference(events: dict, memories: list[dict], q: int, pe_count: i
         resources = estimate_resources(memories, q, pe_count, mults_per_pe, board, acc_bits)
     t = tech_factor(fam)
     dsp_bits = (board.dsp_a_bits, board.dsp_b_bits)
-    e_mult = mult_pj(q, fam, resources.mult_dsp, dsp_bits)
-    # First pass: q-bit weights × whole 8-bit pixels. Later passes use the same lane
-    # multipliers with the activation's upper bits held at 0: their partial products do
-    # not toggle, so those multiplies are priced as q × q.
-    e_mult_first = mult_pj(q, fam, resources.mult_dsp, dsp_bits, act_bits=max(q, INPUT_BITS))
+    main, image = resources.lanes or _default_lanes(q, mults_per_pe)
+    # hidden layers: q × q lanes; the first pass: its own q × 8 lanes (whole pixels)
+    e_mult = mult_pj(q, fam, main.dsp, dsp_bits, act_bits=main.act_bits)
+    e_mult_first = mult_pj(q, fam, image.dsp, dsp_bits, act_bits=image.act_bits)
 
     ev = {k: int(v) for k, v in events.items() if isinstance(v, int | float)}
     cycles = ev["cycles"]
-    _, _, tree_bits = adder_tree(q, mults_per_pe)
+    _, _, tree_bits = adder_tree(q, main.count, main.act_bits)
+    _, _, first_tree_bits = adder_tree(q, image.count, image.act_bits)
     rq_width = acc_bits + M_BITS
     e_requant = dsp_pj(fam, dsp_bits) + add_pj(rq_width, fam) + add_pj(q + 1, fam)
 
-    # Control: flip-flops clocked each cycle. The sequencer/interface registers run
-    # every cycle; a PE's registers only on its active cycles (clock enable low when
-    # idle, so only the clock tree toggles there, neglected).
+    # Control: flip-flops priced on the cycles they take new data (`sim.resources.
+    # FF_GROUPS`): control every cycle, a PE's lane registers on its busy cycles, its
+    # first-pass lanes on those of the first pass, the requantizer once per output.
+    # Registers that hold their value toggle nothing; the clock tree's share is folded
+    # into the per-bit energy (an assumption, docs/energy.md).
     soft_bit = SOFT_BIT_PJ_45 * t * F_SOFT
-    pe_ff = max(resources.ff - _fixed_ff(resources, pe_count), 0) / max(pe_count, 1)
-    e_control = (cycles * CONTROL_FF + ev.get("active_pe_cycles", 0) * pe_ff) * soft_bit
+    ffs = resources.ff_groups
+    pes, rqs = max(pe_count, 1), max(1, pe_count)
+    first_active = ev.get("first_active_pe_cycles", 0)
+    e_control = (cycles * ffs["always"]
+                 + (ev.get("active_pe_cycles", 0) - first_active) * ffs["lanes"] / pes
+                 + first_active * ffs["first"] / pes
+                 + ev.get("requant_ops", 0) * ffs["requant"] / rqs) * soft_bit
 
     breakdown = {
         "mult": ev.get("mult_ops", 0) * e_mult + ev.get("first_mult_ops", 0) * e_mult_first,
-        "add": ev.get("adder_ops", 0) * (add_pj(tree_bits, fam) if tree_bits else 0.0),
+        "add": ev.get("adder_ops", 0) * (add_pj(tree_bits, fam) if tree_bits else 0.0)
+        + ev.get("first_adder_ops", 0) * (add_pj(first_tree_bits, fam)
+                                         if first_tree_bits else 0.0),
         "acc": ev.get("acc_updates", 0) * add_pj(acc_bits, fam),
         "requant": ev.get("requant_ops", 0) * e_requant,
         "weight_bram": ev.get("weight_reads", 0) * _mean_access_pj(
-            memories, "weight", ev.get("weight_word_bits", 0), fam),
+            memories, "weight", ev.get("weight_word_bits", 0), fam)
+        + ev.get("first_weight_reads", 0) * _mean_access_pj(
+            memories, "first_weight", ev.get("first_weight_word_bits", 0), fam),
         "act_bram": (ev.get("act_reads", 0) + ev.get("act_writes", 0)) * _mean_access_pj(
             memories, "act", ev.get("act_word_bits", 0), fam)
         + ev.get("image_reads", 0) * _mean_access_pj(
@@ -260,7 +256,15 @@ def energy_per_inference(events: dict, memories: list[dict], q: int, pe_count: i
         "latency_us": cycles / clock_mhz,
         "clock_mhz": clock_mhz,
         "mult_impl": "dsp" if resources.mult_dsp else "lut",
+        "mult_first_pj": e_mult_first,
     }
+
+
+def _default_lanes(q: int, mults_per_pe: int):
+    """LUT lanes, F = M, for callers that pass no resource estimate's lanes."""
+    from sim.resources import Lanes
+
+    return Lanes(mults_per_pe, q, False), Lanes(mults_per_pe, INPUT_BITS, False)
 
 
 def _image_write_pj(memories, family: str) -> float:
@@ -270,9 +274,3 @@ def _image_write_pj(memories, family: str) -> float:
             return memory_access_pj(int(mem["width_bits"]), int(mem["depth"]), family,
                                     bits_accessed=INPUT_BITS)
     return 0.0
-
-
-def _fixed_ff(resources: Resources, pe_count: int) -> int:
-    """Flip-flops outside the PEs: control allowance plus memory flip-flops."""
-    mem_ff = sum(int(mem.get("instances", 1)) * mp.ffs for mem, mp in resources.memories)
-    return CONTROL_FF + mem_ff

@@ -15,39 +15,45 @@ memory listed with width or depth 0, i.e. not known from shapes alone, is skippe
   memories go to block RAM in one aspect ratio for the whole memory, chosen among
   RAMB18 ``1/2/4/9/18/36`` bits × ``16K/8K/4K/2K/1K/512`` words and RAMB36
   ``1/2/4/9/18/36/72`` × ``32K/…/512`` (UG473 Tables 1-3/1-4; the 36- and 72-bit
-  shapes are the simple-dual-port modes). The choice minimises tiles (a RAMB18 counts
-  0.5, as in Vivado's utilization report), then the number of primitives that one
-  access enables (a cascade in depth enables one primitive per column: the
-  least-power choice, UG1556 "Cascade Group Size"). Mixed-width splits (e.g. 36 + 4
-  bits) are not tried, so a width just above a native one can cost more than Vivado.
+  shapes are the simple-dual-port modes). The choice minimises the energy of one access
+  (the primitives it enables, one per column since a cascade in depth enables one
+  primitive per column, each priced by `sim.sram.sram_pj` at its size and the bits it
+  delivers), then tiles (a RAMB18 counts 0.5, as in Vivado's utilization report): the
+  generator asks Vivado for the same with ``ram_decomp = "power"`` (UG901; UG1556
+  "Cascade Group Size"). Being a minimum over shapes of costs that grow with the
+  width, the access energy never falls when a word widens, so a design's memory
+  energy never rises when only q falls. Mixed-width splits (e.g. 36 + 4 bits) are not
+  tried.
 - iCE40 (``ice40``): depth ≤ 16 goes to flip-flops; deeper memories to 4 Kbit EBR
   (``SB_RAM40_4K``: 256 × 16, 512 × 8, 1024 × 4, 2048 × 2; FPGA-DS-02008), reported
   in BRAM36-equivalents (EBR count × 4096 / 36864).
 - ECP5 (``ecp5``): depth ≤ 16 goes to distributed RAM (``TRELLIS_DPR16X4``, 16 × 4
   bits per 4 LUT4s: FPGA-TN-02204); deeper memories to 18 Kbit EBR (``DP16KD``:
   16K × 1 … 1K × 18 and 512 × 36 in pseudo-dual-port mode), each half a BRAM36
-  equivalent, chosen as for the Xilinx RAMB18.
+  equivalent, chosen as for the Xilinx RAMB18 (Yosys ``memory_libmap`` picks its own
+  split on iCE40 and ECP5; the EBR of a family all have one size, so the estimate
+  differs from it only in which of equally many primitives an access enables).
 
-**Multipliers**: every lane multiplies a signed ``q``-bit weight by an unsigned 8-bit
-activation (whole pixels in the first pass, zero-extended q-bit activations after it;
-`hw.pe`), a ``q + 8``-bit product. For ``q ≥ 4`` the lane is a ``$mul``, and Yosys
-``synth_xilinx`` maps a multiplier to a DSP slice when its product has at least 9 bits
-(``mul2dsp -D DSP_Y_MINWIDTH=9``, "UG901 suggests small multiplies are those 4x4 and
-smaller"), ``synth_ice40 -dsp`` at 11 bits, ``synth_ecp5`` from 2 × 2 operands: a DSP
-on every family. For ``q ≤ 3``
-(`hw.arith.SHIFT_ADD_MAX_Q`) the generator writes the product as q shifted, weight-bit
-selected copies of the activation (``q = 1``: a conditional negate), which stays in
-LUTs. Every eligible multiplier is counted as a DSP (Yosys does not spill to LUTs when
-the device runs out), so a design with more eligible multipliers than DSP slices does
-not fit. A LUT multiplier of a q-bit weight and an a-bit activation costs ``q·(a+1)``
-LUTs (``9q`` here; the q × q multiplier before the 8-bit lanes cost ``q·(q+1)``). Each
-requantizer multiplies the accumulator by a 16-bit unsigned ``m``:
-``ceil(acc/A)·ceil(17/B)`` DSPs for an A × B slice.
+**Multipliers**: the hidden-layer lanes multiply a signed ``q``-bit weight by a q-bit
+activation, the first pass's F lanes by a whole 8-bit pixel (`hw.pe`). The generator
+writes each lane either as q shifted, weight-bit selected copies of the activation
+(``mult_impl="lut"``, also ``"auto"`` here; ``q = 1``: a conditional negate), which
+stays in LUTs and costs ``max(1, q − 1)·(a + 1)`` LUTs (`lut_multiplier`), or as ``*``
+(``"dsp"``), which Yosys ``synth_xilinx`` maps to a DSP slice when its product has at
+least 9 bits (``mul2dsp -D DSP_Y_MINWIDTH=9``), ``synth_ice40 -dsp`` at 11 bits,
+``synth_ecp5`` from 2 × 2 operands (`mult_in_dsp`). Every such multiplier is counted as
+a DSP (Yosys does not spill to LUTs when the device runs out), so a design with more of
+them than DSP slices does not fit. Which of the two a design gets is the energy model's
+choice (`search.design.evaluate`). Each requantizer multiplies 16-bit pieces of the
+accumulator by the 16-bit unsigned ``m``: ``ceil(17/B)`` DSPs per piece for an A × B
+slice.
 
-**LUT/FF** of the datapath are counted per PE (operand and product registers, adder
-tree at its true widths, accumulator, requantizer with a 5-stage barrel shifter,
-max-pool compare) plus a fixed sequencer/stream-interface allowance (600 LUT, 500 FF:
-an allowance, not a measurement); good to about ±30 %, enough to rank design points.
+**LUT/FF** of the datapath are counted per PE (lane multipliers, product and adder-tree
+registers at their true widths, accumulator, requantizer with its two sum levels and
+coarse/fine shift) plus the operand select, the write-back and a fixed allowance for
+the walker, sequencer, loader and argmax (`CONTROL_LUT`, `CONTROL_FF`: fitted to Yosys
+``synth_xilinx`` of generated designs, not a measurement of each); good to about
+±30 %, enough to rank design points.
 """
 
 from __future__ import annotations
@@ -57,15 +63,25 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from boards import RESOURCE_KEYS, Board, get_board, get_family
-from hw.arith import SHIFT_ADD_MAX_Q, product_bits
+from hw.arith import product_bits
 from intnet.contract import INPUT_BITS, M_BITS
+from sim.sram import sram_pj
 
 __all__ = [
-    "MemoryMapping", "Resources", "map_memory", "mult_in_dsp", "adder_tree",
-    "estimate_resources",
+    "MemoryMapping", "Resources", "Lanes", "map_memory", "mult_in_dsp", "adder_tree",
+    "lut_multiplier", "estimate_resources",
 ]
 
-CONTROL_LUT, CONTROL_FF = 600, 500  # sequencer + stream interface allowance
+# The walker, sequencer, loader, argmax and stream interface: an allowance fitted to
+# Yosys synth_xilinx of the generated designs (docs/hardware.md), not a measurement of
+# every design.
+CONTROL_LUT, CONTROL_FF = 700, 800
+# Flip-flops by when they take new data, which the energy model prices separately:
+# ``always`` every cycle (control, logits, memory flip-flops), ``lanes`` on a PE's busy
+# cycles of the hidden layers (operands, products, adder tree, accumulator), ``first``
+# on its busy cycles of the first pass (the F lanes and their tree, the pixel operand),
+# ``requant`` once per requantized output (hand-over and requantizer stages).
+FF_GROUPS = ("always", "lanes", "first", "requant")
 LUTS_PER_LUTRAM = 4  # every distributed-RAM shape of `boards` takes four LUTs
 
 
@@ -114,27 +130,26 @@ def map_memory(width_bits: int, depth: int, family: str) -> MemoryMapping:
     best = None
     for prim, w, d, tiles in fam.block_ram_shapes:
         columns, rows = math.ceil(width_bits / w), math.ceil(depth / d)
-        key = (columns * rows * tiles, columns, -tiles)
+        # least energy per access first (Vivado's ram_decomp = "power"), then area
+        key = (columns * sram_pj(w * d / 8, min(w, width_bits)), columns * rows * tiles, -tiles)
         if best is None or key < best[0]:
             best = (key, MemoryMapping("bram", prim, w, d, columns, rows,
                                        columns * rows * tiles))
     return best[1]
 
 
-def mult_in_dsp(q: int, family: str) -> bool:
-    """Whether a lane's q-bit weight × 8-bit activation multiplier lands in a DSP slice."""
-    return (q > SHIFT_ADD_MAX_Q
-            and product_bits(q, INPUT_BITS) >= get_family(family).dsp_min_product_bits)
+def mult_in_dsp(q: int, family: str, act_bits: int = INPUT_BITS) -> bool:
+    """Whether a q-bit weight × ``act_bits`` multiplier written as ``*`` (the generator's
+    ``dsp`` lanes) lands in a DSP slice under Yosys's mapping rule for ``family``."""
+    return q > 1 and product_bits(q, act_bits) >= get_family(family).dsp_min_product_bits
 
 
-def adder_tree(q: int, mults_per_pe: int) -> tuple[int, int, float]:
-    """``(adders, output_bits, mean_adder_bits)`` of the binary tree summing M products.
-
-    Products are `hw.arith.product_bits` ``(q, 8)`` wide (``q + 8``; 9 for q = 1); each
-    level adds one bit.
-    """
-    width = product_bits(q, INPUT_BITS)
-    n, adders, bit_sum = mults_per_pe, 0, 0
+def adder_tree(q: int, lanes: int, act_bits: int = INPUT_BITS) -> tuple[int, int, float]:
+    """``(adders, output_bits, mean_adder_bits)`` of the binary tree summing ``lanes``
+    products of a q-bit weight and an ``act_bits`` activation (`hw.arith.product_bits`
+    wide); each level adds one bit."""
+    width = product_bits(q, act_bits)
+    n, adders, bit_sum = lanes, 0, 0
     while n > 1:
         pairs = n // 2
         width += 1
@@ -142,6 +157,13 @@ def adder_tree(q: int, mults_per_pe: int) -> tuple[int, int, float]:
         bit_sum += pairs * width
         n -= pairs
     return adders, width, (bit_sum / adders if adders else 0.0)
+
+
+def lut_multiplier(q: int, act_bits: int) -> int:
+    """LUTs of a shift-add lane multiplier (the generator's ``lut`` lanes): q − 1 adders
+    of the shifted activation, ``act_bits + 1`` wide (q = 1: a conditional negate). The
+    lane enable's gating folds into the first adder's LUTs (6-input LUTs)."""
+    return max(1, q - 1) * (act_bits + 1)
 
 
 @dataclass
@@ -155,6 +177,9 @@ class Resources:
     mult_dsp: bool
     lutram_luts: int = 0
     memories: list = field(default_factory=list)  # (memory dict, MemoryMapping)
+    lanes: tuple = ()  # (hidden-layer Lanes, first-pass Lanes)
+    # flip-flops by when they are loaded (`FF_GROUPS`): totals over the array
+    ff_groups: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return {key: getattr(self, key) for key in RESOURCE_KEYS}
@@ -173,9 +198,53 @@ def _ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 
+@dataclass(frozen=True)
+class Lanes:
+    """One kind of lane of a PE: how many, its operand widths, and whether a DSP."""
+
+    count: int
+    act_bits: int
+    dsp: bool
+
+
+def _lanes(q: int, M: int, F: int, family: str, mult_impl: str) -> tuple[Lanes, Lanes]:
+    """The M hidden-layer lanes (q × q) and the F first-pass lanes (q × 8)."""
+    if mult_impl not in ("auto", "lut", "dsp"):
+        raise ValueError(f"mult_impl must be one of auto, lut, dsp, not {mult_impl!r}")
+    dsp = mult_impl == "dsp"
+    return (Lanes(M, q, dsp and mult_in_dsp(q, family, q)),
+            Lanes(F, INPUT_BITS, dsp and mult_in_dsp(q, family, INPUT_BITS)))
+
+
+def _pe_cost(q: int, lanes: Lanes, acc_bits: int) -> tuple[int, int]:
+    """``(LUT, FF)`` of one kind of lanes of a PE: multipliers, products, adder tree."""
+    if not lanes.count:
+        return 0, 0
+    adders, tree_bits, mean_bits = adder_tree(q, lanes.count, lanes.act_bits)
+    prod = product_bits(q, lanes.act_bits)
+    # a DSP lane's product is gated in fabric; a LUT lane gates inside its adders
+    mult = prod if lanes.dsp else lut_multiplier(q, lanes.act_bits)
+    lut = lanes.count * mult + round(adders * mean_bits)
+    ff = lanes.count * prod + lanes.count // 2 * (prod + 2) + tree_bits  # products, 2 levels
+    return lut, ff
+
+
+def _requantizer_cost(q: int, acc_bits: int, board: Board) -> tuple[int, int, int]:
+    """``(LUT, FF, DSP)`` of one `hw.requant.Requantizer`: 16-bit pieces of the
+    accumulator times ``m`` (a DSP each, one-bit pieces in fabric), two sum levels,
+    the coarse and fine shift muxes and the clamp."""
+    pieces = [min(16, acc_bits - lo) for lo in range(0, acc_bits, 16)]
+    dsp = sum(1 for w in pieces if w > 1) * _ceil_div(M_BITS + 1, board.dsp_b_bits)
+    width = acc_bits + M_BITS
+    lut = 2 * width + width // 4 + 2 * (9 + q) + 2 * (q + 1) + q
+    ff = 2 * width + 9 + q + 8 + q
+    return lut, ff, dsp
+
+
 def estimate_resources(memories: list[dict], q: int, pe_count: int, mults_per_pe: int,
                        board: Board | str, acc_bits: int = 32,
-                       requantizers: int | None = None, mult_impl: str = "auto") -> Resources:
+                       requantizers: int | None = None, mult_impl: str = "auto",
+                       image_lanes: int | None = None, num_classes: int = 10) -> Resources:
     """Estimate LUT, FF, DSP and BRAM36 of a P × M accelerator on ``board``.
 
     Parameters
@@ -193,15 +262,21 @@ def estimate_resources(memories: list[dict], q: int, pe_count: int, mults_per_pe
     requantizers : int, optional
         Number of requantizers; one per PE by default.
     mult_impl : {"auto", "lut", "dsp"}
-        ``"auto"`` follows the Yosys rule above; ``"lut"``/``"dsp"`` model a generator
-        that forces the choice (``use_dsp`` attribute). q = 1 is never a DSP.
+        The generator's lane multipliers: shift-add in LUTs (``"lut"``, also
+        ``"auto"``), or ``*`` that Yosys maps to DSP slices where the product is wide
+        enough (``"dsp"``).
+    image_lanes : int, optional
+        F, the first pass's 8-bit lanes per PE (`hw.plan.image_lanes`); M by default.
+    num_classes : int
+        Logit registers of the argmax scan.
     """
     board = get_board(board)
     fam = board.family
     p, m = pe_count, mults_per_pe
+    f = m if image_lanes is None else image_lanes
     requantizers = p if requantizers is None else requantizers
 
-    bram36, lut, ff, lutram = 0.0, CONTROL_LUT, CONTROL_FF, 0
+    bram36, lutram, mem_ff = 0.0, 0, 0
     mapped = []
     for mem in memories:
         if int(mem["width_bits"]) < 1 or int(mem["depth"]) < 1:
@@ -211,26 +286,29 @@ def estimate_resources(memories: list[dict], q: int, pe_count: int, mults_per_pe
         mapped.append((mem, mp))
         bram36 += n * mp.bram36
         lutram += n * mp.luts
-        ff += n * mp.ffs
+        mem_ff += n * mp.ffs
 
-    if mult_impl not in ("auto", "lut", "dsp"):
-        raise ValueError(f"mult_impl must be one of auto, lut, dsp, not {mult_impl!r}")
-    dsp_mult = mult_in_dsp(q, fam) if mult_impl == "auto" else (mult_impl == "dsp" and q > 1)
-    dsp = p * m if dsp_mult else 0
-    rq_dsp = (_ceil_div(acc_bits, board.dsp_a_bits)
-              * _ceil_div(M_BITS + 1, board.dsp_b_bits))
+    main, image = _lanes(q, m, f, fam, mult_impl)
+    dsp = p * (main.count * main.dsp + image.count * image.dsp)
+    main_lut, main_ff = _pe_cost(q, main, acc_bits)
+    first_lut, first_ff = _pe_cost(q, image, acc_bits)
+    # the accumulator with its bias and path muxes; the weight operand registers
+    pe_lut = acc_bits * 3 + main_lut + first_lut
+    rq_lut, rq_ff, rq_dsp = _requantizer_cost(q, acc_bits, board)
     dsp += requantizers * rq_dsp
-
-    prod_bits = product_bits(q, INPUT_BITS)
-    adders, tree_bits, mean_bits = adder_tree(q, m)
-    mult_lut = 0 if dsp_mult else q * (INPUT_BITS + 1)
-    pe_lut = (m * mult_lut + round(adders * mean_bits) + acc_bits + 2 * q)
-    pe_ff = m * q + m * prod_bits + tree_bits + acc_bits
-    rq_width = acc_bits + M_BITS
-    rq_lut = rq_width + math.ceil(rq_width * 5 / 2) + 2 * q  # round add, shifter, clamp
-    rq_ff = rq_width + q
-    # + the broadcast word's pad / image-or-activation mux, M lanes of 8 bits
-    lut += p * pe_lut + requantizers * rq_lut + m * INPUT_BITS + lutram
-    ff += p * pe_ff + requantizers * rq_ff + m * q
-    return Resources(lut=int(lut), ff=int(ff), dsp=int(dsp), bram36=round(bram36, 3),
-                     mult_dsp=dsp_mult, lutram_luts=int(lutram), memories=mapped)
+    # control: the walker, sequencer, loader and argmax (an allowance), the operand
+    # select and lane enables (P·M), the write-back's channel multiplexers, the logits
+    ctl_lut = CONTROL_LUT + p * m + 2 * m * q + m * q * max(1, (p - 1).bit_length()) \
+        + 16 * num_classes
+    groups = {
+        "always": CONTROL_FF + 32 * num_classes + mem_ff,
+        "lanes": p * (main_ff + acc_bits + 8 + m * q),
+        "first": p * (first_ff + f * q) + f * INPUT_BITS,
+        # the hand-over registers (accumulator, m, n, flags) and the requantizer stages
+        "requant": p * (acc_bits + M_BITS + 6) + requantizers * rq_ff,
+    }
+    lut = ctl_lut + p * pe_lut + requantizers * rq_lut + lutram
+    return Resources(lut=int(lut), ff=int(sum(groups.values())), dsp=int(dsp),
+                     bram36=round(bram36, 3), mult_dsp=main.dsp or image.dsp,
+                     lutram_luts=int(lutram), memories=mapped, lanes=(main, image),
+                     ff_groups=groups)

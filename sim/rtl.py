@@ -102,9 +102,11 @@ def _digest(text: str) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def build(network, pe_count: int, mults_per_pe: int, *, verbose: bool = False):
+def build(network, pe_count: int, mults_per_pe: int, *, verbose: bool = False,
+          mult_impl: str = "lut"):
     """Build (or reuse) the Verilator model; returns ``(build_dir, accelerator)``."""
-    text, top = verilog_text(network, pe_count, mults_per_pe, mem_path="mem")
+    text, top = verilog_text(network, pe_count, mults_per_pe, mem_path="mem",
+                             mult_impl=mult_impl)
     digest = _digest(text)
     build_dir = _cached_build({f"{TOP_NAME}.v": text, "qsnas_rom.v": ROM_VERILOG}, TOP_NAME,
                               digest[:20], digest, verbose=verbose)
@@ -156,7 +158,7 @@ def run_unit_benches(q: int = 3, mults_per_pe: int = 5, acc_bits: int = 40, act_
 
 def simulate(network, pe_count: int, mults_per_pe: int, images: np.ndarray, *,
              keep: bool = False, verbose: bool = False, edit_mem=None,
-             mem_dir=None) -> dict:
+             mem_dir=None, mult_impl: str = "lut") -> dict:
     """Run ``images`` through the RTL; ``{"logits", "classes", "cycles"}`` as lists.
 
     ``mem_dir``, if given, holds the ``.mem`` files to simulate (e.g. a build's
@@ -167,7 +169,8 @@ def simulate(network, pe_count: int, mults_per_pe: int, images: np.ndarray, *,
     from cocotb_tools import runner as cocotb_runner
 
     images = np.ascontiguousarray(np.asarray(images, dtype=np.uint8))
-    build_dir, top = build(network, pe_count, mults_per_pe, verbose=verbose)
+    build_dir, top = build(network, pe_count, mults_per_pe, verbose=verbose,
+                           mult_impl=mult_impl)
     runs = build_dir / "runs"
     runs.mkdir(exist_ok=True)
     run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=runs))
@@ -205,11 +208,11 @@ def simulate(network, pe_count: int, mults_per_pe: int, images: np.ndarray, *,
 
 
 def run_rtl(net_or_bundle_dir, pe_count: int, mults_per_pe: int, images, *,
-            verbose: bool = False, mem_dir=None) -> dict:
+            verbose: bool = False, mem_dir=None, mult_impl: str = "lut") -> dict:
     """Simulate ``images`` and compare every logit with the golden model.
 
     ``mem_dir``: simulate these ``.mem`` files (a build's ``mem/``) instead of packing
-    the network's weights here.
+    the network's weights here; ``mult_impl``: the lane multipliers (`hw.top`).
 
     Returns ``{"images", "logits", "classes", "cycles", "mismatches",
     "mismatched_images", "golden_classes"}``; ``mismatches`` counts differing logits.
@@ -225,7 +228,8 @@ def run_rtl(net_or_bundle_dir, pe_count: int, mults_per_pe: int, images, *,
     if images.ndim == 3:
         images = images[None]
     want = golden.run(net, images)
-    got = simulate(net, pe_count, mults_per_pe, images, verbose=verbose, mem_dir=mem_dir)
+    got = simulate(net, pe_count, mults_per_pe, images, verbose=verbose, mem_dir=mem_dir,
+                   mult_impl=mult_impl)
     logits = np.asarray(got["logits"], dtype=np.int64).reshape(want.shape)
     diff = logits != want
     return {

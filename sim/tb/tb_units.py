@@ -13,6 +13,7 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge, Timer
 
+from hw.plan import REQUANT_LATENCY, tree_stages
 from intnet.golden import requantize
 
 Q = int(os.environ.get("QSNAS_Q", "3"))
@@ -67,7 +68,7 @@ async def requantizer_matches_golden(dut):
         rng.integers(lo, hi, 100), rng.integers(0, 1 << 16, 100), rng.integers(1, 63, 100),
         strict=True)]
     got = []
-    for i in range(len(cases) + 2):
+    for i in range(len(cases) + REQUANT_LATENCY):
         if i < len(cases):
             a, mm, n = cases[i]
             dut.rq__acc.value = a & ((1 << ACC) - 1)
@@ -86,50 +87,66 @@ async def requantizer_matches_golden(dut):
     assert got == want
 
 
+def _pe_steps(rng, wmax):
+    """Pixels of random and extreme steps: per step (w, a, en, first, bias)."""
+    steps = []
+    for mode in ("max", "min", "random", "random", "random", "random"):
+        if mode == "random":
+            bias = [int(b) for b in rng.integers(-(1 << 31), 1 << 31, M)]
+        else:
+            bias = [(1 << 31) - 1 if mode == "max" else -(1 << 31)] * M
+        for s in range(int(rng.integers(1, 6))):
+            if mode == "random":
+                w = rng.choice([-1, 1], M) if Q == 1 else rng.integers(-wmax, wmax + 1, M)
+                a = rng.integers(0, 1 << ACT_BITS, M)
+                en = rng.integers(0, 2, M)
+            else:
+                w = np.full(M, wmax if mode == "max" else (-1 if Q == 1 else -wmax))
+                a = np.full(M, (1 << ACT_BITS) - 1)
+                en = np.ones(M, int)
+            steps.append((w, a, en, s == 0, bias))
+    return steps
+
+
 @cocotb.test()
 async def pe_matches_numpy(dut):
     """Adder-tree mode (one sum per pixel) and per-lane mode (depthwise), with lane
-    enables, random and extreme operands."""
+    enables, random and extreme operands, one step a cycle: the lane sums show one
+    cycle after a step, the accumulator 1 + T cycles after (T tree registers)."""
     await _reset(dut)
     rng = np.random.default_rng(3)
     wmax = 1 if Q == 1 else (1 << (Q - 1)) - 1
+    lag = 1 + tree_stages(M)
     for lane_mode in (0, 1):
-        for mode in ("max", "min", "random", "random", "random", "random"):
-            steps = int(rng.integers(1, 6))
-            if mode == "random":
-                bias = [int(b) for b in rng.integers(-(1 << 31), 1 << 31, M)]
-            else:
-                bias = [(1 << 31) - 1 if mode == "max" else -(1 << 31)] * M
-            acc = bias[0]
-            lanes = list(bias)
-            dut.pe__lane_mode.value = lane_mode
-            dut.pe__bias.value = bias[0] & 0xFFFFFFFF
-            dut.pe__lane_bias.value = _pack(bias, 32)
-            for s in range(steps):
-                if mode == "random":
-                    w = rng.choice([-1, 1], M) if Q == 1 else rng.integers(-wmax, wmax + 1, M)
-                    a = rng.integers(0, 1 << ACT_BITS, M)
-                    en = rng.integers(0, 2, M)
-                else:
-                    w = np.full(M, wmax if mode == "max" else (-1 if Q == 1 else -wmax))
-                    a = np.full(M, (1 << ACT_BITS) - 1)
-                    en = np.ones(M, int)
+        steps = _pe_steps(rng, wmax)
+        want_acc, want_lanes, acc, lanes = [], [], 0, [0] * M
+        for w, a, en, first, bias in steps:
+            prods = [int(w[k]) * int(a[k]) * int(en[k]) for k in range(M)]
+            acc = (bias[0] if first else acc) + sum(prods)
+            lanes = [(bias[k] if first else lanes[k]) + prods[k] for k in range(M)]
+            want_acc.append(acc)
+            want_lanes.append(lanes)
+        dut.pe__lane_mode.value = lane_mode
+        for t in range(len(steps) + lag):
+            if t < len(steps):
+                w, a, en, first, _ = steps[t]
                 dut.pe__act.value = _pack(a, ACT_BITS)
                 dut.pe__weight.value = _pack([_encode_weight(x) for x in w], Q)
                 dut.pe__lane_en.value = _pack(en, 1)
-                dut.pe__valid.value = 1
-                dut.pe__first.value = int(s == 0)
-                prods = [int(w[k]) * int(a[k]) * int(en[k]) for k in range(M)]
-                acc += sum(prods)
-                lanes = [lanes[k] + prods[k] for k in range(M)]
-                await RisingEdge(dut.clk)
-                await ReadOnly()
+                dut.pe__first.value = int(first)
+            dut.pe__valid.value = int(t < len(steps))
+            if 1 <= t <= len(steps):  # the lane stage holds step t − 1, the accumulator t − lag
+                dut.pe__lane_bias.value = _pack(steps[t - 1][4], 32)
+            if t >= lag:
+                dut.pe__bias.value = steps[t - lag][4][0] & 0xFFFFFFFF
+            await ReadOnly()
+            if lane_mode and 1 <= t <= len(steps):
+                flat = int(dut.pe__lane_acc.value.to_unsigned())
+                got = [_signed(flat >> (ACC * k) & ((1 << ACC) - 1), ACC) for k in range(M)]
+                assert got == want_lanes[t - 1]
+            if t >= lag:
                 assert int(dut.pe__acc_valid.value)
-                if lane_mode:
-                    flat = int(dut.pe__lane_acc.value.to_unsigned())
-                    got = [_signed(flat >> (ACC * k) & ((1 << ACC) - 1), ACC) for k in range(M)]
-                    assert got == lanes
-                else:
-                    assert _signed(int(dut.pe__acc.value.to_unsigned()), ACC) == acc
-                await Timer(1, unit="ns")
-            dut.pe__valid.value = 0
+                assert _signed(int(dut.pe__acc.value.to_unsigned()), ACC) == want_acc[t - lag]
+            await RisingEdge(dut.clk)
+            await Timer(1, unit="ns")
+        dut.pe__valid.value = 0

@@ -56,7 +56,9 @@ def results_dict() -> dict:
                 "pe": 8, "mult": 4, "board": "arty_a7_35",
                 "accuracy": {"float": 0.988, "quant_sw": 0.984}, "hw_matches_golden": pair,
                 "cycles": {"per_inference": 50000, "physical_bound": 45000},
-                "energy_uj": 12.34567, "resources": {"lut": 1, "ff": 2, "dsp": 3, "bram36": 4},
+                "energy_uj": 12.34567, "clock_mhz": 100.0, "latency_us": 500.0,
+                "mult_impl": "lut", "logic_depth": 11,
+                "resources": {"lut": 1, "ff": 2, "dsp": 3, "bram36": 4},
                 "resources_source": "yosys synth_xilinx",
                 "steps_seconds": [["train", 1.5], ["rtl", 2.5], ["hls", 0.5]]}},
             "openflow": {"status": "skipped"},
@@ -242,16 +244,22 @@ def test_brevitas_net_mirrors_ours_and_trains_a_step():
 def test_render_lists_every_open_flow_run():
     r = results_dict()
     run = {"command": "python -m codegen build --board icebreaker", "wall_seconds": 44.8,
-           "pe": 1, "mult": 2, "board": "icebreaker", "family": "ice40", "fmax_mhz": 19.6,
+           "pe": 1, "mult": 2, "board": "icebreaker", "family": "ice40", "fmax_mhz": 40.13,
+           "clock_mhz": 39.0, "energy_uj": 0.5,
+           "timing_attempts": [{"clock_mhz": 60.0, "fmax_mhz": 40.13, "passed": False},
+                               {"clock_mhz": 39.0, "fmax_mhz": 40.13, "passed": True}],
            "utilization": {"lc": {"used": 2764, "available": 5280}},
            "hw_matches_golden": {"mismatches": 0, "images": 5}, "bitstream_bytes": 104090,
            "steps_seconds": [["board", 25.0]]}
-    ecp5 = dict(run, board="ulx3s_85f", family="ecp5", fmax_mhz=31.22,
+    ecp5 = dict(run, board="ulx3s_85f", family="ecp5", fmax_mhz=108.26, clock_mhz=105.0,
+                timing_attempts=[{"clock_mhz": 105.0, "fmax_mhz": 108.26, "passed": True}],
                 utilization={"dsp": {"used": 32, "available": 156}})
     r["sections"]["openflow"] = {"status": "ok", "seconds": 130.0,
                                  "data": {"runs": [run, ecp5]}}
     md = render(r)
     assert "### icebreaker (ice40)" in md and "### ulx3s_85f (ecp5)" in md
-    assert "**fmax 19.6 MHz**" in md and "**fmax 31.22 MHz**" in md
+    assert "**fmax\n40.13 MHz**" in md and "**fmax\n108.26 MHz**" in md
+    assert "the PLL at **39.0 MHz**" in md and "the PLL at **105.0 MHz**" in md
+    assert "60.0 MHz → fmax 40.13; 39.0 MHz → fmax 40.13 (passed)" in md
     assert "| lc | 2,764 | 5,280 | 52.3 % |" in md and "| dsp | 32 | 156 | 20.5 % |" in md
     assert "nextpnr-ecp5, ecppack" in md and "synth_ice40 -dsp" in md

@@ -13,7 +13,7 @@ from intnet.arch import LayerSpec as L
 def expected_words(plan, image):
     """{(word, lane): byte} that the loader must write for ``image`` [H, W, C]."""
     H, W, C = plan.input_shape
-    M = plan.mults_per_pe
+    F = plan.image_lanes  # the first pass's own lanes
     first = plan.passes[0]
     out = {}
     for oy in range(plan.load_h):
@@ -23,8 +23,8 @@ def expected_words(plan, image):
                 y = oy * plan.load_stride + ky - plan.load_pad
                 x = ox * plan.load_stride + kx - plan.load_pad
                 if 0 <= y < H and 0 <= x < W:
-                    word = (oy * plan.load_w + ox) * first.cg_in + v // M
-                    out[(word, v % M)] = int(image[y, x, c])
+                    word = (oy * plan.load_w + ox) * first.cg_in + v // F
+                    out[(word, v % F)] = int(image[y, x, c])
     return out
 
 
@@ -51,7 +51,7 @@ def test_loader_writes_the_unrolled_image(shape, k, stride, q, mult):
             while True:
                 ready = ctx.get(dut.image.ready)
                 en = ctx.get(dut.wr_en)
-                for lane in range(mult):
+                for lane in range(plan.image_lanes):
                     if en >> lane & 1:
                         key = (ctx.get(dut.wr_addr), lane)
                         assert key not in written, f"lane written twice: {key}"
@@ -63,7 +63,7 @@ def test_loader_writes_the_unrolled_image(shape, k, stride, q, mult):
         ctx.set(dut.image.valid, 0)
         while ctx.get(dut.busy):
             en = ctx.get(dut.wr_en)
-            for lane in range(mult):
+            for lane in range(plan.image_lanes):
                 if en >> lane & 1:
                     written[(ctx.get(dut.wr_addr), lane)] = ctx.get(dut.wr_data[lane])
             await ctx.tick()

@@ -64,21 +64,33 @@ def test_pe_matches_numpy(q, mults, act_bits):
             (1 << 31) - 1 if mode == "max" else -(1 << 31))
         pixels.append((rows, bias))
 
+    # one step per cycle; the accumulator shows step i's sum 1 + T cycles later, when the
+    # bias of its pixel is presented (a pixel's bias stays until its last step is out)
+    steps, want, expect = [], [], 0
+    for rows, bias in pixels:
+        for i, (w, a, en) in enumerate(rows):
+            expect = (bias if i == 0 else expect) + int(
+                sum(int(w[k]) * int(a[k]) * en[k] for k in range(mults)))
+            steps.append((w, a, en, i == 0, bias))
+            want.append(expect)
+    lag = 1 + dut.tree_stages
+
     async def bench(ctx):
-        for rows, bias in pixels:
-            expect = bias
-            ctx.set(dut.bias, bias)
-            for i, (w, a, en) in enumerate(rows):
+        got = []
+        for t in range(len(steps) + lag):
+            if t < len(steps):
+                w, a, en, first, _ = steps[t]
                 ctx.set(dut.act, sum(int(x) << (act_bits * k) for k, x in enumerate(a)))
                 ctx.set(dut.weight, sum(_encode(x, q) << (q * k) for k, x in enumerate(w)))
                 ctx.set(dut.lane_en, sum(int(x) << k for k, x in enumerate(en)))
-                ctx.set(dut.valid, 1)
-                ctx.set(dut.first, int(i == 0))
-                await ctx.tick()
-                expect += int(sum(int(w[k]) * int(a[k]) * en[k] for k in range(mults)))
+                ctx.set(dut.first, int(first))
+            ctx.set(dut.valid, int(t < len(steps)))
+            if t >= lag:
+                ctx.set(dut.bias, steps[t - lag][4])
                 assert ctx.get(dut.acc_valid) == 1
-                assert ctx.get(dut.acc) == expect
-            ctx.set(dut.valid, 0)
+                got.append(ctx.get(dut.acc))
+            await ctx.tick()
+        assert got == want
 
     _run(dut, bench)
 
@@ -97,7 +109,7 @@ def test_requantizer_matches_golden(q):
 
     async def bench(ctx):
         results = []
-        for i in range(len(cases) + 2):
+        for i in range(len(cases) + dut.latency):
             if i < len(cases):
                 a, m_, n_ = cases[i]
                 ctx.set(dut.acc, a)

@@ -13,9 +13,10 @@ from sim.__main__ import main
 from sim.cycles import cycle_model
 
 EVENT_KEYS = {"cycles", "mac_ops", "first_mac_ops", "mult_ops", "first_mult_ops", "adder_ops",
+              "first_adder_ops", "first_weight_reads", "first_weight_word_bits",
               "acc_updates", "requant_ops", "weight_reads", "weight_word_bits", "act_reads",
               "act_writes", "act_word_bits", "image_reads", "image_writes", "image_word_bits",
-              "param_reads", "param_word_bits", "active_pe_cycles"}
+              "param_reads", "param_word_bits", "active_pe_cycles", "first_active_pe_cycles"}
 
 
 @pytest.mark.parametrize("arch", ["vgg", "mobilenet"])
@@ -34,16 +35,19 @@ def test_contract_keys_and_bound(arch, q, pe, mult):
     # (a pooled conv skips the outputs its pool drops, so issued lanes may be < mac_ops)
     ev = r["events"]
     mults = ev["mult_ops"] + ev["first_mult_ops"]
-    assert mults >= ev["acc_updates"] >= ev["weight_reads"]
+    assert mults >= ev["acc_updates"] >= ev["weight_reads"] + ev["first_weight_reads"]
     # the first layer: q × 8-bit multiplies on whole pixels read from the image buffer
     assert ev["first_mac_ops"] == specs[0].macs <= ev["first_mult_ops"]
+    assert 0 < ev["first_active_pe_cycles"] < ev["active_pe_cycles"]
     assert 0 < ev["image_writes"] <= 28 * 28 * specs[0].k ** 2
-    words = 28 * 28 * -(-specs[0].k ** 2 // mult)  # the unrolled image
+    lanes = r["image_lanes"]  # the first pass's own lanes: up to 2M, no more than K²C
+    assert lanes == min(specs[0].k ** 2, 2 * mult)
+    words = 28 * 28 * -(-specs[0].k ** 2 // lanes)  # the unrolled image
     assert ev["image_reads"] == words * -(-specs[0].out_shape[2] // pe)  # once per group
     kinds = {m["kind"] for m in r["memories"]}
     assert {"weight", "act", "param", "image"} <= kinds
     image = next(m for m in r["memories"] if m["kind"] == "image")
-    assert image["width_bits"] == 8 * mult and image["depth"] == words
+    assert image["width_bits"] == 8 * lanes and image["depth"] == words
     for m in r["memories"]:
         assert set(m) >= {"name", "kind", "width_bits", "depth", "instances"}
 

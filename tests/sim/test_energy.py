@@ -16,6 +16,7 @@ from sim.energy import (
     sram_pj,
     tech_factor,
 )
+from sim.resources import estimate_resources
 
 T7 = (28 / 45) * (1.0 / 0.9) ** 2
 
@@ -111,9 +112,14 @@ def test_more_bits_more_energy_same_schedule():
     assert [r["breakdown_uj"]["mult"] for r in lut] == sorted(r["breakdown_uj"]["mult"]
                                                              for r in lut)
     assert lut[0]["energy_uj"] < lut[1]["energy_uj"] < lut[2]["energy_uj"]
-    dsp = [run(q, 4, 4) for q in (4, 8)]
+    dsp = [run(q, 4, 4, resources=estimate_resources(ideal(q, 4, 4)[1], q, 4, 4, "arty_a7_35",
+                                                     acc_bits=24, mult_impl="dsp"))
+           for q in (4, 8)]
     assert dsp[0]["mult_impl"] == dsp[1]["mult_impl"] == "dsp"
-    assert dsp[0]["breakdown_uj"]["mult"] == pytest.approx(dsp[1]["breakdown_uj"]["mult"])
+    # a DSP multiply costs the same at any q: the q × 8 first-pass lanes at q = 4 and 8;
+    # the 8-bit q × q products at q = 4 stay in LUTs even as `*` (below mul2dsp's 9 bits)
+    assert dsp[0]["mult_first_pj"] == pytest.approx(dsp[1]["mult_first_pj"])
+    assert dsp[0]["mult_pj"] < dsp[1]["mult_pj"] == pytest.approx(dsp[1]["mult_first_pj"])
     assert dsp[0]["energy_uj"] < dsp[1]["energy_uj"]  # wider adds, memories
 
 
@@ -156,3 +162,28 @@ def test_first_layer_multiplies_and_image_buffer_are_priced():
     assert 0 < byte < word
     assert e["breakdown_uj"]["act_bram"] - base["breakdown_uj"]["act_bram"] == pytest.approx(
         (100 * word + 7056 * byte) * 1e-6)
+
+
+def test_registers_cost_energy_only_when_they_take_data():
+    # control energy: every cycle for the control flip-flops, busy PE-cycles for a PE's
+    # lane registers, first-pass busy cycles for its pixel lanes, one charge per
+    # requantized output for the hand-over and requantizer stages
+    events, memories = ideal(2, 4, 4)
+    res = estimate_resources(memories, 2, 4, 4, "arty_a7_35", acc_bits=24, image_lanes=8)
+    ffs = res.ff_groups
+    assert sum(ffs.values()) == res.ff and min(ffs.values()) > 0
+
+    def control(**changes):
+        ev = dict(events, **changes)
+        return energy_per_inference(ev, memories, 2, 4, 4, "arty_a7_35", acc_bits=24,
+                                    resources=res)["breakdown_uj"]["control"]
+
+    idle = control(active_pe_cycles=0, first_active_pe_cycles=0, requant_ops=0)
+    bit = idle / (events["cycles"] * ffs["always"])  # µJ per flip-flop load
+    assert bit * 1e6 == pytest.approx(0.03 / 8 * T7 * F_SOFT)  # one soft-logic bit (pJ)
+    lanes = control(active_pe_cycles=400, first_active_pe_cycles=0, requant_ops=0)
+    assert lanes - idle == pytest.approx(400 * ffs["lanes"] / 4 * bit)
+    first = control(active_pe_cycles=400, first_active_pe_cycles=400, requant_ops=0)
+    assert first - idle == pytest.approx(400 * ffs["first"] / 4 * bit)
+    requant = control(active_pe_cycles=0, first_active_pe_cycles=0, requant_ops=30)
+    assert requant - idle == pytest.approx(30 * ffs["requant"] / 4 * bit)

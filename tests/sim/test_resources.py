@@ -4,6 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sim.energy import memory_access_pj
 from sim.resources import (
     adder_tree,
     estimate_resources,
@@ -12,28 +13,32 @@ from sim.resources import (
 )
 
 
-@pytest.mark.parametrize("width, depth, prim, port, tiles, columns", [
+@pytest.mark.parametrize("width, depth, prim, port, tiles, rows", [
     (8, 1000, "RAMB18E1", 9, 0.5, 1),     # 2K x 9 holds 1000 bytes
-    (16, 2048, "RAMB36E1", 18, 1.0, 1),   # 2K x 18
+    (16, 2048, "RAMB18E1", 18, 1.0, 2),   # two 1K x 18 halves, one enabled per access
     (64, 512, "RAMB36E1", 72, 1.0, 1),    # simple dual port 512 x 72
-    (1, 32768, "RAMB36E1", 1, 1.0, 1),    # 32K x 1
-    (36, 1024, "RAMB36E1", 36, 1.0, 1),
-    (32, 4096, "RAMB36E1", 36, 4.0, 1),   # 4 x (1K x 36) cascaded, 1 enabled per access
-    (8, 8192, "RAMB36E1", 9, 2.0, 1),     # 2 x (4K x 9) cascaded rather than 2 x (8K x 4)
+    (1, 32768, "RAMB18E1", 1, 1.0, 2),    # 2 x (16K x 1) rather than one 32K x 1
+    (36, 1024, "RAMB18E1", 36, 1.0, 2),   # the RAMB18's 512 x 36 simple dual port
+    (32, 4096, "RAMB18E1", 36, 4.0, 8),   # 8 x (512 x 36) cascaded
+    (8, 8192, "RAMB18E1", 9, 2.0, 4),     # 4 x (2K x 9) rather than 2 x (8K x 4)
     (40, 512, "RAMB36E1", 72, 1.0, 1),    # 40 bits: the 512 x 72 shape (no mixed split)
+    (18, 8192, "RAMB18E1", 18, 4.0, 8),   # 4 tiles either way; a 2 x 2 split enables 2
 ])
-def test_xilinx_bram_mapping(width, depth, prim, port, tiles, columns):
+def test_xilinx_bram_mapping_enables_one_primitive(width, depth, prim, port, tiles, rows):
+    # the power decomposition: one primitive per access, the smallest that can do it,
+    # at no more tiles than the area-optimal split in these cases
     mp = map_memory(width, depth, "xc7")
     assert (mp.kind, mp.primitive, mp.port_width) == ("bram", prim, port)
-    assert mp.bram36 == tiles and mp.active_per_access == columns
+    assert mp.bram36 == tiles and mp.active_per_access == 1 and mp.rows == rows
     assert mp.columns * mp.port_width >= width and mp.rows * mp.prim_depth >= depth
 
 
-def test_deep_memory_cascades_instead_of_widening():
-    # 18 x 8192: 4 RAMB36 either as 2 x 2 of 4K x 9 or as 4 rows of 2K x 18; the full
-    # cascade enables one primitive per access and wins the tie.
-    mp = map_memory(18, 8192, "xc7")
-    assert mp.bram36 == 4.0 and mp.columns == 1 and mp.rows == 4
+def test_power_mapping_may_spend_tiles_for_energy():
+    # iCE40, 9 x 1281: five 2048 x 2 EBR side by side (all five enabled) are the fewest
+    # blocks; six 256 x 16 in a cascade enable one, at a sixth of the access energy
+    mp = map_memory(9, 1281, "ice40")
+    assert (mp.port_width, mp.columns, mp.rows) == (16, 1, 6)
+    assert memory_access_pj(9, 1281, "ice40") < 5 * memory_access_pj(2, 2048, "ice40") / 4
 
 
 def test_shallow_memories_go_to_lutram():
@@ -69,10 +74,11 @@ def test_map_memory_validates():
 
 
 def test_dsp_rule_follows_yosys_product_width():
-    # q × 8-bit lanes: shifted adds up to q = 3 (LUTs), a q + 8-bit `*` product from
-    # q = 4, which synth_xilinx (>= 9 bits) and synth_ice40 (>= 11 bits) both map to DSPs
-    assert [mult_in_dsp(q, "xc7") for q in range(1, 9)] == [False] * 3 + [True] * 5
-    assert [mult_in_dsp(q, "ice40") for q in range(1, 9)] == [False] * 3 + [True] * 5
+    # a `*` lane lands in a DSP when its product reaches the family's threshold:
+    # synth_xilinx from 9 bits, synth_ice40 from 11; q = 1 is a negate, never a multiply
+    assert [mult_in_dsp(q, "xc7") for q in range(1, 9)] == [False] + [True] * 7  # q × 8
+    assert [mult_in_dsp(q, "ice40") for q in range(1, 9)] == [False] * 2 + [True] * 6
+    assert [mult_in_dsp(q, "xc7", q) for q in range(1, 9)] == [False] * 4 + [True] * 4
 
 
 def test_adder_tree():
@@ -92,12 +98,13 @@ MEMS = [
 
 
 def test_bram_and_dsp_counts():
-    res = estimate_resources(MEMS, 8, 4, 2, "arty_a7_35", acc_bits=24)
+    res = estimate_resources(MEMS, 8, 4, 2, "arty_a7_35", acc_bits=24, mult_impl="dsp")
     assert res.bram36 == 4 * 1.0 + 2 * 2.0  # 2K x 18 per weight memory, 2 per act buffer
-    assert res.dsp == 4 * 2 + 4  # one DSP per multiplier (q=8) + one per requantizer
+    # one DSP per lane (M = F = 2 at q = 8) + two per requantizer (16-bit pieces of 24)
+    assert res.dsp == 4 * (2 + 2) + 4 * 2
     assert res.lutram_luts == 4 * 16  # params: RAM64M, 16 x 3 bits
-    small = estimate_resources(MEMS, 2, 4, 2, "arty_a7_35", acc_bits=24)
-    assert small.dsp == 4 and not small.mult_dsp  # only the requantizers
+    small = estimate_resources(MEMS, 8, 4, 2, "arty_a7_35", acc_bits=24)  # shift-add lanes
+    assert small.dsp == 4 * 2 and not small.mult_dsp  # only the requantizers
 
 
 def test_luts_grow_with_array_and_bits():
@@ -110,9 +117,13 @@ def test_luts_grow_with_array_and_bits():
 
 def test_mult_impl_override():
     lut = estimate_resources(MEMS, 8, 4, 4, "arty_a7_35", acc_bits=24, mult_impl="lut")
-    dsp = estimate_resources(MEMS, 8, 4, 4, "arty_a7_35", acc_bits=24)
-    assert not lut.mult_dsp and lut.dsp == 4 and lut.lut > dsp.lut
-    assert estimate_resources(MEMS, 2, 4, 4, "arty_a7_35", mult_impl="dsp").dsp == 16 + 8
+    dsp = estimate_resources(MEMS, 8, 4, 4, "arty_a7_35", acc_bits=24, mult_impl="dsp")
+    assert not lut.mult_dsp and lut.dsp == 4 * 2 and lut.lut > dsp.lut
+    assert dsp.mult_dsp and dsp.dsp == 4 * (4 + 4) + 4 * 2
+    # q = 2: the 4-bit q × q products stay in LUTs even as `*`; the 10-bit first-pass
+    # ones go to DSPs
+    two = estimate_resources(MEMS, 2, 4, 4, "arty_a7_35", acc_bits=24, mult_impl="dsp")
+    assert two.dsp == 4 * 4 + 4 * 2 and two.lanes[1].dsp and not two.lanes[0].dsp
     with pytest.raises(ValueError, match="mult_impl must be one of auto, lut, dsp"):
         estimate_resources(MEMS, 2, 4, 4, "arty_a7_35", mult_impl="fabric")
 
@@ -125,11 +136,11 @@ def test_requantizer_dsps_follow_slice_width():
 
 def test_fit_check_names_the_numbers():
     big = [{"name": "w", "kind": "weight", "width_bits": 36, "depth": 1024, "instances": 60}]
-    res = estimate_resources(big, 8, 16, 8, "arty_a7_35", acc_bits=24)
+    res = estimate_resources(big, 8, 16, 8, "arty_a7_35", acc_bits=24, mult_impl="dsp")
     assert not res.fits("arty_a7_35")
-    assert res.over("arty_a7_35") == ["dsp 144 > 90", "bram36 60 > 50"]
+    assert res.over("arty_a7_35") == ["dsp 288 > 90", "bram36 60 > 50"]
     assert res.fits("rfsoc_4x2")
-    assert res.as_dict() == {"lut": res.lut, "ff": res.ff, "dsp": 144, "bram36": 60.0}
+    assert res.as_dict() == {"lut": res.lut, "ff": res.ff, "dsp": 288, "bram36": 60.0}
 
 
 @settings(max_examples=300, deadline=None)
@@ -143,16 +154,16 @@ def test_mapping_always_holds_the_memory(width, depth, family):
         ceil = lambda a, b: -(-a // b)  # noqa: E731
         # never fewer tiles than the bits need (36,864 bits per BRAM36-equivalent) ...
         assert mp.bram36 * 36864 >= width * depth - 1e-6
-        # ... and never more than the narrowest or the widest single shape would take
-        if family == "ice40":
-            ebr = 4096 / 36864
-            options = [ceil(width, 2) * ceil(depth, 2048) * ebr,
-                       ceil(width, 16) * ceil(depth, 256) * ebr]
-        else:
-            options = [width * ceil(depth, 32768), ceil(width, 36) * ceil(depth, 512) * 0.5]
-        assert mp.bram36 <= min(options) + 1e-9
+        # ... and no more columns or tiles than a cascade of the smallest primitive's
+        # widest shape (RAMB18 512 x 36, EBR 256 x 16), which the energy rule would take
+        # rather than anything costlier
+        port, deep, tile = (16, 256, 4096 / 36864) if family == "ice40" else (36, 512, 0.5)
+        assert mp.columns <= ceil(width, port)
+        assert mp.bram36 <= ceil(width, port) * ceil(depth, deep) * tile + 1e-9
     else:
         assert mp.bram36 == 0
+    # a wider word never costs less per access: the memory energy falls with q
+    assert memory_access_pj(width, depth, family) <= memory_access_pj(width + 1, depth, family)
 
 
 def test_lutram_depth_boundary():

@@ -35,7 +35,7 @@ def fake_cycle_model(layers, q, pe, mult):
          "depth": max(-(-12544 // mult), 1), "instances": 2},
     ]
     return {"cycles": cycles, "physical_bound": bound, "mac_ops": macs, "layers": [],
-            "events": events, "memories": memories}
+            "events": events, "memories": memories, "image_lanes": mult}
 
 
 @pytest.fixture
@@ -61,6 +61,21 @@ def test_mark_best_is_least_energy_among_fitting():
     assert [r["best"] for r in rows] == [False, False, False, True, False]
 
 
+def test_fits_means_within_the_utilisation_guidelines():
+    from search.design import UTILIZATION_GUIDELINES
+
+    layers = network_specs("vgg", 1.5, (28, 28, 1), 10)
+    cap = {"lut": 20800, "ff": 41600, "dsp": 90, "bram36": 50}
+    for pe, mult in ((4, 4), (16, 24), (24, 24)):
+        row = evaluate(layers, 2, pe, mult, "arty_a7_35")
+        fits = all(row[k] <= f * cap[k] for k, f in UTILIZATION_GUIDELINES.items())
+        assert row["fits"] == fits and row["fits"] == (not row["over"])
+    # 24 x 24: within the device, but above 70 % of its LUTs
+    row = evaluate(layers, 2, 24, 24, "arty_a7_35")
+    assert row["lut"] < cap["lut"] and row["over"] == [
+        f"lut {row['lut']} > 14560 (70% of 20800)"]
+
+
 def test_sweep_rows_and_best(fake):
     rows = sweep("vgg", "mnist5k", [1, 2, 8], [0.5, 1.0], [1, 4, 16], [1, 4, 16],
                  "arty_a7_35", progress=False)
@@ -74,8 +89,10 @@ def test_sweep_rows_and_best(fake):
             assert len(best) == (1 if fitting else 0)
             if best:
                 assert best[0]["energy_uj"] == min(r["energy_uj"] for r in fitting)
-    # q=8 multipliers are DSPs: 16 x 16 = 256 of them cannot fit 90 DSP48E1
-    assert not [r for r in rows if r["q"] == 8 and r["pe"] == 16 and r["mult"] == 16][0]["fits"]
+    # q = 8 in shift-add LUT lanes: 16 x 16 of them (and their first-pass twins) cannot
+    # fit 20,800 LUTs
+    big = [r for r in rows if r["q"] == 8 and r["pe"] == 16 and r["mult"] == 16][0]
+    assert not big["fits"] and any(o.startswith("lut ") for o in big["over"])
 
 
 def test_best_design_matches_the_sweep(fake):
@@ -91,7 +108,7 @@ def test_best_design_matches_the_sweep(fake):
 def test_best_design_refuses_with_numbers(fake):
     layers = network_specs("vgg", 3.0, (28, 28, 1), 10)
     with pytest.raises(DesignDoesNotFit, match=r"no \(P, M\) in P=\[16\] × M=\[16\] fits "
-                                               r"icebreaker at q=8; .*dsp \d+ > 8"):
+                                               r"icebreaker at q=8; .*dsp \d+ > 6.4 \(80% of 8\)"):
         best_design(layers, 8, "icebreaker", [16], [16])
 
 
@@ -219,13 +236,16 @@ def test_sweep_cycles_equal_rtl_sample(arch, dataset, q, s, pe, mult):
     assert cycles == [row["cycles"]]
 
 
-def test_evaluate_mult_impl_override(fake):
+def test_evaluate_mult_impl_is_the_energy_models_choice(fake):
     layers = network_specs("vgg", 1.0, (28, 28, 1), 10)
-    auto, lut = evaluate(layers, 4, 4, 4), evaluate(layers, 4, 4, 4, mult_impl="lut")
-    assert auto["mult_impl"] == "dsp" and lut["mult_impl"] == "lut"
-    assert lut["dsp"] == auto["dsp"] - 16 and lut["lut"] > auto["lut"]
-    assert lut["e_mult_uj"] < auto["e_mult_uj"]
-    assert lut["cycles"] == auto["cycles"]
+    lut, dsp = (evaluate(layers, 8, 4, 4, mult_impl=impl) for impl in ("lut", "dsp"))
+    assert lut["mult_impl"] == "lut" and dsp["mult_impl"] == "dsp"
+    assert dsp["dsp"] == lut["dsp"] + 4 * (4 + 4) and lut["lut"] > dsp["lut"]
+    assert lut["cycles"] == dsp["cycles"]
+    auto = evaluate(layers, 8, 4, 4)  # the fitting one of the two at the least energy
+    assert auto == min(lut, dsp, key=lambda r: (not r["fits"], r["energy_uj"]))
+    with pytest.raises(ValueError, match="mult_impl must be one of auto, lut, dsp"):
+        evaluate(layers, 8, 4, 4, mult_impl="fabric")
 
 
 def test_acceptance_sweep_command(tmp_path):
