@@ -250,6 +250,20 @@ def control_layout(plan: Plan, desc: Table, groups: Table, addr_bits: int,
     })
 
 
+def memory_ports(addr_bits: int, nports: int, groups: Table) -> dict:
+    """What the memories see of an issued step: the activation read (one address, or one
+    per PE in pixel-parallel passes), the image and weight reads, and their enables."""
+    gmax = groups.maxima
+    return {
+        "act_addr": Out(addr_bits), "act_en": Out(data.ArrayLayout(1, 2)),
+        "image_en": Out(1),
+        "pe_addr": Out(data.ArrayLayout(addr_bits, nports)),
+        "pe_en": Out(data.ArrayLayout(data.ArrayLayout(1, nports), 2)),
+        "weight_addr": Out(bits(gmax["wbase"] + gmax["steps_m1"] + 1)),
+        "weight_en": Out(1),
+    }
+
+
 class StepIssue(wiring.Component):
     """S0b: the registered inputs of the memories and the step's control word ``ctl``.
 
@@ -263,17 +277,10 @@ class StepIssue(wiring.Component):
         self._plan, self._nports, self._addr_bits = plan, nports, addr_bits
         self.ctl_layout = control_layout(plan, desc, groups, addr_bits, nports)
         self._desc, self._groups = desc, groups
-        gmax = groups.maxima
         super().__init__({
             "desc": In(desc.layout), "cur": In(walk_layout(desc, groups, addr_bits)),
             "gidx": In(range(len(groups.words))), "run": In(1), "init": In(1),
-            "ctl": Out(self.ctl_layout),
-            "act_addr": Out(addr_bits), "act_en": Out(data.ArrayLayout(1, 2)),
-            "image_en": Out(1),
-            "pe_addr": Out(data.ArrayLayout(addr_bits, nports)),
-            "pe_en": Out(data.ArrayLayout(data.ArrayLayout(1, nports), 2)),
-            "weight_addr": Out(bits(gmax["wbase"] + gmax["steps_m1"] + 1)),
-            "weight_en": Out(1),
+            "ctl": Out(self.ctl_layout), **memory_ports(addr_bits, nports, groups),
         })
 
     def elaborate(self, platform):

@@ -14,11 +14,11 @@ to ARGMAX, as the cycle model does.
 from __future__ import annotations
 
 from amaranth.hdl import Module, Signal
-from amaranth.lib import data, wiring
+from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hw.address import StepIssue, Walker, control_layout
+from hw.address import StepIssue, Walker, control_layout, memory_ports
 from hw.plan import Plan
 from hw.tables import bits, descriptor_table, group_table
 
@@ -37,7 +37,6 @@ class Sequencer(wiring.Component):
         self.group_table = group_table(plan)
         self.ctl_layout = control_layout(plan, self.desc_table, self.group_table, addr_bits,
                                          nports)
-        gmax = self.group_table.maxima
         super().__init__({
             "start": In(1),
             "loader_busy": In(1),
@@ -51,12 +50,7 @@ class Sequencer(wiring.Component):
             "cycles": Out(32),
             "desc": Out(self.desc_table.layout),
             "ctl": Out(self.ctl_layout),
-            "act_addr": Out(addr_bits), "act_en": Out(data.ArrayLayout(1, 2)),
-            "image_en": Out(1),
-            "pe_addr": Out(data.ArrayLayout(addr_bits, nports)),
-            "pe_en": Out(data.ArrayLayout(data.ArrayLayout(1, nports), 2)),
-            "weight_addr": Out(bits(gmax["wbase"] + gmax["steps_m1"] + 1)),
-            "weight_en": Out(1),
+            **memory_ports(addr_bits, nports, self.group_table),
         })
 
     def elaborate(self, platform):
