@@ -14,6 +14,7 @@ from pathlib import Path
 
 from codegen.board import NAME, add_lint_header, prepare
 from codegen.render import render
+from common.files import default_mode
 
 
 def emit_vivado(net, pe: int, mult: int, board, root: Path, image, label: int) -> list[Path]:
@@ -28,5 +29,5 @@ def emit_vivado(net, pe: int, mult: int, board, root: Path, image, label: int) -
         add_lint_header(verilog)
     build_sh = out / "build.sh"
     build_sh.write_text(render("vivado_build.sh.j2", name=NAME))
-    build_sh.chmod(0o755)
+    build_sh.chmod(default_mode(True))  # executable, as the umask allows
     return sorted(p for p in out.rglob("*") if p.is_file())

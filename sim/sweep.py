@@ -102,7 +102,11 @@ def plot_best(rows: list[dict], path: str, title: str = "") -> int:
 
     Returns the number of points drawn.
     """
+    import io
+
     import matplotlib
+
+    from common.files import write_bytes_atomic
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -123,8 +127,10 @@ def plot_best(rows: list[dict], path: str, title: str = "") -> int:
     if best:
         ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=120)
     plt.close(fig)
+    write_bytes_atomic(path, png.getvalue())
     return len(best)
 
 
