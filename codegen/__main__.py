@@ -41,6 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--force", action="store_true", help="replace an existing build directory")
     b.add_argument("--no-synth", action="store_true",
                    help="skip the Yosys resource estimate (use the analytical one)")
+    b.add_argument("--netlist-sim", action="store_true",
+                   help="also synthesize the accelerator for the board (icebreaker, ulx3s_85f) "
+                   "with Yosys and simulate that netlist against the golden model")
+    b.add_argument("--netlist-images", type=int, default=5,
+                   help="test images run through the netlist (default 5)")
     b.add_argument("--quiet", action="store_true", help="no progress output")
     return parser
 
@@ -53,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
                       data_dir=args.data_dir, board=args.board, pe=args.pe, mult=args.mult,
                       images=args.images, epochs=args.epochs, seed=args.seed,
                       out=Path(args.out) if args.out else None, force=args.force,
-                      synth=not args.no_synth, progress=not args.quiet)
+                      synth=not args.no_synth, netlist_sim=args.netlist_sim,
+                      netlist_images=args.netlist_images, progress=not args.quiet)
     report = build(cfg)
     print(f"wrote {report['out_dir']}: {report['hw_matches_golden']['mismatches']} mismatching "
           f"logits over {report['hw_matches_golden']['images']} images, "

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
 import signal
 import tempfile
 import time
@@ -41,6 +40,8 @@ class BuildConfig:
     out: Path | None = None  # build directory; None: build/<arch>-<dataset>-q<q>-s<s>
     force: bool = False  # replace an existing build directory
     synth: bool = True  # run the Yosys resource estimate
+    netlist_sim: bool = False  # simulate the netlist synthesized for an open-flow board
+    netlist_images: int = 5  # test images run through that netlist (at most `images`)
     progress: bool = True  # print step progress
 
     @property
@@ -63,6 +64,7 @@ class BuildState:
     estimate: dict = field(default_factory=dict)
     resources: dict = field(default_factory=dict)
     verification: dict = field(default_factory=dict)
+    netlist: dict = field(default_factory=dict)  # the synthesized netlist's simulation
     hls: dict = field(default_factory=dict)
     fmax_mhz: float | None = None  # placed-and-routed (open flow), when run
     specs: list = field(default_factory=list)  # layer shapes the design was chosen for
@@ -92,8 +94,26 @@ def check_config(cfg: BuildConfig) -> None:
         if getattr(cfg, name) is not None:
             check_positive(getattr(cfg, name), f"--{name}")
     check_positive(cfg.images, "--images")
+    check_positive(cfg.netlist_images, "--netlist-images")
     check_output(cfg.out_dir, cfg.force)
     check_data_files(cfg.dataset, cfg.data_dir)
+    check_tools(cfg)
+
+
+def check_tools(cfg: BuildConfig) -> None:
+    """Pre-flight: every external tool the steps will run, before any of them runs."""
+    from boards import get_board
+    from codegen import netlist, openflow
+    from common.tools import SIMULATION, require
+
+    board = get_board(cfg.board)
+    # step_verify simulates in Verilator; step_hls compiles the HLS C++ with g++.
+    require((*SIMULATION, "g++"), "codegen build")
+    if board.open_flow is not None and (gone := openflow.missing_tools(board.family)):
+        raise UserError(f"codegen build for {board.name} needs {' and '.join(gone)} (the "
+                        f"{board.family} open flow), not found ({board.open_flow.install_hint})")
+    if cfg.netlist_sim:
+        netlist.check_available(board.family)
 
 
 # ---------------------------------------------------------------------------- steps
@@ -235,13 +255,12 @@ def step_hls(state: BuildState, cfg: BuildConfig) -> None:
     write_tb_data(state.net, images, labels, state.root / "hls" / "tb_data.txt")
     paths.append(state.root / "hls" / "tb_data.txt")
     state.files["hls"] = state.rel(paths)
-    if shutil.which("g++"):
-        result = compile_and_run(state.root / "hls", state.root / "hls" / "tb_data.txt")
-        state.hls = {"images": result.images, "mismatches": result.failed,
-                     "accuracy": result.correct / max(1, result.images)}
-        if result.failed:
-            raise RuntimeError(f"HLS C++ disagrees with the golden model on {result.failed} "
-                               f"of {result.images} images:\n{result.output}")
+    result = compile_and_run(state.root / "hls", state.root / "hls" / "tb_data.txt")
+    state.hls = {"images": result.images, "mismatches": result.failed,
+                 "accuracy": result.correct / max(1, result.images)}
+    if result.failed:
+        raise RuntimeError(f"HLS C++ disagrees with the golden model on {result.failed} "
+                           f"of {result.images} images:\n{result.output}")
 
 
 def step_verify(state: BuildState, cfg: BuildConfig) -> None:
@@ -263,6 +282,24 @@ def step_verify(state: BuildState, cfg: BuildConfig) -> None:
     if any(c != state.cycles["cycles"] for c in result["cycles"]):
         raise RuntimeError(f"RTL took {result['cycles']} cycles, the cycle model says "
                            f"{state.cycles['cycles']}")
+
+
+def step_netlist(state: BuildState, cfg: BuildConfig) -> None:
+    """Synthesize the accelerator for the board and simulate its netlist (--netlist-sim)."""
+    from codegen import netlist
+
+    images, _ = _test_images(state, cfg)
+    images = images[:cfg.netlist_images]
+    result = netlist.run(state.net, [state.root / p for p in state.files["verilog"]],
+                         state.root, state.board, images, progress=cfg.progress)
+    state.files["netlist"] = state.rel(result["files"])
+    state.netlist = {"images": result["images"], "mismatches": result["mismatches"],
+                     "family": state.board.family,
+                     "cycles_match_model": all(c == state.cycles["cycles"]
+                                               for c in result["cycles"])}
+    if result["mismatches"]:
+        raise RuntimeError(f"the {state.board.family} netlist disagrees with the golden model: "
+                           f"{result['mismatches']} mismatching logits over {len(images)} images")
 
 
 def step_synth(state: BuildState, cfg: BuildConfig) -> None:
@@ -294,8 +331,9 @@ def step_report(state: BuildState, cfg: BuildConfig) -> None:
 
 STEPS: list[Callable[[BuildState, BuildConfig], None]] = [
     step_design, step_train, step_cycles_energy, step_rtl, step_board, step_hls,
-    step_verify, step_synth, step_report,
+    step_verify, step_netlist, step_synth, step_report,
 ]
+OPTIONAL_STEPS = {step_netlist: "netlist_sim"}  # run only when the config field is true
 
 
 def _test_images(state: BuildState, cfg: BuildConfig):
@@ -311,11 +349,13 @@ def _raise_interrupt(signum, frame):
 
 
 def _run_steps(state: BuildState, cfg: BuildConfig) -> None:
-    """Every step of `STEPS` in order, announced and timed into ``state.timings``."""
-    for i, step in enumerate(STEPS, 1):
+    """Every step of `STEPS` in order (the `OPTIONAL_STEPS` asked for), announced and
+    timed into ``state.timings``."""
+    steps = [s for s in STEPS if s not in OPTIONAL_STEPS or getattr(cfg, OPTIONAL_STEPS[s])]
+    for i, step in enumerate(steps, 1):
         title = step.__doc__.splitlines()[0].rstrip(".").replace("``", "")
         if cfg.progress:
-            print(f"[{i}/{len(STEPS)}] {title}", flush=True)
+            print(f"[{i}/{len(steps)}] {title}", flush=True)
         t0 = time.perf_counter()
         step(state, cfg)
         state.timings[step.__name__.removeprefix("step_")] = round(time.perf_counter() - t0, 2)

