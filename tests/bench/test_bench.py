@@ -51,6 +51,13 @@ def results_dict() -> dict:
                                                 "physical_bound": 14112, "ratio": 1.4172}}]}},
             "verilator": {"status": "failed", "seconds": 2.0,
                           "error": "RuntimeError: no verilator here"},
+            "soak": {"status": "ok", "seconds": 100.0, "data": {
+                "design": {"arch": "vgg", "q": 4, "s": 1.0, "pe": 8, "mult": 8,
+                           "dataset": "mnist5k"},
+                "images": 400, "mismatches": 0, "cycles_per_inference": 27793,
+                "wall_seconds": 99.5, "samples": 190,
+                "rss_mib": {"start": 181.5, "end": 182.25, "peak": 183.0, "start_at_s": 3.1,
+                            "end_at_s": 98.7}, "rss_growth_pct": 0.41}},
             "build": {"status": "ok", "seconds": 480.0, "data": {
                 "command": "python -m codegen build --q 2 --s 1.5", "wall_seconds": 471.3,
                 "pe": 8, "mult": 4, "board": "arty_a7_35",
@@ -96,6 +103,8 @@ def test_render_puts_every_measurement_in_its_table():
     assert "*Failed in this run:* `RuntimeError: no verilator here`" in md
     assert md.count("*Not measured in this run (skipped).*") == 1
     assert "| openflow | skipped | – |" in md
+    assert ("| 400 | 0 | 27,793 | 1 min 40 s | 181.5 MiB (3.1 s) | 182.25 MiB (98.7 s) | "
+            "183.0 MiB | 0.41 % |") in md
 
 
 def test_render_is_deterministic_and_strict():
@@ -154,7 +163,7 @@ def test_cycles_section_end_to_end_and_rerender(tmp_path):
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["command"] == f"python -m bench --only cycles --out {tmp_path}"
     assert [results["sections"][n]["status"] for n in SECTIONS] == \
-        ["skipped", "ok", "skipped", "skipped", "skipped", "skipped"]
+        ["skipped", "ok", "skipped", "skipped", "skipped", "skipped", "skipped"]
     rows = results["sections"]["cycles"]["data"]["rows"]
     assert [(r["arch"], r["q"]) for r in rows] == [(a, q) for a in ("vgg", "mobilenet")
                                                    for q in (1, 2, 4, 8)]
@@ -255,3 +264,12 @@ def test_render_lists_every_open_flow_run():
     assert "**fmax 19.6 MHz**" in md and "**fmax 31.22 MHz**" in md
     assert "| lc | 2,764 | 5,280 | 52.3 % |" in md and "| dsp | 32 | 156 | 20.5 % |" in md
     assert "nextpnr-ecp5, ecppack" in md and "synth_ice40 -dsp" in md
+
+
+def test_soak_runs_sim_rtl_and_watches_its_memory():
+    from bench.soak import measure
+
+    r = measure(images=3, arch="vgg", q=2, s=0.25, pe=2, mult=2)
+    assert r["images"] == 3 and r["mismatches"] == 0
+    assert r["samples"] >= 1 and 10 < r["rss_mib"]["start"] <= r["rss_mib"]["peak"]
+    assert r["rss_mib"]["start_at_s"] <= r["rss_mib"]["end_at_s"]
