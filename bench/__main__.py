@@ -384,17 +384,20 @@ def build_parser() -> OneLineParser:
                         help="smoke run: tiny sizes, skips " + ", ".join(QUICK_SKIPS)
                              + "; writes to a temporary directory unless --out is given")
     parser.add_argument("--skip", default=None, metavar="SECTIONS",
-                        help="comma-separated sections not to run")
+                        help="comma-separated sections not to run (default: none)")
     parser.add_argument("--only", default=None, metavar="SECTIONS",
-                        help="comma-separated sections to run (the others are skipped)")
+                        help="comma-separated sections to run, the others skipped (default: "
+                             "all)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads for both trainers (default $QSNAS_THREADS "
                              "or 1)")
     parser.add_argument("--out", default=None,
                         help="output directory (default: bench/, or a temp dir for --quick)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace an existing RESULTS.md and results.json in --out")
     parser.add_argument("--render-only", action="store_true",
                         help="re-render RESULTS.md from results.json in --out, measuring "
-                             "nothing")
+                             "nothing (the same figures: no --force needed)")
     return parser
 
 
@@ -433,6 +436,8 @@ def main(argv: list[str] | None = None) -> int:
         out_dir = Path(tempfile.mkdtemp(prefix="qsnas-bench-quick-"))
     else:
         out_dir = BENCH_DIR
+    if (out_dir / "RESULTS.md").exists() and not args.force:
+        raise UserError(f"{out_dir / 'RESULTS.md'} exists (pass --force to replace it)")
     command = shlex.join(["python", "-m", "bench", *(argv if argv is not None
                                                        else sys.argv[1:])])
     results = run(plan, selected, command, out_dir)

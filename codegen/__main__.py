@@ -12,6 +12,7 @@ def build_parser() -> argparse.ArgumentParser:
     from boards import DEFAULT_BOARD, board_names
     from intnet.arch import ARCHS
     from model.data import DATASETS
+    from model.defaults import DEFAULT_EPOCHS, per_arch
 
     parser, sub = command_parser("python -m codegen", __doc__)
     b = sub.add_parser(
@@ -21,20 +22,27 @@ def build_parser() -> argparse.ArgumentParser:
         "write bundle/, rtl/, mem/, vivado/, hls/, report.json and report.md. The RTL is "
         "simulated in Verilator on --images test images and must match the golden model on "
         "every logit.")
-    b.add_argument("--q", type=int, required=True, help="bit width, 1..8")
-    b.add_argument("--s", type=float, required=True, help="width scale, e.g. 1.5")
+    b.add_argument("--q", type=int, required=True,
+                   help="bit width of weights and hidden activations, 1..8 bits (required)")
+    b.add_argument("--s", type=float, required=True,
+                   help="width scale: every hidden layer's channels × S, e.g. 1.5 (required)")
     b.add_argument("--arch", default="vgg", choices=ARCHS, help="network family (default vgg)")
     b.add_argument("--dataset", default="mnist5k", choices=DATASETS,
                    help="data set (default mnist5k)")
-    b.add_argument("--data-dir", default=None, help="folder with the cifar10/svhn files")
+    b.add_argument("--data-dir", default=None,
+                   help="folder with the cifar10/svhn files (default: none; mnist5k and digits "
+                   "ship with their packages)")
     b.add_argument("--board", default=DEFAULT_BOARD,
                    help=f"target board (default {DEFAULT_BOARD}; one of "
                    f"{', '.join(board_names())})")
-    b.add_argument("--pe", type=int, default=None, help="processing engines P (default: best)")
-    b.add_argument("--mult", type=int, default=None, help="multipliers per PE M (default: best)")
+    b.add_argument("--pe", type=int, default=None,
+                   help="processing engines P (default: the least-energy P that fits the board)")
+    b.add_argument("--mult", type=int, default=None,
+                   help="multiplier lanes per PE M (default: the least-energy M that fits)")
     b.add_argument("--images", type=int, default=20,
                    help="test images simulated in Verilator (default 20)")
-    b.add_argument("--epochs", type=int, default=None, help="QAT epochs (default: model's)")
+    b.add_argument("--epochs", type=int, default=None,
+                   help=f"QAT fine-tune epochs (default {per_arch(DEFAULT_EPOCHS)})")
     b.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
     b.add_argument("--out", default=None,
                    help="build directory (default build/<arch>-<dataset>-q<Q>-s<S>)")

@@ -172,18 +172,15 @@ def step_cycles_energy(state: BuildState, cfg: BuildConfig) -> None:
 def _set_energy(state: BuildState, cfg: BuildConfig, row: dict) -> None:
     """The energy of the design point ``row`` (`search.design.evaluate`), in total and,
     with the same linear model on each layer's own event counts, per layer."""
-    from intnet.contract import accumulator_bits
-    from sim.energy import energy_per_inference
+    from sim.cycles_cli import layer_energies
 
     state.energy = {"total_uj": row["energy_uj"], "breakdown_uj": row["breakdown_uj"],
                     "compute_lb_uj": row["compute_lb_uj"], "latency_us": row["latency_us"],
                     "clock_mhz": row["clock_mhz"]}
-    acc_bits = accumulator_bits(state.specs, cfg.q)
-    for layer in state.cycles["layers"]:
-        e = energy_per_inference(layer["events"], state.cycles["memories"], cfg.q, state.pe,
-                                 state.mult, state.board, clock_mhz=state.energy["clock_mhz"],
-                                 acc_bits=acc_bits)
-        layer["energy_uj"] = e["energy_uj"] if layer["events"]["cycles"] else 0.0
+    energies = layer_energies(state.cycles, state.specs, cfg.q, state.pe, state.mult,
+                              state.board, state.energy["clock_mhz"])
+    for layer, energy in zip(state.cycles["layers"], energies, strict=True):
+        layer["energy_uj"] = energy
 
 
 def step_rtl(state: BuildState, cfg: BuildConfig) -> None:

@@ -383,11 +383,17 @@ def register(subparsers) -> None:
         description="Build the accelerator for a bundle on a P×M array, run the first N "
                     "test images in Verilator (cocotb) and write logits, classes, cycles "
                     "and mismatches against the golden model as JSON.")
-    parser.add_argument("--bundle", required=True, help="IntegerNetwork bundle directory")
-    parser.add_argument("--pe", type=int, required=True, help="processing engines P")
-    parser.add_argument("--mult", type=int, required=True, help="q-bit multipliers per PE M")
-    parser.add_argument("--images", type=int, default=10, help="test images (default 10)")
-    parser.add_argument("--data-dir", default=None, help="data directory (cifar10, svhn)")
-    parser.add_argument("--json", required=True, help="output JSON file")
+    parser.add_argument("--bundle", required=True,
+                        help="IntegerNetwork bundle directory (required)")
+    parser.add_argument("--pe", type=int, required=True, help="processing engines P (required)")
+    parser.add_argument("--mult", type=int, required=True,
+                        help="multiplier lanes per PE M (required)")
+    parser.add_argument("--images", type=int, default=10,
+                        help="test images of the bundle's data set, the first N (default 10)")
+    parser.add_argument("--data-dir", default=None,
+                        help="folder with the cifar10 or svhn files (default: none)")
+    # --json, not --out: the command line of ARCHITECTURE.md, fixed; it names the format.
+    parser.add_argument("--json", required=True,
+                        help="JSON file to write: logits, classes, cycles, mismatches (required)")
     parser.add_argument("--force", action="store_true", help="replace an existing --json file")
     parser.set_defaults(func=_run)
