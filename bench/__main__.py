@@ -45,6 +45,8 @@ class Plan:
 
     quick: bool = False  # the smoke-run sizes below instead of the full ones
     threads: int = 1  # torch CPU threads for both trainers (QSNAS_THREADS)
+    executor: str = "local"  # where the search section's grid trains (search.executors)
+    ray_address: str | None = None  # Ray head HOST:PORT; None: a local Ray runtime
     # accuracy: ours vs Brevitas vs float
     acc_arch: str = "vgg"
     acc_s: float = 1.0
@@ -208,7 +210,7 @@ def section_search(plan: Plan) -> dict:
 
     cfg = dict(plan.search)
     out = compare(cfg["arch"], cfg["dataset"], cfg["target_acc"], cfg.get("epochs"),
-                  cfg["bo_seeds"])
+                  cfg["bo_seeds"], plan.executor, plan.ray_address)
     out.pop("grid")  # the per-point figures stay in the training cache
     return json.loads(json.dumps(out, default=list))  # tuples → lists, as JSON stores them
 
@@ -393,6 +395,11 @@ def build_parser() -> OneLineParser:
                              "or 1)")
     parser.add_argument("--out", default=None,
                         help="output directory (default: bench/, or a temp dir for --quick)")
+    parser.add_argument("--executor", default="local", choices=("local", "ray"),
+                        help="where the search section trains its grid: here, or Ray tasks "
+                             "(default local)")
+    parser.add_argument("--ray-address", default=None, metavar="HOST:PORT",
+                        help="Ray head for --executor ray (default: a local Ray runtime)")
     parser.add_argument("--force", action="store_true",
                         help="replace an existing RESULTS.md and results.json in --out")
     parser.add_argument("--render-only", action="store_true",
@@ -423,6 +430,7 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError(f"--threads must be a positive integer, not {args.threads}")
     threads = args.threads or int(os.environ.get("QSNAS_THREADS", "1") or 1)
     plan = quick_plan(threads) if args.quick else Plan(threads=threads)
+    plan = dataclasses.replace(plan, executor=args.executor, ray_address=args.ray_address)
     if args.only is not None:
         selected = parse_sections(args.only, "--only")
     else:

@@ -11,7 +11,6 @@ import contextlib
 import json
 import signal
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -204,8 +203,9 @@ def _start_synth(state: BuildState, cfg: BuildConfig) -> None:
 
     # Xilinx boards (no open flow: Vivado builds them) get Yosys synth_xilinx's counts.
     if cfg.synth and yosys_available() and state.board.open_flow is None:
-        # Run from the build root, where the ROMs find mem/; the log stays outside.
-        state.synth_log = Path(tempfile.mkstemp(prefix="qsnas-yosys-", suffix=".log")[1])
+        # Run from the build root, where the ROMs find mem/ (and YoWASP's Yosys sees
+        # files); the log is removed before the build directory is complete.
+        state.synth_log = state.root / ".qsnas-yosys-synth.log"
         state.synth_job = SynthJob([state.root / p for p in state.files["verilog"]],
                                    TOP_NAME, state.root, log_path=state.synth_log)
 

@@ -23,6 +23,7 @@ mapped alike.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 import subprocess
@@ -97,10 +98,15 @@ def synthesize(verilog: list[Path], top: str, root: Path, family: str, synth_opt
     """``synth_<family> {synth_opts}`` of ``verilog`` run from ``root`` (where the ROMs
     find ``mem/``), written as a netlist of the family's cells to ``netlist``."""
     command = yosys_command()
-    reads = "; ".join(f"read_verilog -sv {Path(v).resolve()}" for v in verilog)
+    root = Path(root).resolve()
+
+    def rel(path) -> str:  # YoWASP's Yosys sees the working directory, not all of /
+        return os.path.relpath(Path(path).resolve(), root)
+
+    reads = "; ".join(f"read_verilog -sv {rel(v)}" for v in verilog)
     script = (f"{reads}; {SYNTH_COMMAND[family]} {synth_opts} -top {top}; stat; "
-              f"write_verilog -noattr {netlist.resolve()}")
-    done = subprocess.run([command, "-q", "-l", str(log.resolve()), "-p", script], cwd=root,
+              f"write_verilog -noattr {rel(netlist)}")
+    done = subprocess.run([command, "-q", "-l", rel(log), "-p", script], cwd=root,
                           capture_output=True, text=True)
     if done.returncode != 0:
         tail = "\n".join((done.stderr or done.stdout).splitlines()[-15:])

