@@ -280,7 +280,8 @@ def step_verify(state: BuildState, cfg: BuildConfig) -> None:
     from sim.rtl import run_rtl
 
     images, labels = _test_images(state, cfg)
-    result = run_rtl(state.net, state.pe, state.mult, images, mem_dir=state.root / "mem")
+    result = run_rtl(state.net, state.pe, state.mult, images, mem_dir=state.root / "mem",
+                     progress=cfg.progress)
     classes = np.asarray(result["classes"])
     state.verification = {
         "images": len(images),
@@ -322,6 +323,9 @@ def step_synth(state: BuildState, cfg: BuildConfig) -> None:
     if state.resources:  # already measured by the board's own place and route
         pass
     elif state.synth_job is not None:
+        if cfg.progress:
+            print(f"      Yosys synth_xilinx: started beside the RTL steps "
+                  f"({state.synth_job.elapsed():.0f} s ago), waiting for it", flush=True)
         try:
             result = state.synth_job.result()
         finally:

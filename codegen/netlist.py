@@ -28,6 +28,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from common.cli import UserError
@@ -113,7 +114,8 @@ def synthesize(verilog: list[Path], top: str, root: Path, family: str, synth_opt
         raise RuntimeError(f"yosys {SYNTH_COMMAND[family]} failed:\n{tail}")
 
 
-def simulate_netlist(net, netlist: Path, family: str, images, *, verbose: bool = False) -> dict:
+def simulate_netlist(net, netlist: Path, family: str, images, *, verbose: bool = False,
+                     progress: bool = False) -> dict:
     """Compile ``netlist`` with the family's cell library in Verilator, run ``images``
     through it and compare every logit with the golden model (`sim.rtl.compare`)."""
     import numpy as np
@@ -126,10 +128,10 @@ def simulate_netlist(net, netlist: Path, family: str, images, *, verbose: bool =
     blob = "".join(files.values()) + " ".join(rtl.VERILATOR_FLAGS + NETLIST_FLAGS)
     digest = hashlib.sha256((blob + rtl.MAKE_VARS).encode()).hexdigest()
     build_dir = rtl.cached_build(files, TOP_NAME, f"netlist-{family}-{digest[:16]}", digest,
-                                  verbose=verbose, extra_args=NETLIST_FLAGS)
+                                 verbose=verbose, extra_args=NETLIST_FLAGS, progress=progress)
     images = np.asarray(images)
     got = rtl.run_bench(build_dir, images, net.num_classes, verbose=verbose,
-                        what=f"{family} netlist")
+                        what=f"{family} netlist", progress=progress)
     return rtl.compare(net, images, got)
 
 
@@ -147,10 +149,11 @@ def run(net, verilog: list[Path], root: Path, board, images, *, progress: bool =
               file=sys.stderr, flush=True)
     from hw.generate import TOP_NAME
 
+    t0 = time.perf_counter()
     synthesize(verilog, TOP_NAME, root, family, synth_opts, netlist, log)
     if progress:
-        print(f"      Verilator: the netlist with {family}/cells_sim.v, {len(images)} images",
-              file=sys.stderr, flush=True)
-    result = simulate_netlist(net, netlist, family, images)
+        print(f"      yosys: netlist written in {time.perf_counter() - t0:.0f} s; simulating it "
+              f"with {family}/cells_sim.v", file=sys.stderr, flush=True)
+    result = simulate_netlist(net, netlist, family, images, progress=progress)
     return {"images": result["images"], "mismatches": result["mismatches"],
             "cycles": result["cycles"], "files": [netlist, log]}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,9 +102,14 @@ class SynthJob:
         self.family = family
         self.log_path = Path(log_path).resolve() if log_path else workdir / "yosys_synth.log"
         log = os.path.relpath(self.log_path, workdir)
+        self._started = time.monotonic()
         self._proc = subprocess.Popen([self.command, "-q", "-l", log, "-p", script],
                                       cwd=workdir, stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE, text=True)
+
+    def elapsed(self) -> float:
+        """Seconds since Yosys started."""
+        return time.monotonic() - self._started
 
     def result(self, timeout: float = 3600) -> SynthResult:
         try:

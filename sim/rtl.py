@@ -19,6 +19,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -126,7 +127,8 @@ def _clear_entry(build_dir: Path) -> None:
 
 
 def cached_build(files: dict[str, str], top: str, name: str, digest: str, *,
-                  verbose: bool = False, extra_args: tuple[str, ...] = ()) -> Path:
+                  verbose: bool = False, extra_args: tuple[str, ...] = (),
+                  progress: bool = False) -> Path:
     """Build (or reuse) a Verilator model of ``files`` (name → Verilog text) in the cache
     directory ``name``; ``digest`` marks a finished build.
 
@@ -143,11 +145,15 @@ def cached_build(files: dict[str, str], top: str, name: str, digest: str, *,
     with _locked(build_dir.with_suffix(".lock")):
         damage = entry_damage(build_dir, top, digest)
         if damage is None:
+            _say(progress, f"Verilator model: reusing {build_dir}")
             return build_dir
         if build_dir.exists():
             print(f"sim: rebuilding the Verilator model in {build_dir}: {damage}",
                   file=sys.stderr, flush=True)
             _clear_entry(build_dir)
+        _say(progress, f"Verilator model: compiling {top} into {build_dir} (once per design: "
+                       "about a minute)")
+        t0 = time.perf_counter()
         src = build_dir / "src"
         src.mkdir(parents=True, exist_ok=True)
         for fname, text in files.items():
@@ -165,7 +171,14 @@ def cached_build(files: dict[str, str], top: str, name: str, digest: str, *,
         stamp = {"digest": digest, "files": _entry_files(build_dir),
                  "binary_sha256": _sha256(build_dir / top)}
         write_text_atomic(build_dir / STAMP, json.dumps(stamp, indent=1) + "\n")
+        _say(progress, f"Verilator model: compiled in {time.perf_counter() - t0:.0f} s")
     return build_dir
+
+
+def _say(progress: bool, message: str) -> None:
+    """A progress line on stderr (the long steps announce themselves)."""
+    if progress:
+        print(f"      {message}", file=sys.stderr, flush=True)
 
 
 def _digest(text: str) -> str:
@@ -175,12 +188,13 @@ def _digest(text: str) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def build(network, pe_count: int, mults_per_pe: int, *, verbose: bool = False):
+def build(network, pe_count: int, mults_per_pe: int, *, verbose: bool = False,
+          progress: bool = False):
     """Build (or reuse) the Verilator model; returns ``(build_dir, accelerator)``."""
     text, top = verilog_text(network, pe_count, mults_per_pe, mem_path="mem")
     digest = _digest(text)
     build_dir = cached_build({f"{TOP_NAME}.v": text, "qsnas_rom.v": ROM_VERILOG}, TOP_NAME,
-                              digest[:20], digest, verbose=verbose)
+                              digest[:20], digest, verbose=verbose, progress=progress)
     return build_dir, top
 
 
@@ -228,7 +242,8 @@ def run_unit_benches(q: int = 3, mults_per_pe: int = 5, acc_bits: int = 40, act_
 
 
 def run_bench(build_dir: Path, images: np.ndarray, num_classes: int, *, prepare=None,
-              keep: bool = False, verbose: bool = False, what: str = "RTL") -> dict:
+              keep: bool = False, verbose: bool = False, what: str = "RTL",
+              progress: bool = False) -> dict:
     """Run the end-to-end bench `sim.tb.tb_top` on the Verilator model in ``build_dir``
     (any model with the accelerator's ports: the RTL, or a synthesized netlist) for
     ``images``; ``{"logits", "classes", "cycles", …}`` as lists.
@@ -254,6 +269,8 @@ def run_bench(build_dir: Path, images: np.ndarray, num_classes: int, *, prepare=
             "QSNAS_RESULT": str(result_path),
             "PYTHONPATH": os.pathsep.join([repo, os.environ.get("PYTHONPATH", "")]),
         }
+        _say(progress, f"{what} simulation: {len(images)} images in one Verilator run")
+        t0 = time.perf_counter()
         sim = cocotb_runner.get_runner("verilator")
         sim.test(test_module="sim.tb.tb_top", hdl_toplevel=TOP_NAME, hdl_toplevel_lang="verilog",
                  build_dir=build_dir, test_dir=run_dir, extra_env=env,
@@ -263,6 +280,8 @@ def run_bench(build_dir: Path, images: np.ndarray, num_classes: int, *, prepare=
             tail = log.read_text()[-2000:] if log.exists() else ""
             keep = True
             raise RuntimeError(f"the {what} simulation wrote no result; see {run_dir}\n{tail}")
+        _say(progress, f"{what} simulation: {len(images)} images in "
+                       f"{time.perf_counter() - t0:.1f} s")
         return json.loads(result_path.read_text())
     finally:
         if not keep:
@@ -271,7 +290,7 @@ def run_bench(build_dir: Path, images: np.ndarray, num_classes: int, *, prepare=
 
 def simulate(network, pe_count: int, mults_per_pe: int, images: np.ndarray, *,
              keep: bool = False, verbose: bool = False, edit_mem=None,
-             mem_dir=None) -> dict:
+             mem_dir=None, progress: bool = False) -> dict:
     """Run ``images`` through the RTL; ``{"logits", "classes", "cycles"}`` as lists.
 
     ``mem_dir``, if given, holds the ``.mem`` files to simulate (e.g. a build's
@@ -279,7 +298,7 @@ def simulate(network, pe_count: int, mults_per_pe: int, images: np.ndarray, *,
     given, may rewrite the ``.mem`` files before the run (the compiled model is reused:
     the files are read when the simulation starts).
     """
-    build_dir, top = build(network, pe_count, mults_per_pe, verbose=verbose)
+    build_dir, top = build(network, pe_count, mults_per_pe, verbose=verbose, progress=progress)
 
     def prepare(run_dir: Path) -> None:
         if mem_dir is None:
@@ -292,7 +311,7 @@ def simulate(network, pe_count: int, mults_per_pe: int, images: np.ndarray, *,
             edit_mem(run_dir / "mem")
 
     return run_bench(build_dir, images, top.plan.num_classes, prepare=prepare, keep=keep,
-                     verbose=verbose)
+                     verbose=verbose, progress=progress)
 
 
 def compare(net, images: np.ndarray, got: dict) -> dict:
@@ -316,7 +335,7 @@ def compare(net, images: np.ndarray, got: dict) -> dict:
 
 
 def run_rtl(net_or_bundle_dir, pe_count: int, mults_per_pe: int, images, *,
-            verbose: bool = False, mem_dir=None) -> dict:
+            verbose: bool = False, mem_dir=None, progress: bool = False) -> dict:
     """Simulate ``images`` and compare every logit with the golden model (`compare`).
 
     ``mem_dir``: simulate these ``.mem`` files (a build's ``mem/``) instead of packing
@@ -330,7 +349,8 @@ def run_rtl(net_or_bundle_dir, pe_count: int, mults_per_pe: int, images, *,
     images = np.asarray(images)
     if images.ndim == 3:
         images = images[None]
-    got = simulate(net, pe_count, mults_per_pe, images, verbose=verbose, mem_dir=mem_dir)
+    got = simulate(net, pe_count, mults_per_pe, images, verbose=verbose, mem_dir=mem_dir,
+                   progress=progress)
     return compare(net, images, got)
 
 
@@ -366,7 +386,7 @@ def _run(args) -> int:
     print(f"sim rtl: building P={args.pe} M={args.mult} q={net.q} and running {what}",
           file=sys.stderr)
     try:
-        result = run_rtl(net, args.pe, args.mult, images)
+        result = run_rtl(net, args.pe, args.mult, images, progress=True)
     except ValueError as e:
         raise UserError(str(e)) from None
     out = {k: result[k] for k in ("images", "logits", "classes", "cycles", "mismatches")}

@@ -131,3 +131,15 @@ def test_bench_keeps_an_existing_results_file_without_force(tmp_path):
 
 def test_search_output_folder_is_ignored_by_git():
     assert "search_out/" in (ROOT / ".gitignore").read_text().splitlines()
+
+
+def test_the_bo_progress_bar_counts_networks_trained(capsys):
+    """The bar ends at the networks trained (the budget), not at Optuna's trial cap."""
+    from search.bo import bo_search
+
+    res = bo_search(lambda q, s: (0.9 + q / 100, q * s), (1, 2, 4), (0.5, 1.0), 0.9,
+                    n_trials=4, seed=0, progress=True)
+    err = capsys.readouterr().err
+    assert res["evaluated"] == 4
+    last = err.replace("\r", "\n").strip().splitlines()[-1]
+    assert "BO: networks trained" in last and "4/4" in last, last

@@ -67,6 +67,8 @@ def test_rtl_cli(tmp_path, vgg_q1):
                         "--mult", "5", "--images", "2", "--json", str(out)],
                        capture_output=True, text=True, env=env, cwd=Path(__file__).parents[2])
     assert p.returncode == 0, p.stderr
+    # progress inside the long steps: the Verilator model, then the run
+    assert "Verilator model: " in p.stderr and "RTL simulation: 2 images in " in p.stderr
     result = json.loads(out.read_text())
     assert set(result) == {"images", "logits", "classes", "cycles", "mismatches"}
     assert result["images"] == 2 and result["mismatches"] == 0
