@@ -139,3 +139,25 @@ def require(names: Iterable[str], purpose: str) -> None:
 def require_simulation(purpose: str = "the RTL simulation") -> None:
     """`require` what a Verilator simulation through cocotb needs (`SIMULATION`)."""
     require(SIMULATION, purpose)
+
+
+def path_without(hidden: str, folder) -> str:
+    """A PATH that hides programs: ``folder`` filled with links to every program on the
+    current PATH whose name does not match the regular expression ``hidden`` (how a
+    machine without those tools looks, without uninstalling anything)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for entry in os.environ.get("PATH", "").split(os.pathsep):
+        if not os.path.isdir(entry):
+            continue
+        for name in sorted(os.listdir(entry)):
+            exe = os.path.join(entry, name)
+            if (re.fullmatch(hidden, name) or (folder / name).exists()
+                    or os.path.isdir(exe) or not os.access(exe, os.X_OK)):
+                continue
+            (folder / name).symlink_to(exe)
+    return str(folder)
+
+
+# Native open-FPGA tools (Debian's yosys, nextpnr, icestorm, trellis), not the yowasp-* ones.
+NATIVE_FPGA_TOOLS = r"(yosys.*|nextpnr-.*|ice[a-z]+|ecp[a-z]+)"

