@@ -8,7 +8,8 @@ q ∈ {2, 4, 8}, with training times), ``cycles`` (cycle model vs the physical b
 ``verilator`` (simulated cycles per second), ``soak`` (one ``sim rtl`` run over 400 images,
 with its memory watched), ``build`` (wall time of the README's
 ``python -m codegen build --q 2 --s 1.5``), ``openflow`` (fmax and utilisation of the
-iCEBreaker and ULX3S builds) and ``search`` (the search's regret). Every figure is measured by the
+iCEBreaker and ULX3S builds), ``toolchain`` (native FPGA tools against the YoWASP ones from
+PyPI) and ``search`` (the search's regret). Every figure is measured by the
 run that writes the file; only the training and Verilator caches are reused.
 """
 
@@ -33,9 +34,10 @@ from common.cli import OneLineParser, UserError, run_cli
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 TEMPLATE = "RESULTS.md.j2"
-SECTIONS = ("accuracy", "cycles", "verilator", "soak", "build", "openflow", "search")
+SECTIONS = ("accuracy", "cycles", "verilator", "soak", "build", "openflow", "toolchain",
+            "search")
 # What --quick leaves out (the slow ones); --only can still ask for them.
-QUICK_SKIPS = ("openflow", "search")
+QUICK_SKIPS = ("openflow", "toolchain", "search")
 RESULTS_VERSION = 1
 
 
@@ -75,6 +77,8 @@ class Plan:
         ("--q", "4", "--s", "0.5", "--dataset", "digits", "--pe", "4", "--mult", "4",
          "--board", "ulx3s_85f", "--images", "5"),
     )
+    # toolchain: time limit of one synth_xilinx run (bench/toolchain.py)
+    toolchain_timeout_s: float = 1800
     # search: bench/search_compare.py on digits
     search: dict = field(default_factory=lambda: {"arch": "vgg", "dataset": "digits",
                                                   "target_acc": 0.95, "bo_seeds": 5})
@@ -205,6 +209,12 @@ def _openflow_run(args: tuple[str, ...]) -> dict:
             "steps_seconds": _steps(rep)}
 
 
+def section_toolchain(plan: Plan) -> dict:
+    from bench.toolchain import measure
+
+    return measure(plan.openflow_args, plan.toolchain_timeout_s)
+
+
 def section_search(plan: Plan) -> dict:
     from bench.search_compare import compare
 
@@ -218,7 +228,7 @@ def section_search(plan: Plan) -> dict:
 RUNNERS: dict[str, Callable[[Plan], dict]] = {
     "accuracy": section_accuracy, "cycles": section_cycles, "verilator": section_verilator,
     "soak": section_soak, "build": section_build, "openflow": section_openflow,
-    "search": section_search,
+    "toolchain": section_toolchain, "search": section_search,
 }
 
 

