@@ -70,8 +70,21 @@ def run_cli(main: Callable[[list[str] | None], int | None], argv: list[str] | No
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        _quiet_unfinished_hardware()
         print(f"{prog}: interrupted; no partial output was left", file=sys.stderr)
         return 130
+
+
+def _quiet_unfinished_hardware() -> None:
+    """An interrupted elaboration leaves Amaranth objects that were never used, and
+    Amaranth warns about each when it is collected, after the one-line message: those
+    warnings say nothing after an interrupt."""
+    if "amaranth" in sys.modules:
+        import warnings
+
+        from amaranth._unused import UnusedMustUse
+
+        warnings.simplefilter("ignore", UnusedMustUse)
 
 
 def parse_int_list(text: str, name: str) -> list[int]:
