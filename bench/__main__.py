@@ -5,9 +5,11 @@
 
 Sections, in this order (`SECTIONS`): ``accuracy`` (ours vs Brevitas vs float, vgg,
 q ∈ {2, 4, 8}, with training times), ``cycles`` (cycle model vs the physical bound),
-``verilator`` (simulated cycles per second), ``build`` (wall time of the README's
+``verilator`` (simulated cycles per second), ``soak`` (one ``sim rtl`` run over 400 images,
+with its memory watched), ``build`` (wall time of the README's
 ``python -m codegen build --q 2 --s 1.5``), ``openflow`` (fmax and utilisation of the
-iCEBreaker and ULX3S builds) and ``search`` (the search's regret). Every figure is measured by the
+iCEBreaker and ULX3S builds), ``toolchain`` (native FPGA tools against the YoWASP ones from
+PyPI) and ``search`` (the search's regret). Every figure is measured by the
 run that writes the file; only the training and Verilator caches are reused.
 """
 
@@ -32,9 +34,10 @@ from common.cli import OneLineParser, UserError, run_cli
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 TEMPLATE = "RESULTS.md.j2"
-SECTIONS = ("accuracy", "cycles", "verilator", "build", "openflow", "search")
+SECTIONS = ("accuracy", "cycles", "verilator", "soak", "build", "openflow", "toolchain",
+            "search")
 # What --quick leaves out (the slow ones); --only can still ask for them.
-QUICK_SKIPS = ("openflow", "search")
+QUICK_SKIPS = ("openflow", "toolchain", "search")
 RESULTS_VERSION = 1
 
 
@@ -44,6 +47,8 @@ class Plan:
 
     quick: bool = False  # the smoke-run sizes below instead of the full ones
     threads: int = 1  # torch CPU threads for both trainers (QSNAS_THREADS)
+    executor: str = "local"  # where the search section's grid trains (search.executors)
+    ray_address: str | None = None  # Ray head HOST:PORT; None: a local Ray runtime
     # accuracy: ours vs Brevitas vs float
     acc_arch: str = "vgg"
     acc_s: float = 1.0
@@ -60,6 +65,9 @@ class Plan:
     # verilator: simulated cycles per second
     vl_design: dict = field(default_factory=lambda: {"arch": "vgg", "q": 4, "s": 1.0,
                                                      "pe": 8, "mult": 8, "images": 5})
+    # soak: one `sim rtl` run over many test images (bench/soak.py)
+    soak: dict = field(default_factory=lambda: {"images": 400, "arch": "vgg", "q": 4, "s": 1.0,
+                                                "pe": 8, "mult": 8})
     # build: the README command
     build_args: tuple[str, ...] = ("--q", "2", "--s", "1.5")
     # openflow: the small configurations CI builds for the iCEBreaker and the ULX3S
@@ -71,6 +79,8 @@ class Plan:
         # the README design, its array chosen for the 85F
         ("--q", "2", "--s", "1.5", "--board", "ulx3s_85f", "--images", "5"),
     )
+    # toolchain: time limit of one synth_xilinx run (bench/toolchain.py)
+    toolchain_timeout_s: float = 1800
     # search: bench/search_compare.py on digits
     search: dict = field(default_factory=lambda: {"arch": "vgg", "dataset": "digits",
                                                   "target_acc": 0.95, "bo_seeds": 5})
@@ -82,6 +92,7 @@ def quick_plan(threads: int) -> Plan:
                 acc_epochs=1, acc_float_epochs=1,
                 vl_design={"arch": "vgg", "q": 2, "s": 0.25, "pe": 2, "mult": 2,
                            "images": 2},
+                soak={"images": 10, "arch": "vgg", "q": 2, "s": 0.25, "pe": 2, "mult": 2},
                 build_args=("--q", "2", "--s", "0.25", "--dataset", "digits", "--epochs", "1",
                             "--pe", "1", "--mult", "2", "--images", "2", "--no-synth"),
                 search={"arch": "vgg", "dataset": "digits", "target_acc": 0.95,
@@ -134,6 +145,12 @@ def section_verilator(plan: Plan) -> dict:
     from bench.verilator_speed import measure
 
     return measure(**plan.vl_design)
+
+
+def section_soak(plan: Plan) -> dict:
+    from bench.soak import measure
+
+    return measure(**plan.soak)
 
 
 def _codegen_build(args: tuple[str, ...], out: Path) -> dict:
@@ -198,19 +215,26 @@ def _openflow_run(args: tuple[str, ...]) -> dict:
             "steps_seconds": _steps(rep)}
 
 
+def section_toolchain(plan: Plan) -> dict:
+    from bench.toolchain import measure
+
+    return measure(plan.openflow_args, plan.toolchain_timeout_s)
+
+
 def section_search(plan: Plan) -> dict:
     from bench.search_compare import compare
 
     cfg = dict(plan.search)
     out = compare(cfg["arch"], cfg["dataset"], cfg["target_acc"], cfg.get("epochs"),
-                  cfg["bo_seeds"])
+                  cfg["bo_seeds"], plan.executor, plan.ray_address)
     out.pop("grid")  # the per-point figures stay in the training cache
     return json.loads(json.dumps(out, default=list))  # tuples → lists, as JSON stores them
 
 
 RUNNERS: dict[str, Callable[[Plan], dict]] = {
     "accuracy": section_accuracy, "cycles": section_cycles, "verilator": section_verilator,
-    "build": section_build, "openflow": section_openflow, "search": section_search,
+    "soak": section_soak, "build": section_build, "openflow": section_openflow,
+    "toolchain": section_toolchain, "search": section_search,
 }
 
 
@@ -378,17 +402,25 @@ def build_parser() -> OneLineParser:
                         help="smoke run: tiny sizes, skips " + ", ".join(QUICK_SKIPS)
                              + "; writes to a temporary directory unless --out is given")
     parser.add_argument("--skip", default=None, metavar="SECTIONS",
-                        help="comma-separated sections not to run")
+                        help="comma-separated sections not to run (default: none)")
     parser.add_argument("--only", default=None, metavar="SECTIONS",
-                        help="comma-separated sections to run (the others are skipped)")
+                        help="comma-separated sections to run, the others skipped (default: "
+                             "all)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads for both trainers (default $QSNAS_THREADS "
                              "or 1)")
     parser.add_argument("--out", default=None,
                         help="output directory (default: bench/, or a temp dir for --quick)")
+    parser.add_argument("--executor", default="local", choices=("local", "ray"),
+                        help="where the search section trains its grid: here, or Ray tasks "
+                             "(default local)")
+    parser.add_argument("--ray-address", default=None, metavar="HOST:PORT",
+                        help="Ray head for --executor ray (default: a local Ray runtime)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace an existing RESULTS.md and results.json in --out")
     parser.add_argument("--render-only", action="store_true",
                         help="re-render RESULTS.md from results.json in --out, measuring "
-                             "nothing")
+                             "nothing (the same figures: no --force needed)")
     return parser
 
 
@@ -414,6 +446,7 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError(f"--threads must be a positive integer, not {args.threads}")
     threads = args.threads or int(os.environ.get("QSNAS_THREADS", "1") or 1)
     plan = quick_plan(threads) if args.quick else Plan(threads=threads)
+    plan = dataclasses.replace(plan, executor=args.executor, ray_address=args.ray_address)
     if args.only is not None:
         selected = parse_sections(args.only, "--only")
     else:
@@ -427,6 +460,8 @@ def main(argv: list[str] | None = None) -> int:
         out_dir = Path(tempfile.mkdtemp(prefix="qsnas-bench-quick-"))
     else:
         out_dir = BENCH_DIR
+    if (out_dir / "RESULTS.md").exists() and not args.force:
+        raise UserError(f"{out_dir / 'RESULTS.md'} exists (pass --force to replace it)")
     command = shlex.join(["python", "-m", "bench", *(argv if argv is not None
                                                        else sys.argv[1:])])
     results = run(plan, selected, command, out_dir)

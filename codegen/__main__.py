@@ -12,6 +12,7 @@ def build_parser() -> argparse.ArgumentParser:
     from boards import DEFAULT_BOARD, board_names
     from intnet.arch import ARCHS
     from model.data import DATASETS
+    from model.defaults import DEFAULT_EPOCHS, per_arch
 
     parser, sub = command_parser("python -m codegen", __doc__)
     b = sub.add_parser(
@@ -24,9 +25,11 @@ def build_parser() -> argparse.ArgumentParser:
         "write bundle/, rtl/, mem/, vivado/, hls/, report.json and report.md. The RTL is "
         "simulated in Verilator on --images test images and must match the golden model on "
         "every logit.")
-    b.add_argument("--q", type=int, default=None, help="bit width, 1..8 (required without "
-                   "--bundle)")
-    b.add_argument("--s", type=float, default=None, help="width scale, e.g. 1.5 (required "
+    b.add_argument("--q", type=int, default=None,
+                   help="bit width of weights and hidden activations, 1..8 bits (required "
+                   "without --bundle)")
+    b.add_argument("--s", type=float, default=None,
+                   help="width scale: every hidden layer's channels × S, e.g. 1.5 (required "
                    "without --bundle)")
     b.add_argument("--bundle", default=None, help="build this bundle directory instead of "
                    "training (default: none; q, s and arch come from its manifest)")
@@ -34,15 +37,20 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--dataset", default=None, choices=DATASETS,
                    help="data set (default mnist5k; with --bundle, the bundle's own, whose "
                    "test images the RTL runs on when it is one of these)")
-    b.add_argument("--data-dir", default=None, help="folder with the cifar10/svhn files")
+    b.add_argument("--data-dir", default=None,
+                   help="folder with the cifar10/svhn files (default: none; mnist5k and digits "
+                   "ship with their packages)")
     b.add_argument("--board", default=DEFAULT_BOARD,
                    help=f"target board (default {DEFAULT_BOARD}; one of "
                    f"{', '.join(board_names())})")
-    b.add_argument("--pe", type=int, default=None, help="processing engines P (default: best)")
-    b.add_argument("--mult", type=int, default=None, help="multipliers per PE M (default: best)")
+    b.add_argument("--pe", type=int, default=None,
+                   help="processing engines P (default: the least-energy P that fits the board)")
+    b.add_argument("--mult", type=int, default=None,
+                   help="multiplier lanes per PE M (default: the least-energy M that fits)")
     b.add_argument("--images", type=int, default=20,
                    help="test images simulated in Verilator (default 20)")
-    b.add_argument("--epochs", type=int, default=None, help="QAT epochs (default: model's)")
+    b.add_argument("--epochs", type=int, default=None,
+                   help=f"QAT fine-tune epochs (default {per_arch(DEFAULT_EPOCHS)})")
     b.add_argument("--seed", type=int, default=None, help="training seed (default 0)")
     b.add_argument("--out", default=None,
                    help="build directory (default build/<arch>-<dataset>-q<Q>-s<S>)")
@@ -53,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="design clock in MHz: Xilinx boards get an MMCM at this frequency "
                    "(default: the board's oscillator); iCE40/ECP5 builds start their PLL "
                    "timing search there (default: the family's start)")
+    b.add_argument("--netlist-sim", action="store_true",
+                   help="also synthesize the accelerator for the board (icebreaker, ulx3s_85f) "
+                   "with Yosys and simulate that netlist against the golden model")
+    b.add_argument("--netlist-images", type=int, default=5,
+                   help="test images run through the netlist (default 5)")
     b.add_argument("--quiet", action="store_true", help="no progress output")
     return parser
 
@@ -64,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     common = dict(data_dir=args.data_dir, board=args.board, pe=args.pe, mult=args.mult,
                   images=args.images, out=Path(args.out) if args.out else None,
                   force=args.force, synth=not args.no_synth, progress=not args.quiet,
-                  clock_mhz=args.clock_mhz)
+                  clock_mhz=args.clock_mhz, netlist_sim=args.netlist_sim,
+                  netlist_images=args.netlist_images)
     if args.bundle is not None:
         cfg = _bundle_config(args, common)
     else:

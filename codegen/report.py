@@ -36,6 +36,8 @@ def report_dict(state, cfg) -> dict:
             "mismatches": state.verification.get("mismatches"),
         },
         "hls_matches_golden": state.hls,
+        # the synthesized netlist's simulation (--netlist-sim), when it ran
+        **({"netlist_matches_golden": state.netlist} if state.netlist else {}),
         "cycles": {
             "per_inference": cycles["cycles"],
             "mac_ops": cycles["mac_ops"],
@@ -56,6 +58,8 @@ def report_dict(state, cfg) -> dict:
         },
         "resources": {k: state.resources[k] for k in RESOURCE_KEYS},
         "resources_source": state.resources.get("source"),
+        # which build of each tool produced `resources` (native, or YoWASP from PyPI)
+        "resources_tools": state.resources.get("tools"),
         "logic_depth": state.resources.get("logic_depth"),
         "resources_estimate": {k: state.estimate[k] for k in RESOURCE_KEYS
                                if k in state.estimate},

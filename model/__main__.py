@@ -11,6 +11,7 @@ from common.cli import UserError, command_parser, run_cli
 def build_parser() -> argparse.ArgumentParser:
     from intnet.arch import ARCHS
     from model.data import DATASETS
+    from model.defaults import DEFAULT_EPOCHS, DEFAULT_FLOAT_EPOCHS, per_arch
 
     parser, sub = command_parser("model", "Datasets and quantized networks of QS-NAS.")
     t = sub.add_parser(
@@ -21,19 +22,21 @@ def build_parser() -> argparse.ArgumentParser:
         "$QSNAS_CACHE (default ~/.cache/qsnas/runs).")
     t.add_argument("--arch", default="vgg", choices=ARCHS, help="network family (default vgg)")
     t.add_argument("--q", type=int, required=True,
-                   help="bit width of weights and hidden activations, 1..8")
-    t.add_argument("--s", type=float, required=True, help="width scale, e.g. 1 or 1.5")
+                   help="bit width of weights and hidden activations, 1..8 bits (required)")
+    t.add_argument("--s", type=float, required=True,
+                   help="width scale: every hidden layer's channels × S, e.g. 1 or 1.5 (required)")
     t.add_argument("--dataset", default="mnist5k", choices=DATASETS,
                    help="data set (default mnist5k; cifar10/svhn need --data-dir)")
-    t.add_argument("--data-dir", default=None, help="folder with the cifar10 or svhn files")
+    t.add_argument("--data-dir", default=None,
+                   help="folder with the cifar10 or svhn files (default: none)")
     t.add_argument("--epochs", type=int, default=None,
-                   help="QAT fine-tune epochs (default: model.train.DEFAULT_EPOCHS)")
+                   help=f"QAT fine-tune epochs (default {per_arch(DEFAULT_EPOCHS)})")
     t.add_argument("--float-epochs", type=int, default=None,
-                   help="float pre-train epochs (default: model.train.DEFAULT_FLOAT_EPOCHS)")
+                   help=f"float pre-train epochs (default {per_arch(DEFAULT_FLOAT_EPOCHS)})")
     t.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     t.add_argument("--no-cache", action="store_true", help="train even if a cached run exists")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
-    t.add_argument("--out", required=True, help="bundle directory to write")
+    t.add_argument("--out", required=True, help="bundle directory to write (required)")
     t.add_argument("--force", action="store_true", help="replace an existing --out directory")
     _add_interchange_commands(sub)
     return parser
@@ -50,11 +53,13 @@ def _add_interchange_commands(sub) -> None:
         "accelerator cannot run is named in one line and nothing is written. With --dataset, "
         "print the bundle's integer (golden) accuracy on its test split.")
     i.add_argument("model", metavar="MODEL.onnx", help="the QONNX file")
-    i.add_argument("--out", required=True, help="bundle directory to write")
+    i.add_argument("--out", required=True, help="bundle directory to write (required)")
     i.add_argument("--dataset", default=None, choices=DATASETS,
                    help="data set the model was trained on (default: none, recorded as "
                    "'custom'; its input shape must match)")
-    i.add_argument("--data-dir", default=None, help="folder with the cifar10 or svhn files")
+    i.add_argument("--data-dir", default=None,
+                   help="folder with the cifar10 or svhn files (default: none; mnist5k "
+                   "and digits ship with their packages)")
     i.add_argument("--force", action="store_true", help="replace an existing --out directory")
     e = sub.add_parser(
         "export", help="write a bundle as an ONNX graph (exact integer, or QONNX)",
@@ -63,8 +68,8 @@ def _add_interchange_commands(sub) -> None:
         "pixels [N, H, W, C], output int64 logits). --flavor qonnx: a QONNX graph with Quant "
         "nodes for qonnx/FINN/hls4ml (input x/255 float32 [1, C, H, W], float32 logits; "
         "rounds half to even, so not bit-exact).")
-    e.add_argument("--bundle", required=True, help="bundle directory")
-    e.add_argument("--onnx", required=True, metavar="FILE", help="ONNX file to write")
+    e.add_argument("--bundle", required=True, help="bundle directory (required)")
+    e.add_argument("--onnx", required=True, metavar="FILE", help="ONNX file to write (required)")
     e.add_argument("--flavor", default="plain", choices=("plain", "qonnx"),
                    help="plain (default, exact integer ops) or qonnx (Quant nodes)")
     e.add_argument("--force", action="store_true", help="replace an existing FILE")

@@ -42,6 +42,7 @@ from tqdm import tqdm
 from common.files import atomic_directory
 from intnet.bundle import IntegerNetwork, load_bundle, save_bundle
 from model.data import Dataset, dataset_shape, load_dataset
+from model.defaults import DEFAULT_EPOCHS, DEFAULT_FLOAT_EPOCHS  # torch-free, for --help
 from model.export import export_network
 from model.nets import QNet
 from model.quant import clamp_steps_
@@ -52,10 +53,6 @@ CACHE_VERSION = 5
 # Bump when only export or evaluation changes: cached runs are re-exported, not retrained.
 EXPORT_VERSION = 2
 FLOAT_CACHE_VERSION = 1
-# Default epochs per architecture (QAT fine-tune, float pre-train): what meets the
-# issue-2 accuracy targets on mnist5k with margin (docs/model.md has the measurements).
-DEFAULT_EPOCHS = {"vgg": 12, "mobilenet": 15}
-DEFAULT_FLOAT_EPOCHS = {"vgg": 15, "mobilenet": 30}
 # Default peak QAT learning rate per architecture (mobilenet q=4 measured 95.7% at 0.01,
 # 97.1% at 0.03).
 DEFAULT_QAT_LR = {"vgg": 0.01, "mobilenet": 0.03}

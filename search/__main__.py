@@ -20,25 +20,42 @@ from common.files import check_output
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from boards import DEFAULT_BOARD
+    from boards import DEFAULT_BOARD, board_names
     from intnet.arch import ARCHS
     from model.data import DATASETS
+    from model.defaults import DEFAULT_EPOCHS, per_arch
+    from search.executors import EXECUTORS
 
     p = OneLineParser(prog="python -m search", description=__doc__)
     p.add_argument("--target-acc", type=float, required=True,
-                   help="required integer test accuracy, in (0, 1), e.g. 0.97")
-    p.add_argument("--arch", default="vgg", choices=ARCHS)
-    p.add_argument("--dataset", default="mnist5k", choices=DATASETS)
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--board", default=DEFAULT_BOARD)
-    p.add_argument("--q-samples", default="1,2,4,8", help="q of the trained samples")
-    p.add_argument("--s-samples", default="0.5,1,2", help="s of the trained samples")
+                   help="integer (golden-model) test accuracy to reach, a fraction in (0, 1), "
+                   "e.g. 0.97 (required)")
+    p.add_argument("--arch", default="vgg", choices=ARCHS, help="network family (default vgg)")
+    p.add_argument("--dataset", default="mnist5k", choices=DATASETS,
+                   help="data set (default mnist5k; cifar10/svhn need --data-dir)")
+    p.add_argument("--data-dir", default=None,
+                   help="folder with the cifar10 or svhn files (default: none)")
+    p.add_argument("--board", default=DEFAULT_BOARD,
+                   help=f"target board (default {DEFAULT_BOARD}; one of "
+                   f"{', '.join(board_names())})")
+    p.add_argument("--q-samples", default="1,2,4,8", metavar="LIST",
+                   help="bit widths of the trained samples, in bits (default 1,2,4,8)")
+    p.add_argument("--s-samples", default="0.5,1,2", metavar="LIST",
+                   help="width scales of the trained samples (default 0.5,1,2)")
     p.add_argument("--s-min", type=float, default=0.25,
                    help="smallest s to choose (default 0.25)")
     p.add_argument("--s-max", type=float, default=2.0, help="largest s to choose (default 2)")
-    p.add_argument("--epochs", type=int, default=None, help="QAT epochs (default: model's)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--jobs", type=int, default=1, help="parallel training processes")
+    p.add_argument("--epochs", type=int, default=None,
+                   help=f"QAT fine-tune epochs (default {per_arch(DEFAULT_EPOCHS)})")
+    p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="training jobs run at once, in processes (default 1)")
+    p.add_argument("--executor", default="local", choices=EXECUTORS,
+                   help="where training jobs run: local processes (--jobs) or Ray tasks "
+                   "(default local)")
+    p.add_argument("--ray-address", default=None, metavar="HOST:PORT",
+                   help="Ray head to submit to with --executor ray (default: start a local "
+                   "Ray runtime)")
     p.add_argument("--strategy", default="poly", choices=("poly", "bo"),
                    help="poly: QS-NAS polynomial regressors (default); bo: Bayesian "
                    "optimisation (Optuna TPE), every trial trained")
@@ -46,12 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="networks BO may train (default 14, the polynomial method's usual "
                    "count)")
     p.add_argument("--rtl-images", type=int, default=5,
-                   help="test images the chosen design is simulated on in Verilator (0: none)")
+                   help="test images the chosen design is simulated on in Verilator (default 5; "
+                   "0: none)")
     p.add_argument("--out", default="search_out", help="output folder (default search_out)")
     p.add_argument("--force", action="store_true", help="replace an existing --out folder")
     p.add_argument("--build", action="store_true",
                    help="then run `codegen build` for the chosen point into OUT/build")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
     return p
 
 
@@ -81,17 +99,24 @@ def main(argv=None) -> int:
         raise UserError(f"--s-max must be in [--s-min, 16] = [{args.s_min:g}, 16], "
                         f"not {args.s_max}")
     check_choice(args.board, board_names(), "board")
+    from search.executors import check_address
+
+    check_address(args.ray_address)
+    if args.ray_address and args.executor != "ray":
+        raise UserError("--ray-address needs --executor ray")
     out = check_output(args.out, args.force)
     cfg = SearchConfig(
         target_acc=args.target_acc, arch=args.arch, dataset=args.dataset,
         data_dir=args.data_dir, board=args.board, q_samples=tuple(q_samples),
         s_samples=tuple(s_samples), s_min=args.s_min, s_max=args.s_max, epochs=args.epochs,
-        seed=args.seed, jobs=args.jobs, progress=not args.quiet)
+        seed=args.seed, jobs=args.jobs, executor=args.executor, ray_address=args.ray_address,
+        progress=not args.quiet)
     try:
         check_feasible(cfg)
     except ValueError as e:
         raise UserError(str(e)) from None
     check_data_files(args.dataset, args.data_dir)
+    _check_tools(args)
     try:
         if args.strategy == "bo":
             result = run_bo(cfg, args.trials, rtl_images=args.rtl_images)
@@ -116,6 +141,18 @@ def main(argv=None) -> int:
                           epochs=args.epochs, seed=args.seed, out=out / "build", force=True,
                           progress=not args.quiet))
     return 0
+
+
+def _check_tools(args) -> None:
+    """Pre-flight: the chosen design's RTL simulation and ``--build``, before training."""
+    from common.tools import require_simulation
+
+    if args.build:
+        from codegen.build import BuildConfig, check_tools
+
+        check_tools(BuildConfig(q=1, s=1.0, board=args.board))
+    elif args.rtl_images:
+        require_simulation("search (--rtl-images)")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ directly. The result is the least-energy feasible trial.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 
 import numpy as np
@@ -24,6 +25,7 @@ def bo_search(evaluate: Callable[[int, float], tuple[float, float | None]],
     "energy_uj"} or None, "trials": [...], "evaluated"}``.
     """
     import optuna
+    from tqdm import tqdm
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     q_values = [int(q) for q in q_values]
@@ -37,6 +39,7 @@ def bo_search(evaluate: Callable[[int, float], tuple[float, float | None]],
         s = trial.suggest_categorical("s", s_values)
         if (q, s) not in seen:
             seen[(q, s)] = evaluate(q, s)
+            bar.update()
         acc, energy = seen[(q, s)]
         trial.set_user_attr("accuracy", acc)
         trial.set_user_attr("energy_uj", energy)
@@ -55,9 +58,11 @@ def bo_search(evaluate: Callable[[int, float], tuple[float, float | None]],
     sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(5, budget))
     study = optuna.create_study(direction="minimize", sampler=sampler)
     # Repeated suggestions are free; the cap on trials only bounds a sampler that keeps
-    # proposing known points.
-    study.optimize(objective, n_trials=50 * budget, callbacks=[stop_at_budget],
-                   show_progress_bar=progress)
+    # proposing known points. The bar counts what costs: distinct networks trained (not
+    # Optuna's trials, whose cap is 50 × the budget).
+    with tqdm(total=budget, desc="BO: networks trained", unit="net", disable=not progress,
+              file=sys.stderr) as bar:
+        study.optimize(objective, n_trials=50 * budget, callbacks=[stop_at_budget])
     trials = [{"q": t.params["q"], "s": t.params["s"], "accuracy": t.user_attrs["accuracy"],
                "energy_uj": t.user_attrs["energy_uj"]} for t in study.trials]
     feasible = [t for t in trials if t["energy_uj"] is not None

@@ -46,6 +46,8 @@ class SearchConfig:
     epochs: int | None = None  # QAT epochs (None: the model's default)
     seed: int = 0  # training seed
     jobs: int = 1  # parallel training processes
+    executor: str = "local"  # where training jobs run: search.executors.EXECUTORS
+    ray_address: str | None = None  # HOST:PORT of a Ray head; None: a local Ray runtime
     max_candidates: int = 4  # chosen points trained for real before giving up
     progress: bool = True
 
@@ -96,11 +98,12 @@ def train_points(points: list[tuple[int, float]], cfg: SearchConfig,
     """
     from tqdm import tqdm
 
+    from search.executors import make_executor
+
     threads = max(1, (os.cpu_count() or 1) // max(1, cfg.jobs))
     own = executor is None
     if own:
-        executor = (cf.ProcessPoolExecutor(max_workers=cfg.jobs) if cfg.jobs > 1
-                    else _InlineExecutor())
+        executor = make_executor(cfg.executor, cfg.jobs, cfg.ray_address, threads)
     results: dict[tuple[int, float], dict] = {}
     try:
         args = (cfg.dataset, cfg.data_dir, cfg.epochs, cfg.seed, threads)
@@ -125,18 +128,6 @@ def train_points(points: list[tuple[int, float]], cfg: SearchConfig,
         if own:
             executor.shutdown()
     return results
-
-
-class _InlineExecutor(cf.Executor):
-    """Runs each job at submit time in this process (``--jobs 1``)."""
-
-    def submit(self, fn, /, *args, **kwargs):
-        future: cf.Future = cf.Future()
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except BaseException as e:  # handed to the caller through the future
-            future.set_exception(e)
-        return future
 
 
 def energy_point(cfg: SearchConfig, q: int, s: float) -> dict:

@@ -9,7 +9,7 @@ from common.cli import command_parser, run_cli
 
 # Each subcommand lives in its own module exposing ``register(subparsers)``, which adds
 # its parser and sets ``func(args) -> int`` as the default.
-SUBCOMMANDS = ("sim.rtl", "sim.cycles", "sim.sweep")
+SUBCOMMANDS = ("sim.rtl", "sim.cycles_cli", "sim.sweep")
 
 
 def build_parser() -> argparse.ArgumentParser:

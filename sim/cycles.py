@@ -50,7 +50,6 @@ first layer's share of ``mac_ops``, ``first_active_pe_cycles`` its share of
 
 from __future__ import annotations
 
-import json
 import math
 
 from hw.packing import PARAM_BITS
@@ -208,32 +207,3 @@ def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int) -> dict:
 def network_cycle_model(net, pe_count: int, mults_per_pe: int) -> dict:
     """`cycle_model` of a loaded `IntegerNetwork` (q from the bundle)."""
     return cycle_model(net.layers, net.q, pe_count, mults_per_pe)
-
-
-# ---------------------------------------------------------------------------- CLI
-
-
-def _run(args) -> int:
-    from common.cli import UserError, check_positive
-    from intnet.bundle import load_bundle
-
-    check_positive(args.pe, "--pe")
-    check_positive(args.mult, "--mult")
-    net = load_bundle(args.bundle)
-    try:
-        result = network_cycle_model(net, args.pe, args.mult)
-    except ValueError as e:
-        raise UserError(str(e)) from None
-    print(json.dumps(result, indent=1))
-    return 0
-
-
-def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "cycles", help="analytical cycle and event counts of the accelerator",
-        description="Print the cycle model's JSON for a bundle on a P×M array: cycles "
-                    "(equal to the RTL's), physical bound, per-layer ratio, events, memories.")
-    parser.add_argument("--bundle", required=True, help="IntegerNetwork bundle directory")
-    parser.add_argument("--pe", type=int, required=True, help="processing engines P")
-    parser.add_argument("--mult", type=int, required=True, help="q-bit multipliers per PE M")
-    parser.set_defaults(func=_run)

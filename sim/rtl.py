@@ -19,6 +19,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -68,18 +69,91 @@ def _locked(path: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def _cached_build(files: dict[str, str], top: str, name: str, digest: str, *,
-                  verbose: bool = False) -> Path:
+STAMP = "qsnas.built"  # JSON: the Verilog digest, every file's size, the binary's SHA-256
+KEEP = ("runs", "units-")  # run folders of simulations that may be using the entry
+PRUNE = ("*.gch",)  # precompiled headers: 98 % of an entry, needed only while compiling
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _entry_files(build_dir: Path) -> dict[str, int]:
+    """Size of every file of a cache entry but the stamp and the run folders."""
+    return {str(p.relative_to(build_dir)): p.stat().st_size
+            for p in sorted(build_dir.rglob("*"))
+            if p.is_file() and p.name != STAMP
+            and not p.relative_to(build_dir).parts[0].startswith(KEEP)}
+
+
+def entry_damage(build_dir: Path, top: str, digest: str) -> str | None:
+    """Why the cache entry ``build_dir`` cannot be trusted, or None when it is whole: no
+    stamp (a build that never finished), another digest, a file missing or of another
+    size than when it was built (truncated), or a binary whose SHA-256 differs."""
+    try:
+        stamp = json.loads((build_dir / STAMP).read_text())
+        files, binary = dict(stamp["files"]), stamp["binary_sha256"]
+        if stamp["digest"] != digest:
+            return "it was built from other Verilog"
+    except FileNotFoundError:
+        return "it has no stamp (an unfinished build)"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "its stamp is unreadable"
+    for rel, size in files.items():
+        path = build_dir / rel
+        if not path.is_file():
+            return f"{rel} is missing"
+        if path.stat().st_size != size:
+            return f"{rel} has {path.stat().st_size} bytes, not {size}"
+    if top not in files or _sha256(build_dir / top) != binary:
+        return f"the binary {top} differs from the one built"
+    return None
+
+
+def _clear_entry(build_dir: Path) -> None:
+    """Remove everything of an entry but the run folders of simulations using it."""
+    for child in build_dir.iterdir() if build_dir.is_dir() else ():
+        if not child.name.startswith(KEEP):
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+
+
+def cached_build(files: dict[str, str], top: str, name: str, digest: str, *,
+                  verbose: bool = False, extra_args: tuple[str, ...] = (),
+                  progress: bool = False) -> Path:
     """Build (or reuse) a Verilator model of ``files`` (name → Verilog text) in the cache
-    directory ``name``; ``digest`` marks a finished build."""
+    directory ``name``; ``digest`` marks a finished build.
+
+    An entry is reused only when `entry_damage` finds nothing wrong; otherwise it is
+    cleared and built again from scratch (make would trust a truncated object file that
+    is newer than its source). The stamp is written last, atomically.
+    """
     from cocotb_tools import runner as cocotb_runner
+
+    from common.files import write_text_atomic
 
     setup_verilator()
     build_dir = cache_root() / name
     with _locked(build_dir.with_suffix(".lock")):
-        stamp = build_dir / "qsnas.built"
-        if stamp.exists() and (build_dir / top).exists():
+        damage = entry_damage(build_dir, top, digest)
+        if damage is None:
+            _say(progress, f"Verilator model: reusing {build_dir}")
             return build_dir
+        if build_dir.exists():
+            print(f"sim: rebuilding the Verilator model in {build_dir}: {damage}",
+                  file=sys.stderr, flush=True)
+            _clear_entry(build_dir)
+        _say(progress, f"Verilator model: compiling {top} into {build_dir} (once per design: "
+                       "about a minute)")
+        t0 = time.perf_counter()
         src = build_dir / "src"
         src.mkdir(parents=True, exist_ok=True)
         for fname, text in files.items():
@@ -89,10 +163,22 @@ def _cached_build(files: dict[str, str], top: str, name: str, digest: str, *,
         old = os.environ.get("MAKEFLAGS")
         with temporary_environ(MAKEFLAGS=((old + " ") if old else "") + MAKE_VARS):
             sim.build(sources=[src / fname for fname in files], hdl_toplevel=top,
-                      build_dir=build_dir, build_args=list(VERILATOR_FLAGS), always=True,
-                      log_file=None if verbose else build_dir / "build.log")
-        stamp.write_text(digest + "\n")
+                      build_dir=build_dir, build_args=[*VERILATOR_FLAGS, *extra_args],
+                      always=True, log_file=None if verbose else build_dir / "build.log")
+        for pattern in PRUNE:
+            for path in build_dir.glob(pattern):
+                path.unlink()
+        stamp = {"digest": digest, "files": _entry_files(build_dir),
+                 "binary_sha256": _sha256(build_dir / top)}
+        write_text_atomic(build_dir / STAMP, json.dumps(stamp, indent=1) + "\n")
+        _say(progress, f"Verilator model: compiled in {time.perf_counter() - t0:.0f} s")
     return build_dir
+
+
+def _say(progress: bool, message: str) -> None:
+    """A progress line on stderr (the long steps announce themselves)."""
+    if progress:
+        print(f"      {message}", file=sys.stderr, flush=True)
 
 
 def _digest(text: str) -> str:
@@ -103,20 +189,20 @@ def _digest(text: str) -> str:
 
 
 def build(network, pe_count: int, mults_per_pe: int, *, verbose: bool = False,
-          mult_impl: str = "lut"):
+          progress: bool = False, mult_impl: str = "lut"):
     """Build (or reuse) the Verilator model; returns ``(build_dir, accelerator)``."""
     text, top = verilog_text(network, pe_count, mults_per_pe, mem_path="mem",
                              mult_impl=mult_impl)
     digest = _digest(text)
-    build_dir = _cached_build({f"{TOP_NAME}.v": text, "qsnas_rom.v": ROM_VERILOG}, TOP_NAME,
-                              digest[:20], digest, verbose=verbose)
+    build_dir = cached_build({f"{TOP_NAME}.v": text, "qsnas_rom.v": ROM_VERILOG}, TOP_NAME,
+                              digest[:20], digest, verbose=verbose, progress=progress)
     return build_dir, top
 
 
 def build_verilog(text: str, top: str, *, verbose: bool = False) -> Path:
     """Build (or reuse) a Verilator model of Verilog ``text``."""
     digest = _digest(text)
-    return _cached_build({f"{top}.v": text}, top, f"{top}-{digest[:16]}", digest,
+    return cached_build({f"{top}.v": text}, top, f"{top}-{digest[:16]}", digest,
                          verbose=verbose)
 
 
@@ -156,42 +242,36 @@ def run_unit_benches(q: int = 3, mults_per_pe: int = 5, acc_bits: int = 40, act_
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
-def simulate(network, pe_count: int, mults_per_pe: int, images: np.ndarray, *,
-             keep: bool = False, verbose: bool = False, edit_mem=None,
-             mem_dir=None, mult_impl: str = "lut") -> dict:
-    """Run ``images`` through the RTL; ``{"logits", "classes", "cycles"}`` as lists.
+def run_bench(build_dir: Path, images: np.ndarray, num_classes: int, *, prepare=None,
+              keep: bool = False, verbose: bool = False, what: str = "RTL",
+              progress: bool = False) -> dict:
+    """Run the end-to-end bench `sim.tb.tb_top` on the Verilator model in ``build_dir``
+    (any model with the accelerator's ports: the RTL, or a synthesized netlist) for
+    ``images``; ``{"logits", "classes", "cycles", …}`` as lists.
 
-    ``mem_dir``, if given, holds the ``.mem`` files to simulate (e.g. a build's
-    ``mem/``) instead of ones packed from ``network`` here. ``edit_mem(mem_dir)``, if
-    given, may rewrite the ``.mem`` files before the run (the compiled model is reused:
-    the files are read when the simulation starts).
+    Each run gets its own folder under ``build_dir/runs``; ``prepare(run_dir)``, if
+    given, writes what the model reads there (the ``.mem`` files) before it starts.
     """
     from cocotb_tools import runner as cocotb_runner
 
     images = np.ascontiguousarray(np.asarray(images, dtype=np.uint8))
-    build_dir, top = build(network, pe_count, mults_per_pe, verbose=verbose,
-                           mult_impl=mult_impl)
     runs = build_dir / "runs"
     runs.mkdir(exist_ok=True)
     run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=runs))
     try:
-        if mem_dir is None:
-            write_mem_files(top.packed, run_dir / "mem")
-        else:
-            (run_dir / "mem").mkdir()
-            for name in top.packed.mem_files():
-                shutil.copyfile(Path(mem_dir) / name, run_dir / "mem" / name)
-        if edit_mem is not None:
-            edit_mem(run_dir / "mem")
+        if prepare is not None:
+            prepare(run_dir)
         np.save(run_dir / "images.npy", images)
         result_path = run_dir / "result.json"
         repo = str(Path(__file__).resolve().parent.parent)
         env = {
             "QSNAS_IMAGES": str(run_dir / "images.npy"),
-            "QSNAS_CLASSES": str(top.plan.num_classes),
+            "QSNAS_CLASSES": str(num_classes),
             "QSNAS_RESULT": str(result_path),
             "PYTHONPATH": os.pathsep.join([repo, os.environ.get("PYTHONPATH", "")]),
         }
+        _say(progress, f"{what} simulation: {len(images)} images in one Verilator run")
+        t0 = time.perf_counter()
         sim = cocotb_runner.get_runner("verilator")
         sim.test(test_module="sim.tb.tb_top", hdl_toplevel=TOP_NAME, hdl_toplevel_lang="verilog",
                  build_dir=build_dir, test_dir=run_dir, extra_env=env,
@@ -200,36 +280,49 @@ def simulate(network, pe_count: int, mults_per_pe: int, images: np.ndarray, *,
             log = run_dir / "sim.log"
             tail = log.read_text()[-2000:] if log.exists() else ""
             keep = True
-            raise RuntimeError(f"the RTL simulation wrote no result; see {run_dir}\n{tail}")
+            raise RuntimeError(f"the {what} simulation wrote no result; see {run_dir}\n{tail}")
+        _say(progress, f"{what} simulation: {len(images)} images in "
+                       f"{time.perf_counter() - t0:.1f} s")
         return json.loads(result_path.read_text())
     finally:
         if not keep:
             shutil.rmtree(run_dir, ignore_errors=True)
 
 
-def run_rtl(net_or_bundle_dir, pe_count: int, mults_per_pe: int, images, *,
-            verbose: bool = False, mem_dir=None, mult_impl: str = "lut") -> dict:
-    """Simulate ``images`` and compare every logit with the golden model.
+def simulate(network, pe_count: int, mults_per_pe: int, images: np.ndarray, *,
+             keep: bool = False, verbose: bool = False, edit_mem=None,
+             mem_dir=None, progress: bool = False, mult_impl: str = "lut") -> dict:
+    """Run ``images`` through the RTL; ``{"logits", "classes", "cycles"}`` as lists.
 
-    ``mem_dir``: simulate these ``.mem`` files (a build's ``mem/``) instead of packing
-    the network's weights here; ``mult_impl``: the lane multipliers (`hw.top`).
-
-    Returns ``{"images", "logits", "classes", "cycles", "mismatches",
-    "mismatched_images", "golden_classes"}``; ``mismatches`` counts differing logits.
+    ``mem_dir``, if given, holds the ``.mem`` files to simulate (e.g. a build's
+    ``mem/``) instead of ones packed from ``network`` here. ``edit_mem(mem_dir)``, if
+    given, may rewrite the ``.mem`` files before the run (the compiled model is reused:
+    the files are read when the simulation starts).
     """
+    build_dir, top = build(network, pe_count, mults_per_pe, verbose=verbose, progress=progress,
+                           mult_impl=mult_impl)
+
+    def prepare(run_dir: Path) -> None:
+        if mem_dir is None:
+            write_mem_files(top.packed, run_dir / "mem")
+        else:
+            (run_dir / "mem").mkdir()
+            for name in top.packed.mem_files():
+                shutil.copyfile(Path(mem_dir) / name, run_dir / "mem" / name)
+        if edit_mem is not None:
+            edit_mem(run_dir / "mem")
+
+    return run_bench(build_dir, images, top.plan.num_classes, prepare=prepare, keep=keep,
+                     verbose=verbose, progress=progress)
+
+
+def compare(net, images: np.ndarray, got: dict) -> dict:
+    """A simulation's result ``got`` (`run_bench`) against the golden model on ``images``:
+    ``{"images", "logits", "classes", "cycles", "mismatches", "mismatched_images",
+    "golden_classes"}``; ``mismatches`` counts differing logits."""
     from intnet import golden
 
-    net = net_or_bundle_dir
-    if isinstance(net, (str, os.PathLike)):
-        from intnet.bundle import load_bundle
-
-        net = load_bundle(net)
-    images = np.asarray(images)
-    if images.ndim == 3:
-        images = images[None]
     want = golden.run(net, images)
-    got = simulate(net, pe_count, mults_per_pe, images, verbose=verbose, mem_dir=mem_dir,
-                   mult_impl=mult_impl)
     logits = np.asarray(got["logits"], dtype=np.int64).reshape(want.shape)
     diff = logits != want
     return {
@@ -241,6 +334,27 @@ def run_rtl(net_or_bundle_dir, pe_count: int, mults_per_pe: int, images, *,
         "mismatched_images": int(diff.any(axis=1).sum()),
         "golden_classes": golden.classify(want).tolist(),
     }
+
+
+def run_rtl(net_or_bundle_dir, pe_count: int, mults_per_pe: int, images, *,
+            verbose: bool = False, mem_dir=None, progress: bool = False,
+            mult_impl: str = "lut") -> dict:
+    """Simulate ``images`` and compare every logit with the golden model (`compare`).
+
+    ``mem_dir``: simulate these ``.mem`` files (a build's ``mem/``) instead of packing
+    the network's weights here; ``mult_impl``: the lane multipliers (`hw.top`).
+    """
+    net = net_or_bundle_dir
+    if isinstance(net, (str, os.PathLike)):
+        from intnet.bundle import load_bundle
+
+        net = load_bundle(net)
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[None]
+    got = simulate(net, pe_count, mults_per_pe, images, verbose=verbose, mem_dir=mem_dir,
+                   progress=progress, mult_impl=mult_impl)
+    return compare(net, images, got)
 
 
 # ---------------------------------------------------------------------------- CLI
@@ -262,18 +376,20 @@ def test_images(net, count: int, data_dir=None) -> tuple[np.ndarray, str]:
 def _run(args) -> int:
     from common.cli import UserError, check_positive
     from common.files import check_output, write_text_atomic
+    from common.tools import require_simulation
     from intnet.bundle import load_bundle
 
     check_positive(args.pe, "--pe")
     check_positive(args.mult, "--mult")
     check_positive(args.images, "--images")
     check_output(args.json, args.force, directory=False)
+    require_simulation("sim rtl")
     net = load_bundle(args.bundle)
     images, what = test_images(net, args.images, args.data_dir)
     print(f"sim rtl: building P={args.pe} M={args.mult} q={net.q} and running {what}",
           file=sys.stderr)
     try:
-        result = run_rtl(net, args.pe, args.mult, images)
+        result = run_rtl(net, args.pe, args.mult, images, progress=True)
     except ValueError as e:
         raise UserError(str(e)) from None
     out = {k: result[k] for k in ("images", "logits", "classes", "cycles", "mismatches")}
@@ -290,11 +406,17 @@ def register(subparsers) -> None:
         description="Build the accelerator for a bundle on a P×M array, run the first N "
                     "test images in Verilator (cocotb) and write logits, classes, cycles "
                     "and mismatches against the golden model as JSON.")
-    parser.add_argument("--bundle", required=True, help="IntegerNetwork bundle directory")
-    parser.add_argument("--pe", type=int, required=True, help="processing engines P")
-    parser.add_argument("--mult", type=int, required=True, help="q-bit multipliers per PE M")
-    parser.add_argument("--images", type=int, default=10, help="test images (default 10)")
-    parser.add_argument("--data-dir", default=None, help="data directory (cifar10, svhn)")
-    parser.add_argument("--json", required=True, help="output JSON file")
+    parser.add_argument("--bundle", required=True,
+                        help="IntegerNetwork bundle directory (required)")
+    parser.add_argument("--pe", type=int, required=True, help="processing engines P (required)")
+    parser.add_argument("--mult", type=int, required=True,
+                        help="multiplier lanes per PE M (required)")
+    parser.add_argument("--images", type=int, default=10,
+                        help="test images of the bundle's data set, the first N (default 10)")
+    parser.add_argument("--data-dir", default=None,
+                        help="folder with the cifar10 or svhn files (default: none)")
+    # --json, not --out: the command line of ARCHITECTURE.md, fixed; it names the format.
+    parser.add_argument("--json", required=True,
+                        help="JSON file to write: logits, classes, cycles, mismatches (required)")
     parser.add_argument("--force", action="store_true", help="replace an existing --json file")
     parser.set_defaults(func=_run)

@@ -102,7 +102,11 @@ def plot_best(rows: list[dict], path: str, title: str = "") -> int:
 
     Returns the number of points drawn.
     """
+    import io
+
     import matplotlib
+
+    from common.files import write_bytes_atomic
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -123,8 +127,10 @@ def plot_best(rows: list[dict], path: str, title: str = "") -> int:
     if best:
         ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=120)
     plt.close(fig)
+    write_bytes_atomic(path, png.getvalue())
     return len(best)
 
 
@@ -139,18 +145,22 @@ def register(subparsers) -> None:
         "shapes (no training) with the cycle, resource and energy models. Writes one CSV "
         "row per combination; column 'best' marks the least-energy (P,M) per (q,s) that "
         "fits the board.")
-    p.add_argument("--arch", choices=ARCHS, default="vgg")
-    p.add_argument("--dataset", choices=DATASETS, default="mnist5k")
-    p.add_argument("--q", required=True, metavar="LIST", help="bit widths, e.g. 1,2,4,8")
-    p.add_argument("--s", required=True, metavar="LIST", help="width scales, e.g. 0.5,1,2")
-    p.add_argument("--pe", default="1,2,4,8,16", metavar="LIST", help="PE counts P")
+    p.add_argument("--arch", choices=ARCHS, default="vgg", help="network family (default vgg)")
+    p.add_argument("--dataset", choices=DATASETS, default="mnist5k",
+                   help="data set whose input shape and classes are used (default mnist5k)")
+    p.add_argument("--q", required=True, metavar="LIST",
+                   help="bit widths in bits, e.g. 1,2,4,8 (required)")
+    p.add_argument("--s", required=True, metavar="LIST",
+                   help="width scales, e.g. 0.5,1,2 (required)")
+    p.add_argument("--pe", default="1,2,4,8,16", metavar="LIST",
+                   help="processing engines P (default 1,2,4,8,16)")
     p.add_argument("--mult", default="1,2,4,8,16", metavar="LIST",
-                   help="multipliers per PE M")
+                   help="multiplier lanes per PE M (default 1,2,4,8,16)")
     p.add_argument("--board", default=DEFAULT_BOARD,
                    help=f"target board: {', '.join(board_names())} (default {DEFAULT_BOARD})")
     p.add_argument("--clock-mhz", type=float, default=None,
                    help="design clock in MHz (default: the board's)")
-    p.add_argument("--out", required=True, metavar="FILE.csv", help="CSV to write")
+    p.add_argument("--out", required=True, metavar="FILE.csv", help="CSV to write (required)")
     p.add_argument("--force", action="store_true", help="replace existing output files")
     p.add_argument("--plot", action="store_true",
                    help="also save FILE.png: energy vs (q,s) at the best (P,M)")

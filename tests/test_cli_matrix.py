@@ -12,6 +12,7 @@ All commands run in-process through `common.cli.run_cli`, as ``python -m`` runs 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -180,6 +181,60 @@ def test_unwritable_output(cmd, work, bundles, capsys):
     assert sorted(os.listdir(work)) == ["file"]
 
 
+PROC = Path("/proc/self").is_dir()  # a virtual file system that refuses new files
+
+
+@pytest.mark.skipif(not PROC, reason="no /proc file system")
+@pytest.mark.parametrize("cmd", WRITERS)
+def test_output_on_a_virtual_file_system(cmd, work, bundles, capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("QSNAS_RTL_CACHE", str(tmp_path / "rtl"))
+    status, err = run(cmd, [], work, bundles, capsys, out="/proc/qsnas-out")
+    check_refused(status, err, COMMANDS[cmd][0],
+                  "cannot write to /proc: new files cannot be created there")
+    assert sorted(os.listdir(work)) == []
+    assert not (tmp_path / "rtl").exists(), "refused before any simulation"
+
+
+# A refusal that comes after the output check (inside the build, or at the data files).
+LATE_REFUSALS = {
+    "codegen build": ["--q", "8", "--pe", "64", "--mult", "64"],
+    "model train": DATA,
+    "search": ["--board", "icebreaker", "--s-min", "8", "--s-max", "16"],
+    "sim rtl": ["--data-dir", "/nonexistent/data", "--bundle", "{cifar_bundle}"],
+}
+
+
+@pytest.mark.parametrize("cmd", sorted(LATE_REFUSALS))
+def test_a_refused_command_leaves_no_parent_folders(cmd, work, bundles, capsys):
+    out = work / "new" / "deeper" / ("b.json" if cmd.startswith("sim") else "b")
+    status, err = run(cmd, LATE_REFUSALS[cmd], work, bundles, capsys, out=out)
+    assert status == 2 and err.count("\n") == 1, err
+    assert sorted(os.listdir(work)) == [], "a refused command left folders behind"
+
+
+def test_a_full_disk_is_one_line_and_leaves_nothing(work):
+    """The sweep's CSV hits the file-size limit (RLIMIT_FSIZE, as a full disk would stop
+    it): exit status 2, one line, no temporary file."""
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past it fails with EFBIG
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    env.pop("QSNAS_DEBUG", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "sim", "sweep", "--q", "1,2,4,8", "--s", "0.5,1,2",
+         "--out", "rows.csv", "--quiet"], cwd=work, env=env, preexec_fn=limit,
+        capture_output=True, text=True)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == "sim: error: cannot write rows.csv: File too large\n"
+    assert sorted(os.listdir(work)) == []
+
+
 def test_force_replaces_an_existing_output(work, bundles, capsys):
     out = work / "rows.csv"
     out.write_text("old\n")
@@ -219,6 +274,7 @@ def markdown_table() -> str:
             name = "exists.json" if cmd.startswith("sim") else "exists"
             cells.append(("output exists", cmd, ["--out", str(tmp / name)]))
             cells.append(("output unwritable", cmd, ["--out", str(tmp / "file" / "out")]))
+            cells.append(("output on /proc", cmd, ["--out", "/proc/qsnas-out"]))
         for bad, cmd, extra in cells:
             prog, module, base = COMMANDS[cmd]
             shown = " ".join(a for a in extra if not a.startswith("{"))
@@ -241,7 +297,7 @@ def test_the_docs_list_every_cell():
 
     doc = (Path(__file__).parents[1] / "docs" / "reliability.md").read_text()
     cells = CASES + [(bad, cmd) for cmd in WRITERS
-                     for bad in ("output exists", "output unwritable")]
+                     for bad in ("output exists", "output unwritable", "output on /proc")]
     missing = [c for c in cells if f"| {c[0]} | `{c[1]}`" not in doc]
     assert not missing, f"docs/reliability.md lacks {missing}"
     assert f"{len(cells)} cells" in doc

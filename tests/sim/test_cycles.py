@@ -86,8 +86,9 @@ def test_first_layer_steps_do_not_depend_on_q(arch):
 
 def test_cycles_cli(tmp_path, capsys):
     bundle = save_bundle(family_network("vgg", 2, 0.5), tmp_path / "b")
-    assert main(["cycles", "--bundle", str(bundle), "--pe", "3", "--mult", "5"]) == 0
-    out = json.loads(capsys.readouterr().out)
+    assert main(["cycles", "--bundle", str(bundle), "--pe", "3", "--mult", "5",
+                 "--json", str(tmp_path / "c.json")]) == 0
+    out = json.loads((tmp_path / "c.json").read_text())
     assert out["cycles"] == cycle_model(network_specs("vgg", 0.5, (28, 28, 1), 10), 2, 3, 5)[
         "cycles"]
     assert {"cycles", "physical_bound", "mac_ops", "layers", "events"} <= set(out)

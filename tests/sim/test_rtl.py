@@ -67,6 +67,8 @@ def test_rtl_cli(tmp_path, vgg_q1):
                         "--mult", "5", "--images", "2", "--json", str(out)],
                        capture_output=True, text=True, env=env, cwd=Path(__file__).parents[2])
     assert p.returncode == 0, p.stderr
+    # progress inside the long steps: the Verilator model, then the run
+    assert "Verilator model: " in p.stderr and "RTL simulation: 2 images in " in p.stderr
     result = json.loads(out.read_text())
     assert set(result) == {"images", "logits", "classes", "cycles", "mismatches"}
     assert result["images"] == 2 and result["mismatches"] == 0
@@ -75,3 +77,20 @@ def test_rtl_cli(tmp_path, vgg_q1):
                        cwd=Path(__file__).parents[2])
     assert p.returncode == 2
     assert p.stderr.strip() == "sim: error: --pe must be a positive integer, not 0"
+
+
+def test_a_truncated_cache_entry_is_rebuilt_and_still_bit_exact(vgg_q1, capfd):
+    """Acceptance: truncate the largest files of the entry `sim rtl` uses, run again: the
+    entry is rebuilt and every logit still equals the golden model's."""
+    from sim.rtl import STAMP, entry_damage
+
+    build_dir, _ = build(vgg_q1, 3, 5)
+    files = [p for p in build_dir.iterdir() if p.is_file() and p.name != STAMP]
+    for path in sorted(files, key=lambda p: p.stat().st_size)[-3:]:
+        with open(path, "r+b") as f:
+            f.truncate(path.stat().st_size // 2)
+    r = run_rtl(vgg_q1, 3, 5, IMAGES[:2])
+    assert "rebuilding the Verilator model" in capfd.readouterr().err
+    assert r["mismatches"] == 0 and r["classes"] == r["golden_classes"]
+    digest = json.loads((build_dir / STAMP).read_text())["digest"]
+    assert entry_damage(build_dir, "qsnas_top", digest) is None

