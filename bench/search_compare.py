@@ -20,20 +20,19 @@ import time
 import numpy as np
 
 from search.bo import bo_search, regret
-from search.qsnas import SearchConfig, energy_point
-from search.regress import select_poly
+from search.qsnas import SearchConfig, energy_point, walk
 
 Q_GRID = (1, 2, 3, 4, 6, 8)
 S_GRID = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
 
 
-def measure_grid(cfg: SearchConfig) -> dict:
+def measure_grid(cfg: SearchConfig, q_grid=Q_GRID, s_grid=S_GRID) -> dict:
     """Train every grid point once; accuracy, energy and training cost per point."""
     from model.train import train_and_export
 
     grid = {}
-    for s in S_GRID:
-        for q in Q_GRID:
+    for s in s_grid:
+        for q in q_grid:
             t0 = time.perf_counter()
             _, m = train_and_export(cfg.arch, q, s, cfg.dataset, cfg.epochs, cfg.seed, None,
                                     progress=False)
@@ -55,28 +54,15 @@ def cost(grid: dict, points) -> float:
     return sum(grid[p]["qat_seconds"] for p in points) + sum(float_s.values())
 
 
-def poly_method(grid: dict, target: float, q_samples=(1, 2, 4, 8), s_samples=(0.5, 1.0, 2.0)):
-    """QS-NAS on the grid: fit on samples, walk candidates least-predicted-energy first."""
-    samples = [(q, s) for q in q_samples for s in s_samples]
-    acc_fit = select_poly([q for q, _ in samples], [s for _, s in samples],
-                          [grid[p]["accuracy"] for p in samples], degrees=(1, 2, 3))
-    pts = [p for p in grid if grid[p]["energy_uj"]]
-    e_fit = select_poly([q for q, _ in pts], [s for _, s in pts],
-                        [grid[p]["energy_uj"] for p in pts], log_target=True,
-                        metric="mape")
-    ranked = sorted((p for p in pts if acc_fit.predict(*p) >= target),
-                    key=lambda p: float(e_fit.predict(*p)))
-    trained = list(samples)
-    found = None
-    for p in ranked:
-        if p not in trained:
-            trained.append(p)
-        if grid[p]["accuracy"] >= target:
-            found = p
-            break
-    return found, trained, {"accuracy_loo_rmse": acc_fit.loo_rmse,
-                            "energy_loo_mape": e_fit.loo_mape(
-                                np.array([grid[p]["energy_uj"] for p in pts]))}
+def poly_method(grid: dict, target: float, q_samples=(1, 2, 4, 8), s_samples=(0.5, 1.0, 2.0),
+                optimism: float = 0.5):
+    """QS-NAS on the grid (`search.qsnas.walk`): accuracy regressed on the samples, energy
+    exact, the least-energy plausible point trained until one measures feasible."""
+    samples = {(q, s): grid[(q, s)]["accuracy"] for q in q_samples for s in s_samples}
+    energies = {p: v["energy_uj"] for p, v in grid.items() if v["energy_uj"]}
+    found = walk(samples, energies, target, lambda q, s: grid[(q, s)]["accuracy"],
+                 optimism=optimism, max_new=len(grid))
+    return found.chosen, list(found.trained), {"accuracy_loo_rmse": found.fit.loo_rmse}
 
 
 def compare(arch: str = "vgg", dataset: str = "digits", target_acc: float = 0.95,
