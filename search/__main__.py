@@ -27,18 +27,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="python -m search", description=__doc__)
     p.add_argument("--target-acc", type=float, required=True,
                    help="required integer test accuracy, in (0, 1), e.g. 0.97")
-    p.add_argument("--arch", default="vgg", choices=ARCHS)
-    p.add_argument("--dataset", default="mnist5k", choices=DATASETS)
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--board", default=DEFAULT_BOARD)
-    p.add_argument("--q-samples", default="1,2,4,8", help="q of the trained samples")
-    p.add_argument("--s-samples", default="0.5,1,2", help="s of the trained samples")
+    p.add_argument("--arch", default="vgg", choices=ARCHS, help="network family (default vgg)")
+    p.add_argument("--dataset", default="mnist5k", choices=DATASETS,
+                   help="data set (default mnist5k)")
+    p.add_argument("--data-dir", default=None, help="folder with the cifar10 or svhn files")
+    p.add_argument("--board", default=DEFAULT_BOARD, help=f"target board (default "
+                   f"{DEFAULT_BOARD})")
+    p.add_argument("--q-samples", default="1,2,4,8",
+                   help="q of the trained samples (default 1,2,4,8)")
+    p.add_argument("--s-samples", default="0.5,1,2",
+                   help="s of the trained samples (default 0.5,1,2)")
     p.add_argument("--s-min", type=float, default=0.25,
                    help="smallest s to choose (default 0.25)")
     p.add_argument("--s-max", type=float, default=2.0, help="largest s to choose (default 2)")
     p.add_argument("--epochs", type=int, default=None, help="QAT epochs (default: model's)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--jobs", type=int, default=1, help="parallel training processes")
+    p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="parallel training processes (default 1)")
     p.add_argument("--strategy", default="poly", choices=("poly", "bo"),
                    help="poly: QS-NAS accuracy regressor, exact energy (default); bo: "
                    "Bayesian optimisation (Optuna TPE) over q and s, every trial trained")
@@ -53,12 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="poly: points trained beyond the samples before giving up "
                    "(default 8)")
     p.add_argument("--rtl-images", type=int, default=5,
-                   help="test images the chosen design is simulated on in Verilator (0: none)")
+                   help="test images the chosen design is simulated on in Verilator "
+                   "(default 5; 0: none)")
     p.add_argument("--out", default="search_out", help="output folder (default search_out)")
     p.add_argument("--force", action="store_true", help="replace an existing --out folder")
     p.add_argument("--build", action="store_true",
                    help="then run `codegen build` for the chosen point into OUT/build")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
 
