@@ -1,9 +1,9 @@
 """``python -m search --mixed``: per-layer bit widths, s and (P, M) at the least energy.
 
 BOMP-NAS style (van Son et al. 2023): Optuna's TPE sampler proposes one width per
-weighted layer (1..8) and a width scale s (1/8 grid); each proposal is fine-tuned
-(QAT, the ordinary recipe of `model.train`) from the float network of its s, which every
-proposal of that s shares through the training cache; the energy is exact: the cycle,
+weighted layer (1..8) and a width scale s among those whose float network the uniform
+search already trained; each proposal is then only a QAT fine-tune (the ordinary recipe
+of `model.train`) from that cached float network; the energy is exact: the cycle,
 resource and energy models at the best (P, M) that fits the board
 (`design_point`: `search.design.best_design` on `intnet.arch.with_widths`, lanes as wide
 as the widest layer), so (P, M) is searched exhaustively, not sampled. The objective is
@@ -18,16 +18,12 @@ mixed neighbours.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from search.design import DesignDoesNotFit, best_design, evaluate
 
-# s is proposed on this grid (every stage's channel count is exact on it; the uniform
-# search chooses on it too, so its points are the sampler's).
-S_STEP = 1 / 16
 # Weight memory breaks ties of energy in the objective by this relative amount at most.
 TIE_BREAK = 1e-3
 
@@ -111,11 +107,6 @@ def rank(point: Point) -> tuple:
     return (point.design["energy_uj"], point.design["weight_bits"], max(point.bits), point.s)
 
 
-def s_grid(s_min: float, s_max: float) -> list[float]:
-    lo = math.ceil(round(s_min / S_STEP, 9)) * S_STEP
-    return [lo + i * S_STEP for i in range(int(round((s_max - lo) / S_STEP)) + 1)]
-
-
 class MixedStudy:
     """The TPE study over widths and s, with the uniform grid as its warm start.
 
@@ -130,10 +121,11 @@ class MixedStudy:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.n_layers, self.target, self.design = n_layers, target, design
         self.max_weight_bits = max_weight_bits
+        self.s_values = sorted(s_values)
         self.dist = {f"b{i}": optuna.distributions.IntDistribution(1, 8)
                      for i in range(n_layers)}
-        self.dist["s"] = optuna.distributions.FloatDistribution(
-            s_values[0], s_values[-1], step=S_STEP)
+        # s as an index into the sorted scales: ordered for the sampler
+        self.dist["s"] = optuna.distributions.IntDistribution(0, len(self.s_values) - 1)
         sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=5)
         self.study = optuna.create_study(direction="minimize", sampler=sampler)
         self.points: dict[tuple, Point] = {}
@@ -149,12 +141,10 @@ class MixedStudy:
         import optuna
 
         self.points[(point.bits, point.s)] = point
-        s_lo, s_hi = self.dist["s"].low, self.dist["s"].high
-        if not (s_lo <= point.s <= s_hi and abs(point.s / S_STEP - round(point.s / S_STEP))
-                < 1e-9):
-            return  # off the sampler's grid: kept for the report, not for the sampler
+        if point.s not in self.s_values:
+            return  # not a scale the sampler proposes: kept for the report only
         value, constraint = self._value(point)
-        params = {f"b{i}": b for i, b in enumerate(point.bits)} | {"s": point.s}
+        params = self._params(point.bits, point.s)
         self.study.add_trial(optuna.trial.create_trial(
             params=params, distributions=self.dist, value=value,
             constraints={"accuracy": constraint}))
@@ -169,10 +159,12 @@ class MixedStudy:
                     continue
                 bits = list(point.bits)
                 bits[i] = narrower
-                params = {f"b{j}": b for j, b in enumerate(bits)} | {"s": point.s}
-                self.study.enqueue_trial(params, skip_if_exists=True)
+                self.study.enqueue_trial(self._params(bits, point.s), skip_if_exists=True)
                 count += 1
         return count
+
+    def _params(self, bits, s: float) -> dict:
+        return {f"b{i}": b for i, b in enumerate(bits)} | {"s": self.s_values.index(s)}
 
     def _tell(self, trial, point: Point) -> None:
         value, constraint = self._value(point)
@@ -194,7 +186,7 @@ class MixedStudy:
                 asked += 1
                 trial = self.study.ask(self.dist)
                 bits = tuple(trial.params[f"b{i}"] for i in range(self.n_layers))
-                key = (bits, round(trial.params["s"], 6))
+                key = (bits, self.s_values[trial.params["s"]])
                 waiting = next((w for k, w in pending.values() if k == key), None)
                 if waiting is not None:
                     waiting.append(trial)
@@ -241,7 +233,7 @@ def run_mixed(cfg, trials: int, rtl_images: int = 0):
 
     walked = uniform_walk(cfg)
     uniform = walked.results
-    s_values = s_grid(cfg.s_min, cfg.s_max)
+    s_values = sorted({s for _, s in uniform})  # their float networks are cached
     layers = [spec for spec in widths_specs(cfg.arch, s_values[-1], cfg.dataset, 8)
               if spec.w_bits]
 
