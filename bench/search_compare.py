@@ -8,6 +8,7 @@ of exactly the networks it asked for (float pre-trains shared per s, as the cach
 shares them), so the comparison does not depend on the order the methods ran in.
 
     python bench/search_compare.py [--dataset digits] [--target-acc 0.95] [--json out.json]
+    python bench/search_compare.py --sweep 0.93,0.94,0.95,0.96,0.97   # walk optimism
 """
 
 from __future__ import annotations
@@ -110,6 +111,35 @@ def compare(arch: str = "vgg", dataset: str = "digits", target_acc: float = 0.95
     return out
 
 
+def optimism_sweep(grid: dict, targets, optimisms=(0.0, 0.5, 1.0)) -> list[dict]:
+    """The default method's regret on the grid per target and `walk` optimism (the
+    networks trained include the 12 samples)."""
+    rows = []
+    for target in targets:
+        feasible = [v["energy_uj"] for v in grid.values()
+                    if v["energy_uj"] and v["accuracy"] >= target]
+        if not feasible:
+            continue
+        row = {"target": target}
+        for optimism in optimisms:
+            found, trained, _ = poly_method(grid, target, optimism=optimism)
+            row[optimism] = (regret(grid[found]["energy_uj"] if found else None,
+                                    min(feasible)), len(trained))
+        rows.append(row)
+    return rows
+
+
+def print_sweep(grid: dict, targets) -> None:
+    rows = optimism_sweep(grid, targets)
+    names = [k for k in rows[0] if k != "target"] if rows else []
+    print("| target | " + " | ".join(f"optimism {o:g}: regret (networks)" for o in names)
+          + " |")
+    print("|---|" + "---|" * len(names))
+    for row in rows:
+        cells = [f"{100 * row[o][0]:.1f} % ({row[o][1]})" for o in names]
+        print(f"| {row['target']:g} | " + " | ".join(cells) + " |")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", default="vgg")
@@ -118,7 +148,15 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--bo-seeds", type=int, default=5)
     parser.add_argument("--json", default=None)
+    parser.add_argument("--sweep", default=None, metavar="TARGETS",
+                        help="instead: the default method's regret at each of these targets "
+                             "for walk optimism 0, 0.5 and 1, e.g. 0.93,0.94,0.95,0.96,0.97")
     args = parser.parse_args(argv)
+    if args.sweep:
+        cfg = SearchConfig(target_acc=0.5, arch=args.arch, dataset=args.dataset,
+                           epochs=args.epochs, progress=False)
+        print_sweep(measure_grid(cfg), [float(t) for t in args.sweep.split(",")])
+        return 0
     out = compare(args.arch, args.dataset, args.target_acc, args.epochs, args.bo_seeds)
     if not out["rows"]:
         print("no grid point reaches the target", file=sys.stderr)

@@ -316,3 +316,17 @@ def test_render_lists_every_open_flow_run():
     assert "**fmax 19.6 MHz**" in md and "**fmax 31.22 MHz**" in md
     assert "| lc | 2,764 | 5,280 | 52.3 % |" in md and "| dsp | 32 | 156 | 20.5 % |" in md
     assert "nextpnr-ecp5, ecppack" in md and "synth_ice40 -dsp" in md
+
+
+def test_the_search_benchmark_walk_on_a_made_up_grid():
+    from bench.search_compare import Q_GRID, S_GRID, optimism_sweep, poly_method
+
+    grid = {(q, s): {"accuracy": 0.99 - 0.08 / q - 0.03 / s, "energy_uj": (0.2 + q) * s * s}
+            for q in Q_GRID for s in S_GRID}
+    best = min((p for p in grid if grid[p]["accuracy"] >= 0.93),
+               key=lambda p: grid[p]["energy_uj"])
+    found, trained, fit = poly_method(grid, 0.93)
+    assert found == best and len(trained) >= 12 and fit["accuracy_loo_rmse"] >= 0
+    rows = optimism_sweep(grid, [0.93, 0.999])  # 0.999: nothing feasible, no row
+    assert [r["target"] for r in rows] == [0.93]
+    assert rows[0][0.5] == (0.0, len(trained))
