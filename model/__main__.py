@@ -28,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "JSON list, text like 8,4,2,4, or a search.json: its chosen widths)")
     t.add_argument("--learn-bits", action="store_true",
                    help="learn the widths under --target-energy-uj or --target-weight-kb "
-                   "(model.bits), then fine-tune at them")
+                   "(model.bits), then fine-tune at them; with --q Q, widths of at most Q "
+                   "bits (default: up to 8)")
     t.add_argument("--target-energy-uj", type=float, default=None,
                    help="with --learn-bits: energy per inference (µJ) at the best (P, M) "
                    "on --board")
@@ -128,8 +129,8 @@ def _learn(args):
     learn = LearnConfig()
     if args.learn_epochs is not None:
         learn = dataclasses.replace(learn, epochs=args.learn_epochs)
-    if args.q is not None:
-        learn = dataclasses.replace(learn, init=min(max(args.q, learn.lo), learn.hi))
+    if args.q is not None:  # learn widths of at most Q bits, starting at Q
+        learn = dataclasses.replace(learn, init=args.q, hi=args.q)
     if args.target_weight_kb is not None:
         budget = BitBudget("weight_kb", args.target_weight_kb,
                            weight_kb_cost(args.arch, args.s, args.dataset), "weights")

@@ -104,7 +104,7 @@ def mixed_section() -> dict:
     rtl_ok = {"run": True, "images": 2, "mismatches": 0, "cycles": 900,
               "cycles_match_model": True}
     design = {"pe": 8, "mult": 4, "cycles": 12345, "bram36": 3.5, "rtl": rtl_ok,
-              "trained": 14, "search_seconds": 754.0}
+              "trained": 14, "search_seconds": 754.0, "float_seconds": 61.0}
     rows = [dict(design, method="QS-NAS poly", q=3, bits=None, s=0.5, accuracy=0.981,
                  energy_uj=4.25, weight_bits=40000),
             dict(design, method="mixed search", q=4, bits=[4, 2, 1, 3], s=0.5,
@@ -118,7 +118,7 @@ def mixed_section() -> dict:
         "targets": [{"target_acc": 0.98, "rows": rows, "acceptance": {
             "compared": True, "energy_ratio": 4.25 / 3.0, "energy_ok": True,
             "weight_share": 0.5, "weight_ok": True, "both_reach_target": True,
-            "mixed_widths_differ": True}}]}}
+            "mixed_widths_differ": True, "mixed_search_seconds": 754.0}}]}}
 
 
 def test_render_shows_the_mixed_table_and_its_acceptance():
@@ -128,7 +128,8 @@ def test_render_shows_the_mixed_table_and_its_acceptance():
     assert "| mixed | ok | 60 min 0 s | 2030-01-03 04:05 |" in md
     assert "| accuracy | ok | 5 min 1 s | 2030-01-02 03:04 |" in md  # the run's own date
     assert ("| QS-NAS poly | q = 3 | 0.5 | 8 × 4 | 98.1 % | 4.250 | 40,000 | 3.50 | 12,345 "
-            "| 0 mismatches / 2 img, cycles = model | 14 | 12 min 34 s |") in md
+            "| 0 mismatches / 2 img, cycles = model | 14 | 12 min 34 s | 1 min 1 s |") in md
+    assert "float networks cached: 12 min 34 s (goal ≤ 30 min)" in md
     assert "| mixed search | 4,2,1,3 | 0.5 |" in md
     assert "| not run: the generator refuses it |" in md
     assert "| learned bits (energy ≤ 3.269 µJ) | below the narrowest |" in md
