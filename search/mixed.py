@@ -226,11 +226,13 @@ def _executor(jobs: int) -> cf.Executor:
 
 def run_mixed(cfg, trials: int, rtl_images: int = 0):
     """The mixed-precision search; returns ``(search.json content, chosen IntegerNetwork)``."""
+    import time
     from functools import partial
 
     from model.bits import weight_bits
     from search.qsnas import measure_network, uniform_walk
 
+    t0 = time.perf_counter()
     walked = uniform_walk(cfg)
     uniform = walked.results
     s_values = sorted({s for _, s in uniform})  # their float networks are cached
@@ -264,7 +266,7 @@ def run_mixed(cfg, trials: int, rtl_images: int = 0):
     if not feasible:
         best = max((p.accuracy for p in every if p.accuracy is not None), default=None)
         raise ValueError(f"no trained network reached {cfg.target_acc} (the best measured "
-                         f"{best:.4f}); try more --trials or a larger --s-max")
+                         f"{best:.4f}); try more --trials, or larger --s-samples")
     chosen = min(feasible, key=rank)
     measured, net = measure_network(cfg, chosen.bits, chosen.s, rtl_images)
     names = [spec.name for spec in layers]
@@ -285,6 +287,8 @@ def run_mixed(cfg, trials: int, rtl_images: int = 0):
         "trials": {"budget": trials, "trained": sum(p.source == "mixed" and p.accuracy
                                                      is not None for p in every),
                    "warm_start": len(uniform)},
+        "trained": sum(p.accuracy is not None for p in every),
+        "wall_seconds": round(time.perf_counter() - t0, 1),
     }
     return result, net
 
