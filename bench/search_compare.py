@@ -8,6 +8,7 @@ of exactly the networks it asked for (float pre-trains shared per s, as the cach
 shares them), so the comparison does not depend on the order the methods ran in.
 
     python bench/search_compare.py [--dataset digits] [--target-acc 0.95] [--json out.json]
+    python bench/search_compare.py --sweep 0.93,0.94,0.95,0.96,0.97   # walk optimism
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ import time
 import numpy as np
 
 from search.bo import bo_search, regret
-from search.qsnas import SearchConfig, energy_point
-from search.regress import select_poly
+from search.qsnas import SearchConfig, energy_point, walk
 
 Q_GRID = (1, 2, 3, 4, 6, 8)
 S_GRID = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
@@ -38,7 +38,7 @@ def _train(arch, q, s, dataset, epochs, seed) -> dict:
             "float_seconds": m["float_seconds"], "wall": time.perf_counter() - t0}
 
 
-def measure_grid(cfg: SearchConfig, executor=None) -> dict:
+def measure_grid(cfg: SearchConfig, executor=None, q_grid=Q_GRID, s_grid=S_GRID) -> dict:
     """Train every grid point once; accuracy, energy and training cost per point.
 
     ``executor`` (a `concurrent.futures.Executor`, e.g. `search.executors.RayExecutor`)
@@ -49,12 +49,12 @@ def measure_grid(cfg: SearchConfig, executor=None) -> dict:
 
     executor = executor or InlineExecutor()
     args = (cfg.dataset, cfg.epochs, cfg.seed)
-    firsts = {s: executor.submit(_train, cfg.arch, Q_GRID[0], s, *args) for s in S_GRID}
-    futures = {(Q_GRID[0], s): f for s, f in firsts.items()}
-    for s in S_GRID:
+    firsts = {s: executor.submit(_train, cfg.arch, q_grid[0], s, *args) for s in s_grid}
+    futures = {(q_grid[0], s): f for s, f in firsts.items()}
+    for s in s_grid:
         firsts[s].result()  # the float pre-train of s is cached before its other q
         futures.update({(q, s): executor.submit(_train, cfg.arch, q, s, *args)
-                        for q in Q_GRID[1:]})
+                        for q in q_grid[1:]})
     grid = {}
     for (q, s), future in futures.items():
         grid[(q, s)] = dict(future.result(), energy_uj=energy_point(cfg, q, s)["energy_uj"])
@@ -71,28 +71,15 @@ def cost(grid: dict, points) -> float:
     return sum(grid[p]["qat_seconds"] for p in points) + sum(float_s.values())
 
 
-def poly_method(grid: dict, target: float, q_samples=(1, 2, 4, 8), s_samples=(0.5, 1.0, 2.0)):
-    """QS-NAS on the grid: fit on samples, walk candidates least-predicted-energy first."""
-    samples = [(q, s) for q in q_samples for s in s_samples]
-    acc_fit = select_poly([q for q, _ in samples], [s for _, s in samples],
-                          [grid[p]["accuracy"] for p in samples], degrees=(1, 2, 3))
-    pts = [p for p in grid if grid[p]["energy_uj"]]
-    e_fit = select_poly([q for q, _ in pts], [s for _, s in pts],
-                        [grid[p]["energy_uj"] for p in pts], log_target=True,
-                        metric="mape")
-    ranked = sorted((p for p in pts if acc_fit.predict(*p) >= target),
-                    key=lambda p: float(e_fit.predict(*p)))
-    trained = list(samples)
-    found = None
-    for p in ranked:
-        if p not in trained:
-            trained.append(p)
-        if grid[p]["accuracy"] >= target:
-            found = p
-            break
-    return found, trained, {"accuracy_loo_rmse": acc_fit.loo_rmse,
-                            "energy_loo_mape": e_fit.loo_mape(
-                                np.array([grid[p]["energy_uj"] for p in pts]))}
+def poly_method(grid: dict, target: float, q_samples=(1, 2, 4, 8), s_samples=(0.5, 1.0, 2.0),
+                optimism: float = 0.5):
+    """QS-NAS on the grid (`search.qsnas.walk`): accuracy regressed on the samples, energy
+    exact, the least-energy plausible point trained until one measures feasible."""
+    samples = {(q, s): grid[(q, s)]["accuracy"] for q in q_samples for s in s_samples}
+    energies = {p: v["energy_uj"] for p, v in grid.items() if v["energy_uj"]}
+    found = walk(samples, energies, target, lambda q, s: grid[(q, s)]["accuracy"],
+                 optimism=optimism, max_new=len(grid))
+    return found.chosen, list(found.trained), {"accuracy_loo_rmse": found.fit.loo_rmse}
 
 
 def compare(arch: str = "vgg", dataset: str = "digits", target_acc: float = 0.95,
@@ -148,6 +135,35 @@ def compare(arch: str = "vgg", dataset: str = "digits", target_acc: float = 0.95
     return out
 
 
+def optimism_sweep(grid: dict, targets, optimisms=(0.0, 0.5, 1.0)) -> list[dict]:
+    """The default method's regret on the grid per target and `walk` optimism (the
+    networks trained include the 12 samples)."""
+    rows = []
+    for target in targets:
+        feasible = [v["energy_uj"] for v in grid.values()
+                    if v["energy_uj"] and v["accuracy"] >= target]
+        if not feasible:
+            continue
+        row = {"target": target}
+        for optimism in optimisms:
+            found, trained, _ = poly_method(grid, target, optimism=optimism)
+            row[optimism] = (regret(grid[found]["energy_uj"] if found else None,
+                                    min(feasible)), len(trained))
+        rows.append(row)
+    return rows
+
+
+def print_sweep(grid: dict, targets) -> None:
+    rows = optimism_sweep(grid, targets)
+    names = [k for k in rows[0] if k != "target"] if rows else []
+    print("| target | " + " | ".join(f"optimism {o:g}: regret (networks)" for o in names)
+          + " |")
+    print("|---|" + "---|" * len(names))
+    for row in rows:
+        cells = [f"{100 * row[o][0]:.1f} % ({row[o][1]})" for o in names]
+        print(f"| {row['target']:g} | " + " | ".join(cells) + " |")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", default="vgg")
@@ -158,7 +174,15 @@ def main(argv=None) -> int:
     parser.add_argument("--json", default=None)
     parser.add_argument("--executor", default="local", choices=("local", "ray"))
     parser.add_argument("--ray-address", default=None)
+    parser.add_argument("--sweep", default=None, metavar="TARGETS",
+                        help="instead: the default method's regret at each of these targets "
+                             "for walk optimism 0, 0.5 and 1, e.g. 0.93,0.94,0.95,0.96,0.97")
     args = parser.parse_args(argv)
+    if args.sweep:
+        cfg = SearchConfig(target_acc=0.5, arch=args.arch, dataset=args.dataset,
+                           epochs=args.epochs, progress=False)
+        print_sweep(measure_grid(cfg), [float(t) for t in args.sweep.split(",")])
+        return 0
     out = compare(args.arch, args.dataset, args.target_acc, args.epochs, args.bo_seeds,
                   args.executor, args.ray_address)
     if not out["rows"]:

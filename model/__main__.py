@@ -21,8 +21,28 @@ def build_parser() -> argparse.ArgumentParser:
         "the float, fake-quant and integer (golden) test accuracy. Runs are cached in "
         "$QSNAS_CACHE (default ~/.cache/qsnas/runs).")
     t.add_argument("--arch", default="vgg", choices=ARCHS, help="network family (default vgg)")
-    t.add_argument("--q", type=int, required=True,
-                   help="bit width of weights and hidden activations, 1..8 bits (required)")
+    t.add_argument("--q", type=int, default=None,
+                   help="bit width of weights and hidden activations, 1..8 (required unless "
+                   "--bits or --learn-bits)")
+    t.add_argument("--bits", default=None, metavar="WIDTHS",
+                   help="one width per weighted layer (conv, dwconv, dense), e.g. 8,4,2,4: "
+                   "its weights and the activations it writes; or a file holding them (a "
+                   "JSON list, text like 8,4,2,4, or a search.json: its chosen widths; default: "
+                   "none)")
+    t.add_argument("--learn-bits", action="store_true",
+                   help="learn the widths under --target-energy-uj or --target-weight-kb "
+                   "(model.bits), then fine-tune at them; with --q Q, widths of at most Q "
+                   "bits (default: up to 8)")
+    t.add_argument("--target-energy-uj", type=float, default=None,
+                   help="with --learn-bits: energy per inference (µJ) at the best (P, M) "
+                   "on --board (default: none)")
+    t.add_argument("--target-weight-kb", type=float, default=None,
+                   help="with --learn-bits: weight memory in KiB (Σ weights·bits / 8192)")
+    t.add_argument("--board", default=None,
+                   help="with --target-energy-uj: board whose energy model prices the widths "
+                   "(default boards.DEFAULT_BOARD)")
+    t.add_argument("--learn-epochs", type=int, default=None,
+                   help="epochs with trainable widths (default model.bits.LearnConfig: 6)")
     t.add_argument("--s", type=float, required=True,
                    help="width scale: every hidden layer's channels × S, e.g. 1 or 1.5 (required)")
     t.add_argument("--dataset", default="mnist5k", choices=DATASETS,
@@ -86,33 +106,140 @@ def main(argv: list[str] | None = None) -> int:
     raise UserError(f"unknown command {args.command!r}")
 
 
+def parse_bits(text: str) -> tuple[int, ...]:
+    """``--bits``: ``8,4,2,4``, or a file with a JSON list, such text, or a search.json
+    (its ``chosen.bits``)."""
+    import json
+    from pathlib import Path
+
+    from common.cli import parse_int_list
+
+    path = Path(text)
+    if not path.is_file():
+        if "," not in text and not text.strip().isdigit():
+            raise UserError(f"--bits must be widths like 8,4,2,4 or a file, not {text!r} "
+                            "(no such file)")
+        return tuple(parse_int_list(text, "--bits"))
+    try:
+        content = path.read_text()
+    except OSError as e:
+        raise UserError(f"cannot read --bits file {path}: {e.strerror}") from None
+    try:
+        data = json.loads(content)
+    except ValueError:
+        return tuple(parse_int_list(content.strip(), f"--bits file {path}"))
+    if isinstance(data, dict):
+        data = (data.get("chosen") or {}).get("bits", data.get("bits"))
+    if not (isinstance(data, list) and all(isinstance(b, int) for b in data)):
+        raise UserError(f"--bits file {path} holds no list of widths (a JSON list, or a "
+                        "search.json with chosen.bits)")
+    return tuple(data)
+
+
+def _check_widths(args) -> None:
+    """Exactly one of --q, --bits, --learn-bits; the budget options only with the last."""
+    from common.cli import check_q
+
+    given = [name for name, v in (("--q", args.q), ("--bits", args.bits),
+                                  ("--learn-bits", args.learn_bits or None)) if v is not None]
+    if args.learn_bits and args.q is not None and args.bits is None:
+        given.remove("--q")  # --q is the learning's starting width
+    if len(given) != 1:
+        raise UserError("give the widths one way: --q Q, --bits WIDTHS or --learn-bits"
+                        + (f" (not {' and '.join(given)})" if given else ""))
+    if args.q is not None:
+        check_q(args.q)
+    budgets = [v for v in (args.target_energy_uj, args.target_weight_kb) if v is not None]
+    if args.learn_bits and len(budgets) != 1:
+        raise UserError("--learn-bits needs one budget: --target-energy-uj E or "
+                        "--target-weight-kb K")
+    if not args.learn_bits and (budgets or args.board or args.learn_epochs is not None):
+        raise UserError("--target-energy-uj, --target-weight-kb, --board and --learn-epochs "
+                        "go with --learn-bits")
+    if budgets and not budgets[0] > 0:
+        raise UserError(f"the budget must be a positive number, not {budgets[0]}")
+    if args.learn_epochs is not None and args.learn_epochs < 1:
+        raise UserError(f"--learn-epochs must be a positive integer, not {args.learn_epochs}")
+
+
+def _learn(args):
+    """The --learn-bits phase: its `model.bits.LearnedWidths`."""
+    import dataclasses
+
+    from model.bits import BitBudget, LearnConfig, learn_bits, weight_kb_cost
+    from model.train import TrainConfig
+
+    learn = LearnConfig()
+    if args.learn_epochs is not None:
+        learn = dataclasses.replace(learn, epochs=args.learn_epochs)
+    if args.q is not None:  # learn widths of at most Q bits, starting at Q
+        learn = dataclasses.replace(learn, init=args.q, hi=args.q)
+    if args.target_weight_kb is not None:
+        budget = BitBudget("weight_kb", args.target_weight_kb,
+                           weight_kb_cost(args.arch, args.s, args.dataset), "weights")
+    else:
+        from boards import DEFAULT_BOARD, board_names
+        from common.cli import check_choice
+        from search.design import ARRAY_SIZES
+        from search.mixed import energy_cost
+
+        board = args.board or DEFAULT_BOARD
+        check_choice(board, board_names(), "board")
+        budget = BitBudget("energy_uj", args.target_energy_uj,
+                           energy_cost(args.arch, args.s, args.dataset, board, ARRAY_SIZES,
+                                       ARRAY_SIZES), f"search.mixed.energy_cost {board}")
+    cfg = TrainConfig(arch=args.arch, s=args.s, dataset=args.dataset, data_dir=args.data_dir,
+                      epochs=args.epochs, float_epochs=args.float_epochs, seed=args.seed)
+    return learn_bits(cfg, budget, learn, progress=not args.quiet,
+                      use_cache=not args.no_cache), budget
+
+
 def _train(args) -> int:
-    from common.cli import check_q, check_s
+    from common.cli import check_s
     from common.files import check_output
     from model.data import check_data_files
 
-    check_q(args.q)
+    _check_widths(args)
     check_s(args.s)
     for name in ("epochs", "float_epochs"):
         value = getattr(args, name)
         if value is not None and value < 0:
             raise UserError(f"--{name.replace('_', '-')} must be a non-negative integer, "
                             f"not {value}")
+    bits = parse_bits(args.bits) if args.bits is not None else None
+    if bits is not None:
+        from model.train import check_bits
+
+        bits = check_bits(args.arch, args.s, args.dataset, bits)
     out = check_output(args.out, args.force)
     check_data_files(args.dataset, args.data_dir)
     from intnet.bundle import save_bundle
     from model.train import train_and_export  # imports torch: after the cheap checks
 
-    net, m = train_and_export(args.arch, args.q, args.s, args.dataset, args.epochs, args.seed,
-                              None, data_dir=args.data_dir, float_epochs=args.float_epochs,
-                              progress=not args.quiet, use_cache=not args.no_cache)
+    learned = None
+    if args.learn_bits:
+        learned, budget = _learn(args)
+        bits = learned.bits
+    net, m = train_and_export(args.arch, args.q or 8, args.s, args.dataset, args.epochs,
+                              args.seed, None, data_dir=args.data_dir,
+                              float_epochs=args.float_epochs, progress=not args.quiet,
+                              use_cache=not args.no_cache, bits=bits)
     try:
         save_bundle(net, out)
     except OSError as e:
         raise UserError(f"cannot write to {out}: {e.strerror}") from None
     n = m["test_images"]
     src = "cached run " if m["cached"] else ""
-    print(f"{args.arch} q={args.q} s={args.s} on {args.dataset} ({src}{m['cache_dir']})")
+    widths = f"q={args.q}" if bits is None else "bits=" + ",".join(map(str, bits))
+    print(f"{args.arch} {widths} s={args.s} on {args.dataset} ({src}{m['cache_dir']})")
+    if learned is not None:
+        unit = {"energy_uj": "µJ", "weight_kb": "KiB"}[budget.kind]
+        print(f"learned widths       {','.join(map(str, learned.rounded))} (real: "
+              f"{', '.join(f'{v:.2f}' for v in learned.values)}), fixed at "
+              f"{','.join(map(str, learned.bits))}: {learned.cost:.4g} {unit} "
+              f"({'meets' if learned.met else 'MISSES'} the budget {budget.target:g} {unit})")
+    print("layer widths         " + ", ".join(f"{layer.name} {layer.w_bits}"
+                                              for layer in net.layers if layer.w_bits))
     print(f"float accuracy       {100 * m['float_acc']:6.2f}%")
     print(f"fake-quant accuracy  {100 * m['fake_quant_acc']:6.2f}%")
     print(f"integer accuracy     {100 * m['integer_acc']:6.2f}%  (golden model, {n} test images)")

@@ -15,6 +15,12 @@ One `QNet` runs in three modes:
 
 Tensors are NCHW inside; the blocks' ``fold`` (and the average pool's ``requant``)
 return the exact integer parameters the bundle stores (`model.export` writes them).
+
+Bit widths are per layer, as `intnet.arch.with_widths` fills them in: a uniform ``q`` or
+one width per weighted layer (its weights and the activations it writes). For learned
+precision (`model.bits`) `QNet.learn_bits` gives every weighted layer a trainable width
+(`model.quant.LearnedBits`) that its weight and activation quantizers share in
+``"quant"`` mode.
 """
 
 from __future__ import annotations
@@ -27,9 +33,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from intnet.arch import LayerSpec, network_specs
+from intnet.arch import LayerSpec, network_specs, with_widths
 from intnet.contract import scale_to_mn
-from model.quant import ActQuantizer, WeightQuantizer, act_levels
+from model.quant import ActQuantizer, LearnedBits, WeightQuantizer, act_levels
 
 MODES = ("float", "quant", "folded")
 INT32_MAX = (1 << 31) - 1
@@ -157,9 +163,10 @@ class Folded:
 
 
 class ConvBlock(nn.Module):
-    """conv (k×k, or depthwise) → BatchNorm → quantized ReLU, from a `LayerSpec`."""
+    """conv (k×k, or depthwise) → BatchNorm → quantized ReLU, from a `LayerSpec` with its
+    widths (``w_bits`` weights, ``out_bits`` activations written)."""
 
-    def __init__(self, spec: LayerSpec, q: int):
+    def __init__(self, spec: LayerSpec):
         super().__init__()
         self.spec = spec
         cin, cout = spec.in_shape[2], spec.out_shape[2]
@@ -168,8 +175,9 @@ class ConvBlock(nn.Module):
         self.weight = nn.Parameter(torch.empty(cout, cin // self.groups, spec.k, spec.k))
         nn.init.kaiming_normal_(self.weight, nonlinearity="relu")
         self.bn = nn.BatchNorm2d(cout)
-        self.wq = WeightQuantizer(q, cout)
-        self.aq = ActQuantizer(q)
+        self.wq = WeightQuantizer(spec.w_bits, cout)
+        self.aq = ActQuantizer(spec.out_bits)
+        self.learned: LearnedBits | None = None  # set by QNet.learn_bits
 
     def _conv(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         return F.conv2d(x, w, stride=self.spec.stride, padding=self.spec.k // 2,
@@ -183,7 +191,8 @@ class ConvBlock(nn.Module):
         if mode == "float":
             return torch.relu(self.preact(x))
         if mode == "quant":
-            return self.aq(self.bn(self._conv(x, self.wq(self.weight))))
+            bits = self.learned() if self.learned is not None else None
+            return self.aq(self.bn(self._conv(x, self.wq(self.weight, bits))), bits)
         f = self.fold(in_step)
         acc = self._conv(x, f.w) + f.b.view(1, -1, 1, 1)  # [N, Cout, Ho, Wo], exact ints
         return requant_real(acc * f.scale.view(1, -1, 1, 1), act_levels(self.aq.bits))
@@ -205,12 +214,13 @@ class ConvBlock(nn.Module):
 
 
 class AvgPoolBlock(nn.Module):
-    """Global average pool → quantized (unsigned) output."""
+    """Global average pool → quantized (unsigned) output at the width it reads."""
 
-    def __init__(self, spec: LayerSpec, q: int):
+    def __init__(self, spec: LayerSpec):
         super().__init__()
         self.spec = spec
-        self.aq = ActQuantizer(q)
+        self.aq = ActQuantizer(spec.out_bits)
+        self.learned: LearnedBits | None = None  # the producing layer's, by QNet.learn_bits
 
     def preact(self, x: torch.Tensor) -> torch.Tensor:
         return x.mean(dim=(2, 3), keepdim=True)
@@ -219,7 +229,7 @@ class AvgPoolBlock(nn.Module):
         if mode == "float":
             return self.preact(x)
         if mode == "quant":
-            return self.aq(self.preact(x))
+            return self.aq(self.preact(x), self.learned() if self.learned is not None else None)
         acc = x.sum(dim=(2, 3), keepdim=True)  # [N, C, 1, 1]
         _, _, scale = self.requant(in_step)
         return requant_real(acc * scale.view(1, -1, 1, 1), act_levels(self.aq.bits))
@@ -238,21 +248,23 @@ class DenseBlock(nn.Module):
     ones, so their argmax (the class) is the same.
     """
 
-    def __init__(self, spec: LayerSpec, q: int):
+    def __init__(self, spec: LayerSpec):
         super().__init__()
         self.spec = spec
         nin, nout = spec.in_shape[0], spec.out_shape[0]
         self.weight = nn.Parameter(torch.empty(nout, nin))
         nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
         self.bias = nn.Parameter(torch.zeros(nout))
-        self.wq = WeightQuantizer(q, nout, per_channel=False)
+        self.wq = WeightQuantizer(spec.w_bits, nout, per_channel=False)
+        self.learned: LearnedBits | None = None  # set by QNet.learn_bits
 
     def forward(self, x: torch.Tensor, mode: str, in_step: torch.Tensor) -> torch.Tensor:
         x = flatten_hwc(x)  # [N, H·W·C]
         if mode == "float":
             return F.linear(x, self.weight, self.bias)
         if mode == "quant":
-            return F.linear(x, self.wq(self.weight), self.bias)
+            bits = self.learned() if self.learned is not None else None
+            return F.linear(x, self.wq(self.weight, bits), self.bias)
         f = self.fold(in_step)
         return (x @ f.w.T + f.b) * f.scale  # real logits from exact integer accumulators
 
@@ -265,30 +277,65 @@ class DenseBlock(nn.Module):
 
 
 class QNet(nn.Module):
-    """A network of the family at bit width ``q`` and width scale ``s``.
+    """A network of the family at width scale ``s``, bit width ``q`` or per-layer ``bits``.
 
+    ``bits`` (one width per weighted layer, `intnet.arch.with_widths`) overrides the
+    uniform ``q``; ``self.q`` is then the widest. ``self.specs`` carry every layer's widths.
     Input: pixel values 0..255 as a float tensor [N, C, H, W] (the net divides by 255).
     Output: logits [N, classes] (real units in every mode).
     """
 
     def __init__(self, arch: str, q: int, s: float, input_shape: tuple[int, int, int],
-                 num_classes: int):
+                 num_classes: int, bits: tuple[int, ...] | None = None):
         super().__init__()
-        self.arch, self.q, self.s = arch, q, s
+        self.arch, self.s = arch, s
         self.input_shape = tuple(input_shape)
-        self.specs = network_specs(arch, s, self.input_shape, num_classes)
+        self.specs = with_widths(network_specs(arch, s, self.input_shape, num_classes),
+                                 q if bits is None else bits)
+        self.bits = tuple(spec.w_bits for spec in self.specs if spec.w_bits)
+        self.q = max(self.bits)
         blocks: list[nn.Module] = []
         for spec in self.specs:
             if spec.kind in ("conv", "dwconv"):
-                blocks.append(ConvBlock(spec, q))
+                blocks.append(ConvBlock(spec))
             elif spec.kind == "maxpool":
                 blocks.append(nn.MaxPool2d(2))  # floor mode: an odd last row/column drops
             elif spec.kind == "avgpool":
-                blocks.append(AvgPoolBlock(spec, q))
+                blocks.append(AvgPoolBlock(spec))
             else:
-                blocks.append(DenseBlock(spec, q))
+                blocks.append(DenseBlock(spec))
         self.blocks = nn.ModuleList(blocks)
         self.mode = "float"
+
+    def weighted_blocks(self) -> list[nn.Module]:
+        """The conv, dwconv and dense blocks, in order (one width each)."""
+        return [b for b in self.blocks if isinstance(b, ConvBlock | DenseBlock)]
+
+    def learn_bits(self, init: tuple[int, ...] | None = None, lo: int = 1,
+                   hi: int = 8) -> list[LearnedBits]:
+        """Give every weighted layer a trainable width (``"quant"`` mode), starting at
+        ``init`` (default: its own width clamped to ``[lo, hi]``); a global average pool
+        shares the width of the layer before it. Returns the widths in layer order."""
+        blocks = self.weighted_blocks()
+        init = init or tuple(min(max(b, lo), hi) for b in self.bits)
+        if len(init) != len(blocks):
+            raise ValueError(f"one initial width per weighted layer: {len(blocks)}, "
+                             f"got {len(init)}")
+        learned, previous = [], None
+        for block in self.blocks:
+            if isinstance(block, ConvBlock | DenseBlock):
+                block.learned = previous = LearnedBits(init[len(learned)], lo, hi)
+                learned.append(previous)
+            elif isinstance(block, AvgPoolBlock):
+                block.learned = previous
+        return learned
+
+    def learned_bits(self) -> tuple[int, ...] | None:
+        """The trainable widths' current integers (None without `learn_bits`)."""
+        blocks = self.weighted_blocks()
+        if any(b.learned is None for b in blocks):
+            return None
+        return tuple(b.learned.integer() for b in blocks)
 
     def set_mode(self, mode: str) -> QNet:
         if mode not in MODES:

@@ -12,6 +12,11 @@ Two quantizers, as the arithmetic contract of ARCHITECTURE.md needs them:
 
 Both round half up (``floor(v + 1/2)``) like the integer requantizer, so the fake-quant
 model and the golden model break ties the same way.
+
+For learned precision (`model.bits`, after Uhlich et al. 2020 and Schaefer et al. 2023)
+both also take a trainable width: `LearnedBits` holds a real ``b``, the quantizers use
+``⌊b + 1/2⌉`` levels and the straight-through rounding lets the loss reach ``b`` through
+the clipping range ``Qp(b)`` (``2^(b−1)−1`` for weights, ``2^b−1`` for activations).
 """
 
 from __future__ import annotations
@@ -92,6 +97,60 @@ def mse_step(x: torch.Tensor, levels_fn, dims: tuple[int, ...] | None) -> torch.
     return best_step
 
 
+def learned_weight_integers(w: torch.Tensor, step: torch.Tensor,
+                            bits: torch.Tensor) -> torch.Tensor:
+    """`weight_integers` at a trainable width ``bits`` (a scalar tensor, integer-valued
+    forward): the clipping range ``±(2^(bits−1)−1)`` carries a gradient to ``bits``. At one
+    bit the weights are signs, which have no range: ``bits`` then learns from the
+    activations alone."""
+    v = w / step
+    if int(bits.detach()) == 1:
+        return sign_pass(torch.clamp(v, -1.0, 1.0))
+    qp = torch.pow(2.0, bits - 1) - 1
+    return round_pass(torch.minimum(torch.maximum(v, -qp), qp))
+
+
+def learned_act_integers(x: torch.Tensor, step: torch.Tensor,
+                         bits: torch.Tensor) -> torch.Tensor:
+    """Activation integers ``clamp(⌊x/step + 1/2⌉, 0, 2^bits − 1)`` at a trainable width;
+    the top of the range carries a gradient to ``bits``."""
+    qp = torch.pow(2.0, bits) - 1
+    return round_pass(torch.minimum(torch.relu(x / step), qp))
+
+
+class LearnedBits(nn.Module):
+    """A trainable bit width: the real ``value``, used as ``⌊clamp(value, lo, hi) + 1/2⌉``
+    (straight-through gradient, so ``value`` moves by fractions while the quantizers see
+    integers).
+
+    At one bit the weights are signs (`learned_weight_integers`).
+    """
+
+    def __init__(self, init: float, lo: int = 1, hi: int = 8):
+        super().__init__()
+        if not 1 <= lo <= init <= hi <= 8:
+            raise ValueError(f"learned bits need 1 ≤ lo ≤ init ≤ hi ≤ 8, not {lo}, {init}, "
+                             f"{hi}")
+        self.lo, self.hi = lo, hi
+        self.value = nn.Parameter(torch.tensor(float(init)))
+
+    def forward(self) -> torch.Tensor:
+        return round_pass(torch.clamp(self.value, self.lo, self.hi))
+
+    def integer(self) -> int:
+        """The width the quantizers use now."""
+        return int(self().detach())
+
+    @torch.no_grad()
+    def clamp_(self) -> None:
+        """Keep ``value`` within half a bit of ``[lo, hi]`` (in place): beyond, the clamp
+        stops its gradient and it could drift for good."""
+        self.value.clamp_(self.lo - 0.49, self.hi + 0.49)
+
+    def extra_repr(self) -> str:
+        return f"lo={self.lo}, hi={self.hi}"
+
+
 def _check_bits(bits: int) -> int:
     if not 1 <= bits <= 8:
         raise ValueError(f"bits must be in 1..8, not {bits!r}")
@@ -145,11 +204,16 @@ class WeightQuantizer(nn.Module):
         """The step broadcast against ``w``."""
         return self._view(w)
 
-    def forward(self, w: torch.Tensor) -> torch.Tensor:
-        qn, qp = weight_levels(self.bits)
+    def forward(self, w: torch.Tensor, bits: torch.Tensor | None = None) -> torch.Tensor:
+        """Fake-quantized ``w``; ``bits``: a trainable width (`LearnedBits`) instead of
+        ``self.bits``."""
+        width = self.bits if bits is None else int(bits.detach())
+        _, qp = weight_levels(width)
         g = 1.0 / (w[0].numel() * qp if self.per_channel else w.numel() * qp) ** 0.5
         step = grad_scale(self._view(w), g)
-        return weight_integers(w, step, self.bits) * step
+        if bits is None:
+            return weight_integers(w, step, self.bits) * step
+        return learned_weight_integers(w, step, bits) * step
 
     def extra_repr(self) -> str:
         return f"bits={self.bits}, per_channel={self.per_channel}"
@@ -183,11 +247,15 @@ class ActQuantizer(nn.Module):
         """The integer activations (as floats)."""
         return self._integers(x, self.step)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        qp = act_levels(self.bits)
+    def forward(self, x: torch.Tensor, bits: torch.Tensor | None = None) -> torch.Tensor:
+        """Fake-quantized ``x``; ``bits``: a trainable width (`LearnedBits`) instead of
+        ``self.bits``."""
+        qp = act_levels(self.bits if bits is None else int(bits.detach()))
         g = 1.0 / (x[0].numel() * qp) ** 0.5
         step = grad_scale(self.step, g)
-        return self._integers(x, step) * step
+        if bits is None:
+            return self._integers(x, step) * step
+        return learned_act_integers(x, step, bits) * step
 
     def extra_repr(self) -> str:
         return f"bits={self.bits}"
@@ -195,7 +263,10 @@ class ActQuantizer(nn.Module):
 
 @torch.no_grad()
 def clamp_steps_(module: nn.Module) -> None:
-    """Keep every quantizer step of ``module`` at least `MIN_STEP` (in place)."""
+    """Keep every quantizer step of ``module`` at least `MIN_STEP`, and every learned
+    width near its range (in place)."""
     for sub in module.modules():
         if isinstance(sub, WeightQuantizer | ActQuantizer):
             sub.step.clamp_(min=MIN_STEP)
+        elif isinstance(sub, LearnedBits):
+            sub.clamp_()

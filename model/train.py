@@ -1,7 +1,8 @@
 """Quantization-aware training of the network family, with a run cache.
 
 A run is a float pre-train (shared by every ``q`` of the same ``arch, s, dataset, seed``)
-followed by a QAT fine-tune at ``q`` starting from MSE-calibrated LSQ steps; then export
+followed by a QAT fine-tune at ``q`` (or at per-layer widths ``bits``) starting from
+MSE-calibrated LSQ steps; then export
 to the IntegerNetwork bundle and three test accuracies: float, fake-quant (the folded
 torch model) and integer (the golden model of ``intnet.golden``).
 
@@ -31,7 +32,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import numpy as np
 import torch
@@ -65,7 +66,7 @@ class TrainConfig:
     """Everything that determines a training run (and so its cache key)."""
 
     arch: str = "vgg"  # network family: "vgg" or "mobilenet" (intnet.arch.ARCHS)
-    q: int = 4  # bit width of weights and hidden activations, 1..8
+    q: int = 4  # bit width of weights and hidden activations, 1..8 (with bits: the widest)
     s: float = 1.0  # width scale: every hidden channel count is round(base·s), at least 1
     dataset: str = "mnist5k"  # model.data.DATASETS
     data_dir: str | None = None  # folder with the cifar10/svhn files (unused for embedded)
@@ -78,17 +79,22 @@ class TrainConfig:
     momentum: float = 0.9  # SGD (Nesterov) momentum
     weight_decay: float = 5e-4  # on conv/dense weights only (not BN, biases, steps)
     shift: int | None = None  # max random shift in pixels (augmentation); None: H // 14
+    # One width per weighted layer (conv, dwconv, dense) as `intnet.arch.with_widths` takes
+    # it, the layer's weights and the activations it writes; None: every layer at q.
+    bits: tuple[int, ...] | None = None
 
     def key(self, stage: str = "qat") -> str:
         """Cache key of ``stage`` ("qat": the whole run, or "float": its pre-train).
 
         SHA-256 of the resolved config (defaults filled in), so equal runs share a key:
-        usable as the job key of an executor.
+        usable as the job key of an executor. A uniform run has the key it had before
+        per-layer widths existed (`config_dict` leaves ``bits`` out), and per-layer widths
+        that are all equal resolve to that uniform run.
         """
-        d = dataclasses.asdict(resolve(self))
+        d = config_dict(resolve(self))
         if stage == "float":  # the float pre-train does not depend on q or the QAT stage
-            for name in ("q", "epochs", "qat_lr"):
-                d.pop(name)
+            for name in ("q", "epochs", "qat_lr", "bits"):
+                d.pop(name, None)
         d.update(stage=stage, version=FLOAT_CACHE_VERSION if stage == "float" else CACHE_VERSION)
         blob = json.dumps(d, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:24]
@@ -96,6 +102,17 @@ class TrainConfig:
     @property
     def aug_shift(self) -> int:
         return self.shift or 0  # None is resolved by `resolve` before training
+
+
+def config_dict(cfg: TrainConfig) -> dict:
+    """``cfg`` as the JSON the cache stores: ``bits`` a list, left out when None (so a
+    uniform run's key and stored config are those of the runs cached before it existed)."""
+    d = dataclasses.asdict(cfg)
+    if d["bits"] is None:
+        del d["bits"]
+    else:
+        d["bits"] = [int(b) for b in d["bits"]]
+    return d
 
 
 @dataclass
@@ -134,7 +151,7 @@ def _data_shape(net: IntegerNetwork) -> tuple[tuple[int, int, int], int]:
 
 def _build(cfg: TrainConfig, shape) -> QNet:
     input_shape, classes = shape
-    return QNet(cfg.arch, cfg.q, cfg.s, input_shape, classes)
+    return QNet(cfg.arch, cfg.q, cfg.s, input_shape, classes, bits=cfg.bits)
 
 
 def to_nchw(images: np.ndarray) -> torch.Tensor:
@@ -168,16 +185,30 @@ def predict(model: QNet, pixels: torch.Tensor, mode: str, batch: int = 500) -> n
     return torch.cat(out).numpy()
 
 
-def _param_groups(model: QNet, weight_decay: float) -> list[dict]:
+def _param_groups(model: QNet, weight_decay: float, exclude=frozenset()) -> list[dict]:
     decay, other = [], []
     for name, p in model.named_parameters():
+        if id(p) in exclude:
+            continue
         (decay if name.endswith(".weight") and p.dim() > 1 else other).append(p)
     return [{"params": decay, "weight_decay": weight_decay},
             {"params": other, "weight_decay": 0.0}]
 
 
+class Penalty(Protocol):
+    """A term added to the loss with parameters of its own (`model.bits.BitPenalty`)."""
+
+    params: list  # own SGD (momentum 0.9, peak ``lr``, same schedule), no weight decay
+    lr: float
+
+    def loss(self) -> torch.Tensor: ...
+
+    def after_epoch(self) -> str: ...  # progress text
+
+
 def fit(model: nn.Module, data: Dataset, cfg: TrainConfig, *, mode: str, epochs: int,
-        lr: float, gen: torch.Generator, progress: bool, desc: str) -> list[float]:
+        lr: float, gen: torch.Generator, progress: bool, desc: str,
+        penalty: Penalty | None = None) -> list[float]:
     """Train ``model`` on ``data``'s training split in ``mode``; the loss per epoch.
 
     The recipe of both stages of `train`: SGD (Nesterov, ``cfg.momentum``) at peak ``lr``
@@ -185,6 +216,9 @@ def fit(model: nn.Module, data: Dataset, cfg: TrainConfig, *, mode: str, epochs:
     batches of ``cfg.batch_size`` in an order drawn from ``gen``, random shifts of up to
     ``cfg.shift`` pixels, and the quantizer steps clamped after every step. ``model`` is
     any module with ``set_mode(mode)`` that takes float pixels [N, C, H, W] (0..255).
+    ``penalty`` (learned bit widths) adds its loss; its parameters follow their own SGD
+    (momentum 0.9, no decay) at the penalty's peak rate on the same schedule: plain
+    gradients, so a layer moves in proportion to what its width costs and earns.
     """
     device = next(model.parameters()).device
     x_all, y_all = to_nchw(data.train_x), torch.from_numpy(data.train_y)
@@ -192,7 +226,8 @@ def fit(model: nn.Module, data: Dataset, cfg: TrainConfig, *, mode: str, epochs:
     steps_per_epoch = math.ceil(n / cfg.batch_size)
     total = max(1, epochs * steps_per_epoch)
     warmup = min(total // 10, 2 * steps_per_epoch)
-    opt = torch.optim.SGD(_param_groups(model, cfg.weight_decay), lr=lr,
+    own = list(penalty.params) if penalty is not None else []
+    opt = torch.optim.SGD(_param_groups(model, cfg.weight_decay, {id(p) for p in own}), lr=lr,
                           momentum=cfg.momentum, nesterov=True)
 
     def lr_at(step: int) -> float:
@@ -200,7 +235,8 @@ def fit(model: nn.Module, data: Dataset, cfg: TrainConfig, *, mode: str, epochs:
             return (step + 1) / warmup
         return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
 
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+    optimizers = [opt] + ([torch.optim.SGD(own, lr=penalty.lr, momentum=0.9)] if own else [])
+    scheds = [torch.optim.lr_scheduler.LambdaLR(o, lr_at) for o in optimizers]
     model.set_mode(mode)
     losses = []
     bar = tqdm(range(epochs), desc=desc, disable=not progress, file=sys.stderr, leave=False)
@@ -215,14 +251,21 @@ def fit(model: nn.Module, data: Dataset, cfg: TrainConfig, *, mode: str, epochs:
             x = random_shift(x_all[idx], cfg.aug_shift, gen).to(device)
             y = y_all[idx].to(device)
             loss = F.cross_entropy(model(x), y)
-            opt.zero_grad(set_to_none=True)
+            if penalty is not None:
+                loss = loss + penalty.loss()
+            for o in optimizers:
+                o.zero_grad(set_to_none=True)
             loss.backward()
-            opt.step()
-            sched.step()
+            for o, sched in zip(optimizers, scheds, strict=True):
+                o.step()
+                sched.step()
             clamp_steps_(model)
             total_loss += float(loss.detach()) * len(idx)
         losses.append(total_loss / n)
-        bar.set_postfix(loss=f"{losses[-1]:.4f}")
+        shown = {"loss": f"{losses[-1]:.4f}"}
+        if penalty is not None:
+            shown["bits"] = penalty.after_epoch()
+        bar.set_postfix(shown)
     return losses
 
 
@@ -243,7 +286,7 @@ def _write_entry(entry: Path, files: dict[str, object]) -> None:
 
 def _read_json(path: Path, cfg: TrainConfig) -> dict:
     d = json.loads(path.read_text())
-    if d.get("config") != dataclasses.asdict(cfg):
+    if d.get("config") != config_dict(cfg):
         raise ValueError("config mismatch")
     return d
 
@@ -280,8 +323,7 @@ def _load_run(entry: Path, cfg: TrainConfig, data: Dataset) -> TrainResult | Non
 
 
 def _result_json(cfg: TrainConfig, metrics: dict) -> dict:
-    return {"config": dataclasses.asdict(cfg), "metrics": metrics,
-            "export_version": EXPORT_VERSION}
+    return {"config": config_dict(cfg), "metrics": metrics, "export_version": EXPORT_VERSION}
 
 
 def _export_and_evaluate(model: QNet, data: Dataset, cfg: TrainConfig,
@@ -304,7 +346,7 @@ def _export_and_evaluate(model: QNet, data: Dataset, cfg: TrainConfig,
         "test_images": int(len(data.test_y)),
     }
     shown = dict(metrics, **evaluated)
-    net.meta = {"config": dataclasses.asdict(cfg), "metrics": {
+    net.meta = {"config": config_dict(cfg), "metrics": {
         k: shown[k] for k in ("float_acc", "fake_quant_acc", "integer_acc", "agreement",
                               "test_images")}}
     return net, evaluated
@@ -358,7 +400,7 @@ def pretrain(cfg: TrainConfig, data: Dataset, device: torch.device, *, progress:
     """
     entry = float_cache_entry(cfg)
     setup_torch(cfg)
-    model = QNet(cfg.arch, cfg.q, cfg.s, data.input_shape, data.num_classes).to(device)
+    model = _build(cfg, (data.input_shape, data.num_classes)).to(device)
     if use_cache and (hit := _load_float(entry, cfg_float(cfg), model)) is not None:
         return FloatRun(model, hit["float_acc"], hit["seconds"], True)
     t0 = time.perf_counter()
@@ -369,7 +411,7 @@ def pretrain(cfg: TrainConfig, data: Dataset, device: torch.device, *, progress:
     acc = float((predict(model, to_nchw(data.test_x), "float") == data.test_y).mean())
     if use_cache:
         state = {k: v.cpu() for k, v in model.state_dict().items()}
-        _write_entry(entry, {"result.json": {"config": dataclasses.asdict(cfg_float(cfg)),
+        _write_entry(entry, {"result.json": {"config": config_dict(cfg_float(cfg)),
                                              "float_acc": acc, "seconds": seconds},
                              "state.pt": state})
     return FloatRun(model, acc, seconds, False)
@@ -377,12 +419,16 @@ def pretrain(cfg: TrainConfig, data: Dataset, device: torch.device, *, progress:
 
 def cfg_float(cfg: TrainConfig) -> TrainConfig:
     """The float-stage view of ``cfg`` (q-independent fields only matter)."""
-    return dataclasses.replace(cfg, q=1, epochs=0, qat_lr=0.0)
+    return dataclasses.replace(cfg, q=1, epochs=0, qat_lr=0.0, bits=None)
 
 
 def resolve(cfg: TrainConfig) -> TrainConfig:
-    """``cfg`` normalised: ``s`` a float, default epochs and augmentation shift filled in."""
+    """``cfg`` normalised: ``s`` a float, default epochs and augmentation shift filled in,
+    ``bits`` a tuple with ``q`` its widest (None when every layer has the same width)."""
     cfg = dataclasses.replace(cfg, s=float(cfg.s))
+    if cfg.bits is not None:
+        bits = tuple(int(b) for b in cfg.bits)
+        cfg = dataclasses.replace(cfg, q=max(bits), bits=None if len(set(bits)) == 1 else bits)
     if cfg.epochs is None:
         cfg = dataclasses.replace(cfg, epochs=DEFAULT_EPOCHS[cfg.arch])
     if cfg.float_epochs is None:
@@ -405,12 +451,38 @@ def check_config(cfg: TrainConfig) -> None:
     check_q(cfg.q)
     check_s(cfg.s)
     check_choice(cfg.dataset, DATASETS, "dataset")
+    if cfg.bits is not None:
+        check_bits(cfg.arch, cfg.s, cfg.dataset, cfg.bits)
     for name in ("epochs", "float_epochs"):
         value = getattr(cfg, name)
         if value is not None and (not isinstance(value, int) or value < 0):
             raise UserError(f"{name} must be a non-negative integer, not {value!r}")
     if cfg.float_epochs == 0 and cfg.epochs == 0:
         raise UserError("epochs and float_epochs cannot both be 0 (nothing would be trained)")
+
+
+def weighted_layer_names(arch: str, s: float, dataset: str) -> list[str]:
+    """The layers of ``arch`` at ``s`` on ``dataset`` that take one width each of ``bits``."""
+    from intnet.arch import network_specs
+    from intnet.contract import WEIGHTED_KINDS
+
+    return [spec.name for spec in network_specs(arch, s, *dataset_shape(dataset))
+            if spec.kind in WEIGHTED_KINDS]
+
+
+def check_bits(arch: str, s: float, dataset: str, bits) -> tuple[int, ...]:
+    """``bits`` as a tuple, or `common.cli.UserError` naming what is wrong with it."""
+    from common.cli import UserError
+
+    names = weighted_layer_names(arch, s, dataset)
+    bits = tuple(bits)
+    if len(bits) != len(names):
+        raise UserError(f"bits needs one width per weighted layer of {arch} on {dataset}: "
+                        f"{len(names)} ({', '.join(names)}), not {len(bits)}")
+    bad = [b for b in bits if not (isinstance(b, int) and 1 <= b <= 8)]
+    if bad:
+        raise UserError(f"bits must be integer widths in 1..8, not {bad[0]!r}")
+    return bits
 
 
 def train(cfg: TrainConfig, *, progress: bool = True, use_cache: bool = True,
@@ -440,7 +512,7 @@ def train(cfg: TrainConfig, *, progress: bool = True, use_cache: bool = True,
     calib = to_nchw(data.train_x[: min(CALIBRATION_IMAGES, len(data.train_x))]).to(device)
     model.calibrate(calib)
     losses = fit(model, data, cfg, mode="quant", epochs=cfg.epochs, lr=cfg.qat_lr, gen=gen,
-                 progress=progress, desc=f"QAT {cfg.arch} q={cfg.q} s={cfg.s}")
+                 progress=progress, desc=f"QAT {cfg.arch} {width_label(cfg)} s={cfg.s}")
     qat_seconds = time.perf_counter() - t0
     metrics = {
         "float_acc": float_acc,
@@ -459,19 +531,29 @@ def train(cfg: TrainConfig, *, progress: bool = True, use_cache: bool = True,
     return TrainResult(cfg, net, metrics, entry, False, model)
 
 
+def width_label(cfg: TrainConfig) -> str:
+    """``q=4`` or ``bits=8,4,2,4``: a run's widths for people."""
+    return f"q={cfg.q}" if cfg.bits is None else "bits=" + ",".join(map(str, cfg.bits))
+
+
 def train_and_export(arch: str, q: int, s: float, dataset: str = "mnist5k",
                      epochs: int | None = None, seed: int = 0, out=None, *,
                      data_dir: str | None = None, float_epochs: int | None = None,
-                     progress: bool = True, use_cache: bool = True
-                     ) -> tuple[IntegerNetwork, dict]:
+                     progress: bool = True, use_cache: bool = True,
+                     bits: tuple[int, ...] | None = None) -> tuple[IntegerNetwork, dict]:
     """Train (or reuse) ``arch`` at ``(q, s)`` and write its bundle to ``out`` (if given).
 
+    ``bits`` (one width per weighted layer) trains a mixed-precision network instead of
+    the uniform ``q`` (``q`` is then ignored: the widest width takes its place).
     Returns the validated `IntegerNetwork` and the metrics dict of `train`, plus
     ``cached`` and ``cache_dir``. ``epochs``/``float_epochs`` default to
     `DEFAULT_EPOCHS`/`DEFAULT_FLOAT_EPOCHS` of ``arch``.
     """
+    if bits is not None:
+        q = max(bits)
     cfg = TrainConfig(arch=arch, q=q, s=float(s), dataset=dataset, data_dir=data_dir,
-                      epochs=epochs, float_epochs=float_epochs, seed=seed)
+                      epochs=epochs, float_epochs=float_epochs, seed=seed,
+                      bits=None if bits is None else tuple(bits))
     result = train(cfg, progress=progress, use_cache=use_cache)
     if out is not None:
         save_bundle(result.network, out)

@@ -57,11 +57,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Ray head to submit to with --executor ray (default: start a local "
                    "Ray runtime)")
     p.add_argument("--strategy", default="poly", choices=("poly", "bo"),
-                   help="poly: QS-NAS polynomial regressors (default); bo: Bayesian "
-                   "optimisation (Optuna TPE), every trial trained")
-    p.add_argument("--trials", type=int, default=14,
-                   help="networks BO may train (default 14, the polynomial method's usual "
-                   "count)")
+                   help="poly: QS-NAS accuracy regressor, exact energy (default); bo: "
+                   "Bayesian optimisation (Optuna TPE) over q and s, every trial trained")
+    p.add_argument("--mixed", action="store_true",
+                   help="search one bit width per layer (1..8) with s and (P, M): Optuna TPE, "
+                   "each trial fine-tuned from the shared float network, the uniform "
+                   "samples as warm start")
+    p.add_argument("--trials", type=int, default=None,
+                   help="networks BO or --mixed may train (default 14 for bo, the polynomial "
+                   "method's usual count; 24 for --mixed, beyond its warm start)")
+    p.add_argument("--max-candidates", type=int, default=8,
+                   help="poly: points trained beyond the samples before giving up "
+                   "(default 8)")
     p.add_argument("--rtl-images", type=int, default=5,
                    help="test images the chosen design is simulated on in Verilator (default 5; "
                    "0: none)")
@@ -84,14 +91,23 @@ def main(argv=None) -> int:
     if not 0 < args.target_acc < 1:
         raise UserError(f"--target-acc must be in (0, 1), not {args.target_acc}")
     check_positive(args.jobs, "--jobs")
+    if args.trials is None:
+        args.trials = 24 if args.mixed else 14
     check_positive(args.trials, "--trials")
+    check_positive(args.max_candidates, "--max-candidates")
+    if args.mixed and args.strategy == "bo":
+        raise UserError("--mixed runs its own TPE search: leave out --strategy bo")
+    if args.mixed and args.build:
+        raise UserError("--build builds uniform networks only (codegen build --q); with "
+                        "--mixed the chosen bundle is written to OUT/bundle")
     if args.rtl_images < 0:
         raise UserError(f"--rtl-images must be a non-negative integer, not {args.rtl_images}")
     if args.epochs is not None and args.epochs < 0:
         raise UserError(f"--epochs must be a non-negative integer, not {args.epochs}")
     q_samples = [check_q(q) for q in parse_int_list(args.q_samples, "--q-samples")]
     s_samples = [check_s(s) for s in parse_float_list(args.s_samples, "--s-samples")]
-    if args.strategy == "poly" and (len(set(q_samples)) < 2 or len(set(s_samples)) < 2):
+    if (args.strategy == "poly" and not args.mixed
+            and (len(set(q_samples)) < 2 or len(set(s_samples)) < 2)):
         raise UserError("--q-samples and --s-samples need two different values each to fit "
                         "the regressors")
     check_s(args.s_min)
@@ -110,6 +126,7 @@ def main(argv=None) -> int:
         data_dir=args.data_dir, board=args.board, q_samples=tuple(q_samples),
         s_samples=tuple(s_samples), s_min=args.s_min, s_max=args.s_max, epochs=args.epochs,
         seed=args.seed, jobs=args.jobs, executor=args.executor, ray_address=args.ray_address,
+        max_candidates=args.max_candidates,
         progress=not args.quiet)
     try:
         check_feasible(cfg)
@@ -118,21 +135,32 @@ def main(argv=None) -> int:
     check_data_files(args.dataset, args.data_dir)
     _check_tools(args)
     try:
-        if args.strategy == "bo":
-            result = run_bo(cfg, args.trials, rtl_images=args.rtl_images)
+        if args.mixed:
+            from search.mixed import run_mixed
+
+            result, net = run_mixed(cfg, args.trials, rtl_images=args.rtl_images)
+        elif args.strategy == "bo":
+            result, net = run_bo(cfg, args.trials, rtl_images=args.rtl_images)
         else:
-            result = run_search(cfg, rtl_images=args.rtl_images)
+            result, net = run_search(cfg, rtl_images=args.rtl_images)
     except ValueError as e:
         raise UserError(str(e)) from None
     try:
         with atomic_directory(out) as tmp:
-            write_search(result, tmp)
+            write_search(result, net, tmp)
     except OSError as e:
         raise UserError(f"cannot write to {out}: {e.strerror}") from None
     c, m = result["chosen"], result["measured"]
     print(json.dumps({"chosen": c, "predicted": result["predicted"],
                       "measured": {"accuracy": m["accuracy"], "energy_uj": m["energy_uj"]}}))
-    print(f"wrote {out / 'search.json'}, {out / 'pareto.png'}, {out / 'search.md'}")
+    rtl = m["rtl"]
+    if rtl["run"]:
+        print(f"RTL: {rtl['mismatches']} mismatching logits on {rtl['images']} test images, "
+              f"cycles {'equal' if rtl['cycles_match_model'] else 'DIFFER FROM'} the model")
+    else:
+        print(f"RTL check not run: {rtl['reason']}")
+    print(f"wrote {out / 'search.json'}, {out / 'pareto.png'}, {out / 'search.md'}, "
+          f"{out / 'bundle'}")
     if args.build:
         from codegen.build import BuildConfig, build
 

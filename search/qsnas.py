@@ -1,13 +1,15 @@
-"""The QS-NAS search: sample ⟨q, s⟩, fit accuracy and energy, pick the least energy.
+"""The QS-NAS search: sample ⟨q, s⟩, regress accuracy, evaluate energy, pick the least.
 
 1. Train a small grid of ⟨q, s⟩ networks for real (in parallel through a
    `concurrent.futures.Executor`, reusing the training cache) → accuracy samples.
-2. Evaluate a dense ⟨q, s⟩ grid with the cycle + energy models at the best (P, M) that
-   fits the board → energy samples (cheap: shapes only).
-3. Fit polynomial regressors (degree and features by leave-one-out error).
-4. Minimise predicted energy subject to predicted accuracy ≥ target over q ∈ 1..8 and a
-   fine grid of s, snapped to buildable channel counts; then train and simulate the
-   chosen point for real, and step to the next candidate if it misses the target.
+2. Fit a polynomial accuracy regressor (degree and features by leave-one-out error).
+   Energy needs no regressor: the cycle, resource and energy models are exact and take
+   milliseconds, so every buildable ⟨q, s⟩ (s on the 1/16 grid) is evaluated at its
+   best fitting (P, M).
+3. `walk`: the least-energy point that is plausibly feasible (predicted accuracy plus
+   ``optimism`` × the regressor's LOO RMSE reaches the target) is trained for real and
+   becomes a sample; the regressor is refitted, and this repeats until the least-energy
+   plausible point is one that measured feasible. Its Verilator run is the proof.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from __future__ import annotations
 import concurrent.futures as cf
 import math
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -48,23 +52,9 @@ class SearchConfig:
     jobs: int = 1  # parallel training processes
     executor: str = "local"  # where training jobs run: search.executors.EXECUTORS
     ray_address: str | None = None  # HOST:PORT of a Ray head; None: a local Ray runtime
-    max_candidates: int = 4  # chosen points trained for real before giving up
+    max_candidates: int = 8  # points `walk` may train beyond the samples
+    optimism: float = 0.5  # plausibly feasible: predicted + optimism·LOO RMSE ≥ target
     progress: bool = True
-
-
-@dataclass
-class Sample:
-    q: int
-    s: float
-    accuracy: float | None = None  # integer (golden) test accuracy
-    energy_uj: float | None = None  # at the best (P, M) that fits
-    pe: int | None = None
-    mult: int | None = None
-    extra: dict = field(default_factory=dict)
-
-    def as_dict(self) -> dict:
-        return {"q": self.q, "s": self.s, "accuracy": self.accuracy,
-                "energy_uj": self.energy_uj, "pe": self.pe, "mult": self.mult, **self.extra}
 
 
 def snap_s(s: float) -> float:
@@ -76,17 +66,19 @@ def snap_s(s: float) -> float:
 
 
 def train_point(arch: str, q: int, s: float, dataset: str, data_dir, epochs, seed,
-                threads: int) -> dict:
-    """Train (or reuse) one point; runs in a worker process."""
+                threads: int, bits: tuple[int, ...] | None = None) -> dict:
+    """Train (or reuse) one point (``bits``: per-layer widths instead of ``q``); runs in a
+    worker process. The training times are those of the run that trained it."""
     import torch
 
     from model.train import train_and_export
 
     torch.set_num_threads(max(1, threads))
     _, metrics = train_and_export(arch, q, s, dataset, epochs, seed, None,
-                                  data_dir=data_dir, progress=False)
+                                  data_dir=data_dir, progress=False, bits=bits)
     return {"accuracy": metrics["integer_acc"], "float_acc": metrics["float_acc"],
-            "cached": metrics["cached"]}
+            "cached": metrics["cached"], "qat_seconds": metrics["qat_seconds"],
+            "float_seconds": metrics["float_seconds"]}
 
 
 def train_points(points: list[tuple[int, float]], cfg: SearchConfig,
@@ -130,20 +122,21 @@ def train_points(points: list[tuple[int, float]], cfg: SearchConfig,
     return results
 
 
-def energy_point(cfg: SearchConfig, q: int, s: float) -> dict:
-    """Best fitting (P, M) and its energy for ⟨q, s⟩ (shapes only)."""
-    from intnet.arch import network_specs
-    from model.data import dataset_shape
-    from search.design import DesignDoesNotFit, best_design
+# What a design point reports (`energy_point`, the samples and the measured block).
+DESIGN_KEYS = ("energy_uj", "pe", "mult", "cycles", "bram36", "weight_bits")
 
-    shape, classes = dataset_shape(cfg.dataset)
-    specs = network_specs(cfg.arch, s, shape, classes)
-    try:
-        row = best_design(specs, q, cfg.board, cfg.pe_list, cfg.mult_list)
-    except DesignDoesNotFit:
-        return {"energy_uj": None, "pe": None, "mult": None, "fits": False}
-    return {"energy_uj": row["energy_uj"], "pe": row["pe"], "mult": row["mult"],
-            "cycles": row["cycles"], "fits": True}
+
+def energy_point(cfg: SearchConfig, q, s: float) -> dict:
+    """Best fitting (P, M) and its energy for ⟨q, s⟩ (``q``: a width or one per weighted
+    layer), exact from the models on the shapes (`search.mixed.design_point`)."""
+    from search.mixed import design_point, widths_specs
+
+    specs = widths_specs(cfg.arch, s, cfg.dataset, tuple(q) if isinstance(q, tuple | list)
+                         else q)
+    row = design_point(specs, cfg.board, cfg.pe_list, cfg.mult_list)
+    if row is None:
+        return dict.fromkeys(DESIGN_KEYS) | {"fits": False}
+    return {k: row[k] for k in DESIGN_KEYS} | {"fits": True}
 
 
 def check_feasible(cfg: SearchConfig) -> None:
@@ -157,169 +150,240 @@ def check_feasible(cfg: SearchConfig) -> None:
 
 
 @dataclass
-class Candidate:
-    q: int
-    s: float
-    predicted_accuracy: float
-    predicted_energy_uj: float
+class Walk:
+    """What `walk` found: the chosen point, the accuracy regressor, the points it trained."""
+
+    chosen: tuple[int, float] | None  # None: nothing measured feasible within the budget
+    fit: PolyFit  # the accuracy regressor on every trained point
+    trained: dict[tuple[int, float], float]  # samples and walked points → accuracy
+    steps: list[dict] = field(default_factory=list)  # walked points, in order
+    predicted: float | None = None  # the chosen point's accuracy before it was measured
 
 
-def candidates(acc_fit: PolyFit, energy_fit: PolyFit, cfg: SearchConfig) -> list[Candidate]:
-    """Buildable ⟨q, s⟩ with predicted accuracy ≥ target, least predicted energy first.
+def fit_accuracy(trained: dict[tuple[int, float], float]) -> PolyFit:
+    """The accuracy regressor on the trained points (degree 1–3 and features by LOO)."""
+    pts = sorted(trained)
+    return select_poly([q for q, _ in pts], [s for _, s in pts], [trained[p] for p in pts],
+                       degrees=(1, 2, 3))
 
-    s is searched continuously (a fine grid), then snapped up to the 1/16 grid; one
-    candidate per q is kept (its least-energy s), so stepping to the next candidate
-    changes the bit width rather than nudging s.
+
+def walk(samples: dict[tuple[int, float], float], energies: dict[tuple[int, float], float],
+         target: float, measure: Callable[[int, float], float], *, optimism: float = 0.5,
+         max_new: int = 8) -> Walk:
+    """The least-energy ⟨q, s⟩ whose measured accuracy reaches ``target``.
+
+    ``samples``: trained points → accuracy; ``energies``: every candidate point (and the
+    samples) → its exact energy (points that do not fit left out); ``measure(q, s)``
+    trains a point and returns its accuracy. A point is plausible when it measured
+    feasible or, untrained, ``prediction + optimism · LOO RMSE ≥ target``. The least-energy
+    plausible point is trained and added to the samples, the regressor refitted, until
+    that point is one already measured feasible, or ``max_new`` points were trained (then
+    the least-energy measured-feasible point, if any).
     """
-    s_fine = np.arange(cfg.s_min, cfg.s_max + 1e-9, 0.005)
-    best: dict[int, Candidate] = {}
-    for q in cfg.q_range:
-        acc = acc_fit.predict(np.full_like(s_fine, q), s_fine)
-        ok = s_fine[acc >= cfg.target_acc]
-        if ok.size == 0:
-            continue
-        s = snap_s(float(ok.min()))  # energy grows with s: the smallest feasible s
-        if s > cfg.s_max + 1e-9:
-            continue
-        cand = Candidate(q, s, float(acc_fit.predict(q, s)), float(energy_fit.predict(q, s)))
-        best[q] = cand
-    return sorted(best.values(), key=lambda c: c.predicted_energy_uj)
+    trained = dict(samples)
+    steps: list[dict] = []
+    predictions: dict[tuple[int, float], float] = {}
+    while True:
+        fit = fit_accuracy(trained)
+        margin = optimism * fit.loo_rmse
+        plausible = [(e, p) for p, e in energies.items()
+                     if (trained[p] >= target if p in trained
+                         else float(fit.predict(*p)) + margin >= target)]
+        if not plausible or len(steps) >= max_new:
+            feasible = [(energies[p], p) for p, a in trained.items()
+                        if a >= target and p in energies]
+            chosen = min(feasible)[1] if feasible else None
+            break
+        _, chosen = min(plausible)
+        if chosen in trained:
+            break
+        predictions[chosen] = float(fit.predict(*chosen))
+        trained[chosen] = measure(*chosen)
+        steps.append({"q": chosen[0], "s": chosen[1], "energy_uj": energies[chosen],
+                      "predicted_accuracy": predictions[chosen],
+                      "accuracy": trained[chosen]})
+    predicted = predictions.get(chosen) if chosen is not None else None
+    if chosen is not None and predicted is None:  # a sample: its leave-one-out prediction
+        i = sorted(trained).index(chosen)
+        predicted = float(trained[chosen] - fit.loo_residuals[i])
+    return Walk(chosen, fit, trained, steps, predicted)
 
 
-def fit_models(samples: list[Sample], energy_grid: list[Sample]) -> tuple[PolyFit, PolyFit]:
-    acc = [x for x in samples if x.accuracy is not None]
-    acc_fit = select_poly([x.q for x in acc], [x.s for x in acc], [x.accuracy for x in acc],
-                          degrees=(1, 2, 3))
-    en = [x for x in energy_grid if x.energy_uj]
-    energy_fit = select_poly([x.q for x in en], [x.s for x in en], [x.energy_uj for x in en],
-                             degrees=(1, 2, 3, 4), log_target=True, metric="mape")
-    return acc_fit, energy_fit
+def energy_pool(cfg: SearchConfig, extra=()) -> dict[tuple[int, float], dict]:
+    """`energy_point` of every q of ``cfg.q_range`` × s on the 1/16 grid in
+    [s_min, s_max], and of the ``extra`` points."""
+    lo = snap_s(cfg.s_min)
+    count = int(math.floor(round((cfg.s_max - lo) / S_QUANTUM, 9))) + 1
+    points = {(q, lo + i * S_QUANTUM) for q in cfg.q_range for i in range(count)}
+    points |= {(q, float(s)) for q, s in extra}
+    return {p: energy_point(cfg, *p) for p in sorted(points)}
 
 
 # ---------------------------------------------------------------------------- the run
 
 
-def measure(cfg: SearchConfig, cand: Candidate, rtl_images: int) -> dict:
-    """Train the candidate for real and simulate it: measured accuracy and energy."""
-    from model.train import train_and_export
+def rtl_check(net, pe: int, mult: int, images, board) -> dict:
+    """Run the generated hardware in Verilator on ``images`` when the generator takes
+    ``net``: ``{"run": True, "images", "mismatches", "cycles", "cycles_match_model"}``, or
+    ``{"run": False, "reason"}`` when it refuses the bundle (a one-line `ValueError` from
+    the generator's planner, e.g. per-layer widths it cannot run yet)."""
     from search.design import evaluate
+    from sim.rtl import run_rtl
 
-    net, metrics = train_and_export(cfg.arch, cand.q, cand.s, cfg.dataset, cfg.epochs,
-                                    cfg.seed, None, data_dir=cfg.data_dir,
-                                    progress=cfg.progress)
-    point = energy_point(cfg, cand.q, cand.s)
+    try:
+        sim = run_rtl(net, pe, mult, images)
+    except ValueError as e:
+        return {"run": False, "reason": f"the hardware generator does not take this "
+                                        f"bundle: {e}"}
+    row = evaluate(net.specs(), net.q, pe, mult, board)
+    return {"run": True, "images": len(images), "mismatches": int(sim["mismatches"]),
+            "cycles": int(sim["cycles"][0]),
+            "cycles_match_model": all(c == row["cycles"] for c in sim["cycles"])}
+
+
+def measure_network(cfg: SearchConfig, widths, s: float, rtl_images: int):
+    """Train (or reuse) the chosen network and check it: ``(measured, IntegerNetwork)``.
+
+    ``widths``: q, or one width per weighted layer. ``measured`` holds the golden test
+    accuracy, the design point of the trained bundle's own widths (`DESIGN_KEYS`) and
+    ``rtl`` (`rtl_check`; the keys ``rtl_images, rtl_mismatches, rtl_cycles,
+    rtl_cycles_match_model`` too when it ran).
+    """
+    from model.train import train_and_export
+    from search.mixed import design_point
+
+    bits = tuple(widths) if isinstance(widths, tuple | list) else None
+    q = max(bits) if bits else int(widths)
+    net, metrics = train_and_export(cfg.arch, q, s, cfg.dataset, cfg.epochs, cfg.seed, None,
+                                    data_dir=cfg.data_dir, progress=cfg.progress, bits=bits)
+    row = design_point(net.specs(), cfg.board, cfg.pe_list, cfg.mult_list) or {}
     out = {"accuracy": metrics["integer_acc"], "float_accuracy": metrics["float_acc"],
-           "test_images": metrics["test_images"], "energy_uj": point["energy_uj"],
-           "pe": point["pe"], "mult": point["mult"], "cycles": point.get("cycles")}
-    if rtl_images and point["pe"]:
+           "test_images": metrics["test_images"], "widths": [layer.w_bits for layer in
+                                                             net.layers if layer.w_bits],
+           "qat_seconds": metrics["qat_seconds"], "float_seconds": metrics["float_seconds"],
+           **{k: row.get(k) for k in DESIGN_KEYS}}
+    if not rtl_images:
+        out["rtl"] = {"run": False, "reason": "not asked for (--rtl-images 0)"}
+    elif not row:
+        out["rtl"] = {"run": False, "reason": f"no (P, M) fits {cfg.board}"}
+    else:
         from model.data import load_dataset
-        from sim.rtl import run_rtl
 
         data = load_dataset(cfg.dataset, cfg.data_dir)
-        sim = run_rtl(net, point["pe"], point["mult"], data.test_x[:rtl_images])
-        row = evaluate(net.specs(), cand.q, point["pe"], point["mult"], cfg.board)
-        out.update(rtl_images=rtl_images, rtl_mismatches=int(sim["mismatches"]),
-                   rtl_cycles=int(sim["cycles"][0]),
-                   rtl_cycles_match_model=all(c == row["cycles"] for c in sim["cycles"]))
-    return out
+        out["rtl"] = rtl = rtl_check(net, row["pe"], row["mult"], data.test_x[:rtl_images],
+                                     cfg.board)
+        if rtl["run"]:
+            out.update(rtl_images=rtl["images"], rtl_mismatches=rtl["mismatches"],
+                       rtl_cycles=rtl["cycles"], rtl_cycles_match_model=rtl["cycles_match_model"])
+    return out, net
 
 
-def run_search(cfg: SearchConfig, rtl_images: int = 0) -> dict:
-    """The whole QS-NAS search; returns the content of ``search.json``."""
+def _sample(q: int, s: float, result: dict, design: dict, source: str = "sample") -> dict:
+    return {"q": q, "s": s, "accuracy": result["accuracy"], "source": source,
+            **{k: design[k] for k in DESIGN_KEYS},
+            **{k: result[k] for k in ("float_acc", "qat_seconds", "float_seconds")
+               if k in result}}
+
+
+@dataclass
+class UniformRun:
+    """The QS-NAS walk before its measured proof (`uniform_walk`)."""
+
+    found: Walk
+    results: dict  # every trained ⟨q, s⟩ → `train_point` result
+    pool: dict  # every candidate ⟨q, s⟩ → `energy_point`
+    sampled: set  # the grid samples (the others were trained by the walk)
+
+
+def uniform_walk(cfg: SearchConfig) -> UniformRun:
+    """Train the samples, then `walk` to the least-energy measured-feasible ⟨q, s⟩."""
     points = [(q, float(s)) for s in cfg.s_samples for q in cfg.q_samples]
     trained = train_points(points, cfg)
-    samples = []
-    for q, s in points:
-        sample = Sample(q, s, accuracy=trained[(q, s)]["accuracy"],
-                        extra={"float_acc": trained[(q, s)]["float_acc"]})
-        e = energy_point(cfg, q, s)
-        sample.energy_uj, sample.pe, sample.mult = e["energy_uj"], e["pe"], e["mult"]
-        samples.append(sample)
-    energy_grid = []
-    s_grid = np.unique(np.round(np.geomspace(cfg.s_min, cfg.s_max, 12) / S_QUANTUM) * S_QUANTUM)
-    for s in s_grid:
-        for q in cfg.q_range:
-            e = energy_point(cfg, q, float(s))
-            energy_grid.append(Sample(q, float(s), energy_uj=e["energy_uj"], pe=e["pe"],
-                                      mult=e["mult"]))
-    acc_fit, energy_fit = fit_models(samples, energy_grid)
-    cands = candidates(acc_fit, energy_fit, cfg)
-    if not cands:
-        raise ValueError(f"no ⟨q, s⟩ with s ≤ {cfg.s_max} is predicted to reach "
-                         f"{cfg.target_acc}; the best sampled accuracy is "
-                         f"{max(x.accuracy for x in samples):.4f}")
-    tried = []
-    chosen = measured = None
-    for cand in cands[: cfg.max_candidates]:
-        result = measure(cfg, cand, rtl_images)
-        tried.append({"q": cand.q, "s": cand.s, "predicted_accuracy": cand.predicted_accuracy,
-                      "predicted_energy_uj": cand.predicted_energy_uj, "measured": result})
-        if result["accuracy"] >= cfg.target_acc:
-            chosen, measured = cand, result
-            break
-        if cfg.progress:
-            print(f"q={cand.q} s={cand.s} measured {result['accuracy']:.4f} < target "
-                  f"{cfg.target_acc}: stepping to the next candidate", flush=True)
-    if chosen is None:
-        raise ValueError(f"none of the {len(tried)} best candidates reached "
-                         f"{cfg.target_acc} when trained for real")
-    acc_y = np.array([x.accuracy for x in samples])
-    en_y = np.array([x.energy_uj for x in energy_grid if x.energy_uj])
-    return {
-        "target_acc": cfg.target_acc,
-        "arch": cfg.arch,
-        "dataset": cfg.dataset,
-        "board": cfg.board,
-        "strategy": "poly",
-        "chosen": {"q": chosen.q, "s": chosen.s, "pe": measured["pe"],
-                   "mult": measured["mult"]},
-        "predicted": {"accuracy": chosen.predicted_accuracy,
-                      "energy_uj": chosen.predicted_energy_uj},
+    pool = energy_pool(cfg, points)
+    energies = {p: d["energy_uj"] for p, d in pool.items() if d["fits"]}
+    results = dict(trained)
+
+    def measure(q: int, s: float) -> float:
+        results[(q, s)] = train_points([(q, s)], cfg)[(q, s)]
+        return results[(q, s)]["accuracy"]
+
+    found = walk({p: r["accuracy"] for p, r in trained.items()}, energies, cfg.target_acc,
+                 measure, optimism=cfg.optimism, max_new=cfg.max_candidates)
+    return UniformRun(found, results, pool, set(trained))
+
+
+def run_search(cfg: SearchConfig, rtl_images: int = 0):
+    """The QS-NAS search; returns ``(search.json content, chosen IntegerNetwork)``."""
+    t0 = time.perf_counter()
+    run = uniform_walk(cfg)
+    found = run.found
+    if found.chosen is None:
+        best = max(found.trained.values())
+        raise ValueError(f"no ⟨q, s⟩ with s ≤ {cfg.s_max} measured {cfg.target_acc} within "
+                         f"{cfg.max_candidates} trained candidates; the best measured "
+                         f"{best:.4f}")
+    q, s = found.chosen
+    measured, net = measure_network(cfg, q, s, rtl_images)
+    acc_y = np.array([found.trained[p] for p in sorted(found.trained)])
+    result = {
+        "target_acc": cfg.target_acc, "arch": cfg.arch, "dataset": cfg.dataset,
+        "board": cfg.board, "strategy": "poly",
+        "chosen": {"q": q, "s": s, "pe": measured["pe"], "mult": measured["mult"]},
+        "predicted": {"accuracy": found.predicted,
+                      "energy_uj": run.pool[found.chosen]["energy_uj"]},
         "measured": measured,
         "regressors": {
-            "accuracy": dict(acc_fit.describe(), loo_mape=acc_fit.loo_mape(acc_y)),
-            "energy": dict(energy_fit.describe(), loo_mape=energy_fit.loo_mape(en_y)),
+            "accuracy": dict(found.fit.describe(), loo_mape=found.fit.loo_mape(acc_y)),
+            # no regressor: the cycle and energy models are evaluated at every point
+            "energy": {"degree": None, "loo_mape": None, "exact": True},
         },
-        "candidates_tried": tried,
-        "samples": [x.as_dict() for x in samples],
-        "energy_grid": [x.as_dict() for x in energy_grid],
+        "candidates_tried": found.steps,
+        "samples": [_sample(p[0], p[1], run.results[p], run.pool[p],
+                            "sample" if p in run.sampled else "candidate")
+                    for p in sorted(run.results)],
+        "trained": len(run.results),
+        "wall_seconds": round(time.perf_counter() - t0, 1),
     }
+    return result, net
 
 
-def run_bo(cfg: SearchConfig, n_trials: int, rtl_images: int = 0) -> dict:
-    """``--strategy bo``: Optuna TPE over q × s (s on a 1/8 grid), every trial trained."""
+def run_bo(cfg: SearchConfig, n_trials: int, rtl_images: int = 0):
+    """``--strategy bo``: Optuna TPE over q × s (s on a 1/8 grid), every trial trained;
+    returns ``(search.json content, chosen IntegerNetwork)``."""
     from search.bo import bo_search
 
+    t0 = time.perf_counter()
     s_values = [float(s) for s in np.arange(max(cfg.s_min, 0.125), cfg.s_max + 1e-9, 0.125)]
     threads = max(1, os.cpu_count() or 1)
-    samples: dict[tuple[int, float], Sample] = {}
+    samples: dict[tuple[int, float], dict] = {}
 
     def evaluate(q: int, s: float):
-        acc = train_point(cfg.arch, q, s, cfg.dataset, cfg.data_dir, cfg.epochs, cfg.seed,
-                          threads)["accuracy"]
+        r = train_point(cfg.arch, q, s, cfg.dataset, cfg.data_dir, cfg.epochs, cfg.seed,
+                        threads)
         e = energy_point(cfg, q, s)
-        samples[(q, s)] = Sample(q, s, accuracy=acc, energy_uj=e["energy_uj"], pe=e["pe"],
-                                 mult=e["mult"])
-        return acc, e["energy_uj"]
+        samples[(q, s)] = _sample(q, s, r, e, "trial")
+        return r["accuracy"], e["energy_uj"]
 
     res = bo_search(evaluate, cfg.q_range, s_values, cfg.target_acc, n_trials, cfg.seed,
                     progress=cfg.progress)
     if res["best"] is None:
         raise ValueError(f"none of the {res['evaluated']} trials reached {cfg.target_acc}")
     best = res["best"]
-    cand = Candidate(best["q"], best["s"], best["accuracy"], best["energy_uj"])
-    measured = measure(cfg, cand, rtl_images)
-    return {
+    measured, net = measure_network(cfg, best["q"], best["s"], rtl_images)
+    result = {
         "target_acc": cfg.target_acc, "arch": cfg.arch, "dataset": cfg.dataset,
         "board": cfg.board, "strategy": "bo",
-        "chosen": {"q": cand.q, "s": cand.s, "pe": measured["pe"], "mult": measured["mult"]},
+        "chosen": {"q": best["q"], "s": best["s"], "pe": measured["pe"],
+                   "mult": measured["mult"]},
         # BO has no surrogate to report: its "prediction" is the trial's own measurement.
-        "predicted": {"accuracy": cand.predicted_accuracy,
-                      "energy_uj": cand.predicted_energy_uj},
+        "predicted": {"accuracy": best["accuracy"], "energy_uj": best["energy_uj"]},
         "measured": measured,
         "regressors": {"accuracy": {"degree": None, "loo_rmse": None},
                        "energy": {"degree": None, "loo_mape": None}},
         "candidates_tried": [],
-        "samples": [x.as_dict() for _, x in sorted(samples.items())],
+        "samples": [x for _, x in sorted(samples.items())],
         "trials": res["trials"],
+        "trained": len(samples),
+        "wall_seconds": round(time.perf_counter() - t0, 1),
     }
+    return result, net

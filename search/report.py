@@ -20,30 +20,50 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
     return front
 
 
+def _label(x: dict) -> str:
+    if "bits" in x and len(set(x["bits"])) > 1:
+        return f"{'/'.join(map(str, x['bits']))} s{x['s']:g}"
+    return f"q{x['q']} s{x['s']:g}"
+
+
 def plot_pareto(result: dict, path: Path) -> None:
+    """Accuracy × energy of every trained network, uniform and mixed points apart, with
+    the Pareto front of all of them, the chosen design and the target."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    samples = [x for x in result["samples"] if x["energy_uj"]]
-    pts = [(x["energy_uj"], x["accuracy"]) for x in samples]
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    sc = ax.scatter([p[0] for p in pts], [p[1] for p in pts], c=[x["q"] for x in samples],
-                    cmap="viridis", label="trained samples")
-    for x in samples:
-        ax.annotate(f"q{x['q']} s{x['s']:g}", (x["energy_uj"], x["accuracy"]), fontsize=7,
+    samples = [x for x in result["samples"] if x["energy_uj"] and x["accuracy"] is not None]
+    mixed = [x for x in samples if "bits" in x and len(set(x["bits"])) > 1]
+    uniform = [x for x in samples if x not in mixed]
+    fig, ax = plt.subplots(figsize=(6.8, 4.4))
+    sc = ax.scatter([x["energy_uj"] for x in uniform], [x["accuracy"] for x in uniform],
+                    c=[x["q"] for x in uniform], cmap="viridis", vmin=1, vmax=8,
+                    label="uniform q (colour: q)")
+    if mixed:
+        ax.scatter([x["energy_uj"] for x in mixed], [x["accuracy"] for x in mixed],
+                   c=[x["q"] for x in mixed], cmap="viridis", vmin=1, vmax=8, marker="^",
+                   edgecolors="k", linewidths=0.4, label="per-layer widths (colour: widest)")
+    for x in uniform if mixed else samples:
+        ax.annotate(_label(x), (x["energy_uj"], x["accuracy"]), fontsize=6,
                     xytext=(3, 3), textcoords="offset points")
+    pts = [(x["energy_uj"], x["accuracy"]) for x in samples]
     front = pareto_front(pts)
     ax.plot([pts[i][0] for i in front], [pts[i][1] for i in front], "k--", lw=1,
-            label="Pareto front of the samples")
+            label="Pareto front (all trained networks)")
     chosen, measured = result["chosen"], result["measured"]
+    name = (f"{'/'.join(map(str, chosen['bits']))}" if "bits" in chosen
+            else f"q={chosen['q']}")
     ax.scatter([measured["energy_uj"]], [measured["accuracy"]], marker="*", s=220, c="red",
-               label=f"chosen q={chosen['q']} s={chosen['s']:g} (measured)", zorder=5)
+               label=f"chosen {name} s={chosen['s']:g} (measured)", zorder=5)
     ax.axhline(result["target_acc"], color="red", lw=0.8, ls=":", label="target accuracy")
     ax.set_xscale("log")
     ax.set_xlabel("energy per inference (µJ, best (P, M) on the board)")
     ax.set_ylabel("integer test accuracy")
+    top = max(x["accuracy"] for x in samples)
+    ax.set_ylim(max(min(x["accuracy"] for x in samples), result["target_acc"] - 0.1),
+                top + 0.005)
     fig.colorbar(sc, label="q (bits)")
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
@@ -51,28 +71,69 @@ def plot_pareto(result: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def _regressor_lines(r: dict) -> list[str]:
+def _regressor_lines(result: dict) -> list[str]:
+    r = result["regressors"]
+    if result["strategy"] == "mixed":
+        return ["Strategy: mixed precision, Optuna TPE over one width per layer and s "
+                "(every trial trained; energy exact at the best (P, M))."]
     if r["accuracy"]["degree"] is None:
         return ["Strategy: Bayesian optimisation (no regressors; every trial trained)."]
     return [
         f"Accuracy regressor: degree {r['accuracy']['degree']} in ({r['accuracy']['features']}),"
         f" LOO RMSE {r['accuracy']['loo_rmse']:.4f}.  ",
-        f"Energy regressor: degree {r['energy']['degree']} in ({r['energy']['features']}), "
-        f"log target, LOO MAPE {100 * r['energy']['loo_mape']:.2f} %.",
+        "Energy: no regressor; the cycle, resource and energy models evaluated at every "
+        "⟨q, s⟩ (exact).",
     ]
 
 
-def write_search(result: dict, out: Path) -> None:
+def _rtl_line(m: dict) -> str:
+    rtl = m["rtl"]
+    if not rtl["run"]:
+        return f"RTL check **not run**: {rtl['reason']}."
+    return (f"RTL (Verilator, {rtl['images']} test images): {rtl['mismatches']} mismatching "
+            f"logits; cycles {rtl['cycles']:,} "
+            f"{'= the cycle model' if rtl['cycles_match_model'] else '≠ the cycle model'}.")
+
+
+def _chosen_line(result: dict) -> str:
+    c = result["chosen"]
+    if "bits" in c:
+        layers = ", ".join(f"{name} {b}" for name, b in c["layers"].items())
+        kind = "per-layer widths" if c["mixed"] else "uniform widths (no mixed trial was better)"
+        return (f"Chosen: **{kind} {layers}; s = {c['s']:g}, P = {c['pe']}, M = {c['mult']}**"
+                f" on {result['board']}.")
+    return f"Chosen: **q = {c['q']}, s = {c['s']:g}, P = {c['pe']}, M = {c['mult']}** on " \
+           f"{result['board']}."
+
+
+def _sample_rows(result: dict) -> list[str]:
+    lines = ["| widths | s | source | accuracy | energy µJ | P | M | weight bits |",
+             "|---|---|---|---|---|---|---|---|"]
+    for x in sorted(result["samples"], key=lambda x: (x["energy_uj"] is None,
+                                                      x["energy_uj"] or 0)):
+        e = f"{x['energy_uj']:.4f}" if x["energy_uj"] else "does not fit"
+        acc = "–" if x["accuracy"] is None else f"{x['accuracy']:.4f}"
+        widths = ",".join(map(str, x["bits"])) if "bits" in x else f"q={x['q']}"
+        lines.append(f"| {widths} | {x['s']:g} | {x.get('source', 'sample')} | {acc} | {e} | "
+                     f"{x['pe']} | {x['mult']} | {x.get('weight_bits') or '–'} |")
+    return lines
+
+
+def write_search(result: dict, net, out: Path) -> None:
+    """``search.json``, ``pareto.png``, ``search.md`` and the chosen network's bundle
+    (``bundle/``) into ``out``."""
+    from intnet.bundle import save_bundle
+
     out.mkdir(parents=True, exist_ok=True)
     (out / "search.json").write_text(json.dumps(result, indent=1) + "\n")
     plot_pareto(result, out / "pareto.png")
-    c, p, m, r = result["chosen"], result["predicted"], result["measured"], result["regressors"]
+    save_bundle(net, out / "bundle")
+    p, m = result["predicted"], result["measured"]
     lines = [
         f"# QS-NAS search: {result['arch']} on {result['dataset']}, target accuracy "
         f"{result['target_acc']}",
         "",
-        f"Chosen: **q = {c['q']}, s = {c['s']:g}, P = {c['pe']}, M = {c['mult']}** on "
-        f"{result['board']}.",
+        _chosen_line(result),
         "",
         "| | predicted | measured |",
         "|---|---|---|",
@@ -80,22 +141,20 @@ def write_search(result: dict, out: Path) -> None:
         "images) |",
         f"| energy (µJ/inference) | {p['energy_uj']:.4f} | {m['energy_uj']:.4f} |",
         "",
-        *_regressor_lines(r),
+        _rtl_line(m),
+        "",
+        *_regressor_lines(result),
         "",
         "![Pareto](pareto.png)",
         "",
-        "## Trained samples",
+        "## Trained networks",
         "",
-        "| q | s | accuracy | energy µJ | P | M |",
-        "|---|---|---|---|---|---|",
+        *_sample_rows(result),
     ]
-    for x in result["samples"]:
-        e = f"{x['energy_uj']:.4f}" if x["energy_uj"] else "does not fit"
-        lines.append(f"| {x['q']} | {x['s']:g} | {x['accuracy']:.4f} | {e} | {x['pe']} | "
-                     f"{x['mult']} |")
-    if len(result["candidates_tried"]) > 1:
-        lines += ["", "## Candidates trained before the chosen one", ""]
-        for t in result["candidates_tried"][:-1]:
-            lines.append(f"- q={t['q']} s={t['s']:g}: predicted {t['predicted_accuracy']:.4f}, "
-                         f"measured {t['measured']['accuracy']:.4f}")
+    tried = result.get("candidates_tried") or []
+    if tried:
+        lines += ["", "## Points the walk trained", ""]
+        for t in tried:
+            lines.append(f"- q={t['q']} s={t['s']:g}: {t['energy_uj']:.4f} µJ, predicted "
+                         f"{t['predicted_accuracy']:.4f}, measured {t['accuracy']:.4f}")
     (out / "search.md").write_text("\n".join(lines) + "\n")

@@ -119,7 +119,8 @@ def test_render_puts_every_measurement_in_its_table():
     assert "Test CPU 9000" in md and "| brevitas | not found |" in md
     assert "72 min 1 s" in md  # total wall time
     assert "*Failed in this run:* `RuntimeError: no verilator here`" in md
-    assert md.count("*Not measured in this run (skipped).*") == 1
+    # openflow skipped, and mixed, which this results.json predates
+    assert md.count("*Not measured in this run (skipped).*") == 2
     assert "| openflow | skipped | – |" in md
     assert ("| native | /usr/bin/yosys (native) | ok | 1 min 2 s | 9,000 | 8,000 | 16 | 20.5 |"
             in md)
@@ -129,6 +130,67 @@ def test_render_puts_every_measurement_in_its_table():
     assert "| `--q 4 --board ulx3s_85f` | native | failed | 3.0 s | – | – MHz | – |" in md
     assert ("| 400 | 0 | 27,793 | 1 min 40 s | 181.5 MiB (3.1 s) | 182.25 MiB (98.7 s) | "
             "183.0 MiB | 0.41 % |") in md
+
+
+def mixed_section() -> dict:
+    """A "mixed" section as bench/mixed_compare.py writes it, with made-up figures."""
+    rtl_ok = {"run": True, "images": 2, "mismatches": 0, "cycles": 900,
+              "cycles_match_model": True}
+    design = {"pe": 8, "mult": 4, "cycles": 12345, "bram36": 3.5, "rtl": rtl_ok,
+              "trained": 14, "search_seconds": 754.0, "float_seconds": 61.0}
+    rows = [dict(design, method="QS-NAS poly", q=3, bits=None, s=0.5, accuracy=0.981,
+                 energy_uj=4.25, weight_bits=40000),
+            dict(design, method="mixed search", q=4, bits=[4, 2, 1, 3], s=0.5,
+                 accuracy=0.983, energy_uj=3.0, weight_bits=20000,
+                 rtl={"run": False, "reason": "the generator refuses it"}),
+            {"method": "learned bits (energy ≤ 3.269 µJ)", "error": "below the narrowest"}]
+    return {"status": "ok", "seconds": 3600.0, "date_utc": "2030-01-03 04:05", "data": {
+        "arch": "vgg", "dataset": "mnist5k", "board": "arty_a7_35",
+        "grid": {"q": [1, 2], "s": [0.5, 1.0]}, "trials": 24, "bo_trials": 14,
+        "rtl_images": 2, "energy_ratio": 1.3, "weight_share": 0.6,
+        "targets": [{"target_acc": 0.98, "rows": rows, "acceptance": {
+            "compared": True, "energy_ratio": 4.25 / 3.0, "energy_ok": True,
+            "weight_share": 0.5, "weight_ok": True, "both_reach_target": True,
+            "mixed_widths_differ": True, "mixed_search_seconds": 754.0}}]}}
+
+
+def test_render_shows_the_mixed_table_and_its_acceptance():
+    r = results_dict()
+    r["sections"]["mixed"] = mixed_section()
+    md = render(r)
+    assert "| mixed | ok | 60 min 0 s | 2030-01-03 04:05 |" in md
+    assert "| accuracy | ok | 5 min 1 s | 2030-01-02 03:04 |" in md  # the run's own date
+    assert ("| QS-NAS poly | q = 3 | 0.5 | 8 × 4 | 98.1 % | 4.250 | 40,000 | 3.50 | 12,345 "
+            "| 0 mismatches / 2 img, cycles = model | 14 | 12 min 34 s | 1 min 1 s |") in md
+    assert "float networks cached: 12 min 34 s (goal ≤ 30 min)" in md
+    assert "| mixed search | 4,2,1,3 | 0.5 |" in md
+    assert "| not run: the generator refuses it |" in md
+    assert "| learned bits (energy ≤ 3.269 µJ) | below the narrowest |" in md
+    assert "energy uniform / mixed =\n1.42× (goal ≥ 1.3×: met)" in md
+    assert "mixed / uniform = 50.0 % (goal ≤\n60 %: met)" in md
+
+
+def test_only_keeps_the_other_sections_of_the_last_run(tmp_path):
+    from bench.__main__ import RESULTS_VERSION, previous_sections
+
+    old = results_dict()
+    (tmp_path / "results.json").write_text(json.dumps(old))
+    kept = previous_sections(tmp_path)
+    assert set(kept) == {"accuracy", "cycles", "verilator", "build", "search"}
+    assert kept["accuracy"]["date_utc"] == "2030-01-02 03:04"
+    assert kept["accuracy"]["data"] == old["sections"]["accuracy"]["data"]
+    assert kept["verilator"]["status"] == "failed"  # a failure is a measurement too
+    (tmp_path / "results.json").write_text(json.dumps(dict(old, version=RESULTS_VERSION + 1)))
+    assert previous_sections(tmp_path) == {}
+    done = bench("--only", "cycles", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr[-2000:]
+    (tmp_path / "results.json").write_text(json.dumps(old))
+    done = bench("--only", "cycles", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr[-2000:]
+    new = json.loads((tmp_path / "results.json").read_text())
+    assert new["sections"]["accuracy"]["data"] == old["sections"]["accuracy"]["data"]
+    assert new["sections"]["cycles"]["date_utc"] == new["date_utc"]
+    assert new["sections"]["cycles"]["command"].startswith("python -m bench --only cycles")
 
 
 def test_render_is_deterministic_and_strict():
@@ -187,7 +249,8 @@ def test_cycles_section_end_to_end_and_rerender(tmp_path):
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["command"] == f"python -m bench --only cycles --out {tmp_path}"
     assert [results["sections"][n]["status"] for n in SECTIONS] == \
-        ["skipped", "ok", "skipped", "skipped", "skipped", "skipped", "skipped", "skipped"]
+        ["skipped", "ok", "skipped", "skipped", "skipped", "skipped", "skipped", "skipped",
+         "skipped"]
     rows = results["sections"]["cycles"]["data"]["rows"]
     assert [(r["arch"], r["q"]) for r in rows] == [(a, q) for a in ("vgg", "mobilenet")
                                                    for q in (1, 2, 4, 8)]
@@ -303,3 +366,17 @@ def test_soak_runs_sim_rtl_and_watches_its_memory():
     assert r["images"] == 3 and r["mismatches"] == 0
     assert r["samples"] >= 1 and 10 < r["rss_mib"]["start"] <= r["rss_mib"]["peak"]
     assert r["rss_mib"]["start_at_s"] <= r["rss_mib"]["end_at_s"]
+
+
+def test_the_search_benchmark_walk_on_a_made_up_grid():
+    from bench.search_compare import Q_GRID, S_GRID, optimism_sweep, poly_method
+
+    grid = {(q, s): {"accuracy": 0.99 - 0.08 / q - 0.03 / s, "energy_uj": (0.2 + q) * s * s}
+            for q in Q_GRID for s in S_GRID}
+    best = min((p for p in grid if grid[p]["accuracy"] >= 0.93),
+               key=lambda p: grid[p]["energy_uj"])
+    found, trained, fit = poly_method(grid, 0.93)
+    assert found == best and len(trained) >= 12 and fit["accuracy_loo_rmse"] >= 0
+    rows = optimism_sweep(grid, [0.93, 0.999])  # 0.999: nothing feasible, no row
+    assert [r["target"] for r in rows] == [0.93]
+    assert rows[0][0.5] == (0.0, len(trained))

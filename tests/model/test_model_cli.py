@@ -27,6 +27,21 @@ BASE = ["train", "--arch", "vgg", "--q", "4", "--s", "1", "--out"]
     (["train", "--q", "2", "--s", "1", "--epochs", "-1", "--out", "o"],
      "--epochs must be a non-negative integer, not -1"),
     (["fly"], "argument COMMAND: invalid choice: 'fly'"),
+    (["train", "--s", "1", "--out", "o"], "give the widths one way: --q Q, --bits WIDTHS or"),
+    (["train", "--q", "2", "--bits", "2,2,2,2", "--s", "1", "--out", "o"],
+     "(not --q and --bits)"),
+    (["train", "--bits", "8,4,2", "--s", "1", "--out", "o"],
+     "bits needs one width per weighted layer of vgg on mnist5k: 4 (conv1, conv2, conv3, fc)"),
+    (["train", "--bits", "8,4,2,9", "--s", "1", "--out", "o"],
+     "bits must be integer widths in 1..8, not 9"),
+    (["train", "--bits", "eight", "--s", "1", "--out", "o"],
+     "--bits must be widths like 8,4,2,4 or a file, not 'eight' (no such file)"),
+    (["train", "--learn-bits", "--s", "1", "--out", "o"],
+     "--learn-bits needs one budget: --target-energy-uj E or --target-weight-kb K"),
+    (["train", "--q", "4", "--target-weight-kb", "3", "--s", "1", "--out", "o"],
+     "--target-energy-uj, --target-weight-kb, --board and --learn-epochs go with --learn-bits"),
+    (["train", "--learn-bits", "--target-weight-kb", "-1", "--s", "1", "--out", "o"],
+     "the budget must be a positive number, not -1.0"),
     ([], "the following arguments are required: COMMAND"),
 ])
 def test_bad_arguments_are_one_line_errors(argv, message, capsys):
@@ -82,3 +97,47 @@ def test_help_lists_the_options():
     for opt in ("--arch", "--q", "--s", "--dataset", "--data-dir", "--epochs", "--seed",
                 "--out"):
         assert opt in res.stdout
+
+
+def test_bits_from_a_file_or_a_search_json(tmp_path, capsys):
+    import json
+
+    from model.__main__ import parse_bits
+
+    (tmp_path / "list.json").write_text("[8, 4, 2, 4]")
+    (tmp_path / "text").write_text("8,4,2,4\n")
+    (tmp_path / "search.json").write_text(json.dumps({"chosen": {"bits": [8, 4, 2, 4]}}))
+    for name in ("list.json", "text", "search.json"):
+        assert parse_bits(str(tmp_path / name)) == (8, 4, 2, 4)
+    assert parse_bits("8,4,2,4") == (8, 4, 2, 4)
+    (tmp_path / "bad.json").write_text(json.dumps({"chosen": {"q": 4}}))
+    argv = ["train", "--bits", str(tmp_path / "bad.json"), "--s", "1", "--out", "o"]
+    assert run_cli(main, argv, prog="model") == 2
+    assert "holds no list of widths" in capsys.readouterr().err
+
+
+def test_a_mixed_run_prints_its_layer_widths(tmp_path, monkeypatch):
+    monkeypatch.setenv("QSNAS_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "bundle"
+    done = subprocess.run([sys.executable, "-m", "model", "train", "--bits", "8,2,3,4", "--s",
+                           "0.5", "--dataset", "digits", "--epochs", "1", "--float-epochs",
+                           "1", "--quiet", "--out", str(out)],
+                          capture_output=True, text=True, check=True)
+    assert "vgg bits=8,2,3,4 s=0.5" in done.stdout
+    assert "layer widths         conv1 8, conv2 2, conv3 3, fc 4" in done.stdout
+    net = load_bundle(out)
+    assert [lay.w_bits for lay in net.layers if lay.w_bits] == [8, 2, 3, 4] and net.q == 8
+
+
+def test_learn_bits_from_the_command_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("QSNAS_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "bundle"
+    done = subprocess.run([sys.executable, "-m", "model", "train", "--learn-bits",
+                           "--target-energy-uj", "0.33", "--learn-epochs", "1", "--s", "0.25",
+                           "--dataset", "digits", "--epochs", "1", "--float-epochs", "1",
+                           "--quiet", "--out", str(out)],
+                          capture_output=True, text=True, check=True)
+    learned = [line for line in done.stdout.splitlines()
+               if line.startswith("learned widths")]
+    assert len(learned) == 1 and "meets the budget 0.33 µJ" in learned[0]
+    assert load_bundle(out).q <= 8

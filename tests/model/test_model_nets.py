@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from intnet.arch import network_specs
+from intnet.arch import network_specs, with_widths
 from model.nets import AvgPoolBlock, ConvBlock, DenseBlock, QNet
 
 
@@ -26,7 +26,7 @@ def _trace(net: QNet, x: torch.Tensor) -> list[tuple[int, ...]]:
 def test_block_shapes_equal_network_specs(arch, s, input_shape):
     specs = network_specs(arch, s, input_shape, 10)
     net = QNet(arch, 4, s, input_shape, 10)
-    assert net.specs == specs
+    assert net.specs == with_widths(specs, 4)
     h, w, c = input_shape
     x = torch.randint(0, 256, (2, c, h, w)).float()
     for mode in ("float", "quant"):
@@ -72,3 +72,17 @@ def test_dense_flattens_height_width_channel():
     flat = flatten_hwc(x)
     # element (h, w, c) sits at (h·W + w)·C + c
     assert flat[1, (1 * 2 + 0) * 3 + 2] == x[1, 2, 1, 0]
+
+
+def test_per_layer_widths_reach_every_quantizer():
+    from model.nets import ConvBlock
+
+    net = QNet("vgg", 4, 0.5, (8, 8, 1), 10, bits=(8, 2, 3, 5))
+    assert net.q == 8 and net.bits == (8, 2, 3, 5)
+    weighted = net.weighted_blocks()
+    assert [b.wq.bits for b in weighted] == [8, 2, 3, 5]
+    assert [b.aq.bits for b in weighted if isinstance(b, ConvBlock)] == [8, 2, 3]
+    assert [(s.w_bits, s.in_bits, s.out_bits) for s in net.specs if s.w_bits] == [
+        (8, 8, 8), (2, 8, 2), (3, 2, 3), (5, 3, 32)]
+    with pytest.raises(ValueError, match="one bit width per weighted layer"):
+        QNet("vgg", 4, 0.5, (8, 8, 1), 10, bits=(8, 2, 3))

@@ -3,6 +3,7 @@ the run cache (reuse, corrupt entries retrained); determinism; the acceptance ma
 
 import dataclasses
 import json
+import re
 
 import numpy as np
 import pytest
@@ -30,6 +31,7 @@ def digits():
 
 
 def short(arch="vgg", q=4, s=1.0, **kw) -> TrainConfig:
+    """A 2 + 2 epoch run on digits."""
     return TrainConfig(arch=arch, q=q, s=s, dataset="digits", epochs=2, float_epochs=2, **kw)
 
 
@@ -79,6 +81,47 @@ def test_exported_bundle_agrees_with_the_fake_quant_model(arch, q, digits, tmp_p
         assert result.metrics["integer_acc"] > 0.3  # it learned something in 2+2 epochs
     if q == 1:
         assert all(set(np.unique(lay.w)) <= {-1, 1} for lay in net.layers if lay.w is not None)
+
+
+@pytest.mark.parametrize("arch,bits", [("vgg", (8, 2, 3, 4)),
+                                       ("mobilenet", (8, 3, 2, 4, 1, 5, 2, 6, 3, 4))])
+def test_a_mixed_precision_bundle_agrees_with_its_fake_quant_model(arch, bits, digits):
+    result = train(short(arch, s=0.5, bits=bits), progress=False, data=digits)
+    net = result.network
+    assert tuple(lay.w_bits for lay in net.layers if lay.w_bits) == bits
+    widths = [(lay.in_bits, lay.out_bits) for lay in net.layers if lay.w_bits]
+    assert widths[0][0] == 8 and widths[-1][1] == 32
+    for (_, out), (nxt, _) in zip(widths[:-1], widths[1:], strict=True):
+        assert nxt == out  # every layer reads what the one before wrote
+    assert net.q == max(bits)
+    golden = classify(run(net, digits.test_x))
+    fake = predict(result.model(), to_nchw(digits.test_x), "folded")
+    assert (golden == fake).mean() >= 0.99
+    assert result.metrics["integer_acc"] == pytest.approx(accuracy(net, digits.test_x,
+                                                                   digits.test_y))
+
+
+def test_uniform_runs_keep_their_cache_key():
+    # the key of a uniform run is what it was before per-layer widths existed (pinned),
+    # and per-layer widths that are all equal are that uniform run
+    cfg = TrainConfig(arch="vgg", q=3, s=0.5, dataset="digits", epochs=2, float_epochs=2)
+    assert cfg.key("qat") == "0abed053832d41cb9095b06c"
+    assert cfg.key("float") == "0c33b224e84762940042d375"
+    same = dataclasses.replace(cfg, q=8, bits=(3, 3, 3, 3))
+    assert same.key("qat") == cfg.key("qat")
+    mixed = dataclasses.replace(cfg, bits=(3, 3, 2, 3))
+    assert mixed.key("qat") != cfg.key("qat") and mixed.key("float") == cfg.key("float")
+
+
+@pytest.mark.parametrize("bits, message", [
+    ((4, 4, 4), "one width per weighted layer of vgg on digits: 4 (conv1, conv2, conv3, fc)"),
+    ((4, 9, 4, 4), "bits must be integer widths in 1..8, not 9"),
+])
+def test_bad_widths_are_one_line(bits, message):
+    from common.cli import UserError
+
+    with pytest.raises(UserError, match=re.escape(message)):
+        train(short("vgg", s=0.5, bits=bits), progress=False)
 
 
 def test_the_quant_and_folded_evaluations_agree(digits):

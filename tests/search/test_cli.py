@@ -29,14 +29,64 @@ def test_search_writes_its_report(tmp_path, strategy):
     assert set(r["chosen"]) == {"q", "s", "pe", "mult"}
     assert r["measured"]["accuracy"] >= 0.8
     assert r["measured"]["rtl_mismatches"] == 0 and r["measured"]["rtl_cycles_match_model"]
+    assert r["measured"]["rtl"]["run"]
     if strategy == "poly":
         assert r["regressors"]["accuracy"]["degree"] >= 1
-        assert r["regressors"]["energy"]["loo_mape"] >= 0
-        assert len(r["samples"]) == 6
+        # energy is evaluated, not regressed: the prediction is the measured design's
+        assert r["regressors"]["energy"] == {"degree": None, "loo_mape": None, "exact": True}
+        assert r["predicted"]["energy_uj"] == r["measured"]["energy_uj"]
+        assert sum(x["source"] == "sample" for x in r["samples"]) == 6
+        assert len(r["samples"]) == 6 + len(r["candidates_tried"])
     else:
         assert len({(t["q"], t["s"]) for t in r["trials"]}) == 4
     assert (out / "pareto.png").stat().st_size > 1000
     assert "Chosen" in (out / "search.md").read_text()
+    _check_bundle(out, r)
+
+
+def _check_bundle(out, r):
+    """The chosen bundle is in the output folder and measures what search.json says."""
+    from intnet.bundle import load_bundle
+    from intnet.golden import accuracy
+    from model.data import load_dataset
+
+    net = load_bundle(out / "bundle")
+    data = load_dataset(r["dataset"])
+    assert accuracy(net, data.test_x, data.test_y) == r["measured"]["accuracy"]
+    assert [lay.w_bits for lay in net.layers if lay.w_bits] == r["measured"]["widths"]
+    assert net.s == r["chosen"]["s"] and net.q == r["chosen"]["q"]
+
+
+def test_mixed_search_writes_its_policy_bundle_and_pareto(tmp_path):
+    out = tmp_path / "out"
+    done = run(["--target-acc", "0.8", "--dataset", "digits", "--q-samples", "2,4",
+                "--s-samples", "0.25,0.5", "--s-max", "0.5", "--epochs", "1",
+                "--rtl-images", "1", "--mixed", "--trials", "6", "--quiet",
+                "--out", str(out)], tmp_path, env={"QSNAS_CACHE": str(tmp_path / "cache")})
+    assert done.returncode == 0, done.stderr[-3000:]
+    r = json.loads((out / "search.json").read_text())
+    c = r["chosen"]
+    assert r["strategy"] == "mixed" and set(c) >= {"q", "s", "pe", "mult", "bits", "layers"}
+    assert list(c["layers"]) == ["conv1", "conv2", "conv3", "fc"]
+    assert list(c["layers"].values()) == c["bits"] == r["measured"]["widths"]
+    assert c["mixed"] == (len(set(c["bits"])) > 1) and c["q"] == max(c["bits"])
+    assert r["measured"]["accuracy"] >= 0.8
+    assert r["trials"]["trained"] == 6 and r["trials"]["warm_start"] >= 4
+    sources = {x["source"] for x in r["samples"]}
+    assert sources == {"uniform", "mixed"}
+    feasible = [x for x in r["samples"] if x["accuracy"] is not None and x["energy_uj"]
+                and x["accuracy"] >= 0.8]
+    best = min(feasible, key=lambda x: (x["energy_uj"], x["weight_bits"]))
+    assert (best["bits"], best["s"]) == (c["bits"], c["s"])
+    rtl = r["measured"]["rtl"]
+    if rtl["run"]:  # a uniform choice, or hardware that takes per-layer widths
+        assert rtl["mismatches"] == 0 and rtl["cycles_match_model"]
+    else:
+        assert c["mixed"] and "does not take this bundle" in rtl["reason"]
+        assert "RTL check not run: the hardware generator" in done.stdout
+    assert (out / "pareto.png").stat().st_size > 1000
+    assert "per-layer widths" in (out / "search.md").read_text() or not c["mixed"]
+    _check_bundle(out, r)
 
 
 @pytest.mark.parametrize("args, message", [
@@ -44,6 +94,8 @@ def test_search_writes_its_report(tmp_path, strategy):
     (["--target-acc", "0.9", "--jobs", "0"], "--jobs must be a positive integer, not 0"),
     (["--target-acc", "0.9", "--board", "zed"], "board must be one of"),
     (["--target-acc", "0.9", "--s-samples", "a"], "--s-samples must be a comma-separated"),
+    (["--target-acc", "0.9", "--mixed", "--strategy", "bo"], "--mixed runs its own TPE"),
+    (["--target-acc", "0.9", "--mixed", "--build"], "--build builds uniform networks only"),
 ])
 def test_bad_input_is_one_line(tmp_path, args, message):
     done = run(args, tmp_path)

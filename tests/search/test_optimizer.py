@@ -1,11 +1,9 @@
 """The optimizer's pieces on synthetic accuracy/energy surfaces (no training)."""
 
-import numpy as np
 import pytest
 
 from search.bo import bo_search, regret
-from search.qsnas import SearchConfig, candidates, snap_s
-from search.regress import fit_poly
+from search.qsnas import snap_s, walk
 from search.report import pareto_front
 
 Q = (1, 2, 3, 4, 6, 8)
@@ -27,33 +25,54 @@ def test_snap_s_rounds_up_to_the_channel_grid():
     assert snap_s(1.5) == 1.5
 
 
-def fits():
-    q, s = np.meshgrid(Q, S)
-    q, s = q.ravel().astype(float), s.ravel()
-    acc_fit = fit_poly(q, s, accuracy(q, s), 2, "1/q,log s")
-    e_fit = fit_poly(q, s, energy(q, s), 3, "q,log s", log_target=True)
-    return acc_fit, e_fit
+GRID = [(q, s) for q in Q for s in S]
+SAMPLES = [(q, s) for q in (1, 2, 4, 8) for s in (0.5, 1.0, 2.0)]
 
 
-def test_candidates_meet_the_target_and_are_sorted_by_energy():
-    acc_fit, e_fit = fits()
-    cfg = SearchConfig(target_acc=0.93)
-    cands = candidates(acc_fit, e_fit, cfg)
-    assert cands, "the surface reaches 0.93"
-    energies = [c.predicted_energy_uj for c in cands]
-    assert energies == sorted(energies)
-    for c in cands:
-        assert c.predicted_accuracy >= 0.93 - 1e-3
-        assert c.s == snap_s(c.s)
-    # the true optimum over a fine grid, to compare with the first candidate
-    best = min(((q, s) for q in cfg.q_range for s in np.arange(0.25, 2.0001, 1 / 16)
-                if accuracy(q, s) >= 0.93), key=lambda p: energy(*p))
-    assert energy(cands[0].q, cands[0].s) <= 1.1 * energy(*best)
+def test_walk_finds_the_exact_optimum_of_a_smooth_surface():
+    trained = []
+
+    def measure(q, s):
+        trained.append((q, s))
+        return accuracy(q, s)
+
+    found = walk({p: accuracy(*p) for p in SAMPLES}, {p: energy(*p) for p in GRID}, 0.93,
+                 measure)
+    best = min((p for p in GRID if accuracy(*p) >= 0.93), key=lambda p: energy(*p))
+    assert found.chosen == best
+    assert len(trained) == len(set(trained)) == len(found.steps)  # each trained once
+    assert all(p not in SAMPLES for p in trained)
+    # every point it trained was the cheapest plausible one at its turn: cheaper than best
+    assert all(energy(*p) <= energy(*best) for p in trained)
 
 
-def test_unreachable_target_gives_no_candidate():
-    acc_fit, e_fit = fits()
-    assert candidates(acc_fit, e_fit, SearchConfig(target_acc=0.999)) == []
+def test_walk_steps_over_a_point_that_measures_below_the_target():
+    # the regressor believes (4, 0.5) reaches the target; it measures below it
+    def truth(q, s):
+        return 0.5 if (q, s) == (4, 0.5) else accuracy(q, s)
+
+    found = walk({p: truth(*p) for p in SAMPLES if p != (4, 0.5)},
+                 {p: energy(*p) for p in GRID}, 0.93, truth)
+    assert found.chosen is not None and truth(*found.chosen) >= 0.93
+    assert found.chosen != (4, 0.5)
+
+
+def test_walk_gives_up_after_its_budget():
+    # noisy samples (a large LOO error) and a huge optimism: every point is plausible,
+    # and every point trained measures below the target
+    noisy = {p: 0.5 + 0.1 * ((7 * p[0] + int(4 * p[1])) % 3) for p in SAMPLES}
+    found = walk(noisy, {p: energy(*p) for p in GRID}, 0.99, lambda q, s: 0.5,
+                 optimism=100.0, max_new=3)
+    assert found.chosen is None and len(found.steps) == 3
+
+
+def test_walk_reports_the_leave_one_out_prediction_of_a_chosen_sample():
+    found = walk({p: accuracy(*p) for p in GRID}, {p: energy(*p) for p in GRID}, 0.93,
+                 lambda q, s: pytest.fail("nothing left to train"))
+    i = sorted(found.trained).index(found.chosen)
+    assert found.predicted == pytest.approx(accuracy(*found.chosen)
+                                            - found.fit.loo_residuals[i])
+    assert found.steps == []
 
 
 def test_bo_finds_the_feasible_optimum_of_a_small_grid():

@@ -1,0 +1,198 @@
+"""Benchmark: uniform vs mixed precision at a target accuracy, every design measured.
+
+For each target accuracy, five ways to pick a network for the board, each with the
+measured accuracy (golden model, test split), energy, weight memory, BRAM36 and cycles
+of its design (the cycle, resource and energy models at the best fitting (P, M), exact),
+the RTL check where the hardware takes the bundle, and the search time:
+
+- best uniform (exhaustive): every ⟨q, s⟩ of a grid trained; the least-energy feasible;
+- QS-NAS poly (`search.qsnas.run_search`, the default uniform search);
+- TPE uniform (`search.qsnas.run_bo`);
+- mixed search (`search.mixed.run_mixed`, one width per layer);
+- learned bits (`model.bits`) at the uniform search's s and at most its q (so the lanes
+  are no wider), under two budgets: energy 1/1.3 of the uniform search's design and
+  weight memory 60 % of it (the issue's acceptance ratios); the widths are learned,
+  fixed, fine-tuned and measured.
+
+Search time: every network is trained once through the training cache, so a method is
+charged the recorded QAT time of each network it used plus its own measured wall time
+with those networks cached (loading, golden evaluation, Verilator); the float
+pre-trains it needs (one per s) are shown apart, as the issue counts search time "once
+the float network is cached".
+
+    python bench/mixed_compare.py [--targets 0.97,0.98] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+
+from bench.search_compare import measure_grid
+from search.qsnas import DESIGN_KEYS, SearchConfig, measure_network
+
+# The uniform grid of the exhaustive column (mnist5k reaches 0.97–0.98 at small s, so the
+# low end is finer than the digits grid of bench/search_compare.py).
+Q_GRID = (1, 2, 3, 4, 6, 8)
+S_GRID = (0.25, 0.375, 0.5, 0.75, 1.0, 1.5)
+# The issue's acceptance ratios, used as the learned-bits budgets.
+ENERGY_RATIO = 1.3
+WEIGHT_SHARE = 0.6
+
+
+def _charged(samples: list[dict], wall: float) -> dict:
+    """``{"search_seconds": recorded QAT seconds of samples + wall, "float_seconds": their
+    float pre-trains, one per s}``."""
+    qat = sum(x.get("qat_seconds") or 0 for x in samples)
+    floats = {}
+    for x in samples:
+        floats[x["s"]] = max(floats.get(x["s"], 0), x.get("float_seconds") or 0)
+    return {"search_seconds": round(qat + wall, 1),
+            "float_seconds": round(sum(floats.values()), 1)}
+
+
+def _row(method: str, widths, s: float, measured: dict, trained: int, seconds: dict,
+         **extra) -> dict:
+    bits = list(widths) if isinstance(widths, tuple | list) else None
+    return {"method": method, "q": max(bits) if bits else widths, "bits": bits, "s": s,
+            "accuracy": measured["accuracy"], **{k: measured[k] for k in DESIGN_KEYS},
+            "rtl": measured["rtl"], "trained": trained, **seconds, **extra}
+
+
+def exhaustive_row(cfg: SearchConfig, grid: dict, rtl_images: int) -> dict | None:
+    feasible = {p: v for p, v in grid.items()
+                if v["energy_uj"] and v["accuracy"] >= cfg.target_acc}
+    if not feasible:
+        return None
+    q, s = min(feasible, key=lambda p: feasible[p]["energy_uj"])
+    t0 = time.perf_counter()
+    measured, _ = measure_network(cfg, q, s, rtl_images)
+    used = [{"s": s2, "qat_seconds": v["qat_seconds"], "float_seconds": v["float_seconds"]}
+            for (_, s2), v in grid.items()]
+    return _row("best uniform (exhaustive)", q, s, measured, len(grid),
+                _charged(used, time.perf_counter() - t0))
+
+
+def search_row(method: str, run, cfg: SearchConfig, *args) -> dict:
+    """One search (``run(cfg, *args) -> (result, net)``), charged as the module says."""
+    t0 = time.perf_counter()
+    try:
+        result, _ = run(cfg, *args)
+    except ValueError as e:  # e.g. nothing measured feasible: the row says so
+        return {"method": method, "error": str(e)}
+    wall = time.perf_counter() - t0
+    c = result["chosen"]
+    used = [x for x in result["samples"] if x.get("accuracy") is not None]
+    return _row(method, tuple(c["bits"]) if "bits" in c else c["q"], c["s"],
+                result["measured"], len(used), _charged(used, wall),
+                predicted_energy_uj=result["predicted"]["energy_uj"],
+                mixed=c.get("mixed", False))
+
+
+def learned_row(cfg: SearchConfig, kind: str, target: float, s: float, q: int,
+                rtl_images: int) -> dict:
+    """Learn widths of at most ``q`` bits at ``s`` under a ``kind`` budget of ``target``,
+    fine-tune, measure."""
+    from boards import get_board
+    from common.cli import UserError
+    from model.bits import BitBudget, LearnConfig, learn_bits, weight_kb_cost
+    from model.train import TrainConfig
+    from search.mixed import energy_cost
+
+    label = {"energy_uj": f"learned bits (≤ {q} bits, energy ≤ {target:.3f} µJ)",
+             "weight_kb": f"learned bits (≤ {q} bits, weights ≤ {target:.2f} KiB)"}[kind]
+    if kind == "weight_kb":
+        budget = BitBudget(kind, target, weight_kb_cost(cfg.arch, s, cfg.dataset), "weights")
+    else:
+        budget = BitBudget(kind, target, energy_cost(cfg.arch, s, cfg.dataset, cfg.board,
+                                                     cfg.pe_list, cfg.mult_list),
+                           f"search.mixed.energy_cost {get_board(cfg.board).name}")
+    train_cfg = TrainConfig(arch=cfg.arch, s=s, dataset=cfg.dataset, data_dir=cfg.data_dir,
+                            epochs=cfg.epochs, seed=cfg.seed)
+    t0 = time.perf_counter()
+    try:
+        learned = learn_bits(train_cfg, budget, LearnConfig(init=q, hi=q), progress=False)
+    except UserError as e:  # the budget is below the narrowest widths' cost
+        return {"method": label, "error": str(e)}
+    measured, _ = measure_network(cfg, learned.bits, s, rtl_images)
+    wall = time.perf_counter() - t0
+    seconds = {"search_seconds": round(learned.seconds + measured["qat_seconds"] + wall, 1),
+               "float_seconds": measured["float_seconds"]}
+    return _row(label, learned.bits, s, measured, 2, seconds,
+                learned_rounded=list(learned.rounded), budget_met=learned.met,
+                budget_cost=learned.cost)
+
+
+def compare(arch: str = "vgg", dataset: str = "mnist5k", targets=(0.97, 0.98),
+            board: str = "arty_a7_35", trials: int = 24, bo_trials: int = 14,
+            epochs: int | None = None, rtl_images: int = 2, log=print) -> dict:
+    """The table's rows per target: ``{"targets": [{"target_acc", "rows", "acceptance"}]}``."""
+    from search.mixed import run_mixed
+    from search.qsnas import run_bo, run_search
+
+    base = SearchConfig(target_acc=targets[0], arch=arch, dataset=dataset, board=board,
+                        epochs=epochs, progress=False)
+    t0 = time.perf_counter()
+    grid = measure_grid(base, q_grid=Q_GRID, s_grid=S_GRID)
+    log(f"mixed: grid of {len(grid)} networks in {time.perf_counter() - t0:.0f} s")
+    out = {"arch": arch, "dataset": dataset, "board": board, "grid": {"q": Q_GRID,
+                                                                        "s": S_GRID},
+           "trials": trials, "bo_trials": bo_trials, "rtl_images": rtl_images,
+           "energy_ratio": ENERGY_RATIO, "weight_share": WEIGHT_SHARE, "targets": []}
+    for target in targets:
+        cfg = dataclasses.replace(base, target_acc=target)
+        rows = [exhaustive_row(cfg, grid, rtl_images) or {
+            "method": "best uniform (exhaustive)", "error": "no grid point reaches it"}]
+        uniform = search_row("QS-NAS poly", run_search, cfg, rtl_images)
+        rows += [uniform, search_row("TPE uniform", run_bo, cfg, bo_trials, rtl_images),
+                 search_row("mixed search", run_mixed, cfg, trials, rtl_images)]
+        if "error" not in uniform:
+            for kind, budget in (("energy_uj", uniform["energy_uj"] / ENERGY_RATIO),
+                                 ("weight_kb", WEIGHT_SHARE * uniform["weight_bits"] / 8192)):
+                rows.append(learned_row(cfg, kind, budget, uniform["s"], uniform["q"],
+                                        rtl_images))
+        log(f"mixed: target {target} done")
+        out["targets"].append({"target_acc": target, "rows": rows,
+                               "acceptance": acceptance(rows, target)})
+    return out
+
+
+def acceptance(rows: list[dict], target: float) -> dict:
+    """The issue's checks: mixed vs the uniform search's design (QS-NAS poly)."""
+    by = {r["method"]: r for r in rows}
+    uniform, mixed = by.get("QS-NAS poly"), by.get("mixed search")
+    if not uniform or not mixed or "error" in uniform or "error" in mixed:
+        return {"compared": False}
+    return {"compared": True,
+            "energy_ratio": uniform["energy_uj"] / mixed["energy_uj"],
+            "energy_ok": uniform["energy_uj"] / mixed["energy_uj"] >= ENERGY_RATIO,
+            "weight_share": mixed["weight_bits"] / uniform["weight_bits"],
+            "weight_ok": mixed["weight_bits"] <= WEIGHT_SHARE * uniform["weight_bits"],
+            "both_reach_target": min(uniform["accuracy"], mixed["accuracy"]) >= target,
+            "mixed_widths_differ": bool(mixed.get("mixed")),
+            "mixed_search_seconds": mixed["search_seconds"]}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arch", default="vgg")
+    parser.add_argument("--dataset", default="mnist5k")
+    parser.add_argument("--targets", default="0.97,0.98")
+    parser.add_argument("--trials", type=int, default=24)
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args(argv)
+    targets = tuple(float(t) for t in args.targets.split(","))
+    out = compare(args.arch, args.dataset, targets, trials=args.trials,
+                  log=lambda m: print(m, file=sys.stderr))
+    print(json.dumps(out, indent=1, default=str))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=1, default=str)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

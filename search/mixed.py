@@ -1,0 +1,297 @@
+"""``python -m search --mixed``: per-layer bit widths, s and (P, M) at the least energy.
+
+BOMP-NAS style (van Son et al. 2023): Optuna's TPE sampler proposes one width per
+weighted layer (1..8) and a width scale s among those whose float network the uniform
+search already trained; each proposal is then only a QAT fine-tune (the ordinary recipe
+of `model.train`) from that cached float network; the energy is exact: the cycle,
+resource and energy models at the best (P, M) that fits the board
+(`design_point`: `search.design.best_design` on `intnet.arch.with_widths`, lanes as wide
+as the widest layer), so (P, M) is searched exhaustively, not sampled. The objective is
+that energy (ties broken by weight memory), the accuracy requirement an Optuna
+constraint. The QS-NAS uniform search (`search.qsnas.uniform_walk`: its grid
+``q_samples × s_samples`` and the points its walk trained, all through the cache) is the
+warm start: its networks enter the study as finished trials, and the first proposals are
+the best uniform design with one layer narrower (by one bit, and by half), its nearest
+mixed neighbours.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from search.design import DesignDoesNotFit, best_design, evaluate
+
+# Weight memory breaks ties of energy in the objective by this relative amount at most.
+TIE_BREAK = 1e-3
+
+
+def widths_specs(arch: str, s: float, dataset: str, bits):
+    """The layer list of ``arch`` at ``s`` on ``dataset`` with widths ``bits`` (a uniform q
+    or one per weighted layer)."""
+    from intnet.arch import network_specs, with_widths
+    from model.data import dataset_shape
+
+    return with_widths(network_specs(arch, s, *dataset_shape(dataset)), bits)
+
+
+def lane_bits(bits) -> int:
+    """The array's lane width for ``bits``: the widest layer's."""
+    return max(bits) if isinstance(bits, tuple | list) else int(bits)
+
+
+def design_point(specs, board: str, pe_list, mult_list) -> dict | None:
+    """The least-energy (P, M) that fits for ``specs`` (with widths): its
+    `search.design.evaluate` row plus ``weight_bits``, or None when nothing fits."""
+    from model.bits import weight_bits
+
+    lanes = max(spec.w_bits for spec in specs if spec.w_bits)
+    try:
+        row = best_design(specs, lanes, board, pe_list, mult_list)
+    except DesignDoesNotFit:
+        return None
+    return dict(row, weight_bits=weight_bits(specs))
+
+
+def energy_cost(arch: str, s: float, dataset: str, board: str, pe_list, mult_list
+                ) -> Callable[[tuple[int, ...]], float]:
+    """``bits`` → µJ per inference at the best (P, M) (`design_point`), for learned widths
+    (`model.bits`). Where no pair fits, the least energy of any pair (so the cost stays
+    finite and ordered)."""
+
+    def cost(bits: tuple[int, ...]) -> float:
+        specs = widths_specs(arch, s, dataset, tuple(bits))
+        row = design_point(specs, board, pe_list, mult_list)
+        if row is not None:
+            return float(row["energy_uj"])
+        return min(evaluate(specs, lane_bits(bits), p, m, board)["energy_uj"]
+                   for p in pe_list for m in mult_list)
+
+    return cost
+
+
+@dataclass
+class Point:
+    """One trained network of the search: widths, s, and what it measured."""
+
+    bits: tuple[int, ...]
+    s: float
+    source: str  # "uniform" (the warm-start grid) or "mixed" (a TPE trial)
+    accuracy: float | None = None  # integer (golden) test accuracy
+    design: dict | None = None  # `design_point` row; None: nothing fits the board
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def uniform(self) -> bool:
+        return len(set(self.bits)) == 1
+
+    def as_dict(self) -> dict:
+        d = self.design or {}
+        return {"bits": list(self.bits), "q": max(self.bits), "s": self.s,
+                "source": self.source, "accuracy": self.accuracy,
+                "energy_uj": d.get("energy_uj"), "pe": d.get("pe"), "mult": d.get("mult"),
+                "cycles": d.get("cycles"), "bram36": d.get("bram36"),
+                "weight_bits": d.get("weight_bits"), **self.extra}
+
+
+def objective(point: Point, max_weight_bits: float) -> float:
+    """Energy, with weight memory as a tie-break (at most `TIE_BREAK` relative)."""
+    d = point.design
+    return d["energy_uj"] * (1 + TIE_BREAK * d["weight_bits"] / max_weight_bits)
+
+
+def rank(point: Point) -> tuple:
+    """The chosen point is the least (energy, weight bits) among the feasible."""
+    return (point.design["energy_uj"], point.design["weight_bits"], max(point.bits), point.s)
+
+
+class MixedStudy:
+    """The TPE study over widths and s, with the uniform grid as its warm start.
+
+    ``train(bits, s) -> dict`` (with ``accuracy``) runs through ``executor``; ``design(bits,
+    s)`` gives the `design_point` row (None: does not fit).
+    """
+
+    def __init__(self, n_layers: int, s_values: list[float], target: float, seed: int,
+                 design: Callable, max_weight_bits: float):
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.n_layers, self.target, self.design = n_layers, target, design
+        self.max_weight_bits = max_weight_bits
+        self.s_values = sorted(s_values)
+        self.dist = {f"b{i}": optuna.distributions.IntDistribution(1, 8)
+                     for i in range(n_layers)}
+        # s as an index into the sorted scales: ordered for the sampler
+        self.dist["s"] = optuna.distributions.IntDistribution(0, len(self.s_values) - 1)
+        sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=5)
+        self.study = optuna.create_study(direction="minimize", sampler=sampler)
+        self.points: dict[tuple, Point] = {}
+
+    def _value(self, point: Point) -> tuple[float, float]:
+        """(objective, constraint) of a point (constraint ≤ 0: feasible)."""
+        if point.design is None:
+            return 1e9, 1.0
+        return objective(point, self.max_weight_bits), self.target - point.accuracy
+
+    def add_known(self, point: Point) -> None:
+        """A trained point (the warm start) as a finished trial."""
+        import optuna
+
+        self.points[(point.bits, point.s)] = point
+        if point.s not in self.s_values:
+            return  # not a scale the sampler proposes: kept for the report only
+        value, constraint = self._value(point)
+        params = self._params(point.bits, point.s)
+        self.study.add_trial(optuna.trial.create_trial(
+            params=params, distributions=self.dist, value=value,
+            constraints={"accuracy": constraint}))
+
+    def enqueue_neighbours(self, point: Point) -> int:
+        """Propose ``point`` with one layer narrower (by one bit, and to half its width)
+        first; returns how many."""
+        count = 0
+        for i, width in enumerate(point.bits):
+            for narrower in sorted({width - 1, (width + 1) // 2}, reverse=True):
+                if not 1 <= narrower < width:
+                    continue
+                bits = list(point.bits)
+                bits[i] = narrower
+                self.study.enqueue_trial(self._params(bits, point.s), skip_if_exists=True)
+                count += 1
+        return count
+
+    def _params(self, bits, s: float) -> dict:
+        return {f"b{i}": b for i, b in enumerate(bits)} | {"s": self.s_values.index(s)}
+
+    def _tell(self, trial, point: Point) -> None:
+        value, constraint = self._value(point)
+        trial.set_constraint("accuracy", constraint)
+        self.study.tell(trial, value)
+
+    def run(self, budget: int, train: Callable, executor: cf.Executor, jobs: int,
+            progress: bool) -> None:
+        """Ask, train and tell until ``budget`` new networks are trained (``jobs`` at once;
+        points already known, and points that do not fit, cost nothing)."""
+        from tqdm import tqdm
+
+        pending: dict[cf.Future, tuple[tuple, list]] = {}
+        trained, asked = 0, 0
+        bar = tqdm(total=budget, desc="mixed trials", unit="net", disable=not progress)
+        while (trained + len(pending) < budget and asked < 50 * budget) or pending:
+            while (len(pending) < jobs and trained + len(pending) < budget
+                   and asked < 50 * budget):
+                asked += 1
+                trial = self.study.ask(self.dist)
+                bits = tuple(trial.params[f"b{i}"] for i in range(self.n_layers))
+                key = (bits, self.s_values[trial.params["s"]])
+                waiting = next((w for k, w in pending.values() if k == key), None)
+                if waiting is not None:
+                    waiting.append(trial)
+                elif key in self.points:
+                    self._tell(trial, self.points[key])
+                else:
+                    point = Point(bits, key[1], "mixed", design=self.design(*key))
+                    if point.design is None:
+                        self.points[key] = point
+                        self._tell(trial, point)
+                        continue
+                    future = executor.submit(train, *key)
+                    pending[future] = (key, [trial])
+                    self.points[key] = point
+            if not pending:
+                break
+            done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+            for future in done:
+                key, trials = pending.pop(future)
+                result = future.result()
+                point = self.points[key]
+                point.accuracy = result["accuracy"]
+                point.extra = {k: result[k] for k in ("float_acc", "qat_seconds",
+                                                      "float_seconds", "cached")}
+                for trial in trials:
+                    self._tell(trial, point)
+                trained += 1
+                bar.update()
+        bar.close()
+
+
+def run_mixed(cfg, trials: int, rtl_images: int = 0):
+    """The mixed-precision search; returns ``(search.json content, chosen IntegerNetwork)``."""
+    import time
+    from functools import partial
+
+    from model.bits import weight_bits
+    from search.qsnas import measure_network, uniform_walk
+
+    t0 = time.perf_counter()
+    walked = uniform_walk(cfg)
+    uniform = walked.results
+    s_values = sorted({s for _, s in uniform})  # their float networks are cached
+    layers = [spec for spec in widths_specs(cfg.arch, s_values[-1], cfg.dataset, 8)
+              if spec.w_bits]
+
+    def design(bits, s):
+        return design_point(widths_specs(cfg.arch, s, cfg.dataset, tuple(bits)), cfg.board,
+                            cfg.pe_list, cfg.mult_list)
+
+    biggest = weight_bits(widths_specs(cfg.arch, s_values[-1], cfg.dataset, 8))
+    study = MixedStudy(len(layers), s_values, cfg.target_acc, cfg.seed, design, biggest)
+    for (q, s), r in sorted(uniform.items()):
+        bits = (q,) * len(layers)
+        study.add_known(Point(bits, s, "uniform", r["accuracy"], design(bits, s),
+                              {k: r[k] for k in ("float_acc", "qat_seconds", "float_seconds")}))
+    if walked.found.chosen is not None:
+        q, s = walked.found.chosen
+        study.enqueue_neighbours(study.points[((q,) * len(layers), s)])
+    threads = max(1, (os.cpu_count() or 1) // max(1, cfg.jobs))
+    train = partial(_train_key, cfg.arch, cfg.dataset, cfg.data_dir, cfg.epochs, cfg.seed,
+                    threads)
+    from search.executors import make_executor
+
+    executor = make_executor(cfg.executor, cfg.jobs, cfg.ray_address, threads)
+    try:
+        study.run(trials, train, executor, cfg.jobs, cfg.progress)
+    finally:
+        executor.shutdown()
+    every = list(study.points.values())
+    feasible = [p for p in every if p.design is not None and p.accuracy is not None
+                and p.accuracy >= cfg.target_acc]
+    if not feasible:
+        best = max((p.accuracy for p in every if p.accuracy is not None), default=None)
+        raise ValueError(f"no trained network reached {cfg.target_acc} (the best measured "
+                         f"{best:.4f}); try more --trials, or larger --s-samples")
+    chosen = min(feasible, key=rank)
+    measured, net = measure_network(cfg, chosen.bits, chosen.s, rtl_images)
+    names = [spec.name for spec in layers]
+    result = {
+        "target_acc": cfg.target_acc, "arch": cfg.arch, "dataset": cfg.dataset,
+        "board": cfg.board, "strategy": "mixed",
+        "chosen": {"q": max(chosen.bits), "s": chosen.s, "pe": measured["pe"],
+                   "mult": measured["mult"], "bits": list(chosen.bits),
+                   "layers": dict(zip(names, chosen.bits, strict=True)),
+                   "mixed": not chosen.uniform},
+        "predicted": {"accuracy": chosen.accuracy, "energy_uj": chosen.design["energy_uj"]},
+        "measured": measured,
+        # no regressors: every trial is trained, the energy evaluated exactly
+        "regressors": {"accuracy": {"degree": None, "loo_rmse": None},
+                       "energy": {"degree": None, "loo_mape": None}},
+        "candidates_tried": [],
+        "samples": [p.as_dict() for p in every],
+        "trials": {"budget": trials, "trained": sum(p.source == "mixed" and p.accuracy
+                                                     is not None for p in every),
+                   "warm_start": len(uniform)},
+        "trained": sum(p.accuracy is not None for p in every),
+        "wall_seconds": round(time.perf_counter() - t0, 1),
+    }
+    return result, net
+
+
+def _train_key(arch, dataset, data_dir, epochs, seed, threads, bits, s) -> dict:
+    """`search.qsnas.train_point` of per-layer widths ``bits`` at ``s`` (a worker job)."""
+    from search.qsnas import train_point
+
+    return train_point(arch, max(bits), s, dataset, data_dir, epochs, seed, threads,
+                       bits=tuple(bits))
