@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --learn-bits: energy per inference (µJ) at the best (P, M) "
                    "on --board (default: none)")
     t.add_argument("--target-weight-kb", type=float, default=None,
-                   help="with --learn-bits: weight memory in KiB (Σ weights·bits / 8192)")
+                   help="with --learn-bits: weight memory in KiB (Σ weights·bits / 8192; "
+                   "default: none)")
     t.add_argument("--board", default=None,
                    help="with --target-energy-uj: board whose energy model prices the widths "
                    "(default boards.DEFAULT_BOARD)")

@@ -176,7 +176,8 @@ def test_only_keeps_the_other_sections_of_the_last_run(tmp_path):
     old = results_dict()
     (tmp_path / "results.json").write_text(json.dumps(old))
     kept = previous_sections(tmp_path)
-    assert set(kept) == {"accuracy", "cycles", "verilator", "build", "search"}
+    assert set(kept) == {"accuracy", "cycles", "verilator", "soak", "build", "toolchain",
+                         "search"}
     assert kept["accuracy"]["date_utc"] == "2030-01-02 03:04"
     assert kept["accuracy"]["data"] == old["sections"]["accuracy"]["data"]
     assert kept["verilator"]["status"] == "failed"  # a failure is a measurement too
@@ -185,7 +186,9 @@ def test_only_keeps_the_other_sections_of_the_last_run(tmp_path):
     done = bench("--only", "cycles", "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr[-2000:]
     (tmp_path / "results.json").write_text(json.dumps(old))
-    done = bench("--only", "cycles", "--out", str(tmp_path))
+    done = bench("--only", "cycles", "--out", str(tmp_path))  # RESULTS.md exists now
+    assert done.returncode == 2 and "--force" in done.stderr
+    done = bench("--only", "cycles", "--out", str(tmp_path), "--force")
     assert done.returncode == 0, done.stderr[-2000:]
     new = json.loads((tmp_path / "results.json").read_text())
     assert new["sections"]["accuracy"]["data"] == old["sections"]["accuracy"]["data"]

@@ -21,7 +21,7 @@ def search(executor: str, cache):
                        s_samples=(0.25, 0.5), s_min=0.25, s_max=0.5, epochs=1,
                        executor=executor, progress=False)
     with temporary_environ(QSNAS_CACHE=str(cache)):
-        return run_search(cfg, rtl_images=0)
+        return run_search(cfg, rtl_images=0)[0]  # (search.json, chosen network)
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,10 @@ def test_ray_tasks_choose_what_local_processes_choose(tmp_path, ray_runtime):
     local = search("local", tmp_path / "local")
     on_ray = search("ray", tmp_path / "ray")
     assert on_ray["chosen"] == local["chosen"]
-    assert on_ray["samples"] == local["samples"]
+    def measured(samples):  # training times differ from run to run
+        return [{k: v for k, v in x.items() if not k.endswith("_seconds")} for x in samples]
+
+    assert measured(on_ray["samples"]) == measured(local["samples"])
     assert sorted(os.listdir(tmp_path / "ray")) == sorted(os.listdir(tmp_path / "local"))
     import time
 
@@ -48,7 +51,8 @@ def test_ray_tasks_choose_what_local_processes_choose(tmp_path, ray_runtime):
         if {t.state for t in tasks} == {"FINISHED"}:
             break
         time.sleep(0.5)
-    assert len(tasks) == 4 and {t.state for t in tasks} == {"FINISHED"}
+    # the 4 samples and the walk's candidates, each trained once, as Ray tasks
+    assert len(tasks) == on_ray["trained"] >= 4 and {t.state for t in tasks} == {"FINISHED"}
 
 
 def test_a_bad_ray_address_is_one_line(capsys):
