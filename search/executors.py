@@ -47,6 +47,8 @@ class RayExecutor(cf.Executor):
 
     def __init__(self, address: str | None = None, num_cpus: int = 1,
                  local_cpus: int | None = None):
+        if address is not None:
+            _token_auth_if_available()  # before Ray reads its configuration
         try:
             import ray
         except ImportError:
@@ -67,7 +69,9 @@ class RayExecutor(cf.Executor):
                          include_dashboard=False if address is None else None,
                          logging_level="ERROR", log_to_driver=False)
             except (ConnectionError, ValueError, RuntimeError) as e:
-                raise UserError(f"cannot reach the Ray cluster at {address}: {e}") from None
+                raise UserError(f"cannot reach the Ray cluster at {address}: {e} (a head "
+                                f"with token authentication needs its token here: "
+                                f"RAY_AUTH_TOKEN or ~/.ray/auth_token)") from None
         self._remote = {}
 
     def submit(self, fn, /, *args, **kwargs):
@@ -80,6 +84,20 @@ class RayExecutor(cf.Executor):
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         if self._owned and self._ray.is_initialized():
             self._ray.shutdown()
+
+
+def _token_auth_if_available() -> None:
+    """Use Ray's token authentication when a token is at hand and the user chose no mode.
+
+    ``ray start --head`` (Ray ≥ 2.52) enables token authentication and writes the token
+    to ``~/.ray/auth_token``, while a client without ``RAY_AUTH_MODE=token`` sends none
+    and is refused ("InvalidAuthToken"). A head without authentication ignores the token.
+    """
+    if "RAY_AUTH_MODE" in os.environ:
+        return
+    token_file = os.environ.get("RAY_AUTH_TOKEN_PATH") or os.path.expanduser("~/.ray/auth_token")
+    if os.environ.get("RAY_AUTH_TOKEN") or os.path.isfile(token_file):
+        os.environ["RAY_AUTH_MODE"] = "token"
 
 
 def check_address(address: str | None) -> str | None:
