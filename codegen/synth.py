@@ -44,18 +44,26 @@ def yosys_available() -> bool:
     return yosys_command() is not None
 
 
+# A stat block's cell total and the per-type lines below it: Yosys 0.23 writes
+# "Number of cells:  35" and "  LUT6  2"; Yosys ≥ 0.5x (YoWASP 0.70) writes "  35 cells"
+# and "  2   LUT6".
+_TOTAL = re.compile(r"^\s+(?:Number of cells:\s+\d+|\d+\s+cells)\s*$", re.M)
+_TYPE_LINE = (re.compile(r"^\s+(?P<name>[A-Za-z_$\\][^\s]*)\s+(?P<n>\d+)\s*$"),
+              re.compile(r"^\s+(?P<n>\d+)\s+(?P<name>[A-Za-z_$\\][^\s]*)\s*$"))
+
+
 def parse_stat(text: str) -> dict[str, int]:
-    """Cell counts of the last ``stat`` block of a yosys log (the top module's totals)."""
-    blocks = text.split("Number of cells:")
-    if len(blocks) < 2:
+    """Cell counts of the last ``stat`` block of a yosys log (the top module's totals),
+    in the format of either Yosys generation."""
+    totals = list(_TOTAL.finditer(text))
+    if not totals:
         raise RuntimeError("yosys printed no 'stat' report")
     cells: dict[str, int] = {}
-    for line in blocks[-1].splitlines()[1:]:
-        match = re.match(r"^\s+(\S+)\s+(\d+)\s*$", line)
-        if match:
-            cells[match[1]] = int(match[2])
-        elif cells and line.strip() and not line.startswith(" " * 5):
+    for line in text[totals[-1].end():].splitlines()[1:]:
+        match = next((m for pat in _TYPE_LINE if (m := pat.match(line))), None)
+        if match is None:
             break
+        cells[match["name"]] = int(match["n"])
     return cells
 
 

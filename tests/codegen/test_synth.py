@@ -44,5 +44,19 @@ End of script.
 """
     cells = parse_stat(log)
     assert cells == {"DSP48E1": 2, "FDRE": 4, "LUT6": 3, "RAMB36E1": 1}
+    # the format of Yosys >= 0.5x (the YoWASP build of the toolchain from PyPI)
+    new = """
+       35 cells
+        1   BUFG
+        2   DSP48E1
+        4   FDRE
+        3   LUT6
+        1   RAMB36E1
+       17   IBUF
+
+End of script.
+"""
+    assert parse_stat(new) == {"BUFG": 1, "DSP48E1": 2, "FDRE": 4, "LUT6": 3, "RAMB36E1": 1,
+                               "IBUF": 17}
     s = summarize(cells)
     assert (s.lut, s.ff, s.dsp, s.bram36) == (3, 4, 2, 1.0)
