@@ -230,7 +230,8 @@ def _openflow_run(args: tuple[str, ...]) -> dict:
 def section_toolchain(plan: Plan) -> dict:
     from bench.toolchain import measure
 
-    return measure(plan.openflow_args, plan.toolchain_timeout_s)
+    # the CI designs (the README design on the 85F is a long place-and-route of its own)
+    return measure(plan.openflow_args[:2], plan.toolchain_timeout_s)
 
 
 def section_search(plan: Plan) -> dict:
