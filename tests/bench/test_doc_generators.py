@@ -25,3 +25,16 @@ def test_build_tree_lists_every_file_sorted_with_its_size(tmp_path):
     assert lines[0] == "vgg-build/"
     assert [line.split()[0] for line in lines[1:]] == ["report.json", "rtl/top.v"]
     assert lines[2].split()[1:] == ["1,234", "bytes"]
+
+
+def test_build_tree_puts_a_numbered_series_on_one_line(tmp_path):
+    root = tmp_path / "b"
+    (root / "mem").mkdir(parents=True)
+    for pe in range(12):  # pe10 and pe11 sort after pe9, not after pe1
+        (root / "mem" / f"weights_pe{pe}.mem").write_text("x" * (10 + (pe >= 10)))
+    (root / "mem" / "params_pe0.mem").write_text("y")
+    (root / "mem" / "params_pe2.mem").write_text("yy")  # not a run: listed one by one
+    lines = tree(root).splitlines()[1:]
+    assert [line.split()[0] for line in lines] == [
+        "mem/params_pe0.mem", "mem/params_pe2.mem", "mem/weights_pe{0..11}.mem"]
+    assert lines[2].split()[1:] == ["12", "files,", "10–11", "bytes", "each"]
