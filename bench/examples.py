@@ -3,7 +3,8 @@
 - ``build/``: ``report.md`` and ``report_layers.png`` of the README's first command,
   ``python -m codegen build --q 2 --s 1.5``, its ``report.json`` without the step
   timings (``timings_s``: wall-clock seconds, different on every run), and
-  ``build_tree.txt``, the build directory's files with their sizes;
+  ``build_tree.txt``, the build directory's files with their sizes (report.json's
+  without the timings);
 - ``sweep/sweep.png``: the plot of ``python -m sim sweep … --plot``.
 
 Deterministic: the same code, tools and training cache give the same files (the build is
@@ -87,8 +88,9 @@ def generate(out: Path) -> None:
         for name in ("report.md", "report_layers.png"):
             shutil.copyfile(build / name, out / "build" / name)
         report = json.loads((build / "report.json").read_text())
-        report.pop("timings_s", None)
-        (out / "build" / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+        report.pop("timings_s", None)  # and in the build, so that its size in the tree holds
+        for folder in (build, out / "build"):
+            (folder / "report.json").write_text(json.dumps(report, indent=1) + "\n")
         (out / "build" / "build_tree.txt").write_text(tree(build))
         sweep = Path(tmp) / "sweep.csv"
         _run("sim", "sweep", *SWEEP, "--out", str(sweep), "--plot")
