@@ -5,7 +5,8 @@
   timings (``timings_s``: wall-clock seconds, different on every run), and
   ``build_tree.txt``, the build directory's files with their sizes (report.json's
   without the timings);
-- ``sweep/sweep.png``: the plot of ``python -m sim sweep … --plot``.
+- ``sweep/sweep.png``: the plot of ``python -m sim sweep … --plot`` over the array sizes
+  the build chooses from.
 
 Deterministic: the same code, tools and training cache give the same files (the build is
 byte-identical by design, the plots carry no timestamps, the training seed is the default
@@ -27,9 +28,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ("--q", "2", "--s", "1.5")
-SWEEP = ("--arch", "vgg", "--dataset", "mnist5k", "--q", "1,2,4,8", "--s", "0.5,1,1.5,2",
-         "--pe", "1,2,4,8,16", "--mult", "1,2,4,8,16")
 NUMBERED = re.compile(r"^(.*?)(\d+)(\.[^/]*)$")  # weights_pe12.mem → (weights_pe, 12, .mem)
+
+
+def _sweep_args() -> tuple[str, ...]:
+    """The sweep over every array size the tool chooses from (`ARRAY_SIZES`, the
+    candidates of ``codegen build``), so the plot shows the array the build picked."""
+    from search.design import ARRAY_SIZES
+
+    sizes = ",".join(map(str, ARRAY_SIZES))
+    return ("--arch", "vgg", "--dataset", "mnist5k", "--q", "1,2,4,8", "--s", "0.5,1,1.5,2",
+            "--pe", sizes, "--mult", sizes)
 
 
 def _run(*args: str) -> None:
@@ -93,7 +102,7 @@ def generate(out: Path) -> None:
             (folder / "report.json").write_text(json.dumps(report, indent=1) + "\n")
         (out / "build" / "build_tree.txt").write_text(tree(build))
         sweep = Path(tmp) / "sweep.csv"
-        _run("sim", "sweep", *SWEEP, "--out", str(sweep), "--plot")
+        _run("sim", "sweep", *_sweep_args(), "--out", str(sweep), "--plot")
         (out / "sweep").mkdir(parents=True, exist_ok=True)
         shutil.copyfile(sweep.with_suffix(".png"), out / "sweep" / "sweep.png")
 
@@ -109,4 +118,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
     raise SystemExit(main())
