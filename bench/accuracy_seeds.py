@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -37,19 +36,9 @@ def measure(seeds=(0, 1, 2), dataset: str = "mnist5k", log=print) -> dict:
             log(f"{arch} q={q} s={s} seed {seed}: float {m['float_acc']:.4f} integer "
                 f"{m['integer_acc']:.4f}")
         rows.append({"arch": arch, "q": q, "s": s, "target": target, "runs": runs})
-    return {"dataset": dataset, "seeds": list(seeds), "rows": rows, "machine": _machine()}
+    from bench.__main__ import machine
 
-
-def _machine() -> dict:
-    import os
-
-    cpu = next((line.split(":", 1)[1].strip() for line in
-                Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), None)
-    import torch
-
-    return {"cpu": cpu, "cpu_count": os.cpu_count(), "os": platform.platform(),
-            "torch": torch.__version__}
+    return {"dataset": dataset, "seeds": list(seeds), "rows": rows, "machine": machine()}
 
 
 def _stat(values) -> str:

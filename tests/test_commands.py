@@ -49,6 +49,32 @@ def test_help_shows_every_default_and_no_markup(name, parser):
             assert "q-bit" not in help_text
 
 
+# Output options named after the format they write, fixed by the command-line contract
+# (ARCHITECTURE.md); every other output is --out.
+FORMAT_NAMED_OUTPUTS = {("sim rtl", "--json"), ("sim cycles", "--json"), ("model export", "--onnx")}
+
+
+def test_one_name_for_output_options():
+    """Issue 18: outputs are --out, except the contract's format-named ones; those of
+    sim rtl and sim cycles are optional (both print a table)."""
+    import re
+
+    writes = re.compile(r"\b(write|output|build directory)\b")
+    seen = set()
+    for name, parser in PARSER_LIST:
+        for action in parser._actions:
+            if not action.option_strings or action.nargs == 0:
+                continue
+            if writes.search(action.help or ""):
+                option = action.option_strings[0]
+                assert option == "--out" or (name, option) in FORMAT_NAMED_OUTPUTS, (name, option)
+                seen.add((name, option))
+                if option == "--json":
+                    assert not action.required, name
+    assert FORMAT_NAMED_OUTPUTS <= seen
+    assert ("sim sweep", "--out") in seen and ("codegen build", "--out") in seen
+
+
 def test_the_epoch_defaults_are_the_models():
     from model.defaults import DEFAULT_EPOCHS
 

@@ -14,18 +14,39 @@ REPORT_KEYS = {"q", "s", "arch", "dataset", "board", "pe", "mult", "accuracy",
                "resources", "capacity", "fits", "files"}
 
 
-def build(tmp_path, name, *args):
+def build(tmp_path, name, *args, quiet=True, output=None):
+    """Build into ``tmp_path/name``; ``(out, report.json)``. ``output``, a list, receives
+    the command's stdout and stderr."""
     out = tmp_path / name
     cmd = [sys.executable, "-m", "codegen", "build", "--q", "2", "--dataset", "digits",
-           "--epochs", "1", "--images", "5", "--out", str(out), "--quiet", *args]
+           "--epochs", "1", "--images", "5", "--out", str(out), *(["--quiet"] * quiet), *args]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stderr[-3000:]
+    if output is not None:
+        output += [done.stdout, done.stderr]
     return out, json.loads((out / "report.json").read_text())
+
+
+ARTY_OUTPUT: list[str] = []  # what the arty build printed (it runs with progress)
 
 
 @pytest.fixture(scope="module")
 def arty(tmp_path_factory):
-    return build(tmp_path_factory.mktemp("arty"), "b", "--s", "0.5", "--pe", "4", "--mult", "3")
+    return build(tmp_path_factory.mktemp("arty"), "b", "--s", "0.5", "--pe", "4", "--mult", "3",
+                 quiet=False, output=ARTY_OUTPUT)
+
+
+def test_long_steps_show_progress(arty):
+    """Issue 18: every step announced, and progress inside the long ones: the Verilator
+    model and the simulation run of the verify step, and the wait for Yosys."""
+    stdout, stderr = ARTY_OUTPUT
+    steps = [line for line in stdout.splitlines() if line.startswith("[")]
+    assert [line.split("] ", 1)[0] for line in steps] == [f"[{i}/{len(steps)}"
+                                                          for i in range(1, len(steps) + 1)]
+    assert any("Verilator" in line for line in steps), steps
+    assert "Verilator model: " in stderr and "RTL simulation: 5 images in " in stderr
+    if yosys_available():
+        assert "Yosys synth_xilinx: started beside the RTL steps" in stdout
 
 
 def test_report_has_every_key_and_verification(arty):

@@ -62,21 +62,50 @@ def test_changing_only_a_mem_file_changes_the_result(vgg_q1):
 def test_rtl_cli(tmp_path, vgg_q1):
     bundle = save_bundle(vgg_q1, tmp_path / "bundle")
     out = tmp_path / "rtl.json"
-    env = dict(os.environ)
+    repo = Path(__file__).parents[2]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(repo), os.environ.get("PYTHONPATH",
+                                                                                  "")]))
+    # without --json: a line per image and the mismatch count, and no file is written
     p = subprocess.run([sys.executable, "-m", "sim", "rtl", "--bundle", str(bundle), "--pe", "3",
-                        "--mult", "5", "--images", "2", "--json", str(out)],
-                       capture_output=True, text=True, env=env, cwd=Path(__file__).parents[2])
+                        "--mult", "5", "--images", "2"],
+                       capture_output=True, text=True, env=env, cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     # progress inside the long steps: the Verilator model, then the run
     assert "Verilator model: " in p.stderr and "RTL simulation: 2 images in " in p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[0].split() == ["image", "class", "golden", "class", "cycles", "mismatching",
+                                "logits"]
+    cycles = f"{network_cycle_model(vgg_q1, 3, 5)['cycles']:,}"
+    for i in (0, 1):
+        image, got, want, cyc, bad = lines[2 + i].split()
+        assert (image, cyc, bad) == (str(i), cycles, "0") and got == want
+    assert lines[4].startswith("2 images, 0 mismatching logits of 20 ")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]
+    p = subprocess.run([sys.executable, "-m", "sim", "rtl", "--bundle", str(bundle), "--pe", "3",
+                        "--mult", "5", "--images", "2", "--json", str(out)],
+                       capture_output=True, text=True, env=env, cwd=repo)
+    assert p.returncode == 0, p.stderr
     result = json.loads(out.read_text())
     assert set(result) == {"images", "logits", "classes", "cycles", "mismatches"}
     assert result["images"] == 2 and result["mismatches"] == 0
+    assert p.stdout.splitlines()[-1] == f"logits, classes, cycles and mismatches as JSON → {out}"
     p = subprocess.run([sys.executable, "-m", "sim", "rtl", "--bundle", str(bundle), "--pe", "0",
                         "--mult", "5", "--json", str(out)], capture_output=True, text=True,
-                       cwd=Path(__file__).parents[2])
+                       cwd=repo)
     assert p.returncode == 2
     assert p.stderr.strip() == "sim: error: --pe must be a positive integer, not 0"
+
+
+def test_rtl_image_table_counts_the_logits_that_differ_per_image():
+    from sim.rtl import image_table
+
+    golden = np.array([[5, 1, 0], [0, 2, 9]])
+    result = {"images": 2, "logits": [[5, 1, 0], [0, 3, 7]], "classes": [0, 2],
+              "golden_classes": [0, 2], "cycles": [1234, 1234], "mismatches": 2}
+    lines = image_table(result, golden).splitlines()
+    assert lines[2].split() == ["0", "0", "0", "1,234", "0"]
+    assert lines[3].split() == ["1", "2", "2", "1,234", "2"]
+    assert lines[4] == "2 images, 2 mismatching logits of 6 (golden model: intnet.golden)"
 
 
 def test_a_truncated_cache_entry_is_rebuilt_and_still_bit_exact(vgg_q1, capfd):
