@@ -65,7 +65,10 @@ class RayExecutor(cf.Executor):
         self._owned = not ray.is_initialized()
         if self._owned:
             try:
-                ray.init(address=address, num_cpus=local_cpus if address is None else None,
+                # "local": a new runtime here, never a head some earlier `ray start` left
+                # recorded in /tmp/ray (ray.init(address=None) would join that one)
+                ray.init(address=address or "local",
+                         num_cpus=local_cpus if address is None else None,
                          include_dashboard=False if address is None else None,
                          logging_level="ERROR", log_to_driver=False)
             except (ConnectionError, ValueError, RuntimeError) as e:
