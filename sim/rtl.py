@@ -19,6 +19,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -175,6 +176,38 @@ def cached_build(files: dict[str, str], top: str, name: str, digest: str, *,
     return build_dir
 
 
+class _ImageProgress:
+    """While a simulation runs, a line per finished image from the bench's progress file
+    (`sim.tb.tb_top` appends ``"<done> <cycles>"``), at most one every 2 s."""
+
+    def __init__(self, path: Path, total: int, what: str, enabled: bool,
+                 interval: float = 2.0):
+        self.path, self.total, self.what, self.enabled = path, total, what, enabled
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self):
+        if self.enabled:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _watch(self) -> None:
+        shown = 0
+        while not self._stop.wait(self.interval):
+            text = self.path.read_text() if self.path.exists() else ""
+            lines = text[:text.rfind("\n") + 1].splitlines()  # whole lines only
+            if len(lines) > shown:
+                shown = len(lines)
+                _say(True, f"{self.what} simulation: image {shown}/{self.total} "
+                           f"({lines[-1].split()[1]} cycles)")
+
+
 def _say(progress: bool, message: str) -> None:
     """A progress line on stderr (the long steps announce themselves)."""
     if progress:
@@ -268,14 +301,17 @@ def run_bench(build_dir: Path, images: np.ndarray, num_classes: int, *, prepare=
             "QSNAS_IMAGES": str(run_dir / "images.npy"),
             "QSNAS_CLASSES": str(num_classes),
             "QSNAS_RESULT": str(result_path),
+            "QSNAS_PROGRESS": str(run_dir / "progress.txt"),
             "PYTHONPATH": os.pathsep.join([repo, os.environ.get("PYTHONPATH", "")]),
         }
         _say(progress, f"{what} simulation: {len(images)} images in one Verilator run")
         t0 = time.perf_counter()
         sim = cocotb_runner.get_runner("verilator")
-        sim.test(test_module="sim.tb.tb_top", hdl_toplevel=TOP_NAME, hdl_toplevel_lang="verilog",
-                 build_dir=build_dir, test_dir=run_dir, extra_env=env,
-                 log_file=None if verbose else run_dir / "sim.log")
+        with _ImageProgress(run_dir / "progress.txt", len(images), what,
+                            progress and len(images) > 1):
+            sim.test(test_module="sim.tb.tb_top", hdl_toplevel=TOP_NAME,
+                     hdl_toplevel_lang="verilog", build_dir=build_dir, test_dir=run_dir,
+                     extra_env=env, log_file=None if verbose else run_dir / "sim.log")
         if not result_path.exists():
             log = run_dir / "sim.log"
             tail = log.read_text()[-2000:] if log.exists() else ""

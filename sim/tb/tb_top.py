@@ -33,6 +33,15 @@ async def load_image(dut, image) -> None:
     dut.image__valid.value = 0
 
 
+def _report_progress(done: int, cycles: int) -> None:
+    """One line per finished image in $QSNAS_PROGRESS, which the runner shows as it goes
+    (`sim.rtl.run_bench`)."""
+    path = os.environ.get("QSNAS_PROGRESS")
+    if path:
+        with open(path, "a") as f:
+            f.write(f"{done} {cycles}\n")
+
+
 @cocotb.test()
 async def run_images(dut):
     images = np.load(os.environ["QSNAS_IMAGES"])
@@ -62,6 +71,7 @@ async def run_images(dut):
             [_signed32((flat >> (32 * c)) & 0xFFFFFFFF) for c in range(classes)])
         result["classes"].append(int(dut.class_out.value.to_unsigned()))
         result["cycles"].append(int(dut.cycles.value.to_unsigned()))
+        _report_progress(len(result["cycles"]), result["cycles"][-1])
         await RisingEdge(dut.clk)
     with open(os.environ["QSNAS_RESULT"], "w") as f:
         json.dump(result, f)

@@ -123,3 +123,23 @@ def test_a_truncated_cache_entry_is_rebuilt_and_still_bit_exact(vgg_q1, capfd):
     assert r["mismatches"] == 0 and r["classes"] == r["golden_classes"]
     digest = json.loads((build_dir / STAMP).read_text())["digest"]
     assert entry_damage(build_dir, "qsnas_top", digest) is None
+
+
+def test_image_progress_shows_each_finished_image(tmp_path, capsys):
+    """The runner's per-image lines come from the bench's progress file, whole lines only."""
+    import time
+
+    from sim.rtl import _ImageProgress
+
+    path = tmp_path / "progress.txt"
+    with _ImageProgress(path, 3, "RTL", True, interval=0.05):
+        path.write_text("1 5546\n2 55")  # the second line is still being written
+        time.sleep(0.3)
+        path.write_text("1 5546\n2 5546\n")
+        time.sleep(0.3)
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["      RTL simulation: image 1/3 (5546 cycles)",
+                   "      RTL simulation: image 2/3 (5546 cycles)"]
+    with _ImageProgress(path, 3, "RTL", False, interval=0.05):  # --quiet: nothing
+        time.sleep(0.2)
+    assert capsys.readouterr().err == ""
