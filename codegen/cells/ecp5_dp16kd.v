@@ -233,6 +233,19 @@ module DP16KD(
 		merged = (row & ~mask) | ((width == 18 ? data : data << offset(width, ad)) & mask);
 	endfunction
 
+	// a port's output after its clock edge: the word read, or while writing the held
+	// output (NORMAL), the new word (WRITETHROUGH) or the old one (READBEFOREWRITE)
+	function automatic [17:0] port_out(input integer width, input [8*15-1:0] mode,
+	                                   input [17:0] row, input [13:0] ad, input [17:0] data,
+	                                   input write, input [17:0] held);
+		if (!write || mode == "READBEFOREWRITE")
+			port_out = narrow_read(width, row, ad);
+		else if (mode == "WRITETHROUGH")
+			port_out = narrow_read(width, merged(width, row, ad, data), ad);
+		else
+			port_out = held;
+	endfunction
+
 	wire [13:0] ada = {ADA13, ADA12, ADA11, ADA10, ADA9, ADA8, ADA7, ADA6, ADA5, ADA4, ADA3, ADA2, ADA1, ADA0};
 	wire [13:0] adb = {ADB13, ADB12, ADB11, ADB10, ADB9, ADB8, ADB7, ADB6, ADB5, ADB4, ADB3, ADB2, ADB1, ADB0};
 	wire [17:0] dia = {DIA17, DIA16, DIA15, DIA14, DIA13, DIA12, DIA11, DIA10, DIA9, DIA8, DIA7, DIA6, DIA5, DIA4, DIA3, DIA2, DIA1, DIA0};
@@ -275,29 +288,17 @@ module DP16KD(
 			if (arst_a || (sel_a && RSTA))
 				doa <= 18'd0;
 			else if (sel_a && CEA) begin
-				if (WEA) begin
+				if (WEA)
 					mem[ada[13:4]] <= merged(DATA_WIDTH_A, mem[ada[13:4]], ada, dia);
-					if (WRITEMODE_A == "WRITETHROUGH")
-						doa <= narrow_read(DATA_WIDTH_A,
-						                   merged(DATA_WIDTH_A, mem[ada[13:4]], ada, dia), ada);
-					else if (WRITEMODE_A == "READBEFOREWRITE")
-						doa <= narrow_read(DATA_WIDTH_A, mem[ada[13:4]], ada);
-				end else
-					doa <= narrow_read(DATA_WIDTH_A, mem[ada[13:4]], ada);
+				doa <= port_out(DATA_WIDTH_A, WRITEMODE_A, mem[ada[13:4]], ada, dia, WEA, doa);
 			end
 		always @(posedge clkb or posedge arst_b)
 			if (arst_b || (sel_b && RSTB))
 				dob <= 18'd0;
 			else if (sel_b && CEB) begin
-				if (WEB) begin
+				if (WEB)
 					mem[adb[13:4]] <= merged(DATA_WIDTH_B, mem[adb[13:4]], adb, dib);
-					if (WRITEMODE_B == "WRITETHROUGH")
-						dob <= narrow_read(DATA_WIDTH_B,
-						                   merged(DATA_WIDTH_B, mem[adb[13:4]], adb, dib), adb);
-					else if (WRITEMODE_B == "READBEFOREWRITE")
-						dob <= narrow_read(DATA_WIDTH_B, mem[adb[13:4]], adb);
-				end else
-					dob <= narrow_read(DATA_WIDTH_B, mem[adb[13:4]], adb);
+				dob <= port_out(DATA_WIDTH_B, WRITEMODE_B, mem[adb[13:4]], adb, dib, WEB, dob);
 			end
 	end endgenerate
 endmodule

@@ -118,14 +118,14 @@ def _verilate_and_run(tmp_path, top: str, sources: list) -> str:
 @needs_yosys
 def test_ecp5_block_ram_netlist_reads_like_its_rtl(tmp_path):
     """synth_ecp5 maps every memory of data/ecp5_memories.v to a DP16KD (data widths 1, 2,
-    4, 9, 18 and the 36-bit simple dual port); the netlist, simulated with the cell
-    library netlist.py compiles, returns what the RTL returns on 40,000 random cycles of
-    reads and byte-enabled writes. (Yosys's own DP16KD is a declaration without
-    behaviour: every read was 0 and every ECP5 logit differed.)"""
+    4, 9, 18 and the 36-bit simple dual port, the three write modes); the netlist,
+    simulated with the cell library netlist.py compiles, returns what the RTL returns on
+    40,000 random cycles of reads and byte-enabled writes. (Yosys's own DP16KD is a
+    declaration without behaviour: every read was 0 and every ECP5 logit differed.)"""
     rng = random.Random(1)
     for name, depth, width in [("m1", 16384, 1), ("m2", 8192, 2), ("m4", 4096, 4),
                                ("m9", 2048, 9), ("m18", 1000, 18), ("m36", 512, 36),
-                               ("mw", 1024, 18)]:
+                               ("mw", 1024, 18), ("mt", 1024, 18), ("mn", 2048, 9)]:
         (tmp_path / f"{name}.mem").write_text(
             "".join(f"{rng.getrandbits(width):x}\n" for _ in range(depth)))
     shutil.copy(DATA / "ecp5_memories.v", tmp_path)
@@ -133,7 +133,9 @@ def test_ecp5_block_ram_netlist_reads_like_its_rtl(tmp_path):
                        tmp_path / "net.v", tmp_path / "yosys.log")
     text = (tmp_path / "net.v").read_text()
     widths = re.findall(r"DATA_WIDTH_A\(32'd(\d+)\)", text)
-    assert sorted(map(int, widths)) == [1, 2, 4, 9, 18, 18, 36]  # all in block RAM
+    assert sorted(map(int, widths)) == [1, 2, 4, 9, 9, 18, 18, 18, 36]  # all in block RAM
+    for mode in ("NORMAL", "WRITETHROUGH", "READBEFOREWRITE"):
+        assert f'WRITEMODE_A("{mode}")' in text, mode
     (tmp_path / "rtl.v").write_text((DATA / "ecp5_memories.v").read_text().replace(
         "module memories(", "module memories_rtl("))
     (tmp_path / "cells.v").write_text(netlist.cell_library("ecp5", DATDIR))
