@@ -35,7 +35,10 @@ from common.cli import UserError
 from common.tools import yosys_command
 
 SYNTH_COMMAND = {"ice40": "synth_ice40", "ecp5": "synth_ecp5"}
-OWN_CELLS = {"ecp5": ("ecp5_mult18x18d.v",)}  # models Yosys lacks (codegen/cells/)
+# Models Yosys lacks (codegen/cells/): the ECP5 MULT18X18D is only a black box there, and
+# its DP16KD block RAM a declaration of ports and parameters without behaviour (its
+# outputs are never driven: every read returned 0). Ours replace Yosys's modules.
+OWN_CELLS = {"ecp5": ("ecp5_mult18x18d.v", "ecp5_dp16kd.v")}
 CELLS_DIR = Path(__file__).parent / "cells"
 # The cell library defines every primitive as a top (MULTITOP). cocotb's runner marks
 # every signal public (--public-flat-rw), which keeps each cell's internal wires: undone,
@@ -81,8 +84,15 @@ def check_available(family: str) -> None:
     require_simulation("--netlist-sim")
 
 
+def _modules(text: str) -> dict[str, str]:
+    """The Verilog modules of ``text`` by name, each from ``module`` to ``endmodule``."""
+    return {m[1]: m[0] for m in re.finditer(r"^module\s+(\S+?)\s*[(#][\s\S]*?\bendmodule\b",
+                                             text, flags=re.M)}
+
+
 def cell_library(family: str, datdir: Path) -> str:
-    """The family's simulation models as one Verilog text (``include`` lines inlined)."""
+    """The family's simulation models as one Verilog text (``include`` lines inlined),
+    our own models (`OWN_CELLS`) in place of Yosys's modules of the same names."""
     folder = datdir / family
 
     def inlined(text: str) -> str:  # included files include others (Yosys 0.70)
@@ -91,7 +101,25 @@ def cell_library(family: str, datdir: Path) -> str:
 
     text = inlined((folder / "cells_sim.v").read_text())
     own = "".join((CELLS_DIR / name).read_text() for name in OWN_CELLS.get(family, ()))
+    ours = _modules(own)
+    for name, body in _modules(text).items():
+        if name in ours:
+            text = text.replace(body, f"// {name}: codegen/cells/ has the model\n")
     return text + own
+
+
+def cells_without_behaviour(netlist_text: str, library: str) -> list[str]:
+    """The cell types ``netlist_text`` instantiates whose module in ``library`` drives
+    nothing (no ``assign``, ``always`` or instance: a declaration of ports and parameters,
+    which Verilator simulates as outputs stuck at 0)."""
+    used = set(re.findall(r"^\s+(\w+)\s+(?:#\(|\\?\S+\s+\()", netlist_text, flags=re.M))
+    empty = []
+    for name, body in _modules(library).items():
+        inner = re.sub(r"\(\*.*?\*\)", "", body.split(";", 1)[-1])  # ports, attributes
+        if name in used and not re.search(r"\b(assign|always)\b|(^|;)\s*\w+\s+(#\(|\w+\s*\()",
+                                          inner, flags=re.M):
+            empty.append(name)
+    return sorted(empty)
 
 
 def synthesize(verilog: list[Path], top: str, root: Path, family: str, synth_opts: str,
@@ -125,6 +153,11 @@ def simulate_netlist(net, netlist: Path, family: str, images, *, verbose: bool =
 
     files = {"netlist.v": Path(netlist).read_text(),
              "cells_sim.v": cell_library(family, yosys_datdir(yosys_command()))}
+    empty = cells_without_behaviour(files["netlist.v"], files["cells_sim.v"])
+    if empty:
+        raise RuntimeError(f"the {family} cell library has no behaviour for {', '.join(empty)} "
+                           f"(a declaration only): the netlist cannot be simulated; add a "
+                           f"model to codegen/cells/")
     blob = "".join(files.values()) + " ".join(rtl.VERILATOR_FLAGS + NETLIST_FLAGS)
     digest = hashlib.sha256((blob + rtl.MAKE_VARS).encode()).hexdigest()
     build_dir = rtl.cached_build(files, TOP_NAME, f"netlist-{family}-{digest[:16]}", digest,
