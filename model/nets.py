@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 import torch
@@ -126,7 +127,10 @@ def integer_requant(b_real: torch.Tensor, real_scale: torch.Tensor, qp: int):
     for c, (br, sc) in enumerate(zip(b_real.tolist(), real_scale.tolist(), strict=True)):
         if not (math.isfinite(br) and math.isfinite(sc) and sc > 0):
             continue
-        t = np.ceil(j / sc - br)
+        # level j's first accumulator value, ⌈(j − 1/2)/scale − b_real⌉, in exact rationals:
+        # in float64 the difference can round onto an integer (scale 1 − 2^−52, b 2.5)
+        t = np.array([math.ceil(Fraction(2 * k - 1, 2) / Fraction(sc) - Fraction(br))
+                      for k in range(1, qp + 1)], dtype=np.float64)
         if m[c] > 0 and _thresholds_ok(t, int(b[c]), int(m[c]), int(n[c])):
             continue
         base = math.floor(br)
