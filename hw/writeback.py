@@ -15,10 +15,11 @@ Two paths, one per way a pass uses the PEs; both register what the write port se
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed
+from amaranth.hdl import Array, C, Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from hw.packing import sub_lane_offset
 from hw.plan import REQUANT_LATENCY
 from hw.tables import bits
 
@@ -32,19 +33,30 @@ class PoolWriteBack(wiring.Component):
     """
 
     def __init__(self, q: int, pe_count: int, mults_per_pe: int, addr_bits: int,
-                 ctl_layout: data.StructLayout, cout_bits: int):
+                 ctl_layout: data.StructLayout, cout_bits: int, *,
+                 splits: tuple[int, ...] = (1,), granularity: int | None = None):
         self._q, self._P, self._M = q, pe_count, mults_per_pe
         self._ctl_layout, self._addr_bits = ctl_layout, addr_bits
+        self._splits, self._g = tuple(splits), granularity or q
         super().__init__({
             "y": In(data.ArrayLayout(q, pe_count)),
             "y_valid": In(1),
             "ctl": In(ctl_layout),
             "cout": In(cout_bits),
+            # the output words' split, log2 k (`hw.plan.Pass.k_out`): k·M values a word
+            "split": In(max(1, max(splits).bit_length() - 1)),
             "we": Out(1),
             "addr": Out(addr_bits),
             "data": Out(data.ArrayLayout(q, mults_per_pe)),
-            "en": Out(mults_per_pe),
+            "en": Out(q * mults_per_pe // self._g),  # one per `granularity` bits
         })
+
+    def _by_split(self, values: dict):
+        """The value of the current split among ``{k: value}``."""
+        out = values[1]
+        for k in self._splits[1:]:
+            out = Mux(self.split == k.bit_length() - 1, values[k], out)
+        return out
 
     def elaborate(self, platform):
         m = Module()
@@ -55,18 +67,26 @@ class PoolWriteBack(wiring.Component):
         left = Signal(range(max(2, 2 ** len(self.ctl.wo_cnt))))  # words still to write
         waddr = Signal(self._addr_bits)
         # lane l of the word holds channel wo·M + l, i.e. PE rel + l with rel = wo·M − cbase
-        rel_bits = bits(max(self._P, (2 ** len(self.ctl.wo_lo)) * M)) + 2
+        kmax = max(self._splits)
+        rel_bits = bits(max(self._P, (2 ** len(self.ctl.wo_lo)) * M * kmax)) + 2
         rel = Signal(signed(rel_bits))
         limit = Signal(signed(rel_bits))  # channels of this group below cout: PE < limit
         with m.If(active):
-            m.d.sync += [waddr.eq(waddr + 1), rel.eq(rel + M), left.eq(left - 1)]
+            m.d.sync += [waddr.eq(waddr + 1), left.eq(left - 1),
+                         rel.eq(rel + self._by_split({k: k * M for k in self._splits}))]
             with m.If(left == 1):
                 m.d.sync += active.eq(0)
-        for lane in range(M):
-            pe = Signal(signed(rel_bits + 1), name=f"wb_pe{lane}")
-            m.d.comb += pe.eq(rel + lane)
-            m.d.sync += [self.en[lane].eq(active & ~pe[-1] & (pe < P) & (pe < limit)),
-                         self.data[lane].eq(vals[pe[:bits(P - 1)]])]
+        if self._splits == (1,) and self._g == q:
+            for lane in range(M):
+                pe = Signal(signed(rel_bits + 1), name=f"wb_pe{lane}")
+                m.d.comb += pe.eq(rel + lane)
+                m.d.sync += [self.en[lane].eq(active & ~pe[-1] & (pe < P) & (pe < limit)),
+                             self.data[lane].eq(vals[pe[:bits(P - 1)]])]
+        else:
+            words = {k: self._split_word(m, k, rel, rel_bits, limit, vals, active)
+                     for k in self._splits}
+            m.d.sync += [self.data.eq(self._by_split({k: w[0] for k, w in words.items()})),
+                         self.en.eq(self._by_split({k: w[1] for k, w in words.items()}))]
         m.d.sync += [self.we.eq(active), self.addr.eq(waddr)]
         # the latch comes last: a new pixel's latch wins over the old's end
         with m.If(self.y_valid):
@@ -79,9 +99,32 @@ class PoolWriteBack(wiring.Component):
                     m.d.sync += vals[j].eq(final)
             with m.If(ctl.pool_last & (ctl.wo_cnt != 0)):
                 m.d.sync += [active.eq(1), left.eq(ctl.wo_cnt), waddr.eq(ctl.out_addr),
-                             rel.eq(ctl.wo_lo * M - ctl.cbase),
+                             rel.eq(self._by_split({k: ctl.wo_lo * (k * M)
+                                                    for k in self._splits}) - ctl.cbase),
                              limit.eq(self.cout - ctl.cbase)]
         return m
+
+    def _split_word(self, m, k: int, rel, rel_bits: int, limit, vals, active):
+        """The output word and its enables when it holds k·M values of q // k bits:
+        value p (at `hw.packing.sub_lane_offset`) is channel wo·k·M + p, i.e. PE rel + p."""
+        q, P, M, g = self._q, self._P, self._M, self._g
+        sw = q // k
+        data_bits, en_bits = [C(0, q * M)], [C(0, q * M // g)]
+        for p in range(k * M):
+            pe = Signal(signed(rel_bits + 1), name=f"wb{k}_pe{p}")
+            m.d.comb += pe.eq(rel + p)
+            on = active & ~pe[-1] & (pe < P) & (pe < limit)
+            offset = sub_lane_offset(p, q, k)
+            data_bits.append(vals[pe[:bits(P - 1)]][:sw] << offset)
+            en_bits.append(Mux(on, ((1 << (sw // g)) - 1) << (offset // g), 0))
+        return _or_all(data_bits), _or_all(en_bits)
+
+
+def _or_all(values):
+    total = values[0]
+    for v in values[1:]:
+        total = total | v
+    return total
 
 
 class LaneCollector(wiring.Component):
