@@ -219,11 +219,13 @@ def check_array_params(q, pe_count, mults_per_pe) -> None:
 
 
 def network_q(network, lane_bits: int | None = None) -> int:
-    """The array's lane width: ``lane_bits``, or the network's widest weight or hidden
-    activation width (`widest_bits`); every layer must fit it."""
+    """The array's lane width: ``lane_bits``, or the network's ``q`` (a bundle's manifest
+    q: its widest width), at least its widest weight or hidden activation width
+    (`widest_bits`); every layer must fit it."""
     widest = widest_bits(network.layers)
     if lane_bits is None:
-        return widest
+        q = getattr(network, "q", None)
+        return max(widest, q if isinstance(q, int) and 1 <= q <= 8 else 1)
     if not isinstance(lane_bits, int) or isinstance(lane_bits, bool) or not 1 <= lane_bits <= 8:
         raise ValueError(f"lane_bits must be an integer bit width in 1..8, not {lane_bits!r}")
     if lane_bits < widest:
