@@ -196,7 +196,7 @@ def test_only_keeps_the_other_sections_of_the_last_run(tmp_path):
     done = bench("--only", "cycles", "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr[-2000:]
     (tmp_path / "results.json").write_text(json.dumps(old))
-    done = bench("--only", "cycles", "--out", str(tmp_path))
+    done = bench("--only", "cycles", "--out", str(tmp_path), "--force")
     assert done.returncode == 0, done.stderr[-2000:]
     new = json.loads((tmp_path / "results.json").read_text())
     assert new["sections"]["accuracy"]["data"] == old["sections"]["accuracy"]["data"]
