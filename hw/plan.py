@@ -173,8 +173,19 @@ class Plan:
 
     @property
     def write_granularity(self) -> int:
-        """Bits per write enable of the activation buffers: divides every sub-lane."""
-        return math.gcd(self.q, *(self.q // k for k in self.splits))
+        """Bits per write enable of the activation buffers: a lane (q bits), or less where
+        a group of a split pass starts inside one. A group writes whole enables otherwise:
+        the values it shares an enable with are channels ≥ cout, which nothing reads (the
+        next pass weighs them 0), so the block RAM keeps its native byte enables wherever
+        the channel groups allow."""
+        g = self.q
+        for p in self.passes:
+            if p.k_out > 1:
+                for grp in p.groups:
+                    pos = grp.cbase % (p.k_out * self.mults_per_pe)
+                    offset = (pos // p.k_out) * self.q + (pos % p.k_out) * (self.q // p.k_out)
+                    g = math.gcd(g, offset)
+        return g
 
     @property
     def image_word_bits(self) -> int:

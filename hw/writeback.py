@@ -109,15 +109,19 @@ class PoolWriteBack(wiring.Component):
         value p (at `hw.packing.sub_lane_offset`) is channel wo·k·M + p, i.e. PE rel + p."""
         q, P, M, g = self._q, self._P, self._M, self._g
         sw = q // k
-        data_bits, en_bits = [C(0, q * M)], [C(0, q * M // g)]
+        data_bits, granules = [C(0, q * M)], [[] for _ in range(q * M // g)]
         for p in range(k * M):
             pe = Signal(signed(rel_bits + 1), name=f"wb{k}_pe{p}")
             m.d.comb += pe.eq(rel + p)
             on = active & ~pe[-1] & (pe < P) & (pe < limit)
             offset = sub_lane_offset(p, q, k)
             data_bits.append(vals[pe[:bits(P - 1)]][:sw] << offset)
-            en_bits.append(Mux(on, ((1 << (sw // g)) - 1) << (offset // g), 0))
-        return _or_all(data_bits), _or_all(en_bits)
+            # an enable covers `g` bits: this value's, or (g > sw) also its neighbours',
+            # which belong to this group or to no channel (`hw.plan.Plan.write_granularity`)
+            for e in range(offset // g, (offset + sw - 1) // g + 1):
+                granules[e].append(on)
+        en = Cat(*(_or_all(ons) if ons else C(0, 1) for ons in granules))
+        return _or_all(data_bits), en
 
 
 def _or_all(values):

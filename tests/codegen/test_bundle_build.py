@@ -79,6 +79,7 @@ def test_mixed_precision_bundle_builds_bit_exact_with_widths_per_layer(tmp_path)
     layers = {layer["name"]: layer for layer in r["cycles"]["layers"]}
     assert [layers[n]["w_bits"] for n in ("conv1", "conv2", "conv3", "fc")] == [8, 2, 2, 8]
     assert (layers["conv3"]["in_bits"], layers["conv3"]["lane_split"]) == (2, 4)
+    assert "| conv3 | conv | 2/2/2 | 4 |" in (out / "report.md").read_text()
     twin = evaluate(with_widths(net.specs(), 8), 8, 4, 8, r["board"])
     assert r["resources"]["bram36"] < twin["bram36"]
 

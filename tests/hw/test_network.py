@@ -144,4 +144,5 @@ def test_mixed_widths(specs, bits, lane_bits, pe, mult, mode):
 def test_narrow_layers_split_their_lanes():
     plan = check_mixed(VGG_LIKE, [8, 2, 2], 8, 2, 2)
     assert [(p.k_in, p.k_out) for p in plan.passes] == [(1, 1), (1, 4), (4, 1)]
-    assert plan.splits == (1, 4) and plan.write_granularity == 2
+    # groups of 2 channels start at 2-bit values 0, 2, 4, 6 of a lane: 4-bit enables
+    assert plan.splits == (1, 4) and plan.write_granularity == 4
