@@ -270,17 +270,15 @@ def _map_splits(layers, computes: list[int], widths, q: int) -> list[int]:
     """k of every activation map: map i is read by pass i (map 0: the image, k = 1).
 
     A map takes the most sub-lanes whose width holds its values and its reader's
-    weights; a map next to a depthwise or average-pool pass (channel-per-lane modes)
-    keeps whole lanes.
+    weights; a map read by a depthwise or average-pool pass (channel-per-lane modes)
+    keeps whole lanes (such a pass may write split words).
     """
     ks = [1] * (len(computes) + 1)
     for i in range(1, len(computes)):
         w = widths[computes[i]]
         need = max(w.in_bits, w.w_bits)
-        ks[i] = max(k for k in split_factors(q) if q // k >= need)
-    for i, idx in enumerate(computes):
-        if layers[idx].kind in ("dwconv", "avgpool"):
-            ks[i] = ks[i + 1] = 1
+        if layers[computes[i]].kind not in ("dwconv", "avgpool"):
+            ks[i] = max(k for k in split_factors(q) if q // k >= need)
     return ks
 
 
@@ -370,10 +368,12 @@ def _groups(g: _Geometry, mode: int, gsum: bool, last: bool, P: int, M: int, pix
     """The pass's groups (weight words from ``wbase``) and its drain cycles; the input
     word holds ``in_lanes`` channels (F in the first pass, k_in·M after it), the output
     word ``out_lanes`` (k_out·M)."""
-    cg_in, cg_out = ceil_div(g.cin, in_lanes), ceil_div(g.cout, out_lanes)
+    cg_in = ceil_div(g.cin, in_lanes)
     raw = []  # (cbase, cg_lo, cg_cnt, wo_lo, wo_cnt, steps)
-    if mode == MODE_DWP:
-        raw = [(cg * M, cg, 1, cg, P, g.kh * g.kw) for cg in range(cg_out)]
+    if mode == MODE_DWP:  # M channels a group; k_out groups share an output word
+        k_out = out_lanes // M
+        raw = [(cg * M, cg, 1, cg // k_out, P, g.kh * g.kw)
+               for cg in range(ceil_div(g.cout, M))]
     for cbase in range(0, g.cout, P) if mode != MODE_DWP else ():
         cend = min(cbase + P, g.cout) - 1
         cg_lo, cg_cnt = ((cbase // M, cend // M - cbase // M + 1) if mode == MODE_DW

@@ -16,7 +16,7 @@ control word beside its data with delay lines (`hw.delay`).
 
 from __future__ import annotations
 
-from amaranth.hdl import C, Cat, Module, Mux, Signal
+from amaranth.hdl import C, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -265,16 +265,17 @@ class Accelerator(wiring.Component):
             m.d.comb += wb.y[j].eq(reqs[j].y)
         if has_dwp:
             m.submodules.collector = lc = LaneCollector(
-                q, P, M, addr_bits, seq.ctl_layout, len(desc.cg_out), len(desc.cout))
+                q, P, M, addr_bits, seq.ctl_layout, len(desc.cg_out), len(desc.cout),
+                splits=plan.splits, granularity=g)
+            if plan.splits != (1,):
+                m.d.comb += lc.split.eq(desc.split_out)
             m.d.comb += [lc.y_valid.eq(reqs[0].y_valid & dwp), lc.lane.eq(ho.ser_lane),
                          lc.meta.eq(ho.ser_meta), lc.cg_out.eq(desc.cg_out),
                          lc.cout.eq(desc.cout)]
             for j in range(P):
                 m.d.comb += lc.y[j].eq(reqs[j].y)
-            # a lane's enable covers its q // g write-enable bits
             dwp_we, dwp_addr, dwp_word = lc.we, lc.addr, lc.data
-            dwp_en = lc.en if g == q else Cat(*(lc.en[lane].replicate(q // g)
-                                                for lane in range(M)))
+            dwp_en = lc.en
         else:
             dwp_we, dwp_addr, dwp_word, dwp_en = (C(0, 1), C(0, addr_bits),
                                                   C(0, plan.word_bits), C(0, M * q // g))

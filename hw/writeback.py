@@ -142,9 +142,12 @@ class LaneCollector(wiring.Component):
     """
 
     def __init__(self, q: int, pe_count: int, mults_per_pe: int, addr_bits: int,
-                 ctl_layout: data.StructLayout, cg_out_bits: int, cout_bits: int):
+                 ctl_layout: data.StructLayout, cg_out_bits: int, cout_bits: int, *,
+                 splits: tuple[int, ...] = (1,), granularity: int | None = None):
         self._q, self._P, self._M = q, pe_count, mults_per_pe
         self._ctl_layout, self._addr_bits = ctl_layout, addr_bits
+        self._splits, self._g = tuple(splits), granularity or q
+        self._plain = self._splits == (1,) and self._g == q
         super().__init__({
             "y": In(data.ArrayLayout(q, pe_count)),
             "y_valid": In(1),
@@ -152,11 +155,45 @@ class LaneCollector(wiring.Component):
             "meta": In(ctl_layout),
             "cg_out": In(cg_out_bits),
             "cout": In(cout_bits),
+            # the output words' split, log2 k: k chunks of M channels share a word
+            "split": In(max(1, max(splits).bit_length() - 1)),
             "we": Out(1),
             "addr": Out(addr_bits),
             "data": Out(q * mults_per_pe),
-            "en": Out(mults_per_pe),
+            # one enable per lane, or per `granularity` bits where words are split
+            "en": Out(mults_per_pe if self._plain else q * mults_per_pe // self._g),
         })
+
+    def _by_split(self, values: dict):
+        out = values[1]
+        for k in self._splits[1:]:
+            out = Mux(self.split == k.bit_length() - 1, values[k], out)
+        return out
+
+    def _placed(self, cg, values: list, on: list):
+        """``(word, enables)`` of M lane values of channel word ``cg`` in the output
+        word: values ``b·M + l`` of a word split k ways, b = cg mod k
+        (`hw.packing.sub_lane_offset`); ``on[l]`` enables lane l's value."""
+        q, M, g = self._q, self._M, self._g
+        words, ens = {}, {}
+        for k in self._splits:
+            sw = q // k
+            word_b, en_b = [], []
+            for b in range(k):
+                parts, granules = [C(0, q * M)], [[] for _ in range(q * M // g)]
+                for lane in range(M):
+                    offset = sub_lane_offset(b * M + lane, q, k)
+                    parts.append(values[lane][:sw] << offset)
+                    for e in range(offset // g, (offset + sw - 1) // g + 1):
+                        granules[e].append(on[lane])
+                word_b.append(_or_all(parts))
+                en_b.append(Cat(*(_or_all(x) if x else C(0, 1) for x in granules)))
+            word, en = word_b[0], en_b[0]
+            for b in range(1, k):
+                pick = cg[:(k - 1).bit_length()] == b
+                word, en = Mux(pick, word_b[b], word), Mux(pick, en_b[b], en)
+            words[k], ens[k] = word, en
+        return self._by_split(words), self._by_split(ens)
 
     def elaborate(self, platform):
         m = Module()
@@ -182,13 +219,22 @@ class LaneCollector(wiring.Component):
             m.d.sync += [k.eq(k + 1), waddr.eq(waddr + self.cg_out)]
             with m.If(k == P - 1):
                 m.d.sync += active.eq(0)
-        m.d.sync += [self.we.eq(active & (k < count)), self.addr.eq(waddr),
-                     self.data.eq(words[k]), self.en.eq(lane_on)]
+        held_cg = Signal.like(self.meta.cg)
+        if self._plain:
+            m.d.sync += [self.data.eq(words[k]), self.en.eq(lane_on)]
+        else:
+            m.d.sync += [self.data.eq(words[k]),
+                         self.en.eq(self._placed(held_cg, [C(0, q)] * M, list(lane_on))[1])]
+        m.d.sync += [self.we.eq(active & (k < count)), self.addr.eq(waddr)]
         with m.If(self.y_valid & (y_lane == M - 1)):
-            m.d.sync += [active.eq(1), k.eq(0), waddr.eq(meta.out_addr), count.eq(meta.wo_cnt)]
+            m.d.sync += [active.eq(1), k.eq(0), waddr.eq(meta.out_addr), count.eq(meta.wo_cnt),
+                         held_cg.eq(meta.cg)]
             for lane in range(M):
                 m.d.sync += lane_on[lane].eq(meta.cg * M + lane < self.cout)
             for j in range(P):
                 lanes = [stage[j][lane] for lane in range(M - 1)] + [self.y[j]]
-                m.d.sync += words[j].eq(Cat(*lanes))
+                if self._plain:
+                    m.d.sync += words[j].eq(Cat(*lanes))
+                else:
+                    m.d.sync += words[j].eq(self._placed(meta.cg, lanes, [1] * M)[0])
         return m

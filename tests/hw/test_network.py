@@ -5,7 +5,7 @@ cycle model."""
 import numpy as np
 import pytest
 
-from hw.plan import plan_network
+from hw.plan import MODE_DWP, plan_network
 from intnet import golden
 from intnet.arch import LayerSpec as L
 from intnet.arch import network_specs, with_widths
@@ -136,6 +136,8 @@ def check_mixed(specs, bits, lane_bits, pe, mult, *, mode="random", seed=0):
     (DEPTHWISE, [8, 2, 3, 4, 2], 8, 4, 4, "random"),
     (AVGPOOL, [3, 8], 8, 8, 4, "min"),
     (DENSE_FIRST, [7, 2], 8, 2, 3, "random"),
+    (DEPTHWISE, [8, 2, 2, 2, 2], 8, 3, 5, "max"),  # lane-select dw writes 4 values a lane
+    (AVGPOOL, [2, 2], 8, 8, 2, "random"),  # the summing avgpool writes split words
 ])
 def test_mixed_widths(specs, bits, lane_bits, pe, mult, mode):
     check_mixed(specs, bits, lane_bits, pe, mult, mode=mode, seed=sum(bits))
@@ -146,3 +148,12 @@ def test_narrow_layers_split_their_lanes():
     assert [(p.k_in, p.k_out) for p in plan.passes] == [(1, 1), (1, 4), (4, 1)]
     # groups of 2 channels start at 2-bit values 0, 2, 4, 6 of a lane: 4-bit enables
     assert plan.splits == (1, 4) and plan.write_granularity == 4
+
+
+def test_pixel_parallel_depthwise_writes_split_words():
+    """mobilenet at 2-bit middle layers: every depthwise pass reads whole lanes and writes
+    4 values a lane, so every pointwise conv after it reads them 4 to a lane."""
+    specs = network_specs("mobilenet", 0.25, (9, 9, 1), 4)
+    plan = check_mixed(specs, [8, 2, 2, 2, 2, 2, 2, 2, 2, 8], 8, 4, 2, seed=11)
+    modes = {p.name: (p.mode, p.k_in, p.k_out) for p in plan.passes}
+    assert modes["dw1"] == (MODE_DWP, 1, 4) and modes["pw1"] == (0, 4, 1)
