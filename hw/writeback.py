@@ -72,8 +72,9 @@ class PoolWriteBack(wiring.Component):
         rel = Signal(signed(rel_bits))
         limit = Signal(signed(rel_bits))  # channels of this group below cout: PE < limit
         with m.If(active):
-            m.d.sync += [waddr.eq(waddr + 1), left.eq(left - 1),
-                         rel.eq(rel + self._by_split({k: k * M for k in self._splits}))]
+            m.d.sync += [waddr.eq(waddr + 1),
+                         rel.eq(rel + self._by_split({k: k * M for k in self._splits})),
+                         left.eq(left - 1)]
             with m.If(left == 1):
                 m.d.sync += active.eq(0)
         if self._splits == (1,) and self._g == q:
@@ -219,16 +220,18 @@ class LaneCollector(wiring.Component):
             m.d.sync += [k.eq(k + 1), waddr.eq(waddr + self.cg_out)]
             with m.If(k == P - 1):
                 m.d.sync += active.eq(0)
-        held_cg = Signal.like(self.meta.cg)
         if self._plain:
-            m.d.sync += [self.data.eq(words[k]), self.en.eq(lane_on)]
-        else:
-            m.d.sync += [self.data.eq(words[k]),
+            m.d.sync += [self.we.eq(active & (k < count)), self.addr.eq(waddr),
+                         self.data.eq(words[k]), self.en.eq(lane_on)]
+        else:  # the chunk's channel word picks the values of the output word it fills
+            held_cg = Signal.like(self.meta.cg)
+            with m.If(self.y_valid & (y_lane == M - 1)):
+                m.d.sync += held_cg.eq(meta.cg)
+            m.d.sync += [self.we.eq(active & (k < count)), self.addr.eq(waddr),
+                         self.data.eq(words[k]),
                          self.en.eq(self._placed(held_cg, [C(0, q)] * M, list(lane_on))[1])]
-        m.d.sync += [self.we.eq(active & (k < count)), self.addr.eq(waddr)]
         with m.If(self.y_valid & (y_lane == M - 1)):
-            m.d.sync += [active.eq(1), k.eq(0), waddr.eq(meta.out_addr), count.eq(meta.wo_cnt),
-                         held_cg.eq(meta.cg)]
+            m.d.sync += [active.eq(1), k.eq(0), waddr.eq(meta.out_addr), count.eq(meta.wo_cnt)]
             for lane in range(M):
                 m.d.sync += lane_on[lane].eq(meta.cg * M + lane < self.cout)
             for j in range(P):
