@@ -84,7 +84,19 @@ class PoolWriteBack(wiring.Component):
                 m.d.sync += [self.en[lane].eq(active & ~pe[-1] & (pe < P) & (pe < limit)),
                              self.data[lane].eq(vals[pe[:bits(P - 1)]])]
         else:
-            words = {k: self._split_word(m, k, rel, rel_bits, limit, vals, active)
+            # the window of values this group owns, relative to the word (`_split_word`):
+            # lo ≤ p < hi_pe (PE 0 … P−1) and p < hi_c (channels below cout), kept in
+            # registers that move with the word, so no adder sits before the enables
+            step = self._by_split({k: k * M for k in self._splits})
+            start = self._by_split({k: self.ctl.wo_lo * (k * M) for k in self._splits})
+            bounds = [Signal(signed(rel_bits + 2), name=f"wb_{n}") for n in ("lo", "hi_pe", "hi_c")]
+            with m.If(active):
+                m.d.sync += [b.eq(b - step) for b in bounds]
+            with m.If(self.y_valid & self.ctl.pool_last & (self.ctl.wo_cnt != 0)):
+                m.d.sync += [bounds[0].eq(self.ctl.cbase - start),
+                             bounds[1].eq(P + self.ctl.cbase - start),
+                             bounds[2].eq(self.cout - start)]
+            words = {k: self._split_word(m, k, rel, rel_bits, bounds, vals, active)
                      for k in self._splits}
             m.d.sync += [self.data.eq(self._by_split({k: w[0] for k, w in words.items()})),
                          self.en.eq(self._by_split({k: w[1] for k, w in words.items()}))]
@@ -105,16 +117,18 @@ class PoolWriteBack(wiring.Component):
                              limit.eq(self.cout - ctl.cbase)]
         return m
 
-    def _split_word(self, m, k: int, rel, rel_bits: int, limit, vals, active):
+    def _split_word(self, m, k: int, rel, rel_bits: int, bounds, vals, active):
         """The output word and its enables when it holds k·M values of q // k bits:
-        value p (at `hw.packing.sub_lane_offset`) is channel wo·k·M + p, i.e. PE rel + p."""
+        value p (at `hw.packing.sub_lane_offset`) is channel wo·k·M + p, i.e. PE rel + p,
+        written when ``lo ≤ p < hi_pe`` and ``p < hi_c`` (``bounds``)."""
         q, P, M, g = self._q, self._P, self._M, self._g
+        lo, hi_pe, hi_c = bounds
         sw = q // k
         data_bits, granules = [C(0, q * M)], [[] for _ in range(q * M // g)]
         for p in range(k * M):
             pe = Signal(signed(rel_bits + 1), name=f"wb{k}_pe{p}")
             m.d.comb += pe.eq(rel + p)
-            on = active & ~pe[-1] & (pe < P) & (pe < limit)
+            on = active & (lo <= p) & (hi_pe > p) & (hi_c > p)
             offset = sub_lane_offset(p, q, k)
             data_bits.append(vals[pe[:bits(P - 1)]][:sw] << offset)
             # an enable covers `g` bits: this value's, or (g > sw) also its neighbours',
