@@ -37,8 +37,8 @@ from common.cli import OneLineParser, UserError, run_cli
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 TEMPLATE = "RESULTS.md.j2"
-SECTIONS = ("accuracy", "cycles", "verilator", "soak", "build", "openflow", "toolchain",
-            "search", "mixed")
+SECTIONS = ("accuracy", "cycles", "widths", "verilator", "soak", "build", "openflow",
+            "toolchain", "search", "mixed")
 # What --quick leaves out (the slow ones); --only can still ask for them.
 QUICK_SKIPS = ("openflow", "toolchain", "search", "mixed")
 RESULTS_VERSION = 1
@@ -65,6 +65,11 @@ class Plan:
     cyc_s: float = 1.0
     cyc_pe: int = 8
     cyc_mult: int = 8
+    # widths: per-layer widths on one 8-bit array (bench/widths.py)
+    widths: dict = field(default_factory=lambda: {
+        "arch": "vgg", "s": 1.0, "lane_bits": 8, "pe": 8, "mult": 8,
+        "designs": {"uniform 8": 8, "uniform 2": 2, "mixed 8/8/2/8": [8, 8, 2, 8],
+                    "mixed 8/2/2/8": [8, 2, 2, 8]}})
     # verilator: simulated cycles per second
     vl_design: dict = field(default_factory=lambda: {"arch": "vgg", "q": 4, "s": 1.0,
                                                      "pe": 8, "mult": 8, "images": 5})
@@ -148,6 +153,12 @@ def section_cycles(plan: Plan) -> dict:
                                     for layer in r["layers"] if layer["physical_bound"]]})
     return {"s": plan.cyc_s, "pe": plan.cyc_pe, "mult": plan.cyc_mult,
             "input_shape": [28, 28, 1], "rows": rows}
+
+
+def section_widths(plan: Plan) -> dict:
+    from bench.widths import measure
+
+    return json.loads(json.dumps(measure(**plan.widths)))  # as JSON stores it
 
 
 def section_verilator(plan: Plan) -> dict:
@@ -251,7 +262,8 @@ def section_mixed(plan: Plan) -> dict:
 
 
 RUNNERS: dict[str, Callable[[Plan], dict]] = {
-    "accuracy": section_accuracy, "cycles": section_cycles, "verilator": section_verilator,
+    "accuracy": section_accuracy, "cycles": section_cycles, "widths": section_widths,
+    "verilator": section_verilator,
     "soak": section_soak, "build": section_build, "openflow": section_openflow,
     "toolchain": section_toolchain, "search": section_search, "mixed": section_mixed,
 }

@@ -5,7 +5,7 @@ The network's ``q``, ``s`` and ``arch`` come from its manifest, the array size f
 shapes (`search.design`, as for a trained build). Test images come from the bundle's data
 set when it is one of `model.data.DATASETS` (``--dataset`` overrides it); otherwise the
 RTL and the HLS C++ are checked against the golden model on seeded random pixels and no
-accuracy is claimed.
+accuracy is claimed. Mixed-precision bundles run with every layer at its own widths.
 """
 
 from __future__ import annotations
@@ -22,33 +22,10 @@ from intnet.bundle import ARRAYS, MANIFEST, IntegerNetwork, load_bundle
 RANDOM_IMAGES_SEED = 0  # pixels for bundles of no known data set
 
 
-def check_uniform(net: IntegerNetwork) -> None:
-    """One line if the accelerator cannot run ``net``'s bit widths.
-
-    The generated array runs one width q for every layer's weights and activations
-    (`hw.plan.network_q` checks the weights; its requantizers clamp at 2^q − 1), so a
-    mixed-precision bundle is refused here, before any long step.
-    """
-    from hw.plan import network_q
-
-    weight_bits = sorted({layer.w_bits for layer in net.layers if layer.w_bits})
-    act_bits = sorted({layer.out_bits for layer in net.layers[:-1] if layer.out_bits})
-    try:
-        q = network_q(net)
-    except ValueError:
-        q = None
-    if q is None or act_bits != [q]:
-        raise UserError(
-            f"the accelerator runs one bit width for every layer for now; this bundle has "
-            f"weight bits {weight_bits} and activation bits {act_bits} (mixed precision runs "
-            f"in the golden model and the ONNX export, not yet in the hardware)")
-
-
 def read_bundle(path) -> IntegerNetwork:
-    """The bundle at ``path``, checked for what the accelerator runs (one-line errors)."""
-    net = load_bundle(path)
-    check_uniform(net)
-    return net
+    """The bundle at ``path`` (one-line errors). Every layer runs at its own widths on
+    lanes of the bundle's ``q`` (its widest width; `hw.plan.network_q`)."""
+    return load_bundle(path)
 
 
 def check_dataset(net: IntegerNetwork, dataset: str) -> None:

@@ -54,9 +54,16 @@ def _layer_by_name(network, name):
     raise KeyError(name)
 
 
-def _group_words(plan: Plan, p, g, c: int, w, q: int, lanes: int) -> list[int]:
+def sub_lane_offset(position: int, q: int, k: int) -> int:
+    """Bit offset of value ``position`` in a word of q-bit lanes split k ways: lane
+    ``position // k``, sub-lane ``position % k`` of ``q // k`` bits (k = 1: lane l at q·l)."""
+    return (position // k) * q + (position % k) * (q // k)
+
+
+def _group_words(plan: Plan, p, g, c: int, w, q: int, lanes: int, k: int = 1) -> list[int]:
     """The weight words of channel ``c`` in group ``g``: per tap, per input word, ``lanes``
-    lanes of q bits (input channel ``(cg_lo + cgi)·lanes + lane``)."""
+    values of ``q // k`` bits (input channel ``(cg_lo + cgi)·lanes + lane``, at
+    `sub_lane_offset`)."""
     words = []
     for ky in range(p.kh):
         for kx in range(p.kw):
@@ -73,13 +80,14 @@ def _group_words(plan: Plan, p, g, c: int, w, q: int, lanes: int) -> list[int]:
                             value = int(w[c, ky, kx, v])
                         elif v == c:
                             value = 1 if p.kind == "avgpool" else int(w[c, ky, kx])
-                    word |= _encode_weight(value, q) << (q * lane)
+                    word |= _encode_weight(value, q // k) << sub_lane_offset(lane, q, k)
                 words.append(word)
     return words
 
 
 def pack_network(network, pe_count: int, mults_per_pe: int, q: int | None = None) -> Packed:
-    """Plan ``network`` and pack its weights, biases and requantize parameters."""
+    """Plan ``network`` on lanes of ``q`` bits (default: its widest layer, `network_q`)
+    and pack its weights, biases and requantize parameters."""
     q = network_q(network) if q is None else q
     plan = plan_network(network.layers, q, pe_count, mults_per_pe)
     P, M = pe_count, mults_per_pe
@@ -103,7 +111,8 @@ def pack_network(network, pe_count: int, mults_per_pe: int, q: int | None = None
                          "weight_words": [g.wbase, g.wbase + g.steps - 1]})
             for j in range(P):
                 c = g.cbase + j
-                rom[j] += _group_words(plan, p, g, c, w, q, plan.image_lanes if p.first else M)
+                rom[j] += (_group_words(plan, p, g, c, w, q, plan.image_lanes) if p.first else
+                           _group_words(plan, p, g, c, w, q, p.k_in * M, p.k_in))
                 b = m_ = 0
                 n_ = 1
                 if c < p.cout:

@@ -38,6 +38,16 @@ def lane_product(w, a, q: int, lut: bool = True):
     return w.as_signed() * a
 
 
+def split_product(w, a, q: int, k: int, lut: bool = True):
+    """A q-bit lane split into k sub-lanes of ``q // k`` bits (k ≥ 2, `hw.plan.split_factors`):
+    ``Σ_i w_i·a_i`` over the sub-lanes' signed weights and unsigned activations (sub-lane i
+    in bits ``[i·q//k, (i+1)·q//k)`` of each operand)."""
+    sw = q // k
+    products = [lane_product(w[i * sw:(i + 1) * sw], a[i * sw:(i + 1) * sw], sw, lut)
+                for i in range(k)]
+    return tree_sum(products)
+
+
 def _check_positive(name, value):
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{name} must be a positive integer, not {value!r}")
@@ -96,7 +106,7 @@ class PE(wiring.Component):
 
     def __init__(self, q: int, mults_per_pe: int, acc_bits: int, act_bits: int | None = None,
                  *, image_lanes: int = 0, lane_accumulators: bool = False,
-                 mult_impl: str = "lut"):
+                 mult_impl: str = "lut", splits: tuple[int, ...] = (1,)):
         act_bits = q if act_bits is None else act_bits
         try:
             _check_positive("mults_per_pe", mults_per_pe)
@@ -106,6 +116,11 @@ class PE(wiring.Component):
             if not isinstance(act_bits, int) or act_bits < q:
                 raise ValueError(f"act_bits must be an integer of at least q = {q}, "
                                  f"not {act_bits!r}")
+            if tuple(splits) != (1,) and (
+                    not splits or splits[0] != 1 or act_bits != q
+                    or any(k < 2 or q // k < 2 or k & (k - 1) for k in splits[1:])):
+                raise ValueError(f"splits must be (1, k, …) with q // k ≥ 2, k a power "
+                                 f"of two and act_bits = q, not {splits!r}")
             if mult_impl not in MULT_IMPLS:
                 raise ValueError(f"mult_impl must be one of {', '.join(MULT_IMPLS)}, "
                                  f"not {mult_impl!r}")
@@ -115,6 +130,7 @@ class PE(wiring.Component):
         self._q, self._M, self._acc_bits, self._act_bits = q, mults_per_pe, acc_bits, act_bits
         self._F, self._lut = image_lanes, mult_impl == "lut"
         self._lanes = lane_accumulators
+        self._splits = tuple(splits)
         self.product_bits = product_bits(q, act_bits)
         # the adder tree adds ⌈log2 M⌉ bits
         self.sum_bits = self.product_bits + (mults_per_pe - 1).bit_length()
@@ -127,6 +143,8 @@ class PE(wiring.Component):
             "image_act": In(INPUT_BITS * F),  # first-pass lane l: a whole pixel byte
             "image_weight": In(q * F),
             "first_pass": In(1),
+            # the main lanes' split: log2 k of `splits` (k sub-lanes of q // k bits each)
+            "split": In(max(1, (max(splits)).bit_length() - 1)),
             "valid": In(1),
             "first": In(1),
             "bias": In(signed(32)),
@@ -138,13 +156,17 @@ class PE(wiring.Component):
             "lane_acc": Out(data.ArrayLayout(signed(acc_bits), mults_per_pe)),
         })
 
-    def _products(self, m, acts, weights, en, act_bits: int, lanes: int, name: str) -> list:
+    def _products(self, m, acts, weights, en, act_bits: int, lanes: int, name: str,
+                  splits: tuple[int, ...] = (1,)) -> list:
         q, out = self._q, []
         for lane in range(lanes):
             a = acts[act_bits * lane: act_bits * (lane + 1)]
             w = weights[q * lane: q * (lane + 1)]
             p = Signal(signed(product_bits(q, act_bits)), name=f"{name}{lane}")
             product = lane_product(w, a, q, self._lut)
+            for k in splits[1:]:  # the sub-lane sums, where the pass splits its lanes
+                product = Mux(self.split == k.bit_length() - 1,
+                              split_product(w, a, q, k, self._lut), product)
             m.d.sync += p.eq(Mux(en[lane], product, 0) if en is not None else product)
             out.append(p)
         return out
@@ -153,7 +175,7 @@ class PE(wiring.Component):
         m = Module()
         M, F = self._M, self._F
         products = self._products(m, self.act, self.weight, self.lane_en, self._act_bits, M,
-                                   "product")
+                                   "product", self._splits)
         valid1, first1 = delayed(m, self.valid, 1, "valid"), delayed(m, self.first, 1, "first")
         total = self._tree(m, products, self.tree_stages, "tree")
         if F:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from intnet.contract import INPUT_BITS, conv_out
+from intnet.contract import INPUT_BITS, WEIGHTED_KINDS, conv_out, layer_widths
 
 # The pipeline (docs/hardware.md, "Pipeline"): the walker (S0a) → the registered step
 # at the memories (S0b) → READ_LATENCY cycles of block-RAM read and output register →
@@ -111,6 +111,13 @@ class Pass:
     px_count: int = 0  # sequencer x steps per row: PW, or ⌈Wo/P⌉ segments in MODE_DWP
     py_count: int = 0  # sequencer rows: PH (Ho in MODE_DWP)
     gsum: bool = False  # MODE_DWP avgpool: one sum over the whole map per channel word
+    # Per-layer widths on the lane_bits array (`lane_splits`): the input words hold
+    # k_in·M values of lane_bits // k_in bits (every lane splits into k_in sub-lanes),
+    # the output words k_out·M; the requantizer clamps at 2^out_bits − 1.
+    k_in: int = 1
+    k_out: int = 1
+    w_bits: int = 0
+    out_bits: int = 0
 
     @property
     def opix(self) -> int:
@@ -151,7 +158,34 @@ class Plan:
 
     @property
     def word_bits(self) -> int:
+        """An activation or weight word: M lanes of ``q`` (the lane width) bits."""
         return self.mults_per_pe * self.q
+
+    @property
+    def splits(self) -> tuple[int, ...]:
+        """The lane splits some pass reads or writes (``(1,)``: none)."""
+        return tuple(sorted({p.k_in for p in self.passes} | {p.k_out for p in self.passes}))
+
+    @property
+    def clamps(self) -> bool:
+        """Whether some pass clamps below the lane width (a per-pass requantizer limit)."""
+        return any(not p.last and p.out_bits != self.q for p in self.passes)
+
+    @property
+    def write_granularity(self) -> int:
+        """Bits per write enable of the activation buffers: a lane (q bits), or less where
+        a group of a split pass starts inside one. A group writes whole enables otherwise:
+        the values it shares an enable with are channels ≥ cout, which nothing reads (the
+        next pass weighs them 0), so the block RAM keeps its native byte enables wherever
+        the channel groups allow."""
+        g = self.q
+        for p in self.passes:
+            if p.k_out > 1:
+                for grp in p.groups:
+                    pos = grp.cbase % (p.k_out * self.mults_per_pe)
+                    offset = (pos // p.k_out) * self.q + (pos % p.k_out) * (self.q // p.k_out)
+                    g = math.gcd(g, offset)
+        return g
 
     @property
     def image_word_bits(self) -> int:
@@ -195,12 +229,57 @@ def check_array_params(q, pe_count, mults_per_pe) -> None:
         raise ValueError(f"q must be an integer bit width in 1..8, not {q!r}")
 
 
-def network_q(network) -> int:
-    """The array bit width q: every layer's weight bits (all must agree)."""
-    qs = {int(layer.w_bits) for layer in network.layers if getattr(layer, "w_bits", None)}
-    if len(qs) != 1:
-        raise ValueError(f"every layer must have the same weight bits, got {sorted(qs)}")
-    return qs.pop()
+def network_q(network, lane_bits: int | None = None) -> int:
+    """The array's lane width: ``lane_bits``, or the network's ``q`` (a bundle's manifest
+    q: its widest width), at least its widest weight or hidden activation width
+    (`widest_bits`); every layer must fit it."""
+    widest = widest_bits(network.layers)
+    if lane_bits is None:
+        q = getattr(network, "q", None)
+        return max(widest, q if isinstance(q, int) and 1 <= q <= 8 else 1)
+    if not isinstance(lane_bits, int) or isinstance(lane_bits, bool) or not 1 <= lane_bits <= 8:
+        raise ValueError(f"lane_bits must be an integer bit width in 1..8, not {lane_bits!r}")
+    if lane_bits < widest:
+        raise ValueError(f"lane_bits {lane_bits} is narrower than the network's widest layer "
+                         f"({widest} bits)")
+    return lane_bits
+
+
+def widest_bits(layers, q: int | None = None) -> int:
+    """The widest weight or hidden activation width of ``layers`` (the 8-bit input and
+    the logits excluded): the narrowest lane that runs every layer."""
+    layers = list(layers)
+    widths = layer_widths(layers, q)
+    found = [w.w_bits for w in widths]
+    found += [w.in_bits for w in widths[1:]]
+    found += [w.out_bits for w in widths[:-1]]
+    return max([b for b in found if b] or [1])
+
+
+def split_factors(lane_bits: int) -> tuple[int, ...]:
+    """How a lane of ``lane_bits`` may split: k sub-lanes of ``lane_bits // k`` ≥ 2 bits,
+    k a power of two (1: the whole lane). Two's complement needs ≥ 2 bits per weight."""
+    ks, k = [1], 2
+    while lane_bits // k >= 2:
+        ks.append(k)
+        k *= 2
+    return tuple(ks)
+
+
+def _map_splits(layers, computes: list[int], widths, q: int) -> list[int]:
+    """k of every activation map: map i is read by pass i (map 0: the image, k = 1).
+
+    A map takes the most sub-lanes whose width holds its values and its reader's
+    weights; a map read by a depthwise or average-pool pass (channel-per-lane modes)
+    keeps whole lanes (such a pass may write split words).
+    """
+    ks = [1] * (len(computes) + 1)
+    for i in range(1, len(computes)):
+        w = widths[computes[i]]
+        need = max(w.in_bits, w.w_bits)
+        if layers[computes[i]].kind not in ("dwconv", "avgpool"):
+            ks[i] = max(k for k in split_factors(q) if q // k >= need)
+    return ks
 
 
 # ------------------------------------------------------------------------ the schedule
@@ -285,18 +364,22 @@ def _pool_grid(layer, pool_layer, g: _Geometry) -> tuple[int, int]:
 
 
 def _groups(g: _Geometry, mode: int, gsum: bool, last: bool, P: int, M: int, pixels: int,
-            wbase: int, in_lanes: int, F: int) -> tuple[list[Group], int]:
+            wbase: int, in_lanes: int, F: int, out_lanes: int) -> tuple[list[Group], int]:
     """The pass's groups (weight words from ``wbase``) and its drain cycles; the input
-    word holds ``in_lanes`` channels (F in the first pass, M after it)."""
-    cg_in, cg_out = ceil_div(g.cin, in_lanes), ceil_div(g.cout, M)
+    word holds ``in_lanes`` channels (F in the first pass, k_in·M after it), the output
+    word ``out_lanes`` (k_out·M)."""
+    cg_in = ceil_div(g.cin, in_lanes)
     raw = []  # (cbase, cg_lo, cg_cnt, wo_lo, wo_cnt, steps)
-    if mode == MODE_DWP:
-        raw = [(cg * M, cg, 1, cg, P, g.kh * g.kw) for cg in range(cg_out)]
+    if mode == MODE_DWP:  # M channels a group; k_out groups share an output word
+        k_out = out_lanes // M
+        raw = [(cg * M, cg, 1, cg // k_out, P, g.kh * g.kw)
+               for cg in range(ceil_div(g.cout, M))]
     for cbase in range(0, g.cout, P) if mode != MODE_DWP else ():
         cend = min(cbase + P, g.cout) - 1
         cg_lo, cg_cnt = ((cbase // M, cend // M - cbase // M + 1) if mode == MODE_DW
                          else (0, cg_in))
-        wo_lo, wo_cnt = (0, 0) if last else (cbase // M, cend // M - cbase // M + 1)
+        wo_lo, wo_cnt = ((0, 0) if last else
+                         (cbase // out_lanes, cend // out_lanes - cbase // out_lanes + 1))
         raw.append((cbase, cg_lo, cg_cnt, wo_lo, wo_cnt, g.kh * g.kw * cg_cnt))
     word_max = max(r[4] for r in raw)
     # MODE_DWP requantizes a PE's M lanes one per cycle and then writes P words
@@ -317,8 +400,8 @@ def _groups(g: _Geometry, mode: int, gsum: bool, last: bool, P: int, M: int, pix
 
 
 def _plan_pass(layer, pool_layer, shape, src: int, first: bool, last: bool, P: int, M: int,
-               wbase: int, F: int) -> Pass:
-    """One pass: its window, its mode, its groups."""
+               wbase: int, F: int, k_in: int = 1, k_out: int = 1, widths=None) -> Pass:
+    """One pass: its window, its mode, its groups (``k_in``/``k_out``: `_map_splits`)."""
     _check_kind(layer, first)
     g = _geometry(layer, shape, first)
     ph, pw = _pool_grid(layer, pool_layer, g)
@@ -334,23 +417,54 @@ def _plan_pass(layer, pool_layer, shape, src: int, first: bool, last: bool, P: i
     if mode == MODE_DWP:  # P-column segments of every output row
         px_count, py_count = ceil_div(g.ow, P), g.oh
     pixels = px_count * py_count * (4 if pool_layer is not None else 1)
-    in_lanes = F if first else M
-    groups, drain = _groups(g, mode, gsum, last, P, M, pixels, wbase, in_lanes, F)
+    in_lanes = F if first else k_in * M
+    groups, drain = _groups(g, mode, gsum, last, P, M, pixels, wbase, in_lanes, F, k_out * M)
     names = (layer.name,) if pool_layer is None else (layer.name, pool_layer.name)
     return Pass(
         name=layer.name, kind=layer.kind, mode=mode, first=first, last=last, src=src,
         ih=g.ih, iw=g.iw, cin=g.cin, cg_in=ceil_div(g.cin, in_lanes), kh=g.kh, kw=g.kw,
         stride=g.stride, pad=g.pad, oh=g.oh, ow=g.ow, pool=pool_layer is not None, ph=ph,
-        pw=pw, cout=g.cout, cg_out=ceil_div(g.cout, M), drain=drain, layer_names=names,
-        groups=tuple(groups), px_count=px_count, py_count=py_count, gsum=gsum)
+        pw=pw, cout=g.cout, cg_out=ceil_div(g.cout, k_out * M), drain=drain, layer_names=names,
+        groups=tuple(groups), px_count=px_count, py_count=py_count, gsum=gsum, k_in=k_in,
+        k_out=k_out, w_bits=widths.w_bits if widths else 0,
+        out_bits=widths.out_bits if widths else 0)
+
+
+def _compute_layers(layers) -> list[int]:
+    """Indices of the layers that make a pass (a maxpool fuses into the one before)."""
+    computes, i = [], 0
+    while i < len(layers):
+        computes.append(i)
+        i += 2 if i + 1 < len(layers) and layers[i + 1].kind == "maxpool" else 1
+    return computes
+
+
+def _check_widths(layers, widths, q: int) -> None:
+    for layer, w in zip(layers, widths, strict=True):
+        for name, value in (("w_bits", w.w_bits), ("out_bits", w.out_bits)):
+            if name == "out_bits" and (layer is layers[-1] or layer.kind not in
+                                       (*WEIGHTED_KINDS, "avgpool")):
+                continue
+            if value > q:
+                raise ValueError(f"layer {layer.name}: {name} {value} is wider than the "
+                                 f"{q}-bit lanes")
 
 
 def plan_network(layers, q: int, pe_count: int, mults_per_pe: int) -> Plan:
-    """The pass/group schedule of ``layers`` (shapes only)."""
+    """The pass/group schedule of ``layers`` (shapes and bit widths) on lanes of ``q`` bits.
+
+    Layers without widths (shape-only specs) run at ``q``; layers with their own widths
+    run at them, a lane splitting into k sub-lanes where a layer fits ``q // k`` bits
+    (`split_factors`).
+    """
     check_array_params(q, pe_count, mults_per_pe)
     layers = list(layers)
     if not layers:
         raise ValueError("the network has no layers")
+    widths = layer_widths(layers, q)
+    _check_widths(layers, widths, q)
+    computes = _compute_layers(layers)
+    ks = _map_splits(layers, computes, widths, q)
     P, M = pe_count, mults_per_pe
     input_shape = _input_shape(layers)
     load = _loader_geometry(layers[0], input_shape)
@@ -363,8 +477,9 @@ def plan_network(layers, q: int, pe_count: int, mults_per_pe: int) -> Plan:
     while i < len(layers):
         pooled = i + 1 < len(layers) and layers[i + 1].kind == "maxpool"
         last = i == len(layers) - 1 or (i == len(layers) - 2 and layers[-1].kind == "maxpool")
+        n = len(passes)
         p = _plan_pass(layers[i], layers[i + 1] if pooled else None, shape, src, not passes,
-                       last, P, M, wbase, F)
+                       last, P, M, wbase, F, ks[n], 1 if last else ks[n + 1], widths[i])
         # the first pass's weights have a ROM of their own: the main one starts after it
         wbase = 0 if not passes else wbase + sum(g.steps for g in p.groups)
         passes.append(p)

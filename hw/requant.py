@@ -43,7 +43,7 @@ class Requantizer(wiring.Component):
 
     latency = REQUANT_LATENCY
 
-    def __init__(self, acc_bits: int, out_bits: int):
+    def __init__(self, acc_bits: int, out_bits: int, *, clamp: bool = False):
         try:
             if not isinstance(acc_bits, int) or acc_bits < 2:
                 raise ValueError(f"acc_bits must be an integer of at least 2, not {acc_bits!r}")
@@ -55,11 +55,13 @@ class Requantizer(wiring.Component):
         except ValueError:
             self._MustUse__silence = True  # rejected, so never elaborated: no unused warning
             raise
-        self._acc_bits, self._out_bits = acc_bits, out_bits
+        self._acc_bits, self._out_bits, self._clamp = acc_bits, out_bits, clamp
         self.product_bits = acc_bits + M_BITS  # signed acc × unsigned m
         super().__init__({
             "acc": In(signed(acc_bits)), "m": In(M_BITS), "n": In(N_BITS), "valid": In(1),
             "y": Out(out_bits), "y_valid": Out(1),
+            # with ``clamp``: the pass's limit 2^b − 1 (b ≤ out_bits; constant in a pass)
+            "top": In(out_bits),
         })
 
     def elaborate(self, platform):
@@ -107,8 +109,12 @@ class Requantizer(wiring.Component):
         field = Array(low[i + 1: i + 1 + q] for i in range(COARSE))[u3]
         over = above | Array(_or([low[j] for j in range(i + 1 + q, keep)])
                              for i in range(COARSE))[u3]
+        saturate = over | (field == top)
+        if self._clamp:  # the pass's own width: field ≥ 2^b − 1 saturates at 2^b − 1
+            top = self.top
+            saturate = over | ((field & ~top) != 0) | ((field & top) == top)
         m.d.sync += [
-            self.y.eq(Mux(neg, 0, Mux(over | (field == top), top, field + rnd))),
+            self.y.eq(Mux(neg, 0, Mux(saturate, top, field + rnd))),
             self.y_valid.eq(v3),
         ]
         return m

@@ -87,7 +87,8 @@ def descriptor_row(p: Pass, P: int) -> dict[str, int]:
         wo_last = 1 if p.gsum else p.ow - (p.px_count - 1) * P
     return dict(
         mode=p.mode, first=int(p.first), last=int(p.last), src=int(p.src), pool=int(p.pool),
-        gsum=int(p.gsum), ih=p.ih, iw=p.iw, ow=p.ow, cin=p.cin, cout=p.cout,
+        # cin counts lanes: a lane split k_in ways holds k_in input channels
+        gsum=int(p.gsum), ih=p.ih, iw=p.iw, ow=p.ow, cin=-(-p.cin // p.k_in), cout=p.cout,
         cg_out=p.cg_out, neg_pad=-p.pad, stride=p.stride, kw_m1=p.kw - 1, kh_m1=p.kh - 1,
         px_m1=p.px_count - 1, py_m1=p.py_count - 1, wo_last=wo_last,
         # the loop counters' terminal flags, ready when a counter reloads
@@ -100,9 +101,19 @@ def descriptor_row(p: Pass, P: int) -> dict[str, int]:
 DESC_FLOOR = dict(stride=2, mode=MODE_DWP)
 
 
+def width_fields(p: Pass) -> dict[str, int]:
+    """A mixed-width plan's per-pass fields: the lane split read (``split_in``) and
+    written (``split_out``) as log2 k, and the requantizer's limit ``top`` = 2^out_bits − 1."""
+    return dict(split_in=p.k_in.bit_length() - 1, split_out=p.k_out.bit_length() - 1,
+                top=0 if p.last else (1 << p.out_bits) - 1)
+
+
 def descriptor_table(plan: Plan) -> Table:
-    """One word per pass."""
-    return build_table([descriptor_row(p, plan.pe_count) for p in plan.passes], DESC_FLOOR)
+    """One word per pass (the width fields only where the plan mixes widths)."""
+    mixed = plan.splits != (1,) or plan.clamps
+    rows = [descriptor_row(p, plan.pe_count) | (width_fields(p) if mixed else {})
+            for p in plan.passes]
+    return build_table(rows, DESC_FLOOR)
 
 
 def group_row(p: Pass, g, last: bool) -> dict[str, int]:

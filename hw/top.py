@@ -55,13 +55,17 @@ class Accelerator(wiring.Component):
         Amaranth's own simulator).
     mult_impl
         The lane multipliers: ``"lut"`` (shift-add) or ``"dsp"`` (``*``), `hw.pe`.
+    lane_bits
+        The lanes' width (default: the network's widest layer, `hw.plan.network_q`); each
+        layer runs at its own widths on them, split into sub-lanes where it fits
+        (`hw.plan.split_factors`).
     """
 
     def __init__(self, network, pe_count: int, mults_per_pe: int, *, mem_dir: str | None = None,
-                 mult_impl: str = "lut"):
+                 mult_impl: str = "lut", lane_bits: int | None = None):
         try:
             check_array_params(1, pe_count, mults_per_pe)
-            q = network_q(network)
+            q = network_q(network, lane_bits)
             check_array_params(q, pe_count, mults_per_pe)
             self._packed = pack_network(network, pe_count, mults_per_pe, q)
         except ValueError:
@@ -120,7 +124,9 @@ class Accelerator(wiring.Component):
         m.d.comb += [ho.ctl.eq(ctl_acc), ho.ctl_lanes.eq(ctl_lane), ho.desc.eq(seq.desc)]
         reqs = []
         for j, pe in enumerate(self._pes):
-            m.submodules[f"requant{j}"] = rq = Requantizer(self.acc_bits, q)
+            m.submodules[f"requant{j}"] = rq = Requantizer(self.acc_bits, q, clamp=plan.clamps)
+            if plan.clamps:
+                m.d.comb += rq.top.eq(seq.desc.top)
             m.d.comb += [ho.acc[j].eq(pe.acc), ho.prm[j].eq(prms[j]),
                          rq.acc.eq(ho.rq_acc[j]), rq.m.eq(ho.rq_m[j]), rq.n.eq(ho.rq_n[j]),
                          rq.valid.eq(ho.rq_valid)]
@@ -148,7 +154,7 @@ class Accelerator(wiring.Component):
             m.submodules[f"act{b}"] = mem = Memory(shape=plan.word_bits,
                                                    depth=plan.act_depth[b], init=[],
                                                    attrs=RAM_ATTRS)
-            wports.append(mem.write_port(granularity=plan.q))
+            wports.append(mem.write_port(granularity=plan.write_granularity))
             for j in range(nports):
                 port = mem.read_port()
                 addr = seq.act_addr if j == 0 else seq.pe_addr[j]
@@ -212,7 +218,9 @@ class Accelerator(wiring.Component):
             m.submodules[f"pe{j}"] = pe = PE(plan.q, plan.mults_per_pe, self.acc_bits,
                                              ops.act_bits, image_lanes=plan.image_lanes,
                                              lane_accumulators=has_dwp,
-                                             mult_impl=self.mult_impl)
+                                             mult_impl=self.mult_impl, splits=plan.splits)
+            if plan.splits != (1,):
+                m.d.comb += pe.split.eq(seq.desc.split_in)
             prm = Signal(PARAM_LAYOUT, name=f"prm{j}")
             m.d.comb += [
                 fr.addr.eq(seq.weight_addr), fr.en.eq(seq.weight_en & first_pass),
@@ -245,24 +253,32 @@ class Accelerator(wiring.Component):
         desc = seq.desc
         dwp = desc.mode == MODE_DWP
         y_ctl = delayed(m, ho.r1_ctl, Requantizer.latency, "ctl_y")
+        g = plan.write_granularity
         m.submodules.writeback = wb = PoolWriteBack(q, P, M, addr_bits, seq.ctl_layout,
-                                                    len(desc.cout))
+                                                    len(desc.cout), splits=plan.splits,
+                                                    granularity=g)
+        if plan.splits != (1,):
+            m.d.comb += wb.split.eq(desc.split_out)
         m.d.comb += [wb.y_valid.eq(reqs[0].y_valid & ~dwp), wb.ctl.eq(y_ctl),
                      wb.cout.eq(desc.cout)]
         for j in range(P):
             m.d.comb += wb.y[j].eq(reqs[j].y)
         if has_dwp:
             m.submodules.collector = lc = LaneCollector(
-                q, P, M, addr_bits, seq.ctl_layout, len(desc.cg_out), len(desc.cout))
+                q, P, M, addr_bits, seq.ctl_layout, len(desc.cg_out), len(desc.cout),
+                splits=plan.splits, granularity=g)
+            if plan.splits != (1,):
+                m.d.comb += lc.split.eq(desc.split_out)
             m.d.comb += [lc.y_valid.eq(reqs[0].y_valid & dwp), lc.lane.eq(ho.ser_lane),
                          lc.meta.eq(ho.ser_meta), lc.cg_out.eq(desc.cg_out),
                          lc.cout.eq(desc.cout)]
             for j in range(P):
                 m.d.comb += lc.y[j].eq(reqs[j].y)
-            dwp_we, dwp_addr, dwp_word, dwp_en = lc.we, lc.addr, lc.data, lc.en
+            dwp_we, dwp_addr, dwp_word = lc.we, lc.addr, lc.data
+            dwp_en = lc.en
         else:
             dwp_we, dwp_addr, dwp_word, dwp_en = (C(0, 1), C(0, addr_bits),
-                                                  C(0, plan.word_bits), C(0, M))
+                                                  C(0, plan.word_bits), C(0, M * q // g))
         dst = ~desc.src
         for b, wp in enumerate(wports):
             with m.If(dwp):

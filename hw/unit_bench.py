@@ -1,6 +1,8 @@
 """A wrapper exposing one PE, one adder tree and one requantizer as a Verilog top level,
-so the cocotb unit benches (`sim/tb/tb_units.py`) test them in Verilator with one build.
-Ports are the components' own, prefixed ``pe__``, ``tree__`` and ``rq__``."""
+so the cocotb unit benches (`sim/tb/tb_units.py`) test them in Verilator with one build;
+and, for per-layer widths, a PE of q × q lanes that split (`hw.plan.split_factors`) and a
+requantizer with a per-pass limit. Ports are the components' own, prefixed ``pe__``,
+``tree__``, ``rq__``, ``spe__`` and ``crq__``."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import Out
 
 from hw.pe import PE, AdderTree
+from hw.plan import split_factors
 from hw.requant import Requantizer
 
 
@@ -18,14 +21,21 @@ class UnitBench(wiring.Component):
         self._pe = PE(q, mults_per_pe, acc_bits, act_bits, lane_accumulators=True)
         self._tree = AdderTree(tree_width, tree_count)
         self._rq = Requantizer(acc_bits, q)
+        self._spe = PE(q, mults_per_pe, acc_bits, splits=split_factors(q))
+        self._crq = Requantizer(acc_bits, q, clamp=True)
         super().__init__({"pe": Out(self._pe.signature), "tree": Out(self._tree.signature),
-                          "rq": Out(self._rq.signature)})
+                          "rq": Out(self._rq.signature), "spe": Out(self._spe.signature),
+                          "crq": Out(self._crq.signature)})
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.pe = self._pe
         m.submodules.tree = self._tree
         m.submodules.rq = self._rq
+        m.submodules.spe = self._spe
+        m.submodules.crq = self._crq
+        wiring.connect(m, wiring.flipped(self.spe), self._spe)
+        wiring.connect(m, wiring.flipped(self.crq), self._crq)
         wiring.connect(m, wiring.flipped(self.pe), self._pe)
         wiring.connect(m, wiring.flipped(self.tree), self._tree)
         wiring.connect(m, wiring.flipped(self.rq), self._rq)

@@ -15,10 +15,11 @@ Two paths, one per way a pass uses the PEs; both register what the write port se
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed
+from amaranth.hdl import Array, C, Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from hw.packing import sub_lane_offset
 from hw.plan import REQUANT_LATENCY
 from hw.tables import bits
 
@@ -32,19 +33,30 @@ class PoolWriteBack(wiring.Component):
     """
 
     def __init__(self, q: int, pe_count: int, mults_per_pe: int, addr_bits: int,
-                 ctl_layout: data.StructLayout, cout_bits: int):
+                 ctl_layout: data.StructLayout, cout_bits: int, *,
+                 splits: tuple[int, ...] = (1,), granularity: int | None = None):
         self._q, self._P, self._M = q, pe_count, mults_per_pe
         self._ctl_layout, self._addr_bits = ctl_layout, addr_bits
+        self._splits, self._g = tuple(splits), granularity or q
         super().__init__({
             "y": In(data.ArrayLayout(q, pe_count)),
             "y_valid": In(1),
             "ctl": In(ctl_layout),
             "cout": In(cout_bits),
+            # the output words' split, log2 k (`hw.plan.Pass.k_out`): k·M values a word
+            "split": In(max(1, max(splits).bit_length() - 1)),
             "we": Out(1),
             "addr": Out(addr_bits),
             "data": Out(data.ArrayLayout(q, mults_per_pe)),
-            "en": Out(mults_per_pe),
+            "en": Out(q * mults_per_pe // self._g),  # one per `granularity` bits
         })
+
+    def _by_split(self, values: dict):
+        """The value of the current split among ``{k: value}``."""
+        out = values[1]
+        for k in self._splits[1:]:
+            out = Mux(self.split == k.bit_length() - 1, values[k], out)
+        return out
 
     def elaborate(self, platform):
         m = Module()
@@ -55,18 +67,39 @@ class PoolWriteBack(wiring.Component):
         left = Signal(range(max(2, 2 ** len(self.ctl.wo_cnt))))  # words still to write
         waddr = Signal(self._addr_bits)
         # lane l of the word holds channel wo·M + l, i.e. PE rel + l with rel = wo·M − cbase
-        rel_bits = bits(max(self._P, (2 ** len(self.ctl.wo_lo)) * M)) + 2
+        kmax = max(self._splits)
+        rel_bits = bits(max(self._P, (2 ** len(self.ctl.wo_lo)) * M * kmax)) + 2
         rel = Signal(signed(rel_bits))
         limit = Signal(signed(rel_bits))  # channels of this group below cout: PE < limit
         with m.If(active):
-            m.d.sync += [waddr.eq(waddr + 1), rel.eq(rel + M), left.eq(left - 1)]
+            m.d.sync += [waddr.eq(waddr + 1),
+                         rel.eq(rel + self._by_split({k: k * M for k in self._splits})),
+                         left.eq(left - 1)]
             with m.If(left == 1):
                 m.d.sync += active.eq(0)
-        for lane in range(M):
-            pe = Signal(signed(rel_bits + 1), name=f"wb_pe{lane}")
-            m.d.comb += pe.eq(rel + lane)
-            m.d.sync += [self.en[lane].eq(active & ~pe[-1] & (pe < P) & (pe < limit)),
-                         self.data[lane].eq(vals[pe[:bits(P - 1)]])]
+        if self._splits == (1,) and self._g == q:
+            for lane in range(M):
+                pe = Signal(signed(rel_bits + 1), name=f"wb_pe{lane}")
+                m.d.comb += pe.eq(rel + lane)
+                m.d.sync += [self.en[lane].eq(active & ~pe[-1] & (pe < P) & (pe < limit)),
+                             self.data[lane].eq(vals[pe[:bits(P - 1)]])]
+        else:
+            # the window of values this group owns, relative to the word (`_split_word`):
+            # lo ≤ p < hi_pe (PE 0 … P−1) and p < hi_c (channels below cout), kept in
+            # registers that move with the word, so no adder sits before the enables
+            step = self._by_split({k: k * M for k in self._splits})
+            start = self._by_split({k: self.ctl.wo_lo * (k * M) for k in self._splits})
+            bounds = [Signal(signed(rel_bits + 2), name=f"wb_{n}") for n in ("lo", "hi_pe", "hi_c")]
+            with m.If(active):
+                m.d.sync += [b.eq(b - step) for b in bounds]
+            with m.If(self.y_valid & self.ctl.pool_last & (self.ctl.wo_cnt != 0)):
+                m.d.sync += [bounds[0].eq(self.ctl.cbase - start),
+                             bounds[1].eq(P + self.ctl.cbase - start),
+                             bounds[2].eq(self.cout - start)]
+            words = {k: self._split_word(m, k, rel, rel_bits, bounds, vals, active)
+                     for k in self._splits}
+            m.d.sync += [self.data.eq(self._by_split({k: w[0] for k, w in words.items()})),
+                         self.en.eq(self._by_split({k: w[1] for k, w in words.items()}))]
         m.d.sync += [self.we.eq(active), self.addr.eq(waddr)]
         # the latch comes last: a new pixel's latch wins over the old's end
         with m.If(self.y_valid):
@@ -79,9 +112,38 @@ class PoolWriteBack(wiring.Component):
                     m.d.sync += vals[j].eq(final)
             with m.If(ctl.pool_last & (ctl.wo_cnt != 0)):
                 m.d.sync += [active.eq(1), left.eq(ctl.wo_cnt), waddr.eq(ctl.out_addr),
-                             rel.eq(ctl.wo_lo * M - ctl.cbase),
+                             rel.eq(self._by_split({k: ctl.wo_lo * (k * M)
+                                                    for k in self._splits}) - ctl.cbase),
                              limit.eq(self.cout - ctl.cbase)]
         return m
+
+    def _split_word(self, m, k: int, rel, rel_bits: int, bounds, vals, active):
+        """The output word and its enables when it holds k·M values of q // k bits:
+        value p (at `hw.packing.sub_lane_offset`) is channel wo·k·M + p, i.e. PE rel + p,
+        written when ``lo ≤ p < hi_pe`` and ``p < hi_c`` (``bounds``)."""
+        q, P, M, g = self._q, self._P, self._M, self._g
+        lo, hi_pe, hi_c = bounds
+        sw = q // k
+        data_bits, granules = [C(0, q * M)], [[] for _ in range(q * M // g)]
+        for p in range(k * M):
+            pe = Signal(signed(rel_bits + 1), name=f"wb{k}_pe{p}")
+            m.d.comb += pe.eq(rel + p)
+            on = active & (lo <= p) & (hi_pe > p) & (hi_c > p)
+            offset = sub_lane_offset(p, q, k)
+            data_bits.append(vals[pe[:bits(P - 1)]][:sw] << offset)
+            # an enable covers `g` bits: this value's, or (g > sw) also its neighbours',
+            # which belong to this group or to no channel (`hw.plan.Plan.write_granularity`)
+            for e in range(offset // g, (offset + sw - 1) // g + 1):
+                granules[e].append(on)
+        en = Cat(*(_or_all(ons) if ons else C(0, 1) for ons in granules))
+        return _or_all(data_bits), en
+
+
+def _or_all(values):
+    total = values[0]
+    for v in values[1:]:
+        total = total | v
+    return total
 
 
 class LaneCollector(wiring.Component):
@@ -95,9 +157,12 @@ class LaneCollector(wiring.Component):
     """
 
     def __init__(self, q: int, pe_count: int, mults_per_pe: int, addr_bits: int,
-                 ctl_layout: data.StructLayout, cg_out_bits: int, cout_bits: int):
+                 ctl_layout: data.StructLayout, cg_out_bits: int, cout_bits: int, *,
+                 splits: tuple[int, ...] = (1,), granularity: int | None = None):
         self._q, self._P, self._M = q, pe_count, mults_per_pe
         self._ctl_layout, self._addr_bits = ctl_layout, addr_bits
+        self._splits, self._g = tuple(splits), granularity or q
+        self._plain = self._splits == (1,) and self._g == q
         super().__init__({
             "y": In(data.ArrayLayout(q, pe_count)),
             "y_valid": In(1),
@@ -105,11 +170,45 @@ class LaneCollector(wiring.Component):
             "meta": In(ctl_layout),
             "cg_out": In(cg_out_bits),
             "cout": In(cout_bits),
+            # the output words' split, log2 k: k chunks of M channels share a word
+            "split": In(max(1, max(splits).bit_length() - 1)),
             "we": Out(1),
             "addr": Out(addr_bits),
             "data": Out(q * mults_per_pe),
-            "en": Out(mults_per_pe),
+            # one enable per lane, or per `granularity` bits where words are split
+            "en": Out(mults_per_pe if self._plain else q * mults_per_pe // self._g),
         })
+
+    def _by_split(self, values: dict):
+        out = values[1]
+        for k in self._splits[1:]:
+            out = Mux(self.split == k.bit_length() - 1, values[k], out)
+        return out
+
+    def _placed(self, cg, values: list, on: list):
+        """``(word, enables)`` of M lane values of channel word ``cg`` in the output
+        word: values ``b·M + l`` of a word split k ways, b = cg mod k
+        (`hw.packing.sub_lane_offset`); ``on[l]`` enables lane l's value."""
+        q, M, g = self._q, self._M, self._g
+        words, ens = {}, {}
+        for k in self._splits:
+            sw = q // k
+            word_b, en_b = [], []
+            for b in range(k):
+                parts, granules = [C(0, q * M)], [[] for _ in range(q * M // g)]
+                for lane in range(M):
+                    offset = sub_lane_offset(b * M + lane, q, k)
+                    parts.append(values[lane][:sw] << offset)
+                    for e in range(offset // g, (offset + sw - 1) // g + 1):
+                        granules[e].append(on[lane])
+                word_b.append(_or_all(parts))
+                en_b.append(Cat(*(_or_all(x) if x else C(0, 1) for x in granules)))
+            word, en = word_b[0], en_b[0]
+            for b in range(1, k):
+                pick = cg[:(k - 1).bit_length()] == b
+                word, en = Mux(pick, word_b[b], word), Mux(pick, en_b[b], en)
+            words[k], ens[k] = word, en
+        return self._by_split(words), self._by_split(ens)
 
     def elaborate(self, platform):
         m = Module()
@@ -135,13 +234,24 @@ class LaneCollector(wiring.Component):
             m.d.sync += [k.eq(k + 1), waddr.eq(waddr + self.cg_out)]
             with m.If(k == P - 1):
                 m.d.sync += active.eq(0)
-        m.d.sync += [self.we.eq(active & (k < count)), self.addr.eq(waddr),
-                     self.data.eq(words[k]), self.en.eq(lane_on)]
+        if self._plain:
+            m.d.sync += [self.we.eq(active & (k < count)), self.addr.eq(waddr),
+                         self.data.eq(words[k]), self.en.eq(lane_on)]
+        else:  # the chunk's channel word picks the values of the output word it fills
+            held_cg = Signal.like(self.meta.cg)
+            with m.If(self.y_valid & (y_lane == M - 1)):
+                m.d.sync += held_cg.eq(meta.cg)
+            m.d.sync += [self.we.eq(active & (k < count)), self.addr.eq(waddr),
+                         self.data.eq(words[k]),
+                         self.en.eq(self._placed(held_cg, [C(0, q)] * M, list(lane_on))[1])]
         with m.If(self.y_valid & (y_lane == M - 1)):
             m.d.sync += [active.eq(1), k.eq(0), waddr.eq(meta.out_addr), count.eq(meta.wo_cnt)]
             for lane in range(M):
                 m.d.sync += lane_on[lane].eq(meta.cg * M + lane < self.cout)
             for j in range(P):
                 lanes = [stage[j][lane] for lane in range(M - 1)] + [self.y[j]]
-                m.d.sync += words[j].eq(Cat(*lanes))
+                if self._plain:
+                    m.d.sync += words[j].eq(Cat(*lanes))
+                else:
+                    m.d.sync += words[j].eq(self._placed(meta.cg, lanes, [1] * M)[0])
         return m

@@ -49,7 +49,8 @@ def random_network(
     s: float = 1.0,
     dataset: str = "synthetic",
 ) -> IntegerNetwork:
-    """A valid integer network with the shapes of ``specs`` at ``q`` bits.
+    """A valid integer network with the shapes of ``specs`` at ``q`` bits (a spec that
+    carries its own ``w_bits``/``out_bits``, `intnet.arch.with_widths`, keeps them).
 
     ``mode`` is ``"random"`` (uniform weights and biases, scales calibrated so that hidden
     activations span their range), ``"max"`` or ``"min"`` (every weight at its extreme,
@@ -71,19 +72,20 @@ def random_network(
                       k=spec.k or None, stride=spec.stride if spec.kind in ("conv", "dwconv")
                       else None)
         if spec.kind in ("conv", "dwconv", "dense"):
-            layer.w_bits, layer.in_bits = q, bits
-            layer.out_bits = LOGIT_BITS if last else q
+            w_bits = spec.w_bits or q
+            layer.w_bits, layer.in_bits = w_bits, bits
+            layer.out_bits = LOGIT_BITS if last else (spec.out_bits or q)
             wshape = weight_shape(spec)
-            layer.w = _weights(rng, wshape, q, mode)
+            layer.w = _weights(rng, wshape, w_bits, mode)
             cout = spec.out_shape[-1]
             if mode == "random":
                 fan_in = int(np.prod(wshape[1:]))
-                spread = int((1 << bits) * max(1, weight_range(q)[1]) * np.sqrt(fan_in))
+                spread = int((1 << bits) * max(1, weight_range(w_bits)[1]) * np.sqrt(fan_in))
                 layer.b = rng.integers(-spread, spread + 1, size=cout).astype(np.int32)
             else:
                 layer.b = np.full(cout, (1 << 20) * (1 if mode == "max" else -1), np.int32)
         elif spec.kind == "avgpool":
-            layer.out_bits = q
+            layer.out_bits = spec.out_bits or q
         if layer.requantizes:
             layer.m = np.zeros(layer.out_channels, np.int32)
             layer.n = np.ones(layer.out_channels, np.int32)
@@ -100,7 +102,9 @@ def random_network(
         x = run_layer(layer, x)
         if layer.has_weights or layer.kind == "avgpool":
             bits = layer.out_bits
-    net = IntegerNetwork(arch, q, s, dataset, input_shape, layers)
+    widest = max([b for layer in layers for b in (layer.w_bits, layer.out_bits)
+                  if b and b != LOGIT_BITS] or [q])
+    net = IntegerNetwork(arch, widest, s, dataset, input_shape, layers)
     validate(net)
     return net
 

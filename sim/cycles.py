@@ -54,7 +54,10 @@ import math
 
 from hw.packing import PARAM_BITS
 from hw.plan import MODE_DWP, PASS_LOAD, Plan, argmax_cycles, load_cycles, plan_network
+from intnet.contract import layer_widths
 from intnet.contract import macs as layer_macs
+
+SPLIT_EVENTS = {2: "mult_ops_split2", 4: "mult_ops_split4"}  # lane splits of an 8-bit lane
 
 
 def _valid_taps(out_count: int, stride: int, k: int, pad: int, size: int) -> int:
@@ -104,9 +107,11 @@ def memories(plan: Plan) -> list[dict]:
 
 
 def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int) -> dict:
-    """Cycles, physical bound, per-layer ratios, energy events and memories.
+    """Cycles, physical bound, per-layer ratios and widths, energy events and memories.
 
-    ``layers``: bundle `Layer`s or `intnet.arch.LayerSpec`s (only shapes are used).
+    ``layers``: bundle `Layer`s or `intnet.arch.LayerSpec`s (shapes and, where given, bit
+    widths); ``q`` the lane width (layers without widths run at it). A layer whose
+    weights and inputs fit ``q // k`` bits runs k values per lane (``lane_split``).
     """
     layers = list(layers)
     plan = plan_network(layers, q, pe_count, mults_per_pe)
@@ -121,7 +126,8 @@ def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int) -> dict:
                     adder_ops=0, first_adder_ops=0, acc_updates=0, requant_ops=0,
                     weight_reads=0, first_weight_reads=0, act_reads=0, act_writes=0,
                     image_reads=0, image_writes=0, param_reads=0, active_pe_cycles=0,
-                    first_active_pe_cycles=0, **widths)
+                    first_active_pe_cycles=0, **dict.fromkeys(SPLIT_EVENTS.values(), 0),
+                    **widths)
 
     per_layer: dict[str, int] = {}
     layer_events: dict[str, dict] = {}
@@ -146,6 +152,8 @@ def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int) -> dict:
         for g in p.groups:
             steps = p.pixels * g.steps
             ev["first_mult_ops" if p.first else "mult_ops"] += steps * P * lanes
+            if p.k_in > 1:  # of which lane-steps split into k_in narrow products
+                ev[SPLIT_EVENTS[p.k_in]] += steps * P * lanes
             ev["param_reads"] += P
             if p.mode == MODE_DWP:
                 # pixel-parallel depthwise: PE j = output pixel, lanes accumulate separately
@@ -169,7 +177,8 @@ def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int) -> dict:
                 ev["requant_ops"] += p.pixels * P
                 ev["act_writes"] += p.ph * p.pw * g.wo_cnt
     out_layers = []
-    for layer in layers:
+    split = {name: p.k_in for p in plan.passes for name in p.layer_names}
+    for layer, w in zip(layers, layer_widths(layers, q), strict=True):
         macs = layer_macs(layer)
         bound = math.ceil(macs / (P * M))
         cyc = per_layer.get(layer.name, 0)
@@ -178,7 +187,9 @@ def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int) -> dict:
         lev["mac_ops"] = macs
         if layer is layers[0]:
             lev["first_mac_ops"] = macs
-        out_layers.append({"name": layer.name, "kind": layer.kind, "cycles": cyc,
+        out_layers.append({"name": layer.name, "kind": layer.kind, "w_bits": w.w_bits or None,
+                           "in_bits": w.in_bits, "out_bits": w.out_bits,
+                           "lane_split": split.get(layer.name, 1), "cycles": cyc,
                            "physical_bound": bound, "macs": macs,
                            "ratio": round(cyc / bound, 4) if bound else None,
                            "events": lev})
@@ -195,7 +206,7 @@ def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int) -> dict:
         "physical_bound": bound,
         "ratio": round(total / bound, 4) if bound else None,
         "mac_ops": mac_ops,
-        "q": q, "pe": P, "mult": M,
+        "q": q, "lane_bits": q, "lane_splits": list(plan.splits), "pe": P, "mult": M,
         "image_load_cycles": load_cycles(plan),
         "image_lanes": F,
         "layers": out_layers,
@@ -205,5 +216,5 @@ def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int) -> dict:
 
 
 def network_cycle_model(net, pe_count: int, mults_per_pe: int) -> dict:
-    """`cycle_model` of a loaded `IntegerNetwork` (q from the bundle)."""
+    """`cycle_model` of a loaded `IntegerNetwork` on lanes of its ``q`` (its widest width)."""
     return cycle_model(net.layers, net.q, pe_count, mults_per_pe)

@@ -1,6 +1,7 @@
 """``python -m sim cycles``: the cycle model of a bundle on a P×M array, as a table.
 
-Per layer: kind, bit widths (weights / input / output), cycles, the physical bound
+Per layer: kind, bit widths (weights / input / output), the lane split (k values of
+lane_bits/k bits per lane), cycles, the physical bound
 ⌈MACs/(P·M)⌉, their ratio and the energy per inference (the energy model on that layer's
 own event counts, on ``--board`` at its clock). ``--json FILE`` writes the cycle model's
 whole JSON (`sim.cycles.network_cycle_model`, the keys of ARCHITECTURE.md).
@@ -21,18 +22,18 @@ def _widths(layer) -> str:
 def table(net, cycles: dict, energies: list[float]) -> str:
     """The per-layer table and a total line, as printed."""
     by_name = {layer.name: layer for layer in net.layers}
-    head = ("layer", "kind", "w/in/out bits", "cycles", "bound", "ratio", "energy µJ")
+    head = ("layer", "kind", "w/in/out bits", "split", "cycles", "bound", "ratio", "energy µJ")
     rows = [head]
     for layer, energy in zip(cycles["layers"], energies, strict=True):
         ratio = "-" if layer["ratio"] is None else f"{layer['ratio']:.2f}"
         rows.append((layer["name"], layer["kind"], _widths(by_name[layer["name"]]),
-                     f"{layer['cycles']:,}", f"{layer['physical_bound']:,}", ratio,
-                     f"{energy:.5f}"))
+                     f"{layer['lane_split']}", f"{layer['cycles']:,}",
+                     f"{layer['physical_bound']:,}", ratio, f"{energy:.5f}"))
     total_ratio = "-" if cycles["ratio"] is None else f"{cycles['ratio']:.2f}"
-    rows.append(("total", "", "", f"{cycles['cycles']:,}", f"{cycles['physical_bound']:,}",
+    rows.append(("total", "", "", "", f"{cycles['cycles']:,}", f"{cycles['physical_bound']:,}",
                  total_ratio, f"{sum(energies):.5f}"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-    right = {3, 4, 5, 6}  # numbers align right
+    right = {3, 4, 5, 6, 7}  # numbers align right
 
     def line(row):
         return "  ".join(cell.rjust(w) if i in right else cell.ljust(w)
@@ -46,9 +47,10 @@ def _run(args) -> int:
     from boards import get_board
     from common.cli import UserError, check_choice, check_positive
     from common.files import check_output, write_text_atomic
+    from hw.plan import network_q
     from intnet.bundle import load_bundle
     from search.design import evaluate, layer_energies
-    from sim.cycles import network_cycle_model
+    from sim.cycles import cycle_model
 
     check_positive(args.pe, "--pe")
     check_positive(args.mult, "--mult")
@@ -59,18 +61,20 @@ def _run(args) -> int:
         check_output(args.json, args.force, directory=False)
     net = load_bundle(args.bundle)
     try:
-        result = network_cycle_model(net, args.pe, args.mult)
+        lane_bits = network_q(net, args.lane_bits)
+        result = cycle_model(net.layers, lane_bits, args.pe, args.mult)
     except ValueError as e:
         raise UserError(str(e)) from None
     clock = args.clock_mhz or board.clock_mhz
     # the lane multipliers codegen would build (LUT or DSP, by the energy model)
     specs = net.specs()
-    impl = evaluate(specs, net.q, args.pe, args.mult, board, clock_mhz=clock,
+    impl = evaluate(specs, lane_bits, args.pe, args.mult, board, clock_mhz=clock,
                     mult_impl="auto")["mult_impl"]
-    per_layer = layer_energies(specs, net.q, args.pe, args.mult, board, clock_mhz=clock,
+    per_layer = layer_energies(specs, lane_bits, args.pe, args.mult, board, clock_mhz=clock,
                                mult_impl=impl)
     energies = [per_layer[layer["name"]] for layer in result["layers"]]
-    print(f"{net.arch} q={net.q} s={net.s:g} on {net.dataset}, P={args.pe} M={args.mult}; "
+    print(f"{net.arch} q={net.q} s={net.s:g} on {net.dataset}, P={args.pe} M={args.mult} "
+          f"lanes of {lane_bits} bits; "
           f"energy on {board.name} at {clock:g} MHz, multipliers in {impl.upper()}s")
     print(table(net, result, energies))
     if args.json is not None:
@@ -92,6 +96,9 @@ def register(subparsers) -> None:
     parser.add_argument("--pe", type=int, required=True, help="processing engines P (required)")
     parser.add_argument("--mult", type=int, required=True,
                         help="multiplier lanes per PE M (required)")
+    parser.add_argument("--lane-bits", type=int, default=None,
+                        help="lane width in bits, at least every layer's widths (default: the "
+                             "bundle's q, its widest layer)")
     parser.add_argument("--board", default=DEFAULT_BOARD,
                         help=f"board whose energy constants and clock price the layers (default "
                              f"{DEFAULT_BOARD}; one of {', '.join(board_names())})")

@@ -24,6 +24,7 @@ import math
 
 from boards import Board, get_board, get_family
 from intnet.contract import INPUT_BITS, M_BITS
+from sim.cycles import SPLIT_EVENTS
 from sim.resources import (
     Resources,
     adder_tree,
@@ -220,8 +221,14 @@ def energy_per_inference(events: dict, memories: list[dict], q: int, pe_count: i
                  + first_active * ffs["first"] / pes
                  + ev.get("requant_ops", 0) * ffs["requant"] / rqs) * soft_bit
 
+    # Split lanes (`hw.pe.split_product`): a lane-step of k products of q//k bits in
+    # LUTs and the k − 1 adds that sum them, instead of one q × q product
+    split_ops = {k: ev.get(key, 0) for k, key in SPLIT_EVENTS.items()}
+    e_split = sum(n * (k * mult_pj(q // k, fam) + (k - 1) * add_pj(2 * (q // k) + 1, fam))
+                  for k, n in split_ops.items() if n)
     breakdown = {
-        "mult": ev.get("mult_ops", 0) * e_mult + ev.get("first_mult_ops", 0) * e_mult_first,
+        "mult": (ev.get("mult_ops", 0) - sum(split_ops.values())) * e_mult + e_split
+        + ev.get("first_mult_ops", 0) * e_mult_first,
         "add": ev.get("adder_ops", 0) * (add_pj(tree_bits, fam) if tree_bits else 0.0)
         + ev.get("first_adder_ops", 0) * (add_pj(first_tree_bits, fam)
                                          if first_tree_bits else 0.0),

@@ -244,7 +244,8 @@ def _requantizer_cost(q: int, acc_bits: int, board: Board) -> tuple[int, int, in
 def estimate_resources(memories: list[dict], q: int, pe_count: int, mults_per_pe: int,
                        board: Board | str, acc_bits: int = 32,
                        requantizers: int | None = None, mult_impl: str = "auto",
-                       image_lanes: int | None = None, num_classes: int = 10) -> Resources:
+                       image_lanes: int | None = None, num_classes: int = 10,
+                       splits: tuple[int, ...] = (1,)) -> Resources:
     """Estimate LUT, FF, DSP and BRAM36 of a P × M accelerator on ``board``.
 
     Parameters
@@ -269,6 +270,10 @@ def estimate_resources(memories: list[dict], q: int, pe_count: int, mults_per_pe
         F, the first pass's 8-bit lanes per PE (`hw.plan.image_lanes`); M by default.
     num_classes : int
         Logit registers of the argmax scan.
+    splits : tuple of int
+        The lane splits the network uses (`hw.plan.Plan.splits`): every lane gets k
+        shift-add products of ``q // k`` bits, their sum and a multiplexer per k > 1, and
+        the write-back a word multiplexer per k.
     """
     board = get_board(board)
     fam = board.family
@@ -293,13 +298,15 @@ def estimate_resources(memories: list[dict], q: int, pe_count: int, mults_per_pe
     main_lut, main_ff = _pe_cost(q, main, acc_bits)
     first_lut, first_ff = _pe_cost(q, image, acc_bits)
     # the accumulator with its bias and path muxes; the weight operand registers
-    pe_lut = acc_bits * 3 + main_lut + first_lut
+    split_lut = sum(k * lut_multiplier(q // k, q // k) + (k - 1) * (2 * (q // k) + 2)
+                    + product_bits(q, q) for k in splits if k > 1)
+    pe_lut = acc_bits * 3 + main_lut + first_lut + main.count * split_lut
     rq_lut, rq_ff, rq_dsp = _requantizer_cost(q, acc_bits, board)
     dsp += requantizers * rq_dsp
     # control: the walker, sequencer, loader and argmax (an allowance), the operand
     # select and lane enables (P·M), the write-back's channel multiplexers, the logits
     ctl_lut = CONTROL_LUT + p * m + 2 * m * q + m * q * max(1, (p - 1).bit_length()) \
-        + 16 * num_classes
+        + 16 * num_classes + (len(splits) - 1) * m * q * (max(1, (p - 1).bit_length()) + 1)
     groups = {
         "always": CONTROL_FF + 32 * num_classes + mem_ff,
         "lanes": p * (main_ff + acc_bits + 8 + m * q),

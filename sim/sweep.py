@@ -26,7 +26,7 @@ COLUMNS = (
      "best", "lut", "ff", "mac_ops", "bound_ratio", "latency_us", "clock_mhz",
      "compute_lb_uj", "overhead_ratio", "pj_per_mac", "mult_impl"]
     + [f"e_{k}_uj" for k in BREAKDOWN_KEYS]
-    + ["arch", "dataset", "board"]
+    + ["arch", "dataset", "board", "bits"]
 )
 
 def mark_best(rows: list[dict]) -> list[dict]:
@@ -45,14 +45,17 @@ def mark_best(rows: list[dict]) -> list[dict]:
 
 def sweep(arch: str, dataset: str, q_list, s_list, pe_list=ARRAY_SIZES,
           mult_list=ARRAY_SIZES, board: Board | str = DEFAULT_BOARD,
-          clock_mhz: float | None = None, progress: bool = True) -> list[dict]:
+          clock_mhz: float | None = None, progress: bool = True,
+          bits: list[int] | None = None) -> list[dict]:
     """Evaluate every ⟨q, s, P, M⟩ for ``arch`` on ``dataset``'s input shape.
 
+    ``bits``: one width per weighted layer (`intnet.arch.with_widths`), run on lanes of
+    each ``q`` (every q at least the widest); None: every layer at q.
     Returns the rows (keys `COLUMNS`) with ``best`` marked per ⟨q, s⟩.
     """
     from tqdm import tqdm
 
-    from intnet.arch import network_specs
+    from intnet.arch import network_specs, with_widths
     from model.data import dataset_shape
     from search.design import evaluate
 
@@ -64,11 +67,14 @@ def sweep(arch: str, dataset: str, q_list, s_list, pe_list=ARRAY_SIZES,
               file=sys.stderr) as bar:
         for s in s_list:
             layers = tuple(network_specs(arch, s, input_shape, num_classes))
+            if bits is not None:
+                layers = tuple(with_widths(layers, bits))
             for q in q_list:
                 for p in pe_list:
                     for m in mult_list:
                         row = evaluate(layers, q, p, m, board, clock_mhz)
-                        row.update(s=s, arch=arch, dataset=dataset)
+                        row.update(s=s, arch=arch, dataset=dataset,
+                                   bits="/".join(map(str, bits)) if bits else str(q))
                         rows.append(row)
                         bar.update()
     rows.sort(key=lambda r: (r["q"], r["s"], r["pe"], r["mult"]))
@@ -148,8 +154,13 @@ def register(subparsers) -> None:
     p.add_argument("--arch", choices=ARCHS, default="vgg", help="network family (default vgg)")
     p.add_argument("--dataset", choices=DATASETS, default="mnist5k",
                    help="data set whose input shape and classes are used (default mnist5k)")
-    p.add_argument("--q", required=True, metavar="LIST",
-                   help="bit widths in bits, e.g. 1,2,4,8 (required)")
+    p.add_argument("--q", default=None, metavar="LIST",
+                   help="bit widths in bits, e.g. 1,2,4,8 (required without --bits; with "
+                        "--bits: the lane widths, default the widest of --bits)")
+    p.add_argument("--bits", default=None, metavar="WIDTHS",
+                   help="one width per weighted layer (conv, dwconv, dense), e.g. 8,2,2,8: "
+                        "every row runs the layers at them on lanes of its q bits (default: "
+                        "none, every layer at q)")
     p.add_argument("--s", required=True, metavar="LIST",
                    help="width scales, e.g. 0.5,1,2 (required)")
     p.add_argument("--pe", default="1,2,4,8,16", metavar="LIST",
@@ -181,7 +192,18 @@ def run(args) -> int:
     )
     from common.files import check_output
 
-    q_list = [check_q(q) for q in parse_int_list(args.q, "--q")]
+    bits = None
+    if args.bits is not None:
+        bits = [check_q(b) for b in parse_int_list(args.bits, "--bits")]
+        if not bits:
+            raise UserError("--bits must list at least one width")
+    if args.q is None and bits is None:
+        raise UserError("--q is required (or --bits)")
+    q_list = ([check_q(q) for q in parse_int_list(args.q, "--q")] if args.q is not None
+              else [max(bits)])
+    if bits is not None and min(q_list) < max(bits):
+        raise UserError(f"--q {min(q_list)} is narrower than the widest of --bits "
+                        f"({max(bits)}): lanes must hold every layer")
     s_list = [check_s(s) for s in parse_float_list(args.s, "--s")]
     pe_list = [check_positive(v, "--pe") for v in parse_int_list(args.pe, "--pe")]
     mult_list = [check_positive(v, "--mult") for v in parse_int_list(args.mult, "--mult")]
@@ -198,8 +220,11 @@ def run(args) -> int:
         check_output(png, args.force, directory=False)
 
     start = time.perf_counter()
-    rows = sweep(args.arch, args.dataset, q_list, s_list, pe_list, mult_list, board,
-                 args.clock_mhz, progress=not args.quiet)
+    try:
+        rows = sweep(args.arch, args.dataset, q_list, s_list, pe_list, mult_list, board,
+                     args.clock_mhz, progress=not args.quiet, bits=bits)
+    except ValueError as e:  # e.g. --bits with the wrong number of widths
+        raise UserError(str(e)) from None
     write_csv(rows, args.out)
     elapsed = time.perf_counter() - start
     best = [r for r in rows if r["best"]]

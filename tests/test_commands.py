@@ -127,8 +127,8 @@ def test_sim_cycles_prints_a_table_and_writes_json_on_request(bundle, tmp_path, 
                          capsys)
     assert status == 0 and not out.startswith("{")
     lines = out.splitlines()
-    assert lines[1].split() == ["layer", "kind", "w/in/out", "bits", "cycles", "bound",
-                                "ratio", "energy", "µJ"]
+    assert lines[1].split() == ["layer", "kind", "w/in/out", "bits", "split", "cycles",
+                                "bound", "ratio", "energy", "µJ"]
     model = network_cycle_model(load_bundle(bundle), 2, 2)
     for layer in model["layers"]:
         row = next(line for line in lines if line.startswith(layer["name"] + " "))

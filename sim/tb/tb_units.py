@@ -1,5 +1,7 @@
 """cocotb unit benches of the PE (both accumulate modes), the adder tree and the
-requantizer against numpy / `intnet.golden.requantize`, random data plus extremes.
+requantizer against numpy / `intnet.golden.requantize`, random data plus extremes; the
+split lanes for every (weight bits, activation bits) pair up to q and the requantizer's
+per-pass limit for every output width up to q (per-layer widths).
 
 Top level: `hw.unit_bench.UnitBench`; its parameters come through the environment
 (``QSNAS_Q``, ``QSNAS_M``, ``QSNAS_ACC``, ``QSNAS_ACT_BITS``, ``QSNAS_TREE_W``,
@@ -13,7 +15,9 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge, Timer
 
-from hw.plan import REQUANT_LATENCY, tree_stages
+from hw.packing import sub_lane_offset
+from hw.plan import REQUANT_LATENCY, split_factors, tree_stages
+from intnet.contract import weight_range
 from intnet.golden import requantize
 
 Q = int(os.environ.get("QSNAS_Q", "3"))
@@ -41,6 +45,8 @@ async def _reset(dut):
     dut.rst.value = 1
     dut.pe__valid.value = 0
     dut.rq__valid.value = 0
+    dut.spe__valid.value = 0
+    dut.crq__valid.value = 0
     await ClockCycles(dut.clk, 2)
     dut.rst.value = 0
 
@@ -150,3 +156,82 @@ async def pe_matches_numpy(dut):
             await RisingEdge(dut.clk)
             await Timer(1, unit="ns")
         dut.pe__valid.value = 0
+
+
+def _split_steps(rng):
+    """Per (w_bits, a_bits) pair up to Q, at the most sub-lanes holding both: extremes
+    and random vectors as (split log2, act word, weight word, Σ w·a)."""
+    steps = []
+    for w_bits in range(1, Q + 1):
+        for a_bits in range(1, Q + 1):
+            k = max(k for k in split_factors(Q) if Q // k >= max(w_bits, a_bits))
+            n, lo, hi, amax = k * M, *weight_range(w_bits), (1 << a_bits) - 1
+            vectors = [(np.full(n, hi), np.full(n, amax)), (np.full(n, lo), np.full(n, amax))]
+            for _ in range(3):
+                w = rng.choice([-1, 1], n) if w_bits == 1 else rng.integers(lo, hi + 1, n)
+                vectors.append((w, rng.integers(0, amax + 1, n)))
+            for w, a in vectors:
+                if Q == 1:  # one-bit lanes: bit 1 is +1, bit 0 is −1
+                    weight = sum((1 if x > 0 else 0) << p for p, x in enumerate(w))
+                else:
+                    weight = sum((int(x) & ((1 << (Q // k)) - 1)) << sub_lane_offset(p, Q, k)
+                                 for p, x in enumerate(w))
+                act = sum(int(x) << sub_lane_offset(p, Q, k) for p, x in enumerate(a))
+                steps.append((k.bit_length() - 1, act, weight, int(np.dot(w, a))))
+    return steps
+
+
+@cocotb.test()
+async def split_lanes_match_numpy(dut):
+    """The q × q lanes at every split the lane width allows, one step a cycle, each step
+    its own pixel (bias 0): the accumulator shows Σ w·a 1 + T cycles later."""
+    await _reset(dut)
+    steps = _split_steps(np.random.default_rng(4))
+    lag = 1 + tree_stages(M)
+    dut.spe__lane_en.value = (1 << M) - 1
+    dut.spe__bias.value = 0
+    dut.spe__first.value = 1
+    got = []
+    for t in range(len(steps) + lag):
+        if t < len(steps):
+            split, act, weight, _ = steps[t]
+            dut.spe__split.value = split
+            dut.spe__act.value = act
+            dut.spe__weight.value = weight
+        dut.spe__valid.value = int(t < len(steps))
+        await ReadOnly()
+        if t >= lag:
+            got.append(_signed(int(dut.spe__acc.value.to_unsigned()), ACC))
+        await RisingEdge(dut.clk)
+        await Timer(1, unit="ns")
+    dut.spe__valid.value = 0
+    assert got == [s[3] for s in steps]
+
+
+@cocotb.test()
+async def requantizer_clamps_at_the_pass_width(dut):
+    await _reset(dut)
+    rng = np.random.default_rng(5)
+    for out_bits in range(1, Q + 1):
+        cases = [(a, 65535, n) for a in (-(1 << (ACC - 1)), (1 << (ACC - 1)) - 1, 0, 1)
+                 for n in (1, 9, 62)]
+        cases += [(int(a), int(mm), int(n)) for a, mm, n in zip(
+            rng.integers(-(1 << 20), 1 << 20, 40), rng.integers(0, 1 << 16, 40),
+            rng.integers(1, 24, 40), strict=True)]
+        dut.crq__top.value = (1 << out_bits) - 1
+        got = []
+        for i in range(len(cases) + REQUANT_LATENCY):
+            if i < len(cases):
+                a, mm, n = cases[i]
+                dut.crq__acc.value = a & ((1 << ACC) - 1)
+                dut.crq__m.value = mm
+                dut.crq__n.value = n
+            dut.crq__valid.value = int(i < len(cases))
+            await RisingEdge(dut.clk)
+            await ReadOnly()
+            if int(dut.crq__y_valid.value):
+                got.append(int(dut.crq__y.value))
+            await Timer(1, unit="ns")
+        want = [int(requantize(np.array([a]), np.array([mm]), np.array([n]), out_bits)[0])
+                for a, mm, n in cases]
+        assert got == want, out_bits

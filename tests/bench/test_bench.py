@@ -69,6 +69,14 @@ def results_dict() -> dict:
                 "resources_source": "yosys synth_xilinx",
                 "steps_seconds": [["train", 1.5], ["rtl", 2.5], ["hls", 0.5]]}},
             "openflow": {"status": "skipped"},
+            "widths": {"status": "ok", "seconds": 0.2, "data": {
+                "arch": "vgg", "s": 1.0, "lane_bits": 8, "pe": 8, "mult": 8,
+                "board": "arty_a7_35",
+                "rows": [{"label": "mixed 8/2/2/8", "bits": [8, 2, 2, 8], "cycles": 18510,
+                          "energy_uj": 22.6821, "bram36": 11.0, "lut": 18076,
+                          "layers": [{"name": "conv3", "w_bits": 2, "in_bits": 2,
+                                      "lane_split": 4, "cycles": 2608,
+                                      "energy_uj": 3.0604}]}]}},
             "toolchain": {"status": "ok", "seconds": 900.0, "data": {
                 "readme_design": {"arch": "vgg", "q": 2, "s": 1.5, "dataset": "mnist5k",
                                   "board": "arty_a7_35", "pe": 16, "mult": 16},
@@ -118,6 +126,8 @@ def test_render_puts_every_measurement_in_its_table():
     assert "⟨2, 0.5⟩, none" in md and "12.5 %" in md
     assert "Test CPU 9000" in md and "| brevitas | not found |" in md
     assert "72 min 1 s" in md  # total wall time
+    assert ("| mixed 8/2/2/8 | 18,510 | 22.682 | 11.0 | 18,076 | conv3 2/2 ×4: 2,608, 3.060 |"
+            in md)
     assert "*Failed in this run:* `RuntimeError: no verilator here`" in md
     # openflow skipped, and mixed, which this results.json predates
     assert md.count("*Not measured in this run (skipped).*") == 2
@@ -176,8 +186,8 @@ def test_only_keeps_the_other_sections_of_the_last_run(tmp_path):
     old = results_dict()
     (tmp_path / "results.json").write_text(json.dumps(old))
     kept = previous_sections(tmp_path)
-    assert set(kept) == {"accuracy", "cycles", "verilator", "soak", "build", "toolchain",
-                         "search"}
+    assert set(kept) == {"accuracy", "cycles", "widths", "verilator", "soak", "build",
+                         "toolchain", "search"}
     assert kept["accuracy"]["date_utc"] == "2030-01-02 03:04"
     assert kept["accuracy"]["data"] == old["sections"]["accuracy"]["data"]
     assert kept["verilator"]["status"] == "failed"  # a failure is a measurement too
@@ -253,7 +263,7 @@ def test_cycles_section_end_to_end_and_rerender(tmp_path):
     assert results["command"] == f"python -m bench --only cycles --out {tmp_path}"
     assert [results["sections"][n]["status"] for n in SECTIONS] == \
         ["skipped", "ok", "skipped", "skipped", "skipped", "skipped", "skipped", "skipped",
-         "skipped"]
+         "skipped", "skipped"]
     rows = results["sections"]["cycles"]["data"]["rows"]
     assert [(r["arch"], r["q"]) for r in rows] == [(a, q) for a in ("vgg", "mobilenet")
                                                    for q in (1, 2, 4, 8)]

@@ -1,5 +1,5 @@
-"""``codegen build --bundle``: an imported Brevitas model to verified hardware, no training;
-what the hardware cannot run yet is refused in one line before any step."""
+"""``codegen build --bundle``: an imported Brevitas model and a mixed-precision bundle to
+verified hardware, no training; bad options are refused in one line before any step."""
 
 import json
 import subprocess
@@ -61,25 +61,27 @@ def test_imported_bundle_builds_with_zero_mismatches(imported, tmp_path):
     assert "n/a" in (out / "report.md").read_text()
 
 
-def test_mixed_precision_bundle_is_refused_before_any_step(tmp_path):
-    save_bundle(mixed_network("vgg", [8, 2, 4, 3]), tmp_path / "mixed")
-    done = codegen("--bundle", str(tmp_path / "mixed"), "--out", str(tmp_path / "b"))
-    assert done.returncode == 2
-    line = done.stderr.strip()
-    assert len(line.splitlines()) == 1 and "one bit width for every layer" in line
-    assert "[2, 3, 4, 8]" in line
-    assert not (tmp_path / "b").exists()
+def test_mixed_precision_bundle_builds_bit_exact_with_widths_per_layer(tmp_path):
+    """8-bit first and last layers, 2-bit middle ones on 8-bit lanes: the RTL equals the
+    golden model, the report shows each layer's widths and lane split, and the weights
+    at their own widths take fewer BRAM36 than the 8-bit twin's."""
+    from intnet.arch import with_widths
+    from search.design import evaluate
 
-
-def test_activation_widths_must_match_too(tmp_path):
-    """Weights all at 4 bits but one layer writing 2-bit activations: the requantizers
-    clamp at 2^q − 1, so the hardware would differ; refused like any mixed bundle."""
-    net = family_network("vgg", 4, 0.5)
-    net.layers[0].out_bits = 2
-    net.layers[2].in_bits = 2
-    save_bundle(net, tmp_path / "w4a2")
-    done = codegen("--bundle", str(tmp_path / "w4a2"), "--out", str(tmp_path / "b"))
-    assert done.returncode == 2 and "activation bits [2, 4]" in done.stderr
+    net = mixed_network("vgg", [8, 2, 2, 8], input_shape=(12, 12, 1))
+    save_bundle(net, tmp_path / "mixed")
+    out = tmp_path / "b"
+    done = codegen("--bundle", str(tmp_path / "mixed"), "--pe", "4", "--mult", "8",
+                   "--images", "3", "--out", str(out), "--no-synth")
+    assert done.returncode == 0, done.stderr[-3000:]
+    r = json.loads((out / "report.json").read_text())
+    assert r["hw_matches_golden"] == {"images": 3, "mismatches": 0}
+    layers = {layer["name"]: layer for layer in r["cycles"]["layers"]}
+    assert [layers[n]["w_bits"] for n in ("conv1", "conv2", "conv3", "fc")] == [8, 2, 2, 8]
+    assert (layers["conv3"]["in_bits"], layers["conv3"]["lane_split"]) == (2, 4)
+    assert "| conv3 | conv | 2/2/2 | 4 |" in (out / "report.md").read_text()
+    twin = evaluate(with_widths(net.specs(), 8), 8, 4, 8, r["board"])
+    assert r["resources"]["bram36"] < twin["bram36"]
 
 
 def test_training_options_with_a_bundle_are_refused(tmp_path):

@@ -12,9 +12,11 @@ def _signed32(v: int) -> int:
     return v - (1 << 32) if v >= 1 << 31 else v
 
 
-def run_amaranth(net, pe_count: int, mults_per_pe: int, images) -> dict:
-    """Stream each image in, start, wait for done; logits, classes and cycles per image."""
-    dut = Accelerator(net, pe_count, mults_per_pe)
+def run_amaranth(net, pe_count: int, mults_per_pe: int, images,
+                 lane_bits: int | None = None) -> dict:
+    """Stream each image in, start, wait for done; logits, classes and cycles per image
+    (on lanes of ``lane_bits``, default the network's widest width)."""
+    dut = Accelerator(net, pe_count, mults_per_pe, lane_bits=lane_bits)
     images = np.asarray(images)
     out = {"logits": [], "classes": [], "cycles": []}
     n = dut.plan.num_classes

@@ -2,6 +2,8 @@
 
 Hypothesis draws the layer chain (kinds, kernel sizes, strides, odd map sizes, channel
 counts), q, P, M, the weight mode (random or every weight at an extreme) and images;
+half the networks are mixed-precision: every weighted layer at its own width 1..B on
+lanes of B bits (B from the widest layer up to 8), so lanes split where layers fit;
 the accelerator runs in Amaranth's simulator and every logit and the cycle count must
 match the golden and cycle models. The CI budget is small; ``QSNAS_FUZZ_EXAMPLES=N``
 raises it (see docs/reliability.md for the figures of the long runs).
@@ -14,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from intnet import golden
-from intnet.arch import LayerSpec
+from intnet.arch import LayerSpec, with_widths
 from intnet.contract import conv_out
 from intnet.synthetic import random_network
 from sim.cycles import cycle_model
@@ -74,14 +76,21 @@ def networks(draw):
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(specs=networks(), q=st.integers(1, 8), pe=st.integers(1, 5), mult=st.integers(1, 5),
-       mode=st.sampled_from(["random", "random", "max", "min"]), seed=st.integers(0, 2**16))
-def test_random_networks_match_golden(specs, q, pe, mult, mode, seed):
+       mode=st.sampled_from(["random", "random", "max", "min"]), seed=st.integers(0, 2**16),
+       data=st.data())
+def test_random_networks_match_golden(specs, q, pe, mult, mode, seed, data):
+    lane_bits = q
+    if data.draw(st.booleans(), label="mixed"):  # per-layer widths 1..q on q-bit lanes
+        weighted = [s for s in specs if s.kind in ("conv", "dwconv", "dense")]
+        bits = data.draw(st.lists(st.integers(1, q), min_size=len(weighted),
+                                  max_size=len(weighted)), label="bits")
+        specs = with_widths(specs, bits)
     net = random_network(specs, q, seed=seed, mode=mode)
     rng = np.random.default_rng(seed)
     images = rng.integers(0, 256, size=(2, *specs[0].in_shape))
     if mode != "random":
         images[0] = 255 if mode == "max" else 0
-    got = run_amaranth(net, pe, mult, images)
+    got = run_amaranth(net, pe, mult, images, lane_bits=lane_bits)
     want = golden.run(net, images)
     assert np.array_equal(np.asarray(got["logits"]), want), (specs, q, pe, mult, mode)
-    assert got["cycles"] == [cycle_model(specs, q, pe, mult)["cycles"]] * len(images)
+    assert got["cycles"] == [cycle_model(specs, lane_bits, pe, mult)["cycles"]] * len(images)

@@ -5,9 +5,10 @@ cycle model."""
 import numpy as np
 import pytest
 
+from hw.plan import MODE_DWP, plan_network
 from intnet import golden
 from intnet.arch import LayerSpec as L
-from intnet.arch import network_specs
+from intnet.arch import network_specs, with_widths
 from intnet.synthetic import random_network
 from sim.cycles import cycle_model
 from tests.hw.amaranth_sim import run_amaranth
@@ -110,3 +111,49 @@ def test_pixel_parallel_on_a_single_pe(q):
     # must still take the chunk pixel's own padding, not the pooled grid's
     specs = network_specs("mobilenet", 0.25, (9, 9, 1), 4)
     check(specs, q, 1, 1, seed=q)
+
+
+def check_mixed(specs, bits, lane_bits, pe, mult, *, mode="random", seed=0):
+    """``specs`` with weighted layer i at ``bits[i]`` on lanes of ``lane_bits``."""
+    specs = with_widths(specs, bits)
+    net = random_network(specs, lane_bits, seed=seed, mode=mode)
+    imgs = np.random.default_rng(seed + 1).integers(0, 256, size=(2, *specs[0].in_shape))
+    if mode != "random":
+        imgs[0] = 255
+    got = run_amaranth(net, pe, mult, imgs, lane_bits=lane_bits)
+    want = golden.run(net, imgs)
+    assert np.array_equal(np.asarray(got["logits"]), want)
+    assert got["cycles"] == [cycle_model(specs, lane_bits, pe, mult)["cycles"]] * 2
+    return plan_network(specs, lane_bits, pe, mult)
+
+
+@pytest.mark.parametrize("specs,bits,lane_bits,pe,mult,mode", [
+    (VGG_LIKE, [8, 2, 4], 8, 2, 2, "random"),  # fc reads 2-bit values, 2 per lane
+    (VGG_LIKE, [8, 2, 2], 8, 3, 5, "max"),  # 4 per lane
+    (VGG_LIKE, [3, 2, 2], 5, 1, 3, "min"),  # 5-bit lanes split 2 ways
+    (ALL_KINDS, [8, 3, 2, 4, 5, 6], 8, 2, 3, "random"),
+    (ALL_KINDS, [2, 1, 1, 2, 4, 8], 8, 3, 2, "max"),  # 1-bit weights on 2-bit sub-lanes
+    (DEPTHWISE, [8, 2, 3, 4, 2], 8, 4, 4, "random"),
+    (AVGPOOL, [3, 8], 8, 8, 4, "min"),
+    (DENSE_FIRST, [7, 2], 8, 2, 3, "random"),
+    (DEPTHWISE, [8, 2, 2, 2, 2], 8, 3, 5, "max"),  # lane-select dw writes 4 values a lane
+    (AVGPOOL, [2, 2], 8, 8, 2, "random"),  # the summing avgpool writes split words
+])
+def test_mixed_widths(specs, bits, lane_bits, pe, mult, mode):
+    check_mixed(specs, bits, lane_bits, pe, mult, mode=mode, seed=sum(bits))
+
+
+def test_narrow_layers_split_their_lanes():
+    plan = check_mixed(VGG_LIKE, [8, 2, 2], 8, 2, 2)
+    assert [(p.k_in, p.k_out) for p in plan.passes] == [(1, 1), (1, 4), (4, 1)]
+    # groups of 2 channels start at 2-bit values 0, 2, 4, 6 of a lane: 4-bit enables
+    assert plan.splits == (1, 4) and plan.write_granularity == 4
+
+
+def test_pixel_parallel_depthwise_writes_split_words():
+    """mobilenet at 2-bit middle layers: every depthwise pass reads whole lanes and writes
+    4 values a lane, so every pointwise conv after it reads them 4 to a lane."""
+    specs = network_specs("mobilenet", 0.25, (9, 9, 1), 4)
+    plan = check_mixed(specs, [8, 2, 2, 2, 2, 2, 2, 2, 2, 8], 8, 4, 2, seed=11)
+    modes = {p.name: (p.mode, p.k_in, p.k_out) for p in plan.passes}
+    assert modes["dw1"] == (MODE_DWP, 1, 4) and modes["pw1"] == (0, 4, 1)

@@ -16,7 +16,8 @@ EVENT_KEYS = {"cycles", "mac_ops", "first_mac_ops", "mult_ops", "first_mult_ops"
               "first_adder_ops", "first_weight_reads", "first_weight_word_bits",
               "acc_updates", "requant_ops", "weight_reads", "weight_word_bits", "act_reads",
               "act_writes", "act_word_bits", "image_reads", "image_writes", "image_word_bits",
-              "param_reads", "param_word_bits", "active_pe_cycles", "first_active_pe_cycles"}
+              "param_reads", "param_word_bits", "active_pe_cycles", "first_active_pe_cycles",
+              "mult_ops_split2", "mult_ops_split4"}
 
 
 @pytest.mark.parametrize("arch", ["vgg", "mobilenet"])
@@ -107,3 +108,26 @@ def test_cycles_cli_bad_input_is_one_line(tmp_path):
                         str(tmp_path / "missing"), "--pe", "1", "--mult", "2"],
                        capture_output=True, text=True)
     assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1
+
+
+def test_narrow_layers_run_more_products_per_cycle_on_the_same_array():
+    """On one 8 × 8 array of 8-bit lanes, vgg's conv3 at 2-bit weights and activations
+    (4 values a lane) takes at most half the cycles of conv3 at 8 bits, and costs less
+    energy; each row names its widths and split."""
+    from intnet.arch import with_widths
+    from search.design import layer_energies
+
+    specs = network_specs("vgg", 1.0, (28, 28, 1), 10)
+    wide, mixed = with_widths(specs, 8), with_widths(specs, [8, 2, 2, 8])
+    rows = {b: {x["name"]: x for x in cycle_model(s, 8, 8, 8)["layers"]}
+            for b, s in (("wide", wide), ("mixed", mixed))}
+    narrow, full = rows["mixed"]["conv3"], rows["wide"]["conv3"]
+    assert (narrow["w_bits"], narrow["in_bits"], narrow["out_bits"]) == (2, 2, 2)
+    assert (narrow["lane_split"], full["lane_split"]) == (4, 1)
+    assert 2 * narrow["cycles"] <= full["cycles"]
+    assert narrow["events"]["mult_ops_split4"] == narrow["events"]["mult_ops"] > 0
+    # conv2 has 2-bit weights but reads conv1's 8-bit outputs: whole lanes
+    assert rows["mixed"]["conv2"]["lane_split"] == 1
+    assert rows["mixed"]["conv2"]["cycles"] == rows["wide"]["conv2"]["cycles"]
+    energy = {b: layer_energies(s, 8, 8, 8) for b, s in (("wide", wide), ("mixed", mixed))}
+    assert energy["mixed"]["conv3"] < energy["wide"]["conv3"] / 2

@@ -267,3 +267,25 @@ def test_acceptance_sweep_command(tmp_path):
     assert len(table) == 900
     best = [r for r in table if r["best"] == "true"]
     assert len({(r["q"], r["s"]) for r in best}) == len(best) >= 30
+
+
+def test_per_layer_bits_on_one_lane_width(tmp_path):
+    """``--bits`` runs every row's layers at their own widths on lanes of its ``q``."""
+    from intnet.arch import with_widths
+
+    out = tmp_path / "mixed.csv"
+    assert run_cli(["--arch", "vgg", "--bits", "8,2,2,8", "--s", "1", "--pe", "8",
+                    "--mult", "8", "--board", "arty_a7_100", "--out", str(out),
+                    "--quiet"]) == 0
+    with open(out) as f:
+        (row,) = list(csv.DictReader(f))
+    specs = with_widths(network_specs("vgg", 1.0, (28, 28, 1), 10), [8, 2, 2, 8])
+    assert (row["q"], row["bits"]) == ("8", "8/2/2/8")
+    assert int(row["cycles"]) == evaluate(specs, 8, 8, 8, "arty_a7_100")["cycles"]
+    uniform = evaluate(network_specs("vgg", 1.0, (28, 28, 1), 10), 8, 8, 8, "arty_a7_100")
+    assert int(row["cycles"]) < uniform["cycles"]
+    for argv, message in ((["--bits", "8,2,2"], "one bit width per weighted layer"),
+                          (["--bits", "8,2,2,8", "--q", "4"], "--q 4 is narrower")):
+        with pytest.raises(UserError, match=message):
+            run_cli(["--arch", "vgg", "--s", "1", "--out", str(tmp_path / "x.csv"),
+                     "--quiet", *argv])

@@ -1,0 +1,113 @@
+"""Unit benches of the scalable lane (`hw.pe.split_product`) and the per-pass requantizer
+limit against numpy (Amaranth simulator): every (weight bits, activation bits) pair of
+1..8 on an 8-bit lane, at the split `hw.plan.Pass` would give it, extremes included."""
+
+import numpy as np
+import pytest
+
+from hw.packing import sub_lane_offset
+from hw.pe import PE
+from hw.plan import split_factors
+from hw.requant import Requantizer
+from intnet.contract import weight_range
+from intnet.golden import requantize
+from tests.hw.test_units import _run
+
+LANE_BITS = 8
+PAIRS = [(w, a) for w in range(1, 9) for a in range(1, 9)]
+
+
+def _split(w_bits: int, a_bits: int, q: int = LANE_BITS) -> int:
+    """The most sub-lanes that hold both widths (`hw.plan._map_splits`)."""
+    return max(k for k in split_factors(q) if q // k >= max(w_bits, a_bits))
+
+
+def _cases(rng, w_bits, a_bits, values):
+    """(weights, activations) vectors of ``values`` entries: extremes, then random."""
+    lo, hi = weight_range(w_bits)
+    amax = (1 << a_bits) - 1
+    out = [(np.full(values, hi), np.full(values, amax)),
+           (np.full(values, lo), np.full(values, amax)),
+           (np.full(values, lo), np.zeros(values, int))]
+    for _ in range(6):
+        w = rng.choice([-1, 1], values) if w_bits == 1 else rng.integers(lo, hi + 1, values)
+        out.append((w, rng.integers(0, amax + 1, values)))
+    return out
+
+
+@pytest.mark.parametrize("mults", [1, 3])
+def test_split_lanes_match_numpy_for_every_width_pair(mults):
+    q = LANE_BITS
+    dut = PE(q, mults, 40, splits=split_factors(q))
+    rng = np.random.default_rng(mults)
+    steps = []  # (split log2, act word, weight word, Σ w·a)
+    for w_bits, a_bits in PAIRS:
+        k = _split(w_bits, a_bits)
+        for w, a in _cases(rng, w_bits, a_bits, k * mults):
+            act = sum(int(x) << sub_lane_offset(p, q, k) for p, x in enumerate(a))
+            weight = sum((int(x) & ((1 << (q // k)) - 1)) << sub_lane_offset(p, q, k)
+                         for p, x in enumerate(w))
+            steps.append((k.bit_length() - 1, act, weight, int(np.dot(w, a))))
+    lag = 1 + dut.tree_stages
+
+    async def bench(ctx):
+        got = []
+        ctx.set(dut.lane_en, (1 << mults) - 1)
+        ctx.set(dut.bias, 0)
+        for t in range(len(steps) + lag):
+            if t < len(steps):
+                split, act, weight, _ = steps[t]
+                ctx.set(dut.split, split)
+                ctx.set(dut.act, act)
+                ctx.set(dut.weight, weight)
+                ctx.set(dut.first, 1)
+            ctx.set(dut.valid, int(t < len(steps)))
+            if t >= lag:
+                got.append(ctx.get(dut.acc))
+            await ctx.tick()
+        assert got == [s[3] for s in steps]
+
+    _run(dut, bench)
+    assert {_split(w, a) for w, a in PAIRS} == {1, 2, 4}
+
+
+def test_split_factors_keep_two_bit_sub_lanes():
+    assert [split_factors(q) for q in range(1, 9)] == [
+        (1,), (1,), (1,), (1, 2), (1, 2), (1, 2), (1, 2), (1, 2, 4)]
+
+
+def test_pe_rejects_a_split_narrower_than_two_bits():
+    with pytest.raises(ValueError, match="splits must be"):
+        PE(4, 2, 32, splits=(1, 4))
+
+
+@pytest.mark.parametrize("out_bits", range(1, 9))
+def test_requantizer_clamps_at_the_pass_width(out_bits):
+    acc_bits = 36
+    dut = Requantizer(acc_bits, LANE_BITS, clamp=True)
+    rng = np.random.default_rng(out_bits)
+    lo, hi = -(1 << (acc_bits - 1)), (1 << (acc_bits - 1)) - 1
+    cases = [(a, 65535, n) for a in (lo, hi, 0, 1, -1) for n in (1, 9, 62)]
+    cases += [(int(a), int(m), int(n)) for a, m, n in zip(
+        rng.integers(-(1 << 20), 1 << 20, 80), rng.integers(0, 1 << 16, 80),
+        rng.integers(1, 24, 80), strict=True)]
+
+    async def bench(ctx):
+        results = []
+        ctx.set(dut.top, (1 << out_bits) - 1)
+        for i in range(len(cases) + dut.latency):
+            if i < len(cases):
+                a, m_, n_ = cases[i]
+                ctx.set(dut.acc, a)
+                ctx.set(dut.m, m_)
+                ctx.set(dut.n, n_)
+            ctx.set(dut.valid, int(i < len(cases)))
+            await ctx.tick()
+            if ctx.get(dut.y_valid):
+                results.append(ctx.get(dut.y))
+        want = [int(requantize(np.array([a]), np.array([m_]), np.array([n_]), out_bits)[0])
+                for a, m_, n_ in cases]
+        assert results == want
+        assert max(results) == (1 << out_bits) - 1  # the limit is reached, not just obeyed
+
+    _run(dut, bench)
