@@ -46,9 +46,9 @@ def test_ray_tasks_choose_what_local_processes_choose(tmp_path, ray_runtime):
     assert sorted(os.listdir(tmp_path / "ray")) == sorted(os.listdir(tmp_path / "local"))
     import time
 
-    for _ in range(60):  # task events reach the state API asynchronously
+    for _ in range(120):  # task events reach the state API asynchronously, one by one
         tasks = [t for t in list_tasks(limit=1000) if t.name.endswith("train_point")]
-        if {t.state for t in tasks} == {"FINISHED"}:
+        if len(tasks) >= on_ray["trained"] and {t.state for t in tasks} == {"FINISHED"}:
             break
         time.sleep(0.5)
     # the 4 samples and the walk's candidates, each trained once, as Ray tasks
