@@ -81,6 +81,11 @@ def _add_interchange_commands(sub) -> None:
     i.add_argument("--data-dir", default=None,
                    help="folder with the cifar10 or svhn files (default: none; mnist5k "
                    "and digits ship with their packages)")
+    i.add_argument("--max-bits", type=int, default=None, choices=range(1, 9), metavar="B",
+                   help="let a layer the contract cannot hold exactly (a float batch norm or "
+                   "bias between integer thresholds) widen its weights up to B bits: weights "
+                   "times 2^e give its bias e fractional bits, at the cost of wider lanes "
+                   "(default: none, every layer keeps the model's own widths)")
     i.add_argument("--force", action="store_true", help="replace an existing --out directory")
     e = sub.add_parser(
         "export", help="write a bundle as an ONNX graph (exact integer, or QONNX)",
@@ -249,30 +254,45 @@ def _train(args) -> int:
     return 0
 
 
+def _print_fidelity(fid: dict, max_bits) -> None:
+    """Where the bundle may differ from the float model, and what would help."""
+    for name, (own, wide) in fid["widened_weights"].items():
+        print(f"  {name}: weights widened from {own} to {wide} bits (times 2^e, e = {wide - own}) "
+              f"for a bias e bits finer")
+    inexact = sum(fid["inexact_channels"].values())
+    if inexact or fid["flippable_class_pairs"]:
+        where = ", ".join(f"{k} {v}" for k, v in fid["inexact_channels"].items())
+        hint = "" if max_bits == 8 else "; --max-bits 8 lets such layers widen their weights"
+        how = (f"chosen on {fid['calibration_images']} training images"
+               if fid["calibration_images"] else "no --dataset to calibrate on")
+        print(f"note: the bundle can differ from the float model: {inexact} channels without "
+              f"an exact integer requantizer ({where or 'none'}; {how}), "
+              f"{fid['flippable_class_pairs']} class pairs whose logit order a real bias can "
+              f"flip{hint}")
+
+
 def _import(args) -> int:
     from common.files import check_output
     from intnet.bundle import save_bundle
-    from model.data import check_data_files, dataset_shape
-    from model.interchange.importer import import_qonnx
+    from model.data import check_data_files, load_dataset
+    from model.interchange.importer import CALIBRATION_IMAGES, import_qonnx
 
     out = check_output(args.out, args.force)
     if args.dataset:
         check_data_files(args.dataset, args.data_dir)
-    net = import_qonnx(args.model, args.dataset or "custom")
-    if args.dataset and tuple(net.input_shape) != dataset_shape(args.dataset)[0]:
-        raise UserError(f"{args.model}: input {list(net.input_shape)} (H, W, C), but "
-                        f"{args.dataset} images are {list(dataset_shape(args.dataset)[0])}")
+    data = load_dataset(args.dataset, args.data_dir) if args.dataset else None
+    calibration = None if data is None else data.train_x[:CALIBRATION_IMAGES]
+    net = import_qonnx(args.model, args.dataset or "custom", calibration, args.max_bits)
     print(f"{args.model}: {len(net.layers)} layers from {net.meta['producer']}")
     for layer in net.layers:
         widths = f"w{layer.w_bits} a{layer.in_bits}→{layer.out_bits}" if layer.w_bits else \
             (f"→{layer.out_bits}" if layer.out_bits else "")
         print(f"  {layer.name:<16} {layer.kind:<8} {str(list(layer.in_shape)):<14} → "
               f"{str(list(layer.out_shape)):<14} {widths}")
-    if args.dataset:
+    _print_fidelity(net.meta["fidelity"], args.max_bits)
+    if data is not None:
         from intnet import golden
-        from model.data import load_dataset
 
-        data = load_dataset(args.dataset, args.data_dir)
         acc = golden.accuracy(net, data.test_x, data.test_y)
         net.meta["metrics"] = {"integer_acc": acc, "test_images": len(data.test_x)}
         print(f"integer accuracy {100 * acc:6.2f}%  (golden model, {len(data.test_x)} "

@@ -9,23 +9,34 @@ at the quantizer of step ``S`` and ``B`` unsigned bits:
     a[c] = clamp(round(v[c] / S), 0, 2^B − 1)
          = clamp(round(|α[c]|/S · (±acc[c] + b[c])), 0, 2^B − 1)
 
-with ``b[c] = round(β[c]/α[c])`` in accumulator units and the weights (and bias) of a
-channel with ``α[c] < 0`` negated (symmetric weights make that exact), and
-``m[c]/2^n[c] = |α[c]|/S`` from `intnet.contract.scale_to_mn` (relative error < 2^−14).
-A last layer has no quantizer: its logits are ``acc + b`` with one ``α`` for every class
-(a positive common factor does not move the argmax); per-class factors are refused.
+with the weights (and bias) of a channel with ``α[c] < 0`` negated (symmetric weights
+make that exact) and the integers ``m[c], n[c], b[c]`` chosen in `thresholds`: exact on
+every reachable accumulator where such a triple exists, else the nearest on calibration
+images, else ``m/2^n`` within 2^−14 of ``|α|/S`` and the best integer bias. A last layer
+has no quantizer: its logits are ``acc + b`` with one ``α`` for every class (a positive
+common factor does not move the argmax); per-class factors are refused. Weights times
+2^e (`widen`, up to ``--max-bits``) give a bias ``e`` fractional bits.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from common.cli import UserError
+from intnet import golden
 from intnet.bundle import Layer
 from intnet.contract import LOGIT_BITS, scale_to_mn
+from model.interchange.thresholds import (
+    changed,
+    fit_requantizer,
+    flippable_pairs,
+    float_thresholds,
+    nearest_requantizer,
+    requant_thresholds,
+    threshold_bias,
+)
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 # Per-class logit factors closer than this are the same factor (float64 products of the
@@ -100,8 +111,16 @@ def _negate_where(layer: Layer, negative: np.ndarray) -> None:
     layer.w = (w * sign).astype(np.int8)
 
 
-def close_hidden(p: Pending, step: float, out_bits: int, node) -> Layer:
-    """``p`` requantized onto activations of step ``step`` and ``out_bits`` unsigned bits."""
+def close_hidden(p: Pending, step: float, out_bits: int, node,
+                 inputs: np.ndarray | None = None, max_bits: int = 0) -> tuple[Layer, int]:
+    """``p`` requantized onto activations of step ``step`` and ``out_bits`` unsigned bits,
+    and how many of its channels have no exact integer requantizer.
+
+    ``inputs`` (the layer's input on calibration images) choose the integers where none
+    are exact (`thresholds`). Up to ``max_bits``, the weights may widen by ``e`` bits
+    (times 2^e) so the bias gains ``e`` fractional bits; the least ``e`` with the fewest
+    inexact channels (then the fewest changed calibration accumulators) wins.
+    """
     layer = p.layer
     alpha, beta = p.alpha, p.beta
     zero = alpha == 0
@@ -112,42 +131,97 @@ def close_hidden(p: Pending, step: float, out_bits: int, node) -> Layer:
                             f"scale and a non-zero constant output")
     safe = np.abs(np.where(zero, 1.0, alpha))
     _negate_where(layer, alpha < 0)
-    mn = [scale_to_mn(float(abs(a) / step)) if a else (0, 1) for a in alpha]
-    layer.m = np.array([m for m, _ in mn], np.int32)
-    layer.n = np.array([n for _, n in mn], np.int32)
     offset = np.where(zero, 0.0, beta / safe)  # the bias in accumulator units, real
     _bias(offset, f"layer {layer.name}")  # range check
-    layer.b = np.array([threshold_bias(int(m), int(n), step / a, c, out_bits) if m else 0
-                        for m, n, a, c in zip(layer.m, layer.n, safe, offset, strict=True)],
-                       np.int64)
-    layer.b = _bias(layer.b.astype(np.float64), f"layer {layer.name}")
+    best = None
+    for e in range(widening(layer.w_bits, max_bits) + 1):
+        wide = widen(layer, e)
+        cost, mnb = _requantizers(wide, step / safe * 2 ** e, offset * 2 ** e, out_bits, zero,
+                                  inputs)
+        if best is None or cost[0] <= best[0][0] // 2:  # a bit of width must pay: it at
+            best = cost, wide, mnb                         # least halves the inexact channels
+        if cost[0] == 0:
+            break
+    (inexact, _), layer, (layer.m, layer.n, b) = best
+    layer.b = _bias(b.astype(np.float64), f"layer {layer.name}")
     layer.out_bits = out_bits
-    return layer
+    return layer, inexact
 
 
-def threshold_bias(m: int, n: int, acc_per_step: float, offset: float, out_bits: int) -> int:
-    """The integer bias that puts the most of a channel's quantizer thresholds exactly where
-    the float model has them (ties: the one nearest ``offset``).
+def widening(w_bits: int, max_bits: int) -> int:
+    """The most bits ``e`` a layer's ``w_bits`` weights may widen by within ``max_bits``."""
+    e = 0
+    while widened_bits(w_bits, e + 1) <= max_bits:
+        e += 1
+    return e
 
-    The float channel outputs ``round(acc/u + offset/u)`` (``u`` = ``acc_per_step``
-    accumulator units per output step): it reaches level ``k`` from the integer
-    accumulator ``T_k = ⌈(k − ½)·u − offset⌉`` on. The requantizer reaches it from
-    ``⌈(2k − 1)·2^(n−1)/m⌉ − b`` on, so bias ``b_k`` makes threshold ``k`` exact. Each
-    ``b_k`` is ``⌊offset⌋`` or ``⌈offset⌉``; the one most of ``k = 1 … 2^B − 1`` ask for
-    wins. With one threshold (1-bit outputs) the layer is exact; rounding ``offset`` to
-    nearest would move every threshold where ``frac`` disagrees.
+
+def widened_bits(w_bits: int, e: int) -> int:
+    """The width of weights times 2^e (±1 binary weights: ±2^e needs e + 2 bits)."""
+    if e == 0:
+        return w_bits
+    return w_bits + e if w_bits > 1 else e + 2
+
+
+def widen(layer: Layer, e: int) -> Layer:
+    """``layer`` with its weights times 2^e (exact: symmetric weights keep their range)."""
+    if e == 0:
+        return layer
+    return replace(layer, w=(layer.w.astype(np.int16) << e).astype(np.int8),
+                   w_bits=widened_bits(layer.w_bits, e))
+
+
+def _requantizers(layer: Layer, u: np.ndarray, offset: np.ndarray, out_bits: int,
+                  zero: np.ndarray, inputs) -> tuple[tuple[int, int], tuple]:
+    """Every channel's ``(m, n, b)`` (`thresholds`) and the cost: the channels without an
+    exact requantizer, then the calibration accumulators that change level in them."""
+    lo, hi = accumulator_range(layer)
+    calib = sums(layer, inputs)
+    c_all = len(u)
+    m, n, b = np.zeros(c_all, np.int32), np.ones(c_all, np.int32), np.zeros(c_all, np.int64)
+    inexact = moved = 0
+    for c in np.flatnonzero(~zero):
+        fit = fit_requantizer(u[c], offset[c], out_bits, int(lo[c]), int(hi[c]))
+        if fit is None:
+            samples = None if calib is None else np.sort(calib[:, c])
+            if samples is not None:
+                fit = nearest_requantizer(u[c], offset[c], out_bits, samples)
+            if fit is None:  # the contract's scale, the bias that places most thresholds
+                mc, nc = scale_to_mn(1 / u[c])
+                fit = mc, nc, threshold_bias(mc, nc, u[c], offset[c], out_bits)
+            inexact += 1
+            if samples is not None:
+                moved += int(changed(requant_thresholds(*fit, out_bits),
+                                     float_thresholds(u[c], offset[c], out_bits), samples))
+        m[c], n[c], b[c] = fit
+    return (inexact, moved), (m, n, b)
+
+
+def accumulator_range(layer: Layer) -> tuple[np.ndarray, np.ndarray]:
+    """The least and greatest ``Σ w·a`` of each output channel over every input the layer
+    can read (``a`` in [0, 2^in_bits − 1]; zero padding is an input of 0)."""
+    w = layer.w.astype(np.int64).reshape(layer.w.shape[0], -1)
+    top = (1 << layer.in_bits) - 1
+    return np.minimum(w, 0).sum(1) * top, np.maximum(w, 0).sum(1) * top
+
+
+def sums(layer: Layer, inputs: np.ndarray | None) -> np.ndarray | None:
+    """``Σ w·a`` of every output channel on the calibration ``inputs`` (no bias), as
+    [samples, channels], or None without calibration data."""
+    if inputs is None:
+        return None
+    acc = golden.accumulate(replace(layer, b=np.zeros(layer.out_channels, np.int64)), inputs)
+    return acc.reshape(-1, layer.out_channels)
+
+
+def close_logits(p: Pending, max_bits: int = 0) -> tuple[Layer, int]:
+    """``p`` as the last layer: int32 logits ``acc + b`` (one common positive factor), and
+    how many class pairs an input could still put in the other order than the float model.
+
+    Up to ``max_bits`` the weights may widen by ``e`` bits so the biases gain ``e``
+    fractional bits: the least ``e`` with the fewest class pairs whose order an input
+    could flip (`thresholds.flippable_pairs`).
     """
-    levels = range(1, 1 << out_bits)
-    ours = [-(-(2 * k - 1) * (1 << (n - 1)) // m) for k in levels]  # ⌈(2k−1)·2^(n−1)/m⌉
-    theirs = [math.ceil((k - 0.5) * acc_per_step - offset) for k in levels]
-    values, counts = np.unique(np.subtract(ours, theirs, dtype=object).astype(np.float64),
-                               return_counts=True)
-    best = counts == counts.max()
-    return int(min(values[best], key=lambda b: (abs(b - offset), b)))
-
-
-def close_logits(p: Pending) -> Layer:
-    """``p`` as the last layer: int32 logits ``acc + b`` (one common positive factor)."""
     layer = p.layer
     node_name = f"{p.node.name} ({p.node.op_type})" if p.node is not None else layer.name
     if layer.kind != "dense":
@@ -164,6 +238,16 @@ def close_logits(p: Pending) -> Layer:
             f"(weight_quant=Int8WeightPerTensorFloat)")
     if ref < 0:
         _negate_where(layer, np.ones(len(alpha), bool))
-    layer.b = _bias(p.beta / abs(ref), f"layer {layer.name}")
+    real, best = p.beta / abs(ref), None
+    for e in range(widening(layer.w_bits, max_bits) + 1):
+        b = np.floor(real * 2 ** e + 0.5)
+        flips = flippable_pairs(b, real * 2 ** e, e)
+        if best is None or flips < best[0]:
+            best = flips, e, b
+        if flips == 0:
+            break
+    flips, e, b = best
+    layer = widen(layer, e)
+    layer.b = _bias(b, f"layer {layer.name}")
     layer.out_bits = LOGIT_BITS
-    return layer
+    return layer, flips

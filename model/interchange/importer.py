@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from common.cli import UserError
+from intnet import golden
 from intnet.bundle import IntegerNetwork, Layer
 from intnet.contract import INPUT_BITS, conv_out
 from model.interchange.fold import Pending, close_hidden, close_logits
@@ -34,6 +35,10 @@ INPUT_STEP = 1.0 / 255  # the contract's input: x/255, 8-bit pixels
 # Two steps this close are the same step (float32 storage of the same float64 value).
 SAME_STEP_RTOL = 1e-6
 FLOAT_TYPES = (1, 11)  # float, double: casts between them keep our integer values
+# Training images that choose the integers where the contract cannot hold a layer exactly
+# (`thresholds`); the first of the training split, so a test image never decides.
+CALIBRATION_IMAGES = 512
+
 SUPPORTED = ("Conv, Gemm/MatMul, BatchNormalization, Relu, MaxPool 2x2/2, GlobalAveragePool, "
              "Flatten/Reshape, Add/Sub/Mul/Div by constants, Quant, BipolarQuant")
 
@@ -59,9 +64,15 @@ class PoolSum:
 
 
 class _Walker:
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, calibration: np.ndarray | None = None,
+                 max_bits: int = 0):
         self.graph = graph
+        self.max_bits = max_bits
+        self.widths = {}  # layer name → the model's own weight bits
+        self.inexact = {}  # layer name → channels without an exact integer requantizer
+        self.flips = 0  # class pairs the logits' integer biases could put in another order
         self.layers: list[Layer] = []
+        self.calib = calibration  # the current activation on calibration images, or None
         self.state = None
         self.tensor = graph.input_name
 
@@ -83,6 +94,20 @@ class _Walker:
         while name in taken:
             name, i = f"{base}_{i}", i + 1
         return name
+
+    def fidelity(self) -> dict:
+        """Where the bundle can differ from the float model (empty lists: nowhere)."""
+        widened = {layer.name: [self.widths[layer.name], layer.w_bits] for layer in self.layers
+                   if layer.name in self.widths and layer.w_bits != self.widths[layer.name]}
+        return {"inexact_channels": {k: v for k, v in sorted(self.inexact.items()) if v},
+                "flippable_class_pairs": self.flips, "widened_weights": widened,
+                "calibration_images": 0 if self.calib is None else len(self.calib)}
+
+    def append(self, layer: Layer) -> None:
+        """``layer`` joins the network; the calibration images move past it."""
+        self.layers.append(layer)
+        if self.calib is not None:
+            self.calib = golden.run_layer(layer, self.calib)
 
     def expect(self, node, *kinds) -> None:
         if not isinstance(self.state, kinds):
@@ -139,6 +164,9 @@ class _Walker:
                             f"exports them)")
         _, c, h, w = shape
         self.input_shape = (h, w, c)
+        if self.calib is not None and self.calib.shape[1:] != self.input_shape:
+            raise UserError(f"{self.graph.path}: input {list(self.input_shape)} (H, W, C), but "
+                            f"the calibration images are {list(self.calib.shape[1:])}")
         self.state = Act(INPUT_STEP, INPUT_BITS, (h, w, c), is_input=True)
         seen = 0
         while self.tensor != self.graph.output_name:
@@ -169,7 +197,10 @@ class _Walker:
 
     def finish(self) -> None:
         if isinstance(self.state, Pending):
-            self.layers.append(close_logits(self.state))
+            own = self.state.layer.w_bits
+            layer, self.flips = close_logits(self.state, self.max_bits)
+            self.widths[layer.name] = own
+            self.append(layer)
             return
         if isinstance(self.state, Act) and self.layers:
             raise UserError(f"{self.graph.path}: the output is an activation quantizer's "
@@ -265,8 +296,11 @@ class _Walker:
         elif isinstance(self.state, Pending):
             p = self.state
             bits = aq.unsigned_bits(p.nonnegative)
-            layer = close_hidden(p, aq.scale, bits, node)
-            self.layers.append(layer)
+            own = p.layer.w_bits
+            layer, self.inexact[p.layer.name] = close_hidden(p, aq.scale, bits, node,
+                                                             self.calib, self.max_bits)
+            self.widths[layer.name] = own
+            self.append(layer)
             shape = layer.out_shape if layer.kind != "dense" else (1, 1, layer.out_shape[0])
             if p.pool_node is not None:
                 shape = self.add_maxpool(p.pool_node, shape)
@@ -297,7 +331,7 @@ class _Walker:
         layer = Layer(self.name(node, "gap"), "avgpool", pool.shape,
                       (1, 1, c), out_bits=bits, m=np.array([m for m, _ in mn], np.int32),
                       n=np.array([n for _, n in mn], np.int32))
-        self.layers.append(layer)
+        self.append(layer)
         self.state = Act(aq.scale, bits, (1, 1, c))
 
     # ------------------------------------------------------------------ everything else
@@ -307,8 +341,7 @@ class _Walker:
         out = (h // 2, w // 2, c)
         if 0 in out:
             self.refuse(node, f"a 2x2 max pool on a {h}x{w} map")
-        self.layers.append(Layer(self.name(node, "pool"), "maxpool",
-                                 tuple(shape), out))
+        self.append(Layer(self.name(node, "pool"), "maxpool", tuple(shape), out))
         return out
 
     def maxpool(self, node) -> None:
@@ -429,22 +462,36 @@ HANDLERS = {
 }
 
 
-def import_qonnx(path, dataset: str = "custom") -> IntegerNetwork:
+def _widest(layers) -> int:
+    """The widest weights or hidden activations: the lane width the model needs."""
+    from intnet.contract import layer_widths
+
+    widths = layer_widths(layers)
+    return max(max(w.w_bits for w in widths), max((w.out_bits for w in widths[:-1]),
+                                                   default=1))
+
+
+def import_qonnx(path, dataset: str = "custom", calibration: np.ndarray | None = None,
+                 max_bits: int | None = None) -> IntegerNetwork:
     """The `IntegerNetwork` of the QONNX model at ``path`` (validated, not written).
+
+    ``calibration``: uint8 images [N, H, W, C] (training images) on which a layer the
+    contract cannot hold exactly is made to change as few activations as it can, widening
+    its weights up to ``max_bits`` where that helps (`fold.close_hidden`; default: every
+    layer keeps the model's own widths).
 
     Raises `common.cli.UserError` with one line naming the first node the contract cannot
     hold.
     """
     from intnet.bundle import validate
-    from intnet.contract import layer_widths
 
     graph = load_qonnx(path)
-    walker = _Walker(graph)
+    calib = None if calibration is None else np.asarray(calibration, np.int64)
+    walker = _Walker(graph, calib, max_bits or 0)
     layers = walker.run()
-    widths = layer_widths(layers)
-    q = max(max(w.w_bits for w in widths), max((w.out_bits for w in widths[:-1]), default=1))
+    q = _widest(layers)
     meta = {"source": graph.path.name, "producer": graph.producer,
-            "importer": "model.interchange (QONNX)"}
+            "importer": "model.interchange (QONNX)", "fidelity": walker.fidelity()}
     net = IntegerNetwork(ARCH, q, 1.0, dataset, walker.input_shape, layers, meta=meta)
     validate(net)
     return net

@@ -25,7 +25,19 @@ MODELS = [
     ("binary", 1, False, 0.003),
     ("mobile", 4, False, 0.03),
     ("vgg", 4, True, 0.003),
+    ("vgg", 2, True, 0.003),
+    ("mobile", 3, True, 0.03),
 ]
+# Float batch norm at 2-3 bits: thresholds no integer bias can hold, so these import with
+# calibration on training images and widened weights (``model import --max-bits 8``).
+WIDENED = {("vgg", 2, True), ("mobile", 3, True)}
+
+
+def imported(exported, data, kind, bits, batch_norm):
+    path = exported[kind, bits, batch_norm][0]
+    if (kind, bits, batch_norm) in WIDENED:
+        return import_qonnx(path, "digits", data.train_x[:512], max_bits=8)
+    return import_qonnx(path, "digits")
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +63,8 @@ def exported(tmp_path_factory, data):
 @pytest.mark.parametrize("kind,bits,batch_norm,lr", MODELS)
 def test_imported_bundle_classifies_as_brevitas_does(exported, data, kind, bits, batch_norm,
                                                      lr):
-    path, brevitas_classes = exported[kind, bits, batch_norm]
-    net = import_qonnx(path, "digits")
+    brevitas_classes = exported[kind, bits, batch_norm][1]
+    net = imported(exported, data, kind, bits, batch_norm)
     ours = golden.classify(golden.run(net, data.test_x))
     brevitas_acc = (brevitas_classes == data.test_y).mean()
     golden_acc = (ours == data.test_y).mean()
@@ -61,7 +73,8 @@ def test_imported_bundle_classifies_as_brevitas_does(exported, data, kind, bits,
     assert brevitas_acc > 0.5  # a model that learned something
 
 
-@pytest.mark.parametrize("kind,bits,batch_norm,lr", MODELS)
+@pytest.mark.parametrize("kind,bits,batch_norm,lr",
+                         [m for m in MODELS if m[:3] not in WIDENED])
 def test_imported_bundle_keeps_the_models_own_widths(exported, kind, bits, batch_norm, lr):
     net = import_qonnx(exported[kind, bits, batch_norm][0])
     weighted = [layer for layer in net.layers if layer.w_bits]
@@ -94,6 +107,26 @@ def test_import_command_writes_the_bundle_and_prints_accuracy(exported, tmp_path
     wrong = run_import(path, tmp_path / "c", "--dataset", "mnist5k")
     assert wrong.returncode == 2 and "[8, 8, 1]" in wrong.stderr
     assert not (tmp_path / "c").exists()
+
+
+def test_widening_is_reported_and_limited_to_max_bits(exported, tmp_path):
+    """At the model's own widths the 2-bit vgg's logits keep real biases between integers
+    (reported, with the option that helps); --max-bits widens only as far as asked."""
+    path, _ = exported["vgg", 2, True]
+    done = run_import(path, tmp_path / "own", "--dataset", "digits")
+    assert done.returncode == 0, done.stderr
+    assert "class pairs whose logit order" in done.stdout and "--max-bits 8" in done.stdout
+    own = load_bundle(tmp_path / "own")
+    assert [lay.w_bits for lay in own.layers if lay.w_bits] == [2, 2, 2]
+    assert own.meta["fidelity"]["flippable_class_pairs"] > 0
+    done = run_import(path, tmp_path / "w4", "--dataset", "digits", "--max-bits", "4")
+    assert done.returncode == 0, done.stderr
+    wide = load_bundle(tmp_path / "w4")
+    assert max(lay.w_bits for lay in wide.layers if lay.w_bits) <= 4
+    head = wide.layers[-1]
+    if head.w_bits > 2:  # weights times 2^e: multiples of 2^e, logits e bits finer
+        assert np.all(head.w % (1 << (head.w_bits - 2)) == 0)
+        assert "widened from 2 to" in done.stdout
 
 
 def run_import(path, out, *args):
