@@ -66,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "with Yosys and simulate that netlist against the golden model")
     b.add_argument("--netlist-images", type=int, default=5,
                    help="test images run through the netlist (default 5)")
+    b.add_argument("--lane-bits", type=int, default=None,
+                   help="lane width in bits, from the network's widest layer up to 8; wider "
+                   "lanes split into 2 or 4 sub-lanes where a layer's widths fit, so narrow "
+                   "layers run faster (default: q, the network's widest layer)")
     b.add_argument("--quiet", action="store_true", help="no progress output")
     return parser
 
@@ -78,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
                   images=args.images, out=Path(args.out) if args.out else None,
                   force=args.force, synth=not args.no_synth, progress=not args.quiet,
                   clock_mhz=args.clock_mhz, netlist_sim=args.netlist_sim,
-                  netlist_images=args.netlist_images)
+                  netlist_images=args.netlist_images, lane_bits=args.lane_bits)
     if args.bundle is not None:
         cfg = _bundle_config(args, common)
     else:

@@ -48,6 +48,12 @@ class BuildConfig:
     # oscillator, no MMCM); on iCE40/ECP5 where the PLL timing search starts (None: the
     # family's start, `boards.OpenFlow.pll_start_mhz`).
     clock_mhz: float | None = None
+    lane_bits: int | None = None  # the lanes' width (None: q, the network's widest layer)
+
+    @property
+    def lanes(self) -> int:
+        """The width the array's lanes are built for (every layer runs at its own)."""
+        return self.lane_bits or self.q
 
     @property
     def out_dir(self) -> Path:
@@ -109,6 +115,9 @@ def check_config(cfg: BuildConfig) -> None:
         if getattr(cfg, name) is not None:
             check_positive(getattr(cfg, name), f"--{name}")
     check_positive(cfg.images, "--images")
+    if cfg.lane_bits is not None and not cfg.q <= cfg.lane_bits <= 8:
+        raise UserError(f"--lane-bits {cfg.lane_bits}: the lanes must hold the network's "
+                        f"widest layer ({cfg.q} bits) and be at most 8 bits wide")
     if cfg.clock_mhz is not None:
         _check_clock(cfg)
     check_positive(cfg.netlist_images, "--netlist-images")
@@ -163,6 +172,7 @@ def step_train(state: BuildState, cfg: BuildConfig) -> None:
         data_dir=cfg.data_dir, progress=cfg.progress)
     if state.net.specs() != state.specs:  # the design step sized the array for these
         raise RuntimeError("the trained network's shapes differ from intnet.arch's")
+    state.net = on_lanes(state.net, cfg)
 
 
 def step_bundle(state: BuildState, cfg: BuildConfig) -> None:
@@ -170,6 +180,15 @@ def step_bundle(state: BuildState, cfg: BuildConfig) -> None:
     from codegen.bundle_build import load_for_build
 
     state.net, state.metrics = load_for_build(cfg, state.root / "bundle")
+    state.net = on_lanes(state.net, cfg)
+
+
+def on_lanes(net, cfg: BuildConfig):
+    """The network as the accelerator is built for it: its q is the lanes' width
+    (`hw.plan.network_q`); the bundle written to ``bundle/`` keeps its own."""
+    from dataclasses import replace
+
+    return net if cfg.lane_bits is None else replace(net, q=cfg.lanes)
 
 
 def step_design(state: BuildState, cfg: BuildConfig) -> None:
@@ -192,15 +211,15 @@ def step_design(state: BuildState, cfg: BuildConfig) -> None:
         if cfg.pe is None or cfg.mult is None:
             pes = [cfg.pe] if cfg.pe else ARRAY_SIZES
             mults = [cfg.mult] if cfg.mult else ARRAY_SIZES
-            row = best_design(specs, cfg.q, board, pes, mults)
+            row = best_design(specs, cfg.lanes, board, pes, mults)
         else:
-            row = evaluate(specs, cfg.q, cfg.pe, cfg.mult, board)
+            row = evaluate(specs, cfg.lanes, cfg.pe, cfg.mult, board)
     except DesignDoesNotFit as e:
         raise UserError(str(e)) from None
     except ValueError as e:  # the generator's own limits (hw.plan.plan_network)
         raise UserError(f"the accelerator cannot run this network: {e}") from None
     if not row["fits"]:  # only a given (P, M) can get here: best_design returns fits
-        raise UserError(f"P={cfg.pe} M={cfg.mult} does not fit {board.name} at q={cfg.q}: "
+        raise UserError(f"P={cfg.pe} M={cfg.mult} does not fit {board.name} at q={cfg.lanes}: "
                         f"needs {'; '.join(row['over'])}")
     state.pe, state.mult = int(row["pe"]), int(row["mult"])
     state.mult_impl = row["mult_impl"]
@@ -211,7 +230,7 @@ def step_cycles_energy(state: BuildState, cfg: BuildConfig) -> None:
     """Exact cycles and event counts, and the energy per inference."""
     from sim.cycles import cycle_model
 
-    state.cycles = cycle_model(state.specs, cfg.q, state.pe, state.mult)
+    state.cycles = cycle_model(state.specs, cfg.lanes, state.pe, state.mult)
     _set_energy(state, cfg, state.estimate)
 
 
@@ -223,7 +242,7 @@ def _set_energy(state: BuildState, cfg: BuildConfig, row: dict) -> None:
     state.energy = {"total_uj": row["energy_uj"], "breakdown_uj": row["breakdown_uj"],
                     "compute_lb_uj": row["compute_lb_uj"], "latency_us": row["latency_us"],
                     "clock_mhz": row["clock_mhz"]}
-    per_layer = layer_energies(state.specs, cfg.q, state.pe, state.mult, state.board,
+    per_layer = layer_energies(state.specs, cfg.lanes, state.pe, state.mult, state.board,
                                clock_mhz=state.energy["clock_mhz"], mult_impl=state.mult_impl)
     for layer in state.cycles["layers"]:
         layer["energy_uj"] = per_layer[layer["name"]]
@@ -273,7 +292,7 @@ def step_board(state: BuildState, cfg: BuildConfig) -> None:
         state.clock = {"clock_mhz": plan.f_out_mhz, "source": "mmcm", "pll": dict(plan.params),
                        "timing": "not analysed here (no Vivado): see Vivado's timing "
                                  "report; logic_depth is Yosys's"}
-        _set_energy(state, cfg, evaluate(state.specs, cfg.q, state.pe, state.mult,
+        _set_energy(state, cfg, evaluate(state.specs, cfg.lanes, state.pe, state.mult,
                                          state.board, clock_mhz=plan.f_out_mhz,
                                          mult_impl=state.mult_impl))
     paths = emit_vivado(state.net, state.pe, state.mult, state.board, state.root, images[0],
@@ -307,7 +326,7 @@ def _open_flow(state: BuildState, cfg: BuildConfig, image, label: int) -> None:
         "source": f"nextpnr-{family} (placed and routed)", "nextpnr": used,
         "tools": _flow_tools(family),
     }
-    _set_energy(state, cfg, evaluate(state.specs, cfg.q, state.pe, state.mult, state.board,
+    _set_energy(state, cfg, evaluate(state.specs, cfg.lanes, state.pe, state.mult, state.board,
                                      clock_mhz=result["clock_mhz"], mult_impl=state.mult_impl))
 
 

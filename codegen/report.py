@@ -23,6 +23,7 @@ def report_dict(state, cfg) -> dict:
         "board": board.name,
         "pe": state.pe,
         "mult": state.mult,
+        "lane_bits": cfg.lanes,
         "accuracy": {
             "float": metrics.get("float_acc"),
             "quant_sw": metrics.get("integer_acc"),

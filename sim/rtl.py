@@ -427,6 +427,22 @@ def image_table(result: dict, golden_logits: np.ndarray) -> str:
     return "\n".join(lines)
 
 
+def with_lane_bits(net, lane_bits: int | None):
+    """``net`` on lanes of ``lane_bits`` (its q: `hw.plan.network_q`, the lane width the
+    accelerator is built for); None keeps its own. One line when the lanes are too narrow."""
+    from dataclasses import replace
+
+    from common.cli import UserError
+    from hw.plan import network_q
+
+    if lane_bits is None:
+        return net
+    try:
+        return replace(net, q=network_q(net, lane_bits))
+    except ValueError as e:
+        raise UserError(f"--lane-bits: {e}") from None
+
+
 def _run(args) -> int:
     from common.cli import UserError, check_positive
     from common.files import check_output, write_text_atomic
@@ -440,10 +456,10 @@ def _run(args) -> int:
     if args.json is not None:
         check_output(args.json, args.force, directory=False)
     require_simulation("sim rtl")
-    net = load_bundle(args.bundle)
+    net = with_lane_bits(load_bundle(args.bundle), args.lane_bits)
     images, what = test_images(net, args.images, args.data_dir)
-    print(f"sim rtl: building P={args.pe} M={args.mult} q={net.q} and running {what}",
-          file=sys.stderr)
+    print(f"sim rtl: building P={args.pe} M={args.mult}, lanes of {net.q} bits, and running "
+          f"{what}", file=sys.stderr)
     try:
         result = run_rtl(net, args.pe, args.mult, images, progress=True)
     except ValueError as e:
@@ -471,6 +487,10 @@ def register(subparsers) -> None:
                         help="multiplier lanes per PE M (required)")
     parser.add_argument("--images", type=int, default=10,
                         help="test images of the bundle's data set, the first N (default 10)")
+    parser.add_argument("--lane-bits", type=int, default=None,
+                        help="lane width in bits, at least every layer's widths; wider lanes "
+                             "split for narrow layers (default: the bundle's q, its widest "
+                             "layer)")
     parser.add_argument("--data-dir", default=None,
                         help="folder with the cifar10 or svhn files (default: none)")
     # --json, not --out: the command line of ARCHITECTURE.md, fixed; it names the format

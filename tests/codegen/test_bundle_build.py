@@ -84,6 +84,33 @@ def test_mixed_precision_bundle_builds_bit_exact_with_widths_per_layer(tmp_path)
     assert r["resources"]["bram36"] < twin["bram36"]
 
 
+def test_lane_bits_builds_a_uniform_network_on_wider_lanes_that_split(tmp_path):
+    """--lane-bits 4 for a 2-bit network: the lanes split in two for every layer that reads
+    2-bit activations, the RTL still equals the golden model, and the inference takes
+    fewer cycles than on the network's own 2-bit lanes (the cycle model, equal to the
+    RTL's count). Too narrow lanes are one line."""
+    from sim.cycles import cycle_model
+
+    net = mixed_network("vgg", [2, 2, 2, 2], input_shape=(12, 12, 1))
+    save_bundle(net, tmp_path / "u2")
+    out = tmp_path / "b"
+    done = codegen("--bundle", str(tmp_path / "u2"), "--pe", "2", "--mult", "4",
+                   "--lane-bits", "4", "--images", "3", "--out", str(out), "--no-synth")
+    assert done.returncode == 0, done.stderr[-3000:]
+    r = json.loads((out / "report.json").read_text())
+    assert r["hw_matches_golden"] == {"images": 3, "mismatches": 0}
+    assert (r["q"], r["lane_bits"]) == (2, 4)
+    assert "lanes of 4 bits" in (out / "report.md").read_text()
+    splits = {layer["name"]: layer["lane_split"] for layer in r["cycles"]["layers"]}
+    assert splits["conv1"] == 1 and splits["conv3"] == 2  # the 8-bit pixels never split
+    own = cycle_model(net.specs(), 2, 2, 4)["cycles"]
+    assert r["cycles"]["per_inference"] < own
+    narrow = codegen("--bundle", str(tmp_path / "u2"), "--lane-bits", "1",
+                     "--out", str(tmp_path / "n"))
+    assert narrow.returncode == 2 and "--lane-bits 1" in narrow.stderr
+    assert not (tmp_path / "n").exists()
+
+
 def test_training_options_with_a_bundle_are_refused(tmp_path):
     save_bundle(family_network("vgg", 2, 0.5), tmp_path / "b2")
     done = codegen("--bundle", str(tmp_path / "b2"), "--q", "2", "--epochs", "1")

@@ -94,6 +94,11 @@ def test_rtl_cli(tmp_path, vgg_q1):
                        cwd=repo)
     assert p.returncode == 2
     assert p.stderr.strip() == "sim: error: --pe must be a positive integer, not 0"
+    p = subprocess.run([sys.executable, "-m", "sim", "rtl", "--bundle", str(bundle), "--pe", "3",
+                        "--mult", "5", "--lane-bits", "9"], capture_output=True, text=True,
+                       cwd=repo)
+    assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1
+    assert p.stderr.startswith("sim: error: --lane-bits: lane_bits must be an integer bit width")
 
 
 def test_rtl_image_table_counts_the_logits_that_differ_per_image():
