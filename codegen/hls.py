@@ -24,9 +24,24 @@ SOURCES = ("qsnas_layers.h", "network.h", "weights.h", "network.cpp", "tb.cpp")
 CXXFLAGS = ("-std=c++17", "-O2", "-Wall", "-Werror", "-Wno-unknown-pragmas")
 
 
-def _layer_call(layer, src: str, dst: str) -> str:
-    """The C++ call of one layer reading buffer ``src`` and writing ``dst``."""
-    name = layer.name
+def c_names(net: IntegerNetwork) -> dict[str, str]:
+    """Each layer's C++ identifier stem: its name where that is one (``conv-1`` → ``conv_1``,
+    ``1x1`` → ``l_1x1``), unique in the network."""
+    names, taken = {}, set()
+    for layer in net.layers:
+        base = re.sub(r"[^A-Za-z0-9_]", "_", layer.name)
+        base = base if re.match(r"[A-Za-z]", base) else f"l_{base}"
+        ident, i = base, 2
+        while ident in taken:
+            ident, i = f"{base}_{i}", i + 1
+        names[layer.name] = ident
+        taken.add(ident)
+    return names
+
+
+def _layer_call(layer, name: str, src: str, dst: str) -> str:
+    """The C++ call of one layer (identifier stem ``name``) reading buffer ``src`` and
+    writing ``dst``."""
     if layer.kind == "conv":
         h, w, cin = layer.in_shape
         ho, wo, cout = layer.out_shape
@@ -51,7 +66,7 @@ def _layer_call(layer, src: str, dst: str) -> str:
     return f"dense_logits<{nin}, {nout}>({src}, {dst}, {name}_w, {name}_b)"
 
 
-def _arrays(net: IntegerNetwork) -> list[dict]:
+def _arrays(net: IntegerNetwork, names: dict[str, str]) -> list[dict]:
     arrays = []
     ctypes = {"w": "int8_t", "b": "int32_t", "m": "int32_t", "n": "int32_t"}
     what = {"w": "weights", "b": "bias", "m": "requantize multiplier", "n": "requantize shift"}
@@ -63,7 +78,7 @@ def _arrays(net: IntegerNetwork) -> list[dict]:
             shape = "x".join(map(str, value.shape))
             bits = f", {layer.w_bits}-bit" if key == "w" else ""
             arrays.append({
-                "name": f"{layer.name}_{key}",
+                "name": f"{names[layer.name]}_{key}",
                 "ctype": ctypes[key],
                 "size": value.size,
                 "data": value.reshape(-1).tolist(),
@@ -77,21 +92,22 @@ def emit_hls(net: IntegerNetwork, out_dir: str | Path) -> list[Path]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     buffers, calls = [], []
+    names = c_names(net)
     src = "image"
     for i, layer in enumerate(net.layers):
         if i == len(net.layers) - 1:
             dst = "logits"
         else:
-            dst = f"act_{layer.name}"
+            dst = f"act_{names[layer.name]}"
             size = int(np.prod(layer.out_shape))
             buffers.append({"name": dst, "size": size,
                             "comment": f"{layer.name} output {list(layer.out_shape)}"})
-        calls.append(_layer_call(layer, src, dst))
+        calls.append(_layer_call(layer, names[layer.name], src, dst))
         src = dst
     context = {
         "arch": net.arch, "q": net.q, "s": net.s, "dataset": net.dataset,
         "input_shape": list(net.input_shape), "num_classes": net.num_classes,
-        "layers": net.layers, "arrays": _arrays(net), "buffers": buffers, "calls": calls,
+        "layers": net.layers, "arrays": _arrays(net, names), "buffers": buffers, "calls": calls,
     }
     written = []
     for name in SOURCES:

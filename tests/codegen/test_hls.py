@@ -43,6 +43,21 @@ def test_extreme_weights_match_golden(tmp_path, mode):
     check(random_network(SPECS_EVERY_KIND, 8, mode=mode), tmp_path, count=2)
 
 
+def test_layer_names_that_are_not_c_identifiers_compile(tmp_path):
+    """A bundle may name layers ``conv-1``, ``1x1`` or ``conv 1`` (imported models do):
+    the C++ gets identifiers of their own, unique, and still matches the golden model."""
+    from codegen.hls import c_names
+
+    net = random_network(SPECS_EVERY_KIND, 2, seed=3)
+    odd = ["conv-1", "1x1", "conv 1", "conv_1", "conv+1", "x"]
+    for layer, name in zip(net.layers, odd * len(net.layers), strict=False):
+        layer.name = name if layer is not net.layers[-1] else "fc-out"
+    names = c_names(net)
+    assert len(set(names.values())) == len(net.layers)
+    assert all(n.isidentifier() and n[0].isalpha() for n in names.values())
+    check(net, tmp_path, count=2)
+
+
 def test_a_wrong_logit_is_caught(tmp_path):
     net = random_network(SPECS_EVERY_KIND, 2)
     hls = tmp_path / "hls"
