@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 from common.cli import UserError
-from common.tools import yosys_command
+from common.tools import check_yosys_log, yosys_command
 
 SYNTH_COMMAND = {"ice40": "synth_ice40", "ecp5": "synth_ecp5"}
 # Models Yosys lacks (codegen/cells/): the ECP5 MULT18X18D is only a black box there, and
@@ -140,6 +140,7 @@ def synthesize(verilog: list[Path], top: str, root: Path, family: str, synth_opt
     if done.returncode != 0:
         tail = "\n".join((done.stderr or done.stdout).splitlines()[-15:])
         raise RuntimeError(f"yosys {SYNTH_COMMAND[family]} failed:\n{tail}")
+    check_yosys_log(root / rel(log), SYNTH_COMMAND[family])
 
 
 def simulate_netlist(net, netlist: Path, family: str, images, *, verbose: bool = False,

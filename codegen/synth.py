@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from boards import RESOURCE_KEYS, get_family
-from common.tools import yosys_command
+from common.tools import check_yosys_log, yosys_command
 
 # Xilinx primitive names as yosys' synth_xilinx maps them (DSP and block RAM: the family's).
 LUT_CELLS = re.compile(r"^LUT[1-6]$")
@@ -128,7 +128,7 @@ class SynthJob:
         if self._proc.returncode != 0:
             tail = "\n".join((err or out).splitlines()[-15:])
             raise RuntimeError(f"yosys synth_xilinx failed:\n{tail}")
-        text = self.log_path.read_text()
+        text = check_yosys_log(self.log_path, "synth_xilinx")
         result = summarize(parse_stat(text.split("Executing LTP pass")[0]), self.family)
         depth = re.findall(r"Longest topological path in \S+ \(length=(\d+)\)", text)
         result.logic_depth = int(depth[-1]) if depth else None

@@ -75,6 +75,18 @@ def yosys_command() -> str | None:
     return None
 
 
+def check_yosys_log(log, what: str) -> str:
+    """The text of Yosys's log ``log`` if it reached the end of its script; YoWASP's Yosys
+    can stop inside ABC with exit status 0, which must not pass for a result."""
+    from pathlib import Path
+
+    text = Path(log).read_text() if Path(log).exists() else ""
+    if "End of script" not in text:
+        raise RuntimeError(f"yosys {what} stopped before the end of its script (exit status "
+                           f"0, no 'End of script' in {log})")
+    return text
+
+
 def _yosys_found() -> bool:
     return yosys_command() is not None
 

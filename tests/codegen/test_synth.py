@@ -28,6 +28,23 @@ def test_synth_counts_dsp_bram_and_ffs(tmp_path):
     assert result.logic_depth is not None and result.logic_depth >= 1
 
 
+def test_a_yosys_that_stops_early_with_status_0_is_an_error(tmp_path, monkeypatch):
+    """YoWASP's Yosys can end inside ABC with exit status 0 (no -q, this machine): a log
+    without "End of script" is refused, not read as a result."""
+    from codegen.synth import SynthJob
+
+    fake = tmp_path / "yosys"
+    fake.write_text("#!/bin/sh\n"
+                    "while [ $# -gt 0 ]; do [ \"$1\" = -l ] && log=$2; shift; done\n"
+                    "printf '   Number of cells:   3\\n     LUT6   3\\n' > \"$log\"\n"
+                    "exit 0\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("YOSYS", str(fake))
+    (tmp_path / "t.v").write_text(VERILOG)
+    with pytest.raises(RuntimeError, match="stopped before the end of its script"):
+        SynthJob([tmp_path / "t.v"], "top", tmp_path).result(timeout=60)
+
+
 def test_parse_stat_reads_the_last_block():
     log = """
    Number of cells:                  3
