@@ -262,13 +262,14 @@ def _print_fidelity(fid: dict, max_bits) -> None:
     inexact = sum(fid["inexact_channels"].values())
     if inexact or fid["flippable_class_pairs"]:
         where = ", ".join(f"{k} {v}" for k, v in fid["inexact_channels"].items())
-        hint = "" if max_bits == 8 else "; --max-bits 8 lets such layers widen their weights"
-        how = (f"chosen on {fid['calibration_images']} training images"
-               if fid["calibration_images"] else "no --dataset to calibrate on")
-        print(f"note: the bundle can differ from the float model: {inexact} channels without "
-              f"an exact integer requantizer ({where or 'none'}; {how}), "
-              f"{fid['flippable_class_pairs']} class pairs whose logit order a real bias can "
-              f"flip{hint}")
+        hint = "" if max_bits == 8 else " (--max-bits 8 lets layers widen their weights)"
+        how = (f"calibrated on {fid['calibration_images']} training images"
+               if fid["calibration_images"] else "not calibrated: no --dataset")
+        print(f"note: where the bundle can differ from the float model ({how}):\n"
+              f"  {inexact} channels without an exact integer requantizer"
+              f"{f' ({where})' if where else ''}\n"
+              f"  {fid['flippable_class_pairs']} class pairs whose logit order a real bias "
+              f"can flip{hint}")
 
 
 def _import(args) -> int:
