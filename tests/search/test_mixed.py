@@ -37,11 +37,8 @@ def fake_accuracy(bits, s):
     return 0.9 + 0.01 * min(bits) + 0.02 * s
 
 
-def study(target=0.95, seed=0):
-    return MixedStudy(LAYERS, S_VALUES, target, seed, fake_design)
-
-
-def test_the_study_trains_its_budget_once_each_and_keeps_the_warm_start():
+def recording_trainer():
+    """``(calls, train)``: a fake trainer that appends each ``(bits, s)`` to ``calls``."""
     calls = []
 
     def train(bits, s):
@@ -49,6 +46,15 @@ def test_the_study_trains_its_budget_once_each_and_keeps_the_warm_start():
         return {"accuracy": fake_accuracy(bits, s), "float_acc": 1.0, "qat_seconds": 1.0,
                 "float_seconds": 2.0, "cached": False}
 
+    return calls, train
+
+
+def study(target=0.95, seed=0):
+    return MixedStudy(LAYERS, S_VALUES, target, seed, fake_design)
+
+
+def test_the_study_trains_its_budget_once_each_and_keeps_the_warm_start():
+    calls, train = recording_trainer()
     st = study()
     for q in (2, 4, 8):
         bits = (q,) * LAYERS
@@ -133,13 +139,7 @@ def test_split_widths_really_split_the_middle_layers_of_vgg():
 
 
 def test_the_split_proposals_come_first_when_enqueued():
-    calls = []
-
-    def train(bits, s):
-        calls.append((bits, s))
-        return {"accuracy": fake_accuracy(bits, s), "float_acc": 1.0, "qat_seconds": 1.0,
-                "float_seconds": 2.0, "cached": False}
-
+    calls, train = recording_trainer()
     st = study()
     assert st.enqueue_splits(0.5) == 6
     st.run(8, train, InlineExecutor(), jobs=1, progress=False)
