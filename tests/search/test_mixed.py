@@ -186,3 +186,17 @@ def test_staircase_widths_narrow_the_layers_with_the_most_weights_first():
         {"b0": 3, "b1": 2, "b2": 1, "b3": 1, "s": 1},
         {"b0": 4, "b1": 3, "b2": 2, "b3": 1, "s": 1},
         {"b0": 8, "b1": 7, "b2": 6, "b3": 5, "s": 3}]
+
+
+def test_search_md_names_the_least_weight_design_only_when_it_is_another():
+    from search.report import _least_weight_lines
+
+    chosen = {"bits": [3, 3, 3, 2], "s": 0.5}
+    lean = {"bits": [5, 4, 3, 2], "s": 0.25, "pe": 8, "mult": 8,
+            "measured": {"weight_bits": 7668, "accuracy": 0.974, "energy_uj": 3.2956}}
+    lines = _least_weight_lines({"chosen": chosen, "least_weight": lean})
+    assert lines == ["", "Least weight memory: widths 5,4,3,2, s = 0.25, P = 8, M = 8: 7,668 "
+                     "weight bits, accuracy 0.9740, 3.2956 µJ (measured; its bundle is not "
+                     "written: `python -m model train --bits` makes it)."]
+    assert _least_weight_lines({"chosen": chosen, "least_weight": dict(lean, **chosen)}) == []
+    assert _least_weight_lines({"chosen": chosen}) == []  # a uniform search
