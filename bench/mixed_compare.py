@@ -10,6 +10,10 @@ the RTL check where the hardware takes the bundle, and the search time:
 - TPE uniform (`search.qsnas.run_bo`);
 - mixed search (`search.mixed.run_mixed`, one width per layer): its least-energy design
   (``chosen``) and, from the same search, its least-weight design (``least_weight``);
+- focused candidates (`probe_rows`), at the uniform search's s: the lane-splitting and
+  weight-lean widths the mixed search proposes first (`search.mixed.split_widths`,
+  `staircase_widths` from its q up to 8 bits), each fine-tuned and measured, so that a
+  goal not met shows what stood in the way;
 - learned bits (`model.bits`) at the uniform search's s and at most its q (so the lanes
   are no wider), under two budgets: energy 1/1.3 of the uniform search's design and
   weight memory 60 % of it (the issue's acceptance ratios); the widths are learned,
@@ -105,6 +109,34 @@ def search_row(method: str, run, cfg: SearchConfig, *args) -> dict:
     return row
 
 
+def probe_widths(cfg: SearchConfig, s: float, q: int) -> list[tuple[tuple[int, ...], str]]:
+    """The focused candidates at ``s`` around the uniform design's ``q``: ``(widths, why)``."""
+    from search.mixed import split_widths, staircase_widths, weight_counts, widths_specs
+
+    counts = weight_counts(widths_specs(cfg.arch, s, cfg.dataset, q))
+    out = {bits: "lane split" for bits in split_widths(len(counts))}
+    for top in range(q, 9):
+        out.setdefault(staircase_widths(counts, top), "weight staircase")
+    return list(out.items())
+
+
+def probe_rows(cfg: SearchConfig, s: float, q: int) -> list[dict]:
+    """Each of `probe_widths` fine-tuned from the cached float network (the search's
+    recipe), with its golden test accuracy and design point."""
+    from search.mixed import design_point, widths_specs
+    from search.qsnas import train_point
+
+    rows = []
+    for bits, why in probe_widths(cfg, s, q):
+        result = train_point(cfg.arch, max(bits), s, cfg.dataset, cfg.data_dir, cfg.epochs,
+                             cfg.seed, 1, bits=bits)
+        design = design_point(widths_specs(cfg.arch, s, cfg.dataset, bits), cfg.board,
+                              cfg.pe_list, cfg.mult_list) or {}
+        rows.append({"bits": list(bits), "s": s, "why": why, "accuracy": result["accuracy"],
+                     **{k: design.get(k) for k in DESIGN_KEYS}})
+    return rows
+
+
 def learned_row(cfg: SearchConfig, kind: str, target: float, s: float, q: int,
                 rtl_images: int) -> dict:
     """Learn widths of at most ``q`` bits at ``s`` under a ``kind`` budget of ``target``,
@@ -168,8 +200,9 @@ def compare(arch: str = "vgg", dataset: str = "mnist5k", targets=(0.97, 0.98),
                                  ("weight_kb", WEIGHT_SHARE * uniform["weight_bits"] / 8192)):
                 rows.append(learned_row(cfg, kind, budget, uniform["s"], uniform["q"],
                                         rtl_images))
+        probe = [] if "error" in uniform else probe_rows(cfg, uniform["s"], uniform["q"])
         log(f"mixed: target {target} done")
-        out["targets"].append({"target_acc": target, "rows": rows,
+        out["targets"].append({"target_acc": target, "rows": rows, "probe": probe,
                                "acceptance": acceptance(rows, target)})
     return out
 

@@ -179,6 +179,19 @@ def test_render_shows_the_mixed_table_and_its_acceptance():
     assert "energy uniform / mixed =\n1.42× (goal ≥ 1.3×: met)" in md
     assert "mixed / uniform = 50.0 % (goal ≤\n60 % at equal or better accuracy: met)" in md
     assert "The mixed search's networks within" not in md  # both goals met
+    assert "Focused candidates" not in md
+
+
+def test_probe_widths_are_the_split_and_staircase_proposals_at_the_uniform_q():
+    from bench.mixed_compare import probe_widths
+    from search.qsnas import SearchConfig
+
+    got = probe_widths(SearchConfig(0.98), 0.5, 6)
+    assert got == [((4, 2, 2, 4), "lane split"), ((4, 2, 2, 2), "lane split"),
+                   ((8, 4, 4, 8), "lane split"), ((8, 4, 4, 4), "lane split"),
+                   ((8, 2, 2, 8), "lane split"), ((8, 2, 2, 2), "lane split"),
+                   ((6, 5, 3, 4), "weight staircase"), ((7, 6, 4, 5), "weight staircase"),
+                   ((8, 7, 5, 6), "weight staircase")]
 
 
 def trial(bits, acc, energy, weight, source="mixed"):
@@ -221,9 +234,16 @@ def test_render_shows_why_a_goal_was_not_met():
     target["rows"][1]["trials"] = [trial([2, 2, 2, 2], 0.97, 3.0, 17424)]
     target["rows"][1]["energy_uj"] = 4.25
     target["acceptance"] = acceptance(target["rows"], 0.98)
+    target["probe"] = [dict(trial([4, 2, 2, 4], 0.976, 5.825, 23328), why="lane split",
+                            pe=8, mult=8, bram36=6.5, cycles=5774),
+                       dict(trial([8, 2, 2, 8], 0.98, None, 35136), why="lane split",
+                            pe=None, mult=None, bram36=None, cycles=None)]
     r["sections"]["mixed"] = sec
     md = render(r)
     assert "(goal ≥ 1.3×: **not met**)" in md
+    assert ("| 4,2,2,4 | 0.5 | lane split | 97.6 % | 5.825 | 8 × 8 | 23,328 | 6.50 | 5,774 |"
+            in md)
+    assert "| 8,2,2,8 | 0.5 | lane split | 98.0 % | does not fit | – | 35,136 | – | – |" in md
     assert ("The mixed search's networks within energy ≤ 3.269 µJ: 1, the most accurate:\n\n"
             "| widths | s | source | accuracy | energy µJ | weight bits |\n|---|---|---|---|---|"
             "---|\n| 2,2,2,2 | 0.5 | mixed | 97.0 % | 3.000 | 17,424 |") in md
