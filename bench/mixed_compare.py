@@ -8,7 +8,12 @@ the RTL check where the hardware takes the bundle, and the search time:
 - best uniform (exhaustive): every ⟨q, s⟩ of a grid trained; the least-energy feasible;
 - QS-NAS poly (`search.qsnas.run_search`, the default uniform search);
 - TPE uniform (`search.qsnas.run_bo`);
-- mixed search (`search.mixed.run_mixed`, one width per layer);
+- mixed search (`search.mixed.run_mixed`, one width per layer): its least-energy design
+  (``chosen``) and, from the same search, its least-weight design (``least_weight``);
+- focused candidates (`probe_rows`), at the uniform search's s: the lane-splitting and
+  weight-lean widths the mixed search proposes first (`search.mixed.split_widths`,
+  `staircase_widths` from its q up to 8 bits), each fine-tuned and measured, so that a
+  goal not met shows what stood in the way;
 - learned bits (`model.bits`) at the uniform search's s and at most its q (so the lanes
   are no wider), under two budgets: energy 1/1.3 of the uniform search's design and
   weight memory 60 % of it (the issue's acceptance ratios); the widths are learned,
@@ -38,6 +43,9 @@ from search.qsnas import DESIGN_KEYS, SearchConfig, measure_network
 # low end is finer than the digits grid of bench/search_compare.py).
 Q_GRID = (1, 2, 3, 4, 6, 8)
 S_GRID = (0.25, 0.375, 0.5, 0.75, 1.0, 1.5)
+# What the table keeps of each network the mixed search trained (the measured reason
+# when a goal is not met).
+TRIAL_KEYS = ("bits", "s", "source", "accuracy", "energy_uj", "weight_bits")
 # The issue's acceptance ratios, used as the learned-bits budgets.
 ENERGY_RATIO = 1.3
 WEIGHT_SHARE = 0.6
@@ -77,7 +85,8 @@ def exhaustive_row(cfg: SearchConfig, grid: dict, rtl_images: int) -> dict | Non
 
 
 def search_row(method: str, run, cfg: SearchConfig, *args) -> dict:
-    """One search (``run(cfg, *args) -> (result, net)``), charged as the module says."""
+    """One search (``run(cfg, *args) -> (result, net)``), charged as the module says; a
+    mixed search's least-weight design rides along as ``least_weight`` (a row)."""
     t0 = time.perf_counter()
     try:
         result, _ = run(cfg, *args)
@@ -86,10 +95,46 @@ def search_row(method: str, run, cfg: SearchConfig, *args) -> dict:
     wall = time.perf_counter() - t0
     c = result["chosen"]
     used = [x for x in result["samples"] if x.get("accuracy") is not None]
-    return _row(method, tuple(c["bits"]) if "bits" in c else c["q"], c["s"],
-                result["measured"], len(used), _charged(used, wall),
-                predicted_energy_uj=result["predicted"]["energy_uj"],
-                mixed=c.get("mixed", False))
+    seconds = _charged(used, wall)
+    row = _row(method, tuple(c["bits"]) if "bits" in c else c["q"], c["s"],
+               result["measured"], len(used), seconds,
+               predicted_energy_uj=result["predicted"]["energy_uj"],
+               mixed=c.get("mixed", False))
+    if "least_weight" in result:
+        lean = result["least_weight"]
+        row["least_weight"] = _row(f"{method}, least weight", tuple(lean["bits"]), lean["s"],
+                                   lean["measured"], len(used), seconds,
+                                   mixed=lean["mixed"])
+        row["trials"] = [{k: x[k] for k in TRIAL_KEYS} for x in used]
+    return row
+
+
+def probe_widths(cfg: SearchConfig, s: float, q: int) -> list[tuple[tuple[int, ...], str]]:
+    """The focused candidates at ``s`` around the uniform design's ``q``: ``(widths, why)``."""
+    from search.mixed import split_widths, staircase_widths, weight_counts, widths_specs
+
+    counts = weight_counts(widths_specs(cfg.arch, s, cfg.dataset, q))
+    out = {bits: "lane split" for bits in split_widths(len(counts))}
+    for top in range(q, 9):
+        out.setdefault(staircase_widths(counts, top), "weight staircase")
+    return list(out.items())
+
+
+def probe_rows(cfg: SearchConfig, s: float, q: int) -> list[dict]:
+    """Each of `probe_widths` fine-tuned from the cached float network (the search's
+    recipe), with its golden test accuracy and design point."""
+    from search.mixed import design_point, widths_specs
+    from search.qsnas import train_point
+
+    rows = []
+    for bits, why in probe_widths(cfg, s, q):
+        result = train_point(cfg.arch, max(bits), s, cfg.dataset, cfg.data_dir, cfg.epochs,
+                             cfg.seed, 1, bits=bits)
+        design = design_point(widths_specs(cfg.arch, s, cfg.dataset, bits), cfg.board,
+                              cfg.pe_list, cfg.mult_list) or {}
+        rows.append({"bits": list(bits), "s": s, "why": why, "accuracy": result["accuracy"],
+                     **{k: design.get(k) for k in DESIGN_KEYS}})
+    return rows
 
 
 def learned_row(cfg: SearchConfig, kind: str, target: float, s: float, q: int,
@@ -147,33 +192,58 @@ def compare(arch: str = "vgg", dataset: str = "mnist5k", targets=(0.97, 0.98),
         rows = [exhaustive_row(cfg, grid, rtl_images) or {
             "method": "best uniform (exhaustive)", "error": "no grid point reaches it"}]
         uniform = search_row("QS-NAS poly", run_search, cfg, rtl_images)
+        mixed = search_row("mixed search", run_mixed, cfg, trials, rtl_images)
         rows += [uniform, search_row("TPE uniform", run_bo, cfg, bo_trials, rtl_images),
-                 search_row("mixed search", run_mixed, cfg, trials, rtl_images)]
+                 mixed] + ([mixed.pop("least_weight")] if "least_weight" in mixed else [])
         if "error" not in uniform:
             for kind, budget in (("energy_uj", uniform["energy_uj"] / ENERGY_RATIO),
                                  ("weight_kb", WEIGHT_SHARE * uniform["weight_bits"] / 8192)):
                 rows.append(learned_row(cfg, kind, budget, uniform["s"], uniform["q"],
                                         rtl_images))
+        probe = [] if "error" in uniform else probe_rows(cfg, uniform["s"], uniform["q"])
         log(f"mixed: target {target} done")
-        out["targets"].append({"target_acc": target, "rows": rows,
+        out["targets"].append({"target_acc": target, "rows": rows, "probe": probe,
                                "acceptance": acceptance(rows, target)})
     return out
 
 
 def acceptance(rows: list[dict], target: float) -> dict:
-    """The issue's checks: mixed vs the uniform search's design (QS-NAS poly)."""
+    """The issue's checks: the mixed search's least-energy design against the uniform
+    search's (QS-NAS poly) on energy, its least-weight design on weight memory at equal
+    or better accuracy."""
     by = {r["method"]: r for r in rows}
     uniform, mixed = by.get("QS-NAS poly"), by.get("mixed search")
     if not uniform or not mixed or "error" in uniform or "error" in mixed:
         return {"compared": False}
+    lean = by.get("mixed search, least weight", mixed)
     return {"compared": True,
             "energy_ratio": uniform["energy_uj"] / mixed["energy_uj"],
             "energy_ok": uniform["energy_uj"] / mixed["energy_uj"] >= ENERGY_RATIO,
-            "weight_share": mixed["weight_bits"] / uniform["weight_bits"],
-            "weight_ok": mixed["weight_bits"] <= WEIGHT_SHARE * uniform["weight_bits"],
+            "weight_share": lean["weight_bits"] / uniform["weight_bits"],
+            "weight_accuracy": lean["accuracy"],
+            "weight_ok": (lean["weight_bits"] <= WEIGHT_SHARE * uniform["weight_bits"]
+                          and lean["accuracy"] >= uniform["accuracy"]),
             "both_reach_target": min(uniform["accuracy"], mixed["accuracy"]) >= target,
             "mixed_widths_differ": bool(mixed.get("mixed")),
+            **closest(mixed.get("trials", []), uniform),
             "mixed_search_seconds": mixed["search_seconds"]}
+
+
+def closest(trials: list[dict], uniform: dict, keep: int = 5) -> dict:
+    """The mixed search's trained networks within each budget (energy 1/`ENERGY_RATIO`,
+    weight memory `WEIGHT_SHARE` of the uniform design), the most accurate ``keep`` of
+    each: what stood between the search and a goal."""
+    fits = [x for x in trials if x["energy_uj"] is not None]
+    energy = [x for x in fits if x["energy_uj"] <= uniform["energy_uj"] / ENERGY_RATIO]
+    weight = [x for x in fits if x["weight_bits"] <= WEIGHT_SHARE * uniform["weight_bits"]]
+
+    def top(xs):
+        return sorted(xs, key=lambda x: (-x["accuracy"], x["energy_uj"], x["weight_bits"]))[:keep]
+
+    return {"energy_budget_uj": uniform["energy_uj"] / ENERGY_RATIO,
+            "weight_budget_bits": WEIGHT_SHARE * uniform["weight_bits"],
+            "within_energy": top(energy), "within_weight": top(weight),
+            "trials_within_energy": len(energy), "trials_within_weight": len(weight)}
 
 
 def main(argv=None) -> int:

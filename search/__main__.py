@@ -60,9 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="poly: QS-NAS accuracy regressor, exact energy (default); bo: "
                    "Bayesian optimisation (Optuna TPE) over q and s, every trial trained")
     p.add_argument("--mixed", action="store_true",
-                   help="search one bit width per layer (1..8) with s and (P, M): Optuna TPE, "
-                   "each trial fine-tuned from the shared float network, the uniform "
-                   "samples as warm start")
+                   help="search one bit width per layer (1..8) with s and (P, M): Optuna TPE "
+                   "on energy and weight bits, each trial fine-tuned from the shared float "
+                   "network, the uniform samples, lane-splitting and weight-lean widths as "
+                   "warm start; chooses the least energy, reports the least weight too")
     p.add_argument("--trials", type=int, default=None,
                    help="networks BO or --mixed may train (default 14 for bo, the polynomial "
                    "method's usual count; 24 for --mixed, beyond its warm start)")

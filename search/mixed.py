@@ -1,18 +1,26 @@
-"""``python -m search --mixed``: per-layer bit widths, s and (P, M) at the least energy.
+"""``python -m search --mixed``: per-layer bit widths, s and (P, M), least energy and least
+weight memory.
 
 BOMP-NAS style (van Son et al. 2023): Optuna's TPE sampler proposes one width per
 weighted layer (1..8) and a width scale s among those whose float network the uniform
 search already trained; each proposal is then only a QAT fine-tune (the ordinary recipe
-of `model.train`) from that cached float network; the energy is exact: the cycle,
-resource and energy models at the best (P, M) that fits the board
+of `model.train`) from that cached float network; energy and weight memory are exact:
+the cycle, resource and energy models at the best (P, M) that fits the board
 (`design_point`: `search.design.best_design` on `intnet.arch.with_widths`, lanes as wide
-as the widest layer), so (P, M) is searched exhaustively, not sampled. The objective is
-that energy (ties broken by weight memory), the accuracy requirement an Optuna
-constraint. The QS-NAS uniform search (`search.qsnas.uniform_walk`: its grid
-``q_samples × s_samples`` and the points its walk trained, all through the cache) is the
-warm start: its networks enter the study as finished trials, and the first proposals are
-the best uniform design with one layer narrower (by one bit, and by half), its nearest
-mixed neighbours.
+as the widest layer), so (P, M) is searched exhaustively, not sampled. The study has two
+objectives, energy and weight bits (multi-objective TPE), the accuracy requirement an
+Optuna constraint; the result's ``chosen`` is the least-energy feasible design (ties:
+fewer weight bits), ``least_weight`` the feasible design with the fewest weight bits
+(ties: less energy), ``front`` every feasible design no other beats on both.
+
+The QS-NAS uniform search (`search.qsnas.uniform_walk`: its grid ``q_samples ×
+s_samples`` and the points its walk trained, all through the cache) is the warm start:
+its networks enter the study as finished trials, and the first proposals, at the best
+uniform design's s, are its nearest mixed neighbours (one layer narrower by one bit, and
+by half), the lane-splitting designs of `split_widths` (a layer whose weights and inputs
+fit in half or a quarter of the lane runs 2 or 4 values a lane, `sim.cycles`) and the
+weight-lean `staircase_widths` (the layers with the most weights narrowest), which a
+sampler that changes one width at a time would hardly reach.
 """
 
 from __future__ import annotations
@@ -24,8 +32,9 @@ from dataclasses import dataclass, field
 
 from search.design import DesignDoesNotFit, best_design, evaluate
 
-# Weight memory breaks ties of energy in the objective by this relative amount at most.
-TIE_BREAK = 1e-3
+# Lane widths of the split proposals: the sub-lanes of a 4-bit lane hold 2 bits, of an
+# 8-bit lane 4 or 2 (sub-lanes are at least 2 bits wide, `sim.cycles`).
+SPLIT_LANES = (4, 8)
 
 
 def widths_specs(arch: str, s: float, dataset: str, bits):
@@ -96,15 +105,50 @@ class Point:
                 "weight_bits": d.get("weight_bits"), **self.extra}
 
 
-def objective(point: Point, max_weight_bits: float) -> float:
-    """Energy, with weight memory as a tie-break (at most `TIE_BREAK` relative)."""
-    d = point.design
-    return d["energy_uj"] * (1 + TIE_BREAK * d["weight_bits"] / max_weight_bits)
+def split_widths(n_layers: int) -> list[tuple[int, ...]]:
+    """Widths of ``n_layers`` layers whose middle layers split the lanes: the first layer
+    at the lane width L of `SPLIT_LANES` (it reads the 8-bit input, so it never splits,
+    and has the fewest weights), the middle ones at L/2 or L/4 (≥ 2 bits), the last at L
+    or at the middle width."""
+    out = []
+    for lane in SPLIT_LANES:
+        for sub in (lane // 2, lane // 4):
+            if sub < 2 or n_layers < 2:
+                continue
+            middle = (sub,) * (n_layers - 2)
+            out += [(lane, *middle, lane), (lane, *middle, sub)]
+    return out
+
+
+def staircase_widths(counts: list[int], q: int) -> tuple[int, ...]:
+    """Widths that step down from ``q`` one bit a layer in increasing weight count: the
+    layer with the fewest weights at ``q``, the next at q − 1, …, none below 1 bit (the
+    layers with the most weights hold most of the weight memory)."""
+    order = sorted(range(len(counts)), key=lambda i: (counts[i], i))
+    bits = [0] * len(counts)
+    for step, i in enumerate(order):
+        bits[i] = max(1, q - step)
+    return tuple(bits)
 
 
 def rank(point: Point) -> tuple:
     """The chosen point is the least (energy, weight bits) among the feasible."""
     return (point.design["energy_uj"], point.design["weight_bits"], max(point.bits), point.s)
+
+
+def rank_weight(point: Point) -> tuple:
+    """The least-weight point is the least (weight bits, energy) among the feasible."""
+    return (point.design["weight_bits"], point.design["energy_uj"], max(point.bits), point.s)
+
+
+def front(points: list[Point]) -> list[Point]:
+    """The points no other point beats on both energy and weight bits (one of each tie),
+    in increasing energy."""
+    out: list[Point] = []
+    for p in sorted(points, key=rank):
+        if not out or p.design["weight_bits"] < out[-1].design["weight_bits"]:
+            out.append(p)
+    return out
 
 
 class MixedStudy:
@@ -115,26 +159,27 @@ class MixedStudy:
     """
 
     def __init__(self, n_layers: int, s_values: list[float], target: float, seed: int,
-                 design: Callable, max_weight_bits: float):
+                 design: Callable):
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.n_layers, self.target, self.design = n_layers, target, design
-        self.max_weight_bits = max_weight_bits
         self.s_values = sorted(s_values)
         self.dist = {f"b{i}": optuna.distributions.IntDistribution(1, 8)
                      for i in range(n_layers)}
         # s as an index into the sorted scales: ordered for the sampler
         self.dist["s"] = optuna.distributions.IntDistribution(0, len(self.s_values) - 1)
         sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=5)
-        self.study = optuna.create_study(direction="minimize", sampler=sampler)
+        self.study = optuna.create_study(directions=["minimize", "minimize"],
+                                         sampler=sampler)
         self.points: dict[tuple, Point] = {}
 
-    def _value(self, point: Point) -> tuple[float, float]:
-        """(objective, constraint) of a point (constraint ≤ 0: feasible)."""
+    def _value(self, point: Point) -> tuple[list[float], float]:
+        """([energy, weight bits], constraint) of a point (constraint ≤ 0: feasible)."""
         if point.design is None:
-            return 1e9, 1.0
-        return objective(point, self.max_weight_bits), self.target - point.accuracy
+            return [1e9, 1e9], 1.0
+        return ([point.design["energy_uj"], point.design["weight_bits"]],
+                self.target - point.accuracy)
 
     def add_known(self, point: Point) -> None:
         """A trained point (the warm start) as a finished trial."""
@@ -146,7 +191,7 @@ class MixedStudy:
         value, constraint = self._value(point)
         params = self._params(point.bits, point.s)
         self.study.add_trial(optuna.trial.create_trial(
-            params=params, distributions=self.dist, value=value,
+            params=params, distributions=self.dist, values=value,
             constraints={"accuracy": constraint}))
 
     def enqueue_neighbours(self, point: Point) -> int:
@@ -162,6 +207,21 @@ class MixedStudy:
                 self.study.enqueue_trial(self._params(bits, point.s), skip_if_exists=True)
                 count += 1
         return count
+
+    def enqueue_splits(self, s: float) -> int:
+        """Propose the lane-splitting widths (`split_widths`) at ``s``; returns how many."""
+        widths = split_widths(self.n_layers)
+        for bits in widths:
+            self.study.enqueue_trial(self._params(bits, s), skip_if_exists=True)
+        return len(widths)
+
+    def enqueue_staircases(self, s: float, q: int, counts: list[int]) -> int:
+        """Propose the weight-lean `staircase_widths` from ``q`` and from q + 1 (≤ 8) at
+        ``s`` (``counts``: weights per layer); returns how many."""
+        widths = sorted({staircase_widths(counts, top) for top in (q, min(8, q + 1))})
+        for bits in widths:
+            self.study.enqueue_trial(self._params(bits, s), skip_if_exists=True)
+        return len(widths)
 
     def _params(self, bits, s: float) -> dict:
         return {f"b{i}": b for i, b in enumerate(bits)} | {"s": self.s_values.index(s)}
@@ -221,36 +281,19 @@ class MixedStudy:
 def run_mixed(cfg, trials: int, rtl_images: int = 0):
     """The mixed-precision search; returns ``(search.json content, chosen IntegerNetwork)``."""
     import time
-    from functools import partial
 
-    from model.bits import weight_bits
     from search.qsnas import measure_network, uniform_walk
 
     t0 = time.perf_counter()
     walked = uniform_walk(cfg)
-    uniform = walked.results
-    s_values = sorted({s for _, s in uniform})  # their float networks are cached
-    layers = [spec for spec in widths_specs(cfg.arch, s_values[-1], cfg.dataset, 8)
-              if spec.w_bits]
-
-    def design(bits, s):
-        return design_point(widths_specs(cfg.arch, s, cfg.dataset, tuple(bits)), cfg.board,
-                            cfg.pe_list, cfg.mult_list)
-
-    biggest = weight_bits(widths_specs(cfg.arch, s_values[-1], cfg.dataset, 8))
-    study = MixedStudy(len(layers), s_values, cfg.target_acc, cfg.seed, design, biggest)
-    for (q, s), r in sorted(uniform.items()):
-        bits = (q,) * len(layers)
-        study.add_known(Point(bits, s, "uniform", r["accuracy"], design(bits, s),
-                              {k: r[k] for k in ("float_acc", "qat_seconds", "float_seconds")}))
-    if walked.found.chosen is not None:
-        q, s = walked.found.chosen
-        study.enqueue_neighbours(study.points[((q,) * len(layers), s)])
+    study, layers = warm_study(cfg, walked)
     threads = max(1, (os.cpu_count() or 1) // max(1, cfg.jobs))
-    train = partial(_train_key, cfg.arch, cfg.dataset, cfg.data_dir, cfg.epochs, cfg.seed,
-                    threads)
+    from functools import partial
+
     from search.executors import make_executor
 
+    train = partial(_train_key, cfg.arch, cfg.dataset, cfg.data_dir, cfg.epochs, cfg.seed,
+                    threads)
     executor = make_executor(cfg.executor, cfg.jobs, cfg.ray_address, threads)
     try:
         study.run(trials, train, executor, cfg.jobs, cfg.progress)
@@ -263,18 +306,22 @@ def run_mixed(cfg, trials: int, rtl_images: int = 0):
         best = max((p.accuracy for p in every if p.accuracy is not None), default=None)
         raise ValueError(f"no trained network reached {cfg.target_acc} (the best measured "
                          f"{best:.4f}); try more --trials, or larger --s-samples")
-    chosen = min(feasible, key=rank)
+    chosen, lean = min(feasible, key=rank), min(feasible, key=rank_weight)
     measured, net = measure_network(cfg, chosen.bits, chosen.s, rtl_images)
+    if lean is chosen:
+        lean_measured = measured
+    else:
+        lean_measured, _ = measure_network(cfg, lean.bits, lean.s, rtl_images)
     names = [spec.name for spec in layers]
     result = {
         "target_acc": cfg.target_acc, "arch": cfg.arch, "dataset": cfg.dataset,
         "board": cfg.board, "strategy": "mixed",
-        "chosen": {"q": max(chosen.bits), "s": chosen.s, "pe": measured["pe"],
-                   "mult": measured["mult"], "bits": list(chosen.bits),
-                   "layers": dict(zip(names, chosen.bits, strict=True)),
-                   "mixed": not chosen.uniform},
+        "chosen": _policy(chosen, measured, names),
         "predicted": {"accuracy": chosen.accuracy, "energy_uj": chosen.design["energy_uj"]},
         "measured": measured,
+        # the feasible design with the fewest weight bits (may be the chosen one)
+        "least_weight": {**_policy(lean, lean_measured, names), "measured": lean_measured},
+        "front": [p.as_dict() for p in front(feasible)],
         # no regressors: every trial is trained, the energy evaluated exactly
         "regressors": {"accuracy": {"degree": None, "loo_rmse": None},
                        "energy": {"degree": None, "loo_mape": None}},
@@ -282,11 +329,54 @@ def run_mixed(cfg, trials: int, rtl_images: int = 0):
         "samples": [p.as_dict() for p in every],
         "trials": {"budget": trials, "trained": sum(p.source == "mixed" and p.accuracy
                                                      is not None for p in every),
-                   "warm_start": len(uniform)},
+                   "warm_start": len(walked.results)},
         "trained": sum(p.accuracy is not None for p in every),
         "wall_seconds": round(time.perf_counter() - t0, 1),
     }
     return result, net
+
+
+def warm_study(cfg, walked) -> tuple[MixedStudy, list]:
+    """The study with the uniform walk's networks as finished trials and, at the best
+    uniform design's s, its neighbours and the split widths enqueued; and the weighted
+    layers."""
+    uniform = walked.results
+    s_values = sorted({s for _, s in uniform})  # their float networks are cached
+    layers = [spec for spec in widths_specs(cfg.arch, s_values[-1], cfg.dataset, 8)
+              if spec.w_bits]
+
+    def design(bits, s):
+        return design_point(widths_specs(cfg.arch, s, cfg.dataset, tuple(bits)), cfg.board,
+                            cfg.pe_list, cfg.mult_list)
+
+    study = MixedStudy(len(layers), s_values, cfg.target_acc, cfg.seed, design)
+    for (q, s), r in sorted(uniform.items()):
+        bits = (q,) * len(layers)
+        study.add_known(Point(bits, s, "uniform", r["accuracy"], design(bits, s),
+                              {k: r[k] for k in ("float_acc", "qat_seconds", "float_seconds")}))
+    if walked.found.chosen is not None:
+        q, s = walked.found.chosen
+        study.enqueue_neighbours(study.points[((q,) * len(layers), s)])
+        if s in s_values:
+            study.enqueue_splits(s)
+            study.enqueue_staircases(s, q, weight_counts(widths_specs(cfg.arch, s, cfg.dataset,
+                                                                      q)))
+    return study, layers
+
+
+def weight_counts(specs) -> list[int]:
+    """Weights of each weighted layer of ``specs``."""
+    import math
+
+    from intnet.contract import WEIGHTED_KINDS, weight_shape
+
+    return [math.prod(weight_shape(spec)) for spec in specs if spec.kind in WEIGHTED_KINDS]
+
+
+def _policy(point: Point, measured: dict, names: list[str]) -> dict:
+    return {"q": max(point.bits), "s": point.s, "pe": measured["pe"],
+            "mult": measured["mult"], "bits": list(point.bits),
+            "layers": dict(zip(names, point.bits, strict=True)), "mixed": not point.uniform}
 
 
 def _train_key(arch, dataset, data_dir, epochs, seed, threads, bits, s) -> dict:

@@ -74,8 +74,9 @@ def plot_pareto(result: dict, path: Path) -> None:
 def _regressor_lines(result: dict) -> list[str]:
     r = result["regressors"]
     if result["strategy"] == "mixed":
-        return ["Strategy: mixed precision, Optuna TPE over one width per layer and s "
-                "(every trial trained; energy exact at the best (P, M))."]
+        return ["Strategy: mixed precision, Optuna TPE over one width per layer and s, two "
+                "objectives, energy and weight bits (every trial trained; both exact at the "
+                "best (P, M)); chosen: the least energy."]
     if r["accuracy"]["degree"] is None:
         return ["Strategy: Bayesian optimisation (no regressors; every trial trained)."]
     return [
@@ -104,6 +105,19 @@ def _chosen_line(result: dict) -> str:
                 f" on {result['board']}.")
     return f"Chosen: **q = {c['q']}, s = {c['s']:g}, P = {c['pe']}, M = {c['mult']}** on " \
            f"{result['board']}."
+
+
+def _least_weight_lines(result: dict) -> list[str]:
+    """The mixed search's least-weight design, when it is not the chosen one."""
+    lean = result.get("least_weight")
+    if not lean or (lean["bits"], lean["s"]) == (result["chosen"]["bits"],
+                                                 result["chosen"]["s"]):
+        return []
+    m = lean["measured"]
+    return ["", f"Least weight memory: widths {','.join(map(str, lean['bits']))}, "
+            f"s = {lean['s']:g}, P = {lean['pe']}, M = {lean['mult']}: {m['weight_bits']:,} "
+            f"weight bits, accuracy {m['accuracy']:.4f}, {m['energy_uj']:.4f} µJ (measured; "
+            f"its bundle is not written: `python -m model train --bits` makes it)."]
 
 
 def _sample_rows(result: dict) -> list[str]:
@@ -142,6 +156,7 @@ def write_search(result: dict, net, out: Path) -> None:
         f"| energy (µJ/inference) | {p['energy_uj']:.4f} | {m['energy_uj']:.4f} |",
         "",
         _rtl_line(m),
+        *_least_weight_lines(result),
         "",
         *_regressor_lines(result),
         "",

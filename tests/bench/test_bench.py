@@ -177,7 +177,77 @@ def test_render_shows_the_mixed_table_and_its_acceptance():
     assert "| not run: the generator refuses it |" in md
     assert "| learned bits (energy ≤ 3.269 µJ) | below the narrowest |" in md
     assert "energy uniform / mixed =\n1.42× (goal ≥ 1.3×: met)" in md
-    assert "mixed / uniform = 50.0 % (goal ≤\n60 %: met)" in md
+    assert "mixed / uniform = 50.0 % (goal ≤\n60 % at equal or better accuracy: met)" in md
+    assert "The mixed search's networks within" not in md  # both goals met
+    assert "Focused candidates" not in md
+
+
+def test_probe_widths_are_the_split_and_staircase_proposals_at_the_uniform_q():
+    from bench.mixed_compare import probe_widths
+    from search.qsnas import SearchConfig
+
+    got = probe_widths(SearchConfig(0.98), 0.5, 6)
+    assert got == [((4, 2, 2, 4), "lane split"), ((4, 2, 2, 2), "lane split"),
+                   ((8, 4, 4, 8), "lane split"), ((8, 4, 4, 4), "lane split"),
+                   ((8, 2, 2, 8), "lane split"), ((8, 2, 2, 2), "lane split"),
+                   ((6, 5, 3, 4), "weight staircase"), ((7, 6, 4, 5), "weight staircase"),
+                   ((8, 7, 5, 6), "weight staircase")]
+
+
+def trial(bits, acc, energy, weight, source="mixed"):
+    return {"bits": bits, "s": 0.5, "source": source, "accuracy": acc, "energy_uj": energy,
+            "weight_bits": weight}
+
+
+def test_acceptance_weighs_the_least_weight_design_and_keeps_the_closest_trials():
+    from bench.mixed_compare import acceptance
+
+    uniform = {"method": "QS-NAS poly", "accuracy": 0.983, "energy_uj": 4.0,
+               "weight_bits": 20000}
+    trials = [trial([2, 2, 2, 2], 0.97, 3.0, 12000), trial([2, 2, 2, 1], 0.96, 3.0, 11000),
+              trial([3, 3, 3, 3], 0.983, 4.0, 20000, "uniform"),
+              trial([8, 2, 2, 1], 0.975, 9.0, 11500), trial([8] * 4, 0.99, None, None)]
+    mixed = {"method": "mixed search", "accuracy": 0.981, "energy_uj": 4.0,
+             "weight_bits": 18000, "mixed": True, "search_seconds": 600.0, "trials": trials}
+    lean = {"method": "mixed search, least weight", "accuracy": 0.981, "energy_uj": 4.0,
+            "weight_bits": 11900}
+    a = acceptance([uniform, mixed, lean], 0.98)
+    assert a["energy_ratio"] == 1.0 and not a["energy_ok"]
+    # 59.5 % of the uniform weight memory, but at 98.1 % < 98.3 %: not "equal or better"
+    assert a["weight_share"] == 11900 / 20000 and a["weight_accuracy"] == 0.981
+    assert not a["weight_ok"]
+    assert a["energy_budget_uj"] == 4.0 / 1.3 and a["weight_budget_bits"] == 12000
+    assert [x["bits"] for x in a["within_energy"]] == [[2, 2, 2, 2], [2, 2, 2, 1]]
+    assert [x["bits"] for x in a["within_weight"]] == [[8, 2, 2, 1], [2, 2, 2, 2],
+                                                       [2, 2, 2, 1]]
+    assert a["trials_within_energy"] == 2 and a["trials_within_weight"] == 3
+    assert acceptance([uniform, dict(mixed, accuracy=0.99, weight_bits=11000)], 0.98)[
+        "weight_ok"]  # without a least-weight row, the chosen design's own
+
+
+def test_render_shows_why_a_goal_was_not_met():
+    from bench.mixed_compare import acceptance
+
+    r = results_dict()
+    sec = mixed_section()
+    target = sec["data"]["targets"][0]
+    target["rows"][1]["trials"] = [trial([2, 2, 2, 2], 0.97, 3.0, 17424)]
+    target["rows"][1]["energy_uj"] = 4.25
+    target["acceptance"] = acceptance(target["rows"], 0.98)
+    target["probe"] = [dict(trial([4, 2, 2, 4], 0.976, 5.825, 23328), why="lane split",
+                            pe=8, mult=8, bram36=6.5, cycles=5774),
+                       dict(trial([8, 2, 2, 8], 0.98, None, 35136), why="lane split",
+                            pe=None, mult=None, bram36=None, cycles=None)]
+    r["sections"]["mixed"] = sec
+    md = render(r)
+    assert "(goal ≥ 1.3×: **not met**)" in md
+    assert ("| 4,2,2,4 | 0.5 | lane split | 97.6 % | 5.825 | 8 × 8 | 23,328 | 6.50 | 5,774 |"
+            in md)
+    assert "| 8,2,2,8 | 0.5 | lane split | 98.0 % | does not fit | – | 35,136 | – | – |" in md
+    assert ("The mixed search's networks within energy ≤ 3.269 µJ: 1, the most accurate:\n\n"
+            "| widths | s | source | accuracy | energy µJ | weight bits |\n|---|---|---|---|---|"
+            "---|\n| 2,2,2,2 | 0.5 | mixed | 97.0 % | 3.000 | 17,424 |") in md
+    assert "within weight memory" not in md  # that goal was met
 
 
 def test_only_keeps_the_other_sections_of_the_last_run(tmp_path):

@@ -78,6 +78,15 @@ def test_mixed_search_writes_its_policy_bundle_and_pareto(tmp_path):
                 and x["accuracy"] >= 0.8]
     best = min(feasible, key=lambda x: (x["energy_uj"], x["weight_bits"]))
     assert (best["bits"], best["s"]) == (c["bits"], c["s"])
+    lean = r["least_weight"]
+    least = min(feasible, key=lambda x: (x["weight_bits"], x["energy_uj"]))
+    assert (lean["bits"], lean["s"]) == (least["bits"], least["s"])
+    assert lean["measured"]["weight_bits"] == least["weight_bits"]
+    assert lean["measured"]["accuracy"] == least["accuracy"]
+    front = [(x["energy_uj"], x["weight_bits"]) for x in r["front"]]
+    assert front[0] == (best["energy_uj"], best["weight_bits"])
+    assert front[-1][1] == least["weight_bits"] and front == sorted(front)
+    assert all(w1 > w2 for (_, w1), (_, w2) in zip(front, front[1:], strict=False))
     rtl = r["measured"]["rtl"]
     if rtl["run"]:  # a uniform choice, or hardware that takes per-layer widths
         assert rtl["mismatches"] == 0 and rtl["cycles_match_model"]

@@ -1,5 +1,6 @@
 """The mixed-precision search's pieces: the TPE study on a synthetic surface, its warm
-start and neighbours, the design point of per-layer widths, the RTL step's refusal."""
+start, neighbours and split proposals, the least-energy / least-weight choice and front,
+the design point of per-layer widths, the RTL step's refusal."""
 
 import concurrent.futures as cf
 
@@ -8,7 +9,17 @@ import pytest
 from intnet.arch import network_specs, with_widths
 from search.design import best_design
 from search.executors import InlineExecutor
-from search.mixed import MixedStudy, Point, design_point, rank
+from search.mixed import (
+    MixedStudy,
+    Point,
+    design_point,
+    front,
+    rank,
+    rank_weight,
+    split_widths,
+    staircase_widths,
+    weight_counts,
+)
 
 LAYERS = 4
 S_VALUES = [0.25, 0.5, 0.75, 1.0]  # the scales whose float networks are cached
@@ -26,12 +37,8 @@ def fake_accuracy(bits, s):
     return 0.9 + 0.01 * min(bits) + 0.02 * s
 
 
-def study(target=0.95, seed=0):
-    return MixedStudy(LAYERS, S_VALUES, target, seed, fake_design,
-                      max_weight_bits=8 * LAYERS * 100)
-
-
-def test_the_study_trains_its_budget_once_each_and_keeps_the_warm_start():
+def recording_trainer():
+    """``(calls, train)``: a fake trainer that appends each ``(bits, s)`` to ``calls``."""
     calls = []
 
     def train(bits, s):
@@ -39,6 +46,15 @@ def test_the_study_trains_its_budget_once_each_and_keeps_the_warm_start():
         return {"accuracy": fake_accuracy(bits, s), "float_acc": 1.0, "qat_seconds": 1.0,
                 "float_seconds": 2.0, "cached": False}
 
+    return calls, train
+
+
+def study(target=0.95, seed=0):
+    return MixedStudy(LAYERS, S_VALUES, target, seed, fake_design)
+
+
+def test_the_study_trains_its_budget_once_each_and_keeps_the_warm_start():
+    calls, train = recording_trainer()
     st = study()
     for q in (2, 4, 8):
         bits = (q,) * LAYERS
@@ -104,3 +120,83 @@ def test_point_reports_its_widths(widths):
     d = p.as_dict()
     assert d["bits"] == list(widths) and d["q"] == max(widths)
     assert p.uniform == (len(set(widths)) == 1)
+
+
+def test_split_widths_keep_the_first_layer_at_the_lane_and_halve_or_quarter_the_middle():
+    assert split_widths(4) == [(4, 2, 2, 4), (4, 2, 2, 2), (8, 4, 4, 8), (8, 4, 4, 4),
+                               (8, 2, 2, 8), (8, 2, 2, 2)]
+    assert split_widths(2) == [(4, 4), (4, 2), (8, 8), (8, 4), (8, 8), (8, 2)]
+
+
+def test_split_widths_really_split_the_middle_layers_of_vgg():
+    from sim.cycles import cycle_model
+
+    for bits in split_widths(4):
+        specs = with_widths(network_specs("vgg", 0.5, (28, 28, 1), 10), bits)
+        rows = {r["name"]: r for r in cycle_model(specs, max(bits), 8, 8)["layers"]}
+        assert rows["conv3"]["lane_split"] == max(bits) // bits[2] > 1
+        assert rows["conv1"]["lane_split"] == 1  # reads 8-bit pixels
+
+
+def test_the_split_proposals_come_first_when_enqueued():
+    calls, train = recording_trainer()
+    st = study()
+    assert st.enqueue_splits(0.5) == 6
+    st.run(8, train, InlineExecutor(), jobs=1, progress=False)
+    assert calls[:6] == [(bits, 0.5) for bits in split_widths(LAYERS)]
+    assert len(set(calls)) == 8
+
+
+def point(bits, energy, weight, acc=0.99, s=0.5):
+    return Point(bits, s, "mixed", acc, {"energy_uj": energy, "weight_bits": weight})
+
+
+def test_least_energy_least_weight_and_the_front():
+    a = point((3, 3, 3, 3), 4.0, 2600)  # least energy
+    b = point((3, 3, 2, 2), 4.0, 2000)  # equal energy, fewer weight bits: chosen
+    c = point((8, 2, 2, 1), 9.0, 1500)  # least weight
+    d = point((8, 2, 2, 2), 9.5, 1800)  # beaten by c on both
+    e = point((4, 2, 2, 2), 5.0, 1800)  # on the front
+    points = [a, b, c, d, e]
+    assert min(points, key=rank) is b
+    assert min(points, key=rank_weight) is c
+    assert front(points) == [b, e, c]
+
+
+def test_the_study_learns_both_objectives_from_its_trials():
+    st = study()
+    st.add_known(point((4, 4, 4, 4), 2.0, 1600))
+    st.add_known(Point((8,) * 4, 1.0, "uniform", 0.99, None))  # does not fit
+    values = [t.values for t in st.study.trials]
+    assert values == [[2.0, 1600], [1e9, 1e9]]
+    assert [t.constraints for t in st.study.trials] == [{"accuracy": 0.95 - 0.99},
+                                                         {"accuracy": 1.0}]
+
+
+def test_staircase_widths_narrow_the_layers_with_the_most_weights_first():
+    counts = weight_counts(network_specs("vgg", 0.5, (28, 28, 1), 10))
+    assert counts == [72, 1152, 4608, 2880]
+    assert staircase_widths(counts, 4) == (4, 3, 1, 2)
+    assert staircase_widths(counts, 3) == (3, 2, 1, 1)  # never below 1 bit
+    assert staircase_widths([10, 10, 5], 8) == (7, 6, 8)  # ties in layer order
+    st = study()
+    assert st.enqueue_staircases(0.5, 3, [1, 2, 3, 4]) == 2  # from 3 and from 4
+    assert st.enqueue_staircases(1.0, 8, [1, 2, 3, 4]) == 1  # 8 bits at most
+    assert [t.system_attrs["fixed_params"] for t in st.study.trials] == [
+        {"b0": 3, "b1": 2, "b2": 1, "b3": 1, "s": 1},
+        {"b0": 4, "b1": 3, "b2": 2, "b3": 1, "s": 1},
+        {"b0": 8, "b1": 7, "b2": 6, "b3": 5, "s": 3}]
+
+
+def test_search_md_names_the_least_weight_design_only_when_it_is_another():
+    from search.report import _least_weight_lines
+
+    chosen = {"bits": [3, 3, 3, 2], "s": 0.5}
+    lean = {"bits": [5, 4, 3, 2], "s": 0.25, "pe": 8, "mult": 8,
+            "measured": {"weight_bits": 7668, "accuracy": 0.974, "energy_uj": 3.2956}}
+    lines = _least_weight_lines({"chosen": chosen, "least_weight": lean})
+    assert lines == ["", "Least weight memory: widths 5,4,3,2, s = 0.25, P = 8, M = 8: 7,668 "
+                     "weight bits, accuracy 0.9740, 3.2956 µJ (measured; its bundle is not "
+                     "written: `python -m model train --bits` makes it)."]
+    assert _least_weight_lines({"chosen": chosen, "least_weight": dict(lean, **chosen)}) == []
+    assert _least_weight_lines({"chosen": chosen}) == []  # a uniform search
