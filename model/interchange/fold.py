@@ -133,11 +133,14 @@ def close_hidden(p: Pending, step: float, out_bits: int, node,
     _negate_where(layer, alpha < 0)
     offset = np.where(zero, 0.0, beta / safe)  # the bias in accumulator units, real
     _bias(offset, f"layer {layer.name}")  # range check
+    # Weights times 2^e scale every accumulator by 2^e: range and calibration sums once.
+    lo, hi = accumulator_range(layer)
+    calib = sums(layer, inputs)
     best = None
     for e in range(widening(layer.w_bits, max_bits) + 1):
-        wide = widen(layer, e)
-        cost, mnb = _requantizers(wide, step / safe * 2 ** e, offset * 2 ** e, out_bits, zero,
-                                  inputs)
+        wide, f = widen(layer, e), 1 << e
+        cost, mnb = _requantizers(step / safe * f, offset * f, out_bits, zero, lo * f, hi * f,
+                                  None if calib is None else calib * f)
         if best is None or cost[0] <= best[0][0] // 2:  # a bit of width must pay: it at
             best = cost, wide, mnb                         # least halves the inexact channels
         if cost[0] == 0:
@@ -171,12 +174,13 @@ def widen(layer: Layer, e: int) -> Layer:
                    w_bits=widened_bits(layer.w_bits, e))
 
 
-def _requantizers(layer: Layer, u: np.ndarray, offset: np.ndarray, out_bits: int,
-                  zero: np.ndarray, inputs) -> tuple[tuple[int, int], tuple]:
-    """Every channel's ``(m, n, b)`` (`thresholds`) and the cost: the channels without an
-    exact requantizer, then the calibration accumulators that change level in them."""
-    lo, hi = accumulator_range(layer)
-    calib = sums(layer, inputs)
+def _requantizers(u: np.ndarray, offset: np.ndarray, out_bits: int, zero: np.ndarray,
+                  lo: np.ndarray, hi: np.ndarray,
+                  calib: np.ndarray | None) -> tuple[tuple[int, int], tuple]:
+    """Every channel's ``(m, n, b)`` (`thresholds`) for accumulators in ``[lo, hi]``
+    (``calib``: their values on calibration images, [samples, channels], or None) and the
+    cost: the channels without an exact requantizer, then the calibration accumulators
+    that change level in them."""
     c_all = len(u)
     m, n, b = np.zeros(c_all, np.int32), np.ones(c_all, np.int32), np.zeros(c_all, np.int64)
     inexact = moved = 0
