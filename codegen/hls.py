@@ -17,7 +17,7 @@ import numpy as np
 
 from codegen.render import render
 from intnet import golden
-from intnet.bundle import IntegerNetwork
+from intnet.bundle import IntegerNetwork, unique_identifier
 
 SOURCES = ("qsnas_layers.h", "network.h", "weights.h", "network.cpp", "tb.cpp")
 # -Wno-unknown-pragmas: g++ does not know `#pragma HLS`, which must stay for Vitis HLS.
@@ -26,16 +26,11 @@ CXXFLAGS = ("-std=c++17", "-O2", "-Wall", "-Werror", "-Wno-unknown-pragmas")
 
 def c_names(net: IntegerNetwork) -> dict[str, str]:
     """Each layer's C++ identifier stem: its name where that is one (``conv-1`` → ``conv_1``,
-    ``1x1`` → ``l_1x1``), unique in the network."""
-    names, taken = {}, set()
+    ``1x1`` → ``l_1x1``), unique in the network (`intnet.bundle.unique_identifier`)."""
+    names = {}
     for layer in net.layers:
-        base = re.sub(r"[^A-Za-z0-9_]", "_", layer.name)
-        base = base if re.match(r"[A-Za-z]", base) else f"l_{base}"
-        ident, i = base, 2
-        while ident in taken:
-            ident, i = f"{base}_{i}", i + 1
-        names[layer.name] = ident
-        taken.add(ident)
+        names[layer.name] = unique_identifier(layer.name, set(names.values()), "l_",
+                                              letter_first=True)
     return names
 
 

@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,6 +134,20 @@ class IntegerNetwork:
 
 
 # ---------------------------------------------------------------------------- writing
+
+
+def unique_identifier(text: str, taken, prefix: str, letter_first: bool = False) -> str:
+    """``text`` as an identifier (a layer name; C with ``letter_first``, where a leading
+    underscore is reserved): every character outside ``[A-Za-z0-9_]`` an underscore,
+    ``prefix`` before a leading digit (with ``letter_first``: before anything but a
+    letter), then ``_2``, ``_3`` … until it is not in ``taken``."""
+    base = re.sub(r"[^A-Za-z0-9_]", "_", text)
+    if base[:1].isdigit() or (letter_first and not base[:1].isalpha()):
+        base = f"{prefix}{base}"
+    name, i = base, 2
+    while name in taken:
+        name, i = f"{base}_{i}", i + 1
+    return name
 
 
 def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:

@@ -11,14 +11,13 @@ and nothing is written. The op table and the arithmetic: docs/interchange.md.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from common.cli import UserError
 from intnet import golden
-from intnet.bundle import IntegerNetwork, Layer
+from intnet.bundle import IntegerNetwork, Layer, unique_identifier
 from intnet.contract import INPUT_BITS, conv_out
 from model.interchange.fold import Pending, close_hidden, close_logits
 from model.interchange.qonnx_graph import QUANT_OPS, Graph, load_qonnx, module_name
@@ -84,16 +83,8 @@ class _Walker:
     def name(self, node, prefix: str) -> str:
         """The torch module's name (``features.0`` → ``features_0``), else ``prefix`` and a
         number; unique in the network."""
-        base = re.sub(r"[^A-Za-z0-9_]", "_", module_name(node) or "")
-        if not base:
-            base = f"{prefix}{len(self.layers) + 1}"
-        elif base[0].isdigit():
-            base = f"{prefix}{base}"
-        name, i = base, 2
-        taken = {layer.name for layer in self.layers}
-        while name in taken:
-            name, i = f"{base}_{i}", i + 1
-        return name
+        text = module_name(node) or f"{prefix}{len(self.layers) + 1}"
+        return unique_identifier(text, {layer.name for layer in self.layers}, prefix)
 
     def fidelity(self) -> dict:
         """Where the bundle can differ from the float model (empty lists: nowhere)."""
@@ -462,15 +453,6 @@ HANDLERS = {
 }
 
 
-def _widest(layers) -> int:
-    """The widest weights or hidden activations: the lane width the model needs."""
-    from intnet.contract import layer_widths
-
-    widths = layer_widths(layers)
-    return max(max(w.w_bits for w in widths), max((w.out_bits for w in widths[:-1]),
-                                                   default=1))
-
-
 def import_qonnx(path, dataset: str = "custom", calibration: np.ndarray | None = None,
                  max_bits: int | None = None) -> IntegerNetwork:
     """The `IntegerNetwork` of the QONNX model at ``path`` (validated, not written).
@@ -484,12 +466,14 @@ def import_qonnx(path, dataset: str = "custom", calibration: np.ndarray | None =
     hold.
     """
     from intnet.bundle import validate
+    from intnet.contract import layer_widths
 
     graph = load_qonnx(path)
     calib = None if calibration is None else np.asarray(calibration, np.int64)
     walker = _Walker(graph, calib, max_bits or 0)
     layers = walker.run()
-    q = _widest(layers)
+    widths = layer_widths(layers)
+    q = max(max(w.w_bits for w in widths), max((w.out_bits for w in widths[:-1]), default=1))
     meta = {"source": graph.path.name, "producer": graph.producer,
             "importer": "model.interchange (QONNX)", "fidelity": walker.fidelity()}
     net = IntegerNetwork(ARCH, q, 1.0, dataset, walker.input_shape, layers, meta=meta)
