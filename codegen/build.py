@@ -166,29 +166,23 @@ def check_tools(cfg: BuildConfig) -> None:
 def step_train(state: BuildState, cfg: BuildConfig) -> None:
     """Train (or reuse) the network and write its bundle to ``bundle/``."""
     from model.train import train_and_export
+    from sim.rtl import with_lane_bits
 
     state.net, state.metrics = train_and_export(
         cfg.arch, cfg.q, cfg.s, cfg.dataset, cfg.epochs, cfg.seed, state.root / "bundle",
         data_dir=cfg.data_dir, progress=cfg.progress)
     if state.net.specs() != state.specs:  # the design step sized the array for these
         raise RuntimeError("the trained network's shapes differ from intnet.arch's")
-    state.net = on_lanes(state.net, cfg)
+    state.net = with_lane_bits(state.net, cfg.lane_bits)  # bundle/ keeps its own q
 
 
 def step_bundle(state: BuildState, cfg: BuildConfig) -> None:
     """Read the given bundle, copy it to ``bundle/`` and measure it on the test images."""
     from codegen.bundle_build import load_for_build
+    from sim.rtl import with_lane_bits
 
     state.net, state.metrics = load_for_build(cfg, state.root / "bundle")
-    state.net = on_lanes(state.net, cfg)
-
-
-def on_lanes(net, cfg: BuildConfig):
-    """The network as the accelerator is built for it: its q is the lanes' width
-    (`hw.plan.network_q`); the bundle written to ``bundle/`` keeps its own."""
-    from dataclasses import replace
-
-    return net if cfg.lane_bits is None else replace(net, q=cfg.lanes)
+    state.net = with_lane_bits(state.net, cfg.lane_bits)  # bundle/ keeps its own q
 
 
 def step_design(state: BuildState, cfg: BuildConfig) -> None:

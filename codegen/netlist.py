@@ -140,7 +140,7 @@ def synthesize(verilog: list[Path], top: str, root: Path, family: str, synth_opt
     if done.returncode != 0:
         tail = "\n".join((done.stderr or done.stdout).splitlines()[-15:])
         raise RuntimeError(f"yosys {SYNTH_COMMAND[family]} failed:\n{tail}")
-    check_yosys_log(root / rel(log), SYNTH_COMMAND[family])
+    check_yosys_log(log, SYNTH_COMMAND[family])
 
 
 def simulate_netlist(net, netlist: Path, family: str, images, *, verbose: bool = False,
