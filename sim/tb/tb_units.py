@@ -73,24 +73,34 @@ async def requantizer_matches_golden(dut):
     cases += [(int(a), int(mm), int(n)) for a, mm, n in zip(
         rng.integers(lo, hi, 100), rng.integers(0, 1 << 16, 100), rng.integers(1, 63, 100),
         strict=True)]
+    assert await _requantize_all(dut, "rq", cases) == _golden_requantize(cases, Q)
+
+
+async def _requantize_all(dut, port: str, cases) -> list[int]:
+    """The outputs of the requantizer ``port`` (``rq``, ``crq``) for ``(acc, m, n)``
+    ``cases`` fed one a cycle, in order, after its pipeline drains."""
+    def sig(name):
+        return getattr(dut, f"{port}__{name}")
+
     got = []
     for i in range(len(cases) + REQUANT_LATENCY):
         if i < len(cases):
             a, mm, n = cases[i]
-            dut.rq__acc.value = a & ((1 << ACC) - 1)
-            dut.rq__m.value = mm
-            dut.rq__n.value = n
-            dut.rq__valid.value = 1
-        else:
-            dut.rq__valid.value = 0
+            sig("acc").value = a & ((1 << ACC) - 1)
+            sig("m").value = mm
+            sig("n").value = n
+        sig("valid").value = int(i < len(cases))
         await RisingEdge(dut.clk)
         await ReadOnly()
-        if int(dut.rq__y_valid.value):
-            got.append(int(dut.rq__y.value))
+        if int(sig("y_valid").value):
+            got.append(int(sig("y").value))
         await Timer(1, unit="ns")
-    want = [int(requantize(np.array([a]), np.array([mm]), np.array([n]), Q)[0])
+    return got
+
+
+def _golden_requantize(cases, out_bits: int) -> list[int]:
+    return [int(requantize(np.array([a]), np.array([mm]), np.array([n]), out_bits)[0])
             for a, mm, n in cases]
-    assert got == want
 
 
 def _pe_steps(rng, wmax):
@@ -219,19 +229,5 @@ async def requantizer_clamps_at_the_pass_width(dut):
             rng.integers(-(1 << 20), 1 << 20, 40), rng.integers(0, 1 << 16, 40),
             rng.integers(1, 24, 40), strict=True)]
         dut.crq__top.value = (1 << out_bits) - 1
-        got = []
-        for i in range(len(cases) + REQUANT_LATENCY):
-            if i < len(cases):
-                a, mm, n = cases[i]
-                dut.crq__acc.value = a & ((1 << ACC) - 1)
-                dut.crq__m.value = mm
-                dut.crq__n.value = n
-            dut.crq__valid.value = int(i < len(cases))
-            await RisingEdge(dut.clk)
-            await ReadOnly()
-            if int(dut.crq__y_valid.value):
-                got.append(int(dut.crq__y.value))
-            await Timer(1, unit="ns")
-        want = [int(requantize(np.array([a]), np.array([mm]), np.array([n]), out_bits)[0])
-                for a, mm, n in cases]
-        assert got == want, out_bits
+        got = await _requantize_all(dut, "crq", cases)
+        assert got == _golden_requantize(cases, out_bits), out_bits
