@@ -10,8 +10,7 @@ from hw.pe import PE
 from hw.plan import split_factors
 from hw.requant import Requantizer
 from intnet.contract import weight_range
-from intnet.golden import requantize
-from tests.hw.test_units import _run
+from tests.hw.test_units import _run, golden_requantize, requantize_all
 
 LANE_BITS = 8
 PAIRS = [(w, a) for w in range(1, 9) for a in range(1, 9)]
@@ -93,21 +92,9 @@ def test_requantizer_clamps_at_the_pass_width(out_bits):
         rng.integers(1, 24, 80), strict=True)]
 
     async def bench(ctx):
-        results = []
         ctx.set(dut.top, (1 << out_bits) - 1)
-        for i in range(len(cases) + dut.latency):
-            if i < len(cases):
-                a, m_, n_ = cases[i]
-                ctx.set(dut.acc, a)
-                ctx.set(dut.m, m_)
-                ctx.set(dut.n, n_)
-            ctx.set(dut.valid, int(i < len(cases)))
-            await ctx.tick()
-            if ctx.get(dut.y_valid):
-                results.append(ctx.get(dut.y))
-        want = [int(requantize(np.array([a]), np.array([m_]), np.array([n_]), out_bits)[0])
-                for a, m_, n_ in cases]
-        assert results == want
+        results = await requantize_all(ctx, dut, cases)
+        assert results == golden_requantize(cases, out_bits)
         assert max(results) == (1 << out_bits) - 1  # the limit is reached, not just obeyed
 
     _run(dut, bench)

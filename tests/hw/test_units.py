@@ -108,21 +108,28 @@ def test_requantizer_matches_golden(q):
     cases += list(zip(accs[5:], ms[3:], ns[3:], strict=True))
 
     async def bench(ctx):
-        results = []
-        for i in range(len(cases) + dut.latency):
-            if i < len(cases):
-                a, m_, n_ = cases[i]
-                ctx.set(dut.acc, a)
-                ctx.set(dut.m, m_)
-                ctx.set(dut.n, n_)
-                ctx.set(dut.valid, 1)
-            else:
-                ctx.set(dut.valid, 0)
-            await ctx.tick()
-            if ctx.get(dut.y_valid):
-                results.append(ctx.get(dut.y))
-        want = [int(requantize(np.array([a]), np.array([m_]), np.array([n_]), q)[0])
-                for a, m_, n_ in cases]
-        assert results == want
+        assert await requantize_all(ctx, dut, cases) == golden_requantize(cases, q)
 
     _run(dut, bench)
+
+
+async def requantize_all(ctx, dut, cases) -> list[int]:
+    """The `Requantizer`'s outputs for ``(acc, m, n)`` ``cases`` fed one a cycle, in order,
+    after its pipeline drains."""
+    results = []
+    for i in range(len(cases) + dut.latency):
+        if i < len(cases):
+            a, m_, n_ = cases[i]
+            ctx.set(dut.acc, a)
+            ctx.set(dut.m, m_)
+            ctx.set(dut.n, n_)
+        ctx.set(dut.valid, int(i < len(cases)))
+        await ctx.tick()
+        if ctx.get(dut.y_valid):
+            results.append(ctx.get(dut.y))
+    return results
+
+
+def golden_requantize(cases, out_bits: int) -> list[int]:
+    return [int(requantize(np.array([a]), np.array([m_]), np.array([n_]), out_bits)[0])
+            for a, m_, n_ in cases]
