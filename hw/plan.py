@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from intnet.contract import INPUT_BITS, WEIGHTED_KINDS, conv_out, layer_widths
+from intnet.contract import INPUT_BITS, WEIGHTED_KINDS, ceil_div, conv_out, layer_widths
 
 # The pipeline (docs/hardware.md, "Pipeline"): the walker (S0a) → the registered step
 # at the memories (S0b) → READ_LATENCY cycles of block-RAM read and output register →
@@ -214,10 +214,6 @@ class Plan:
     @property
     def group_count(self) -> int:
         return sum(len(p.groups) for p in self.passes)
-
-
-def ceil_div(a: int, b: int) -> int:
-    return -(-a // b)
 
 
 def check_array_params(q, pe_count, mults_per_pe) -> None:

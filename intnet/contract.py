@@ -61,6 +61,11 @@ def scale_to_mn(scale: float) -> tuple[int, int]:
     return m, n
 
 
+def ceil_div(a: int, b: int) -> int:
+    """``⌈a/b⌉`` of integers, exactly (no float)."""
+    return -(-a // b)
+
+
 def conv_out(size: int, k: int, stride: int) -> int:
     """Output size of a zero 'same'-padded (pad k//2) convolution."""
     return (size + 2 * (k // 2) - k) // stride + 1

@@ -64,7 +64,7 @@ from functools import lru_cache
 
 from boards import RESOURCE_KEYS, Board, get_board, get_family
 from hw.arith import product_bits
-from intnet.contract import INPUT_BITS, M_BITS
+from intnet.contract import INPUT_BITS, M_BITS, ceil_div
 from sim.sram import sram_pj
 
 __all__ = [
@@ -194,10 +194,6 @@ class Resources:
         return not self.over(board)
 
 
-def _ceil_div(a: int, b: int) -> int:
-    return -(-a // b)
-
-
 @dataclass(frozen=True)
 class Lanes:
     """One kind of lane of a PE: how many, its operand widths, and whether a DSP."""
@@ -234,7 +230,7 @@ def _requantizer_cost(q: int, acc_bits: int, board: Board) -> tuple[int, int, in
     accumulator times ``m`` (a DSP each, one-bit pieces in fabric), two sum levels,
     the coarse and fine shift muxes and the clamp."""
     pieces = [min(16, acc_bits - lo) for lo in range(0, acc_bits, 16)]
-    dsp = sum(1 for w in pieces if w > 1) * _ceil_div(M_BITS + 1, board.dsp_b_bits)
+    dsp = sum(1 for w in pieces if w > 1) * ceil_div(M_BITS + 1, board.dsp_b_bits)
     width = acc_bits + M_BITS
     lut = 2 * width + width // 4 + 2 * (9 + q) + 2 * (q + 1) + q
     ff = 2 * width + 9 + q + 8 + q

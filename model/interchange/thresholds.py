@@ -26,7 +26,7 @@ import math
 
 import numpy as np
 
-from intnet.contract import M_BITS, N_MAX, scale_to_mn
+from intnet.contract import M_BITS, N_MAX, ceil_div, scale_to_mn
 
 # How far the step 2^n/m may move from u in the calibrated search (relative), and the most
 # step intervals it tries per bias (wide layers: the band narrows to stay within it).
@@ -39,10 +39,6 @@ def _levels(out_bits: int) -> np.ndarray:
     return np.arange(1, 1 << out_bits, dtype=np.float64) - 0.5
 
 
-def _ceil_div(a: int, b: int) -> int:
-    return -(-a // b)
-
-
 def float_thresholds(u: float, offset: float, out_bits: int) -> np.ndarray:
     """``θ_k``: the least integer accumulator at level ``k`` in the float model."""
     return np.ceil(_levels(out_bits) * u - offset)
@@ -50,7 +46,7 @@ def float_thresholds(u: float, offset: float, out_bits: int) -> np.ndarray:
 
 def requant_thresholds(m: int, n: int, b: int, out_bits: int) -> np.ndarray:
     """The least integer accumulator at level ``k`` under the requantizer (exact)."""
-    return np.array([_ceil_div((2 * k - 1) << (n - 1), m) - b for k in range(1, 1 << out_bits)],
+    return np.array([ceil_div((2 * k - 1) << (n - 1), m) - b for k in range(1, 1 << out_bits)],
                     np.float64)
 
 
