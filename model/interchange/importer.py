@@ -87,7 +87,7 @@ class _Walker:
         return unique_identifier(text, {layer.name for layer in self.layers}, prefix)
 
     def fidelity(self) -> dict:
-        """Where the bundle can differ from the float model (empty lists: nowhere)."""
+        """Where the bundle can differ from the float model (empty entries and 0: nowhere)."""
         widened = {layer.name: [self.widths[layer.name], layer.w_bits] for layer in self.layers
                    if layer.name in self.widths and layer.w_bits != self.widths[layer.name]}
         return {"inexact_channels": {k: v for k, v in sorted(self.inexact.items()) if v},
