@@ -87,6 +87,12 @@ class Plan:
         ("--q", "4", "--s", "0.5", "--dataset", "digits", "--pe", "4", "--mult", "4",
          "--board", "ulx3s_85f", "--images", "5", "--clock-mhz", "104"),
     )
+    # openflow only (not toolchain: ~40 min of place and route per toolset): the README
+    # design on the 85F, whose array search.design chooses (32 x 24 at q 2, s 1.5)
+    openflow_large_args: tuple[tuple[str, ...], ...] = (
+        ("--q", "2", "--s", "1.5", "--board", "ulx3s_85f", "--images", "5",
+         "--clock-mhz", "75"),
+    )
     # toolchain: time limit of one synth_xilinx run (bench/toolchain.py)
     toolchain_timeout_s: float = 1800
     # search: bench/search_compare.py on digits
@@ -208,7 +214,8 @@ def _steps(report: dict) -> list[list]:
 
 
 def section_openflow(plan: Plan) -> dict:
-    return {"runs": [_openflow_run(args) for args in plan.openflow_args]}
+    runs = plan.openflow_args + plan.openflow_large_args
+    return {"runs": [_openflow_run(args) for args in runs]}
 
 
 def _openflow_run(args: tuple[str, ...]) -> dict:
