@@ -76,6 +76,11 @@ class OpenFlow:
     # The PLL frequency the timing search starts from (above what this family closes for
     # the generated designs); it steps down to what nextpnr measures until timing passes.
     pll_start_mhz: float = 0.0
+    # The clock a design is priced at before it is placed and routed (`Board.design_clock_mhz`):
+    # the lowest PLL clock that a generated design of this family passed timing at in our
+    # measurements (bench/RESULTS.md, docs/hardware.md), from the CI designs to the README
+    # design. The build then prices the bitstream at the clock it really passed.
+    design_mhz: float = 0.0
 
 
 class Board:
@@ -142,6 +147,15 @@ class Board:
                 f"board {self.name!r} needs amaranth-boards "
                 f"(amaranth_boards.{self.platform_module}): {e}") from None
         return getattr(module, self.platform_class)
+
+    @property
+    def design_clock_mhz(self) -> float:
+        """The clock the energy model prices a design at when none is given: where an open
+        flow runs the design from a PLL, the family's `OpenFlow.design_mhz`; else (Vivado)
+        the oscillator, which the design runs from unless ``--clock-mhz`` sets an MMCM."""
+        if self.open_flow is not None and self.open_flow.design_mhz:
+            return self.open_flow.design_mhz
+        return self.clock_mhz
 
     def as_dict(self) -> dict:
         """JSON-ready description (for reports)."""
@@ -232,7 +246,10 @@ class _ICE40Board(Board):
         # logic cells (LUT4 + FF), 4 Kbit EBR, DSP blocks, SPRAM, I/O
         cells={"ICESTORM_LC": "lc", "ICESTORM_RAM": "ebr", "ICESTORM_DSP": "dsp",
                "ICESTORM_SPRAM": "spram", "SB_IO": "io"},
-        pll_start_mhz=60.0)
+        pll_start_mhz=60.0,
+        # measured PLL clocks: the CI design (P 1, M 2) 39.75 MHz (YoWASP Yosys 38.25), the
+        # worked example of docs/interchange.md (P 1, M 4) 33.75 MHz
+        design_mhz=33.75)
 
 
 class _ECP5Board(Board):
@@ -261,7 +278,10 @@ class _ECP5Board(Board):
         # LUT4s, flip-flops, 18 Kbit EBR, DSP blocks, distributed RAM, I/O
         cells={"TRELLIS_COMB": "lc", "TRELLIS_FF": "ff", "DP16KD": "ebr",
                "MULT18X18D": "dsp", "TRELLIS_RAMW": "lutram", "TRELLIS_IO": "io"},
-        pll_start_mhz=150.0)
+        pll_start_mhz=150.0,
+        # measured PLL clocks: the CI design (P 4, M 4) 103.57 MHz, the README design
+        # (q 2, s 1.5) at 32 x 24, 32 x 36 and 32 x 48: 75 MHz each
+        design_mhz=75.0)
 
 
 class ArtyA7_35(_Series7Board):

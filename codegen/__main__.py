@@ -60,7 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--clock-mhz", type=float, default=None,
                    help="design clock in MHz: Xilinx boards get an MMCM at this frequency "
                    "(default: the board's oscillator); iCE40/ECP5 builds start their PLL "
-                   "timing search there (default: the family's start)")
+                   "timing search there (default: the family's start); the array is chosen for "
+                   "this clock (default: the oscillator on Xilinx, on iCE40/ECP5 the PLL clock "
+                   "their designs were measured to close at)")
     b.add_argument("--netlist-sim", action="store_true",
                    help="also synthesize the accelerator for the board (icebreaker, ulx3s_85f) "
                    "with Yosys and simulate that netlist against the golden model")

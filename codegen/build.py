@@ -46,7 +46,8 @@ class BuildConfig:
     bundle: Path | None = None  # build this bundle instead of training (q, s, arch from it)
     # The design clock (MHz): on Xilinx boards an MMCM at this frequency (None: the board's
     # oscillator, no MMCM); on iCE40/ECP5 where the PLL timing search starts (None: the
-    # family's start, `boards.OpenFlow.pll_start_mhz`).
+    # family's start, `boards.OpenFlow.pll_start_mhz`). The array is chosen for this clock
+    # (None: `boards.Board.design_clock_mhz`).
     clock_mhz: float | None = None
     lane_bits: int | None = None  # the lanes' width (None: q, the network's widest layer)
 
@@ -205,9 +206,11 @@ def step_design(state: BuildState, cfg: BuildConfig) -> None:
         if cfg.pe is None or cfg.mult is None:
             pes = [cfg.pe] if cfg.pe else ARRAY_SIZES
             mults = [cfg.mult] if cfg.mult else ARRAY_SIZES
-            row = best_design(specs, cfg.lanes, board, pes, mults)
+            # at the clock the design will run at (--clock-mhz, else the board's design
+            # clock): a faster clock spends less static energy, and favours smaller arrays
+            row = best_design(specs, cfg.lanes, board, pes, mults, clock_mhz=cfg.clock_mhz)
         else:
-            row = evaluate(specs, cfg.lanes, cfg.pe, cfg.mult, board)
+            row = evaluate(specs, cfg.lanes, cfg.pe, cfg.mult, board, clock_mhz=cfg.clock_mhz)
     except DesignDoesNotFit as e:
         raise UserError(str(e)) from None
     except ValueError as e:  # the generator's own limits (hw.plan.plan_network)

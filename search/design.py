@@ -65,7 +65,8 @@ def evaluate(layers, q: int, pe: int, mult: int, board: Board | str = DEFAULT_BO
         Bit width, PE count P and multipliers per PE M.
     board : Board or str
     clock_mhz : float, optional
-        Defaults to the board's clock.
+        Defaults to the board's design clock (`boards.Board.design_clock_mhz`: the
+        oscillator on Vivado boards, the family's measured PLL clock on open-flow ones).
     mult_impl : {"auto", "lut", "dsp"}
         The lane multipliers the generator writes (`sim.resources.estimate_resources`):
         shift-add in LUTs (``"lut"``) or ``*`` in DSP slices (``"dsp"``). ``"auto"``
@@ -80,6 +81,7 @@ def evaluate(layers, q: int, pe: int, mult: int, board: Board | str = DEFAULT_BO
     """
     board = get_board(board)
     layers = tuple(layers)
+    clock_mhz = board.design_clock_mhz if clock_mhz is None else clock_mhz
     if mult_impl == "auto":
         # "dsp" differs only where a lane's product is wide enough for a DSP slice
         impls = MULT_IMPLS if mult_in_dsp(q, board.family) else ("lut",)
@@ -104,6 +106,7 @@ def layer_energies(layers, q: int, pe: int, mult: int, board: Board | str = DEFA
     """Energy (µJ) of each layer of one design point: the same model as `evaluate` on
     each layer's own event counts (static power over the layer's own cycles)."""
     board, layers = get_board(board), tuple(layers)
+    clock_mhz = board.design_clock_mhz if clock_mhz is None else clock_mhz
     cm = _cycle_model(layers, q, pe, mult)
     res = _resources(layers, cm, q, pe, mult, board, mult_impl)
     acc = accumulator_bits(layers, q)

@@ -65,7 +65,7 @@ def _run(args) -> int:
         result = cycle_model(net.layers, lane_bits, args.pe, args.mult)
     except ValueError as e:
         raise UserError(str(e)) from None
-    clock = args.clock_mhz or board.clock_mhz
+    clock = args.clock_mhz or board.design_clock_mhz
     # the lane multipliers codegen would build (LUT or DSP, by the energy model)
     specs = net.specs()
     impl = evaluate(specs, lane_bits, args.pe, args.mult, board, clock_mhz=clock,
@@ -103,7 +103,9 @@ def register(subparsers) -> None:
                         help=f"board whose energy constants and clock price the layers (default "
                              f"{DEFAULT_BOARD}; one of {', '.join(board_names())})")
     parser.add_argument("--clock-mhz", type=float, default=None,
-                        help="design clock in MHz (default: the board's)")
+                        help="design clock in MHz for the energy model (default: the oscillator on "
+                        "Xilinx boards, on iCE40/ECP5 the PLL clock their designs were measured to "
+                        "close at)")
     parser.add_argument("--json", default=None, metavar="FILE",
                         help="also write the cycle model's JSON to FILE (default: none)")
     parser.add_argument("--force", action="store_true", help="replace an existing --json file")

@@ -170,7 +170,9 @@ def register(subparsers) -> None:
     p.add_argument("--board", default=DEFAULT_BOARD,
                    help=f"target board: {', '.join(board_names())} (default {DEFAULT_BOARD})")
     p.add_argument("--clock-mhz", type=float, default=None,
-                   help="design clock in MHz (default: the board's)")
+                   help="design clock in MHz for the energy model (default: the oscillator on "
+                   "Xilinx boards, on iCE40/ECP5 the PLL clock their designs were measured to "
+                   "close at)")
     p.add_argument("--out", required=True, metavar="FILE.csv", help="CSV to write (required)")
     p.add_argument("--force", action="store_true", help="replace existing output files")
     p.add_argument("--plot", action="store_true",

@@ -98,3 +98,15 @@ def test_every_board_has_its_family_facts():
     with pytest.raises(ValueError, match="family must be one of xc7, xcup, ice40, ecp5, "
                                          "not 'virtex4'"):
         get_family("virtex4")
+
+
+@pytest.mark.parametrize("name", board_names())
+def test_design_clock_is_the_oscillator_or_the_measured_pll_clock(name):
+    """Vivado boards are priced at the oscillator they run from; open-flow boards at the
+    PLL clock their family's designs closed at, below where the timing search starts."""
+    board = get_board(name)
+    if board.open_flow is None:
+        assert board.design_clock_mhz == board.clock_mhz
+    else:
+        assert board.design_clock_mhz == board.open_flow.design_mhz
+        assert board.clock_mhz < board.design_clock_mhz < board.open_flow.pll_start_mhz

@@ -70,3 +70,22 @@ def test_help_lists_every_option(tmp_path):
     for option in ("--q", "--s", "--arch", "--dataset", "--data-dir", "--board", "--pe",
                    "--mult", "--images", "--out", "--force"):
         assert option in done.stdout
+
+
+@pytest.mark.parametrize("clock_mhz", [None, 50.0])
+def test_the_array_is_chosen_for_the_clock_it_will_run_at(tmp_path, clock_mhz):
+    """The design step prices (P, M) at --clock-mhz, else at the board's design clock
+    (the ULX3S: the PLL clock ECP5 designs close at, not its 25 MHz oscillator)."""
+    from boards import get_board
+    from codegen.build import BuildConfig, BuildState, step_design
+    from intnet.arch import network_specs, with_widths
+    from search.design import best_design
+
+    cfg = BuildConfig(q=2, s=1.5, board="ulx3s_85f", clock_mhz=clock_mhz)
+    state = BuildState(root=tmp_path)
+    step_design(state, cfg)
+    clock = clock_mhz or get_board("ulx3s_85f").design_clock_mhz
+    assert state.estimate["clock_mhz"] == clock
+    specs = with_widths(network_specs("vgg", 1.5, (28, 28, 1), 10), 2)
+    row = best_design(specs, 2, "ulx3s_85f", clock_mhz=clock)
+    assert (state.pe, state.mult) == (row["pe"], row["mult"])

@@ -8,6 +8,7 @@ import pytest
 
 import search.design as design_mod
 import sim.sweep as sweep_mod
+from boards import get_board
 from common.cli import UserError
 from intnet.arch import network_specs
 from search.design import DesignDoesNotFit, best_design, evaluate
@@ -110,6 +111,20 @@ def test_best_design_refuses_with_numbers(fake):
     with pytest.raises(DesignDoesNotFit, match=r"no \(P, M\) in P=\[16\] × M=\[16\] fits "
                                                r"icebreaker at q=8; .*dsp \d+ > 6.4 \(80% of 8\)"):
         best_design(layers, 8, "icebreaker", [16], [16])
+
+
+def test_open_flow_boards_are_priced_at_their_design_clock(fake):
+    """Without a clock, an iCE40/ECP5 design is priced at the PLL clock the family closes
+    at, not at the oscillator it never runs from; a given clock still wins."""
+    layers = network_specs("vgg", 0.5, (28, 28, 1), 10)
+    for name in ("icebreaker", "ulx3s_85f"):
+        board = get_board(name)
+        row = evaluate(layers, 2, 2, 2, name)
+        assert row["clock_mhz"] == board.design_clock_mhz != board.clock_mhz
+        at = evaluate(layers, 2, 2, 2, name, clock_mhz=board.design_clock_mhz)
+        assert row["energy_uj"] == at["energy_uj"]
+        slow = evaluate(layers, 2, 2, 2, name, clock_mhz=board.clock_mhz)
+        assert slow["energy_uj"] > row["energy_uj"]  # more static energy per inference
 
 
 def run_cli(argv):
