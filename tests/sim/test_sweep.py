@@ -77,6 +77,23 @@ def test_fits_means_within_the_utilisation_guidelines():
         f"lut {row['lut']} > 14560 (70% of 20800)"]
 
 
+def test_ice40_fits_by_logic_cells_not_by_the_xilinx_ff_share():
+    """An iCE40 logic cell holds a LUT4 and a flip-flop: the fit check counts cells
+    (0.85 × (LUT + FF), at most 90 % of them), not Vivado's 50 % flip-flop share."""
+    from search.design import over_guidelines
+
+    ice, arty = get_board("icebreaker"), get_board("arty_a7_35")
+    used = {"lut": 2600, "ff": 2800, "dsp": 2, "bram36": 1.0}  # FF over 50 %, 4,590 cells
+    assert over_guidelines(used, ice) == []
+    used = {"lut": 3000, "ff": 3000, "dsp": 2, "bram36": 1.0}  # 5,100 cells
+    assert over_guidelines(used, ice) == ["logic cells 5100 > 4752 (90% of 5280)"]
+    assert over_guidelines({"lut": 4000, "ff": 100}, ice) == []  # LUTs alone: 4,000 cells
+    assert over_guidelines({"lut": 4800, "ff": 0}, ice) == [
+        "logic cells 4800 > 4752 (90% of 5280)"]
+    # Xilinx keeps the report_failfast shares
+    assert over_guidelines({"lut": 100, "ff": 21000}, arty) == ["ff 21000 > 20800 (50% of 41600)"]
+
+
 def test_sweep_rows_and_best(fake):
     rows = sweep("vgg", "mnist5k", [1, 2, 8], [0.5, 1.0], [1, 4, 16], [1, 4, 16],
                  "arty_a7_35", progress=False)
