@@ -26,7 +26,6 @@ sampler that changes one width at a time would hardly reach.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -281,24 +280,17 @@ class MixedStudy:
 def run_mixed(cfg, trials: int, rtl_images: int = 0):
     """The mixed-precision search; returns ``(search.json content, chosen IntegerNetwork)``."""
     import time
-
-    from search.qsnas import measure_network, uniform_walk
-
-    t0 = time.perf_counter()
-    walked = uniform_walk(cfg)
-    study, layers = warm_study(cfg, walked)
-    threads = max(1, (os.cpu_count() or 1) // max(1, cfg.jobs))
     from functools import partial
 
-    from search.executors import make_executor
+    from search.qsnas import job_threads, measure_network, search_executor, uniform_walk
 
+    t0 = time.perf_counter()
     train = partial(_train_key, cfg.arch, cfg.dataset, cfg.data_dir, cfg.epochs, cfg.seed,
-                    threads)
-    executor = make_executor(cfg.executor, cfg.jobs, cfg.ray_address, threads)
-    try:
+                    job_threads(cfg))
+    with search_executor(cfg) as executor:  # one pool or Ray connection for the walk and TPE
+        walked = uniform_walk(cfg, executor)
+        study, layers = warm_study(cfg, walked)
         study.run(trials, train, executor, cfg.jobs, cfg.progress)
-    finally:
-        executor.shutdown()
     every = list(study.points.values())
     feasible = [p for p in every if p.design is not None and p.accuracy is not None
                 and p.accuracy >= cfg.target_acc]

@@ -15,10 +15,12 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
 import math
 import os
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -81,23 +83,40 @@ def train_point(arch: str, q: int, s: float, dataset: str, data_dir, epochs, see
             "float_seconds": metrics["float_seconds"]}
 
 
+def job_threads(cfg: SearchConfig) -> int:
+    """Torch threads of one training job: the cores shared among ``--jobs``."""
+    return max(1, (os.cpu_count() or 1) // max(1, cfg.jobs))
+
+
+@contextmanager
+def search_executor(cfg: SearchConfig, executor: cf.Executor | None = None):
+    """``executor`` itself when given (its owner shuts it down), else the search's own
+    (``--executor``, ``--jobs``) for the ``with`` block: one pool or one Ray connection
+    for every training job of a search, not one per call."""
+    if executor is not None:
+        yield executor
+        return
+    from search.executors import make_executor
+
+    own = make_executor(cfg.executor, cfg.jobs, cfg.ray_address, job_threads(cfg))
+    try:
+        yield own
+    finally:
+        own.shutdown()
+
+
 def train_points(points: list[tuple[int, float]], cfg: SearchConfig,
                  executor: cf.Executor | None = None) -> dict[tuple[int, float], dict]:
-    """Train every ⟨q, s⟩ of ``points`` through ``executor`` (local processes by default).
+    """Train every ⟨q, s⟩ of ``points`` through ``executor`` (`search_executor`).
 
     Points of the same s share their cached float pre-train, so the first of each s
     runs before the others are submitted.
     """
     from tqdm import tqdm
 
-    from search.executors import make_executor
-
-    threads = max(1, (os.cpu_count() or 1) // max(1, cfg.jobs))
-    own = executor is None
-    if own:
-        executor = make_executor(cfg.executor, cfg.jobs, cfg.ray_address, threads)
+    threads = job_threads(cfg)
     results: dict[tuple[int, float], dict] = {}
-    try:
+    with search_executor(cfg, executor) as executor:
         args = (cfg.dataset, cfg.data_dir, cfg.epochs, cfg.seed, threads)
         by_s: dict[float, list[int]] = {}
         for q, s in points:
@@ -116,9 +135,6 @@ def train_points(points: list[tuple[int, float]], cfg: SearchConfig,
             for future in cf.as_completed(rest):
                 results[rest[future]] = future.result()
                 bar.update()
-    finally:
-        if own:
-            executor.shutdown()
     return results
 
 
@@ -295,20 +311,22 @@ class UniformRun:
     sampled: set  # the grid samples (the others were trained by the walk)
 
 
-def uniform_walk(cfg: SearchConfig) -> UniformRun:
-    """Train the samples, then `walk` to the least-energy measured-feasible ⟨q, s⟩."""
+def uniform_walk(cfg: SearchConfig, executor: cf.Executor | None = None) -> UniformRun:
+    """Train the samples, then `walk` to the least-energy measured-feasible ⟨q, s⟩, every
+    training job through ``executor`` (`search_executor`)."""
     points = [(q, float(s)) for s in cfg.s_samples for q in cfg.q_samples]
-    trained = train_points(points, cfg)
     pool = energy_pool(cfg, points)
     energies = {p: d["energy_uj"] for p, d in pool.items() if d["fits"]}
-    results = dict(trained)
+    with search_executor(cfg, executor) as executor:
+        trained = train_points(points, cfg, executor)
+        results = dict(trained)
 
-    def measure(q: int, s: float) -> float:
-        results[(q, s)] = train_points([(q, s)], cfg)[(q, s)]
-        return results[(q, s)]["accuracy"]
+        def measure(q: int, s: float) -> float:
+            results[(q, s)] = train_points([(q, s)], cfg, executor)[(q, s)]
+            return results[(q, s)]["accuracy"]
 
-    found = walk({p: r["accuracy"] for p, r in trained.items()}, energies, cfg.target_acc,
-                 measure, optimism=cfg.optimism, max_new=cfg.max_candidates)
+        found = walk({p: r["accuracy"] for p, r in trained.items()}, energies, cfg.target_acc,
+                     measure, optimism=cfg.optimism, max_new=cfg.max_candidates)
     return UniformRun(found, results, pool, set(trained))
 
 
@@ -354,18 +372,20 @@ def run_bo(cfg: SearchConfig, n_trials: int, rtl_images: int = 0):
 
     t0 = time.perf_counter()
     s_values = [float(s) for s in np.arange(max(cfg.s_min, 0.125), cfg.s_max + 1e-9, 0.125)]
-    threads = max(1, os.cpu_count() or 1)
     samples: dict[tuple[int, float], dict] = {}
+    # TPE asks for one trial at a time: each trains alone, on every core of its worker
+    cfg = dataclasses.replace(cfg, jobs=1)
 
-    def evaluate(q: int, s: float):
-        r = train_point(cfg.arch, q, s, cfg.dataset, cfg.data_dir, cfg.epochs, cfg.seed,
-                        threads)
-        e = energy_point(cfg, q, s)
-        samples[(q, s)] = _sample(q, s, r, e, "trial")
-        return r["accuracy"], e["energy_uj"]
+    with search_executor(cfg) as executor:
+        def evaluate(q: int, s: float):
+            r = executor.submit(train_point, cfg.arch, q, s, cfg.dataset, cfg.data_dir,
+                                cfg.epochs, cfg.seed, job_threads(cfg)).result()
+            e = energy_point(cfg, q, s)
+            samples[(q, s)] = _sample(q, s, r, e, "trial")
+            return r["accuracy"], e["energy_uj"]
 
-    res = bo_search(evaluate, cfg.q_range, s_values, cfg.target_acc, n_trials, cfg.seed,
-                    progress=cfg.progress)
+        res = bo_search(evaluate, cfg.q_range, s_values, cfg.target_acc, n_trials, cfg.seed,
+                        progress=cfg.progress)
     if res["best"] is None:
         raise ValueError(f"none of the {res['evaluated']} trials reached {cfg.target_acc}")
     best = res["best"]
