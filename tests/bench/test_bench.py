@@ -428,7 +428,10 @@ def test_render_lists_every_open_flow_run():
            "utilization": {"lc": {"used": 2764, "available": 5280}},
            "hw_matches_golden": {"mismatches": 0, "images": 5}, "bitstream_bytes": 104090,
            "steps_seconds": [["board", 25.0]]}
+    run["placement_seeds"] = {"seeds": [1, 2, 3], "fmax_mhz": [38.5, 40.9, 39.7],
+                              "min": 38.5, "median": 39.7, "max": 40.9}
     ecp5 = dict(run, board="ulx3s_85f", family="ecp5", fmax_mhz=108.26, clock_mhz=105.0,
+                placement_seeds=None,
                 timing_attempts=[{"clock_mhz": 105.0, "fmax_mhz": 108.26, "passed": True}],
                 utilization={"dsp": {"used": 32, "available": 156}})
     r["sections"]["openflow"] = {"status": "ok", "seconds": 130.0,
@@ -440,6 +443,8 @@ def test_render_lists_every_open_flow_run():
     assert "60.0 MHz → fmax 40.13; 39.0 MHz → fmax 40.13 (passed)" in md
     assert "| lc | 2,764 | 5,280 | 52.3 % |" in md and "| dsp | 32 | 156 | 20.5 % |" in md
     assert "nextpnr-ecp5, ecppack" in md and "synth_ice40 -dsp" in md
+    assert md.count("`--seed`") == 1 and "fmax 38.5, 40.9, 39.7 MHz" in md
+    assert "(min 38.5, median 39.7, max 40.9)" in md
 
 
 def test_soak_runs_sim_rtl_and_watches_its_memory():

@@ -1,0 +1,55 @@
+"""How much of an open-flow fmax is the placer's luck: nextpnr again on the same netlist.
+
+nextpnr's placement is seeded; a different ``--seed`` gives another placement of the very
+same netlist and so another post-route fmax. `seed_spread` reruns the nextpnr command of a
+finished build (from Amaranth's generated build script, at the PLL constraint the build
+passed) once per seed, in that build's folder, and collects the fmax of each. The build's
+own figure is one sample of that spread (nextpnr's default seed).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import statistics
+import subprocess
+from pathlib import Path
+
+
+def nextpnr_command(build_dir: Path, name: str, env: dict[str, str]) -> list[str]:
+    """The nextpnr command line of ``build_<name>.sh``, its ``"$TOOL"`` resolved as the
+    script resolves it: the variable in ``env``, else the tool's own name."""
+    script = (Path(build_dir) / f"build_{name}.sh").read_text()
+    line = next(x for x in script.splitlines() if x.startswith('"$NEXTPNR'))
+    argv = shlex.split(line)
+    var = argv[0].lstrip("$")  # NEXTPNR_ICE40 → nextpnr-ice40
+    return [env.get(var) or var.lower().replace("_", "-"), *argv[1:]]
+
+
+def _with_outputs(argv: list[str], tag: str) -> list[str]:
+    """``argv`` writing its log and its placed design to ``<tag>.*`` files, not the build's."""
+    out = list(argv)
+    for i, arg in enumerate(argv[:-1]):
+        if arg == "--log":
+            out[i + 1] = f"{tag}.tim"
+        elif arg in ("--asc", "--textcfg"):
+            out[i + 1] = f"{tag}.placed"
+    return out
+
+
+def seed_spread(build_dir: Path, name: str, family: str, seeds: tuple[int, ...],
+                env: dict[str, str] | None = None) -> dict:
+    """fmax (MHz) of the build's netlist placed and routed once per seed of ``seeds``."""
+    from codegen.openflow import parse_nextpnr_log
+
+    env = {**os.environ, **(env or {})}
+    argv = nextpnr_command(build_dir, name, env)
+    fmax = []
+    for seed in seeds:
+        tag = f"seed{seed}"
+        cmd = [*_with_outputs(argv, tag), "--seed", str(seed)]
+        subprocess.run(cmd, cwd=build_dir, env=env, check=True, capture_output=True)
+        log = (Path(build_dir) / f"{tag}.tim").read_text()
+        fmax.append(parse_nextpnr_log(log, family)["fmax_mhz"])
+    return {"seeds": list(seeds), "fmax_mhz": fmax, "min": min(fmax),
+            "median": statistics.median(fmax), "max": max(fmax)}
