@@ -152,7 +152,7 @@ class PoolWriteBack(wiring.Component):
         """The output word and its enables when it holds k·M values of q // k bits:
         value p (at `hw.packing.sub_lane_offset`) is channel wo·k·M + p, i.e. PE rel + p,
         written when ``lo ≤ p < hi_pe`` and ``p < hi_c`` (``bounds``)."""
-        q, P, M, g = self._q, self._P, self._M, self._g
+        q, M, g = self._q, self._M, self._g
         lo, hi_pe, hi_c = bounds
         sw = q // k
         data_bits, granules = [C(0, q * M)], [[] for _ in range(q * M // g)]
