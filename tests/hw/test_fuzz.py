@@ -80,9 +80,10 @@ def networks(draw, hidden_dense: bool | None = None):
 def designs(draw):
     """``(specs, lane_bits, pe, mult)``: a third uniform (every layer at q), a third mixed
     (every weighted layer at its own width 1..q on q-bit lanes, so lanes split where
-    layers fit), a third narrow (widths 1..q div 4 on 4- to 8-bit lanes with a hidden dense
-    layer and M ≥ 2, mostly 8-bit lanes: layers split 2 or 4 ways, and conv or dense layers whose few input
-    channels fill half the sub-lanes pair their output channels, `hw.plan.pairs_channels`)."""
+    layers fit), a third narrow (widths 1..q div 4 on lanes of 4 to 8 bits, mostly 8, with
+    a hidden dense layer and M ≥ 2: layers split 2 or 4 ways, and conv or dense layers
+    whose few input channels fill half the sub-lanes pair their output channels,
+    `hw.plan.pairs_channels`)."""
     widths = draw(st.sampled_from(["uniform", "mixed", "narrow"]), label="widths")
     narrow = widths == "narrow"
     specs = draw(networks(hidden_dense=True if narrow else None), label="specs")
