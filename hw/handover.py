@@ -84,11 +84,16 @@ class Handover(wiring.Component):
 
     def __init__(self, acc_bits: int, pe_count: int, mults_per_pe: int,
                  ctl_layout: data.StructLayout, desc_layout: data.StructLayout, *,
-                 pixel_parallel: bool, summing: bool):
+                 pixel_parallel: bool, summing: bool, paired: bool = False):
         self._acc_bits, self._P, self._M = acc_bits, pe_count, mults_per_pe
         self._ctl_layout, self._dwp, self._summing = ctl_layout, pixel_parallel, summing
+        self._paired = paired
         accs = data.ArrayLayout(signed(acc_bits), pe_count)
-        super().__init__({
+        # paired passes (``desc.pair``): each PE's second sum ``acc2`` with its parameters
+        # ``prm2``, requantized the cycle after the first (``rq_second``)
+        pairs = {"acc2": In(accs), "prm2": In(data.ArrayLayout(PARAM_LAYOUT, pe_count)),
+                 "rq_second": Out(1)} if paired else {}
+        super().__init__(pairs | {
             "ctl": In(ctl_layout), "ctl_lanes": In(ctl_layout), "desc": In(desc_layout),
             "acc": In(accs),
             "lane_acc": In(data.ArrayLayout(data.ArrayLayout(signed(acc_bits), mults_per_pe),
@@ -112,10 +117,13 @@ class Handover(wiring.Component):
                 m.d.sync += [self.r1_acc[j].eq(self.acc[j]), r1_m[j].eq(self.prm[j].m),
                              r1_n[j].eq(self.prm[j].n)]
         pixel_valid = self.r1_valid & ~self.desc.last
+        conv = [(self.r1_acc[j], r1_m[j], r1_n[j]) for j in range(P)]
+        if self._paired:
+            conv = self._second(m, handover, pixel_valid, conv)
+            pixel_valid = pixel_valid | self.rq_second
         if not self._dwp:
-            for j in range(P):
-                m.d.comb += [self.rq_acc[j].eq(self.r1_acc[j]), self.rq_m[j].eq(r1_m[j]),
-                             self.rq_n[j].eq(r1_n[j])]
+            for j, (acc, m_, n_) in enumerate(conv):
+                m.d.comb += [self.rq_acc[j].eq(acc), self.rq_m[j].eq(m_), self.rq_n[j].eq(n_)]
             m.d.comb += self.rq_valid.eq(pixel_valid)
             return m
         dwp = self.desc.mode == MODE_DWP
@@ -126,10 +134,26 @@ class Handover(wiring.Component):
                      ser.meta_in.eq(self.ctl_lanes), ser.lane_acc.eq(self.lane_acc)]
         for lane in range(M):  # lane l's parameters are PE l's (channel cg·M + l; P ≥ M)
             m.d.comb += ser.lane_prm[lane].eq(self.prm[lane])
-        for j in range(P):
-            m.d.comb += [self.rq_acc[j].eq(Mux(dwp, ser.acc[j], self.r1_acc[j])),
-                         self.rq_m[j].eq(Mux(dwp, ser.m, r1_m[j])),
-                         self.rq_n[j].eq(Mux(dwp, ser.n, r1_n[j]))]
+        for j, (acc, m_, n_) in enumerate(conv):
+            m.d.comb += [self.rq_acc[j].eq(Mux(dwp, ser.acc[j], acc)),
+                         self.rq_m[j].eq(Mux(dwp, ser.m, m_)),
+                         self.rq_n[j].eq(Mux(dwp, ser.n, n_))]
         m.d.comb += [self.rq_valid.eq(Mux(dwp, ser.active, pixel_valid)),
                      self.ser_lane.eq(ser.lane), self.ser_meta.eq(ser.meta)]
         return m
+
+    def _second(self, m, handover, pixel_valid, first: list) -> list:
+        """The paired pass's second sums: latched with the first at the hand-over and
+        given to the requantizers one cycle after them (``rq_second``); returns each PE's
+        requantizer input ``(acc, m, n)``."""
+        out = []
+        m.d.sync += self.rq_second.eq(pixel_valid & self.desc.pair)
+        for j, (acc, m_, n_) in enumerate(first):
+            acc2 = Signal(signed(self._acc_bits), name=f"r1_acc2_{j}")
+            m2, n2 = Signal(M_BITS, name=f"r1_m2_{j}"), Signal(N_BITS, name=f"r1_n2_{j}")
+            with m.If(handover):
+                m.d.sync += [acc2.eq(self.acc2[j]), m2.eq(self.prm2[j].m),
+                             n2.eq(self.prm2[j].n)]
+            second = self.rq_second
+            out.append((Mux(second, acc2, acc), Mux(second, m2, m_), Mux(second, n2, n_)))
+        return out

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from hw.packing import PARAM_BITS, Packed
+from hw.packing import PARAM_BITS, Packed, param_bits
 from hw.plan import Plan, ceil_div
 from intnet.contract import BIAS_BITS, M_BITS
 
@@ -22,7 +22,7 @@ def mem_width(name: str, plan: Plan) -> int:
     if name.startswith("weights"):
         return plan.word_bits
     if name.startswith("params"):
-        return PARAM_BITS
+        return param_bits(plan)
     raise ValueError(f"{name!r} is not a weight or parameter memory file")
 
 
@@ -58,11 +58,13 @@ def write_mem_files(packed: Packed, out_dir) -> dict[str, Path]:
                     "files": [f"weights_pe{j}.mem" for j in range(packed.plan.pe_count)],
                     "lane_order": "lane l in bits [q·l, q·l+q), l = input channel mod M",
                     "groups": packed.weight_map},
-        "params": {"width_bits": PARAM_BITS, "depth": packed.plan.group_count,
+        "params": {"width_bits": param_bits(packed.plan), "depth": packed.plan.group_count,
                    "files": [f"params_pe{j}.mem" for j in range(packed.plan.pe_count)],
                    "fields": {"bias": [0, BIAS_BITS - 1],
                               "m": [BIAS_BITS, BIAS_BITS + M_BITS - 1],
-                              "n": [BIAS_BITS + M_BITS, PARAM_BITS - 1]}},
+                              "n": [BIAS_BITS + M_BITS, PARAM_BITS - 1]}}
+        | ({"second_channel": "a paired group's channel cbase + P + j: the same fields "
+                              f"{PARAM_BITS} bits higher"} if packed.plan.pairs else {}),
         # written by the image loader at run time (no file): the first pass's input
         "image": {"width_bits": packed.plan.image_word_bits, "depth": packed.plan.image_depth,
                   "lane_order": "lane l in bits [8·l, 8·l+8), l = v mod F of word v div F "

@@ -7,13 +7,15 @@ being read for the M q-bit lanes, zero where the tap lies in the padding (a
 multiplexer, not a memory read), and in
 pixel-parallel depthwise passes every PE's own word with PE 0's weights broadcast. It
 also enables each lane: the lane must hold a real input channel, its own channel in a
-lane-select depthwise pass. (A first-pass tap in the zero padding needs no mask: the
+lane-select depthwise pass. In a pass that pairs output channels
+(`hw.plan.pairs_channels`) lanes H … 2H−1 take the activations of lanes 0 … H−1 (their
+weights are a second channel's). (A first-pass tap in the zero padding needs no mask: the
 loader never writes those lanes, so they hold the buffer's initial zeros.)
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -35,8 +37,9 @@ class OperandSelect(wiring.Component):
 
     def __init__(self, q: int, pe_count: int, mults_per_pe: int, nports: int,
                  ctl_layout: data.StructLayout, desc_layout: data.StructLayout, *,
-                 pixel_parallel: bool, image_lanes: int):
+                 pixel_parallel: bool, image_lanes: int, pair_lanes: int = 0):
         self._q, self._P, self._M, self._nports = q, pe_count, mults_per_pe, nports
+        self._H = pair_lanes  # H > 0: some pass pairs output channels (`hw.plan.pair_lanes`)
         self._dwp, self._F = pixel_parallel, image_lanes
         self.act_bits = q
         word = q * mults_per_pe
@@ -61,6 +64,13 @@ class OperandSelect(wiring.Component):
         dwp = desc.mode == MODE_DWP
         broadcast = Signal(self._q * M)
         m.d.comb += broadcast.eq(Mux(ctl.pad, 0, Mux(desc.src, self.act1[0], self.act0[0])))
+        if self._H:  # a paired pass: lanes H … 2H−1 see the activations of lanes 0 … H−1
+            q, H = self._q, self._H
+            lanes = [broadcast[q * lane:q * (lane + 1)] for lane in range(M)]
+            paired = Signal(q * M)
+            m.d.comb += paired.eq(Mux(desc.pair, Cat(*lanes[:H], *lanes[:H], *lanes[2 * H:]),
+                                      broadcast))
+            broadcast = paired
         sync = m.d.sync
         sync += self.pe_image.eq(self.image)
         for j in range(P):
@@ -86,5 +96,10 @@ class OperandSelect(wiring.Component):
             for lane in range(M):
                 v = lane_v[lane]
                 own_channel = Mux(desc.mode == MODE_DW, v == ctl.cbase + j, 1)
-                sync += self.lane_en[j][lane].eq(own_channel & (v < desc.cin))
+                enable = own_channel & (v < desc.cin)
+                if self._H and lane >= self._H:  # paired: the lane's twin in the low half
+                    twin = lane - self._H
+                    enable = Mux(desc.pair, lane_v[twin] < desc.cin if twin < self._H else 0,
+                                 enable)
+                sync += self.lane_en[j][lane].eq(enable)
         return m

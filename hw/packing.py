@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hw.plan import MODE_DWP, Plan, lane_tap, network_q, plan_network
+from hw.plan import MODE_DWP, Plan, lane_tap, network_q, pair_lanes, plan_network
 from intnet.contract import BIAS_BITS, M_BITS, N_MAX
 
 N_BITS = N_MAX.bit_length()  # the requantize shift field holds 1..N_MAX
@@ -60,10 +60,17 @@ def sub_lane_offset(position: int, q: int, k: int) -> int:
     return (position // k) * q + (position % k) * (q // k)
 
 
-def _group_words(plan: Plan, p, g, c: int, w, q: int, lanes: int, k: int = 1) -> list[int]:
+def param_bits(plan: Plan) -> int:
+    """A parameter-ROM word: `PARAM_BITS` per channel, `Plan.params_per_word` channels
+    (a paired pass's second channel in the upper half)."""
+    return PARAM_BITS * plan.params_per_word
+
+
+def _group_words(plan: Plan, p, g, c: int, w, q: int, lanes: int, k: int = 1,
+                 at: int = 0) -> list[int]:
     """The weight words of channel ``c`` in group ``g``: per tap, per input word, ``lanes``
     values of ``q // k`` bits (input channel ``(cg_lo + cgi)·lanes + lane``, at
-    `sub_lane_offset`)."""
+    `sub_lane_offset` of value ``at + lane``)."""
     words = []
     for ky in range(p.kh):
         for kx in range(p.kw):
@@ -80,7 +87,7 @@ def _group_words(plan: Plan, p, g, c: int, w, q: int, lanes: int, k: int = 1) ->
                             value = int(w[c, ky, kx, v])
                         elif v == c:
                             value = 1 if p.kind == "avgpool" else int(w[c, ky, kx])
-                    word |= _encode_weight(value, q // k) << sub_lane_offset(lane, q, k)
+                    word |= _encode_weight(value, q // k) << sub_lane_offset(at + lane, q, k)
                 words.append(word)
     return words
 
@@ -105,23 +112,47 @@ def pack_network(network, pe_count: int, mults_per_pe: int, q: int | None = None
             if p.mode == MODE_DWP:
                 _pack_dwp_group(p, g, gi, w, layer, q, P, M, rom, params, wmap)
                 continue
+            per_group = 2 * P if p.pair else P
             wmap.append({"pass": p.name, "layers": list(p.layer_names), "group": gi,
                          "rom": "first_weights" if p.first else "weights",
-                         "channels": [g.cbase, min(g.cbase + P, p.cout) - 1],
-                         "weight_words": [g.wbase, g.wbase + g.steps - 1]})
+                         "channels": [g.cbase, min(g.cbase + per_group, p.cout) - 1],
+                         "weight_words": [g.wbase, g.wbase + g.steps - 1]}
+                        | ({"paired": True} if p.pair else {}))
             for j in range(P):
-                c = g.cbase + j
-                rom[j] += (_group_words(plan, p, g, c, w, q, plan.image_lanes) if p.first else
-                           _group_words(plan, p, g, c, w, q, p.k_in * M, p.k_in))
-                b = m_ = 0
-                n_ = 1
-                if c < p.cout:
-                    if layer.b is not None:
-                        b = int(layer.b[c])
-                    if not p.last:
-                        m_, n_ = int(layer.m[c]), int(layer.n[c])
-                params[j].append(_param_word(b, m_, n_))
+                rom[j] += _pe_words(plan, p, g, j, w, q)
+                word = _channel_params(p, layer, g.cbase + j)
+                if p.pair:
+                    word |= _channel_params(p, layer, g.cbase + P + j) << PARAM_BITS
+                params[j].append(word)
     return Packed(plan, first, weights, params, wmap)
+
+
+def _pe_words(plan: Plan, p, g, j: int, w, q: int) -> list[int]:
+    """PE j's weight words of group ``g``: channel ``cbase + j`` on every lane, or, in a
+    paired pass, on lanes 0 … H−1 with channel ``cbase + P + j`` on lanes H … 2H−1 (the
+    input channels fill the k·H values of one half: `hw.plan.pairs_channels`)."""
+    c = g.cbase + j
+    if p.first:
+        return _group_words(plan, p, g, c, w, q, plan.image_lanes)
+    k, M = p.k_in, plan.mults_per_pe
+    if not p.pair:
+        return _group_words(plan, p, g, c, w, q, k * M, k)
+    half = k * pair_lanes(M)
+    low = _group_words(plan, p, g, c, w, q, half, k)
+    high = _group_words(plan, p, g, c + plan.pe_count, w, q, half, k, at=half)
+    return [a | b for a, b in zip(low, high, strict=True)]
+
+
+def _channel_params(p, layer, c: int) -> int:
+    """The parameter word of output channel ``c`` (zeros, n = 1, beyond the pass's)."""
+    b = m_ = 0
+    n_ = 1
+    if c < p.cout:
+        if layer.b is not None:
+            b = int(layer.b[c])
+        if not p.last:
+            m_, n_ = int(layer.m[c]), int(layer.n[c])
+    return _param_word(b, m_, n_)
 
 
 def _param_word(b: int, m: int, n: int) -> int:

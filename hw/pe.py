@@ -57,13 +57,21 @@ def tree_sum(values: list):
     """Pairwise adder tree; each level adds one bit. Returns the sum value."""
     level = list(values)
     while len(level) > 1:
-        nxt = []
-        for i in range(0, len(level) - 1, 2):
-            nxt.append(level[i] + level[i + 1])
-        if len(level) % 2:
-            nxt.append(level[-1])
-        level = nxt
+        level = _pair_level(level)
     return level[0]
+
+
+def _pair_level(values: list) -> list:
+    """One adder-tree level: neighbours added pairwise, an odd last value passed on."""
+    out = [values[i] + values[i + 1] for i in range(0, len(values) - 1, 2)]
+    return out + values[-1:] if len(values) % 2 else out
+
+
+def _held(m, values: list, width: int, name: str) -> list:
+    """``values`` registered (signed, ``width`` bits each)."""
+    held = [Signal(signed(width), name=f"{name}_{i}") for i in range(len(values))]
+    m.d.sync += [r.eq(v) for r, v in zip(held, values, strict=True)]
+    return held
 
 
 class AdderTree(wiring.Component):
@@ -106,7 +114,7 @@ class PE(wiring.Component):
 
     def __init__(self, q: int, mults_per_pe: int, acc_bits: int, act_bits: int | None = None,
                  *, image_lanes: int = 0, lane_accumulators: bool = False,
-                 mult_impl: str = "lut", splits: tuple[int, ...] = (1,)):
+                 mult_impl: str = "lut", splits: tuple[int, ...] = (1,), pair_lanes: int = 0):
         act_bits = q if act_bits is None else act_bits
         try:
             _check_positive("mults_per_pe", mults_per_pe)
@@ -121,6 +129,9 @@ class PE(wiring.Component):
                     or any(k < 2 or q // k < 2 or k & (k - 1) for k in splits[1:])):
                 raise ValueError(f"splits must be (1, k, …) with q // k ≥ 2, k a power "
                                  f"of two and act_bits = q, not {splits!r}")
+            if not isinstance(pair_lanes, int) or not 0 <= pair_lanes <= mults_per_pe // 2:
+                raise ValueError(f"pair_lanes must be an integer in 0..M // 2 = "
+                                 f"{mults_per_pe // 2}, not {pair_lanes!r}")
             if mult_impl not in MULT_IMPLS:
                 raise ValueError(f"mult_impl must be one of {', '.join(MULT_IMPLS)}, "
                                  f"not {mult_impl!r}")
@@ -130,13 +141,17 @@ class PE(wiring.Component):
         self._q, self._M, self._acc_bits, self._act_bits = q, mults_per_pe, acc_bits, act_bits
         self._F, self._lut = image_lanes, mult_impl == "lut"
         self._lanes = lane_accumulators
-        self._splits = tuple(splits)
+        self._splits, self._H = tuple(splits), pair_lanes
         self.product_bits = product_bits(q, act_bits)
         # the adder tree adds ⌈log2 M⌉ bits
         self.sum_bits = self.product_bits + (mults_per_pe - 1).bit_length()
         self.tree_stages = tree_stages(max(mults_per_pe, image_lanes))
         F = max(1, image_lanes)
-        super().__init__({
+        # output-channel pairing (`hw.plan.pairs_channels`): with ``pair``, lanes 0 … H−1
+        # sum into ``acc`` and lanes H … M−1 into ``acc2`` (bias ``bias2``)
+        paired = {"pair": In(1), "bias2": In(signed(32)),
+                  "acc2": Out(signed(acc_bits))} if pair_lanes else {}
+        super().__init__(paired | {
             "act": In(act_bits * mults_per_pe),  # lane l in bits [act_bits·l, act_bits·(l+1))
             "weight": In(q * mults_per_pe),
             "lane_en": In(mults_per_pe),
@@ -177,7 +192,11 @@ class PE(wiring.Component):
         products = self._products(m, self.act, self.weight, self.lane_en, self._act_bits, M,
                                    "product", self._splits)
         valid1, first1 = delayed(m, self.valid, 1, "valid"), delayed(m, self.first, 1, "first")
-        total = self._tree(m, products, self.tree_stages, "tree")
+        if self._H:
+            total, half_a, half_b = self._halves(m, products, self._H, self.tree_stages)
+            total = Mux(self.pair, half_a, total)
+        else:
+            total = self._tree(m, products, self.tree_stages, "tree")
         if F:
             pixels = self._products(m, self.image_act, self.image_weight, None, INPUT_BITS, F,
                                     "image_product")
@@ -190,6 +209,11 @@ class PE(wiring.Component):
                      self.acc_valid.eq(valid_s)]
         with m.If(valid_s):
             m.d.sync += acc.eq(self.acc)
+        if self._H:  # the second channel's accumulator, beside the first
+            acc2 = Signal(signed(self._acc_bits))
+            m.d.comb += self.acc2.eq(Mux(first_s, self.bias2, acc2) + half_b)
+            with m.If(valid_s):
+                m.d.sync += acc2.eq(self.acc2)
         if self._lanes:
             for lane in range(M):
                 lacc = Signal(signed(self._acc_bits), name=f"lane_acc{lane}")
@@ -200,20 +224,36 @@ class PE(wiring.Component):
         return m
 
     @staticmethod
+    def _halves(m, products, half: int, stages: int):
+        """``(total, sum of lanes 0 … half−1, sum of the rest)``, each exactly ``stages``
+        registers deep: the two halves reduce side by side, a register every
+        `TREE_LEVELS_PER_STAGE` levels, and their sum is the last level (⌈log2 M⌉ levels,
+        as in `_tree`); the halves are registered beside it."""
+        width = len(products[0])
+        a, b = list(products[:half]), list(products[half:])
+        depth, regs = 0, 0
+        while len(a) > 1 or len(b) > 1:
+            a, b = _pair_level(a), _pair_level(b)
+            depth += 1
+            if depth % TREE_LEVELS_PER_STAGE == 0:
+                a = _held(m, a, width + depth, f"tree_a{depth}")
+                b = _held(m, b, width + depth, f"tree_b{depth}")
+                regs += 1
+        depth += 1
+        total, half_a, half_b = _held(m, [a[0] + b[0], a[0], b[0]], width + depth,
+                                      f"tree_pair{depth}")
+        return tuple(delayed(m, v, stages - regs - 1, f"tree_{n}_wait")
+                     for v, n in ((total, "total"), (half_a, "a"), (half_b, "b")))
+
+    @staticmethod
     def _tree(m, products, stages: int, name: str):
         """Pairwise sum of the registered products, a register every few levels, exactly
         ``stages`` registers deep (a narrower tree waits in extra registers)."""
         level, depth, regs = list(products), 0, 0
         width = len(products[0])
         while len(level) > 1:
-            nxt = [level[i] + level[i + 1] for i in range(0, len(level) - 1, 2)]
-            if len(level) % 2:
-                nxt.append(level[-1])
+            level = _pair_level(level)
             depth += 1
-            level = nxt
             if depth % TREE_LEVELS_PER_STAGE == 0 or len(level) == 1:
-                held = [Signal(signed(width + depth), name=f"{name}{depth}_{i}")
-                        for i in range(len(level))]
-                m.d.sync += [r.eq(v) for r, v in zip(held, level, strict=True)]
-                level, regs = held, regs + 1
+                level, regs = _held(m, level, width + depth, f"{name}{depth}"), regs + 1
         return delayed(m, level[0], stages - regs, f"{name}_wait")

@@ -118,6 +118,11 @@ class Pass:
     k_out: int = 1
     w_bits: int = 0
     out_bits: int = 0
+    # Output-channel pairing (`pairs_channels`): the input channels fill at most the
+    # sub-lanes of half the lanes, so lanes H … 2H−1 (H = M // 2) read the activations of
+    # lanes 0 … H−1 and weigh them for a second output channel: PE j computes channels
+    # cbase + j and cbase + P + j, a group holds 2P channels.
+    pair: bool = False
 
     @property
     def opix(self) -> int:
@@ -165,6 +170,17 @@ class Plan:
     def splits(self) -> tuple[int, ...]:
         """The lane splits some pass reads or writes (``(1,)``: none)."""
         return tuple(sorted({p.k_in for p in self.passes} | {p.k_out for p in self.passes}))
+
+    @property
+    def pairs(self) -> bool:
+        """Whether some pass pairs output channels (`pairs_channels`)."""
+        return any(p.pair for p in self.passes)
+
+    @property
+    def params_per_word(self) -> int:
+        """Channels' parameters per parameter-ROM word: 2 where some pass pairs (PE j's
+        two channels of a group), else 1."""
+        return 2 if self.pairs else 1
 
     @property
     def clamps(self) -> bool:
@@ -260,6 +276,24 @@ def split_factors(lane_bits: int) -> tuple[int, ...]:
         ks.append(k)
         k *= 2
     return tuple(ks)
+
+
+def pair_lanes(mults_per_pe: int) -> int:
+    """H, the lanes of each half of a paired pass (`pairs_channels`): lanes 0 … H−1 weigh
+    for the first channel, H … 2H−1 for the second (an odd M's last lane idles)."""
+    return mults_per_pe // 2
+
+
+def pairs_channels(kind: str, first: bool, last: bool, mode: int, cin: int, cout: int,
+                   k_in: int, P: int, M: int) -> bool:
+    """Whether a pass pairs output channels: a split conv-mode pass (conv, dense; not
+    the first, which has its own lanes, nor the last, whose logits are one per PE) whose
+    input channels fit the sub-lanes of half the lanes (``⌈Cin/k⌉ ≤ M div 2``), so that the
+    other half can take a second output channel, and whose channels then need fewer
+    groups (``⌈Cout/2P⌉ < ⌈Cout/P⌉``)."""
+    return (kind in ("conv", "dense") and not first and not last and mode == MODE_CONV
+            and k_in > 1 and ceil_div(cin, k_in) <= pair_lanes(M)
+            and ceil_div(cout, 2 * P) < ceil_div(cout, P))
 
 
 def _map_splits(layers, computes: list[int], widths, q: int) -> list[int]:
@@ -360,18 +394,20 @@ def _pool_grid(layer, pool_layer, g: _Geometry) -> tuple[int, int]:
 
 
 def _groups(g: _Geometry, mode: int, gsum: bool, last: bool, P: int, M: int, pixels: int,
-            wbase: int, in_lanes: int, F: int, out_lanes: int) -> tuple[list[Group], int]:
+            wbase: int, in_lanes: int, F: int, out_lanes: int,
+            pair: bool = False) -> tuple[list[Group], int]:
     """The pass's groups (weight words from ``wbase``) and its drain cycles; the input
     word holds ``in_lanes`` channels (F in the first pass, k_in·M after it), the output
-    word ``out_lanes`` (k_out·M)."""
+    word ``out_lanes`` (k_out·M); a paired pass's groups hold 2P channels."""
     cg_in = ceil_div(g.cin, in_lanes)
     raw = []  # (cbase, cg_lo, cg_cnt, wo_lo, wo_cnt, steps)
     if mode == MODE_DWP:  # M channels a group; k_out groups share an output word
         k_out = out_lanes // M
         raw = [(cg * M, cg, 1, cg // k_out, P, g.kh * g.kw)
                for cg in range(ceil_div(g.cout, M))]
-    for cbase in range(0, g.cout, P) if mode != MODE_DWP else ():
-        cend = min(cbase + P, g.cout) - 1
+    per_group = 2 * P if pair else P
+    for cbase in range(0, g.cout, per_group) if mode != MODE_DWP else ():
+        cend = min(cbase + per_group, g.cout) - 1
         cg_lo, cg_cnt = ((cbase // M, cend // M - cbase // M + 1) if mode == MODE_DW
                          else (0, cg_in))
         wo_lo, wo_cnt = ((0, 0) if last else
@@ -384,15 +420,25 @@ def _groups(g: _Geometry, mode: int, gsum: bool, last: bool, P: int, M: int, pix
         slot_min = ceil_div(max(P, M), pixels)
     if pixels == 1:  # the next group's table word is read one cycle ahead: ≥ 2 cycles
         slot_min = max(slot_min, 2)
+    if pair:
+        # the requantizer takes the second channel's sum a cycle after the first's, and
+        # the write-back starts a cycle later: the pixel's words must be out before the
+        # next pixel's first sum replaces its values (and a pixel takes ≥ 2 cycles)
+        slot_min = max(slot_min, word_max + 1, 2)
     # the adder trees (both paths of every PE) are as deep as the wider one's
     drain = word_max + (DWP_DRAIN + M if mode == MODE_DWP
-                        else CONV_DRAIN + tree_stages(max(M, F)))
+                        else CONV_DRAIN + tree_stages(max(M, F)) + int(pair))
     groups = []
     for cbase, cg_lo, cg_cnt, wo_lo, wo_cnt, steps in raw:
         groups.append(Group(cbase, cg_lo, cg_cnt, wo_lo, wo_cnt, steps, max(steps, slot_min),
                             wbase))
         wbase += steps
     return groups, drain
+
+
+def _busy(groups: list[Group], drain: int, pixels: int) -> int:
+    """A pass's cycles after its load (`sim.cycles.pass_cycles`)."""
+    return sum(pixels * g.slot for g in groups) + drain
 
 
 def _plan_pass(layer, pool_layer, shape, src: int, first: bool, last: bool, P: int, M: int,
@@ -415,6 +461,14 @@ def _plan_pass(layer, pool_layer, shape, src: int, first: bool, last: bool, P: i
     pixels = px_count * py_count * (4 if pool_layer is not None else 1)
     in_lanes = F if first else k_in * M
     groups, drain = _groups(g, mode, gsum, last, P, M, pixels, wbase, in_lanes, F, k_out * M)
+    pair = False
+    if pairs_channels(layer.kind, first, last, mode, g.cin, g.cout, k_in, P, M):
+        # paired where that takes fewer cycles: a pass bound by its output words (a 1×1
+        # conv writing whole-lane words) gains nothing from computing faster
+        paired = _groups(g, mode, gsum, last, P, M, pixels, wbase, in_lanes, F, k_out * M,
+                         pair=True)
+        if _busy(*paired, pixels) < _busy(groups, drain, pixels):
+            (groups, drain), pair = paired, True
     names = (layer.name,) if pool_layer is None else (layer.name, pool_layer.name)
     return Pass(
         name=layer.name, kind=layer.kind, mode=mode, first=first, last=last, src=src,
@@ -423,7 +477,7 @@ def _plan_pass(layer, pool_layer, shape, src: int, first: bool, last: bool, P: i
         pw=pw, cout=g.cout, cg_out=ceil_div(g.cout, k_out * M), drain=drain, layer_names=names,
         groups=tuple(groups), px_count=px_count, py_count=py_count, gsum=gsum, k_in=k_in,
         k_out=k_out, w_bits=widths.w_bits if widths else 0,
-        out_bits=widths.out_bits if widths else 0)
+        out_bits=widths.out_bits if widths else 0, pair=pair)
 
 
 def _compute_layers(layers) -> list[int]:

@@ -109,10 +109,11 @@ def width_fields(p: Pass) -> dict[str, int]:
 
 
 def descriptor_table(plan: Plan) -> Table:
-    """One word per pass (the width fields only where the plan mixes widths)."""
+    """One word per pass (the width fields only where the plan mixes widths, ``pair``
+    only where some pass pairs output channels)."""
     mixed = plan.splits != (1,) or plan.clamps
     rows = [descriptor_row(p, plan.pe_count) | (width_fields(p) if mixed else {})
-            for p in plan.passes]
+            | ({"pair": int(p.pair)} if plan.pairs else {}) for p in plan.passes]
     return build_table(rows, DESC_FLOOR)
 
 

@@ -26,9 +26,9 @@ from hw.handover import PARAM_LAYOUT, Handover
 from hw.loader import ImageLoader
 from hw.logits import Logits
 from hw.operands import OperandSelect
-from hw.packing import PARAM_BITS, pack_network
+from hw.packing import PARAM_BITS, pack_network, param_bits
 from hw.pe import PE
-from hw.plan import MODE_DWP, READ_LATENCY, Plan, check_array_params, network_q
+from hw.plan import MODE_DWP, READ_LATENCY, Plan, check_array_params, network_q, pair_lanes
 from hw.requant import Requantizer
 from hw.rom import RAM_ATTRS, ROM
 from hw.sequencer import Sequencer
@@ -114,13 +114,13 @@ class Accelerator(wiring.Component):
         ctl_acc = delayed(m, ctl_lane, T, "ctl_acc")
         m.submodules.operands = ops = OperandSelect(
             q, P, M, nports, seq.ctl_layout, seq.desc.shape(), pixel_parallel=has_dwp,
-            image_lanes=plan.image_lanes)
+            image_lanes=plan.image_lanes, pair_lanes=pair_lanes(M) if plan.pairs else 0)
         m.d.comb += [ops.ctl.eq(ctl_rd), ops.desc.eq(seq.desc)]
         wports = self._buffers(m, seq, ops, nports, addr_bits)
-        prms = self._pe_array(m, seq, ops, ctl_op, has_dwp, T)
+        prms, prms2 = self._pe_array(m, seq, ops, ctl_op, has_dwp, T)
         m.submodules.handover = ho = Handover(
             self.acc_bits, P, M, seq.ctl_layout, seq.desc.shape(), pixel_parallel=has_dwp,
-            summing=any(p.gsum for p in plan.passes))
+            summing=any(p.gsum for p in plan.passes), paired=plan.pairs)
         m.d.comb += [ho.ctl.eq(ctl_acc), ho.ctl_lanes.eq(ctl_lane), ho.desc.eq(seq.desc)]
         reqs = []
         for j, pe in enumerate(self._pes):
@@ -132,6 +132,8 @@ class Accelerator(wiring.Component):
                          rq.valid.eq(ho.rq_valid)]
             if has_dwp:
                 m.d.comb += ho.lane_acc[j].eq(pe.lane_acc)
+            if plan.pairs:
+                m.d.comb += [ho.acc2[j].eq(pe.acc2), ho.prm2[j].eq(prms2[j])]
             reqs.append(rq)
 
         m.submodules.logits = lg = Logits(plan.num_classes, P, self.acc_bits)
@@ -201,7 +203,7 @@ class Accelerator(wiring.Component):
             with m.Else():
                 m.d.comb += either.eq(prm_ctl)
             prm_ctl = either
-        self._pes, prms = [], []
+        self._pes, prms, prms2 = [], [], []
         first_pass = seq.desc.first
         for j in range(plan.pe_count):
             files = dict.fromkeys(("first_weights", "weights", "params"))
@@ -213,14 +215,20 @@ class Accelerator(wiring.Component):
                 init_file=files["first_weights"])
             m.submodules[f"weights_pe{j}"] = wr = ROM(plan.word_bits, self._packed.weights[j],
                                                       init_file=files["weights"])
-            m.submodules[f"params_pe{j}"] = pr = ROM(PARAM_BITS, self._packed.params[j],
+            m.submodules[f"params_pe{j}"] = pr = ROM(param_bits(plan), self._packed.params[j],
                                                      init_file=files["params"])
-            m.submodules[f"pe{j}"] = pe = PE(plan.q, plan.mults_per_pe, self.acc_bits,
-                                             ops.act_bits, image_lanes=plan.image_lanes,
-                                             lane_accumulators=has_dwp,
-                                             mult_impl=self.mult_impl, splits=plan.splits)
+            m.submodules[f"pe{j}"] = pe = PE(
+                plan.q, plan.mults_per_pe, self.acc_bits, ops.act_bits,
+                image_lanes=plan.image_lanes, lane_accumulators=has_dwp,
+                mult_impl=self.mult_impl, splits=plan.splits,
+                pair_lanes=pair_lanes(plan.mults_per_pe) if plan.pairs else 0)
             if plan.splits != (1,):
                 m.d.comb += pe.split.eq(seq.desc.split_in)
+            if plan.pairs:  # the second channel's parameters: the word's upper half
+                prm2 = Signal(PARAM_LAYOUT, name=f"prm2_{j}")
+                m.d.comb += [prm2.eq(pr.data[PARAM_BITS:]), pe.pair.eq(seq.desc.pair),
+                             pe.bias2.eq(prm2.b)]
+                prms2.append(prm2)
             prm = Signal(PARAM_LAYOUT, name=f"prm{j}")
             m.d.comb += [
                 fr.addr.eq(seq.weight_addr), fr.en.eq(seq.weight_en & first_pass),
@@ -244,7 +252,7 @@ class Accelerator(wiring.Component):
             for pe in self._pes:
                 for lane in range(plan.mults_per_pe):
                     m.d.comb += pe.lane_bias[lane].eq(prms[lane].b)
-        return prms
+        return prms, prms2
 
     def _write_back(self, m, seq, ho, reqs, wports, addr_bits, has_dwp):
         """The pooled write-back, or the lane collector of pixel-parallel passes."""
@@ -256,9 +264,14 @@ class Accelerator(wiring.Component):
         g = plan.write_granularity
         m.submodules.writeback = wb = PoolWriteBack(q, P, M, addr_bits, seq.ctl_layout,
                                                     len(desc.cout), splits=plan.splits,
-                                                    granularity=g)
+                                                    granularity=g, paired=plan.pairs)
         if plan.splits != (1,):
             m.d.comb += wb.split.eq(desc.split_out)
+        if plan.pairs:  # a second sum leaves the requantizer a cycle after the first
+            y_second = delayed(m, ho.rq_second, Requantizer.latency, "second_y")
+            first_ctl = delayed(m, y_ctl, 1, "ctl_y_first")  # the pixel's, held a cycle
+            m.d.comb += [wb.pair.eq(desc.pair), wb.y_second.eq(y_second)]
+            y_ctl = Mux(y_second, first_ctl, y_ctl)
         m.d.comb += [wb.y_valid.eq(reqs[0].y_valid & ~dwp), wb.ctl.eq(y_ctl),
                      wb.cout.eq(desc.cout)]
         for j in range(P):

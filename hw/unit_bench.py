@@ -1,8 +1,9 @@
 """A wrapper exposing one PE, one adder tree and one requantizer as a Verilog top level,
 so the cocotb unit benches (`sim/tb/tb_units.py`) test them in Verilator with one build;
-and, for per-layer widths, a PE of q × q lanes that split (`hw.plan.split_factors`) and a
-requantizer with a per-pass limit. Ports are the components' own, prefixed ``pe__``,
-``tree__``, ``rq__``, ``spe__`` and ``crq__``."""
+and, for per-layer widths, a PE of q × q lanes that split (`hw.plan.split_factors`) and
+pair output channels (`hw.plan.pair_lanes`), and a requantizer with a per-pass limit.
+Ports are the components' own, prefixed ``pe__``, ``tree__``, ``rq__``, ``spe__`` and
+``crq__``."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import Out
 
 from hw.pe import PE, AdderTree
-from hw.plan import split_factors
+from hw.plan import pair_lanes, split_factors
 from hw.requant import Requantizer
 
 
@@ -21,7 +22,8 @@ class UnitBench(wiring.Component):
         self._pe = PE(q, mults_per_pe, acc_bits, act_bits, lane_accumulators=True)
         self._tree = AdderTree(tree_width, tree_count)
         self._rq = Requantizer(acc_bits, q)
-        self._spe = PE(q, mults_per_pe, acc_bits, splits=split_factors(q))
+        self._spe = PE(q, mults_per_pe, acc_bits, splits=split_factors(q),
+                       pair_lanes=pair_lanes(mults_per_pe))
         self._crq = Requantizer(acc_bits, q, clamp=True)
         super().__init__({"pe": Out(self._pe.signature), "tree": Out(self._tree.signature),
                           "rq": Out(self._rq.signature), "spe": Out(self._spe.signature),

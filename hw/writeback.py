@@ -34,11 +34,19 @@ class PoolWriteBack(wiring.Component):
 
     def __init__(self, q: int, pe_count: int, mults_per_pe: int, addr_bits: int,
                  ctl_layout: data.StructLayout, cout_bits: int, *,
-                 splits: tuple[int, ...] = (1,), granularity: int | None = None):
+                 splits: tuple[int, ...] = (1,), granularity: int | None = None,
+                 paired: bool = False):
         self._q, self._P, self._M = q, pe_count, mults_per_pe
         self._ctl_layout, self._addr_bits = ctl_layout, addr_bits
         self._splits, self._g = tuple(splits), granularity or q
-        super().__init__({
+        if paired and self._splits == (1,):
+            raise ValueError("a paired write-back needs split lanes (a paired pass reads "
+                             "split words)")
+        self._paired = paired
+        # paired passes (``pair``): PE j's second channel cbase + P + j arrives a cycle
+        # after its first (``y_second``, with the first's ``ctl``); the words follow it
+        pairs = {"pair": In(1), "y_second": In(1)} if paired else {}
+        super().__init__(pairs | {
             "y": In(data.ArrayLayout(q, pe_count)),
             "y_valid": In(1),
             "ctl": In(ctl_layout),
@@ -61,8 +69,9 @@ class PoolWriteBack(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         q, P, M = self._q, self._P, self._M
-        pool_max = [Signal(q, name=f"pool_max{j}") for j in range(P)]
-        vals = Array(Signal(q, name=f"wb_val{j}") for j in range(P))
+        channels = 2 * P if self._paired else P  # values a pixel's group holds
+        pool_max = [Signal(q, name=f"pool_max{j}") for j in range(channels)]
+        vals = Array(Signal(q, name=f"wb_val{j}") for j in range(channels))
         active = Signal()
         left = Signal(range(max(2, 2 ** len(self.ctl.wo_cnt))))  # words still to write
         waddr = Signal(self._addr_bits)
@@ -92,9 +101,10 @@ class PoolWriteBack(wiring.Component):
             bounds = [Signal(signed(rel_bits + 2), name=f"wb_{n}") for n in ("lo", "hi_pe", "hi_c")]
             with m.If(active):
                 m.d.sync += [b.eq(b - step) for b in bounds]
-            with m.If(self.y_valid & self.ctl.pool_last & (self.ctl.wo_cnt != 0)):
+            group = Mux(self.pair, 2 * P, P) if self._paired else P
+            with m.If(self._words_start()):
                 m.d.sync += [bounds[0].eq(self.ctl.cbase - start),
-                             bounds[1].eq(P + self.ctl.cbase - start),
+                             bounds[1].eq(group + self.ctl.cbase - start),
                              bounds[2].eq(self.cout - start)]
             words = {k: self._split_word(m, k, rel, rel_bits, bounds, vals, active)
                      for k in self._splits}
@@ -102,26 +112,47 @@ class PoolWriteBack(wiring.Component):
                          self.en.eq(self._by_split({k: w[1] for k, w in words.items()}))]
         m.d.sync += [self.we.eq(active), self.addr.eq(waddr)]
         # the latch comes last: a new pixel's latch wins over the old's end
-        with m.If(self.y_valid):
-            ctl = self.ctl
-            for j in range(P):
-                y = self.y[j]
-                final = Mux(ctl.pool_first | (y > pool_max[j]), y, pool_max[j])
-                m.d.sync += pool_max[j].eq(final)
-                with m.If(ctl.pool_last):
-                    m.d.sync += vals[j].eq(final)
-            with m.If(ctl.pool_last & (ctl.wo_cnt != 0)):
-                m.d.sync += [active.eq(1), left.eq(ctl.wo_cnt), waddr.eq(ctl.out_addr),
-                             rel.eq(self._by_split({k: ctl.wo_lo * (k * M)
-                                                    for k in self._splits}) - ctl.cbase),
-                             limit.eq(self.cout - ctl.cbase)]
+        ctl = self.ctl
+        starts = [active.eq(1), left.eq(ctl.wo_cnt), waddr.eq(ctl.out_addr),
+                  rel.eq(self._by_split({k: ctl.wo_lo * (k * M) for k in self._splits})
+                         - ctl.cbase),
+                  limit.eq(self.cout - ctl.cbase)]
+        if not self._paired:
+            with m.If(self.y_valid):
+                self._pool(m, pool_max, vals, 0)
+                with m.If(ctl.pool_last & (ctl.wo_cnt != 0)):
+                    m.d.sync += starts
+            return m
+        for half in range(2):  # the first channels, then (paired) the second ones
+            with m.If(self.y_valid & (self.y_second == half)):
+                self._pool(m, pool_max, vals, half * P)
+        with m.If(self._words_start()):
+            m.d.sync += starts
         return m
+
+    def _pool(self, m, pool_max, vals, base: int):
+        """PE j's output ``y[j]`` into the running maximum of value ``base + j``, latched
+        into ``vals`` on the pool window's last pixel."""
+        ctl = self.ctl
+        for j in range(self._P):
+            y, c = self.y[j], base + j
+            final = Mux(ctl.pool_first | (y > pool_max[c]), y, pool_max[c])
+            m.d.sync += pool_max[c].eq(final)
+            with m.If(ctl.pool_last):
+                m.d.sync += vals[c].eq(final)
+
+    def _words_start(self):
+        """A pixel's last output value is in: its words go out from the next cycle."""
+        start = self.y_valid & self.ctl.pool_last & (self.ctl.wo_cnt != 0)
+        if self._paired:  # after the second channel, in a paired pass
+            start = start & (self.y_second | ~self.pair)
+        return start
 
     def _split_word(self, m, k: int, rel, rel_bits: int, bounds, vals, active):
         """The output word and its enables when it holds k·M values of q // k bits:
         value p (at `hw.packing.sub_lane_offset`) is channel wo·k·M + p, i.e. PE rel + p,
         written when ``lo ≤ p < hi_pe`` and ``p < hi_c`` (``bounds``)."""
-        q, P, M, g = self._q, self._P, self._M, self._g
+        q, M, g = self._q, self._M, self._g
         lo, hi_pe, hi_c = bounds
         sw = q // k
         data_bits, granules = [C(0, q * M)], [[] for _ in range(q * M // g)]
@@ -130,7 +161,7 @@ class PoolWriteBack(wiring.Component):
             m.d.comb += pe.eq(rel + p)
             on = active & (lo <= p) & (hi_pe > p) & (hi_c > p)
             offset = sub_lane_offset(p, q, k)
-            data_bits.append(vals[pe[:bits(P - 1)]][:sw] << offset)
+            data_bits.append(vals[pe[:bits(len(vals) - 1)]][:sw] << offset)
             # an enable covers `g` bits: this value's, or (g > sw) also its neighbours',
             # which belong to this group or to no channel (`hw.plan.Plan.write_granularity`)
             for e in range(offset // g, (offset + sw - 1) // g + 1):

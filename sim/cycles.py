@@ -16,7 +16,9 @@ plan), summed over the pass's groups::
                  = max(W, M)                    (pixel-parallel depthwise, MODE_DWP)
                  = ⌈max(P, M) / pixels⌉         (MODE_DWP global average pool)
                  ≥ 2 where a group has one pixel (the next group's word is read ahead)
-    drain        = CONV_DRAIN + T + W           (T: adder-tree registers, `tree_stages`)
+                 ≥ W + 1 in a paired pass (its second sums a cycle behind: ≥ 2)
+    drain        = CONV_DRAIN + T + W           (T: adder-tree registers, `tree_stages`;
+                                                 + 1 in a paired pass)
                  = DWP_DRAIN + M + W            (MODE_DWP: the lane serializer)
 
 (`hw.plan` holds the constants and derives them from the pipeline's stages), and the
@@ -29,6 +31,10 @@ network ends with ``3·num_classes + 1`` argmax cycles (`hw.plan.argmax_cycles`)
   dwconv and avgpool. The first conv runs as a 1×1 conv over the loader's unrolled
   ``K²·Cin`` virtual channels; dense and avgpool take the whole input map as their
   kernel (one output pixel).
+- a paired pass (`hw.plan.pairs_channels`: a split conv or dense pass whose input
+  channels fit half the lanes' sub-lanes) has one group per 2P output channels, where
+  that saves cycles; PE j's two accumulators count twice in ``acc_updates`` and its two
+  sums in ``requant_ops``.
 - MODE_DWP (dwconv or global avgpool with P ≥ M, no fused pool, not the last pass): PE
   j computes output pixel ``x·P + j`` of a row's segment x, so ``pixels = Ho·⌈Wo/P⌉``
   segments; one group per channel word (⌈C/M⌉ groups), ``cg_cnt = 1``; the avgpool
@@ -52,7 +58,7 @@ from __future__ import annotations
 
 import math
 
-from hw.packing import PARAM_BITS
+from hw.packing import param_bits
 from hw.plan import MODE_DWP, PASS_LOAD, Plan, argmax_cycles, load_cycles, plan_network
 from intnet.contract import layer_widths
 from intnet.contract import macs as layer_macs
@@ -88,7 +94,7 @@ def memories(plan: Plan) -> list[dict]:
          "note": "the first pass's weights, F lanes a word"},
         {"name": "weights", "kind": "weight", "width_bits": plan.word_bits,
          "depth": max(1, plan.weight_depth), "instances": P},
-        {"name": "params", "kind": "param", "width_bits": PARAM_BITS,
+        {"name": "params", "kind": "param", "width_bits": param_bits(plan),
          "depth": plan.group_count, "instances": P},
         {"name": "image", "kind": "image", "width_bits": plan.image_word_bits,
          "depth": plan.image_depth, "instances": 1,
@@ -119,7 +125,7 @@ def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int) -> dict:
     F = plan.image_lanes
     widths = dict(weight_word_bits=plan.word_bits, act_word_bits=plan.word_bits,
                   first_weight_word_bits=plan.first_word_bits,
-                  image_word_bits=plan.image_word_bits, param_word_bits=PARAM_BITS)
+                  image_word_bits=plan.image_word_bits, param_word_bits=param_bits(plan))
 
     def zero_events() -> dict:
         return dict(cycles=0, mac_ops=0, first_mac_ops=0, mult_ops=0, first_mult_ops=0,
@@ -167,17 +173,19 @@ def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int) -> dict:
                     ev["adder_ops"] += M * (P - 1)
                 continue
             ev["first_adder_ops" if p.first else "adder_ops"] += steps * P * (lanes - 1)
-            ev["acc_updates"] += steps * P
+            sums = 2 if p.pair else 1  # a paired pass: two accumulators and sums per PE
+            ev["acc_updates"] += steps * P * sums
             ev["first_weight_reads" if p.first else "weight_reads"] += steps * P
             ev["active_pe_cycles"] += steps * min(P, p.cout - g.cbase)
             if p.first:
                 ev["first_active_pe_cycles"] += steps * min(P, p.cout - g.cbase)
             ev["image_reads" if p.first else "act_reads"] += rows * cols * g.cg_cnt
             if not p.last:
-                ev["requant_ops"] += p.pixels * P
+                ev["requant_ops"] += p.pixels * P * sums
                 ev["act_writes"] += p.ph * p.pw * g.wo_cnt
     out_layers = []
     split = {name: p.k_in for p in plan.passes for name in p.layer_names}
+    paired = {name for p in plan.passes if p.pair for name in p.layer_names}
     for layer, w in zip(layers, layer_widths(layers, q), strict=True):
         macs = layer_macs(layer)
         bound = math.ceil(macs / (P * M))
@@ -189,7 +197,8 @@ def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int) -> dict:
             lev["first_mac_ops"] = macs
         out_layers.append({"name": layer.name, "kind": layer.kind, "w_bits": w.w_bits or None,
                            "in_bits": w.in_bits, "out_bits": w.out_bits,
-                           "lane_split": split.get(layer.name, 1), "cycles": cyc,
+                           "lane_split": split.get(layer.name, 1),
+                           "channel_pairs": layer.name in paired, "cycles": cyc,
                            "physical_bound": bound, "macs": macs,
                            "ratio": round(cyc / bound, 4) if bound else None,
                            "events": lev})
@@ -207,6 +216,7 @@ def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int) -> dict:
         "ratio": round(total / bound, 4) if bound else None,
         "mac_ops": mac_ops,
         "q": q, "lane_bits": q, "lane_splits": list(plan.splits), "pe": P, "mult": M,
+        "channel_pairs": plan.pairs,
         "image_load_cycles": load_cycles(plan),
         "image_lanes": F,
         "layers": out_layers,

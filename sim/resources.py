@@ -237,11 +237,27 @@ def _requantizer_cost(q: int, acc_bits: int, board: Board) -> tuple[int, int, in
     return lut, ff, dsp
 
 
+def _pairing_cost(q: int, P: int, M: int, acc_bits: int) -> tuple[int, int, int, int]:
+    """Output-channel pairing (`hw.plan.pairs_channels`): per PE ``(LUT, lane FF,
+    hand-over FF)`` and the shared ``LUT`` of the operand half-word multiplexer, the lane
+    enables and the write-back's P more pooled values."""
+    sum_bits = product_bits(q, q) + max(1, (M - 1).bit_length())
+    # the second accumulator (adder, bias mux), the tree-output mux, the requantizer's
+    # input mux (acc, m, n)
+    lut = 2 * acc_bits + sum_bits + acc_bits + M_BITS + 6
+    ff = acc_bits + 2 * sum_bits  # acc2 and the two half sums beside the total
+    # the second sum with its m, n at the hand-over; the write-back's pooled value and
+    # running maximum of the PE's second channel
+    rq_ff = acc_bits + M_BITS + 6 + 2 * q
+    ctl = M // 2 * q + P * (M // 2) + 2 * P * q + M * q
+    return lut, ff, rq_ff, ctl
+
+
 def estimate_resources(memories: list[dict], q: int, pe_count: int, mults_per_pe: int,
                        board: Board | str, acc_bits: int = 32,
                        requantizers: int | None = None, mult_impl: str = "auto",
                        image_lanes: int | None = None, num_classes: int = 10,
-                       splits: tuple[int, ...] = (1,)) -> Resources:
+                       splits: tuple[int, ...] = (1,), paired: bool = False) -> Resources:
     """Estimate LUT, FF, DSP and BRAM36 of a P × M accelerator on ``board``.
 
     Parameters
@@ -270,6 +286,11 @@ def estimate_resources(memories: list[dict], q: int, pe_count: int, mults_per_pe
         The lane splits the network uses (`hw.plan.Plan.splits`): every lane gets k
         shift-add products of ``q // k`` bits, their sum and a multiplexer per k > 1, and
         the write-back a word multiplexer per k.
+    paired : bool
+        Whether some pass pairs output channels (the cycle model's ``channel_pairs``,
+        `hw.plan.pairs_channels`): every PE gets a second accumulator with its half-tree
+        registers and hand-over registers, the requantizer an input multiplexer, the
+        operands a half-word multiplexer and the write-back P more pooled values.
     """
     board = get_board(board)
     fam = board.family
@@ -297,18 +318,22 @@ def estimate_resources(memories: list[dict], q: int, pe_count: int, mults_per_pe
     split_lut = sum(k * lut_multiplier(q // k, q // k) + (k - 1) * (2 * (q // k) + 2)
                     + product_bits(q, q) for k in splits if k > 1)
     pe_lut = acc_bits * 3 + main_lut + first_lut + main.count * split_lut
+    pair_lut, pair_ff, pair_rq_ff, pair_ctl = _pairing_cost(q, p, m, acc_bits) if paired \
+        else (0, 0, 0, 0)
+    pe_lut += pair_lut
     rq_lut, rq_ff, rq_dsp = _requantizer_cost(q, acc_bits, board)
     dsp += requantizers * rq_dsp
     # control: the walker, sequencer, loader and argmax (an allowance), the operand
     # select and lane enables (P·M), the write-back's channel multiplexers, the logits
     ctl_lut = CONTROL_LUT + p * m + 2 * m * q + m * q * max(1, (p - 1).bit_length()) \
-        + 16 * num_classes + (len(splits) - 1) * m * q * (max(1, (p - 1).bit_length()) + 1)
+        + 16 * num_classes + (len(splits) - 1) * m * q * (max(1, (p - 1).bit_length()) + 1) \
+        + pair_ctl
     groups = {
         "always": CONTROL_FF + 32 * num_classes + mem_ff,
-        "lanes": p * (main_ff + acc_bits + 8 + m * q),
+        "lanes": p * (main_ff + acc_bits + 8 + m * q + pair_ff),
         "first": p * (first_ff + f * q) + f * INPUT_BITS,
         # the hand-over registers (accumulator, m, n, flags) and the requantizer stages
-        "requant": p * (acc_bits + M_BITS + 6) + requantizers * rq_ff,
+        "requant": p * (acc_bits + M_BITS + 6 + pair_rq_ff) + requantizers * rq_ff,
     }
     lut = ctl_lut + p * pe_lut + requantizers * rq_lut + lutram
     return Resources(lut=int(lut), ff=int(sum(groups.values())), dsp=int(dsp),

@@ -1,7 +1,8 @@
 """cocotb unit benches of the PE (both accumulate modes), the adder tree and the
 requantizer against numpy / `intnet.golden.requantize`, random data plus extremes; the
-split lanes for every (weight bits, activation bits) pair up to q and the requantizer's
-per-pass limit for every output width up to q (per-layer widths).
+split lanes for every (weight bits, activation bits) pair up to q, their two half sums
+when a pass pairs output channels, and the requantizer's per-pass limit for every output
+width up to q (per-layer widths).
 
 Top level: `hw.unit_bench.UnitBench`; its parameters come through the environment
 (``QSNAS_Q``, ``QSNAS_M``, ``QSNAS_ACC``, ``QSNAS_ACT_BITS``, ``QSNAS_TREE_W``,
@@ -16,7 +17,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge, Timer
 
 from hw.packing import sub_lane_offset
-from hw.plan import REQUANT_LATENCY, split_factors, tree_stages
+from hw.plan import REQUANT_LATENCY, pair_lanes, split_factors, tree_stages
 from intnet.contract import weight_range
 from intnet.golden import requantize
 
@@ -170,7 +171,8 @@ async def pe_matches_numpy(dut):
 
 def _split_steps(rng):
     """Per (w_bits, a_bits) pair up to Q, at the most sub-lanes holding both: extremes
-    and random vectors as (split log2, act word, weight word, Σ w·a)."""
+    and random vectors as (split log2, act word, weight word, Σ w·a, Σ w·a over the
+    values of the low half's lanes `hw.plan.pair_lanes`)."""
     steps = []
     for w_bits in range(1, Q + 1):
         for a_bits in range(1, Q + 1):
@@ -187,35 +189,55 @@ def _split_steps(rng):
                     weight = sum((int(x) & ((1 << (Q // k)) - 1)) << sub_lane_offset(p, Q, k)
                                  for p, x in enumerate(w))
                 act = sum(int(x) << sub_lane_offset(p, Q, k) for p, x in enumerate(a))
-                steps.append((k.bit_length() - 1, act, weight, int(np.dot(w, a))))
+                low = k * pair_lanes(M)
+                steps.append((k.bit_length() - 1, act, weight, int(np.dot(w, a)),
+                              int(np.dot(w[:low], a[:low]))))
     return steps
 
 
-@cocotb.test()
-async def split_lanes_match_numpy(dut):
-    """The q × q lanes at every split the lane width allows, one step a cycle, each step
-    its own pixel (bias 0): the accumulator shows Σ w·a 1 + T cycles later."""
+async def _split_sums(dut, pair: int) -> tuple[list, list]:
+    """The split steps through ``spe``, one a cycle, each its own pixel (biases 0, the
+    pass paired or not): the steps and each step's ``(acc, acc2)`` 1 + T cycles later."""
     await _reset(dut)
-    steps = _split_steps(np.random.default_rng(4))
+    steps = _split_steps(np.random.default_rng(4 + pair))
     lag = 1 + tree_stages(M)
     dut.spe__lane_en.value = (1 << M) - 1
     dut.spe__bias.value = 0
+    if pair_lanes(M):  # M = 1 has no halves: no pairing ports
+        dut.spe__bias2.value = 0
+        dut.spe__pair.value = pair
     dut.spe__first.value = 1
     got = []
     for t in range(len(steps) + lag):
         if t < len(steps):
-            split, act, weight, _ = steps[t]
+            split, act, weight = steps[t][:3]
             dut.spe__split.value = split
             dut.spe__act.value = act
             dut.spe__weight.value = weight
         dut.spe__valid.value = int(t < len(steps))
         await ReadOnly()
         if t >= lag:
-            got.append(_signed(int(dut.spe__acc.value.to_unsigned()), ACC))
+            acc2 = _signed(int(dut.spe__acc2.value.to_unsigned()), ACC) if pair else None
+            got.append((_signed(int(dut.spe__acc.value.to_unsigned()), ACC), acc2))
         await RisingEdge(dut.clk)
         await Timer(1, unit="ns")
     dut.spe__valid.value = 0
-    assert got == [s[3] for s in steps]
+    return steps, got
+
+
+@cocotb.test()
+async def split_lanes_match_numpy(dut):
+    """The q × q lanes at every split the lane width allows: the accumulator shows Σ w·a."""
+    steps, got = await _split_sums(dut, 0)
+    assert [acc for acc, _ in got] == [s[3] for s in steps]
+
+
+@cocotb.test(skip=not pair_lanes(M))
+async def paired_halves_match_numpy(dut):
+    """A paired pass (`hw.plan.pairs_channels`): the low half's lanes sum into the
+    accumulator, the rest into the second one, at every split."""
+    steps, got = await _split_sums(dut, 1)
+    assert got == [(low, total - low) for _, _, _, total, low in steps]
 
 
 @cocotb.test()

@@ -2,8 +2,9 @@
 
 Hypothesis draws the layer chain (kinds, kernel sizes, strides, odd map sizes, channel
 counts), q, P, M, the weight mode (random or every weight at an extreme) and images;
-half the networks are mixed-precision: every weighted layer at its own width 1..B on
-lanes of B bits (B from the widest layer up to 8), so lanes split where layers fit;
+a third of the networks are uniform, a third mixed (every weighted layer at its own width
+1..q on q-bit lanes, so lanes split where layers fit) and a third narrow (widths up to
+q div 4 on 4- to 8-bit lanes, so narrow layers with few input channels pair channels);
 the accelerator runs in Amaranth's simulator and every logit and the cycle count must
 match the golden and cycle models. The CI budget is small; ``QSNAS_FUZZ_EXAMPLES=N``
 raises it (see docs/reliability.md for the figures of the long runs).
@@ -15,6 +16,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hw.plan import plan_network
 from intnet import golden
 from intnet.arch import LayerSpec, with_widths
 from intnet.contract import conv_out
@@ -26,13 +28,14 @@ EXAMPLES = int(os.environ.get("QSNAS_FUZZ_EXAMPLES", "15"))
 
 
 @st.composite
-def networks(draw):
+def networks(draw, hidden_dense: bool | None = None):
     """A layer chain the generator accepts: conv or dense first, maxpool after a conv or
-    dwconv, global avgpool then dense layers only."""
+    dwconv, global avgpool then dense layers only; a hidden dense layer before the last
+    one when ``hidden_dense`` (drawn when None)."""
     h, w = draw(st.integers(1, 7)), draw(st.integers(1, 7))
     c = draw(st.integers(1, 3))
     shape = (h, w, c)
-    if draw(st.integers(0, 7)) == 0:  # a dense first layer on the flattened image
+    if hidden_dense is None and draw(st.integers(0, 7)) == 0:  # a dense first layer
         hidden = draw(st.integers(1, 6))
         return [LayerSpec("fc0", "dense", (h * w * c,), (hidden,)),
                 LayerSpec("fc", "dense", (hidden,), (draw(st.integers(2, 5)),))]
@@ -65,7 +68,7 @@ def networks(draw):
             pooled = True
         shape = out
     n_in = int(np.prod(shape))
-    if draw(st.booleans()):  # a hidden dense layer
+    if draw(st.booleans()) if hidden_dense is None else hidden_dense:  # a hidden dense layer
         hidden = draw(st.integers(1, 6))
         layers.append(LayerSpec("fc0", "dense", (n_in,), (hidden,)))
         n_in = hidden
@@ -73,24 +76,64 @@ def networks(draw):
     return layers
 
 
+@st.composite
+def designs(draw):
+    """``(specs, lane_bits, pe, mult)``: a third uniform (every layer at q), a third mixed
+    (every weighted layer at its own width 1..q on q-bit lanes, so lanes split where
+    layers fit), a third narrow (widths 1..q div 4 on lanes of 4 to 8 bits, mostly 8, with
+    a hidden dense layer and M ≥ 2: layers split 2 or 4 ways, and conv or dense layers
+    whose few input channels fill half the sub-lanes pair their output channels,
+    `hw.plan.pairs_channels`)."""
+    widths = draw(st.sampled_from(["uniform", "mixed", "narrow"]), label="widths")
+    narrow = widths == "narrow"
+    specs = draw(networks(hidden_dense=True if narrow else None), label="specs")
+    q = draw(st.sampled_from([4, 6, 8, 8, 8]) if narrow else st.integers(1, 8), label="q")
+    pe = draw(st.integers(1, 5), label="pe")
+    mult = draw(st.integers(2 if narrow else 1, 5), label="mult")
+    if widths != "uniform":
+        weighted = [s for s in specs if s.kind in ("conv", "dwconv", "dense")]
+        top = q // 4 or 1 if narrow else q
+        bits = draw(st.lists(st.integers(1, top), min_size=len(weighted),
+                             max_size=len(weighted)), label="bits")
+        specs = with_widths(specs, bits)
+    return specs, q, pe, mult
+
+
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(specs=networks(), q=st.integers(1, 8), pe=st.integers(1, 5), mult=st.integers(1, 5),
-       mode=st.sampled_from(["random", "random", "max", "min"]), seed=st.integers(0, 2**16),
-       data=st.data())
-def test_random_networks_match_golden(specs, q, pe, mult, mode, seed, data):
-    lane_bits = q
-    if data.draw(st.booleans(), label="mixed"):  # per-layer widths 1..q on q-bit lanes
-        weighted = [s for s in specs if s.kind in ("conv", "dwconv", "dense")]
-        bits = data.draw(st.lists(st.integers(1, q), min_size=len(weighted),
-                                  max_size=len(weighted)), label="bits")
-        specs = with_widths(specs, bits)
-    net = random_network(specs, q, seed=seed, mode=mode)
+@given(design=designs(), mode=st.sampled_from(["random", "random", "max", "min"]),
+       seed=st.integers(0, 2**16))
+def test_random_networks_match_golden(design, mode, seed):
+    specs, lane_bits, pe, mult = design
+    net = random_network(specs, lane_bits, seed=seed, mode=mode)
     rng = np.random.default_rng(seed)
     images = rng.integers(0, 256, size=(2, *specs[0].in_shape))
     if mode != "random":
         images[0] = 255 if mode == "max" else 0
     got = run_amaranth(net, pe, mult, images, lane_bits=lane_bits)
     want = golden.run(net, images)
-    assert np.array_equal(np.asarray(got["logits"]), want), (specs, q, pe, mult, mode)
+    assert np.array_equal(np.asarray(got["logits"]), want), (specs, lane_bits, pe, mult, mode)
     assert got["cycles"] == [cycle_model(specs, lane_bits, pe, mult)["cycles"]] * len(images)
+
+
+DRAWN = {"designs": 0, "split": 0, "paired": 0}
+
+
+@settings(max_examples=300, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(design=designs())
+def _count_modes(design):
+    specs, lane_bits, pe, mult = design
+    plan = plan_network(specs, lane_bits, pe, mult)
+    DRAWN["designs"] += 1
+    DRAWN["split"] += plan.splits != (1,)
+    DRAWN["paired"] += plan.pairs
+
+
+def test_the_fuzzer_draws_split_and_paired_passes():
+    """The strategy reaches the modes the fuzzer is meant to check: of 300 designs (plans
+    only, no simulation; 102 split and 30 paired when written) at least a fifth split
+    lanes and one in fifteen pairs output channels."""
+    _count_modes()
+    assert DRAWN["designs"] >= 300
+    assert DRAWN["split"] >= 60 and DRAWN["paired"] >= 20, DRAWN

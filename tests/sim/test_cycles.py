@@ -131,3 +131,47 @@ def test_narrow_layers_run_more_products_per_cycle_on_the_same_array():
     assert rows["mixed"]["conv2"]["cycles"] == rows["wide"]["conv2"]["cycles"]
     energy = {b: layer_energies(s, 8, 8, 8) for b, s in (("wide", wide), ("mixed", mixed))}
     assert energy["mixed"]["conv3"] < energy["wide"]["conv3"] / 2
+
+
+@pytest.mark.parametrize("arch", ["vgg", "mobilenet"])
+def test_every_narrow_conv_layer_takes_at_most_half_the_cycles(arch):
+    """Issue 14: on the 8 × 8 array of 8-bit lanes, every layer at 2-bit weights and
+    activations that runs on the split lanes (vgg conv2, conv3; mobilenet pw2–pw4) takes
+    at most half its cycles at 8 bits; vgg conv2 (16 input channels: half of the 32
+    sub-lanes) gets there by pairing output channels. mobilenet's pw1 writes 8-value
+    words for the depthwise layer after it: its 4 output words a pixel bound it."""
+    from intnet.arch import with_widths
+
+    specs = network_specs(arch, 1.0, (28, 28, 1), 10)
+    rows = {b: {x["name"]: x for x in cycle_model(with_widths(specs, b), 8, 8, 8)["layers"]}
+            for b in (8, 2)}
+    split = [n for n, x in rows[2].items()
+             if x["lane_split"] == 4 and x["cycles"] and n != "fc"]
+    assert split == (["conv2", "conv3"] if arch == "vgg" else ["pw1", "pw2", "pw3", "pw4"])
+    for name in split:
+        if name != "pw1":
+            assert 2 * rows[2][name]["cycles"] <= rows[8][name]["cycles"], name
+    paired = [n for n, x in rows[2].items() if x["channel_pairs"] and x["cycles"]]
+    assert paired == (["conv2"] if arch == "vgg" else [])
+    if arch == "vgg":
+        conv2 = rows[2]["conv2"]
+        assert conv2["cycles"] == 3_545  # 2 groups of 16 channels: 4·49·9 each, + 17
+        assert 4 * conv2["cycles"] < rows[8]["conv2"]["cycles"] + 100
+        # two sums per PE and pixel: twice the accumulator updates and requantizations
+        # of the unpaired schedule's half as many groups
+        assert conv2["events"]["requant_ops"] == 2 * 2 * 196 * 8
+        assert conv2["events"]["acc_updates"] == 2 * 2 * 196 * 9 * 8
+    else:
+        assert rows[2]["pw1"]["cycles"] == 800  # 196 pixels × 4 words + 16
+
+
+def test_paired_plans_widen_the_parameter_words():
+    from intnet.arch import with_widths
+
+    specs = network_specs("vgg", 1.0, (28, 28, 1), 10)
+    paired, plain = (cycle_model(with_widths(specs, b), 8, 8, 8) for b in (2, [8, 2, 2, 8]))
+    assert (paired["channel_pairs"], plain["channel_pairs"]) == (True, False)
+    width = {r: {m["name"]: m["width_bits"] for m in x["memories"]}["params"]
+             for r, x in (("paired", paired), ("plain", plain))}
+    assert width == {"paired": 108, "plain": 54}
+    assert paired["events"]["param_word_bits"] == 108

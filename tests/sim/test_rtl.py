@@ -148,3 +148,12 @@ def test_image_progress_shows_each_finished_image(tmp_path, capsys):
     with _ImageProgress(path, 3, "RTL", False, interval=0.05):  # --quiet: nothing
         time.sleep(0.2)
     assert capsys.readouterr().err == ""
+
+
+def test_paired_output_channels_bit_exact():
+    """vgg s = 0.5 at 2-bit middle layers on 8-bit lanes, P = M = 4: conv2's 8 input
+    channels fill 2 of the 4 lanes, so it pairs output channels (more in
+    test_rtl_matrix.py behind --runslow)."""
+    from tests.sim.test_rtl_matrix import check_paired
+
+    check_paired("vgg", 0.5, (2, 2, 2, 8), 4, 4, ["conv2"], IMAGES[:2])

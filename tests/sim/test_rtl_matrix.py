@@ -44,3 +44,34 @@ def test_mixed_width_matrix(arch, bits, pe, mult):
     r = run_rtl(net, pe, mult, images)
     assert r["mismatches"] == 0
     assert r["cycles"] == [network_cycle_model(net, pe, mult)["cycles"]] * 10
+
+
+# output-channel pairing (`hw.plan.pairs_channels`): 2- or 4-bit middle layers on 8-bit
+# lanes whose input channels fill at most half the sub-lanes (the passes named pair)
+PAIRED = [("vgg", 1.0, (2, 2, 2, 8), (8, 8), ["conv2"]),
+          ("vgg", 0.5, (2, 2, 2, 8), (3, 5), ["conv2"]),
+          ("vgg", 0.5, (2, 2, 2, 8), (8, 8), ["conv2", "conv3"]),
+          ("vgg", 0.5, (4, 4, 4, 8), (8, 8), ["conv2"]),
+          ("mobilenet", 0.5, (8, 2, 2, 2, 2, 2, 2, 2, 2, 8), (3, 5), ["pw1"])]
+
+
+def check_paired(arch, s, bits, pe, mult, paired, images):
+    """Every logit of ``images`` equal to golden and the cycles to the model, on a design
+    whose ``paired`` passes pair output channels."""
+    from hw.plan import plan_network
+    from intnet.arch import network_specs, with_widths
+    from intnet.synthetic import random_network
+
+    specs = with_widths(network_specs(arch, s, (28, 28, 1), 10), list(bits))
+    assert [p.name for p in plan_network(specs, 8, pe, mult).passes if p.pair] == paired
+    net = random_network(specs, 8, seed=sum(bits) + pe, arch=arch)
+    r = run_rtl(net, pe, mult, images)
+    assert r["mismatches"] == 0
+    assert r["cycles"] == [network_cycle_model(net, pe, mult)["cycles"]] * len(images)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch,s,bits,array,paired", PAIRED)
+def test_paired_matrix(arch, s, bits, array, paired):
+    images = np.random.default_rng(9).integers(0, 256, size=(10, 28, 28, 1)).astype(np.uint8)
+    check_paired(arch, s, bits, *array, paired, images)
