@@ -144,6 +144,28 @@ def test_open_flow_boards_are_priced_at_their_design_clock(fake):
         assert slow["energy_uj"] > row["energy_uj"]  # more static energy per inference
 
 
+def test_a_paired_design_is_priced_with_its_paired_hardware():
+    """uniform 2 on 8-bit lanes at 8 x 8 pairs output channels (vgg conv2): the design
+    search prices the second accumulators and requantizer inputs it builds."""
+    from intnet.arch import with_widths
+    from intnet.contract import accumulator_bits
+    from sim.cycles import cycle_model
+    from sim.resources import estimate_resources
+
+    layers = with_widths(network_specs("vgg", 1.0, (28, 28, 1), 10), 2)
+    cm = cycle_model(layers, 8, 8, 8)
+    assert cm["channel_pairs"]
+    row = evaluate(layers, 8, 8, 8, "arty_a7_35", mult_impl="lut")
+
+    def lut(paired):
+        return estimate_resources(cm["memories"], 8, 8, 8, "arty_a7_35",
+                                  acc_bits=accumulator_bits(layers, 8), mult_impl="lut",
+                                  image_lanes=cm["image_lanes"], num_classes=10,
+                                  splits=tuple(cm["lane_splits"]), paired=paired).lut
+
+    assert row["lut"] == lut(True) > lut(False)
+
+
 def run_cli(argv):
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command", required=True)
