@@ -437,12 +437,15 @@ def run(plan: Plan, selected: list[str], command: str, out_dir: Path | None = No
     results = {"version": RESULTS_VERSION, "command": command, "quick": plan.quick,
                "threads": plan.threads, "date_utc": date,
                "machine": machine(), "plan": json.loads(json.dumps(dataclasses.asdict(plan))),
-               "sections": {name: {"status": "pending"} for name in SECTIONS}}
+               # the sections this run does not measure are kept from the start, so that
+               # the partial results written after each section never drop them
+               "sections": {name: ({"status": "pending"} if name in selected
+                                   else (keep or {}).get(name, {"status": "skipped"}))
+                            for name in SECTIONS}}
     bar = tqdm(SECTIONS, desc="bench", file=sys.stderr, unit="section")
     for name in bar:
         bar.set_postfix_str(name)
         if name not in selected:
-            results["sections"][name] = (keep or {}).get(name, {"status": "skipped"})
             continue
         t0 = time.perf_counter()
         try:

@@ -276,6 +276,25 @@ def test_only_keeps_the_other_sections_of_the_last_run(tmp_path):
     assert new["sections"]["cycles"]["command"].startswith("python -m bench --only cycles")
 
 
+def test_partial_results_keep_the_sections_not_measured(monkeypatch, tmp_path):
+    """The results written after each section (they survive an interrupted run) hold the
+    kept sections of the last run from the first write on, not "pending"."""
+    import bench.__main__ as bench_main
+
+    writes = []
+    monkeypatch.setattr(bench_main, "write_outputs",
+                        lambda results, out: writes.append(copy.deepcopy(results)))
+    monkeypatch.setitem(bench_main.RUNNERS, "cycles", lambda plan: {"measured": True})
+    kept = {"soak": {"status": "ok", "data": {"images": 400}, "date_utc": "2030-01-02"}}
+    bench_main.run(bench_main.Plan(), ["cycles"], "python -m bench --only cycles", tmp_path,
+                   keep=kept)
+    assert len(writes) == 1
+    sections = writes[0]["sections"]
+    assert sections["soak"] == kept["soak"] and sections["cycles"]["status"] == "ok"
+    assert {s["status"] for n, s in sections.items() if n not in ("soak", "cycles")} == {
+        "skipped"}
+
+
 def test_render_is_deterministic_and_strict():
     r = results_dict()
     assert render(r) == render(copy.deepcopy(r))
