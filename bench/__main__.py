@@ -347,8 +347,9 @@ def _secs(value) -> str:
     if value is None:
         return "–"
     value = float(value)
-    if value >= 60:
-        return f"{int(value // 60)} min {value % 60:.0f} s"
+    if value >= 59.95:  # whole seconds from here: 419.6 s is "7 min 0 s", not "6 min 60 s"
+        whole = round(value)
+        return f"{whole // 60} min {whole % 60} s"
     return f"{value:.1f} s"
 
 

@@ -1,6 +1,7 @@
 """Per-layer widths on one array: the same network at uniform 8, uniform 2 and mixed
 widths on the same 8-bit lanes (P × M), per layer: cycles (the cycle model, equal to the
-RTL's), lane split and energy; per design: cycles, energy, BRAM36 and LUT estimates."""
+RTL's), lane split, output-channel pairing and energy; per design: cycles, energy,
+BRAM36 and LUT estimates."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ def measure(arch: str, s: float, lane_bits: int, pe: int, mult: int, designs: di
             "energy_uj": row["energy_uj"], "bram36": row["bram36"], "lut": row["lut"],
             "layers": [{"name": layer["name"], "w_bits": layer["w_bits"],
                         "in_bits": layer["in_bits"], "lane_split": layer["lane_split"],
+                        "paired": bool(layer.get("channel_pairs")),
                         "cycles": layer["cycles"], "energy_uj": energy[layer["name"]]}
                        for layer in cm["layers"] if layer["cycles"]]})
     return {"arch": arch, "s": s, "lane_bits": lane_bits, "pe": pe, "mult": mult,

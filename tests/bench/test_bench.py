@@ -305,6 +305,7 @@ def test_render_is_deterministic_and_strict():
 
 def test_filters():
     assert _secs(59.94) == "59.9 s" and _secs(61) == "1 min 1 s" and _secs(None) == "–"
+    assert _secs(419.6) == "7 min 0 s" and _secs(59.96) == "1 min 0 s"
     assert _found(None) == "none" and _found([1, 2.0]) == "⟨1, 2⟩"
     assert _found([[1, 0.25], [8, 1.5]]) == "⟨1, 0.25⟩, ⟨8, 1.5⟩"
 
