@@ -1,7 +1,8 @@
 """``python -m sim cycles``: the cycle model of a bundle on a P×M array, as a table.
 
 Per layer: kind, bit widths (weights / input / output), the lane split (k values of
-lane_bits/k bits per lane), cycles, the physical bound
+lane_bits/k bits per lane; "×2" where the layer pairs output channels), cycles, the
+physical bound
 ⌈MACs/(P·M)⌉, their ratio and the energy per inference (the energy model on that layer's
 own event counts, on ``--board`` at its clock). ``--json FILE`` writes the cycle model's
 whole JSON (`sim.cycles.network_cycle_model`, the keys of ARCHITECTURE.md).
@@ -27,7 +28,9 @@ def table(net, cycles: dict, energies: list[float]) -> str:
     for layer, energy in zip(cycles["layers"], energies, strict=True):
         ratio = "-" if layer["ratio"] is None else f"{layer['ratio']:.2f}"
         rows.append((layer["name"], layer["kind"], _widths(by_name[layer["name"]]),
-                     f"{layer['lane_split']}", f"{layer['cycles']:,}",
+                     # "×2": a second output channel on the idle half of the sub-lanes
+                     f"{layer['lane_split']}" + (" ×2" if layer.get("channel_pairs") else ""),
+                     f"{layer['cycles']:,}",
                      f"{layer['physical_bound']:,}", ratio, f"{energy:.5f}"))
     total_ratio = "-" if cycles["ratio"] is None else f"{cycles['ratio']:.2f}"
     rows.append(("total", "", "", "", f"{cycles['cycles']:,}", f"{cycles['physical_bound']:,}",

@@ -175,3 +175,20 @@ def test_paired_plans_widen_the_parameter_words():
              for r, x in (("paired", paired), ("plain", plain))}
     assert width == {"paired": 108, "plain": 54}
     assert paired["events"]["param_word_bits"] == 108
+
+
+def test_the_table_marks_the_layers_that_pair_output_channels():
+    """`sim cycles`: a layer whose input channels fill half the sub-lanes shows its split
+    and "×2" (a second output channel); the others only their split."""
+    from intnet.arch import network_specs, with_widths
+    from intnet.synthetic import random_network
+    from sim.cycles_cli import table
+
+    specs = with_widths(network_specs("vgg", 1.0, (28, 28, 1), 10), 2)
+    net = random_network(specs, 2, seed=0)
+    cycles = cycle_model(specs, 8, 8, 8)
+    rows = {line.split()[0]: line.split() for line in
+            table(net, cycles, [0.0] * len(cycles["layers"])).splitlines()[2:-2]}
+    assert rows["conv2"][3:5] == ["4", "×2"]
+    assert rows["conv3"][3] == "4" and rows["conv3"][4] != "×2"
+    assert rows["conv1"][3] == "1" and rows["conv1"][4] != "×2"
