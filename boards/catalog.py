@@ -124,6 +124,9 @@ class Board:
     dsp_primitive: str = ""  # the hard multiplier cell, as synthesis names it
     dsp_a_bits: int = 0  # multiplier port widths of one DSP slice
     dsp_b_bits: int = 0
+    # whether a port takes an unsigned operand at its full width (a signedness flag per
+    # port, as SB_MAC16 and MULT18X18D have) instead of two's complement only (DSP48)
+    dsp_unsigned_ports: bool = False
     # The narrowest product Yosys maps to a DSP (mul2dsp DSP_Y_MINWIDTH, or the product
     # of DSP_A/B_MINWIDTH where only those are set).
     dsp_min_product_bits: int = 0
@@ -223,6 +226,7 @@ class _ICE40Board(Board):
     family = "ice40"
     dsp_primitive = "SB_MAC16"  # FPGA-DS-02008, DSP block: 16 × 16 multiply-accumulate
     dsp_a_bits, dsp_b_bits = 16, 16
+    dsp_unsigned_ports = True  # FPGA-TN-02007 (iCE40 DSP): A_SIGNED, B_SIGNED per port
     dsp_min_product_bits = 11  # synth_ice40 -dsp: mul2dsp -D DSP_Y_MINWIDTH=11
     # FPGA-DS-02008 (iCE40 UltraPlus data sheet), sysMEM EBR: 4 Kbit, these four shapes.
     block_ram_bits = 4096
@@ -258,6 +262,7 @@ class _ECP5Board(Board):
     family = "ecp5"
     dsp_primitive = "MULT18X18D"  # FPGA-TN-02205, ECP5 sysDSP Usage Guide
     dsp_a_bits, dsp_b_bits = 18, 18
+    dsp_unsigned_ports = True  # FPGA-TN-02205: SIGNEDA, SIGNEDB per port
     dsp_min_product_bits = 4  # synth_ecp5 sets only DSP_A/B_MINWIDTH=2
     # FPGA-TN-02204 (ECP5 Memory Usage Guide), DP16KD: 18 Kbit; 36 bits wide only as a
     # pseudo-dual-port memory (one read, one write port: how the buffers and ROMs use it).

@@ -35,9 +35,9 @@ UTILIZATION_GUIDELINES = {"lut": 0.70, "ff": 0.50, "dsp": 0.80, "bram36": 0.80}
 # the flip-flop it drives: the FF share above is a rule for Xilinx slices (control sets),
 # not for it. There the LUT and FF lines give way to one on logic cells: an estimate of
 # PACKING × (LUT + FF) cells, at most LOGIC_CELL_SHARE of the device. nextpnr-ice40 placed
-# 0.72-0.84 × (LUT + FF) of the estimate in five builds (P 1 on digits; M 2, 8, 16 at q 2
-# s 0.25, M 16 at q 2 s 0.5, M 8 at q 3 s 0.5: 3,035 to 4,332 cells, all routed at
-# 33.75-39.75 MHz); docs/energy.md.
+# 0.72-0.84 × (LUT + FF) of the estimate in six builds (digits; P 1 with M 2, 8, 16 at q 2
+# s 0.25, M 16 at q 2 s 0.5, M 8 at q 3 s 0.5, and P 2 M 8 at q 2 s 0.25: 3,035 to 4,365
+# cells, all routed at 33.75-39.75 MHz); docs/energy.md.
 LOGIC_CELL_FAMILIES = frozenset({"ice40"})
 LOGIC_CELL_PACKING = 0.85
 LOGIC_CELL_SHARE = 0.90

@@ -230,7 +230,9 @@ def _requantizer_cost(q: int, acc_bits: int, board: Board) -> tuple[int, int, in
     accumulator times ``m`` (a DSP each, one-bit pieces in fabric), two sum levels,
     the coarse and fine shift muxes and the clamp."""
     pieces = [min(16, acc_bits - lo) for lo in range(0, acc_bits, 16)]
-    dsp = sum(1 for w in pieces if w > 1) * ceil_div(M_BITS + 1, board.dsp_b_bits)
+    # m is unsigned: M_BITS on a port with a signedness flag, one more in two's complement
+    m_bits = M_BITS + (0 if board.dsp_unsigned_ports else 1)
+    dsp = sum(1 for w in pieces if w > 1) * ceil_div(m_bits, board.dsp_b_bits)
     width = acc_bits + M_BITS
     lut = 2 * width + width // 4 + 2 * (9 + q) + 2 * (q + 1) + q
     ff = 2 * width + 9 + q + 8 + q
