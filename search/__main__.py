@@ -135,11 +135,12 @@ def main(argv=None) -> int:
         raise UserError(str(e)) from None
     check_data_files(args.dataset, args.data_dir)
     _check_tools(args)
+    lean = None  # the mixed search's least-weight network, when it is another
     try:
         if args.mixed:
             from search.mixed import run_mixed
 
-            result, net = run_mixed(cfg, args.trials, rtl_images=args.rtl_images)
+            result, net, lean = run_mixed(cfg, args.trials, rtl_images=args.rtl_images)
         elif args.strategy == "bo":
             result, net = run_bo(cfg, args.trials, rtl_images=args.rtl_images)
         else:
@@ -148,7 +149,7 @@ def main(argv=None) -> int:
         raise UserError(str(e)) from None
     try:
         with atomic_directory(out) as tmp:
-            write_search(result, net, tmp)
+            write_search(result, net, tmp, least_weight=lean)
     except OSError as e:
         raise UserError(f"cannot write to {out}: {e.strerror}") from None
     c, m = result["chosen"], result["measured"]

@@ -278,7 +278,8 @@ class MixedStudy:
 
 
 def run_mixed(cfg, trials: int, rtl_images: int = 0):
-    """The mixed-precision search; returns ``(search.json content, chosen IntegerNetwork)``."""
+    """The mixed-precision search; returns ``(search.json content, chosen IntegerNetwork,
+    least-weight IntegerNetwork or None where it is the chosen one)``."""
     import time
     from functools import partial
 
@@ -301,9 +302,9 @@ def run_mixed(cfg, trials: int, rtl_images: int = 0):
     chosen, lean = min(feasible, key=rank), min(feasible, key=rank_weight)
     measured, net = measure_network(cfg, chosen.bits, chosen.s, rtl_images)
     if lean is chosen:
-        lean_measured = measured
+        lean_measured, lean_net = measured, None
     else:
-        lean_measured, _ = measure_network(cfg, lean.bits, lean.s, rtl_images)
+        lean_measured, lean_net = measure_network(cfg, lean.bits, lean.s, rtl_images)
     names = [spec.name for spec in layers]
     result = {
         "target_acc": cfg.target_acc, "arch": cfg.arch, "dataset": cfg.dataset,
@@ -325,7 +326,7 @@ def run_mixed(cfg, trials: int, rtl_images: int = 0):
         "trained": sum(p.accuracy is not None for p in every),
         "wall_seconds": round(time.perf_counter() - t0, 1),
     }
-    return result, net
+    return result, net, lean_net
 
 
 def warm_study(cfg, walked) -> tuple[MixedStudy, list]:

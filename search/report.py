@@ -7,6 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
+# the mixed search's least-weight network, where it is not the chosen one
+LEAST_WEIGHT_BUNDLE = "least_weight_bundle"
+
 
 def pareto_front(points: list[tuple[float, float]]) -> list[int]:
     """Indices of the points (energy, accuracy) not dominated by another (less energy and
@@ -117,7 +120,7 @@ def _least_weight_lines(result: dict) -> list[str]:
     return ["", f"Least weight memory: widths {','.join(map(str, lean['bits']))}, "
             f"s = {lean['s']:g}, P = {lean['pe']}, M = {lean['mult']}: {m['weight_bits']:,} "
             f"weight bits, accuracy {m['accuracy']:.4f}, {m['energy_uj']:.4f} µJ (measured; "
-            f"its bundle is not written: `python -m model train --bits` makes it)."]
+            f"its bundle: `{LEAST_WEIGHT_BUNDLE}/`)."]
 
 
 def _sample_rows(result: dict) -> list[str]:
@@ -133,15 +136,18 @@ def _sample_rows(result: dict) -> list[str]:
     return lines
 
 
-def write_search(result: dict, net, out: Path) -> None:
+def write_search(result: dict, net, out: Path, least_weight=None) -> None:
     """``search.json``, ``pareto.png``, ``search.md`` and the chosen network's bundle
-    (``bundle/``) into ``out``."""
+    (``bundle/``) into ``out``; the mixed search's least-weight network, where it is
+    another, in `LEAST_WEIGHT_BUNDLE`."""
     from intnet.bundle import save_bundle
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "search.json").write_text(json.dumps(result, indent=1) + "\n")
     plot_pareto(result, out / "pareto.png")
     save_bundle(net, out / "bundle")
+    if least_weight is not None:
+        save_bundle(least_weight, out / LEAST_WEIGHT_BUNDLE)
     p, m = result["predicted"], result["measured"]
     lines = [
         f"# QS-NAS search: {result['arch']} on {result['dataset']}, target accuracy "

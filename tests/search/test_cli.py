@@ -87,6 +87,25 @@ def test_mixed_search_writes_its_policy_bundle_and_pareto(tmp_path):
     assert front[0] == (best["energy_uj"], best["weight_bits"])
     assert front[-1][1] == least["weight_bits"] and front == sorted(front)
     assert all(w1 > w2 for (_, w1), (_, w2) in zip(front, front[1:], strict=False))
+    # the least-weight network's bundle sits beside the chosen one's where it is another
+    lean_dir = out / "least_weight_bundle"
+    if (lean["bits"], lean["s"]) == (c["bits"], c["s"]):
+        assert not lean_dir.exists()
+    else:
+        from intnet.bundle import load_bundle
+
+        lean_net = load_bundle(lean_dir)
+        assert [lay.w_bits for lay in lean_net.layers if lay.w_bits] == lean["bits"]
+        assert lean_net.s == lean["s"]
+    # whichever it was here: a least-weight network that is another gets its own bundle
+    from intnet.bundle import load_bundle
+    from search.report import write_search
+
+    other = dict(r, least_weight=dict(lean, bits=[8] * len(lean["bits"])))
+    write_search(other, load_bundle(out / "bundle"), tmp_path / "w",
+                 least_weight=load_bundle(out / "bundle"))
+    assert (tmp_path / "w" / "least_weight_bundle" / "manifest.json").exists()
+    assert "its bundle: `least_weight_bundle/`" in (tmp_path / "w" / "search.md").read_text()
     rtl = r["measured"]["rtl"]
     if rtl["run"]:  # a uniform choice, or hardware that takes per-layer widths
         assert rtl["mismatches"] == 0 and rtl["cycles_match_model"]
