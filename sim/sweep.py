@@ -163,10 +163,13 @@ def register(subparsers) -> None:
                         "none, every layer at q)")
     p.add_argument("--s", required=True, metavar="LIST",
                    help="width scales, e.g. 0.5,1,2 (required)")
-    p.add_argument("--pe", default="1,2,4,8,16", metavar="LIST",
-                   help="processing engines P (default 1,2,4,8,16)")
-    p.add_argument("--mult", default="1,2,4,8,16", metavar="LIST",
-                   help="multiplier lanes per PE M (default 1,2,4,8,16)")
+    # the candidates codegen build and the search choose among, so that the sweep's
+    # "best" is the array they pick
+    sizes = ",".join(map(str, ARRAY_SIZES))
+    p.add_argument("--pe", default=sizes, metavar="LIST",
+                   help=f"processing engines P (default {sizes}: search.design.ARRAY_SIZES)")
+    p.add_argument("--mult", default=sizes, metavar="LIST",
+                   help=f"multiplier lanes per PE M (default {sizes})")
     p.add_argument("--board", default=DEFAULT_BOARD,
                    help=f"target board: {', '.join(board_names())} (default {DEFAULT_BOARD})")
     p.add_argument("--clock-mhz", type=float, default=None,
