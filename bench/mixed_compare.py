@@ -85,11 +85,11 @@ def exhaustive_row(cfg: SearchConfig, grid: dict, rtl_images: int) -> dict | Non
 
 
 def search_row(method: str, run, cfg: SearchConfig, *args) -> dict:
-    """One search (``run(cfg, *args) -> (result, net)``), charged as the module says; a
-    mixed search's least-weight design rides along as ``least_weight`` (a row)."""
+    """One search (``run(cfg, *args) -> (result, chosen net, …)``), charged as the module
+    says; a mixed search's least-weight design rides along as ``least_weight`` (a row)."""
     t0 = time.perf_counter()
     try:
-        result, _ = run(cfg, *args)
+        result = run(cfg, *args)[0]
     except ValueError as e:  # e.g. nothing measured feasible: the row says so
         return {"method": method, "error": str(e)}
     wall = time.perf_counter() - t0

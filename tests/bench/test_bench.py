@@ -194,6 +194,20 @@ def test_probe_widths_are_the_split_and_staircase_proposals_at_the_uniform_q():
                    ((8, 7, 5, 6), "weight staircase")]
 
 
+@pytest.mark.parametrize("extra", [(), (None,)])
+def test_search_row_takes_every_search_s_result(extra):
+    """run_search and run_bo return (result, net), run_mixed (result, net, least-weight
+    net): the bench row reads the result of each (a 3-tuple broke the mixed rows once)."""
+    from bench.mixed_compare import search_row
+    from search.qsnas import DESIGN_KEYS, SearchConfig
+
+    measured = {"accuracy": 0.98, "rtl": {"run": False}, **dict.fromkeys(DESIGN_KEYS, 1)}
+    result = {"chosen": {"q": 3, "s": 0.5}, "measured": measured,
+              "predicted": {"energy_uj": 1.0}, "samples": []}
+    row = search_row("m", lambda cfg: (result, None, *extra), SearchConfig(0.97))
+    assert row["method"] == "m" and row["accuracy"] == 0.98 and "error" not in row
+
+
 def trial(bits, acc, energy, weight, source="mixed"):
     return {"bits": bits, "s": 0.5, "source": source, "accuracy": acc, "energy_uj": energy,
             "weight_bits": weight}
