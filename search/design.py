@@ -108,7 +108,6 @@ def evaluate(layers, q: int, pe: int, mult: int, board: Board | str = DEFAULT_BO
     """
     board = get_board(board)
     layers = tuple(layers)
-    clock_mhz = board.design_clock_mhz if clock_mhz is None else clock_mhz
     if mult_impl == "auto":
         # "dsp" differs only where a lane's product is wide enough for a DSP slice
         impls = MULT_IMPLS if mult_in_dsp(q, board.family) else ("lut",)
@@ -134,7 +133,6 @@ def layer_energies(layers, q: int, pe: int, mult: int, board: Board | str = DEFA
     """Energy (µJ) of each layer of one design point: the same model as `evaluate` on
     each layer's own event counts (static power over the layer's own cycles)."""
     board, layers = get_board(board), tuple(layers)
-    clock_mhz = board.design_clock_mhz if clock_mhz is None else clock_mhz
     cm = _cycle_model(layers, q, pe, mult)
     res = _resources(layers, cm, q, pe, mult, board, mult_impl)
     acc = accumulator_bits(layers, q)

@@ -172,7 +172,8 @@ def energy_per_inference(events: dict, memories: list[dict], q: int, pe_count: i
     q, pe_count, mults_per_pe : int
     board : Board or str
     clock_mhz : float, optional
-        Design clock; the board's default when omitted.
+        Design clock; the board's design clock (`boards.Board.design_clock_mhz`: the
+        oscillator on Vivado boards, the measured PLL clock on open-flow ones) when omitted.
     acc_bits : int
         Accumulator width (`intnet.contract.accumulator_bits`).
     resources : Resources, optional
@@ -188,7 +189,7 @@ def energy_per_inference(events: dict, memories: list[dict], q: int, pe_count: i
     """
     board = get_board(board)
     fam = board.family
-    clock_mhz = board.clock_mhz if clock_mhz is None else float(clock_mhz)
+    clock_mhz = board.design_clock_mhz if clock_mhz is None else float(clock_mhz)
     if not clock_mhz > 0:
         raise ValueError(f"clock_mhz must be a positive number, not {clock_mhz!r}")
     if resources is None:
