@@ -88,7 +88,7 @@ class Plan:
          "--board", "ulx3s_85f", "--images", "5", "--clock-mhz", "104"),
     )
     # openflow only (not toolchain: ~40 min of place and route per toolset): the README
-    # design on the 85F, whose array search.design chooses (32 x 24 at q 2, s 1.5)
+    # design on the 85F, the array search.design chooses at the ECP5 design clock (24 x 24)
     openflow_large_args: tuple[tuple[str, ...], ...] = (
         ("--q", "2", "--s", "1.5", "--board", "ulx3s_85f", "--images", "5",
          "--clock-mhz", "75"),
