@@ -49,6 +49,12 @@ TRIAL_KEYS = ("bits", "s", "source", "accuracy", "energy_uj", "weight_bits")
 # The issue's acceptance ratios, used as the learned-bits budgets.
 ENERGY_RATIO = 1.3
 WEIGHT_SHARE = 0.6
+# When a goal is not met, the uniform design and the most accurate networks within the
+# missed budget are trained again at these seeds and QAT epochs (× the default): is the
+# verdict the luck of one seed, or a too short fine-tune? (`robustness_rows`)
+ROBUST_SEEDS = (0, 1, 2)
+ROBUST_EPOCH_FACTORS = (1, 4)
+ROBUST_PER_BUDGET = 2
 
 
 def _charged(samples: list[dict], wall: float) -> dict:
@@ -201,10 +207,82 @@ def compare(arch: str = "vgg", dataset: str = "mnist5k", targets=(0.97, 0.98),
                 rows.append(learned_row(cfg, kind, budget, uniform["s"], uniform["q"],
                                         rtl_images))
         probe = [] if "error" in uniform else probe_rows(cfg, uniform["s"], uniform["q"])
+        verdict = acceptance(rows, target)
+        robust = [] if "error" in uniform else robustness_rows(cfg, robust_candidates(
+            uniform, verdict, rows + probe, len(uniform["bits"] or _layers(cfg, uniform))),
+            log)
         log(f"mixed: target {target} done")
         out["targets"].append({"target_acc": target, "rows": rows, "probe": probe,
-                               "acceptance": acceptance(rows, target)})
+                               "acceptance": verdict, "robust": robust})
+    out.update(robust_seeds=ROBUST_SEEDS, robust_per_budget=ROBUST_PER_BUDGET,
+               robust_epochs=[f * _epochs(base) for f in ROBUST_EPOCH_FACTORS],
+               test_images=_test_images(dataset))
     return out
+
+
+def _layers(cfg: SearchConfig, row: dict) -> list[int]:
+    from search.mixed import weight_counts, widths_specs
+
+    return weight_counts(widths_specs(cfg.arch, row["s"], cfg.dataset, row["q"]))
+
+
+def _test_images(dataset: str) -> int:
+    from model.data import load_dataset
+
+    return len(load_dataset(dataset).test_y)
+
+
+def _epochs(cfg: SearchConfig) -> int:
+    from model.defaults import DEFAULT_EPOCHS
+
+    return cfg.epochs if cfg.epochs is not None else DEFAULT_EPOCHS[cfg.arch]
+
+
+def robust_candidates(uniform: dict, verdict: dict, measured: list[dict],
+                      n_layers: int) -> list[dict]:
+    """What `robustness_rows` retrains when a goal is missed: the uniform search's design
+    and, per missed budget, the `ROBUST_PER_BUDGET` most accurate networks within it among
+    ``measured`` (rows, probes) and the mixed search's trials. ``[{"bits", "s", "why"}]``."""
+    if not verdict.get("compared") or (verdict["energy_ok"] and verdict["weight_ok"]):
+        return []
+    out = {((uniform["q"],) * n_layers, uniform["s"]): "uniform search"}
+    pool = [x for x in measured + verdict["within_energy"] + verdict["within_weight"]
+            if x.get("bits") and x.get("energy_uj") is not None and x.get("accuracy")]
+    for ok, key, limit, why in (
+            (verdict["energy_ok"], "energy_uj", verdict["energy_budget_uj"], "energy budget"),
+            (verdict["weight_ok"], "weight_bits", verdict["weight_budget_bits"],
+             "weight budget")):
+        within = sorted((x for x in pool if x[key] <= limit),
+                        key=lambda x: (-x["accuracy"], x["energy_uj"], x["weight_bits"]))
+        for x in [] if ok else within:
+            if len([w for w in out.values() if w == why]) == ROBUST_PER_BUDGET:
+                break
+            out.setdefault((tuple(x["bits"]), x["s"]), why)
+    return [{"bits": list(b), "s": s, "why": why} for (b, s), why in out.items()]
+
+
+def robustness_rows(cfg: SearchConfig, candidates: list[dict], log=print) -> list[dict]:
+    """Each candidate trained at every seed of `ROBUST_SEEDS` and QAT epochs of
+    `ROBUST_EPOCH_FACTORS` (× the default), as the search trains (from that seed's cached
+    float network): ``runs`` = ``[{"epochs", "accuracy": [per seed], "mean"}]``, with its
+    design point."""
+    from search.mixed import design_point, widths_specs
+    from search.qsnas import train_point
+
+    rows = []
+    for c in candidates:
+        bits, s = tuple(c["bits"]), c["s"]
+        runs = []
+        for factor in ROBUST_EPOCH_FACTORS:
+            epochs = factor * _epochs(cfg)
+            acc = [train_point(cfg.arch, max(bits), s, cfg.dataset, cfg.data_dir, epochs, seed,
+                               2, bits=bits)["accuracy"] for seed in ROBUST_SEEDS]
+            runs.append({"epochs": epochs, "accuracy": acc, "mean": sum(acc) / len(acc)})
+        log(f"mixed: robustness of {bits} s {s}: {[r['accuracy'] for r in runs]}")
+        design = design_point(widths_specs(cfg.arch, s, cfg.dataset, bits), cfg.board,
+                              cfg.pe_list, cfg.mult_list) or {}
+        rows.append({**c, "runs": runs, **{k: design.get(k) for k in DESIGN_KEYS}})
+    return rows
 
 
 def acceptance(rows: list[dict], target: float) -> dict:

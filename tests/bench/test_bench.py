@@ -264,6 +264,46 @@ def test_render_shows_why_a_goal_was_not_met():
     assert "within weight memory" not in md  # that goal was met
 
 
+def test_robust_candidates_are_the_uniform_design_and_the_best_within_each_missed_budget():
+    from bench.mixed_compare import acceptance, robust_candidates
+
+    uniform = {"method": "QS-NAS poly", "q": 3, "bits": None, "s": 0.5, "accuracy": 0.983,
+               "energy_uj": 4.0, "weight_bits": 20000}
+    trials = [trial([2, 2, 2, 2], 0.97, 3.0, 12000), trial([2, 2, 2, 1], 0.96, 3.0, 11000),
+              trial([8, 2, 2, 1], 0.975, 9.0, 11500), trial([4, 4, 4, 4], 0.99, 5.0, 26000)]
+    mixed = {"method": "mixed search", "accuracy": 0.983, "energy_uj": 4.0,
+             "weight_bits": 18000, "mixed": True, "search_seconds": 600.0, "trials": trials}
+    verdict = acceptance([uniform, mixed], 0.98)
+    probe = [dict(trial([4, 2, 2, 1], 0.978, 5.8, 11900), why="weight staircase")]
+    got = robust_candidates(uniform, verdict, [uniform, mixed, *probe], 4)
+    assert got == [{"bits": [3, 3, 3, 3], "s": 0.5, "why": "uniform search"},
+                   {"bits": [2, 2, 2, 2], "s": 0.5, "why": "energy budget"},
+                   {"bits": [2, 2, 2, 1], "s": 0.5, "why": "energy budget"},
+                   {"bits": [4, 2, 2, 1], "s": 0.5, "why": "weight budget"},
+                   {"bits": [8, 2, 2, 1], "s": 0.5, "why": "weight budget"}]
+    met = dict(verdict, energy_ok=True, weight_ok=True)
+    assert robust_candidates(uniform, met, [uniform, mixed], 4) == []
+
+
+def test_render_shows_the_robustness_of_a_missed_goal():
+    r = results_dict()
+    sec = mixed_section()
+    sec["data"].update(robust_seeds=[0, 1, 2], robust_epochs=[12, 48], robust_per_budget=2,
+                       test_images=1000)
+    sec["data"]["targets"][0]["robust"] = [
+        {"bits": [4, 2, 2, 1], "s": 0.5, "why": "weight budget", "energy_uj": 5.791,
+         "weight_bits": 14688, "runs": [
+             {"epochs": 12, "accuracy": [0.972, 0.972, 0.967], "mean": 0.97033},
+             {"epochs": 48, "accuracy": [0.983, 0.976, 0.978], "mean": 0.979}]}]
+    r["sections"]["mixed"] = sec
+    md = render(r)
+    assert "at seeds 0, 1, 2" in md and "one image is 0.1 pp" in md
+    assert ("| widths | s | why | energy µJ | weight bits | 12 epochs: seeds 0, 1, 2 | mean |"
+            " 48 epochs: seeds 0, 1, 2 | mean |\n|---|---|---|---|---|---|---|---|---|\n"
+            "| 4,2,2,1 | 0.5 | weight budget | 5.791 | 14,688 | 97.2 %, 97.2 %, 96.7 % | 97.0 % |"
+            " 98.3 %, 97.6 %, 97.8 % | 97.9 % |\n") in md
+
+
 def test_only_keeps_the_other_sections_of_the_last_run(tmp_path):
     from bench.__main__ import RESULTS_VERSION, previous_sections
 
