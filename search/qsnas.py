@@ -257,6 +257,15 @@ def rtl_check(net, pe: int, mult: int, images, board) -> dict:
             "cycles_match_model": all(c == row["cycles"] for c in sim["cycles"])}
 
 
+def accuracy_interval(accuracy: float, images: int) -> list[float]:
+    """The 95 % Wilson interval of a test accuracy measured on ``images`` images: how far
+    the same network could measure on another test split of that size."""
+    from scipy.stats import binomtest
+
+    ci = binomtest(round(accuracy * images), images).proportion_ci(0.95, method="wilson")
+    return [round(float(ci.low), 4), round(float(ci.high), 4)]
+
+
 def measure_network(cfg: SearchConfig, widths, s: float, rtl_images: int):
     """Train (or reuse) the chosen network and check it: ``(measured, IntegerNetwork)``.
 
@@ -274,7 +283,9 @@ def measure_network(cfg: SearchConfig, widths, s: float, rtl_images: int):
                                     data_dir=cfg.data_dir, progress=cfg.progress, bits=bits)
     row = design_point(net.specs(), cfg.board, cfg.pe_list, cfg.mult_list) or {}
     out = {"accuracy": metrics["integer_acc"], "float_accuracy": metrics["float_acc"],
-           "test_images": metrics["test_images"], "widths": [layer.w_bits for layer in
+           "test_images": metrics["test_images"],
+           "accuracy_ci95": accuracy_interval(metrics["integer_acc"], metrics["test_images"]),
+           "widths": [layer.w_bits for layer in
                                                              net.layers if layer.w_bits],
            "qat_seconds": metrics["qat_seconds"], "float_seconds": metrics["float_seconds"],
            **{k: row.get(k) for k in DESIGN_KEYS}}

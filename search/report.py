@@ -23,6 +23,23 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
     return front
 
 
+def _interval(measured: dict) -> str:
+    lo, hi = measured.get("accuracy_ci95") or (None, None)
+    return "–" if lo is None else f"{lo:.4f}–{hi:.4f} (Wilson)"
+
+
+def _margin_lines(result: dict) -> list[str]:
+    """A warning when the target lies inside the measured accuracy's 95 % interval: the
+    test split is too small to tell this network from one just below the target."""
+    lo, _ = result["measured"].get("accuracy_ci95") or (None, None)
+    if lo is None or lo >= result["target_acc"]:
+        return []
+    return ["", f"The target {result['target_acc']} lies inside the measured accuracy's 95 % "
+            f"interval ({_interval(result['measured'])}): on another test split of "
+            f"{result['measured']['test_images']} images this network could measure below "
+            "it. Aim the target higher for a margin, or test on more images."]
+
+
 def _label(x: dict) -> str:
     if "bits" in x and len(set(x["bits"])) > 1:
         return f"{'/'.join(map(str, x['bits']))} s{x['s']:g}"
@@ -159,9 +176,11 @@ def write_search(result: dict, net, out: Path, least_weight=None) -> None:
         "|---|---|---|",
         f"| accuracy | {p['accuracy']:.4f} | {m['accuracy']:.4f} ({m['test_images']} test "
         "images) |",
+        f"| accuracy, 95 % interval | | {_interval(m)} |",
         f"| energy (µJ/inference) | {p['energy_uj']:.4f} | {m['energy_uj']:.4f} |",
         "",
         _rtl_line(m),
+        *_margin_lines(result),
         *_least_weight_lines(result),
         "",
         *_regressor_lines(result),

@@ -28,6 +28,8 @@ def test_search_writes_its_report(tmp_path, strategy):
                       "samples"}
     assert set(r["chosen"]) == {"q", "s", "pe", "mult"}
     assert r["measured"]["accuracy"] >= 0.8
+    lo, hi = r["measured"]["accuracy_ci95"]
+    assert lo <= r["measured"]["accuracy"] <= hi
     assert r["measured"]["rtl_mismatches"] == 0 and r["measured"]["rtl_cycles_match_model"]
     assert r["measured"]["rtl"]["run"]
     if strategy == "poly":

@@ -200,3 +200,18 @@ def test_search_md_names_the_least_weight_design_only_when_it_is_another():
                      "`least_weight_bundle/`)."]
     assert _least_weight_lines({"chosen": chosen, "least_weight": dict(lean, **chosen)}) == []
     assert _least_weight_lines({"chosen": chosen}) == []  # a uniform search
+
+
+def test_the_measured_accuracy_has_its_interval_and_a_target_inside_it_is_flagged():
+    from search.qsnas import accuracy_interval
+    from search.report import _margin_lines
+
+    lo, hi = accuracy_interval(0.983, 1000)  # 983 of 1000 right
+    assert 0.972 < lo < 0.974 and 0.989 < hi < 0.990  # Wilson, scipy.stats.binomtest
+    lo_big, hi_big = accuracy_interval(0.983, 100_000)
+    assert lo < lo_big < 0.983 < hi_big < hi  # narrower with more test images
+    measured = {"accuracy": 0.983, "test_images": 1000, "accuracy_ci95": [lo, hi]}
+    lines = _margin_lines({"target_acc": 0.98, "measured": measured})
+    assert "The target 0.98 lies inside the measured accuracy's 95 % interval (0.97" in lines[1]
+    assert _margin_lines({"target_acc": 0.97, "measured": measured}) == []
+    assert _margin_lines({"target_acc": 0.98, "measured": {"accuracy": 0.983}}) == []
