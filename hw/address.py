@@ -68,7 +68,8 @@ class _Down:
 class Walker(wiring.Component):
     """The loop nest of the current pass (S0a); advances on every ``run`` cycle.
 
-    ``init`` (one cycle, with ``desc`` and ``grp`` loaded) sets up the pass's first group;
+    ``init`` (one cycle, with ``desc`` and ``grp`` loaded) sets up the pass's first group,
+    ``prime`` marks the cycle before it (the sequencer's LOAD);
     later groups start from ``grp_next`` when the walk leaves a group's last pixel
     (``group_switch``, a comb pulse); ``pass_end`` marks the pass's last cycle.
     """
