@@ -68,7 +68,8 @@ class _Down:
 class Walker(wiring.Component):
     """The loop nest of the current pass (S0a); advances on every ``run`` cycle.
 
-    ``init`` (one cycle, with ``desc`` and ``grp`` loaded) sets up the pass's first group;
+    ``init`` (one cycle, with ``desc`` and ``grp`` loaded) sets up the pass's first group,
+    ``prime`` marks the cycle before it (the sequencer's LOAD);
     later groups start from ``grp_next`` when the walk leaves a group's last pixel
     (``group_switch``, a comb pulse); ``pass_end`` marks the pass's last cycle.
     """
@@ -78,7 +79,7 @@ class Walker(wiring.Component):
         self.walk_layout = walk_layout(desc, groups, addr_bits)
         super().__init__({
             "desc": In(desc.layout), "grp": In(groups.layout), "grp_next": In(groups.layout),
-            "init": In(1), "run": In(1),
+            "prime": In(1), "init": In(1), "run": In(1),
             "cur": Out(self.walk_layout), "group_switch": Out(1), "pass_end": Out(1),
         })
 
@@ -99,12 +100,13 @@ class Walker(wiring.Component):
         # the pixel starts: ≥ dy (the window's dx wraps), ≥ px, ≥ py, the group's end
         reach = Signal(4, name="reach")
         wrap_dx, wrap_dy = slot_end & reach[0], slot_end & reach[1]
-        wrap_px, wrap_py = slot_end & reach[2], slot_end & reach[3]
-        group_start = self.init | (self.run & wrap_py)
-        pixel_start = self.init | (self.run & slot_end)
+        wrap_px = slot_end & reach[2]
+        # a pixel (group) starts on ``init`` or when the slot (the group's last slot) ends:
+        # flip-flops set a cycle ahead (`_starts`), so no decode stands before the adders
+        pixel_start, group_start = Signal(name="pixel_start"), Signal(name="group_start")
         stepping = self.run & cur.step & ~slot_end
-        m.d.comb += [self.group_switch.eq(self.run & wrap_py & ~grp.lastg),
-                     self.pass_end.eq(self.run & wrap_py & grp.lastg)]
+        m.d.comb += [self.group_switch.eq(group_start & ~self.init & ~grp.lastg),
+                     self.pass_end.eq(group_start & ~self.init & grp.lastg)]
         # the group a starting pixel belongs to: the pass's first, or the next one
         word = Signal(self.grp.shape(), name="start_word")
         m.d.comb += word.eq(Mux(self.init, self.grp, self.grp_next))
@@ -114,9 +116,23 @@ class Walker(wiring.Component):
             m.d.sync += grp.eq(word)
         next_reach = self._counters(m, c, dx, dy, reach, now, grp, group_start, pixel_start,
                                     stepping, wrap_cg, wrap_kx, wrap_dx, wrap_dy, wrap_px)
+        self._starts(m, c["slot"], now, reach, next_reach, pixel_start, group_start)
         self._position(m, now, grp, next_reach, group_start, pixel_start, stepping, wrap_cg,
                        wrap_kx, wrap_dy, wrap_px)
         return m
+
+    def _starts(self, m, slot, now, reach, next_reach, pixel_start, group_start):
+        """``pixel_start``/``group_start`` of the next cycle into their flip-flops: INIT
+        follows LOAD (``prime``), RUN follows INIT and lasts until the pass ends, and a
+        pixel starts in RUN when its slot counter's terminal flag will be set (the flag's
+        next value, as `_Down` and `_counters` load it)."""
+        run_next = self.init | (self.run & ~self.pass_end)
+        slot_zero_next = Mux(pixel_start, now.slot1, Mux(self.run, slot.value == 1, slot.zero))
+        reach3_next = Mux(pixel_start, next_reach[3], reach[3])
+        m.d.sync += [
+            pixel_start.eq(self.prime | (run_next & slot_zero_next)),
+            group_start.eq(self.prime | (run_next & slot_zero_next & reach3_next)),
+        ]
 
     def _widest(self, prefix: str) -> signed:
         """A signed shape that holds every descriptor field named ``prefix_*``."""
@@ -208,9 +224,9 @@ class Walker(wiring.Component):
                 d_ix.eq(Mux(lv[1], desc.dIX_px, Mux(lv[0], desc.dIX_dy, desc.dIX_dx))),
             ]
         new_base, new_iy0, new_ix0 = Signal.like(base), Signal.like(iy0), Signal.like(ix0)
-        m.d.comb += [
-            new_base.eq(Mux(group_start, now.base0, base) + Mux(group_start, 0, d_a)),
-            new_iy0.eq(Mux(group_start, desc.neg_pad, iy0) + Mux(group_start, 0, d_iy)),
+        m.d.comb += [  # adders of registers; a group's start chooses after them
+            new_base.eq(Mux(group_start, now.base0, base + d_a)),
+            new_iy0.eq(Mux(group_start, desc.neg_pad, iy0 + d_iy)),
             new_ix0.eq(Mux(group_start | wrap_px, desc.neg_pad, ix0 + d_ix)),
         ]
         step_a = cur.a + Mux(wrap_cg, Mux(wrap_kx, grp.inc_ky, grp.inc_kx), 1)

@@ -38,7 +38,8 @@ def loader_rows(plan: Plan) -> list[dict]:
     for v, (wofs, lane) in enumerate(loader_table(plan)):
         ky, kx = divmod(v // C, K)
         rows.append(dict(offset=wofs - ((ky // S) * plan.load_w + kx // S) * cg0, lane=lane,
-                         ry=ky % S, qy=ky // S, rx=kx % S, qx=kx // S))
+                         ry=ky % S, qy=ky // S, rx=kx % S, qx=kx // S,
+                         qy_end=ky // S + plan.load_h, qx_end=kx // S + plan.load_w))
     return rows
 
 
@@ -80,8 +81,10 @@ class ImageLoader(wiring.Component):
         qy, ry = Signal(range(H + PAD + 2), init=q0), Signal(range(max(2, S)), init=r0)
         qx, rx = Signal(range(W + PAD + 2), init=q0), Signal(range(max(2, S)), init=r0)
         x = Signal(range(max(2, W)))
-        base = Signal(signed(self._addr_bits + 2), init=row0 + q0 * cg0)  # output pixel (qy, qx)
-        row_base = Signal(signed(self._addr_bits + 2), init=row0)
+        # signed word addresses wide enough for the map and for their initial values
+        word = signed(max(self._addr_bits, (row0 + q0 * cg0).bit_length()) + 2)
+        base = Signal(word, init=row0 + q0 * cg0)  # output pixel (qy, qx)
+        row_base = Signal(word, init=row0)
         m.d.comb += [rp.addr.eq(index),
                      self.image.ready.eq(self.enable & ~busy & ~self.restart)]
         with m.If(self.image.valid & self.image.ready):
@@ -107,28 +110,30 @@ class ImageLoader(wiring.Component):
 
     def _write(self, m, rp, table, busy, byte, qy, ry, qx, rx, base):
         """Three registered stages: the table row with a snapshot of the pixel's
-        position; the tap's output-grid offsets, residue match and word address; the
-        write port's address, data and lane enables."""
-        plan, M = self._plan, self._plan.image_lanes
+        position; whether the tap lands inside the output grid (residues and grid bounds
+        compared), its lane one-hot and its word address; the write port's address, data
+        and lane enables."""
+        M = self._plan.image_lanes
         entry = Signal(table.layout)
         snap = [Signal.like(s, name=f"{s.name}_t") for s in (busy, byte, qy, ry, qx, rx, base)]
         m.d.sync += [entry.eq(rp.data)] + [d.eq(s) for d, s in
                                             zip(snap, (busy, byte, qy, ry, qx, rx, base),
                                                 strict=True)]
         valid, byte_t, qy_t, ry_t, qx_t, rx_t, base_t = snap
-        # (2) the output pixel this tap lands on, relative to the grid, and its address
-        oy, ox = Signal(signed(len(qy) + 1)), Signal(signed(len(qx) + 1))
-        match, valid2, byte2 = Signal(), Signal(), Signal(INPUT_BITS)
-        lane2, addr2 = Signal.like(entry.lane), Signal.like(self.wr_addr)
-        m.d.sync += [oy.eq(qy_t - entry.qy), ox.eq(qx_t - entry.qx),
-                     match.eq((ry_t == entry.ry) & (rx_t == entry.rx)), valid2.eq(valid),
-                     byte2.eq(byte_t), lane2.eq(entry.lane), addr2.eq(base_t + entry.offset)]
-        # (3) inside the grid: the lane-enabled write
-        hit = valid2 & match & ~oy[-1] & (oy < plan.load_h) & ~ox[-1] & (ox < plan.load_w)
+        # (2) whether the tap lands on an output pixel, its grid offset (qy_t − qy,
+        # qx_t − qx) inside the grid, compared without subtracting; the lane, one-hot;
+        # the word address
+        hit, valid2, byte2 = Signal(), Signal(), Signal(INPUT_BITS)
+        lanes2, addr2 = Signal(M), Signal.like(self.wr_addr)
+        m.d.sync += [hit.eq(valid & (ry_t == entry.ry) & (rx_t == entry.rx)
+                            & (qy_t >= entry.qy) & (qy_t < entry.qy_end)
+                            & (qx_t >= entry.qx) & (qx_t < entry.qx_end)),
+                     valid2.eq(valid), byte2.eq(byte_t), addr2.eq(base_t + entry.offset)]
+        m.d.sync += [lanes2[lane].eq(entry.lane == lane) for lane in range(M)]
+        # (3) the lane-enabled write
         m.d.sync += self.wr_addr.eq(addr2)
         for lane in range(M):
-            m.d.sync += [self.wr_data[lane].eq(byte2),
-                         self.wr_en[lane].eq(hit & (lane2 == lane))]
+            m.d.sync += [self.wr_data[lane].eq(byte2), self.wr_en[lane].eq(hit & lanes2[lane])]
         written = Signal()  # the write stage holds this tap (written or not)
         m.d.sync += written.eq(valid2)
         m.d.comb += self.busy.eq(busy | valid | valid2 | written)

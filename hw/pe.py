@@ -107,9 +107,11 @@ class PE(wiring.Component):
     with ``valid`` and ``first``): the lane products are registered (c + 1); each adder
     tree adds `hw.plan.TREE_LEVELS_PER_STAGE` levels per register (T of them, T =
     `hw.plan.tree_stages` of the wider path); in cycle c + 1 + T ``acc`` shows the
-    accumulator after this step (``bias + sum`` on a pixel's first step; ``bias`` is
-    read then) while ``acc_valid`` is high. With lane accumulators, ``lane_acc`` shows
-    each main lane's own sum in cycle c + 1 (``lane_bias`` read then).
+    accumulator after this step (``bias + sum`` on a pixel's first step; ``bias`` (and
+    ``bias2``) is read the cycle before, c + T, so that the accumulator's register already
+    holds it and no multiplexer stands in front of its adder) while ``acc_valid`` is high.
+    With lane accumulators, ``lane_acc`` shows each main lane's own sum in cycle c + 1
+    (``lane_bias`` read then).
     """
 
     def __init__(self, q: int, mults_per_pe: int, acc_bits: int, act_bits: int | None = None,
@@ -188,32 +190,20 @@ class PE(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        M, F = self._M, self._F
+        M, T = self._M, self.tree_stages
         products = self._products(m, self.act, self.weight, self.lane_en, self._act_bits, M,
                                    "product", self._splits)
         valid1, first1 = delayed(m, self.valid, 1, "valid"), delayed(m, self.first, 1, "first")
-        if self._H:
-            total, half_a, half_b = self._halves(m, products, self._H, self.tree_stages)
-            total = Mux(self.pair, half_a, total)
-        else:
-            total = self._tree(m, products, self.tree_stages, "tree")
-        if F:
-            pixels = self._products(m, self.image_act, self.image_weight, None, INPUT_BITS, F,
-                                    "image_product")
-            image_total = self._tree(m, pixels, self.tree_stages, "image_tree")
-            total = Mux(self.first_pass, image_total, total)
-        valid_s = delayed(m, valid1, self.tree_stages, "valid_sum")
-        first_s = delayed(m, first1, self.tree_stages, "first_sum")
-        acc = Signal(signed(self._acc_bits))
-        m.d.comb += [self.acc.eq(Mux(first_s, self.bias, acc) + total),
-                     self.acc_valid.eq(valid_s)]
-        with m.If(valid_s):
-            m.d.sync += acc.eq(self.acc)
+        total, half_b = self._operands(m, products)
+        # the stage before the accumulator's: a first step there loads the bias a cycle ahead
+        valid_p = self.valid if T == 0 else delayed(m, valid1, T - 1, "valid_ahead")
+        first_p = self.first if T == 0 else delayed(m, first1, T - 1, "first_ahead")
+        valid_s = delayed(m, valid_p, 1, "valid_sum")
+        m.d.comb += self.acc_valid.eq(valid_s)
+        load = valid_p & first_p
+        self._accumulate(m, self.acc, self.bias, total, load, valid_s, "acc_held")
         if self._H:  # the second channel's accumulator, beside the first
-            acc2 = Signal(signed(self._acc_bits))
-            m.d.comb += self.acc2.eq(Mux(first_s, self.bias2, acc2) + half_b)
-            with m.If(valid_s):
-                m.d.sync += acc2.eq(self.acc2)
+            self._accumulate(m, self.acc2, self.bias2, half_b, load, valid_s, "acc2_held")
         if self._lanes:
             for lane in range(M):
                 lacc = Signal(signed(self._acc_bits), name=f"lane_acc{lane}")
@@ -224,11 +214,52 @@ class PE(wiring.Component):
         return m
 
     @staticmethod
-    def _halves(m, products, half: int, stages: int):
-        """``(total, sum of lanes 0 … half−1, sum of the rest)``, each exactly ``stages``
-        registers deep: the two halves reduce side by side, a register every
-        `TREE_LEVELS_PER_STAGE` levels, and their sum is the last level (⌈log2 M⌉ levels,
-        as in `_tree`); the halves are registered beside it."""
+    def _accumulate(m, out, bias_ahead, operand, load, valid, name: str):
+        """``out`` = a register + ``operand``: the register holds the running sum, or on a
+        pixel's first step its bias, loaded the cycle before (``load``: the step behind is
+        a first; ``bias_ahead`` is its bias then). No multiplexer stands in front of the
+        adder's carry chain."""
+        held = Signal(signed(len(out)), name=name)
+        m.d.comb += out.eq(held + operand)
+        with m.If(load):
+            m.d.sync += held.eq(bias_ahead)
+        with m.Elif(valid):
+            m.d.sync += held.eq(out)
+
+    def _operands(self, m, products):
+        """The accumulators' operands, T tree registers after the products: the whole
+        tree's sum, a paired pass's low half (``pair``) or the first pass's image tree
+        (``first_pass``), and a paired pass's high half (else None). The choice is made in
+        front of the trees' last register, not in front of the accumulator's adder."""
+        T, F = self.tree_stages, self._F
+        if self._H:
+            main, half_b, regs = self._halves(m, products, self._H, self.pair)
+        else:
+            (main, regs), half_b = self._tree(m, products, "tree"), None
+        image = None
+        if F:
+            pixels = self._products(m, self.image_act, self.image_weight, None, INPUT_BITS, F,
+                                    "image_product")
+            image, image_regs = self._tree(m, pixels, "image_tree")
+        assert regs < T or T == 0, "the tree has more registers than its stages"
+        if T == 0:  # one lane on each path (M = 1, F ≤ 1): no tree register to choose before
+            return (Mux(self.first_pass, image, main) if F else main), half_b
+        main = delayed(m, main, T - 1 - regs, "tree_wait")
+        if F:
+            image = delayed(m, image, T - 1 - image_regs, "image_tree_wait")
+            main = Mux(self.first_pass, image, main)
+        total = _held(m, [main], len(main), "tree_total")[0]
+        if half_b is not None:
+            half_b = _held(m, [delayed(m, half_b, T - 1 - regs, "tree_b_wait")], len(half_b),
+                           "tree_b")[0]
+        return total, half_b
+
+    @staticmethod
+    def _halves(m, products, half: int, pair):
+        """``(pair ? sum of lanes 0 … half−1 : sum of all, sum of the rest, registers)``:
+        the two halves reduce side by side, a register every `TREE_LEVELS_PER_STAGE` levels,
+        and their sum is the last level (⌈log2 M⌉ levels, as in `_tree`); the last level's
+        values are left unregistered (the caller registers them)."""
         width = len(products[0])
         a, b = list(products[:half]), list(products[half:])
         depth, regs = 0, 0
@@ -239,21 +270,21 @@ class PE(wiring.Component):
                 a = _held(m, a, width + depth, f"tree_a{depth}")
                 b = _held(m, b, width + depth, f"tree_b{depth}")
                 regs += 1
-        depth += 1
-        total, half_a, half_b = _held(m, [a[0] + b[0], a[0], b[0]], width + depth,
-                                      f"tree_pair{depth}")
-        return tuple(delayed(m, v, stages - regs - 1, f"tree_{n}_wait")
-                     for v, n in ((total, "total"), (half_a, "a"), (half_b, "b")))
+        low, high = Signal(signed(width + depth + 1)), Signal(signed(width + depth + 1))
+        m.d.comb += [low.eq(Mux(pair, a[0], a[0] + b[0])), high.eq(b[0])]
+        return low, high, regs
 
     @staticmethod
-    def _tree(m, products, stages: int, name: str):
-        """Pairwise sum of the registered products, a register every few levels, exactly
-        ``stages`` registers deep (a narrower tree waits in extra registers)."""
+    def _tree(m, products, name: str):
+        """Pairwise sum of the registered products, a register every few levels but none
+        after the last level: ``(sum, registers)``."""
         level, depth, regs = list(products), 0, 0
         width = len(products[0])
         while len(level) > 1:
             level = _pair_level(level)
             depth += 1
-            if depth % TREE_LEVELS_PER_STAGE == 0 or len(level) == 1:
+            if depth % TREE_LEVELS_PER_STAGE == 0 and len(level) > 1:
                 level, regs = _held(m, level, width + depth, f"{name}{depth}"), regs + 1
-        return delayed(m, level[0], stages - regs, f"{name}_wait")
+        total = Signal(signed(width + depth), name=f"{name}_sum")
+        m.d.comb += total.eq(level[0])
+        return total, regs

@@ -103,6 +103,7 @@ class Sequencer(wiring.Component):
             with m.State("LOAD"):  # the pass's descriptor and first group into registers
                 m.d.sync += [cycles.eq(cycles + 1), self.desc.eq(desc_rp.data),
                              grp.eq(group_rp.data)]
+                m.d.comb += walker.prime.eq(1)
                 m.next = "INIT"
             with m.State("INIT"):
                 m.d.sync += cycles.eq(cycles + 1)

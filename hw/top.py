@@ -117,7 +117,7 @@ class Accelerator(wiring.Component):
             image_lanes=plan.image_lanes, pair_lanes=pair_lanes(M) if plan.pairs else 0)
         m.d.comb += [ops.ctl.eq(ctl_rd), ops.desc.eq(seq.desc)]
         wports = self._buffers(m, seq, ops, nports, addr_bits)
-        prms, prms2 = self._pe_array(m, seq, ops, ctl_op, has_dwp, T)
+        prms, prms2 = self._pe_array(m, seq, ops, ctl_rd, ctl_op, has_dwp, T)
         m.submodules.handover = ho = Handover(
             self.acc_bits, P, M, seq.ctl_layout, seq.desc.shape(), pixel_parallel=has_dwp,
             summing=any(p.gsum for p in plan.passes), paired=plan.pairs)
@@ -184,22 +184,24 @@ class Accelerator(wiring.Component):
         ]
         return wports
 
-    def _pe_array(self, m, seq, ops, ctl_op, has_dwp, T):
+    def _pe_array(self, m, seq, ops, ctl_rd, ctl_op, has_dwp, T):
         """Weight and parameter ROMs and the PEs; returns each PE's parameter word.
 
-        The parameter ROM is read with a group's first step as that step reaches the
-        stage that adds the bias: the accumulator (T tree registers after the products),
-        or the lane accumulators of pixel-parallel passes (right after the products). Its
-        output holds until the next group's first step, so ``m, n`` are there at the
-        hand-over too.
+        The parameter ROM is read with a group's first step two cycles before that step
+        reaches the stage that adds the bias: the accumulator (T tree registers after the
+        products), or the lane accumulators of pixel-parallel passes (right after the
+        products). Its output (the PE's ``bias``, a cycle ahead) is registered once more:
+        that word (``prm``) shows the group's parameters from the step's arrival until
+        the next group's first step, so ``lane_bias`` and ``m, n`` are there at the
+        accumulator and at the hand-over.
         """
         plan = self._plan
         dwp = seq.desc.mode == MODE_DWP
-        prm_ctl = delayed(m, ctl_op, T, "ctl_prm")  # one cycle before the accumulator
+        prm_ctl = delayed(m, ctl_rd, T, "ctl_prm")  # two cycles before the accumulator
         if has_dwp and T:
-            either = Signal.like(ctl_op, name="ctl_prm")
+            either = Signal.like(ctl_rd, name="ctl_prm")
             with m.If(dwp):
-                m.d.comb += either.eq(ctl_op)
+                m.d.comb += either.eq(ctl_rd)
             with m.Else():
                 m.d.comb += either.eq(prm_ctl)
             prm_ctl = either
@@ -226,10 +228,13 @@ class Accelerator(wiring.Component):
                 m.d.comb += pe.split.eq(seq.desc.split_in)
             if plan.pairs:  # the second channel's parameters: the word's upper half
                 prm2 = Signal(PARAM_LAYOUT, name=f"prm2_{j}")
-                m.d.comb += [prm2.eq(pr.data[PARAM_BITS:]), pe.pair.eq(seq.desc.pair),
-                             pe.bias2.eq(prm2.b)]
+                ahead2 = Signal(PARAM_LAYOUT, name=f"prm2_ahead{j}")
+                m.d.comb += [ahead2.eq(pr.data[PARAM_BITS:]), pe.pair.eq(seq.desc.pair),
+                             pe.bias2.eq(ahead2.b)]
+                m.d.sync += prm2.eq(ahead2)
                 prms2.append(prm2)
-            prm = Signal(PARAM_LAYOUT, name=f"prm{j}")
+            prm, ahead = Signal(PARAM_LAYOUT, name=f"prm{j}"), Signal(PARAM_LAYOUT,
+                                                                     name=f"prm_ahead{j}")
             m.d.comb += [
                 fr.addr.eq(seq.weight_addr), fr.en.eq(seq.weight_en & first_pass),
                 ops.image_weights[j].eq(delayed(m, fr.data, READ_LATENCY - 1,
@@ -238,12 +243,13 @@ class Accelerator(wiring.Component):
                 pe.first_pass.eq(first_pass),
                 wr.addr.eq(seq.weight_addr), wr.en.eq(seq.weight_en & ~first_pass),
                 pr.addr.eq(prm_ctl.gidx), pr.en.eq(prm_ctl.valid & prm_ctl.gfirst),
-                prm.eq(pr.data),
+                ahead.eq(pr.data),
                 ops.weights[j].eq(delayed(m, wr.data, READ_LATENCY - 1, f"weights_pe{j}")),
                 pe.act.eq(ops.pe_act[j]), pe.weight.eq(ops.pe_weight[j]),
                 pe.lane_en.eq(ops.lane_en[j]),
-                pe.valid.eq(ctl_op.valid), pe.first.eq(ctl_op.first), pe.bias.eq(prm.b),
+                pe.valid.eq(ctl_op.valid), pe.first.eq(ctl_op.first), pe.bias.eq(ahead.b),
             ]
+            m.d.sync += prm.eq(ahead)
             if has_dwp:  # lane l's bias is channel cg·M + l's: PE l's parameters (P ≥ M)
                 m.d.comb += pe.lane_mode.eq(dwp)
             self._pes.append(pe)

@@ -154,8 +154,8 @@ async def pe_matches_numpy(dut):
             dut.pe__valid.value = int(t < len(steps))
             if 1 <= t <= len(steps):  # the lane stage holds step t − 1, the accumulator t − lag
                 dut.pe__lane_bias.value = _pack(steps[t - 1][4], 32)
-            if t >= lag:
-                dut.pe__bias.value = steps[t - lag][4][0] & 0xFFFFFFFF
+            if lag - 1 <= t < len(steps) + lag - 1:  # the bias a cycle ahead of its step
+                dut.pe__bias.value = steps[t - lag + 1][4][0] & 0xFFFFFFFF
             await ReadOnly()
             if lane_mode and 1 <= t <= len(steps):
                 flat = int(dut.pe__lane_acc.value.to_unsigned())

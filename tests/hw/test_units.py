@@ -64,8 +64,9 @@ def test_pe_matches_numpy(q, mults, act_bits):
             (1 << 31) - 1 if mode == "max" else -(1 << 31))
         pixels.append((rows, bias))
 
-    # one step per cycle; the accumulator shows step i's sum 1 + T cycles later, when the
-    # bias of its pixel is presented (a pixel's bias stays until its last step is out)
+    # one step per cycle; the accumulator shows step i's sum 1 + T cycles later; the bias
+    # of its pixel is presented the cycle before (a pixel's bias stays until its last
+    # step is in the accumulator)
     steps, want, expect = [], [], 0
     for rows, bias in pixels:
         for i, (w, a, en) in enumerate(rows):
@@ -85,8 +86,9 @@ def test_pe_matches_numpy(q, mults, act_bits):
                 ctx.set(dut.lane_en, sum(int(x) << k for k, x in enumerate(en)))
                 ctx.set(dut.first, int(first))
             ctx.set(dut.valid, int(t < len(steps)))
+            if lag - 1 <= t < len(steps) + lag - 1:
+                ctx.set(dut.bias, steps[t - lag + 1][4])
             if t >= lag:
-                ctx.set(dut.bias, steps[t - lag][4])
                 assert ctx.get(dut.acc_valid) == 1
                 got.append(ctx.get(dut.acc))
             await ctx.tick()
