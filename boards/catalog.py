@@ -251,8 +251,10 @@ class _ICE40Board(Board):
         cells={"ICESTORM_LC": "lc", "ICESTORM_RAM": "ebr", "ICESTORM_DSP": "dsp",
                "ICESTORM_SPRAM": "spram", "SB_IO": "io"},
         pll_start_mhz=60.0,
-        # measured PLL clocks: the CI design (P 1, M 2) 39.75 MHz (YoWASP Yosys 38.25), the
-        # worked example of docs/interchange.md (P 1, M 4) 33.75 MHz
+        # measured PLL clocks (docs/energy.md): P 1 with M 2 … 16 at 33.75–39.75 MHz before
+        # the walker/accumulator/loader retiming of docs/hardware.md "Timing on the iCE40",
+        # the CI design (P 1, M 2) at 40.5 MHz after it; the design clock stays at the
+        # slowest measured until the wider designs are measured again
         design_mhz=33.75)
 
 
