@@ -252,10 +252,12 @@ def robust_candidates(uniform: dict, verdict: dict, measured: list[dict],
             (verdict["energy_ok"], "energy_uj", verdict["energy_budget_uj"], "energy budget"),
             (verdict["weight_ok"], "weight_bits", verdict["weight_budget_bits"],
              "weight budget")):
+        if ok:
+            continue
         within = sorted((x for x in pool if x[key] <= limit),
                         key=lambda x: (-x["accuracy"], x["energy_uj"], x["weight_bits"]))
-        for x in [] if ok else within:
-            if len([w for w in out.values() if w == why]) == ROBUST_PER_BUDGET:
+        for x in within:
+            if list(out.values()).count(why) == ROBUST_PER_BUDGET:
                 break
             out.setdefault((tuple(x["bits"]), x["s"]), why)
     return [{"bits": list(b), "s": s, "why": why} for (b, s), why in out.items()]
@@ -267,7 +269,7 @@ def robustness_rows(cfg: SearchConfig, candidates: list[dict], log=print) -> lis
     float network): ``runs`` = ``[{"epochs", "accuracy": [per seed], "mean"}]``, with its
     design point."""
     from search.mixed import design_point, widths_specs
-    from search.qsnas import train_point
+    from search.qsnas import job_threads, train_point
 
     rows = []
     for c in candidates:
@@ -276,7 +278,7 @@ def robustness_rows(cfg: SearchConfig, candidates: list[dict], log=print) -> lis
         for factor in ROBUST_EPOCH_FACTORS:
             epochs = factor * _epochs(cfg)
             acc = [train_point(cfg.arch, max(bits), s, cfg.dataset, cfg.data_dir, epochs, seed,
-                               2, bits=bits)["accuracy"] for seed in ROBUST_SEEDS]
+                               job_threads(cfg), bits=bits)["accuracy"] for seed in ROBUST_SEEDS]
             runs.append({"epochs": epochs, "accuracy": acc, "mean": sum(acc) / len(acc)})
         log(f"mixed: robustness of {bits} s {s}: {[r['accuracy'] for r in runs]}")
         design = design_point(widths_specs(cfg.arch, s, cfg.dataset, bits), cfg.board,
