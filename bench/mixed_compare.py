@@ -209,8 +209,7 @@ def compare(arch: str = "vgg", dataset: str = "mnist5k", targets=(0.97, 0.98),
         probe = [] if "error" in uniform else probe_rows(cfg, uniform["s"], uniform["q"])
         verdict = acceptance(rows, target)
         robust = [] if "error" in uniform else robustness_rows(cfg, robust_candidates(
-            uniform, verdict, rows + probe, len(uniform["bits"] or _layers(cfg, uniform))),
-            log)
+            uniform, verdict, rows + probe, _weighted_layers(cfg, uniform["s"])), log)
         log(f"mixed: target {target} done")
         out["targets"].append({"target_acc": target, "rows": rows, "probe": probe,
                                "acceptance": verdict, "robust": robust})
@@ -220,10 +219,10 @@ def compare(arch: str = "vgg", dataset: str = "mnist5k", targets=(0.97, 0.98),
     return out
 
 
-def _layers(cfg: SearchConfig, row: dict) -> list[int]:
+def _weighted_layers(cfg: SearchConfig, s: float) -> int:
     from search.mixed import weight_counts, widths_specs
 
-    return weight_counts(widths_specs(cfg.arch, row["s"], cfg.dataset, row["q"]))
+    return len(weight_counts(widths_specs(cfg.arch, s, cfg.dataset, 8)))
 
 
 def _test_images(dataset: str) -> int:
