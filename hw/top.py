@@ -233,8 +233,8 @@ class Accelerator(wiring.Component):
                              pe.bias2.eq(ahead2.b)]
                 m.d.sync += prm2.eq(ahead2)
                 prms2.append(prm2)
-            prm, ahead = Signal(PARAM_LAYOUT, name=f"prm{j}"), Signal(PARAM_LAYOUT,
-                                                                     name=f"prm_ahead{j}")
+            prm = Signal(PARAM_LAYOUT, name=f"prm{j}")  # `ahead`, registered once more
+            ahead = Signal(PARAM_LAYOUT, name=f"prm_ahead{j}")  # the ROM's word, the PE's bias
             m.d.comb += [
                 fr.addr.eq(seq.weight_addr), fr.en.eq(seq.weight_en & first_pass),
                 ops.image_weights[j].eq(delayed(m, fr.data, READ_LATENCY - 1,

@@ -285,8 +285,7 @@ def measure_network(cfg: SearchConfig, widths, s: float, rtl_images: int):
     out = {"accuracy": metrics["integer_acc"], "float_accuracy": metrics["float_acc"],
            "test_images": metrics["test_images"],
            "accuracy_ci95": accuracy_interval(metrics["integer_acc"], metrics["test_images"]),
-           "widths": [layer.w_bits for layer in
-                                                             net.layers if layer.w_bits],
+           "widths": [layer.w_bits for layer in net.layers if layer.w_bits],
            "qat_seconds": metrics["qat_seconds"], "float_seconds": metrics["float_seconds"],
            **{k: row.get(k) for k in DESIGN_KEYS}}
     if not rtl_images:
