@@ -7,6 +7,7 @@ sweeps, resource checks) are built from the same `LayerSpec` list, so a sweep ov
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, replace
 
 from intnet.contract import LOGIT_BITS, WEIGHTED_KINDS, WIDTH_MAX, WIDTH_MIN, conv_out, macs
@@ -104,13 +105,82 @@ def network_specs(
     return layers
 
 
+def width_pair(entry) -> tuple[int, int]:
+    """One entry of a per-layer widths list as ``(weight bits, activation bits)``: an
+    integer ``b`` is ``(b, b)``, a pair ``(w, a)`` (weights narrower or wider than the
+    activations the layer writes, as HAQ searches them) is itself."""
+    values = list(entry) if isinstance(entry, tuple | list) else [entry]
+    try:  # numpy integers too; not floats or bools
+        if len(values) in (1, 2) and not any(isinstance(v, bool) for v in values):
+            values = [operator.index(v) for v in values]
+            return values[0], values[-1]
+    except TypeError:
+        pass
+    raise ValueError(f"a layer's widths are an integer or a (weights, activations) pair, "
+                     f"not {entry!r}")
+
+
+def normal_widths(bits) -> tuple:
+    """``bits`` with every entry an int where its two widths agree, else a ``(w, a)``
+    tuple: one spelling per widths list (cache keys, JSON, labels)."""
+    out = []
+    for entry in bits:
+        w, a = width_pair(entry)
+        out.append(w if w == a else (w, a))
+    return tuple(out)
+
+
+def widths_json(bits) -> list:
+    """``bits`` for JSON: an int per layer, or a ``[w, a]`` list where they differ."""
+    return [e if isinstance(e, int) else list(e) for e in normal_widths(bits)]
+
+
+def widths_of(layers) -> tuple:
+    """The widths list (`normal_widths`) of a layer list that carries widths (specs or a
+    bundle's layers): each weighted layer's weights and the activations it writes (the
+    logits layer: its weights)."""
+    weighted = [layer for layer in layers if layer.w_bits]
+    return normal_widths([(layer.w_bits, layer.out_bits) for layer in weighted[:-1]]
+                         + [layer.w_bits for layer in weighted[-1:]])
+
+
+def widest_width(bits) -> int:
+    """The widest weight or activation width of a per-layer widths list."""
+    return max(max(width_pair(entry)) for entry in bits)
+
+
+def format_widths(bits, sep: str = ",") -> str:
+    """``8,2:4,1:4,2``: a widths list as `parse_widths` reads it (``w:a`` where a layer's
+    weights and activations differ; ``sep`` between layers)."""
+    return sep.join(str(e) if isinstance(e, int) else f"{e[0]}:{e[1]}"
+                    for e in normal_widths(bits))
+
+
+def parse_widths(text: str) -> tuple:
+    """``"8,2:4,1:4,2"`` → ``(8, (2, 4), (1, 4), 2)`` (`normal_widths`); ValueError naming
+    the bad entry."""
+    out = []
+    for item in text.split(","):
+        parts = item.strip().split(":")
+        try:
+            values = [int(v) for v in parts]
+        except ValueError:
+            values = []
+        if len(values) not in (1, 2):
+            raise ValueError(f"a width is B or W:A (weights:activations), not {item.strip()!r}")
+        out.append(values[0] if len(values) == 1 else tuple(values))
+    return normal_widths(out)
+
+
 def with_widths(specs, bits) -> list[LayerSpec]:
     """``specs`` with every layer's bit widths filled in.
 
-    ``bits`` is a uniform width q, or one width per weighted layer (conv, dwconv, dense)
-    in order: layer i's weights and the activations it writes are ``bits[i]`` wide (the
-    last layer writes int32 logits), so the next layer reads ``bits[i]``. A global average
-    pool keeps the width it reads; the first layer reads the 8-bit input.
+    ``bits`` is a uniform width q, or one entry per weighted layer (conv, dwconv, dense)
+    in order: an integer ``b`` (layer i's weights and the activations it writes are ``b``
+    wide) or a pair ``(w, a)`` (weights ``w``, activations written ``a``: `width_pair`).
+    The last layer writes int32 logits (its ``a`` must equal ``w``), so the next layer
+    reads layer i's ``a``. A global average pool keeps the width it reads; the first layer
+    reads the 8-bit input.
     """
     from intnet.contract import layer_widths
 
@@ -118,19 +188,23 @@ def with_widths(specs, bits) -> list[LayerSpec]:
     weighted = [i for i, s in enumerate(specs) if s.kind in WEIGHTED_KINDS]
     if isinstance(bits, int) and not isinstance(bits, bool):
         bits = [bits] * len(weighted)
-    bits = [int(b) for b in bits]
-    if len(bits) != len(weighted):
+    pairs = [width_pair(b) for b in bits]
+    if len(pairs) != len(weighted):
         raise ValueError(f"one bit width per weighted layer: {len(weighted)} layers "
-                         f"({', '.join(specs[i].name for i in weighted)}), got {len(bits)}")
-    bad = [b for b in bits if not WIDTH_MIN <= b <= WIDTH_MAX]
+                         f"({', '.join(specs[i].name for i in weighted)}), got {len(pairs)}")
+    bad = [b for pair in pairs for b in pair if not WIDTH_MIN <= b <= WIDTH_MAX]
     if bad:
         raise ValueError(f"bit widths must be in {WIDTH_MIN}..{WIDTH_MAX}, not {bad[0]}")
-    own = dict(zip(weighted, bits, strict=True))
+    if weighted and weighted[-1] == len(specs) - 1 and len(set(pairs[-1])) > 1:
+        raise ValueError(f"the last layer ({specs[-1].name}) writes int32 logits: give it "
+                         f"one width, not {pairs[-1][0]}:{pairs[-1][1]}")
+    own = dict(zip(weighted, pairs, strict=True))
     staged = []
     for i, spec in enumerate(specs):
         if i in own:
-            out = LOGIT_BITS if i == len(specs) - 1 else own[i]
-            staged.append(replace(spec, w_bits=own[i], out_bits=out))
+            w, a = own[i]
+            out = LOGIT_BITS if i == len(specs) - 1 else a
+            staged.append(replace(spec, w_bits=w, out_bits=out))
         else:
             staged.append(spec)
     # avgpools keep their input width; every layer reads what the previous one wrote

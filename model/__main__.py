@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from common.cli import UserError, command_parser, run_cli
+from intnet.contract import LOGIT_BITS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,7 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "--bits or --learn-bits)")
     t.add_argument("--bits", default=None, metavar="WIDTHS",
                    help="one width per weighted layer (conv, dwconv, dense), e.g. 8,4,2,4: "
-                   "its weights and the activations it writes; or a file holding them (a "
+                   "its weights and the activations it writes, or W:A where they differ "
+                   "(8,2:4,1:4,2: weights 2 bits, activations 4); or a file holding them (a "
                    "JSON list, text like 8,4,2,4, or a search.json: its chosen widths; default: "
                    "none)")
     t.add_argument("--learn-bits", action="store_true",
@@ -112,20 +114,21 @@ def main(argv: list[str] | None = None) -> int:
     raise UserError(f"unknown command {args.command!r}")
 
 
-def parse_bits(text: str) -> tuple[int, ...]:
-    """``--bits``: ``8,4,2,4``, or a file with a JSON list, such text, or a search.json
-    (its ``chosen.bits``)."""
+def parse_bits(text: str) -> tuple:
+    """``--bits``: ``8,4,2,4`` or ``8,2:4,1:4,2`` (weights:activations where they differ),
+    or a file with a JSON list (an entry a width or a [weights, activations] pair), such
+    text, or a search.json (its ``chosen.bits``)."""
     import json
     from pathlib import Path
 
-    from common.cli import parse_int_list
+    from intnet.arch import normal_widths
 
     path = Path(text)
     if not path.is_file():
-        if "," not in text and not text.strip().isdigit():
-            raise UserError(f"--bits must be widths like 8,4,2,4 or a file, not {text!r} "
-                            "(no such file)")
-        return tuple(parse_int_list(text, "--bits"))
+        if not text.strip() or not set(text) <= set("0123456789,: "):
+            raise UserError(f"--bits must be widths like 8,4,2,4 or 8,2:4,1:4,2 or a file, "
+                            f"not {text!r} (no such file)")
+        return _widths_text(text, "--bits")
     try:
         content = path.read_text()
     except OSError as e:
@@ -133,13 +136,33 @@ def parse_bits(text: str) -> tuple[int, ...]:
     try:
         data = json.loads(content)
     except ValueError:
-        return tuple(parse_int_list(content.strip(), f"--bits file {path}"))
+        return _widths_text(content.strip(), f"--bits file {path}")
     if isinstance(data, dict):
         data = (data.get("chosen") or {}).get("bits", data.get("bits"))
-    if not (isinstance(data, list) and all(isinstance(b, int) for b in data)):
-        raise UserError(f"--bits file {path} holds no list of widths (a JSON list, or a "
-                        "search.json with chosen.bits)")
-    return tuple(data)
+    try:
+        if isinstance(data, list) and data:
+            return normal_widths(data)
+    except ValueError:
+        pass
+    raise UserError(f"--bits file {path} holds no list of widths (a JSON list, or a "
+                    "search.json with chosen.bits)")
+
+
+def _layer_widths(layer) -> str:
+    """``4``, or ``2:4`` where the layer's weights and the activations it writes differ
+    (the logits layer: its weights)."""
+    if layer.out_bits in (layer.w_bits, LOGIT_BITS):
+        return str(layer.w_bits)
+    return f"{layer.w_bits}:{layer.out_bits}"
+
+
+def _widths_text(text: str, name: str) -> tuple:
+    from intnet.arch import parse_widths
+
+    try:
+        return parse_widths(text)
+    except ValueError as e:
+        raise UserError(f"{name}: {e}") from None
 
 
 def _check_widths(args) -> None:
@@ -219,6 +242,7 @@ def _train(args) -> int:
         bits = check_bits(args.arch, args.s, args.dataset, bits)
     out = check_output(args.out, args.force)
     check_data_files(args.dataset, args.data_dir)
+    from intnet.arch import format_widths
     from intnet.bundle import save_bundle
     from model.train import train_and_export  # imports torch: after the cheap checks
 
@@ -236,7 +260,7 @@ def _train(args) -> int:
         raise UserError(f"cannot write to {out}: {e.strerror}") from None
     n = m["test_images"]
     src = "cached run " if m["cached"] else ""
-    widths = f"q={args.q}" if bits is None else "bits=" + ",".join(map(str, bits))
+    widths = f"q={args.q}" if bits is None else "bits=" + format_widths(bits)
     print(f"{args.arch} {widths} s={args.s} on {args.dataset} ({src}{m['cache_dir']})")
     if learned is not None:
         unit = {"energy_uj": "µJ", "weight_kb": "KiB"}[budget.kind]
@@ -244,7 +268,7 @@ def _train(args) -> int:
               f"{', '.join(f'{v:.2f}' for v in learned.values)}), fixed at "
               f"{','.join(map(str, learned.bits))}: {learned.cost:.4g} {unit} "
               f"({'meets' if learned.met else 'MISSES'} the budget {budget.target:g} {unit})")
-    print("layer widths         " + ", ".join(f"{layer.name} {layer.w_bits}"
+    print("layer widths         " + ", ".join(f"{layer.name} {_layer_widths(layer)}"
                                               for layer in net.layers if layer.w_bits))
     print(f"float accuracy       {100 * m['float_acc']:6.2f}%")
     print(f"fake-quant accuracy  {100 * m['fake_quant_acc']:6.2f}%")

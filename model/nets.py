@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from intnet.arch import LayerSpec, network_specs, with_widths
+from intnet.arch import LayerSpec, network_specs, widest_width, with_widths
 from intnet.contract import scale_to_mn
 from model.quant import ActQuantizer, LearnedBits, WeightQuantizer, act_levels
 
@@ -283,21 +283,22 @@ class DenseBlock(nn.Module):
 class QNet(nn.Module):
     """A network of the family at width scale ``s``, bit width ``q`` or per-layer ``bits``.
 
-    ``bits`` (one width per weighted layer, `intnet.arch.with_widths`) overrides the
-    uniform ``q``; ``self.q`` is then the widest. ``self.specs`` carry every layer's widths.
+    ``bits`` (one entry per weighted layer, `intnet.arch.with_widths`: a width, or a
+    (weights, activations) pair) overrides the uniform ``q``; ``self.q`` is then the
+    widest. ``self.specs`` carry every layer's widths.
     Input: pixel values 0..255 as a float tensor [N, C, H, W] (the net divides by 255).
     Output: logits [N, classes] (real units in every mode).
     """
 
     def __init__(self, arch: str, q: int, s: float, input_shape: tuple[int, int, int],
-                 num_classes: int, bits: tuple[int, ...] | None = None):
+                 num_classes: int, bits: tuple | None = None):
         super().__init__()
         self.arch, self.s = arch, s
         self.input_shape = tuple(input_shape)
         self.specs = with_widths(network_specs(arch, s, self.input_shape, num_classes),
                                  q if bits is None else bits)
-        self.bits = tuple(spec.w_bits for spec in self.specs if spec.w_bits)
-        self.q = max(self.bits)
+        self.bits = tuple(spec.w_bits for spec in self.specs if spec.w_bits)  # weights'
+        self.q = q if bits is None else widest_width(bits)
         blocks: list[nn.Module] = []
         for spec in self.specs:
             if spec.kind in ("conv", "dwconv"):

@@ -41,6 +41,7 @@ from torch import nn
 from tqdm import tqdm
 
 from common.files import atomic_directory
+from intnet.arch import format_widths, normal_widths, widest_width, width_pair
 from intnet.bundle import IntegerNetwork, load_bundle, save_bundle
 from model.data import Dataset, dataset_shape, load_dataset
 from model.defaults import DEFAULT_EPOCHS, DEFAULT_FLOAT_EPOCHS  # torch-free, for --help
@@ -79,9 +80,10 @@ class TrainConfig:
     momentum: float = 0.9  # SGD (Nesterov) momentum
     weight_decay: float = 5e-4  # on conv/dense weights only (not BN, biases, steps)
     shift: int | None = None  # max random shift in pixels (augmentation); None: H // 14
-    # One width per weighted layer (conv, dwconv, dense) as `intnet.arch.with_widths` takes
-    # it, the layer's weights and the activations it writes; None: every layer at q.
-    bits: tuple[int, ...] | None = None
+    # One entry per weighted layer (conv, dwconv, dense) as `intnet.arch.with_widths` takes
+    # it: an int (the layer's weights and the activations it writes) or a (weights,
+    # activations) pair; None: every layer at q.
+    bits: tuple | None = None
 
     def key(self, stage: str = "qat") -> str:
         """Cache key of ``stage`` ("qat": the whole run, or "float": its pre-train).
@@ -106,12 +108,14 @@ class TrainConfig:
 
 def config_dict(cfg: TrainConfig) -> dict:
     """``cfg`` as the JSON the cache stores: ``bits`` a list, left out when None (so a
-    uniform run's key and stored config are those of the runs cached before it existed)."""
+    uniform run's key and stored config are those of the runs cached before it existed;
+    an entry whose weights and activations agree is an int, so widths without pairs keep
+    the keys they had before pairs existed)."""
     d = dataclasses.asdict(cfg)
     if d["bits"] is None:
         del d["bits"]
     else:
-        d["bits"] = [int(b) for b in d["bits"]]
+        d["bits"] = [b if isinstance(b, int) else list(b) for b in normal_widths(d["bits"])]
     return d
 
 
@@ -427,8 +431,10 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
     ``bits`` a tuple with ``q`` its widest (None when every layer has the same width)."""
     cfg = dataclasses.replace(cfg, s=float(cfg.s))
     if cfg.bits is not None:
-        bits = tuple(int(b) for b in cfg.bits)
-        cfg = dataclasses.replace(cfg, q=max(bits), bits=None if len(set(bits)) == 1 else bits)
+        bits = normal_widths(cfg.bits)
+        cfg = dataclasses.replace(cfg, q=widest_width(bits),
+                                  bits=None if len(set(bits)) == 1 and isinstance(bits[0], int)
+                                  else bits)
     if cfg.epochs is None:
         cfg = dataclasses.replace(cfg, epochs=DEFAULT_EPOCHS[cfg.arch])
     if cfg.float_epochs is None:
@@ -479,10 +485,17 @@ def check_bits(arch: str, s: float, dataset: str, bits) -> tuple[int, ...]:
     if len(bits) != len(names):
         raise UserError(f"bits needs one width per weighted layer of {arch} on {dataset}: "
                         f"{len(names)} ({', '.join(names)}), not {len(bits)}")
-    bad = [b for b in bits if not (isinstance(b, int) and 1 <= b <= 8)]
+    try:
+        pairs = [width_pair(b) for b in bits]
+    except ValueError as e:
+        raise UserError(f"bits: {e}") from None
+    bad = [b for pair in pairs for b in pair if not 1 <= b <= 8]
     if bad:
         raise UserError(f"bits must be integer widths in 1..8, not {bad[0]!r}")
-    return bits
+    if len(set(pairs[-1])) > 1:
+        raise UserError(f"the last layer ({names[-1]}) writes int32 logits: give it one width, "
+                        f"not {pairs[-1][0]}:{pairs[-1][1]}")
+    return normal_widths(bits)
 
 
 def train(cfg: TrainConfig, *, progress: bool = True, use_cache: bool = True,
@@ -533,24 +546,25 @@ def train(cfg: TrainConfig, *, progress: bool = True, use_cache: bool = True,
 
 def width_label(cfg: TrainConfig) -> str:
     """``q=4`` or ``bits=8,4,2,4``: a run's widths for people."""
-    return f"q={cfg.q}" if cfg.bits is None else "bits=" + ",".join(map(str, cfg.bits))
+    return f"q={cfg.q}" if cfg.bits is None else "bits=" + format_widths(cfg.bits)
 
 
 def train_and_export(arch: str, q: int, s: float, dataset: str = "mnist5k",
                      epochs: int | None = None, seed: int = 0, out=None, *,
                      data_dir: str | None = None, float_epochs: int | None = None,
                      progress: bool = True, use_cache: bool = True,
-                     bits: tuple[int, ...] | None = None) -> tuple[IntegerNetwork, dict]:
+                     bits: tuple | None = None) -> tuple[IntegerNetwork, dict]:
     """Train (or reuse) ``arch`` at ``(q, s)`` and write its bundle to ``out`` (if given).
 
-    ``bits`` (one width per weighted layer) trains a mixed-precision network instead of
-    the uniform ``q`` (``q`` is then ignored: the widest width takes its place).
+    ``bits`` (one width, or (weights, activations) pair, per weighted layer) trains a
+    mixed-precision network instead of the uniform ``q`` (``q`` is then ignored: the
+    widest width takes its place).
     Returns the validated `IntegerNetwork` and the metrics dict of `train`, plus
     ``cached`` and ``cache_dir``. ``epochs``/``float_epochs`` default to
     `DEFAULT_EPOCHS`/`DEFAULT_FLOAT_EPOCHS` of ``arch``.
     """
     if bits is not None:
-        q = max(bits)
+        q = widest_width(bits)
     cfg = TrainConfig(arch=arch, q=q, s=float(s), dataset=dataset, data_dir=data_dir,
                       epochs=epochs, float_epochs=float_epochs, seed=seed,
                       bits=None if bits is None else tuple(bits))

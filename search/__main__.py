@@ -64,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "on energy and weight bits, each trial fine-tuned from the shared float "
                    "network, the uniform samples, lane-splitting and weight-lean widths as "
                    "warm start; chooses the least energy, reports the least weight too")
+    p.add_argument("--act-widths", action="store_true",
+                   help="with --mixed: search each hidden layer's activation width apart from "
+                   "its weights' (W:A widths, as HAQ does; default: one width per layer for "
+                   "both)")
     p.add_argument("--trials", type=int, default=None,
                    help="networks BO or --mixed may train (default 14 for bo, the polynomial "
                    "method's usual count; 24 for --mixed, beyond its warm start)")
@@ -98,6 +102,8 @@ def main(argv=None) -> int:
     check_positive(args.max_candidates, "--max-candidates")
     if args.mixed and args.strategy == "bo":
         raise UserError("--mixed runs its own TPE search: leave out --strategy bo")
+    if args.act_widths and not args.mixed:
+        raise UserError("--act-widths goes with --mixed")
     if args.mixed and args.build:
         raise UserError("--build builds uniform networks only (codegen build --q); with "
                         "--mixed the chosen bundle is written to OUT/bundle")
@@ -127,7 +133,7 @@ def main(argv=None) -> int:
         data_dir=args.data_dir, board=args.board, q_samples=tuple(q_samples),
         s_samples=tuple(s_samples), s_min=args.s_min, s_max=args.s_max, epochs=args.epochs,
         seed=args.seed, jobs=args.jobs, executor=args.executor, ray_address=args.ray_address,
-        max_candidates=args.max_candidates,
+        max_candidates=args.max_candidates, act_widths=args.act_widths,
         progress=not args.quiet)
     try:
         check_feasible(cfg)

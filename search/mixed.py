@@ -21,6 +21,11 @@ by half), the lane-splitting designs of `split_widths` (a layer whose weights an
 fit in half or a quarter of the lane runs 2 or 4 values a lane, `sim.cycles`) and the
 weight-lean `staircase_widths` (the layers with the most weights narrowest), which a
 sampler that changes one width at a time would hardly reach.
+
+With ``act_widths`` (``--act-widths``) each hidden layer's activation width is searched
+apart from its weights' (HAQ's W:A widths, `intnet.arch.with_widths` pairs): weight memory
+depends on the weights alone, so narrow weights under wider activations trade it against
+accuracy; the neighbours then also narrow a layer's weights alone.
 """
 
 from __future__ import annotations
@@ -46,16 +51,19 @@ def widths_specs(arch: str, s: float, dataset: str, bits):
 
 
 def lane_bits(bits) -> int:
-    """The array's lane width for ``bits``: the widest layer's."""
-    return max(bits) if isinstance(bits, tuple | list) else int(bits)
+    """The array's lane width for ``bits``: the widest layer's (weights or activations)."""
+    from intnet.arch import widest_width
+
+    return widest_width(bits) if isinstance(bits, tuple | list) else int(bits)
 
 
 def design_point(specs, board: str, pe_list, mult_list) -> dict | None:
     """The least-energy (P, M) that fits for ``specs`` (with widths): its
     `search.design.evaluate` row plus ``weight_bits``, or None when nothing fits."""
+    from hw.plan import widest_bits
     from model.bits import weight_bits
 
-    lanes = max(spec.w_bits for spec in specs if spec.w_bits)
+    lanes = widest_bits(specs)
     try:
         row = best_design(specs, lanes, board, pe_list, mult_list)
     except DesignDoesNotFit:
@@ -84,7 +92,7 @@ def energy_cost(arch: str, s: float, dataset: str, board: str, pe_list, mult_lis
 class Point:
     """One trained network of the search: widths, s, and what it measured."""
 
-    bits: tuple[int, ...]
+    bits: tuple  # `intnet.arch.normal_widths`: an int, or a (weights, activations) pair
     s: float
     source: str  # "uniform" (the warm-start grid) or "mixed" (a TPE trial)
     accuracy: float | None = None  # integer (golden) test accuracy
@@ -96,8 +104,10 @@ class Point:
         return len(set(self.bits)) == 1
 
     def as_dict(self) -> dict:
+        from intnet.arch import widths_json
+
         d = self.design or {}
-        return {"bits": list(self.bits), "q": max(self.bits), "s": self.s,
+        return {"bits": widths_json(self.bits), "q": lane_bits(self.bits), "s": self.s,
                 "source": self.source, "accuracy": self.accuracy,
                 "energy_uj": d.get("energy_uj"), "pe": d.get("pe"), "mult": d.get("mult"),
                 "cycles": d.get("cycles"), "bram36": d.get("bram36"),
@@ -132,12 +142,14 @@ def staircase_widths(counts: list[int], q: int) -> tuple[int, ...]:
 
 def rank(point: Point) -> tuple:
     """The chosen point is the least (energy, weight bits) among the feasible."""
-    return (point.design["energy_uj"], point.design["weight_bits"], max(point.bits), point.s)
+    return (point.design["energy_uj"], point.design["weight_bits"], lane_bits(point.bits),
+            point.s)
 
 
 def rank_weight(point: Point) -> tuple:
     """The least-weight point is the least (weight bits, energy) among the feasible."""
-    return (point.design["weight_bits"], point.design["energy_uj"], max(point.bits), point.s)
+    return (point.design["weight_bits"], point.design["energy_uj"], lane_bits(point.bits),
+            point.s)
 
 
 def front(points: list[Point]) -> list[Point]:
@@ -158,14 +170,18 @@ class MixedStudy:
     """
 
     def __init__(self, n_layers: int, s_values: list[float], target: float, seed: int,
-                 design: Callable):
+                 design: Callable, act_widths: bool = False):
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.n_layers, self.target, self.design = n_layers, target, design
+        self.act_widths = act_widths
         self.s_values = sorted(s_values)
         self.dist = {f"b{i}": optuna.distributions.IntDistribution(1, 8)
                      for i in range(n_layers)}
+        if act_widths:  # the activations each hidden layer writes (the last writes logits)
+            self.dist |= {f"a{i}": optuna.distributions.IntDistribution(1, 8)
+                          for i in range(n_layers - 1)}
         # s as an index into the sorted scales: ordered for the sampler
         self.dist["s"] = optuna.distributions.IntDistribution(0, len(self.s_values) - 1)
         sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=5)
@@ -195,16 +211,22 @@ class MixedStudy:
 
     def enqueue_neighbours(self, point: Point) -> int:
         """Propose ``point`` with one layer narrower (by one bit, and to half its width)
-        first; returns how many."""
+        first, with ``act_widths`` its weights alone too; returns how many."""
+        from intnet.arch import width_pair
+
         count = 0
-        for i, width in enumerate(point.bits):
-            for narrower in sorted({width - 1, (width + 1) // 2}, reverse=True):
-                if not 1 <= narrower < width:
+        for i, (weights, acts) in enumerate(map(width_pair, point.bits)):
+            last = i == len(point.bits) - 1
+            for narrower in sorted({weights - 1, (weights + 1) // 2}, reverse=True):
+                if not 1 <= narrower < weights:
                     continue
-                bits = list(point.bits)
-                bits[i] = narrower
-                self.study.enqueue_trial(self._params(bits, point.s), skip_if_exists=True)
-                count += 1
+                kept = [(narrower, acts)] if self.act_widths and not last else []
+                for entry in [narrower, *kept]:
+                    bits = list(point.bits)
+                    bits[i] = entry
+                    self.study.enqueue_trial(self._params(bits, point.s),
+                                             skip_if_exists=True)
+                    count += 1
         return count
 
     def enqueue_splits(self, s: float) -> int:
@@ -223,7 +245,23 @@ class MixedStudy:
         return len(widths)
 
     def _params(self, bits, s: float) -> dict:
-        return {f"b{i}": b for i, b in enumerate(bits)} | {"s": self.s_values.index(s)}
+        from intnet.arch import width_pair
+
+        pairs = [width_pair(b) for b in bits]
+        params = {f"b{i}": w for i, (w, _) in enumerate(pairs)}
+        if self.act_widths:
+            params |= {f"a{i}": a for i, (_, a) in enumerate(pairs[:-1])}
+        return params | {"s": self.s_values.index(s)}
+
+    def _bits(self, params: dict) -> tuple:
+        """The widths a trial's parameters name (`intnet.arch.normal_widths`)."""
+        from intnet.arch import normal_widths
+
+        n = self.n_layers
+        if not self.act_widths:
+            return tuple(params[f"b{i}"] for i in range(n))
+        return normal_widths([(params[f"b{i}"], params[f"a{i}"]) for i in range(n - 1)]
+                             + [params[f"b{n - 1}"]])
 
     def _tell(self, trial, point: Point) -> None:
         value, constraint = self._value(point)
@@ -244,15 +282,14 @@ class MixedStudy:
                    and asked < 50 * budget):
                 asked += 1
                 trial = self.study.ask(self.dist)
-                bits = tuple(trial.params[f"b{i}"] for i in range(self.n_layers))
-                key = (bits, self.s_values[trial.params["s"]])
+                key = (self._bits(trial.params), self.s_values[trial.params["s"]])
                 waiting = next((w for k, w in pending.values() if k == key), None)
                 if waiting is not None:
                     waiting.append(trial)
                 elif key in self.points:
                     self._tell(trial, self.points[key])
                 else:
-                    point = Point(bits, key[1], "mixed", design=self.design(*key))
+                    point = Point(*key, "mixed", design=self.design(*key))
                     if point.design is None:
                         self.points[key] = point
                         self._tell(trial, point)
@@ -342,7 +379,8 @@ def warm_study(cfg, walked) -> tuple[MixedStudy, list]:
         return design_point(widths_specs(cfg.arch, s, cfg.dataset, tuple(bits)), cfg.board,
                             cfg.pe_list, cfg.mult_list)
 
-    study = MixedStudy(len(layers), s_values, cfg.target_acc, cfg.seed, design)
+    study = MixedStudy(len(layers), s_values, cfg.target_acc, cfg.seed, design,
+                       act_widths=cfg.act_widths)
     for (q, s), r in sorted(uniform.items()):
         bits = (q,) * len(layers)
         study.add_known(Point(bits, s, "uniform", r["accuracy"], design(bits, s),
@@ -367,14 +405,17 @@ def weight_counts(specs) -> list[int]:
 
 
 def _policy(point: Point, measured: dict, names: list[str]) -> dict:
-    return {"q": max(point.bits), "s": point.s, "pe": measured["pe"],
-            "mult": measured["mult"], "bits": list(point.bits),
-            "layers": dict(zip(names, point.bits, strict=True)), "mixed": not point.uniform}
+    from intnet.arch import widths_json
+
+    bits = widths_json(point.bits)
+    return {"q": lane_bits(point.bits), "s": point.s, "pe": measured["pe"],
+            "mult": measured["mult"], "bits": bits,
+            "layers": dict(zip(names, bits, strict=True)), "mixed": not point.uniform}
 
 
 def _train_key(arch, dataset, data_dir, epochs, seed, threads, bits, s) -> dict:
     """`search.qsnas.train_point` of per-layer widths ``bits`` at ``s`` (a worker job)."""
     from search.qsnas import train_point
 
-    return train_point(arch, max(bits), s, dataset, data_dir, epochs, seed, threads,
+    return train_point(arch, lane_bits(bits), s, dataset, data_dir, epochs, seed, threads,
                        bits=tuple(bits))

@@ -56,6 +56,7 @@ class SearchConfig:
     ray_address: str | None = None  # HOST:PORT of a Ray head; None: a local Ray runtime
     max_candidates: int = 8  # points `walk` may train beyond the samples
     optimism: float = 0.5  # plausibly feasible: predicted + optimism·LOO RMSE ≥ target
+    act_widths: bool = False  # --mixed: activation widths searched apart from the weights'
     progress: bool = True
 
 
@@ -68,7 +69,7 @@ def snap_s(s: float) -> float:
 
 
 def train_point(arch: str, q: int, s: float, dataset: str, data_dir, epochs, seed,
-                threads: int, bits: tuple[int, ...] | None = None) -> dict:
+                threads: int, bits: tuple | None = None) -> dict:
     """Train (or reuse) one point (``bits``: per-layer widths instead of ``q``); runs in a
     worker process. The training times are those of the run that trained it."""
     import torch
@@ -274,18 +275,19 @@ def measure_network(cfg: SearchConfig, widths, s: float, rtl_images: int):
     ``rtl`` (`rtl_check`; the keys ``rtl_images, rtl_mismatches, rtl_cycles,
     rtl_cycles_match_model`` too when it ran).
     """
+    from intnet.arch import normal_widths, widest_width, widths_json, widths_of
     from model.train import train_and_export
     from search.mixed import design_point
 
-    bits = tuple(widths) if isinstance(widths, tuple | list) else None
-    q = max(bits) if bits else int(widths)
+    bits = normal_widths(widths) if isinstance(widths, tuple | list) else None
+    q = widest_width(bits) if bits else int(widths)
     net, metrics = train_and_export(cfg.arch, q, s, cfg.dataset, cfg.epochs, cfg.seed, None,
                                     data_dir=cfg.data_dir, progress=cfg.progress, bits=bits)
     row = design_point(net.specs(), cfg.board, cfg.pe_list, cfg.mult_list) or {}
     out = {"accuracy": metrics["integer_acc"], "float_accuracy": metrics["float_acc"],
            "test_images": metrics["test_images"],
            "accuracy_ci95": accuracy_interval(metrics["integer_acc"], metrics["test_images"]),
-           "widths": [layer.w_bits for layer in net.layers if layer.w_bits],
+           "widths": widths_json(widths_of(net.layers)),
            "qat_seconds": metrics["qat_seconds"], "float_seconds": metrics["float_seconds"],
            **{k: row.get(k) for k in DESIGN_KEYS}}
     if not rtl_images:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from intnet.arch import format_widths, normal_widths
+
 # the mixed search's least-weight network, where it is not the chosen one
 LEAST_WEIGHT_BUNDLE = "least_weight_bundle"
 
@@ -40,9 +42,14 @@ def _margin_lines(result: dict) -> list[str]:
             "it. Aim the target higher for a margin, or test on more images."]
 
 
+def _mixed(x: dict) -> bool:
+    """Whether a sample or design has per-layer widths that differ."""
+    return "bits" in x and len(set(normal_widths(x["bits"]))) > 1
+
+
 def _label(x: dict) -> str:
-    if "bits" in x and len(set(x["bits"])) > 1:
-        return f"{'/'.join(map(str, x['bits']))} s{x['s']:g}"
+    if _mixed(x):
+        return f"{format_widths(x['bits'], '/')} s{x['s']:g}"
     return f"q{x['q']} s{x['s']:g}"
 
 
@@ -55,7 +62,7 @@ def plot_pareto(result: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     samples = [x for x in result["samples"] if x["energy_uj"] and x["accuracy"] is not None]
-    mixed = [x for x in samples if "bits" in x and len(set(x["bits"])) > 1]
+    mixed = [x for x in samples if _mixed(x)]
     uniform = [x for x in samples if x not in mixed]
     fig, ax = plt.subplots(figsize=(6.8, 4.4))
     sc = ax.scatter([x["energy_uj"] for x in uniform], [x["accuracy"] for x in uniform],
@@ -73,7 +80,7 @@ def plot_pareto(result: dict, path: Path) -> None:
     ax.plot([pts[i][0] for i in front], [pts[i][1] for i in front], "k--", lw=1,
             label="Pareto front (all trained networks)")
     chosen, measured = result["chosen"], result["measured"]
-    name = (f"{'/'.join(map(str, chosen['bits']))}" if "bits" in chosen
+    name = (format_widths(chosen["bits"], "/") if "bits" in chosen
             else f"q={chosen['q']}")
     ax.scatter([measured["energy_uj"]], [measured["accuracy"]], marker="*", s=220, c="red",
                label=f"chosen {name} s={chosen['s']:g} (measured)", zorder=5)
@@ -119,7 +126,7 @@ def _rtl_line(m: dict) -> str:
 def _chosen_line(result: dict) -> str:
     c = result["chosen"]
     if "bits" in c:
-        layers = ", ".join(f"{name} {b}" for name, b in c["layers"].items())
+        layers = ", ".join(f"{name} {format_widths([b])}" for name, b in c["layers"].items())
         kind = "per-layer widths" if c["mixed"] else "uniform widths (no mixed trial was better)"
         return (f"Chosen: **{kind} {layers}; s = {c['s']:g}, P = {c['pe']}, M = {c['mult']}**"
                 f" on {result['board']}.")
@@ -134,7 +141,7 @@ def _least_weight_lines(result: dict) -> list[str]:
                                                  result["chosen"]["s"]):
         return []
     m = lean["measured"]
-    return ["", f"Least weight memory: widths {','.join(map(str, lean['bits']))}, "
+    return ["", f"Least weight memory: widths {format_widths(lean['bits'])}, "
             f"s = {lean['s']:g}, P = {lean['pe']}, M = {lean['mult']}: {m['weight_bits']:,} "
             f"weight bits, accuracy {m['accuracy']:.4f}, {m['energy_uj']:.4f} µJ (measured; "
             f"its bundle: `{LEAST_WEIGHT_BUNDLE}/`)."]
@@ -147,7 +154,7 @@ def _sample_rows(result: dict) -> list[str]:
                                                       x["energy_uj"] or 0)):
         e = f"{x['energy_uj']:.4f}" if x["energy_uj"] else "does not fit"
         acc = "–" if x["accuracy"] is None else f"{x['accuracy']:.4f}"
-        widths = ",".join(map(str, x["bits"])) if "bits" in x else f"q={x['q']}"
+        widths = format_widths(x["bits"]) if "bits" in x else f"q={x['q']}"
         lines.append(f"| {widths} | {x['s']:g} | {x.get('source', 'sample')} | {acc} | {e} | "
                      f"{x['pe']} | {x['mult']} | {x.get('weight_bits') or '–'} |")
     return lines

@@ -55,7 +55,7 @@ def sweep(arch: str, dataset: str, q_list, s_list, pe_list=ARRAY_SIZES,
     """
     from tqdm import tqdm
 
-    from intnet.arch import network_specs, with_widths
+    from intnet.arch import format_widths, network_specs, with_widths
     from model.data import dataset_shape
     from search.design import evaluate
 
@@ -74,7 +74,7 @@ def sweep(arch: str, dataset: str, q_list, s_list, pe_list=ARRAY_SIZES,
                     for m in mult_list:
                         row = evaluate(layers, q, p, m, board, clock_mhz)
                         row.update(s=s, arch=arch, dataset=dataset,
-                                   bits="/".join(map(str, bits)) if bits else str(q))
+                                   bits=format_widths(bits, "/") if bits else str(q))
                         rows.append(row)
                         bar.update()
     rows.sort(key=lambda r: (r["q"], r["s"], r["pe"], r["mult"]))
@@ -158,7 +158,8 @@ def register(subparsers) -> None:
                    help="bit widths in bits, e.g. 1,2,4,8 (required without --bits; with "
                         "--bits: the lane widths, default the widest of --bits)")
     p.add_argument("--bits", default=None, metavar="WIDTHS",
-                   help="one width per weighted layer (conv, dwconv, dense), e.g. 8,2,2,8: "
+                   help="one width per weighted layer (conv, dwconv, dense), e.g. 8,2,2,8, "
+                        "or W:A where its weights and activations differ (8,2:4,2:4,8): "
                         "every row runs the layers at them on lanes of its q bits (default: "
                         "none, every layer at q)")
     p.add_argument("--s", required=True, metavar="LIST",
@@ -196,19 +197,24 @@ def run(args) -> int:
         parse_int_list,
     )
     from common.files import check_output
+    from intnet.arch import parse_widths, widest_width, width_pair
 
     bits = None
     if args.bits is not None:
-        bits = [check_q(b) for b in parse_int_list(args.bits, "--bits")]
-        if not bits:
-            raise UserError("--bits must list at least one width")
+        try:
+            bits = parse_widths(args.bits)
+        except ValueError as e:
+            raise UserError(f"--bits: {e}") from None
+        for pair in map(width_pair, bits):
+            for b in pair:
+                check_q(b)
     if args.q is None and bits is None:
         raise UserError("--q is required (or --bits)")
     q_list = ([check_q(q) for q in parse_int_list(args.q, "--q")] if args.q is not None
-              else [max(bits)])
-    if bits is not None and min(q_list) < max(bits):
+              else [widest_width(bits)])
+    if bits is not None and min(q_list) < widest_width(bits):
         raise UserError(f"--q {min(q_list)} is narrower than the widest of --bits "
-                        f"({max(bits)}): lanes must hold every layer")
+                        f"({widest_width(bits)}): lanes must hold every layer")
     s_list = [check_s(s) for s in parse_float_list(args.s, "--s")]
     pe_list = [check_positive(v, "--pe") for v in parse_int_list(args.pe, "--pe")]
     mult_list = [check_positive(v, "--mult") for v in parse_int_list(args.mult, "--mult")]

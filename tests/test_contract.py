@@ -2,10 +2,11 @@
 
 import math
 
+import numpy as np
 import pytest
 
 from intnet.arch import LayerSpec as L
-from intnet.arch import network_specs, with_widths
+from intnet.arch import format_widths, network_specs, parse_widths, widest_width, with_widths
 from intnet.contract import (
     accumulator_bits,
     accumulator_bound,
@@ -113,6 +114,32 @@ def test_with_widths_uniform_and_per_layer():
         with_widths(specs, [2, 2])
     with pytest.raises(ValueError, match="bit widths must be in 1..8, not 9"):
         with_widths(specs, [9] * 10)
+
+
+def test_with_widths_takes_weight_and_activation_pairs():
+    specs = network_specs("vgg", 0.5, (28, 28, 1), 10)
+    mixed = with_widths(specs, [4, (2, 4), (2, 3), 1])
+    assert [(s.name, s.w_bits, s.in_bits, s.out_bits) for s in mixed if s.w_bits] == [
+        ("conv1", 4, 8, 4), ("conv2", 2, 4, 4), ("conv3", 2, 4, 3), ("fc", 1, 3, 32)]
+    assert mixed[1].in_bits == mixed[1].out_bits == 4  # the pool keeps conv1's 4 bits
+    # equal pairs are the plain width; numpy integers count as integers
+    assert with_widths(specs, [np.int64(4), (2, 2), 3, 1]) == with_widths(specs, [4, 2, 3, 1])
+    with pytest.raises(ValueError, match="writes int32 logits: give it one width, not 1:3"):
+        with_widths(specs, [4, 2, 2, (1, 3)])
+    with pytest.raises(ValueError, match="bit widths must be in 1..8, not 0"):
+        with_widths(specs, [4, (2, 0), 2, 1])
+    with pytest.raises(ValueError, match="an integer or a .weights, activations. pair"):
+        with_widths(specs, [4, 2.0, 2, 1])
+
+
+def test_widths_text_round_trips():
+    assert parse_widths("8, 2:4,1:4,2") == (8, (2, 4), (1, 4), 2)
+    assert parse_widths("3:3,2") == (3, 2)  # an equal pair is the plain width
+    assert format_widths([8, (2, 4), [1, 4], 2]) == "8,2:4,1:4,2"
+    assert widest_width([2, (1, 6), 3]) == 6
+    for bad in ("2:x", "1:2:3", "", "4,,2"):
+        with pytest.raises(ValueError, match="a width is B or W:A"):
+            parse_widths(bad)
 
 
 def test_bundle_specs_carry_the_bundles_widths():

@@ -35,7 +35,7 @@ BASE = ["train", "--arch", "vgg", "--q", "4", "--s", "1", "--out"]
     (["train", "--bits", "8,4,2,9", "--s", "1", "--out", "o"],
      "bits must be integer widths in 1..8, not 9"),
     (["train", "--bits", "eight", "--s", "1", "--out", "o"],
-     "--bits must be widths like 8,4,2,4 or a file, not 'eight' (no such file)"),
+     "--bits must be widths like 8,4,2,4 or 8,2:4,1:4,2 or a file, not 'eight' (no such file)"),
     (["train", "--learn-bits", "--s", "1", "--out", "o"],
      "--learn-bits needs one budget: --target-energy-uj E or --target-weight-kb K"),
     (["train", "--q", "4", "--target-weight-kb", "3", "--s", "1", "--out", "o"],
@@ -110,6 +110,16 @@ def test_bits_from_a_file_or_a_search_json(tmp_path, capsys):
     for name in ("list.json", "text", "search.json"):
         assert parse_bits(str(tmp_path / name)) == (8, 4, 2, 4)
     assert parse_bits("8,4,2,4") == (8, 4, 2, 4)
+    assert parse_bits("8,2:4,1:4,2") == (8, (2, 4), (1, 4), 2)
+    (tmp_path / "pairs.json").write_text("[8, [2, 4], [1, 4], 2]")
+    assert parse_bits(str(tmp_path / "pairs.json")) == (8, (2, 4), (1, 4), 2)
+    for text in ("8,2:x,1,2", "8,a"):
+        argv = ["train", "--bits", text, "--s", "1", "--out", "o"]
+        assert run_cli(main, argv, prog="model") == 2
+        assert "--bits must be widths like 8,4,2,4 or 8,2:4,1:4,2" in capsys.readouterr().err
+    argv = ["train", "--bits", "8,2:4,1:4,2:3", "--s", "1", "--out", "o"]
+    assert run_cli(main, argv, prog="model") == 2
+    assert "the last layer (fc) writes int32 logits" in capsys.readouterr().err
     (tmp_path / "bad.json").write_text(json.dumps({"chosen": {"q": 4}}))
     argv = ["train", "--bits", str(tmp_path / "bad.json"), "--s", "1", "--out", "o"]
     assert run_cli(main, argv, prog="model") == 2
@@ -127,6 +137,21 @@ def test_a_mixed_run_prints_its_layer_widths(tmp_path, monkeypatch):
     assert "layer widths         conv1 8, conv2 2, conv3 3, fc 4" in done.stdout
     net = load_bundle(out)
     assert [lay.w_bits for lay in net.layers if lay.w_bits] == [8, 2, 3, 4] and net.q == 8
+
+
+def test_a_run_with_narrower_weights_than_activations(tmp_path, monkeypatch):
+    monkeypatch.setenv("QSNAS_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "bundle"
+    done = subprocess.run([sys.executable, "-m", "model", "train", "--bits", "4,2:5,1:3,2",
+                           "--s", "0.5", "--dataset", "digits", "--epochs", "1",
+                           "--float-epochs", "1", "--quiet", "--out", str(out)],
+                          capture_output=True, text=True, check=True)
+    assert "vgg bits=4,2:5,1:3,2 s=0.5" in done.stdout
+    assert "layer widths         conv1 4, conv2 2:5, conv3 1:3, fc 2" in done.stdout
+    net = load_bundle(out)
+    assert [(lay.w_bits, lay.in_bits, lay.out_bits) for lay in net.layers if lay.w_bits] == [
+        (4, 8, 4), (2, 4, 5), (1, 5, 3), (2, 3, 32)]
+    assert net.q == 5  # the widest width: the lanes must hold the 5-bit activations
 
 
 def test_learn_bits_from_the_command_line(tmp_path, monkeypatch):

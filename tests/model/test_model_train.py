@@ -13,7 +13,7 @@ from intnet.arch import network_specs
 from intnet.bundle import load_bundle, save_bundle
 from intnet.golden import accuracy, classify, run
 from model.data import load_dataset
-from model.train import TrainConfig, predict, to_nchw, train, train_and_export
+from model.train import TrainConfig, predict, resolve, to_nchw, train, train_and_export
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -111,6 +111,12 @@ def test_uniform_runs_keep_their_cache_key():
     assert same.key("qat") == cfg.key("qat")
     mixed = dataclasses.replace(cfg, bits=(3, 3, 2, 3))
     assert mixed.key("qat") != cfg.key("qat") and mixed.key("float") == cfg.key("float")
+    # a (weights, activations) pair whose widths agree is the plain width; one that
+    # differs is another run, and q is the widest of either
+    assert dataclasses.replace(cfg, bits=(3, (3, 3), 2, 3)).key("qat") == mixed.key("qat")
+    pairs = dataclasses.replace(cfg, bits=(3, (2, 5), 2, 3))
+    assert pairs.key("qat") not in (mixed.key("qat"), cfg.key("qat"))
+    assert resolve(pairs).q == 5 and resolve(pairs).bits == (3, (2, 5), 2, 3)
 
 
 @pytest.mark.parametrize("bits, message", [

@@ -48,6 +48,7 @@ def test_search_writes_its_report(tmp_path, strategy):
 
 def _check_bundle(out, r):
     """The chosen bundle is in the output folder and measures what search.json says."""
+    from intnet.arch import widths_json, widths_of
     from intnet.bundle import load_bundle
     from intnet.golden import accuracy
     from model.data import load_dataset
@@ -55,15 +56,19 @@ def _check_bundle(out, r):
     net = load_bundle(out / "bundle")
     data = load_dataset(r["dataset"])
     assert accuracy(net, data.test_x, data.test_y) == r["measured"]["accuracy"]
-    assert [lay.w_bits for lay in net.layers if lay.w_bits] == r["measured"]["widths"]
+    assert widths_json(widths_of(net.layers)) == r["measured"]["widths"]
     assert net.s == r["chosen"]["s"] and net.q == r["chosen"]["q"]
 
 
-def test_mixed_search_writes_its_policy_bundle_and_pareto(tmp_path):
+@pytest.mark.parametrize("act_widths", [False, True], ids=["widths", "act-widths"])
+def test_mixed_search_writes_its_policy_bundle_and_pareto(tmp_path, act_widths):
+    from intnet.arch import normal_widths, widest_width, widths_json, widths_of
+
     out = tmp_path / "out"
     done = run(["--target-acc", "0.8", "--dataset", "digits", "--q-samples", "2,4",
                 "--s-samples", "0.25,0.5", "--s-max", "0.5", "--epochs", "1",
                 "--rtl-images", "1", "--mixed", "--trials", "6", "--quiet",
+                *(["--act-widths"] if act_widths else []),
                 "--out", str(out)], tmp_path, env={"QSNAS_CACHE": str(tmp_path / "cache")})
     assert done.returncode == 0, done.stderr[-3000:]
     r = json.loads((out / "search.json").read_text())
@@ -71,11 +76,14 @@ def test_mixed_search_writes_its_policy_bundle_and_pareto(tmp_path):
     assert r["strategy"] == "mixed" and set(c) >= {"q", "s", "pe", "mult", "bits", "layers"}
     assert list(c["layers"]) == ["conv1", "conv2", "conv3", "fc"]
     assert list(c["layers"].values()) == c["bits"] == r["measured"]["widths"]
-    assert c["mixed"] == (len(set(c["bits"])) > 1) and c["q"] == max(c["bits"])
+    assert c["mixed"] == (len(set(normal_widths(c["bits"]))) > 1)
+    assert c["q"] == widest_width(c["bits"])
     assert r["measured"]["accuracy"] >= 0.8
     assert r["trials"]["trained"] == 6 and r["trials"]["warm_start"] >= 4
     sources = {x["source"] for x in r["samples"]}
     assert sources == {"uniform", "mixed"}
+    # with --act-widths the enqueued neighbours narrow a layer's weights alone too
+    assert any(isinstance(b, list) for x in r["samples"] for b in x["bits"]) == act_widths
     feasible = [x for x in r["samples"] if x["accuracy"] is not None and x["energy_uj"]
                 and x["accuracy"] >= 0.8]
     best = min(feasible, key=lambda x: (x["energy_uj"], x["weight_bits"]))
@@ -97,7 +105,7 @@ def test_mixed_search_writes_its_policy_bundle_and_pareto(tmp_path):
         from intnet.bundle import load_bundle
 
         lean_net = load_bundle(lean_dir)
-        assert [lay.w_bits for lay in lean_net.layers if lay.w_bits] == lean["bits"]
+        assert widths_json(widths_of(lean_net.layers)) == lean["bits"]
         assert lean_net.s == lean["s"]
     # whichever it was here: a least-weight network that is another gets its own bundle
     from intnet.bundle import load_bundle
@@ -125,6 +133,7 @@ def test_mixed_search_writes_its_policy_bundle_and_pareto(tmp_path):
     (["--target-acc", "0.9", "--board", "zed"], "board must be one of"),
     (["--target-acc", "0.9", "--s-samples", "a"], "--s-samples must be a comma-separated"),
     (["--target-acc", "0.9", "--mixed", "--strategy", "bo"], "--mixed runs its own TPE"),
+    (["--target-acc", "0.9", "--act-widths"], "--act-widths goes with --mixed"),
     (["--target-acc", "0.9", "--mixed", "--build"], "--build builds uniform networks only"),
 ])
 def test_bad_input_is_one_line(tmp_path, args, message):

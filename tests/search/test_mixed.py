@@ -215,3 +215,60 @@ def test_the_measured_accuracy_has_its_interval_and_a_target_inside_it_is_flagge
     assert "The target 0.98 lies inside the measured accuracy's 95 % interval (0.97" in lines[1]
     assert _margin_lines({"target_acc": 0.97, "measured": measured}) == []
     assert _margin_lines({"target_acc": 0.98, "measured": {"accuracy": 0.983}}) == []
+
+
+def pair_design(bits, s):
+    """`fake_design` over (weights, activations) pairs: energy by the widest width, weight
+    memory by the weights alone."""
+    from intnet.arch import width_pair
+
+    pairs = [width_pair(b) for b in bits]
+    return {"energy_uj": max(max(p) for p in pairs) * s,
+            "weight_bits": sum(w for w, _ in pairs) * 100 * s, "pe": 1, "mult": 1}
+
+
+def test_act_widths_search_activations_apart_from_weights():
+    from intnet.arch import normal_widths, width_pair
+
+    calls = []
+
+    def train(bits, s):  # accuracy set by the narrowest activations, not the weights
+        calls.append((bits, s))
+        acts = [max(width_pair(b)) if i < len(bits) - 1 else 8 for i, b in enumerate(bits)]
+        return {"accuracy": 0.9 + 0.01 * min(acts), "float_acc": 1.0, "qat_seconds": 1.0,
+                "float_seconds": 2.0, "cached": False}
+
+    st = MixedStudy(LAYERS, S_VALUES, 0.93, 0, pair_design, act_widths=True)
+    start = Point((4,) * LAYERS, 0.5, "uniform", 0.94, pair_design((4,) * LAYERS, 0.5))
+    st.add_known(start)
+    # each hidden layer narrower (3 and 2 bits) in both widths and in its weights alone;
+    # the logits layer in its weights
+    assert st.enqueue_neighbours(start) == 2 * 2 * (LAYERS - 1) + 2
+    st.run(12, train, InlineExecutor(), jobs=1, progress=False)
+    assert len(calls) == len(set(calls)) == 12
+    assert all(normal_widths(b) == b and isinstance(b[-1], int) for b, _ in calls)
+    assert (4, (3, 4), 4, 4) in [b for b, _ in calls]  # conv2's weights alone, 3 bits
+    # the least-weight feasible design keeps 4-bit activations under narrower weights
+    feasible = [p for p in st.points.values() if p.accuracy and p.accuracy >= 0.93]
+    lean = min(feasible, key=rank_weight)
+    assert any(isinstance(b, tuple) and b[0] < b[1] for b in lean.bits)
+    d = lean.as_dict()
+    assert d["q"] == max(max(width_pair(b)) for b in lean.bits)
+    assert all(isinstance(b, int | list) for b in d["bits"])  # JSON: pairs as lists
+
+
+def test_design_point_lanes_hold_activations_wider_than_weights():
+    specs = with_widths(network_specs("vgg", 0.5, (28, 28, 1), 10), (4, (2, 6), 2, 2))
+    row = design_point(specs, "arty_a7_35", (1, 2, 4, 8), (1, 2, 4, 8))
+    assert row["energy_uj"] == best_design(specs, 6, "arty_a7_35", (1, 2, 4, 8),
+                                           (1, 2, 4, 8))["energy_uj"]
+    assert row["weight_bits"] == 72 * 4 + 1152 * 2 + 4608 * 2 + 2880 * 2
+
+
+def test_the_report_spells_pairs_as_weights_colon_activations():
+    from search.report import _label, _sample_rows
+
+    x = {"bits": [4, [2, 5], 2, 2], "q": 5, "s": 0.5, "source": "mixed", "accuracy": 0.97,
+         "energy_uj": 1.5, "pe": 2, "mult": 4, "weight_bits": 9000}
+    assert _label(x) == "4/2:5/2/2 s0.5"
+    assert "| 4,2:5,2,2 | 0.5 | mixed | 0.9700 |" in "\n".join(_sample_rows({"samples": [x]}))

@@ -338,8 +338,19 @@ def test_per_layer_bits_on_one_lane_width(tmp_path):
     assert int(row["cycles"]) == evaluate(specs, 8, 8, 8, "arty_a7_100")["cycles"]
     uniform = evaluate(network_specs("vgg", 1.0, (28, 28, 1), 10), 8, 8, 8, "arty_a7_100")
     assert int(row["cycles"]) < uniform["cycles"]
+    pairs = tmp_path / "pairs.csv"  # weights 2 bits, activations 4: 4-bit values a lane
+    assert run_cli(["--arch", "vgg", "--bits", "8,2:4,2:4,8", "--s", "1", "--pe", "8",
+                    "--mult", "8", "--board", "arty_a7_100", "--out", str(pairs),
+                    "--quiet"]) == 0
+    with open(pairs) as f:
+        (row,) = list(csv.DictReader(f))
+    specs = with_widths(network_specs("vgg", 1.0, (28, 28, 1), 10), [8, (2, 4), (2, 4), 8])
+    assert row["bits"] == "8/2:4/2:4/8"
+    assert int(row["cycles"]) == evaluate(specs, 8, 8, 8, "arty_a7_100")["cycles"]
     for argv, message in ((["--bits", "8,2,2"], "one bit width per weighted layer"),
-                          (["--bits", "8,2,2,8", "--q", "4"], "--q 4 is narrower")):
+                          (["--bits", "8,2,2,8", "--q", "4"], "--q 4 is narrower"),
+                          (["--bits", "2,2:5,2,2", "--q", "4"], "widest of --bits .5."),
+                          (["--bits", "8,2:x,2,8"], "a width is B or W:A")):
         with pytest.raises(UserError, match=message):
             run_cli(["--arch", "vgg", "--s", "1", "--out", str(tmp_path / "x.csv"),
                      "--quiet", *argv])
