@@ -368,8 +368,11 @@ def _found(value) -> str:
 
 
 def _widths(row: dict) -> str:
-    """A design's widths: ``q = 4``, or one per weighted layer ``8,4,2,4``."""
-    return f"q = {row['q']}" if not row.get("bits") else ",".join(map(str, row["bits"]))
+    """A design's widths: ``q = 4``, or one per weighted layer ``8,4,2,4`` (``2:4`` where
+    a layer's weights and activations differ)."""
+    from intnet.arch import format_widths
+
+    return f"q = {row['q']}" if not row.get("bits") else format_widths(row["bits"])
 
 
 def _rtl(rtl: dict) -> str:

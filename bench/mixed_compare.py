@@ -10,6 +10,8 @@ the RTL check where the hardware takes the bundle, and the search time:
 - TPE uniform (`search.qsnas.run_bo`);
 - mixed search (`search.mixed.run_mixed`, one width per layer): its least-energy design
   (``chosen``) and, from the same search, its least-weight design (``least_weight``);
+- mixed search, W:A (the same with ``act_widths``: each hidden layer's activation width
+  searched apart from its weights'), its two designs likewise;
 - focused candidates (`probe_rows`), at the uniform search's s: the lane-splitting and
   weight-lean widths the mixed search proposes first (`search.mixed.split_widths`,
   `staircase_widths` from its q up to 8 bits), each fine-tuned and measured, so that a
@@ -37,6 +39,7 @@ import sys
 import time
 
 from bench.search_compare import measure_grid
+from intnet.arch import normal_widths, widest_width, widths_json
 from search.qsnas import DESIGN_KEYS, SearchConfig, measure_network
 
 # The uniform grid of the exhaustive column (mnist5k reaches 0.97–0.98 at small s, so the
@@ -46,6 +49,8 @@ S_GRID = (0.25, 0.375, 0.5, 0.75, 1.0, 1.5)
 # What the table keeps of each network the mixed search trained (the measured reason
 # when a goal is not met).
 TRIAL_KEYS = ("bits", "s", "source", "accuracy", "energy_uj", "weight_bits")
+# The two mixed searches: one width per layer, and weights and activations apart.
+MIXED, MIXED_ACT = "mixed search", "mixed search, W:A"
 # The issue's acceptance ratios, used as the learned-bits budgets.
 ENERGY_RATIO = 1.3
 WEIGHT_SHARE = 0.6
@@ -70,8 +75,8 @@ def _charged(samples: list[dict], wall: float) -> dict:
 
 def _row(method: str, widths, s: float, measured: dict, trained: int, seconds: dict,
          **extra) -> dict:
-    bits = list(widths) if isinstance(widths, tuple | list) else None
-    return {"method": method, "q": max(bits) if bits else widths, "bits": bits, "s": s,
+    bits = widths_json(widths) if isinstance(widths, tuple | list) else None
+    return {"method": method, "q": widest_width(bits) if bits else widths, "bits": bits, "s": s,
             "accuracy": measured["accuracy"], **{k: measured[k] for k in DESIGN_KEYS},
             "rtl": measured["rtl"], "trained": trained, **seconds, **extra}
 
@@ -102,13 +107,14 @@ def search_row(method: str, run, cfg: SearchConfig, *args) -> dict:
     c = result["chosen"]
     used = [x for x in result["samples"] if x.get("accuracy") is not None]
     seconds = _charged(used, wall)
-    row = _row(method, tuple(c["bits"]) if "bits" in c else c["q"], c["s"],
+    row = _row(method, normal_widths(c["bits"]) if "bits" in c else c["q"], c["s"],
                result["measured"], len(used), seconds,
                predicted_energy_uj=result["predicted"]["energy_uj"],
                mixed=c.get("mixed", False))
     if "least_weight" in result:
         lean = result["least_weight"]
-        row["least_weight"] = _row(f"{method}, least weight", tuple(lean["bits"]), lean["s"],
+        row["least_weight"] = _row(f"{method}, least weight", normal_widths(lean["bits"]),
+                                   lean["s"],
                                    lean["measured"], len(used), seconds,
                                    mixed=lean["mixed"])
         row["trials"] = [{k: x[k] for k in TRIAL_KEYS} for x in used]
@@ -198,21 +204,27 @@ def compare(arch: str = "vgg", dataset: str = "mnist5k", targets=(0.97, 0.98),
         rows = [exhaustive_row(cfg, grid, rtl_images) or {
             "method": "best uniform (exhaustive)", "error": "no grid point reaches it"}]
         uniform = search_row("QS-NAS poly", run_search, cfg, rtl_images)
-        mixed = search_row("mixed search", run_mixed, cfg, trials, rtl_images)
-        rows += [uniform, search_row("TPE uniform", run_bo, cfg, bo_trials, rtl_images),
-                 mixed] + ([mixed.pop("least_weight")] if "least_weight" in mixed else [])
+        rows += [uniform, search_row("TPE uniform", run_bo, cfg, bo_trials, rtl_images)]
+        for method, act in ((MIXED, False), (MIXED_ACT, True)):
+            mixed = search_row(method, run_mixed,
+                               dataclasses.replace(cfg, act_widths=act), trials, rtl_images)
+            rows += [mixed] + ([mixed.pop("least_weight")] if "least_weight" in mixed else [])
         if "error" not in uniform:
             for kind, budget in (("energy_uj", uniform["energy_uj"] / ENERGY_RATIO),
                                  ("weight_kb", WEIGHT_SHARE * uniform["weight_bits"] / 8192)):
                 rows.append(learned_row(cfg, kind, budget, uniform["s"], uniform["q"],
                                         rtl_images))
         probe = [] if "error" in uniform else probe_rows(cfg, uniform["s"], uniform["q"])
-        verdict = acceptance(rows, target)
+        verdict, verdict_act = acceptance(rows, target), acceptance(rows, target, MIXED_ACT)
+        # the W:A search's networks within the budgets are candidates too
+        act_within = verdict_act.get("within_energy", []) + verdict_act.get("within_weight", [])
         robust = [] if "error" in uniform else robustness_rows(cfg, robust_candidates(
-            uniform, verdict, rows + probe, _weighted_layers(cfg, uniform["s"])), log)
+            uniform, verdict, rows + probe + act_within, _weighted_layers(cfg, uniform["s"])),
+            log)
         log(f"mixed: target {target} done")
         out["targets"].append({"target_acc": target, "rows": rows, "probe": probe,
-                               "acceptance": verdict, "robust": robust})
+                               "acceptance": verdict, "acceptance_act": verdict_act,
+                               "robust": robust})
     out.update(robust_seeds=ROBUST_SEEDS, robust_per_budget=ROBUST_PER_BUDGET,
                robust_epochs=[f * _epochs(base) for f in ROBUST_EPOCH_FACTORS],
                test_images=_test_images(dataset))
@@ -258,8 +270,8 @@ def robust_candidates(uniform: dict, verdict: dict, measured: list[dict],
         for x in within:
             if list(out.values()).count(why) == ROBUST_PER_BUDGET:
                 break
-            out.setdefault((tuple(x["bits"]), x["s"]), why)
-    return [{"bits": list(b), "s": s, "why": why} for (b, s), why in out.items()]
+            out.setdefault((normal_widths(x["bits"]), x["s"]), why)
+    return [{"bits": widths_json(b), "s": s, "why": why} for (b, s), why in out.items()]
 
 
 def robustness_rows(cfg: SearchConfig, candidates: list[dict], log=print) -> list[dict]:
@@ -272,11 +284,12 @@ def robustness_rows(cfg: SearchConfig, candidates: list[dict], log=print) -> lis
 
     rows = []
     for c in candidates:
-        bits, s = tuple(c["bits"]), c["s"]
+        bits, s = normal_widths(c["bits"]), c["s"]
         runs = []
         for factor in ROBUST_EPOCH_FACTORS:
             epochs = factor * _epochs(cfg)
-            acc = [train_point(cfg.arch, max(bits), s, cfg.dataset, cfg.data_dir, epochs, seed,
+            acc = [train_point(cfg.arch, widest_width(bits), s, cfg.dataset, cfg.data_dir,
+                               epochs, seed,
                                job_threads(cfg), bits=bits)["accuracy"] for seed in ROBUST_SEEDS]
             runs.append({"epochs": epochs, "accuracy": acc, "mean": sum(acc) / len(acc)})
         log(f"mixed: robustness of {bits} s {s}: {[r['accuracy'] for r in runs]}")
@@ -286,15 +299,15 @@ def robustness_rows(cfg: SearchConfig, candidates: list[dict], log=print) -> lis
     return rows
 
 
-def acceptance(rows: list[dict], target: float) -> dict:
-    """The issue's checks: the mixed search's least-energy design against the uniform
-    search's (QS-NAS poly) on energy, its least-weight design on weight memory at equal
-    or better accuracy."""
+def acceptance(rows: list[dict], target: float, method: str = "mixed search") -> dict:
+    """The issue's checks: the mixed search's (``method``'s) least-energy design against
+    the uniform search's (QS-NAS poly) on energy, its least-weight design on weight memory
+    at equal or better accuracy."""
     by = {r["method"]: r for r in rows}
-    uniform, mixed = by.get("QS-NAS poly"), by.get("mixed search")
+    uniform, mixed = by.get("QS-NAS poly"), by.get(method)
     if not uniform or not mixed or "error" in uniform or "error" in mixed:
         return {"compared": False}
-    lean = by.get("mixed search, least weight", mixed)
+    lean = by.get(f"{method}, least weight", mixed)
     return {"compared": True,
             "energy_ratio": uniform["energy_uj"] / mixed["energy_uj"],
             "energy_ok": uniform["energy_uj"] / mixed["energy_uj"] >= ENERGY_RATIO,

@@ -283,6 +283,27 @@ def test_robust_candidates_are_the_uniform_design_and_the_best_within_each_misse
                    {"bits": [8, 2, 2, 1], "s": 0.5, "why": "weight budget"}]
     met = dict(verdict, energy_ok=True, weight_ok=True)
     assert robust_candidates(uniform, met, [uniform, mixed], 4) == []
+    # a W:A design (pairs as lists, as search.json and the rows hold them) is a candidate
+    pair = dict(trial([4, [2, 4], [2, 4], 1], 0.979, 7.1, 11800), why="W:A")
+    got = robust_candidates(uniform, verdict, [uniform, mixed, *probe, pair], 4)
+    assert {"bits": [4, [2, 4], [2, 4], 1], "s": 0.5, "why": "weight budget"} in got
+
+
+def test_render_shows_the_w_a_search_beside_the_mixed_search():
+    from bench.mixed_compare import MIXED_ACT, acceptance
+
+    r = results_dict()
+    sec = mixed_section()
+    target = sec["data"]["targets"][0]
+    target["rows"].append(dict(target["rows"][1], method=MIXED_ACT, bits=[4, [2, 4], 1, 3],
+                               q=4, weight_bits=16000, energy_uj=3.4, accuracy=0.984))
+    target["acceptance_act"] = acceptance(target["rows"], 0.98, MIXED_ACT)
+    r["sections"]["mixed"] = sec
+    md = render(r)
+    assert "| mixed search, W:A | 4,2:4,1,3 | 0.5 |" in md
+    assert ("The same against the W:A search (`--act-widths`): energy uniform / mixed =\n"
+            "1.25× (**not met**); weight memory mixed / uniform =\n40.0 % at 98.4 % (met); "
+            "search time\n12 min 34 s.") in md
 
 
 def test_render_shows_the_robustness_of_a_missed_goal():
