@@ -140,6 +140,15 @@ def staircase_widths(counts: list[int], q: int) -> tuple[int, ...]:
     return tuple(bits)
 
 
+def act_staircase(weights: tuple[int, ...], acts: int) -> tuple:
+    """``weights`` with every hidden layer writing ``acts``-bit activations (at least its
+    weights' width; the last layer writes logits): narrow weights under the activations
+    of a wider uniform design (`intnet.arch.normal_widths`)."""
+    from intnet.arch import normal_widths
+
+    return normal_widths([(w, max(w, acts)) for w in weights[:-1]] + list(weights[-1:]))
+
+
 def rank(point: Point) -> tuple:
     """The chosen point is the least (energy, weight bits) among the feasible."""
     return (point.design["energy_uj"], point.design["weight_bits"], lane_bits(point.bits),
@@ -238,8 +247,13 @@ class MixedStudy:
 
     def enqueue_staircases(self, s: float, q: int, counts: list[int]) -> int:
         """Propose the weight-lean `staircase_widths` from ``q`` and from q + 1 (≤ 8) at
-        ``s`` (``counts``: weights per layer); returns how many."""
-        widths = sorted({staircase_widths(counts, top) for top in (q, min(8, q + 1))})
+        ``s`` (``counts``: weights per layer), with ``act_widths`` also their weights under
+        activations kept at q and q + 1 (`act_staircase`); returns how many."""
+        tops = (q, min(8, q + 1))
+        widths = sorted({staircase_widths(counts, top) for top in tops})
+        if self.act_widths:
+            widths += sorted({act_staircase(staircase_widths(counts, top), act)
+                              for top in tops for act in tops} - set(widths), key=str)
         for bits in widths:
             self.study.enqueue_trial(self._params(bits, s), skip_if_exists=True)
         return len(widths)

@@ -188,6 +188,20 @@ def test_staircase_widths_narrow_the_layers_with_the_most_weights_first():
         {"b0": 8, "b1": 7, "b2": 6, "b3": 5, "s": 3}]
 
 
+def test_act_widths_also_propose_the_staircases_under_wider_activations():
+    from search.mixed import act_staircase
+
+    counts = [72, 1152, 4608, 2880]
+    assert act_staircase((3, 2, 1, 1), 4) == ((3, 4), (2, 4), (1, 4), 1)
+    assert act_staircase((4, 3, 1, 2), 3) == (4, 3, (1, 3), 2)  # never below the weights
+    st = MixedStudy(LAYERS, S_VALUES, 0.95, 0, pair_design, act_widths=True)
+    # 3,2,1,1 and 4,3,1,2, then each under activations at 3 and at 4 bits
+    assert st.enqueue_staircases(0.5, 3, counts) == 2 + 4
+    fixed = [t.system_attrs["fixed_params"] for t in st.study.trials]
+    assert {"b0": 3, "b1": 2, "b2": 1, "b3": 1, "a0": 4, "a1": 4, "a2": 4, "s": 1} in fixed
+    assert {"b0": 4, "b1": 3, "b2": 1, "b3": 2, "a0": 4, "a1": 3, "a2": 3, "s": 1} in fixed
+
+
 def test_search_md_names_the_least_weight_design_only_when_it_is_another():
     from search.report import _least_weight_lines
 
