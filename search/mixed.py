@@ -382,8 +382,8 @@ def run_mixed(cfg, trials: int, rtl_images: int = 0):
 
 def warm_study(cfg, walked) -> tuple[MixedStudy, list]:
     """The study with the uniform walk's networks as finished trials and, at the best
-    uniform design's s, its neighbours and the split widths enqueued; and the weighted
-    layers."""
+    uniform design's s, its neighbours, the split widths and the staircases enqueued (with
+    ``act_widths`` the staircases first); and the weighted layers."""
     uniform = walked.results
     s_values = sorted({s for _, s in uniform})  # their float networks are cached
     layers = [spec for spec in widths_specs(cfg.arch, s_values[-1], cfg.dataset, 8)
@@ -399,13 +399,17 @@ def warm_study(cfg, walked) -> tuple[MixedStudy, list]:
         bits = (q,) * len(layers)
         study.add_known(Point(bits, s, "uniform", r["accuracy"], design(bits, s),
                               {k: r[k] for k in ("float_acc", "qat_seconds", "float_seconds")}))
-    if walked.found.chosen is not None:
-        q, s = walked.found.chosen
-        study.enqueue_neighbours(study.points[((q,) * len(layers), s)])
-        if s in s_values:
-            study.enqueue_splits(s)
-            study.enqueue_staircases(s, q, weight_counts(widths_specs(cfg.arch, s, cfg.dataset,
-                                                                      q)))
+    if walked.found.chosen is None:
+        return study, layers
+    q, s = walked.found.chosen
+    counts = weight_counts(widths_specs(cfg.arch, s, cfg.dataset, q))
+    if cfg.act_widths and s in s_values:  # first: with its W:A neighbours the list outruns 24
+        study.enqueue_staircases(s, q, counts)
+    study.enqueue_neighbours(study.points[((q,) * len(layers), s)])
+    if s in s_values:
+        study.enqueue_splits(s)
+        if not cfg.act_widths:
+            study.enqueue_staircases(s, q, counts)
     return study, layers
 
 
