@@ -264,14 +264,17 @@ def _lane_split_cost(q: int, P: int, M: int, acc_bits: int,
     and the sub-lane product multiplexers; the serializer's latches of the P·M·(k − 1)
     sub-lane sums with their M-way read multiplexers and the M·(k − 1) latched m, n; the
     collector's staged values and its placement multiplexers. The k − 1 extra
-    requantizers per PE are priced as requantizers (``requantizers``)."""
+    requantizers per PE are priced as requantizers (``requantizers``). Fitted to one
+    Yosys ``synth_xilinx`` run (mobilenet s = 1 8/2/…/2/8 at P = M = 8, docs/hardware.md):
+    the bias multiplexer folds into the accumulator's adder LUTs, and a sub-product
+    register keeps only its ``2·(q div k) + 1`` distinct bits (the sign copies merge)."""
     subs = M * (k - 1)
-    lut = subs * (2 * acc_bits + 2 * q) + M * 2 * q
-    ff = subs * (acc_bits + product_bits(q, q))
+    lut = subs * (acc_bits + q)
+    ff = subs * (acc_bits + 2 * (q // k) + 1)
     # the serializer: P·subs latched sums read out by lane (a 4:1 multiplexer per LUT
-    # level), the collector's staged values
+    # level), the collector's staged values and placement multiplexers
     rq_ff = subs * (acc_bits + q) + (k - 1) * M_BITS
-    shared = P * subs * acc_bits * ceil_div(M, 4) // 2 + P * k * M * q
+    shared = P * (k - 1) * acc_bits * ceil_div(M, 4) // 2 + P * k * M * q // 2
     return lut, ff, rq_ff, shared
 
 
