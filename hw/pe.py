@@ -135,7 +135,7 @@ class PE(wiring.Component):
             if not isinstance(pair_lanes, int) or not 0 <= pair_lanes <= mults_per_pe // 2:
                 raise ValueError(f"pair_lanes must be an integer in 0..M // 2 = "
                                  f"{mults_per_pe // 2}, not {pair_lanes!r}")
-            if not lane_accumulators and lane_splits or not set(lane_splits) <= set(splits[1:]):
+            if (lane_splits and not lane_accumulators) or not set(lane_splits) <= set(splits[1:]):
                 raise ValueError(f"lane_splits must be lane splits of {splits!r} with lane "
                                  f"accumulators, not {lane_splits!r}")
             if mult_impl not in MULT_IMPLS:

@@ -111,9 +111,10 @@ class Pass:
     px_count: int = 0  # sequencer x steps per row: PW, or ⌈Wo/P⌉ segments in MODE_DWP
     py_count: int = 0  # sequencer rows: PH (Ho in MODE_DWP)
     gsum: bool = False  # MODE_DWP avgpool: one sum over the whole map per channel word
-    # Per-layer widths on the lane_bits array (`lane_splits`): the input words hold
-    # k_in·M values of lane_bits // k_in bits (every lane splits into k_in sub-lanes),
-    # the output words k_out·M; the requantizer clamps at 2^out_bits − 1.
+    # Per-layer widths on the lane_bits array (`_map_splits`): the input words hold
+    # k_in·M values of lane_bits // k_in bits (every lane splits into k_in sub-lanes; in
+    # MODE_DWP a lane keeps its k_in sub-lane sums apart), the output words k_out·M; the
+    # requantizer clamps at 2^out_bits − 1.
     k_in: int = 1
     k_out: int = 1
     w_bits: int = 0
@@ -177,10 +178,16 @@ class Plan:
         return any(p.pair for p in self.passes)
 
     @property
+    def dwp_splits(self) -> tuple[int, ...]:
+        """The splits (k > 1) pixel-parallel depthwise passes read: their lanes keep k
+        sub-lane sums apart (``()``: none)."""
+        return tuple(sorted({p.k_in for p in self.passes if p.mode == MODE_DWP and p.k_in > 1}))
+
+    @property
     def dwp_split(self) -> int:
-        """The widest split a pixel-parallel depthwise pass reads (1: none): its lanes
-        then keep that many sub-lane sums each, and every PE that many requantizers."""
-        return max([p.k_in for p in self.passes if p.mode == MODE_DWP] + [1])
+        """The widest of `dwp_splits` (1: none): sub-lane sums a lane keeps, and
+        requantizers every PE has."""
+        return max(self.dwp_splits, default=1)
 
     @property
     def params_per_word(self) -> int:
@@ -303,12 +310,17 @@ def pairs_channels(kind: str, first: bool, last: bool, mode: int, cin: int, cout
             and ceil_div(cout, 2 * P) < ceil_div(cout, P))
 
 
-def _pixel_parallel(layers, i: int, P: int, M: int) -> bool:
-    """Whether layer ``i`` (a dwconv or avgpool) runs pixel-parallel (`MODE_DWP`): P ≥ M,
-    no fused max pool, not the last pass."""
+def pixel_parallel(P: int, M: int, pooled: bool, last: bool) -> bool:
+    """Whether a dwconv or avgpool pass runs pixel-parallel (`MODE_DWP`): P ≥ M, no fused
+    max pool, not the last pass."""
+    return P >= M and not pooled and not last
+
+
+def _layer_pixel_parallel(layers, i: int, P: int, M: int) -> bool:
+    """`pixel_parallel` of the pass of layer ``i``."""
     pooled = i + 1 < len(layers) and layers[i + 1].kind == "maxpool"
     last = i == len(layers) - 1 or (i == len(layers) - 2 and pooled)
-    return P >= M and not pooled and not last
+    return pixel_parallel(P, M, pooled, last)
 
 
 def _map_splits(layers, computes: list[int], widths, q: int, P: int, M: int) -> list[int]:
@@ -327,7 +339,7 @@ def _map_splits(layers, computes: list[int], widths, q: int, P: int, M: int) -> 
         fit = max(k for k in split_factors(q) if q // k >= max(w.in_bits, w.w_bits))
         if layer.kind not in ("dwconv", "avgpool"):
             ks[i] = fit
-        elif layer.kind == "dwconv" and _pixel_parallel(layers, computes[i], P, M):
+        elif layer.kind == "dwconv" and _layer_pixel_parallel(layers, computes[i], P, M):
             ks[i] = min(fit, ks[i + 1])
     return ks
 
@@ -471,7 +483,7 @@ def _plan_pass(layer, pool_layer, shape, src: int, first: bool, last: bool, P: i
     mode, gsum = MODE_CONV, False
     if layer.kind in ("dwconv", "avgpool"):
         mode = MODE_DW
-        if P >= M and pool_layer is None and not last:
+        if pixel_parallel(P, M, pool_layer is not None, last):
             mode = MODE_DWP
             if layer.kind == "avgpool":  # iterate the input grid with a 1×1 kernel, write 1×1
                 gsum = True

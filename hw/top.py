@@ -245,7 +245,7 @@ class Accelerator(wiring.Component):
                 image_lanes=plan.image_lanes, lane_accumulators=has_dwp,
                 mult_impl=self.mult_impl, splits=plan.splits,
                 pair_lanes=pair_lanes(plan.mults_per_pe) if plan.pairs else 0,
-                lane_splits=self._lane_splits())
+                lane_splits=plan.dwp_splits)
             if plan.splits != (1,):
                 m.d.comb += pe.split.eq(seq.desc.split_in)
             if plan.dwp_split > 1:  # sub-lanes 1 … k−1: slices 1 … k−1 of the word
@@ -292,11 +292,6 @@ class Accelerator(wiring.Component):
         self._sub_prm = prm_subs  # lane l's sub-lanes: PE l's word slices (P ≥ M)
         return prms, prms2
 
-    def _lane_splits(self) -> tuple[int, ...]:
-        """The splits pixel-parallel passes read (their lanes keep sub-lane sums apart)."""
-        return tuple(sorted({p.k_in for p in self._plan.passes
-                             if p.mode == MODE_DWP and p.k_in > 1}))
-
     def _write_back(self, m, seq, ho, reqs, wports, addr_bits, has_dwp, sub_reqs):
         """The pooled write-back, or the lane collector of pixel-parallel passes."""
         plan = self._plan
@@ -322,7 +317,7 @@ class Accelerator(wiring.Component):
         if has_dwp:
             m.submodules.collector = lc = LaneCollector(
                 q, P, M, addr_bits, seq.ctl_layout, len(desc.cg_out), len(desc.cout),
-                splits=plan.splits, granularity=g, lane_splits=self._lane_splits())
+                splits=plan.splits, granularity=g, lane_splits=plan.dwp_splits)
             if plan.splits != (1,):
                 m.d.comb += lc.split.eq(desc.split_out)
             if sub_reqs:  # the sub-lanes' values beside the lane's
