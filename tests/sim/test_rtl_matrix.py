@@ -55,19 +55,26 @@ PAIRED = [("vgg", 1.0, (2, 2, 2, 8), (8, 8), ["conv2"]),
           ("mobilenet", 0.5, (8, 2, 2, 2, 2, 2, 2, 2, 2, 8), (3, 5), ["pw1"])]
 
 
-def check_paired(arch, s, bits, pe, mult, paired, images):
-    """Every logit of ``images`` equal to golden and the cycles to the model, on a design
-    whose ``paired`` passes pair output channels."""
+def check_design(arch, s, bits, pe, mult, images, facts, want):
+    """Every logit of ``images`` equal to golden and the cycles to the model, on the design
+    of ``arch`` at scale ``s`` and widths ``bits`` (8-bit lanes) whose plan gives
+    ``facts(plan) == want``."""
     from hw.plan import plan_network
     from intnet.arch import network_specs, with_widths
     from intnet.synthetic import random_network
 
     specs = with_widths(network_specs(arch, s, (28, 28, 1), 10), list(bits))
-    assert [p.name for p in plan_network(specs, 8, pe, mult).passes if p.pair] == paired
+    assert facts(plan_network(specs, 8, pe, mult)) == want
     net = random_network(specs, 8, seed=sum(bits) + pe, arch=arch)
     r = run_rtl(net, pe, mult, images)
     assert r["mismatches"] == 0
     assert r["cycles"] == [network_cycle_model(net, pe, mult)["cycles"]] * len(images)
+
+
+def check_paired(arch, s, bits, pe, mult, paired, images):
+    """`check_design` of a design whose ``paired`` passes pair output channels."""
+    check_design(arch, s, bits, pe, mult, images,
+                 lambda plan: [p.name for p in plan.passes if p.pair], paired)
 
 
 @pytest.mark.slow
@@ -91,19 +98,13 @@ DW_SPLIT = [("mobilenet", 1.0, (8, 2, 2, 2, 2, 2, 2, 2, 2, 8), (8, 8),
 
 
 def check_dw_split(arch, s, bits, pe, mult, reads, images):
-    """Every logit of ``images`` equal to golden and the cycles to the model, on a design
-    whose depthwise passes read split words as ``reads`` says (pass: k)."""
-    from hw.plan import MODE_DWP, plan_network
-    from intnet.arch import network_specs, with_widths
-    from intnet.synthetic import random_network
+    """`check_design` of a design whose depthwise passes read split words as ``reads``
+    says (pass: k)."""
+    from hw.plan import MODE_DWP
 
-    specs = with_widths(network_specs(arch, s, (28, 28, 1), 10), list(bits))
-    plan = plan_network(specs, 8, pe, mult)
-    assert {p.name: p.k_in for p in plan.passes if p.mode == MODE_DWP and p.k_in > 1} == reads
-    net = random_network(specs, 8, seed=sum(bits) + pe, arch=arch)
-    r = run_rtl(net, pe, mult, images)
-    assert r["mismatches"] == 0
-    assert r["cycles"] == [network_cycle_model(net, pe, mult)["cycles"]] * len(images)
+    check_design(arch, s, bits, pe, mult, images,
+                 lambda plan: {p.name: p.k_in for p in plan.passes
+                               if p.mode == MODE_DWP and p.k_in > 1}, reads)
 
 
 @pytest.mark.slow
