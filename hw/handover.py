@@ -31,10 +31,11 @@ class LaneSerializer(wiring.Component):
     """
 
     def __init__(self, acc_bits: int, pe_count: int, mults_per_pe: int,
-                 ctl_layout: data.StructLayout, *, summing: bool):
+                 ctl_layout: data.StructLayout, *, summing: bool, sub_lanes: int = 1):
         self._acc_bits, self._P, self._M, self._summing = acc_bits, pe_count, mults_per_pe, summing
+        self._kd = sub_lanes
         lanes = data.ArrayLayout(signed(acc_bits), mults_per_pe)
-        super().__init__({
+        super().__init__(_sub_ports(acc_bits, pe_count, mults_per_pe, sub_lanes, In, Out) | {
             "load": In(1), "gsum": In(1), "meta_in": In(ctl_layout),
             "lane_acc": In(data.ArrayLayout(lanes, pe_count)),
             "lane_prm": In(data.ArrayLayout(PARAM_LAYOUT, mults_per_pe)),
@@ -66,10 +67,45 @@ class LaneSerializer(wiring.Component):
                     with m.If(self.gsum):
                         m.d.sync += held[0][lane].eq(
                             tree_sum([self.lane_acc[j][lane] for j in range(P)]))
+        for lane in range(M if self._kd > 1 else 0):
+            self._hold_subs(m, lane)
         for j in range(P):
             m.d.comb += self.acc[j].eq(Array(held[j])[self.lane])
         m.d.comb += [self.m.eq(Array(held_m)[self.lane]), self.n.eq(Array(held_n)[self.lane])]
         return m
+
+    def _hold_subs(self, m, lane: int):
+        """Sub-lanes 1 … k−1 of ``lane`` (a pixel-parallel pass reading split words):
+        latched with the lane on ``load``, and shown beside it while it is ``lane``."""
+        for i in range(self._kd - 1):
+            prm_m = Signal(M_BITS, name=f"dwp_m{lane}_{i + 1}")
+            prm_n = Signal(N_BITS, name=f"dwp_n{lane}_{i + 1}")
+            with m.If(self.load):
+                m.d.sync += [prm_m.eq(self.sub_prm[lane][i].m),
+                             prm_n.eq(self.sub_prm[lane][i].n)]
+            on = self.lane == lane
+            with m.If(on):
+                m.d.comb += [self.sub_m[i].eq(prm_m), self.sub_n[i].eq(prm_n)]
+            for j in range(self._P):
+                held = Signal(signed(self._acc_bits), name=f"dwp_acc{j}_{lane}_{i + 1}")
+                with m.If(self.load):
+                    m.d.sync += held.eq(self.sub_acc[j][lane][i])
+                with m.If(on):
+                    m.d.comb += self.sub_out[j][i].eq(held)
+
+
+def _sub_ports(acc_bits: int, P: int, M: int, kd: int, into, out) -> dict:
+    """Sub-lanes 1 … kd−1 of every lane (`hw.pe.PE` ``sub_acc``), their parameters, and
+    what goes to the extra requantizers (``sub_out[j][i]``, ``sub_m[i]``, ``sub_n[i]``);
+    no ports without split pixel-parallel passes (kd = 1)."""
+    if kd == 1:
+        return {}
+    subs = data.ArrayLayout(signed(acc_bits), kd - 1)
+    return {"sub_acc": into(data.ArrayLayout(data.ArrayLayout(subs, M), P)),
+            "sub_prm": into(data.ArrayLayout(data.ArrayLayout(PARAM_LAYOUT, kd - 1), M)),
+            "sub_out": out(data.ArrayLayout(subs, P)),
+            "sub_m": out(data.ArrayLayout(M_BITS, kd - 1)),
+            "sub_n": out(data.ArrayLayout(N_BITS, kd - 1))}
 
 
 class Handover(wiring.Component):
@@ -84,16 +120,18 @@ class Handover(wiring.Component):
 
     def __init__(self, acc_bits: int, pe_count: int, mults_per_pe: int,
                  ctl_layout: data.StructLayout, desc_layout: data.StructLayout, *,
-                 pixel_parallel: bool, summing: bool, paired: bool = False):
+                 pixel_parallel: bool, summing: bool, paired: bool = False, sub_lanes: int = 1):
         self._acc_bits, self._P, self._M = acc_bits, pe_count, mults_per_pe
         self._ctl_layout, self._dwp, self._summing = ctl_layout, pixel_parallel, summing
-        self._paired = paired
+        self._paired, self._kd = paired, sub_lanes
         accs = data.ArrayLayout(signed(acc_bits), pe_count)
         # paired passes (``desc.pair``): each PE's second sum ``acc2`` with its parameters
         # ``prm2``, requantized the cycle after the first (``rq_second``)
         pairs = {"acc2": In(accs), "prm2": In(data.ArrayLayout(PARAM_LAYOUT, pe_count)),
                  "rq_second": Out(1)} if paired else {}
-        super().__init__(pairs | {
+        # split pixel-parallel passes: sub-lanes 1 … k−1 to requantizers of their own
+        subs = _sub_ports(acc_bits, pe_count, mults_per_pe, sub_lanes, In, Out)
+        super().__init__(pairs | subs | {
             "ctl": In(ctl_layout), "ctl_lanes": In(ctl_layout), "desc": In(desc_layout),
             "acc": In(accs),
             "lane_acc": In(data.ArrayLayout(data.ArrayLayout(signed(acc_bits), mults_per_pe),
@@ -128,7 +166,12 @@ class Handover(wiring.Component):
             return m
         dwp = self.desc.mode == MODE_DWP
         m.submodules.serializer = ser = LaneSerializer(self._acc_bits, P, M, self._ctl_layout,
-                                                       summing=self._summing)
+                                                       summing=self._summing,
+                                                       sub_lanes=self._kd)
+        if self._kd > 1:
+            m.d.comb += [ser.sub_acc.eq(self.sub_acc), ser.sub_prm.eq(self.sub_prm),
+                         self.sub_out.eq(ser.sub_out), self.sub_m.eq(ser.sub_m),
+                         self.sub_n.eq(ser.sub_n)]
         lanes_done = self.ctl_lanes.valid & self.ctl_lanes.last
         m.d.comb += [ser.load.eq(lanes_done & dwp), ser.gsum.eq(self.desc.gsum),
                      ser.meta_in.eq(self.ctl_lanes), ser.lane_acc.eq(self.lane_acc)]

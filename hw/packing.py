@@ -160,27 +160,33 @@ def _param_word(b: int, m: int, n: int) -> int:
 
 
 def _pack_dwp_group(p, g, gi, w, layer, q, P, M, weights, params, wmap):
-    """MODE_DWP: PE 0's memory holds the tap words (lane l = channel cg·M + l), broadcast
-    to every PE; PE j < M holds the bias/m/n of channel cg·M + j."""
+    """MODE_DWP: PE 0's memory holds the tap words (value v = channel cbase + v, k_in·M
+    of them at `sub_lane_offset`), broadcast to every PE; PE l < M holds the bias/m/n of
+    the k_in channels of lane l's sub-lanes, ``cbase + l·k_in + i`` in `PARAM_BITS`
+    slice i of its word."""
+    k = p.k_in
     wmap.append({"pass": p.name, "layers": list(p.layer_names), "group": gi,
-                 "channels": [g.cbase, min(g.cbase + M, p.cout) - 1],
+                 "channels": [g.cbase, min(g.cbase + k * M, p.cout) - 1],
                  "rom": "weights", "weight_words": [g.wbase, g.wbase + g.steps - 1],
-                 "pixel_parallel": True})
+                 "pixel_parallel": True} | ({"lane_split": k} if k > 1 else {}))
     for ky in range(p.kh):
         for kx in range(p.kw):
             word = 0
-            for lane in range(M):
-                c = g.cbase + lane
+            for v in range(k * M):
+                c = g.cbase + v
                 if c < p.cout:
                     value = 1 if p.gsum else int(w[c, ky, kx])
-                    word |= _encode_weight(value, q) << (q * lane)
+                    word |= _encode_weight(value, q // k) << sub_lane_offset(v, q, k)
             weights[0].append(word)
             for j in range(1, P):
                 weights[j].append(0)
     for j in range(P):
-        c = g.cbase + j
-        if j < M and c < p.cout:
-            b = 0 if layer.b is None else int(layer.b[c])
-            params[j].append(_param_word(b, int(layer.m[c]), int(layer.n[c])))
-        else:
-            params[j].append(_param_word(0, 0, 1))
+        word = 0
+        for i in range(k):  # zeros with n = 1 where no channel is
+            c = g.cbase + j * k + i
+            b, m_, n_ = 0, 0, 1
+            if j < M and c < p.cout:
+                b = 0 if layer.b is None else int(layer.b[c])
+                m_, n_ = int(layer.m[c]), int(layer.n[c])
+            word |= _param_word(b, m_, n_) << (i * PARAM_BITS)
+        params[j].append(word)

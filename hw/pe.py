@@ -116,7 +116,8 @@ class PE(wiring.Component):
 
     def __init__(self, q: int, mults_per_pe: int, acc_bits: int, act_bits: int | None = None,
                  *, image_lanes: int = 0, lane_accumulators: bool = False,
-                 mult_impl: str = "lut", splits: tuple[int, ...] = (1,), pair_lanes: int = 0):
+                 mult_impl: str = "lut", splits: tuple[int, ...] = (1,), pair_lanes: int = 0,
+                 lane_splits: tuple[int, ...] = ()):
         act_bits = q if act_bits is None else act_bits
         try:
             _check_positive("mults_per_pe", mults_per_pe)
@@ -134,6 +135,9 @@ class PE(wiring.Component):
             if not isinstance(pair_lanes, int) or not 0 <= pair_lanes <= mults_per_pe // 2:
                 raise ValueError(f"pair_lanes must be an integer in 0..M // 2 = "
                                  f"{mults_per_pe // 2}, not {pair_lanes!r}")
+            if (lane_splits and not lane_accumulators) or not set(lane_splits) <= set(splits[1:]):
+                raise ValueError(f"lane_splits must be lane splits of {splits!r} with lane "
+                                 f"accumulators, not {lane_splits!r}")
             if mult_impl not in MULT_IMPLS:
                 raise ValueError(f"mult_impl must be one of {', '.join(MULT_IMPLS)}, "
                                  f"not {mult_impl!r}")
@@ -144,6 +148,11 @@ class PE(wiring.Component):
         self._F, self._lut = image_lanes, mult_impl == "lut"
         self._lanes = lane_accumulators
         self._splits, self._H = tuple(splits), pair_lanes
+        # pixel-parallel depthwise passes that read split words (`hw.plan.Plan.dwp_split`):
+        # with ``sub_lanes`` each lane keeps its k sub-lane sums apart, sub-lane 0 in
+        # ``lane_acc`` and sub-lanes 1 … k−1 in ``sub_acc``
+        self._lane_splits = tuple(sorted(lane_splits))
+        kd = max(self._lane_splits, default=1)
         self.product_bits = product_bits(q, act_bits)
         # the adder tree adds ⌈log2 M⌉ bits
         self.sum_bits = self.product_bits + (mults_per_pe - 1).bit_length()
@@ -153,7 +162,12 @@ class PE(wiring.Component):
         # sum into ``acc`` and lanes H … M−1 into ``acc2`` (bias ``bias2``)
         paired = {"pair": In(1), "bias2": In(signed(32)),
                   "acc2": Out(signed(acc_bits))} if pair_lanes else {}
-        super().__init__(paired | {
+        subs = {"sub_lanes": In(1),
+                "sub_bias": In(data.ArrayLayout(data.ArrayLayout(signed(32), kd - 1),
+                                                mults_per_pe)),
+                "sub_acc": Out(data.ArrayLayout(data.ArrayLayout(signed(acc_bits), kd - 1),
+                                                mults_per_pe))} if kd > 1 else {}
+        super().__init__(paired | subs | {
             "act": In(act_bits * mults_per_pe),  # lane l in bits [act_bits·l, act_bits·(l+1))
             "weight": In(q * mults_per_pe),
             "lane_en": In(mults_per_pe),
@@ -184,13 +198,35 @@ class PE(wiring.Component):
             for k in splits[1:]:  # the sub-lane sums, where the pass splits its lanes
                 product = Mux(self.split == k.bit_length() - 1,
                               split_product(w, a, q, k, self._lut), product)
+            if en is not None and self._lane_splits:
+                product = self._sub_products(m, w, a, en[lane], lane, product)
             m.d.sync += p.eq(Mux(en[lane], product, 0) if en is not None else product)
             out.append(p)
         return out
 
+    def _sub_products(self, m, w, a, en, lane: int, product):
+        """Sub-lane products of a lane kept apart (``sub_lanes``: a pixel-parallel
+        depthwise pass reading split words, each sub-lane its own channel): sub-lane 0
+        replaces the lane's ``product`` (returned), sub-lanes 1 … k−1 are registered into
+        ``self._subs[lane]``."""
+        q, kd = self._q, max(self._lane_splits)
+        subs = [0] * kd
+        for k in self._lane_splits:
+            sw = q // k
+            on = self.sub_lanes & (self.split == k.bit_length() - 1)
+            for i in range(k):
+                sub = lane_product(w[i * sw:(i + 1) * sw], a[i * sw:(i + 1) * sw], sw, self._lut)
+                subs[i] = Mux(on, sub, subs[i])
+        regs = [Signal(signed(product_bits(q, self._act_bits)), name=f"sub_product{lane}_{i}")
+                for i in range(1, kd)]
+        m.d.sync += [r.eq(Mux(en, v, 0)) for r, v in zip(regs, subs[1:], strict=True)]
+        self._subs.append(regs)
+        return Mux(self.sub_lanes, subs[0], product)
+
     def elaborate(self, platform):
         m = Module()
         M, T = self._M, self.tree_stages
+        self._subs = []  # per lane: the registered sub-lane products 1 … k−1
         products = self._products(m, self.act, self.weight, self.lane_en, self._act_bits, M,
                                    "product", self._splits)
         valid1, first1 = delayed(m, self.valid, 1, "valid"), delayed(m, self.first, 1, "first")
@@ -211,6 +247,12 @@ class PE(wiring.Component):
                     Mux(first1, self.lane_bias[lane], lacc) + products[lane])
                 with m.If(valid1 & self.lane_mode):
                     m.d.sync += lacc.eq(self.lane_acc[lane])
+                for i, sub in enumerate(self._subs[lane] if self._lane_splits else []):
+                    sacc = Signal(signed(self._acc_bits), name=f"sub_acc{lane}_{i + 1}")
+                    m.d.comb += self.sub_acc[lane][i].eq(
+                        Mux(first1, self.sub_bias[lane][i], sacc) + sub)
+                    with m.If(valid1 & self.lane_mode):
+                        m.d.sync += sacc.eq(self.sub_acc[lane][i])
         return m
 
     @staticmethod

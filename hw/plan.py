@@ -111,9 +111,10 @@ class Pass:
     px_count: int = 0  # sequencer x steps per row: PW, or ⌈Wo/P⌉ segments in MODE_DWP
     py_count: int = 0  # sequencer rows: PH (Ho in MODE_DWP)
     gsum: bool = False  # MODE_DWP avgpool: one sum over the whole map per channel word
-    # Per-layer widths on the lane_bits array (`lane_splits`): the input words hold
-    # k_in·M values of lane_bits // k_in bits (every lane splits into k_in sub-lanes),
-    # the output words k_out·M; the requantizer clamps at 2^out_bits − 1.
+    # Per-layer widths on the lane_bits array (`_map_splits`): the input words hold
+    # k_in·M values of lane_bits // k_in bits (every lane splits into k_in sub-lanes; in
+    # MODE_DWP a lane keeps its k_in sub-lane sums apart), the output words k_out·M; the
+    # requantizer clamps at 2^out_bits − 1.
     k_in: int = 1
     k_out: int = 1
     w_bits: int = 0
@@ -177,10 +178,23 @@ class Plan:
         return any(p.pair for p in self.passes)
 
     @property
+    def dwp_splits(self) -> tuple[int, ...]:
+        """The splits (k > 1) pixel-parallel depthwise passes read: their lanes keep k
+        sub-lane sums apart (``()``: none)."""
+        return tuple(sorted({p.k_in for p in self.passes if p.mode == MODE_DWP and p.k_in > 1}))
+
+    @property
+    def dwp_split(self) -> int:
+        """The widest of `dwp_splits` (1: none): sub-lane sums a lane keeps, and
+        requantizers every PE has."""
+        return max(self.dwp_splits, default=1)
+
+    @property
     def params_per_word(self) -> int:
         """Channels' parameters per parameter-ROM word: 2 where some pass pairs (PE j's
-        two channels of a group), else 1."""
-        return 2 if self.pairs else 1
+        two channels of a group), `dwp_split` where a pixel-parallel depthwise pass reads
+        split words (PE l's word: the channels of lane l's sub-lanes), else 1."""
+        return max(2 if self.pairs else 1, self.dwp_split)
 
     @property
     def clamps(self) -> bool:
@@ -296,19 +310,37 @@ def pairs_channels(kind: str, first: bool, last: bool, mode: int, cin: int, cout
             and ceil_div(cout, 2 * P) < ceil_div(cout, P))
 
 
-def _map_splits(layers, computes: list[int], widths, q: int) -> list[int]:
+def pixel_parallel(P: int, M: int, pooled: bool, last: bool) -> bool:
+    """Whether a dwconv or avgpool pass runs pixel-parallel (`MODE_DWP`): P ≥ M, no fused
+    max pool, not the last pass."""
+    return P >= M and not pooled and not last
+
+
+def _layer_pixel_parallel(layers, i: int, P: int, M: int) -> bool:
+    """`pixel_parallel` of the pass of layer ``i``."""
+    pooled = i + 1 < len(layers) and layers[i + 1].kind == "maxpool"
+    last = i == len(layers) - 1 or (i == len(layers) - 2 and pooled)
+    return pixel_parallel(P, M, pooled, last)
+
+
+def _map_splits(layers, computes: list[int], widths, q: int, P: int, M: int) -> list[int]:
     """k of every activation map: map i is read by pass i (map 0: the image, k = 1).
 
     A map takes the most sub-lanes whose width holds its values and its reader's
-    weights; a map read by a depthwise or average-pool pass (channel-per-lane modes)
-    keeps whole lanes (such a pass may write split words).
+    weights. A map read by an average pool or a lane-select depthwise pass (channel per
+    lane) keeps whole lanes; one read by a pixel-parallel depthwise pass splits at most
+    as far as the map that pass writes (its k·M channels then fill one output word, or
+    share one with the next groups), so it is decided from the last map back. Any pass
+    may write split words.
     """
     ks = [1] * (len(computes) + 1)
-    for i in range(1, len(computes)):
-        w = widths[computes[i]]
-        need = max(w.in_bits, w.w_bits)
-        if layers[computes[i]].kind not in ("dwconv", "avgpool"):
-            ks[i] = max(k for k in split_factors(q) if q // k >= need)
+    for i in range(len(computes) - 1, 0, -1):
+        w, layer = widths[computes[i]], layers[computes[i]]
+        fit = max(k for k in split_factors(q) if q // k >= max(w.in_bits, w.w_bits))
+        if layer.kind not in ("dwconv", "avgpool"):
+            ks[i] = fit
+        elif layer.kind == "dwconv" and _layer_pixel_parallel(layers, computes[i], P, M):
+            ks[i] = min(fit, ks[i + 1])
     return ks
 
 
@@ -401,10 +433,10 @@ def _groups(g: _Geometry, mode: int, gsum: bool, last: bool, P: int, M: int, pix
     word ``out_lanes`` (k_out·M); a paired pass's groups hold 2P channels."""
     cg_in = ceil_div(g.cin, in_lanes)
     raw = []  # (cbase, cg_lo, cg_cnt, wo_lo, wo_cnt, steps)
-    if mode == MODE_DWP:  # M channels a group; k_out groups share an output word
-        k_out = out_lanes // M
-        raw = [(cg * M, cg, 1, cg // k_out, P, g.kh * g.kw)
-               for cg in range(ceil_div(g.cout, M))]
+    if mode == MODE_DWP:  # one input word (k_in·M channels) a group; k_out // k_in
+        share = out_lanes // in_lanes  # groups share an output word
+        raw = [(cg * in_lanes, cg, 1, cg // share, P, g.kh * g.kw)
+               for cg in range(ceil_div(g.cout, in_lanes))]
     per_group = 2 * P if pair else P
     for cbase in range(0, g.cout, per_group) if mode != MODE_DWP else ():
         cend = min(cbase + per_group, g.cout) - 1
@@ -414,7 +446,8 @@ def _groups(g: _Geometry, mode: int, gsum: bool, last: bool, P: int, M: int, pix
                          (cbase // out_lanes, cend // out_lanes - cbase // out_lanes + 1))
         raw.append((cbase, cg_lo, cg_cnt, wo_lo, wo_cnt, g.kh * g.kw * cg_cnt))
     word_max = max(r[4] for r in raw)
-    # MODE_DWP requantizes a PE's M lanes one per cycle and then writes P words
+    # MODE_DWP requantizes a PE's M lanes one per cycle (a split lane's k_in sub-lanes
+    # side by side, on k_in requantizers) and then writes P words
     slot_min = max(word_max, M) if mode == MODE_DWP else word_max
     if gsum:  # one hand-over per group: the group itself must last max(P, M) cycles
         slot_min = ceil_div(max(P, M), pixels)
@@ -450,7 +483,7 @@ def _plan_pass(layer, pool_layer, shape, src: int, first: bool, last: bool, P: i
     mode, gsum = MODE_CONV, False
     if layer.kind in ("dwconv", "avgpool"):
         mode = MODE_DW
-        if P >= M and pool_layer is None and not last:
+        if pixel_parallel(P, M, pool_layer is not None, last):
             mode = MODE_DWP
             if layer.kind == "avgpool":  # iterate the input grid with a 1×1 kernel, write 1×1
                 gsum = True
@@ -514,8 +547,8 @@ def plan_network(layers, q: int, pe_count: int, mults_per_pe: int) -> Plan:
     widths = layer_widths(layers, q)
     _check_widths(layers, widths, q)
     computes = _compute_layers(layers)
-    ks = _map_splits(layers, computes, widths, q)
     P, M = pe_count, mults_per_pe
+    ks = _map_splits(layers, computes, widths, q, P, M)
     input_shape = _input_shape(layers)
     load = _loader_geometry(layers[0], input_shape)
     first_inputs = load["load_k"] ** 2 * input_shape[2]

@@ -118,11 +118,15 @@ class Accelerator(wiring.Component):
         m.d.comb += [ops.ctl.eq(ctl_rd), ops.desc.eq(seq.desc)]
         wports = self._buffers(m, seq, ops, nports, addr_bits)
         prms, prms2 = self._pe_array(m, seq, ops, ctl_rd, ctl_op, has_dwp, T)
+        kd = plan.dwp_split
         m.submodules.handover = ho = Handover(
             self.acc_bits, P, M, seq.ctl_layout, seq.desc.shape(), pixel_parallel=has_dwp,
-            summing=any(p.gsum for p in plan.passes), paired=plan.pairs)
+            summing=any(p.gsum for p in plan.passes), paired=plan.pairs, sub_lanes=kd)
         m.d.comb += [ho.ctl.eq(ctl_acc), ho.ctl_lanes.eq(ctl_lane), ho.desc.eq(seq.desc)]
-        reqs = []
+        reqs, sub_reqs = [], []
+        for lane in range(M if kd > 1 else 0):  # lane l's sub-lanes: PE l's parameters
+            for i, prm in enumerate(self._sub_prm[lane]):
+                m.d.comb += ho.sub_prm[lane][i].eq(prm)
         for j, pe in enumerate(self._pes):
             m.submodules[f"requant{j}"] = rq = Requantizer(self.acc_bits, q, clamp=plan.clamps)
             if plan.clamps:
@@ -134,6 +138,8 @@ class Accelerator(wiring.Component):
                 m.d.comb += ho.lane_acc[j].eq(pe.lane_acc)
             if plan.pairs:
                 m.d.comb += [ho.acc2[j].eq(pe.acc2), ho.prm2[j].eq(prms2[j])]
+            if kd > 1:
+                sub_reqs.append(self._sub_requantizers(m, seq, ho, pe, j))
             reqs.append(rq)
 
         m.submodules.logits = lg = Logits(plan.num_classes, P, self.acc_bits)
@@ -141,8 +147,23 @@ class Accelerator(wiring.Component):
                      lg.acc.eq(ho.r1_acc), lg.scan_start.eq(seq.argmax_start),
                      lg.scan.eq(seq.argmax), seq.argmax_done.eq(lg.scan_done),
                      self.logits.eq(lg.logits), self.class_out.eq(lg.class_out)]
-        self._write_back(m, seq, ho, reqs, wports, addr_bits, has_dwp)
+        self._write_back(m, seq, ho, reqs, wports, addr_bits, has_dwp, sub_reqs)
         return m
+
+    def _sub_requantizers(self, m, seq, ho, pe, j: int) -> list:
+        """PE j's requantizers of sub-lanes 1 … k−1 (pixel-parallel passes reading split
+        words, `hw.plan.Plan.dwp_split`): beside the PE's own, fed by the serializer."""
+        plan, out = self._plan, []
+        m.d.comb += ho.sub_acc[j].eq(pe.sub_acc)
+        for i in range(plan.dwp_split - 1):
+            m.submodules[f"requant{j}_{i + 1}"] = rq = Requantizer(self.acc_bits, plan.q,
+                                                                  clamp=plan.clamps)
+            if plan.clamps:
+                m.d.comb += rq.top.eq(seq.desc.top)
+            m.d.comb += [rq.acc.eq(ho.sub_out[j][i]), rq.m.eq(ho.sub_m[i]),
+                         rq.n.eq(ho.sub_n[i]), rq.valid.eq(ho.rq_valid)]
+            out.append(rq)
+        return out
 
     def _buffers(self, m, seq, ops, nports, addr_bits):
         """The ping-pong buffers, the image buffer and its loader; returns the write ports.
@@ -205,7 +226,7 @@ class Accelerator(wiring.Component):
             with m.Else():
                 m.d.comb += either.eq(prm_ctl)
             prm_ctl = either
-        self._pes, prms, prms2 = [], [], []
+        self._pes, prms, prms2, prm_subs = [], [], [], []
         first_pass = seq.desc.first
         for j in range(plan.pe_count):
             files = dict.fromkeys(("first_weights", "weights", "params"))
@@ -223,9 +244,17 @@ class Accelerator(wiring.Component):
                 plan.q, plan.mults_per_pe, self.acc_bits, ops.act_bits,
                 image_lanes=plan.image_lanes, lane_accumulators=has_dwp,
                 mult_impl=self.mult_impl, splits=plan.splits,
-                pair_lanes=pair_lanes(plan.mults_per_pe) if plan.pairs else 0)
+                pair_lanes=pair_lanes(plan.mults_per_pe) if plan.pairs else 0,
+                lane_splits=plan.dwp_splits)
             if plan.splits != (1,):
                 m.d.comb += pe.split.eq(seq.desc.split_in)
+            if plan.dwp_split > 1:  # sub-lanes 1 … k−1: slices 1 … k−1 of the word
+                m.d.comb += pe.sub_lanes.eq(dwp & (seq.desc.split_in != 0))
+                subs = [Signal(PARAM_LAYOUT, name=f"prm{j}_{i}")
+                        for i in range(1, plan.dwp_split)]
+                m.d.sync += [r.eq(pr.data[PARAM_BITS * i:PARAM_BITS * (i + 1)])
+                             for i, r in enumerate(subs, start=1)]
+                prm_subs.append(subs)
             if plan.pairs:  # the second channel's parameters: the word's upper half
                 prm2 = Signal(PARAM_LAYOUT, name=f"prm2_{j}")
                 ahead2 = Signal(PARAM_LAYOUT, name=f"prm2_ahead{j}")
@@ -258,9 +287,12 @@ class Accelerator(wiring.Component):
             for pe in self._pes:
                 for lane in range(plan.mults_per_pe):
                     m.d.comb += pe.lane_bias[lane].eq(prms[lane].b)
+                    for i, prm in enumerate(prm_subs[lane] if prm_subs else []):
+                        m.d.comb += pe.sub_bias[lane][i].eq(prm.b)
+        self._sub_prm = prm_subs  # lane l's sub-lanes: PE l's word slices (P ≥ M)
         return prms, prms2
 
-    def _write_back(self, m, seq, ho, reqs, wports, addr_bits, has_dwp):
+    def _write_back(self, m, seq, ho, reqs, wports, addr_bits, has_dwp, sub_reqs):
         """The pooled write-back, or the lane collector of pixel-parallel passes."""
         plan = self._plan
         P, M, q = plan.pe_count, plan.mults_per_pe, plan.q
@@ -285,9 +317,13 @@ class Accelerator(wiring.Component):
         if has_dwp:
             m.submodules.collector = lc = LaneCollector(
                 q, P, M, addr_bits, seq.ctl_layout, len(desc.cg_out), len(desc.cout),
-                splits=plan.splits, granularity=g)
+                splits=plan.splits, granularity=g, lane_splits=plan.dwp_splits)
             if plan.splits != (1,):
                 m.d.comb += lc.split.eq(desc.split_out)
+            if sub_reqs:  # the sub-lanes' values beside the lane's
+                m.d.comb += lc.split_in.eq(desc.split_in)
+            for j, subs in enumerate(sub_reqs):
+                m.d.comb += [lc.y_sub[j][i].eq(rq.y) for i, rq in enumerate(subs)]
             m.d.comb += [lc.y_valid.eq(reqs[0].y_valid & dwp), lc.lane.eq(ho.ser_lane),
                          lc.meta.eq(ho.ser_meta), lc.cg_out.eq(desc.cg_out),
                          lc.cout.eq(desc.cout)]

@@ -189,12 +189,19 @@ class LaneCollector(wiring.Component):
 
     def __init__(self, q: int, pe_count: int, mults_per_pe: int, addr_bits: int,
                  ctl_layout: data.StructLayout, cg_out_bits: int, cout_bits: int, *,
-                 splits: tuple[int, ...] = (1,), granularity: int | None = None):
+                 splits: tuple[int, ...] = (1,), granularity: int | None = None,
+                 lane_splits: tuple[int, ...] = ()):
         self._q, self._P, self._M = q, pe_count, mults_per_pe
         self._ctl_layout, self._addr_bits = ctl_layout, addr_bits
         self._splits, self._g = tuple(splits), granularity or q
         self._plain = self._splits == (1,) and self._g == q
-        super().__init__({
+        # passes reading split words (`hw.plan.Plan.dwp_split`): every lane brings k_in
+        # values, sub-lanes 1 … k−1 in ``y_sub``, the read split in ``split_in``
+        self._ins = (1, *sorted(lane_splits))
+        kd = self._ins[-1]
+        subs = {"y_sub": In(data.ArrayLayout(data.ArrayLayout(q, kd - 1), pe_count)),
+                "split_in": In(max(1, max(splits).bit_length() - 1))} if kd > 1 else {}
+        super().__init__(subs | {
             "y": In(data.ArrayLayout(q, pe_count)),
             "y_valid": In(1),
             "lane": In(range(max(2, mults_per_pe))),
@@ -241,15 +248,48 @@ class LaneCollector(wiring.Component):
             words[k], ens[k] = word, en
         return self._by_split(words), self._by_split(ens)
 
-    def elaborate(self, platform):
-        m = Module()
-        q, P, M = self._q, self._P, self._M
+    def _placed_values(self, cg, values: list, on: list):
+        """`_placed` for passes reading split words: ``values[p]`` / ``on[p]`` are value
+        p = l·k_in + i of the group (lane l, sub-lane i; p < k_in·M), placed at value
+        ``b·k_in·M + p`` of the output word split k_out ways, b = cg mod (k_out / k_in)
+        (`hw.plan._map_splits`: k_in divides k_out)."""
+        q, M, g = self._q, self._M, self._g
+        word, en = C(0, q * M), C(0, q * M // g)
+        for kk in self._ins:
+            for k in (k for k in self._splits if k >= kk):
+                sw, share = q // k, k // kk
+                for b in range(share):
+                    parts, granules = [C(0, q * M)], [[] for _ in range(q * M // g)]
+                    for p in range(kk * M):
+                        offset = sub_lane_offset(b * kk * M + p, q, k)
+                        parts.append(values[p][:sw] << offset)
+                        for e in range(offset // g, (offset + sw - 1) // g + 1):
+                            granules[e].append(on[p])
+                    pick = ((self.split_in == kk.bit_length() - 1)
+                            & (self.split == k.bit_length() - 1))
+                    if share > 1:
+                        pick = pick & (cg[:(share - 1).bit_length()] == b)
+                    word = Mux(pick, _or_all(parts), word)
+                    en = Mux(pick, Cat(*(_or_all(x) if x else C(0, 1) for x in granules)), en)
+        return word, en
+
+    def _follow(self, m):
+        """``(lane, meta)`` as the lane's values leave the requantizers: `REQUANT_LATENCY`
+        registers behind the inputs."""
         y_lane, meta = self.lane, self.meta
         for i in range(REQUANT_LATENCY):  # follow the lane and its chunk through the stages
-            lane_d = Signal(range(max(2, M)), name=f"lane_d{i + 1}")
+            lane_d = Signal(range(max(2, self._M)), name=f"lane_d{i + 1}")
             meta_d = Signal(self._ctl_layout, name=f"meta_d{i + 1}")
             m.d.sync += [lane_d.eq(y_lane), meta_d.eq(meta)]
             y_lane, meta = lane_d, meta_d
+        return y_lane, meta
+
+    def elaborate(self, platform):
+        if self._ins != (1,):
+            return self._elaborate_split()
+        m = Module()
+        q, P, M = self._q, self._P, self._M
+        y_lane, meta = self._follow(m)
         stage = [[Signal(q, name=f"dwp_y{j}_{lane}") for lane in range(M)] for j in range(P)]
         words = Array(Signal(q * M, name=f"dwp_word{j}") for j in range(P))
         active = Signal()
@@ -285,4 +325,56 @@ class LaneCollector(wiring.Component):
                     m.d.sync += words[j].eq(Cat(*lanes))
                 else:
                     m.d.sync += words[j].eq(self._placed(meta.cg, lanes, [1] * M)[0])
+        return m
+
+
+    def _elaborate_split(self):
+        """`elaborate` where some pixel-parallel pass reads split words: lane l's k_in
+        values (``y[j]`` and ``y_sub[j]``) are staged together; the words and enables
+        come from `_placed_values`."""
+        m = Module()
+        q, P, M, kd = self._q, self._P, self._M, self._ins[-1]
+        y_lane, meta = self._follow(m)
+        stage = [[[Signal(q, name=f"dwp_y{j}_{lane}_{i}") for i in range(kd)]
+                  for lane in range(M)] for j in range(P)]
+        words = Array(Signal(q * M, name=f"dwp_word{j}") for j in range(P))
+        active = Signal()
+        k = Signal(range(max(2, P)))
+        count = Signal.like(self.meta.wo_cnt)
+        waddr = Signal(self._addr_bits)
+        value_on = Signal(kd * M)
+        held_cg = Signal.like(self.meta.cg)
+        for j in range(P):
+            ys = [self.y[j]] + [self.y_sub[j][i] for i in range(kd - 1)]
+            for lane in range(M):
+                with m.If(self.y_valid & (y_lane == lane)):
+                    m.d.sync += [stage[j][lane][i].eq(ys[i]) for i in range(kd)]
+        with m.If(active):
+            m.d.sync += [k.eq(k + 1), waddr.eq(waddr + self.cg_out)]
+            with m.If(k == P - 1):
+                m.d.sync += active.eq(0)
+        zeros = [C(0, q)] * (kd * M)
+        m.d.sync += [self.we.eq(active & (k < count)), self.addr.eq(waddr),
+                     self.data.eq(words[k]),
+                     self.en.eq(self._placed_values(held_cg, zeros, list(value_on))[1])]
+        with m.If(self.y_valid & (y_lane == M - 1)):
+            m.d.sync += [active.eq(1), k.eq(0), waddr.eq(meta.out_addr), count.eq(meta.wo_cnt),
+                         held_cg.eq(meta.cg)]
+            for p in range(kd * M):  # value p is channel cg·k_in·M + p of the pass
+                on = C(0, 1)
+                for kk in self._ins:
+                    if p < kk * M:
+                        on = Mux(self.split_in == kk.bit_length() - 1,
+                                 meta.cg * (kk * M) + p < self.cout, on)
+                m.d.sync += value_on[p].eq(on)
+            for j in range(P):
+                ys = [self.y[j]] + [self.y_sub[j][i] for i in range(kd - 1)]
+                lanes = [stage[j][lane] for lane in range(M - 1)] + [ys]
+                values = [C(0, q)] * (kd * M)
+                for kk in self._ins:  # value p = l·kk + i, per read split kk
+                    for p in range(kk * M):
+                        v = lanes[p // kk][p % kk]
+                        values[p] = v if kk == 1 else Mux(self.split_in == kk.bit_length() - 1,
+                                                          v, values[p])
+                m.d.sync += words[j].eq(self._placed_values(meta.cg, values, [1] * (kd * M))[0])
         return m

@@ -37,7 +37,9 @@ network ends with ``3·num_classes + 1`` argmax cycles (`hw.plan.argmax_cycles`)
   sums in ``requant_ops``.
 - MODE_DWP (dwconv or global avgpool with P ≥ M, no fused pool, not the last pass): PE
   j computes output pixel ``x·P + j`` of a row's segment x, so ``pixels = Ho·⌈Wo/P⌉``
-  segments; one group per channel word (⌈C/M⌉ groups), ``cg_cnt = 1``; the avgpool
+  segments; one group per channel word (⌈C/(k_in·M)⌉ groups: a dwconv reading a map
+  split k_in ways keeps k_in sub-lane sums per lane and requantizes them on k_in
+  requantizers per PE, so the slot stays ``max(9, M, P)``), ``cg_cnt = 1``; the avgpool
   walks its H×W input with a 1×1 kernel.
 
 Everything depends on shapes, ``q``, ``P`` and ``M`` only, so shape-only
@@ -162,12 +164,13 @@ def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int) -> dict:
                 ev[SPLIT_EVENTS[p.k_in]] += steps * P * lanes
             ev["param_reads"] += P
             if p.mode == MODE_DWP:
-                # pixel-parallel depthwise: PE j = output pixel, lanes accumulate separately
-                ev["acc_updates"] += steps * P * M
+                # pixel-parallel depthwise: PE j = output pixel, lanes accumulate separately,
+                # a lane split k_in ways in k_in sub-lane sums (k_in requantizers per PE)
+                ev["acc_updates"] += steps * P * M * p.k_in
                 ev["weight_reads"] += steps  # PE 0's word is broadcast
                 ev["active_pe_cycles"] += p.opix * g.steps
                 ev["act_reads"] += rows * cols
-                ev["requant_ops"] += (1 if p.gsum else p.pixels) * P * M
+                ev["requant_ops"] += (1 if p.gsum else p.pixels) * P * M * p.k_in
                 ev["act_writes"] += p.ph * p.pw
                 if p.gsum:  # the sum across PEs: M adder trees of P inputs
                     ev["adder_ops"] += M * (P - 1)
@@ -217,6 +220,8 @@ def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int) -> dict:
         "mac_ops": mac_ops,
         "q": q, "lane_bits": q, "lane_splits": list(plan.splits), "pe": P, "mult": M,
         "channel_pairs": plan.pairs,
+        # the widest split a pixel-parallel depthwise pass reads (requantizers per PE)
+        "dwp_lane_split": plan.dwp_split,
         "image_load_cycles": load_cycles(plan),
         "image_lanes": F,
         "layers": out_layers,

@@ -215,7 +215,9 @@ def energy_per_inference(events: dict, memories: list[dict], q: int, pe_count: i
     # into the per-bit energy (an assumption, docs/energy.md).
     soft_bit = SOFT_BIT_PJ_45 * t * F_SOFT
     ffs = resources.ff_groups
-    pes, rqs = max(pe_count, 1), max(1, pe_count)
+    # the requant group's flip-flops over the requantizers (k per PE where a depthwise
+    # pass reads split words): one requantization loads one requantizer's share
+    pes, rqs = max(pe_count, 1), max(1, resources.requantizers or pe_count)
     first_active = ev.get("first_active_pe_cycles", 0)
     e_control = (cycles * ffs["always"]
                  + (ev.get("active_pe_cycles", 0) - first_active) * ffs["lanes"] / pes

@@ -180,6 +180,7 @@ class Resources:
     lanes: tuple = ()  # (hidden-layer Lanes, first-pass Lanes)
     # flip-flops by when they are loaded (`FF_GROUPS`): totals over the array
     ff_groups: dict = field(default_factory=dict)
+    requantizers: int = 0  # the requantizers the ``requant`` group's stages belong to
 
     def as_dict(self) -> dict:
         return {key: getattr(self, key) for key in RESOURCE_KEYS}
@@ -255,11 +256,34 @@ def _pairing_cost(q: int, P: int, M: int, acc_bits: int) -> tuple[int, int, int,
     return lut, ff, rq_ff, ctl
 
 
+def _lane_split_cost(q: int, P: int, M: int, acc_bits: int,
+                     k: int) -> tuple[int, int, int, int]:
+    """Pixel-parallel depthwise passes reading words split k ways (`hw.plan.Plan.dwp_split`):
+    ``(LUT, lane FF, requant FF, LUT outside the PEs)``: per PE k − 1 more sub-lane
+    accumulators per lane (adder and bias multiplexer) with their sub-product registers
+    and the sub-lane product multiplexers; the serializer's latches of the P·M·(k − 1)
+    sub-lane sums with their M-way read multiplexers and the M·(k − 1) latched m, n; the
+    collector's staged values and its placement multiplexers. The k − 1 extra
+    requantizers per PE are priced as requantizers (``requantizers``). Fitted to one
+    Yosys ``synth_xilinx`` run (mobilenet s = 1 8/2/…/2/8 at P = M = 8, docs/hardware.md):
+    the bias multiplexer folds into the accumulator's adder LUTs, and a sub-product
+    register keeps only its ``2·(q div k) + 1`` distinct bits (the sign copies merge)."""
+    subs = M * (k - 1)
+    lut = subs * (acc_bits + q)
+    ff = subs * (acc_bits + 2 * (q // k) + 1)
+    # the serializer: P·subs latched sums read out by lane (a 4:1 multiplexer per LUT
+    # level), the collector's staged values and placement multiplexers
+    rq_ff = subs * (acc_bits + q) + (k - 1) * M_BITS
+    shared = P * (k - 1) * acc_bits * ceil_div(M, 4) // 2 + P * k * M * q // 2
+    return lut, ff, rq_ff, shared
+
+
 def estimate_resources(memories: list[dict], q: int, pe_count: int, mults_per_pe: int,
                        board: Board | str, acc_bits: int = 32,
                        requantizers: int | None = None, mult_impl: str = "auto",
                        image_lanes: int | None = None, num_classes: int = 10,
-                       splits: tuple[int, ...] = (1,), paired: bool = False) -> Resources:
+                       splits: tuple[int, ...] = (1,), paired: bool = False,
+                       dwp_split: int = 1) -> Resources:
     """Estimate LUT, FF, DSP and BRAM36 of a P × M accelerator on ``board``.
 
     Parameters
@@ -293,12 +317,17 @@ def estimate_resources(memories: list[dict], q: int, pe_count: int, mults_per_pe
         `hw.plan.pairs_channels`): every PE gets a second accumulator with its half-tree
         registers and hand-over registers, the requantizer an input multiplexer, the
         operands a half-word multiplexer and the write-back P more pooled values.
+    dwp_split : int
+        The widest split a pixel-parallel depthwise pass reads (the cycle model's
+        ``dwp_lane_split``, `hw.plan.Plan.dwp_split`; 1: none): every PE gets k − 1 more
+        requantizers (unless ``requantizers`` is given) and sub-lane accumulators, the
+        serializer and the collector k − 1 more values per lane (`_lane_split_cost`).
     """
     board = get_board(board)
     fam = board.family
     p, m = pe_count, mults_per_pe
     f = m if image_lanes is None else image_lanes
-    requantizers = p if requantizers is None else requantizers
+    requantizers = p * dwp_split if requantizers is None else requantizers
 
     bram36, lutram, mem_ff = 0.0, 0, 0
     mapped = []
@@ -323,22 +352,26 @@ def estimate_resources(memories: list[dict], q: int, pe_count: int, mults_per_pe
     pair_lut, pair_ff, pair_rq_ff, pair_ctl = _pairing_cost(q, p, m, acc_bits) if paired \
         else (0, 0, 0, 0)
     pe_lut += pair_lut
+    sub_lut, sub_ff, sub_rq_ff, sub_ctl = (_lane_split_cost(q, p, m, acc_bits, dwp_split)
+                                           if dwp_split > 1 else (0, 0, 0, 0))
+    pe_lut += sub_lut
     rq_lut, rq_ff, rq_dsp = _requantizer_cost(q, acc_bits, board)
     dsp += requantizers * rq_dsp
     # control: the walker, sequencer, loader and argmax (an allowance), the operand
     # select and lane enables (P·M), the write-back's channel multiplexers, the logits
     ctl_lut = CONTROL_LUT + p * m + 2 * m * q + m * q * max(1, (p - 1).bit_length()) \
         + 16 * num_classes + (len(splits) - 1) * m * q * (max(1, (p - 1).bit_length()) + 1) \
-        + pair_ctl
+        + pair_ctl + sub_ctl
     groups = {
         "always": CONTROL_FF + 32 * num_classes + mem_ff,
-        "lanes": p * (main_ff + acc_bits + 8 + m * q + pair_ff),
+        "lanes": p * (main_ff + acc_bits + 8 + m * q + pair_ff + sub_ff),
         "first": p * (first_ff + f * q) + f * INPUT_BITS,
         # the hand-over registers (accumulator, m, n, flags) and the requantizer stages
-        "requant": p * (acc_bits + M_BITS + 6 + pair_rq_ff) + requantizers * rq_ff,
+        "requant": p * (acc_bits + M_BITS + 6 + pair_rq_ff + sub_rq_ff)
+        + requantizers * rq_ff,
     }
     lut = ctl_lut + p * pe_lut + requantizers * rq_lut + lutram
     return Resources(lut=int(lut), ff=int(sum(groups.values())), dsp=int(dsp),
                      bram36=round(bram36, 3), mult_dsp=main.dsp or image.dsp,
                      lutram_luts=int(lutram), memories=mapped, lanes=(main, image),
-                     ff_groups=groups)
+                     ff_groups=groups, requantizers=requantizers)

@@ -2,9 +2,11 @@
 
 Hypothesis draws the layer chain (kinds, kernel sizes, strides, odd map sizes, channel
 counts), q, P, M, the weight mode (random or every weight at an extreme) and images;
-a third of the networks are uniform, a third mixed (every weighted layer at its own width
-1..q on q-bit lanes, so lanes split where layers fit) and a third narrow (widths up to
-q div 4 on 4- to 8-bit lanes, so narrow layers with few input channels pair channels);
+a quarter of the networks are uniform, a quarter mixed (every weighted layer at its own
+width 1..q on q-bit lanes, so lanes split where layers fit), a quarter narrow (widths up
+to q div 4 on 4- to 8-bit lanes, so narrow layers with few input channels pair channels)
+and a quarter depthwise chains at those narrow widths on P ≥ M (their pixel-parallel
+depthwise passes read split words);
 the accelerator runs in Amaranth's simulator and every logit and the cycle count must
 match the golden and cycle models. The CI budget is small; ``QSNAS_FUZZ_EXAMPLES=N``
 raises it (see docs/reliability.md for the figures of the long runs).
@@ -77,19 +79,45 @@ def networks(draw, hidden_dense: bool | None = None):
 
 
 @st.composite
+def depthwise_networks(draw):
+    """A conv, then one or two depthwise layers (a 1×1 conv may sit between them), a
+    hidden dense layer and the last: the chain whose depthwise passes read split words
+    when their widths are narrow and P ≥ M."""
+    shape = (draw(st.integers(2, 7)), draw(st.integers(2, 7)), draw(st.integers(1, 3)))
+    k = draw(st.sampled_from([1, 3]))
+    out = (shape[0], shape[1], draw(st.integers(1, 9)))
+    layers = [LayerSpec("l0", "conv", shape, out, k, 1)]
+    for i in range(1, draw(st.integers(1, 2)) + 1):
+        shape, stride = out, draw(st.sampled_from([1, 2]))
+        out = (conv_out(shape[0], 3, stride), conv_out(shape[1], 3, stride), shape[2])
+        layers.append(LayerSpec(f"dw{i}", "dwconv", shape, out, 3, stride))
+        if draw(st.booleans()):
+            shape, out = out, (*out[:2], draw(st.integers(1, 9)))
+            layers.append(LayerSpec(f"pw{i}", "conv", shape, out, 1, 1))
+    hidden = draw(st.integers(1, 6))
+    return layers + [LayerSpec("fc0", "dense", (int(np.prod(out)),), (hidden,)),
+                     LayerSpec("fc", "dense", (hidden,), (draw(st.integers(2, 5)),))]
+
+
+@st.composite
 def designs(draw):
     """``(specs, lane_bits, pe, mult)``: a third uniform (every layer at q), a third mixed
     (every weighted layer at its own width 1..q on q-bit lanes, so lanes split where
     layers fit), a third narrow (widths 1..q div 4 on lanes of 4 to 8 bits, mostly 8, with
     a hidden dense layer and M ≥ 2: layers split 2 or 4 ways, and conv or dense layers
     whose few input channels fill half the sub-lanes pair their output channels,
-    `hw.plan.pairs_channels`)."""
-    widths = draw(st.sampled_from(["uniform", "mixed", "narrow"]), label="widths")
-    narrow = widths == "narrow"
-    specs = draw(networks(hidden_dense=True if narrow else None), label="specs")
+    `hw.plan.pairs_channels`); and a depthwise chain at narrow widths on P ≥ M
+    (`depthwise_networks`: pixel-parallel depthwise passes reading split words,
+    `hw.plan.Plan.dwp_split`)."""
+    widths = draw(st.sampled_from(["uniform", "mixed", "narrow", "depthwise"]), label="widths")
+    narrow = widths in ("narrow", "depthwise")
+    if widths == "depthwise":
+        specs = draw(depthwise_networks(), label="specs")
+    else:
+        specs = draw(networks(hidden_dense=True if narrow else None), label="specs")
     q = draw(st.sampled_from([4, 6, 8, 8, 8]) if narrow else st.integers(1, 8), label="q")
-    pe = draw(st.integers(1, 5), label="pe")
     mult = draw(st.integers(2 if narrow else 1, 5), label="mult")
+    pe = draw(st.integers(mult if widths == "depthwise" else 1, 5), label="pe")
     if widths != "uniform":
         weighted = [s for s in specs if s.kind in ("conv", "dwconv", "dense")]
         top = q // 4 or 1 if narrow else q
@@ -116,7 +144,7 @@ def test_random_networks_match_golden(design, mode, seed):
     assert got["cycles"] == [cycle_model(specs, lane_bits, pe, mult)["cycles"]] * len(images)
 
 
-DRAWN = {"designs": 0, "split": 0, "paired": 0}
+DRAWN = {"designs": 0, "split": 0, "paired": 0, "depthwise_split": 0}
 
 
 @settings(max_examples=300, deadline=None, derandomize=True,
@@ -128,12 +156,15 @@ def _count_modes(design):
     DRAWN["designs"] += 1
     DRAWN["split"] += plan.splits != (1,)
     DRAWN["paired"] += plan.pairs
+    DRAWN["depthwise_split"] += plan.dwp_split > 1
 
 
 def test_the_fuzzer_draws_split_and_paired_passes():
     """The strategy reaches the modes the fuzzer is meant to check: of 300 designs (plans
-    only, no simulation; 102 split and 30 paired when written) at least a fifth split
-    lanes and one in fifteen pairs output channels."""
+    only, no simulation; 154 split, 34 paired and 92 with depthwise passes
+    reading split words when written) at least a fifth split lanes, one in fifteen pairs
+    output channels and one in ten has depthwise passes reading split words."""
     _count_modes()
     assert DRAWN["designs"] >= 300
     assert DRAWN["split"] >= 60 and DRAWN["paired"] >= 20, DRAWN
+    assert DRAWN["depthwise_split"] >= 30, DRAWN

@@ -150,10 +150,29 @@ def test_narrow_layers_split_their_lanes():
     assert plan.splits == (1, 4) and plan.write_granularity == 4
 
 
-def test_pixel_parallel_depthwise_writes_split_words():
-    """mobilenet at 2-bit middle layers: every depthwise pass reads whole lanes and writes
-    4 values a lane, so every pointwise conv after it reads them 4 to a lane."""
+def test_pixel_parallel_depthwise_reads_and_writes_split_words():
+    """mobilenet at 2-bit middle layers: dw1 reads conv1's 8-bit map on whole lanes and
+    writes 4 values a lane; dw2 … dw4 read 4 values a lane too (4 sub-lane sums per lane,
+    4 requantizers per PE), so a group holds 4·M channels."""
     specs = network_specs("mobilenet", 0.25, (9, 9, 1), 4)
     plan = check_mixed(specs, [8, 2, 2, 2, 2, 2, 2, 2, 2, 8], 8, 4, 2, seed=11)
     modes = {p.name: (p.mode, p.k_in, p.k_out) for p in plan.passes}
-    assert modes["dw1"] == (MODE_DWP, 1, 4) and modes["pw1"] == (0, 4, 1)
+    assert modes["dw1"] == (MODE_DWP, 1, 4) and modes["pw1"] == (0, 4, 4)
+    assert modes["dw2"] == (MODE_DWP, 4, 4) and modes["gap"] == (MODE_DWP, 1, 1)
+    assert plan.dwp_split == 4 and plan.params_per_word == 4
+
+
+@pytest.mark.parametrize("scale,bits,pe,mult,mode", [
+    (0.25, [8, 4, 4, 4, 4, 4, 4, 4, 4, 8], 3, 3, "random"),  # k = 2, odd M
+    (0.25, [8, 2, 4, 2, 2, 4, 4, 2, 2, 8], 5, 3, "max"),  # dw2 reads k = 2, writes k = 4
+    (0.25, [8, 3, 2, 4, 2, 2, 3, 3, 2, 8], 3, 2, "min"),  # k = 2 and 4 in one design
+    (0.25, [2, 2, 2, 2, 2, 2, 2, 2, 2, 2], 2, 2, "random"),  # every map split 4 ways
+])
+def test_split_pixel_parallel_depthwise(scale, bits, pe, mult, mode):
+    """Pixel-parallel depthwise passes reading 2 or 4 values a lane (`hw.plan._map_splits`):
+    every logit equals golden, the cycles equal the model's, and some depthwise pass
+    really reads split words."""
+    specs = network_specs("mobilenet", scale, (9, 9, 1), 4)
+    plan = check_mixed(specs, bits, 8, pe, mult, mode=mode, seed=sum(bits))
+    assert plan.dwp_split > 1
+    assert any(p.kind == "dwconv" and p.mode == MODE_DWP and p.k_in > 1 for p in plan.passes)

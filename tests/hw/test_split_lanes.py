@@ -98,3 +98,59 @@ def test_requantizer_clamps_at_the_pass_width(out_bits):
         assert max(results) == (1 << out_bits) - 1  # the limit is reached, not just obeyed
 
     _run(dut, bench)
+
+
+@pytest.mark.parametrize("mults", [1, 3])
+def test_sub_lane_accumulators_keep_each_channel_apart(mults):
+    """Pixel-parallel depthwise passes reading split words (`hw.plan.Plan.dwp_split`):
+    with ``sub_lanes`` each lane keeps the sums of its k sub-lanes apart (sub-lane 0 in
+    ``lane_acc``, the others in ``sub_acc``, each from its own bias), k = 2 and 4 on one
+    PE built for both, extremes included; without it the lane sums its whole product."""
+    q, taps, kd = LANE_BITS, 9, 4
+    dut = PE(q, mults, 40, lane_accumulators=True, splits=(1, 2, 4), lane_splits=(2, 4))
+    rng = np.random.default_rng(mults)
+    pixels = []  # (split log2, sub_lanes, [(act, weight)] per tap, biases, want[lane][i])
+    for k, a_bits, w_bits, sub in [(4, 2, 2, 1), (2, 4, 3, 1), (2, 4, 4, 1), (1, 8, 8, 0)]:
+        for w_all, a_all in _cases(rng, w_bits, a_bits, taps * k * mults)[:5]:
+            w = w_all.reshape(taps, mults * k)
+            a = a_all.reshape(taps, mults * k)
+            bias = rng.integers(-2**31, 2**31, (mults, kd))
+            steps = [(sum(int(x) << sub_lane_offset(p, q, k) for p, x in enumerate(a[t])),
+                      sum((int(x) & ((1 << (q // k)) - 1)) << sub_lane_offset(p, q, k)
+                          for p, x in enumerate(w[t]))) for t in range(taps)]
+            sums = (w * a).sum(axis=0).reshape(mults, k)  # value p = lane·k + i
+            want = [[int(bias[lane, i] + sums[lane, i]) for i in range(k)] if sub else
+                    [int(bias[lane, 0] + sums[lane].sum())] for lane in range(mults)]
+            pixels.append((k.bit_length() - 1, sub, steps, bias, want))
+
+    async def bench(ctx):
+        ctx.set(dut.lane_en, (1 << mults) - 1)
+        ctx.set(dut.lane_mode, 1)
+        for split, sub, steps, bias, want in pixels:
+            ctx.set(dut.split, split)
+            ctx.set(dut.sub_lanes, sub)
+            for lane in range(mults):
+                ctx.set(dut.lane_bias[lane], int(bias[lane, 0]))
+                for i in range(kd - 1):
+                    ctx.set(dut.sub_bias[lane][i], int(bias[lane, i + 1]))
+            for t, (act, weight) in enumerate(steps):
+                ctx.set(dut.act, act)
+                ctx.set(dut.weight, weight)
+                ctx.set(dut.first, int(t == 0))
+                ctx.set(dut.valid, 1)
+                await ctx.tick()
+            ctx.set(dut.valid, 0)  # the last step's sums show in the next cycle
+            for lane in range(mults):
+                got = [ctx.get(dut.lane_acc[lane])] + [
+                    ctx.get(dut.sub_acc[lane][i]) for i in range(len(want[lane]) - 1)]
+                assert got == want[lane], (split, sub, lane)
+            await ctx.tick()
+
+    _run(dut, bench)
+
+
+def test_pe_rejects_sub_lanes_without_lane_accumulators():
+    with pytest.raises(ValueError, match="lane_splits must be"):
+        PE(8, 2, 32, splits=(1, 4), lane_splits=(4,))
+    with pytest.raises(ValueError, match="lane_splits must be"):
+        PE(8, 2, 32, lane_accumulators=True, splits=(1, 2), lane_splits=(4,))

@@ -134,12 +134,15 @@ def test_narrow_layers_run_more_products_per_cycle_on_the_same_array():
 
 
 @pytest.mark.parametrize("arch", ["vgg", "mobilenet"])
-def test_every_narrow_conv_layer_takes_at_most_half_the_cycles(arch):
+def test_every_narrow_layer_takes_at_most_half_the_cycles(arch):
     """Issue 14: on the 8 × 8 array of 8-bit lanes, every layer at 2-bit weights and
-    activations that runs on the split lanes (vgg conv2, conv3; mobilenet pw2–pw4) takes
-    at most half its cycles at 8 bits; vgg conv2 (16 input channels: half of the 32
-    sub-lanes) gets there by pairing output channels. mobilenet's pw1 writes 8-value
-    words for the depthwise layer after it: its 4 output words a pixel bound it."""
+    activations that runs on the split lanes (vgg conv2, conv3; mobilenet dw1–dw4,
+    pw1–pw4) takes at most half its cycles at 8 bits; vgg conv2 (16 input channels: half
+    of the 32 sub-lanes) gets there by pairing output channels, the depthwise layers by
+    keeping 4 sub-lane sums a lane (4 requantizers per PE). Two mobilenet layers stay
+    just above: dw1's 16 channels are one group already at 4 or 2 values a lane (2 at 8
+    bits), so only its MAC walk halves, not its load and drain; pw1 (16 → 32 channels)
+    takes one step per pixel and group at 2 bits (two at 8), and its load and drain stay."""
     from intnet.arch import with_widths
 
     specs = network_specs(arch, 1.0, (28, 28, 1), 10)
@@ -147,9 +150,10 @@ def test_every_narrow_conv_layer_takes_at_most_half_the_cycles(arch):
             for b in (8, 2)}
     split = [n for n, x in rows[2].items()
              if x["lane_split"] == 4 and x["cycles"] and n != "fc"]
-    assert split == (["conv2", "conv3"] if arch == "vgg" else ["pw1", "pw2", "pw3", "pw4"])
+    assert split == (["conv2", "conv3"] if arch == "vgg" else
+                     ["dw1", "pw1", "dw2", "pw2", "dw3", "pw3", "dw4", "pw4"])
     for name in split:
-        if name != "pw1":
+        if name not in ("dw1", "pw1"):
             assert 2 * rows[2][name]["cycles"] <= rows[8][name]["cycles"], name
     paired = [n for n, x in rows[2].items() if x["channel_pairs"] and x["cycles"]]
     assert paired == (["conv2"] if arch == "vgg" else [])
@@ -161,8 +165,36 @@ def test_every_narrow_conv_layer_takes_at_most_half_the_cycles(arch):
         # of the unpaired schedule's half as many groups
         assert conv2["events"]["requant_ops"] == 2 * 2 * 196 * 8
         assert conv2["events"]["acc_updates"] == 2 * 2 * 196 * 9 * 8
-    else:
-        assert rows[2]["pw1"]["cycles"] == 800  # 196 pixels × 4 words + 16
+        return
+    assert rows[2]["pw1"]["cycles"] == 800  # 4 groups × 196 pixels, one step each, + 16
+    # dw1: one group of 16 channels, 14 rows × 2 segments of 9 taps, + 2 + 26 (2 at 8 bits)
+    assert (rows[2]["dw1"]["cycles"], rows[8]["dw1"]["cycles"]) == (280, 532)
+    dw2 = rows[2]["dw2"]  # one group of 32 channels (4 at 8 bits)
+    assert (dw2["cycles"], rows[8]["dw2"]["cycles"]) == (280, 1_036)
+    # every PE requantizes 4 sub-lane sums of each of its 8 lanes per chunk
+    assert dw2["events"]["requant_ops"] == 28 * 8 * 8 * 4
+    assert dw2["events"]["acc_updates"] == 28 * 9 * 8 * 8 * 4
+
+
+def test_split_depthwise_widens_the_parameter_words():
+    """A pixel-parallel depthwise pass reading 4 values a lane needs 4 channels' bias, m
+    and n in PE l's word (lane l's sub-lanes); the resource model adds 3 requantizers
+    per PE."""
+    from intnet.arch import with_widths
+    from intnet.contract import accumulator_bits
+    from sim.resources import estimate_resources
+
+    specs = network_specs("mobilenet", 1.0, (28, 28, 1), 10)
+    split, plain = (cycle_model(with_widths(specs, b), 8, 8, 8) for b in (2, 8))
+    assert (split["dwp_lane_split"], plain["dwp_lane_split"]) == (4, 1)
+    width = {r: {m["name"]: m["width_bits"] for m in x["memories"]}["params"]
+             for r, x in (("split", split), ("plain", plain))}
+    assert width == {"split": 4 * 54, "plain": 54}
+    acc = accumulator_bits(specs, 8)
+    res = {k: estimate_resources(split["memories"], 8, 8, 8, "arty_a7_35", acc, dwp_split=k)
+           for k in (1, 4)}
+    assert res[4].requantizers == 4 * res[1].requantizers == 32
+    assert res[4].dsp > res[1].dsp and res[4].ff > res[1].ff and res[4].lut > res[1].lut
 
 
 def test_paired_plans_widen_the_parameter_words():

@@ -157,3 +157,13 @@ def test_paired_output_channels_bit_exact():
     from tests.sim.test_rtl_matrix import check_paired
 
     check_paired("vgg", 0.5, (2, 2, 2, 8), 4, 4, ["conv2"], IMAGES[:2])
+
+
+def test_split_depthwise_bit_exact():
+    """mobilenet s = 0.25 at 2-bit middle layers on 8-bit lanes, P = M = 4: dw2 … dw4 read
+    4 values a lane (4 sub-lane sums a lane, 4 requantizers per PE; more in
+    test_rtl_matrix.py behind --runslow)."""
+    from tests.sim.test_rtl_matrix import check_dw_split
+
+    check_dw_split("mobilenet", 0.25, (8, 2, 2, 2, 2, 2, 2, 2, 2, 8), 4, 4,
+                   {"dw2": 4, "dw3": 4, "dw4": 4}, IMAGES[:2])

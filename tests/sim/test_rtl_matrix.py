@@ -55,19 +55,26 @@ PAIRED = [("vgg", 1.0, (2, 2, 2, 8), (8, 8), ["conv2"]),
           ("mobilenet", 0.5, (8, 2, 2, 2, 2, 2, 2, 2, 2, 8), (3, 5), ["pw1"])]
 
 
-def check_paired(arch, s, bits, pe, mult, paired, images):
-    """Every logit of ``images`` equal to golden and the cycles to the model, on a design
-    whose ``paired`` passes pair output channels."""
+def check_design(arch, s, bits, pe, mult, images, facts, want):
+    """Every logit of ``images`` equal to golden and the cycles to the model, on the design
+    of ``arch`` at scale ``s`` and widths ``bits`` (8-bit lanes) whose plan gives
+    ``facts(plan) == want``."""
     from hw.plan import plan_network
     from intnet.arch import network_specs, with_widths
     from intnet.synthetic import random_network
 
     specs = with_widths(network_specs(arch, s, (28, 28, 1), 10), list(bits))
-    assert [p.name for p in plan_network(specs, 8, pe, mult).passes if p.pair] == paired
+    assert facts(plan_network(specs, 8, pe, mult)) == want
     net = random_network(specs, 8, seed=sum(bits) + pe, arch=arch)
     r = run_rtl(net, pe, mult, images)
     assert r["mismatches"] == 0
     assert r["cycles"] == [network_cycle_model(net, pe, mult)["cycles"]] * len(images)
+
+
+def check_paired(arch, s, bits, pe, mult, paired, images):
+    """`check_design` of a design whose ``paired`` passes pair output channels."""
+    check_design(arch, s, bits, pe, mult, images,
+                 lambda plan: [p.name for p in plan.passes if p.pair], paired)
 
 
 @pytest.mark.slow
@@ -75,3 +82,33 @@ def check_paired(arch, s, bits, pe, mult, paired, images):
 def test_paired_matrix(arch, s, bits, array, paired):
     images = np.random.default_rng(9).integers(0, 256, size=(10, 28, 28, 1)).astype(np.uint8)
     check_paired(arch, s, bits, *array, paired, images)
+
+
+# pixel-parallel depthwise passes reading split words (`hw.plan.Plan.dwp_split`): 2- or
+# 4-bit middle layers on 8-bit lanes, P ≥ M (the depthwise passes named read k values a
+# lane)
+DW_SPLIT = [("mobilenet", 1.0, (8, 2, 2, 2, 2, 2, 2, 2, 2, 8), (8, 8),
+             {"dw2": 4, "dw3": 4, "dw4": 4}),
+            ("mobilenet", 0.5, (8, 4, 4, 4, 4, 2, 2, 2, 2, 8), (8, 8),
+             {"dw2": 2, "dw3": 2, "dw4": 4}),
+            ("mobilenet", 0.5, (8, 2, 4, 2, 2, 4, 4, 2, 2, 8), (5, 3),
+             {"dw2": 2, "dw3": 2, "dw4": 2}),
+            ("mobilenet", 1.0, (8, 2, 2, 2, 2, 2, 2, 2, 2, 8), (16, 4),
+             {"dw2": 4, "dw3": 4, "dw4": 4})]
+
+
+def check_dw_split(arch, s, bits, pe, mult, reads, images):
+    """`check_design` of a design whose depthwise passes read split words as ``reads``
+    says (pass: k)."""
+    from hw.plan import MODE_DWP
+
+    check_design(arch, s, bits, pe, mult, images,
+                 lambda plan: {p.name: p.k_in for p in plan.passes
+                               if p.mode == MODE_DWP and p.k_in > 1}, reads)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch,s,bits,array,reads", DW_SPLIT)
+def test_split_depthwise_matrix(arch, s, bits, array, reads):
+    images = np.random.default_rng(5).integers(0, 256, size=(10, 28, 28, 1)).astype(np.uint8)
+    check_dw_split(arch, s, bits, *array, reads, images)
