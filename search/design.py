@@ -125,7 +125,8 @@ def _resources(layers: tuple, cm: dict, q: int, pe: int, mult: int, board: Board
                               acc_bits=accumulator_bits(layers, q), mult_impl=mult_impl,
                               image_lanes=cm["image_lanes"], num_classes=layers[-1].out_shape[0],
                               splits=tuple(cm.get("lane_splits", (1,))),
-                              paired=bool(cm.get("channel_pairs", False)))
+                              paired=bool(cm.get("channel_pairs", False)),
+                              dwp_split=int(cm.get("dwp_lane_split", 1)))
 
 
 def layer_energies(layers, q: int, pe: int, mult: int, board: Board | str = DEFAULT_BOARD,

@@ -101,12 +101,13 @@ def depthwise_networks(draw):
 
 @st.composite
 def designs(draw):
-    """``(specs, lane_bits, pe, mult)``: a third uniform (every layer at q), a third mixed
-    (every weighted layer at its own width 1..q on q-bit lanes, so lanes split where
-    layers fit), a third narrow (widths 1..q div 4 on lanes of 4 to 8 bits, mostly 8, with
+    """``(specs, lane_bits, pe, mult)``: a quarter uniform (every layer at q), a quarter
+    mixed (every weighted layer at its own width 1..q on q-bit lanes, so lanes split where
+    layers fit; half of them with each hidden layer's activations at a width of their own,
+    W:A pairs), a quarter narrow (widths 1..q div 4 on lanes of 4 to 8 bits, mostly 8, with
     a hidden dense layer and M ≥ 2: layers split 2 or 4 ways, and conv or dense layers
     whose few input channels fill half the sub-lanes pair their output channels,
-    `hw.plan.pairs_channels`); and a depthwise chain at narrow widths on P ≥ M
+    `hw.plan.pairs_channels`); and a quarter a depthwise chain at narrow widths on P ≥ M
     (`depthwise_networks`: pixel-parallel depthwise passes reading split words,
     `hw.plan.Plan.dwp_split`)."""
     widths = draw(st.sampled_from(["uniform", "mixed", "narrow", "depthwise"]), label="widths")
@@ -123,6 +124,11 @@ def designs(draw):
         top = q // 4 or 1 if narrow else q
         bits = draw(st.lists(st.integers(1, top), min_size=len(weighted),
                              max_size=len(weighted)), label="bits")
+        if widths == "mixed" and draw(st.booleans(), label="apart"):
+            # activations apart from the weights (W:A pairs; the logits layer excluded)
+            acts = draw(st.lists(st.integers(1, top), min_size=len(weighted) - 1,
+                                 max_size=len(weighted) - 1), label="acts")
+            bits = [*zip(bits, acts, strict=False), bits[-1]]
         specs = with_widths(specs, bits)
     return specs, q, pe, mult
 
@@ -144,7 +150,7 @@ def test_random_networks_match_golden(design, mode, seed):
     assert got["cycles"] == [cycle_model(specs, lane_bits, pe, mult)["cycles"]] * len(images)
 
 
-DRAWN = {"designs": 0, "split": 0, "paired": 0, "depthwise_split": 0}
+DRAWN = {"designs": 0, "split": 0, "paired": 0, "depthwise_split": 0, "apart": 0}
 
 
 @settings(max_examples=300, deadline=None, derandomize=True,
@@ -157,14 +163,17 @@ def _count_modes(design):
     DRAWN["split"] += plan.splits != (1,)
     DRAWN["paired"] += plan.pairs
     DRAWN["depthwise_split"] += plan.dwp_split > 1
+    weighted = [s for s in specs if s.w_bits][:-1]  # the logits layer writes int32
+    DRAWN["apart"] += any(s.w_bits != s.out_bits for s in weighted)
 
 
 def test_the_fuzzer_draws_split_and_paired_passes():
     """The strategy reaches the modes the fuzzer is meant to check: of 300 designs (plans
-    only, no simulation; 154 split, 34 paired and 92 with depthwise passes
-    reading split words when written) at least a fifth split lanes, one in fifteen pairs
-    output channels and one in ten has depthwise passes reading split words."""
+    only, no simulation; 172 split, 47 paired, 96 with depthwise passes reading split
+    words and 15 with a layer's activations at another width than its weights when
+    written) at least a fifth split lanes, one in fifteen pairs output channels, one in
+    ten has depthwise passes reading split words and one in thirty W:A widths."""
     _count_modes()
     assert DRAWN["designs"] >= 300
     assert DRAWN["split"] >= 60 and DRAWN["paired"] >= 20, DRAWN
-    assert DRAWN["depthwise_split"] >= 30, DRAWN
+    assert DRAWN["depthwise_split"] >= 30 and DRAWN["apart"] >= 10, DRAWN
