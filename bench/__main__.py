@@ -70,6 +70,11 @@ class Plan:
         "arch": "vgg", "s": 1.0, "lane_bits": 8, "pe": 8, "mult": 8,
         "designs": {"uniform 8": 8, "uniform 2": 2, "mixed 8/8/2/8": [8, 8, 2, 8],
                     "mixed 8/2/2/8": [8, 2, 2, 8]}})
+    # ... and mobilenet, whose depthwise passes read split words at narrow widths
+    widths_more: tuple = field(default_factory=lambda: ({
+        "arch": "mobilenet", "s": 1.0, "lane_bits": 8, "pe": 8, "mult": 8,
+        "designs": {"uniform 8": 8, "uniform 2": 2,
+                    "mixed 8/2/…/2/8": [8, 2, 2, 2, 2, 2, 2, 2, 2, 8]}},))
     # verilator: simulated cycles per second
     vl_design: dict = field(default_factory=lambda: {"arch": "vgg", "q": 4, "s": 1.0,
                                                      "pe": 8, "mult": 8, "images": 5})
@@ -167,7 +172,8 @@ def section_cycles(plan: Plan) -> dict:
 def section_widths(plan: Plan) -> dict:
     from bench.widths import measure
 
-    return json.loads(json.dumps(measure(**plan.widths)))  # as JSON stores it
+    data = dict(measure(**plan.widths), others=[measure(**cfg) for cfg in plan.widths_more])
+    return json.loads(json.dumps(data))  # as JSON stores it
 
 
 def section_verilator(plan: Plan) -> dict:
