@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 
 from boards import DEFAULT_BOARD, board_names
+from sim.cli_options import add_clock_mhz, check_clock_mhz
 
 
 def _widths(layer) -> str:
@@ -58,8 +59,7 @@ def _run(args) -> int:
     check_positive(args.pe, "--pe")
     check_positive(args.mult, "--mult")
     board = get_board(check_choice(args.board, board_names(), "board"))
-    if args.clock_mhz is not None and not args.clock_mhz > 0:
-        raise UserError(f"--clock-mhz must be a positive number, not {args.clock_mhz!r}")
+    check_clock_mhz(args.clock_mhz)
     if args.json is not None:
         check_output(args.json, args.force, directory=False)
     net = load_bundle(args.bundle)
@@ -105,10 +105,7 @@ def register(subparsers) -> None:
     parser.add_argument("--board", default=DEFAULT_BOARD,
                         help=f"board whose energy constants and clock price the layers (default "
                              f"{DEFAULT_BOARD}; one of {', '.join(board_names())})")
-    parser.add_argument("--clock-mhz", type=float, default=None,
-                        help="design clock in MHz for the energy model (default: the oscillator on "
-                        "Xilinx boards, on iCE40/ECP5 the PLL clock their designs were measured to "
-                        "close at)")
+    add_clock_mhz(parser)
     parser.add_argument("--json", default=None, metavar="FILE",
                         help="also write the cycle model's JSON to FILE (default: none)")
     parser.add_argument("--force", action="store_true", help="replace an existing --json file")

@@ -16,6 +16,7 @@ import time
 
 from boards import DEFAULT_BOARD, Board, board_names, get_board
 from search.design import ARRAY_SIZES, rank
+from sim.cli_options import add_clock_mhz, check_clock_mhz
 from sim.energy import BREAKDOWN_KEYS
 
 __all__ = ["COLUMNS", "sweep", "mark_best", "write_csv", "plot_best", "register"]
@@ -173,10 +174,7 @@ def register(subparsers) -> None:
                    help=f"multiplier lanes per PE M (default {sizes})")
     p.add_argument("--board", default=DEFAULT_BOARD,
                    help=f"target board: {', '.join(board_names())} (default {DEFAULT_BOARD})")
-    p.add_argument("--clock-mhz", type=float, default=None,
-                   help="design clock in MHz for the energy model (default: the oscillator on "
-                   "Xilinx boards, on iCE40/ECP5 the PLL clock their designs were measured to "
-                   "close at)")
+    add_clock_mhz(p)
     p.add_argument("--out", required=True, metavar="FILE.csv", help="CSV to write (required)")
     p.add_argument("--force", action="store_true", help="replace existing output files")
     p.add_argument("--plot", action="store_true",
@@ -223,8 +221,7 @@ def run(args) -> int:
         if not values:
             raise UserError(f"{name} must list at least one value")
     board = get_board(check_choice(args.board, board_names(), "board"))
-    if args.clock_mhz is not None and not args.clock_mhz > 0:
-        raise UserError(f"--clock-mhz must be a positive number, not {args.clock_mhz!r}")
+    check_clock_mhz(args.clock_mhz)
     check_output(args.out, args.force, directory=False)
     png = os.path.splitext(args.out)[0] + ".png"
     if args.plot:
