@@ -313,7 +313,8 @@ def _open_flow(state: BuildState, cfg: BuildConfig, image, label: int) -> None:
     state.files["bitstream"] = state.rel(result["files"])
     state.fmax_mhz = result["fmax_mhz"]
     state.clock = {"clock_mhz": result["clock_mhz"], "source": "pll", "pll": result["pll"],
-                   "timing_attempts": result["attempts"], "clock_net": result["clock_net"]}
+                   "timing_attempts": result["attempts"], "pnr_seed": result["seed"],
+                   "clock_net": result["clock_net"]}
     used = result["utilization"]
     family = state.board.family
     state.resources = {
