@@ -108,6 +108,53 @@ def _sub_ports(acc_bits: int, P: int, M: int, kd: int, into, out) -> dict:
             "sub_n": out(data.ArrayLayout(N_BITS, kd - 1))}
 
 
+class PixelQueue(wiring.Component):
+    """Hands over the sums of interleaved pixels (weight reuse) at least ``gap`` + 1
+    cycles apart: R pixels' sums end on R consecutive cycles, the write-back needs its
+    output words' cycles between two pixels (docs/hardware.md, "Weight reuse").
+
+    ``i_valid``/``i_data`` are a pixel's sums, parameters and control word as they end;
+    ``o_valid``/``o_data`` (registers) the pixel handed over. A pixel goes straight
+    through when nothing waits and ``gap`` + 1 cycles have passed since the last one, else
+    it waits in one of ``depth`` registers; the plan keeps at most ``depth`` waiting.
+    """
+
+    def __init__(self, layout: data.StructLayout, depth: int, gap_bits: int):
+        if not isinstance(depth, int) or depth < 1:
+            self._MustUse__silence = True  # rejected, so never elaborated: no unused warning
+            raise ValueError(f"depth must be a positive integer, not {depth!r}")
+        self._depth = depth
+        super().__init__({"i_valid": In(1), "i_data": In(layout), "gap": In(max(1, gap_bits)),
+                          "o_valid": Out(1), "o_data": Out(layout)})
+
+    def elaborate(self, platform):
+        m = Module()
+        D = self._depth
+        slots = [Signal(self.i_data.shape(), name=f"waiting{i}") for i in range(D)]
+        count = Signal(range(D + 1), name="waiting")
+        wait = Signal(len(self.gap), name="gap_left")  # cycles until the next may leave
+        ready = wait == 0
+        leave = ready & ((count != 0) | self.i_valid)  # someone is handed over now
+        m.d.sync += self.o_valid.eq(leave)
+        with m.If(leave):
+            m.d.sync += [self.o_data.eq(Mux(count != 0, slots[0], self.i_data)),
+                         wait.eq(self.gap)]
+        with m.Elif(~ready):
+            m.d.sync += wait.eq(wait - 1)
+        # the queue shifts when its head leaves; an arriving pixel joins behind the rest
+        shift = leave & (count != 0)
+        stays = self.i_valid & ~(leave & (count == 0))
+        for i, slot in enumerate(slots):
+            after = count - shift  # the arriving pixel's place
+            nxt = slots[i + 1] if i + 1 < D else slot
+            with m.If(stays & (after == i)):
+                m.d.sync += slot.eq(self.i_data)
+            with m.Elif(shift):
+                m.d.sync += slot.eq(nxt)
+        m.d.sync += count.eq(count - shift + stays)
+        return m
+
+
 class Handover(wiring.Component):
     """The requantizers' inputs for every PE, and the latched pixel for the logits.
 

@@ -3,7 +3,9 @@ against numpy (Amaranth simulator)."""
 
 import numpy as np
 import pytest
+from amaranth.lib import data
 
+from hw.handover import PixelQueue
 from hw.pe import PE
 from tests.hw.test_units import _run
 
@@ -71,3 +73,37 @@ def test_rotating_accumulators_keep_interleaved_pixels_apart(mults, reuse, pixel
 def test_pe_rejects_reuse_below_one():
     with pytest.raises(ValueError, match="reuse must be a positive integer, not 0"):
         PE(4, 2, 32, reuse=0)
+
+
+@pytest.mark.parametrize("depth,burst,period,gap", [
+    (1, 2, 6, 0), (1, 2, 6, 2), (3, 4, 12, 2), (3, 4, 8, 1), (3, 2, 4, 1), (1, 1, 3, 2)])
+def test_pixel_queue_hands_over_in_order_and_spaced(depth, burst, period, gap):
+    """Bursts of ``burst`` pixels on consecutive cycles every ``period`` cycles leave in
+    order, each as early as the spacing allows: cycle max(its arrival, the previous one's
+    departure + gap + 1), registered one cycle later."""
+    layout = data.StructLayout({"x": 16})
+    dut = PixelQueue(layout, depth, 3)
+    arrivals = [t * period + i for t in range(6) for i in range(burst)]
+    expected, free = [], 0
+    for t in arrivals:
+        leave = max(t, free)
+        expected.append(leave + 1)
+        free = leave + gap + 1
+
+    async def bench(ctx):
+        ctx.set(dut.gap, gap)
+        got = []
+        for t in range(arrivals[-1] + depth * (gap + 1) + 3):
+            ctx.set(dut.i_valid, int(t in arrivals))
+            ctx.set(dut.i_data.x, 100 + t)
+            if ctx.get(dut.o_valid):
+                got.append((t, ctx.get(dut.o_data.x)))
+            await ctx.tick()
+        assert got == [(when, 100 + t) for when, t in zip(expected, arrivals, strict=True)]
+
+    _run(dut, bench)
+
+
+def test_pixel_queue_rejects_depth_zero():
+    with pytest.raises(ValueError, match="depth must be a positive integer, not 0"):
+        PixelQueue(data.StructLayout({"x": 1}), 0, 1)
