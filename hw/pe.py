@@ -282,14 +282,16 @@ class PE(wiring.Component):
         """`_accumulate` for R = ``pixels`` + 1 interleaved pixels: ``acc`` = ``held[0]`` +
         ``operand``, and on every valid step the running sums rotate (the step's sum to
         ``held[R−1]``, ``held[i]`` ← ``held[i+1]``), so ``held[0]`` holds the next pixel's;
-        ``load`` puts a bias into ``held[0]`` instead, for a pixel's first step. The
-        multiplexers stand in front of the registers, none in front of the adder."""
-        held = [Signal(signed(len(self.acc)), name=f"acc_held{i}") for i in range(self._reuse)]
+        ``load`` puts a bias into ``held[0]`` instead, for a pixel's first step; registers
+        beyond ``pixels`` hold still. The multiplexers stand in front of the registers,
+        none in front of the adder."""
+        R = self._reuse
+        held = [Signal(signed(len(self.acc)), name=f"acc_held{i}") for i in range(R)]
         m.d.comb += self.acc.eq(held[0] + operand)
-        with m.If(valid):
-            for i, reg in enumerate(held[:-1]):
-                m.d.sync += reg.eq(Mux(self.pixels == i, self.acc, held[i + 1]))
-            m.d.sync += held[-1].eq(self.acc)
+        for i, reg in enumerate(held):  # held[i ≥ 1] only takes data when in use
+            turn = self.acc if i == R - 1 else Mux(self.pixels == i, self.acc, held[i + 1])
+            with m.If(valid & (self.pixels >= i) if i else valid):
+                m.d.sync += reg.eq(turn)
         with m.If(load):
             m.d.sync += held[0].eq(self.bias)
 

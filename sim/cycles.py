@@ -139,7 +139,8 @@ def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int,
                     adder_ops=0, first_adder_ops=0, acc_updates=0, requant_ops=0,
                     weight_reads=0, first_weight_reads=0, act_reads=0, act_writes=0,
                     image_reads=0, image_writes=0, param_reads=0, active_pe_cycles=0,
-                    first_active_pe_cycles=0, **dict.fromkeys(SPLIT_EVENTS.values(), 0),
+                    first_active_pe_cycles=0, reuse_pe_steps=0, held_sums=0,
+                    **dict.fromkeys(SPLIT_EVENTS.values(), 0),
                     **widths)
 
     per_layer: dict[str, int] = {}
@@ -183,8 +184,12 @@ def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int,
             ev["first_adder_ops" if p.first else "adder_ops"] += steps * P * (lanes - 1)
             sums = 2 if p.pair else 1  # a paired pass: two accumulators and sums per PE
             ev["acc_updates"] += steps * P * sums
-            # weight reuse: one read per step of a pixel pair (`hw.plan.reuses_weights`)
+            # weight reuse (`hw.plan.reuses_weights`): one read per step of a pixel pair,
+            # both accumulators loaded every step, a pair's second sum waits (gap > 0)
             ev["first_weight_reads" if p.first else "weight_reads"] += steps * P // p.reuse
+            if p.reuse > 1:
+                ev["reuse_pe_steps"] += steps * P
+                ev["held_sums"] += p.pixels // 2 * P if p.reuse_gap else 0
             ev["active_pe_cycles"] += steps * min(P, p.cout - g.cbase)
             if p.first:
                 ev["first_active_pe_cycles"] += steps * min(P, p.cout - g.cbase)
