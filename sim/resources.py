@@ -285,9 +285,11 @@ def _reuse_cost(acc_bits: int) -> tuple[int, int, int, int]:
     accumulator register (loaded on every step: the sums rotate) and the multiplexer in
     front of the first; the queue's waiting entry (a sum with its m, n) and its output
     multiplexer; in control the pair's column and address adders. Returns (LUT per PE,
-    accumulator FF per PE, waiting-entry FF per PE, control LUT)."""
+    accumulator FF per PE, waiting-entry FF per PE, control LUT). The LUTs are fitted to
+    Yosys 0.23 `synth_xilinx` of the README design (vgg q 2 s 1.5, 16 × 24): +846 LUT,
+    +1,354 FF with weight reuse (docs/energy.md)."""
     held = acc_bits + M_BITS + 6
-    return acc_bits + held, acc_bits, held, 64  # control: two adders of ~32 bits
+    return acc_bits + 16, acc_bits, held, 64  # control: two adders of ~32 bits
 
 
 def estimate_resources(memories: list[dict], q: int, pe_count: int, mults_per_pe: int,
