@@ -35,10 +35,12 @@ def addr_shape(addr_bits: int, groups: Table) -> signed:
     return signed(max(addr_bits, bits(abs(groups.maxima["base0"]))) + 2)
 
 
-def walk_layout(desc: Table, groups: Table, addr_bits: int) -> data.StructLayout:
-    """What the walker hands to the issue stage about the current cycle."""
+def walk_layout(desc: Table, groups: Table, addr_bits: int,
+                reuse: bool = False) -> data.StructLayout:
+    """What the walker hands to the issue stage about the current cycle (``r``: the
+    second pixel of a pair, in designs where some pass reuses weights)."""
     gmax = groups.maxima
-    return data.StructLayout({
+    return data.StructLayout(({"r": 1} if reuse else {}) | {
         "step": 1, "slot_first": 1, "last_step": 1, "pixel_first": 1, "group_end": 1,
         "pool_first": 1, "pool_last": 1, "seg_last": 1,
         "a": addr_shape(addr_bits, groups), "iy": coord_shape(desc), "ix": coord_shape(desc),
@@ -76,7 +78,7 @@ class Walker(wiring.Component):
 
     def __init__(self, plan: Plan, desc: Table, groups: Table, addr_bits: int):
         self._plan, self._desc, self._groups = plan, desc, groups
-        self.walk_layout = walk_layout(desc, groups, addr_bits)
+        self.walk_layout = walk_layout(desc, groups, addr_bits, plan.reuses)
         super().__init__({
             "desc": In(desc.layout), "grp": In(groups.layout), "grp_next": In(groups.layout),
             "prime": In(1), "init": In(1), "run": In(1),
@@ -105,6 +107,7 @@ class Walker(wiring.Component):
         # flip-flops set a cycle ahead (`_starts`), so no decode stands before the adders
         pixel_start, group_start = Signal(name="pixel_start"), Signal(name="group_start")
         stepping = self.run & cur.step & ~slot_end
+        advance = self._pairs(m, stepping, pixel_start)
         m.d.comb += [self.group_switch.eq(group_start & ~self.init & ~grp.lastg),
                      self.pass_end.eq(group_start & ~self.init & grp.lastg)]
         # the group a starting pixel belongs to: the pass's first, or the next one
@@ -115,11 +118,28 @@ class Walker(wiring.Component):
         with m.If(group_start):
             m.d.sync += grp.eq(word)
         next_reach = self._counters(m, c, dx, dy, reach, now, grp, group_start, pixel_start,
-                                    stepping, wrap_cg, wrap_kx, wrap_dx, wrap_dy, wrap_px)
+                                    advance, wrap_cg, wrap_kx, wrap_dx, wrap_dy, wrap_px)
         self._starts(m, c["slot"], now, reach, next_reach, pixel_start, group_start)
-        self._position(m, now, grp, next_reach, group_start, pixel_start, stepping, wrap_cg,
+        self._position(m, now, grp, next_reach, group_start, pixel_start, advance, wrap_cg,
                        wrap_kx, wrap_dy, wrap_px)
         return m
+
+    def _pairs(self, m, stepping, pixel_start):
+        """Weight reuse: in a pass with ``rdx`` the walker's pixel is a pair (dx = 0, 1)
+        whose steps alternate, ``cur.r`` saying which; the step's taps, words and
+        addresses advance after the second (returned: when they advance)."""
+        if not self._plan.reuses:
+            return stepping
+        r = self.cur.r
+        with m.If(pixel_start):
+            m.d.sync += r.eq(0)
+        with m.Elif(stepping):
+            m.d.sync += r.eq(self.desc.rdx & ~r)
+        return stepping & (~self.desc.rdx | r)
+
+    def _dx_done(self, next_dx):
+        """Whether the next pixel ends its pool window's row: dx = 1, or a pair."""
+        return next_dx | self.desc.rdx if self._plan.reuses else next_dx
 
     def _starts(self, m, slot, now, reach, next_reach, pixel_start, group_start):
         """``pixel_start``/``group_start`` of the next cycle into their flip-flops: INIT
@@ -180,7 +200,8 @@ class Walker(wiring.Component):
             py_zero.eq(Mux(group_start, desc.py1, Mux(wrap_px, c["py"].value == 1,
                                                       c["py"].zero))),
         ]
-        reach1 = ~desc.pool | next_dx
+        dx_done = self._dx_done(next_dx)
+        reach1 = ~desc.pool | dx_done
         reach2 = reach1 & (~desc.pool | next_dy)
         reach3 = reach2 & px_zero
         next_reach = Cat(reach1, reach2, reach3, reach3 & py_zero)
@@ -189,9 +210,9 @@ class Walker(wiring.Component):
             m.d.sync += [dx.eq(next_dx), dy.eq(next_dy),
                          cur.pixel_first.eq(group_start),
                          cur.pool_first.eq(~desc.pool | (~next_dx & ~next_dy)),
-                         cur.pool_last.eq(~desc.pool | (next_dx & next_dy)),
+                         cur.pool_last.eq(~desc.pool | (dx_done & next_dy)),
                          cur.group_end.eq(px_zero & py_zero
-                                          & (~desc.pool | (next_dx & next_dy)))]
+                                          & (~desc.pool | (dx_done & next_dy)))]
             with m.If(group_start | wrap_px):
                 c["px"].reload(m, desc.px_m1, desc.px1)
                 m.d.sync += cur.seg_last.eq(desc.px1)
@@ -294,7 +315,8 @@ class StepIssue(wiring.Component):
         self.ctl_layout = control_layout(plan, desc, groups, addr_bits, nports)
         self._desc, self._groups = desc, groups
         super().__init__({
-            "desc": In(desc.layout), "cur": In(walk_layout(desc, groups, addr_bits)),
+            "desc": In(desc.layout),
+            "cur": In(walk_layout(desc, groups, addr_bits, plan.reuses)),
             "gidx": In(range(len(groups.words))), "run": In(1), "init": In(1),
             "ctl": Out(self.ctl_layout), **memory_ports(addr_bits, nports, groups),
         })
@@ -304,8 +326,15 @@ class StepIssue(wiring.Component):
         desc, cur, ctl = self.desc, self.cur, self.ctl
         valid = self.run & cur.step
         pad = Signal()
-        m.d.comb += pad.eq(cur.iy[-1] | (cur.iy >= desc.ih) | cur.ix[-1]
-                           | (cur.ix >= desc.iw))
+        ix, a = cur.ix, cur.a
+        gfirst, pool_first, pool_last, weight_en = (
+            cur.slot_first & cur.pixel_first, cur.pool_first, cur.pool_last, valid)
+        if self._plan.reuses:  # a pair's second step: its own column, the same weight word
+            ix, a = self._pair_pixel(m)
+            first_of_pair, pair_last = ~cur.r, cur.r | ~desc.rdx
+            gfirst, pool_first = gfirst & first_of_pair, pool_first & first_of_pair
+            pool_last, weight_en = pool_last & pair_last, valid & first_of_pair
+        m.d.comb += pad.eq(cur.iy[-1] | (cur.iy >= desc.ih) | ix[-1] | (ix >= desc.iw))
         dwp = desc.mode == MODE_DWP
         last_word = Mux(cur.seg_last, desc.wo_last, cur.wo_cnt)
         m.d.sync += [
@@ -313,15 +342,15 @@ class StepIssue(wiring.Component):
             # a summing avgpool accumulates over the whole group: one first, one last
             ctl.first.eq(cur.slot_first & (~desc.gsum | cur.pixel_first)),
             ctl.last.eq(cur.last_step & (~desc.gsum | cur.group_end)),
-            ctl.gfirst.eq(cur.slot_first & cur.pixel_first),
-            ctl.pad.eq(pad), ctl.pool_first.eq(cur.pool_first),
-            ctl.pool_last.eq(cur.pool_last), ctl.cg.eq(cur.cg), ctl.cbase.eq(cur.cbase),
+            ctl.gfirst.eq(gfirst),
+            ctl.pad.eq(pad), ctl.pool_first.eq(pool_first),
+            ctl.pool_last.eq(pool_last), ctl.cg.eq(cur.cg), ctl.cbase.eq(cur.cbase),
             ctl.out_addr.eq(cur.o), ctl.wo_lo.eq(cur.wo_lo),
             ctl.wo_cnt.eq(Mux(dwp, last_word, cur.wo_cnt)),
             ctl.gidx.eq(self.gidx),
-            self.act_addr.eq(cur.a[:self._addr_bits]),
+            self.act_addr.eq(a[:self._addr_bits]),
             self.image_en.eq(valid & desc.first),
-            self.weight_addr.eq(cur.w), self.weight_en.eq(valid),
+            self.weight_addr.eq(cur.w), self.weight_en.eq(weight_en),
         ]
         if self._nports > 1:
             own0 = self._pixel_parallel(m, valid, pad, dwp)
@@ -332,6 +361,15 @@ class StepIssue(wiring.Component):
             m.d.sync += self.act_en[b].eq(valid & (desc.src == b) & ~desc.first
                                           & Mux(dwp, own0, ~pad))
         return m
+
+    def _pair_pixel(self, m):
+        """Weight reuse: the step's input column and word address ``(ix, a)``; a pair's
+        second pixel (``cur.r``) is ``stride`` columns, ``sc`` words right of the walker's."""
+        cur, desc = self.cur, self.desc
+        ix, a = Signal.like(cur.ix, name="pair_ix"), Signal.like(cur.a, name="pair_a")
+        m.d.comb += [ix.eq(cur.ix + Mux(cur.r, desc.stride, 0)),
+                     a.eq(cur.a + Mux(cur.r, desc.sc, 0))]
+        return ix, a
 
     def _pixel_parallel(self, m, valid, pad, dwp):
         """PE j reads the pixel j columns right of PE 0's (same row): its own address, and

@@ -108,6 +108,53 @@ def _sub_ports(acc_bits: int, P: int, M: int, kd: int, into, out) -> dict:
             "sub_n": out(data.ArrayLayout(N_BITS, kd - 1))}
 
 
+class PixelQueue(wiring.Component):
+    """Hands over the sums of interleaved pixels (weight reuse) at least ``gap`` + 1
+    cycles apart: R pixels' sums end on R consecutive cycles, the write-back needs its
+    output words' cycles between two pixels (docs/hardware.md, "Weight reuse").
+
+    ``i_valid``/``i_data`` are a pixel's sums, parameters and control word as they end;
+    ``o_valid``/``o_data`` (registers) the pixel handed over. A pixel goes straight
+    through when nothing waits and ``gap`` + 1 cycles have passed since the last one, else
+    it waits in one of ``depth`` registers; the plan keeps at most ``depth`` waiting.
+    """
+
+    def __init__(self, layout: data.StructLayout, depth: int, gap_bits: int):
+        if not isinstance(depth, int) or depth < 1:
+            self._MustUse__silence = True  # rejected, so never elaborated: no unused warning
+            raise ValueError(f"depth must be a positive integer, not {depth!r}")
+        self._depth = depth
+        super().__init__({"i_valid": In(1), "i_data": In(layout), "gap": In(max(1, gap_bits)),
+                          "o_valid": Out(1), "o_data": Out(layout)})
+
+    def elaborate(self, platform):
+        m = Module()
+        D = self._depth
+        slots = [Signal(self.i_data.shape(), name=f"waiting{i}") for i in range(D)]
+        count = Signal(range(D + 1), name="waiting")
+        wait = Signal(len(self.gap), name="gap_left")  # cycles until the next may leave
+        ready = wait == 0
+        leave = ready & ((count != 0) | self.i_valid)  # someone is handed over now
+        m.d.sync += self.o_valid.eq(leave)
+        with m.If(leave):
+            m.d.sync += [self.o_data.eq(Mux(count != 0, slots[0], self.i_data)),
+                         wait.eq(self.gap)]
+        with m.Elif(~ready):
+            m.d.sync += wait.eq(wait - 1)
+        # the queue shifts when its head leaves; an arriving pixel joins behind the rest
+        shift = leave & (count != 0)
+        stays = self.i_valid & ~(leave & (count == 0))
+        for i, slot in enumerate(slots):
+            after = count - shift  # the arriving pixel's place
+            nxt = slots[i + 1] if i + 1 < D else slot
+            with m.If(stays & (after == i)):
+                m.d.sync += slot.eq(self.i_data)
+            with m.Elif(shift):
+                m.d.sync += slot.eq(nxt)
+        m.d.sync += count.eq(count - shift + stays)
+        return m
+
+
 class Handover(wiring.Component):
     """The requantizers' inputs for every PE, and the latched pixel for the logits.
 
@@ -120,8 +167,10 @@ class Handover(wiring.Component):
 
     def __init__(self, acc_bits: int, pe_count: int, mults_per_pe: int,
                  ctl_layout: data.StructLayout, desc_layout: data.StructLayout, *,
-                 pixel_parallel: bool, summing: bool, paired: bool = False, sub_lanes: int = 1):
+                 pixel_parallel: bool, summing: bool, paired: bool = False, sub_lanes: int = 1,
+                 reuse: bool = False):
         self._acc_bits, self._P, self._M = acc_bits, pe_count, mults_per_pe
+        self._reuse = reuse  # weight reuse: pixel pairs' sums through a `PixelQueue`
         self._ctl_layout, self._dwp, self._summing = ctl_layout, pixel_parallel, summing
         self._paired, self._kd = paired, sub_lanes
         accs = data.ArrayLayout(signed(acc_bits), pe_count)
@@ -147,13 +196,16 @@ class Handover(wiring.Component):
         m = Module()
         P, M = self._P, self._M
         handover = self.ctl.valid & self.ctl.last
-        m.d.sync += [self.r1_valid.eq(handover), self.r1_ctl.eq(self.ctl)]
         r1_m = [Signal(M_BITS, name=f"r1_m{j}") for j in range(P)]
         r1_n = [Signal(N_BITS, name=f"r1_n{j}") for j in range(P)]
-        with m.If(handover):  # m and n come from the same group parameters as the bias
-            for j in range(P):
-                m.d.sync += [self.r1_acc[j].eq(self.acc[j]), r1_m[j].eq(self.prm[j].m),
-                             r1_n[j].eq(self.prm[j].n)]
+        if self._reuse:
+            self._queued(m, handover, r1_m, r1_n)
+        else:
+            m.d.sync += [self.r1_valid.eq(handover), self.r1_ctl.eq(self.ctl)]
+            with m.If(handover):  # m and n come from the same group parameters as the bias
+                for j in range(P):
+                    m.d.sync += [self.r1_acc[j].eq(self.acc[j]), r1_m[j].eq(self.prm[j].m),
+                                 r1_n[j].eq(self.prm[j].n)]
         pixel_valid = self.r1_valid & ~self.desc.last
         conv = [(self.r1_acc[j], r1_m[j], r1_n[j]) for j in range(P)]
         if self._paired:
@@ -184,6 +236,24 @@ class Handover(wiring.Component):
         m.d.comb += [self.rq_valid.eq(Mux(dwp, ser.active, pixel_valid)),
                      self.ser_lane.eq(ser.lane), self.ser_meta.eq(ser.meta)]
         return m
+
+    def _queued(self, m, handover, r1_m, r1_n):
+        """The handed-over pixel through a `PixelQueue` (weight reuse): a pair's sums end
+        on consecutive cycles and leave ``desc.rgap`` + 1 cycles apart, each with the
+        ``m, n`` and control word latched beside it."""
+        P = self._P
+        layout = data.StructLayout({
+            "ctl": self._ctl_layout, "acc": data.ArrayLayout(signed(self._acc_bits), P),
+            "m": data.ArrayLayout(M_BITS, P), "n": data.ArrayLayout(N_BITS, P)})
+        m.submodules.pixel_queue = queue = PixelQueue(layout, 1, len(self.desc.rgap))
+        m.d.comb += [queue.i_valid.eq(handover), queue.i_data.ctl.eq(self.ctl),
+                     queue.gap.eq(self.desc.rgap), self.r1_valid.eq(queue.o_valid),
+                     self.r1_ctl.eq(queue.o_data.ctl)]
+        for j in range(P):
+            m.d.comb += [queue.i_data.acc[j].eq(self.acc[j]),
+                         queue.i_data.m[j].eq(self.prm[j].m), queue.i_data.n[j].eq(self.prm[j].n),
+                         self.r1_acc[j].eq(queue.o_data.acc[j]), r1_m[j].eq(queue.o_data.m[j]),
+                         r1_n[j].eq(queue.o_data.n[j])]
 
     def _second(self, m, handover, pixel_valid, first: list) -> list:
         """The paired pass's second sums: latched with the first at the hand-over and

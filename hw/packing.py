@@ -92,11 +92,13 @@ def _group_words(plan: Plan, p, g, c: int, w, q: int, lanes: int, k: int = 1,
     return words
 
 
-def pack_network(network, pe_count: int, mults_per_pe: int, q: int | None = None) -> Packed:
-    """Plan ``network`` on lanes of ``q`` bits (default: its widest layer, `network_q`)
-    and pack its weights, biases and requantize parameters."""
+def pack_network(network, pe_count: int, mults_per_pe: int, q: int | None = None,
+                 weight_reuse: bool = False) -> Packed:
+    """Plan ``network`` on lanes of ``q`` bits (default: its widest layer, `network_q`;
+    ``weight_reuse``: `hw.plan.plan_network`) and pack its weights, biases and requantize
+    parameters."""
     q = network_q(network) if q is None else q
-    plan = plan_network(network.layers, q, pe_count, mults_per_pe)
+    plan = plan_network(network.layers, q, pe_count, mults_per_pe, weight_reuse)
     P, M = pe_count, mults_per_pe
     first = [[] for _ in range(P)]
     weights = [[] for _ in range(P)]

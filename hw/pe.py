@@ -117,7 +117,7 @@ class PE(wiring.Component):
     def __init__(self, q: int, mults_per_pe: int, acc_bits: int, act_bits: int | None = None,
                  *, image_lanes: int = 0, lane_accumulators: bool = False,
                  mult_impl: str = "lut", splits: tuple[int, ...] = (1,), pair_lanes: int = 0,
-                 lane_splits: tuple[int, ...] = ()):
+                 lane_splits: tuple[int, ...] = (), reuse: int = 1):
         act_bits = q if act_bits is None else act_bits
         try:
             _check_positive("mults_per_pe", mults_per_pe)
@@ -138,6 +138,8 @@ class PE(wiring.Component):
             if (lane_splits and not lane_accumulators) or not set(lane_splits) <= set(splits[1:]):
                 raise ValueError(f"lane_splits must be lane splits of {splits!r} with lane "
                                  f"accumulators, not {lane_splits!r}")
+            if not isinstance(reuse, int) or reuse < 1:
+                raise ValueError(f"reuse must be a positive integer, not {reuse!r}")
             if mult_impl not in MULT_IMPLS:
                 raise ValueError(f"mult_impl must be one of {', '.join(MULT_IMPLS)}, "
                                  f"not {mult_impl!r}")
@@ -148,6 +150,9 @@ class PE(wiring.Component):
         self._F, self._lut = image_lanes, mult_impl == "lut"
         self._lanes = lane_accumulators
         self._splits, self._H = tuple(splits), pair_lanes
+        # weight reuse (docs/hardware.md, "Weight reuse"): up to ``reuse`` output pixels
+        # interleaved step by step, one running sum each in a rotating accumulator file
+        self._reuse = reuse
         # pixel-parallel depthwise passes that read split words (`hw.plan.Plan.dwp_split`):
         # with ``sub_lanes`` each lane keeps its k sub-lane sums apart, sub-lane 0 in
         # ``lane_acc`` and sub-lanes 1 … k−1 in ``sub_acc``
@@ -167,7 +172,9 @@ class PE(wiring.Component):
                                                 mults_per_pe)),
                 "sub_acc": Out(data.ArrayLayout(data.ArrayLayout(signed(acc_bits), kd - 1),
                                                 mults_per_pe))} if kd > 1 else {}
-        super().__init__(paired | subs | {
+        # ``pixels`` = the pass's interleaved pixels − 1 (0: one pixel at a time)
+        rotating = {"pixels": In(range(reuse))} if reuse > 1 else {}
+        super().__init__(paired | subs | rotating | {
             "act": In(act_bits * mults_per_pe),  # lane l in bits [act_bits·l, act_bits·(l+1))
             "weight": In(q * mults_per_pe),
             "lane_en": In(mults_per_pe),
@@ -237,7 +244,10 @@ class PE(wiring.Component):
         valid_s = delayed(m, valid_p, 1, "valid_sum")
         m.d.comb += self.acc_valid.eq(valid_s)
         load = valid_p & first_p
-        self._accumulate(m, self.acc, self.bias, total, load, valid_s, "acc_held")
+        if self._reuse > 1:
+            self._rotate(m, total, load, valid_s)
+        else:
+            self._accumulate(m, self.acc, self.bias, total, load, valid_s, "acc_held")
         if self._H:  # the second channel's accumulator, beside the first
             self._accumulate(m, self.acc2, self.bias2, half_b, load, valid_s, "acc2_held")
         if self._lanes:
@@ -267,6 +277,23 @@ class PE(wiring.Component):
             m.d.sync += held.eq(bias_ahead)
         with m.Elif(valid):
             m.d.sync += held.eq(out)
+
+    def _rotate(self, m, operand, load, valid):
+        """`_accumulate` for R = ``pixels`` + 1 interleaved pixels: ``acc`` = ``held[0]`` +
+        ``operand``, and on every valid step the running sums rotate (the step's sum to
+        ``held[R−1]``, ``held[i]`` ← ``held[i+1]``), so ``held[0]`` holds the next pixel's;
+        ``load`` puts a bias into ``held[0]`` instead, for a pixel's first step; registers
+        beyond ``pixels`` hold still. The multiplexers stand in front of the registers,
+        none in front of the adder."""
+        R = self._reuse
+        held = [Signal(signed(len(self.acc)), name=f"acc_held{i}") for i in range(R)]
+        m.d.comb += self.acc.eq(held[0] + operand)
+        for i, reg in enumerate(held):  # held[i ≥ 1] only takes data when in use
+            turn = self.acc if i == R - 1 else Mux(self.pixels == i, self.acc, held[i + 1])
+            with m.If(valid & (self.pixels >= i) if i else valid):
+                m.d.sync += reg.eq(turn)
+        with m.If(load):
+            m.d.sync += held[0].eq(self.bias)
 
     def _operands(self, m, products):
         """The accumulators' operands, T tree registers after the products: the whole

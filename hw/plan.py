@@ -14,7 +14,7 @@ network is duck-typed: ``.layers`` with ``name, kind, in_shape, out_shape, k, st
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from intnet.contract import INPUT_BITS, WEIGHTED_KINDS, ceil_div, conv_out, layer_widths
 
@@ -124,6 +124,12 @@ class Pass:
     # lanes 0 … H−1 and weigh them for a second output channel: PE j computes channels
     # cbase + j and cbase + P + j, a group holds 2P channels.
     pair: bool = False
+    # Weight reuse (`reuses_weights`, docs/hardware.md "Weight reuse"): the two pixels
+    # (dx = 0, 1) of each pool window row are walked step by step in turn, so every
+    # weight word read feeds both; their sums leave the hand-over ``reuse_gap`` + 1
+    # cycles apart.
+    reuse: int = 1
+    reuse_gap: int = 0
 
     @property
     def opix(self) -> int:
@@ -176,6 +182,11 @@ class Plan:
     def pairs(self) -> bool:
         """Whether some pass pairs output channels (`pairs_channels`)."""
         return any(p.pair for p in self.passes)
+
+    @property
+    def reuses(self) -> bool:
+        """Whether some pass feeds each weight word to two pixels (`reuses_weights`)."""
+        return any(p.reuse > 1 for p in self.passes)
 
     @property
     def dwp_splits(self) -> tuple[int, ...]:
@@ -308,6 +319,25 @@ def pairs_channels(kind: str, first: bool, last: bool, mode: int, cin: int, cout
     return (kind in ("conv", "dense") and not first and not last and mode == MODE_CONV
             and k_in > 1 and ceil_div(cin, k_in) <= pair_lanes(M)
             and ceil_div(cout, 2 * P) < ceil_div(cout, P))
+
+
+def reuses_weights(p: Pass) -> bool:
+    """Whether a pass can feed each weight word to the two pixels (dx = 0, 1) of a pool
+    window's row: a conv-mode pass with a fused pool, neither the first (its own lanes
+    and weight ROM) nor the last (one pixel a group), not paired (its second accumulator
+    is taken), bound by its MAC steps (``slot == steps``) with the same steps in every
+    group (so the hand-over's spacing is one constant of the pass)."""
+    return (p.mode == MODE_CONV and p.pool and not p.first and not p.last and not p.pair
+            and len({g.steps for g in p.groups}) == 1
+            and all(g.slot == g.steps for g in p.groups))
+
+
+def with_weight_reuse(p: Pass) -> Pass:
+    """``p`` walking pixel pairs: the second sum of a pair waits in the hand-over until
+    the write-back's words of the first are out (``reuse_gap`` + 1 = the pass's output
+    words per pixel, at least 1 cycle), which lengthens the drain by ``reuse_gap``."""
+    gap = max(1, max(g.wo_cnt for g in p.groups)) - 1
+    return replace(p, reuse=2, reuse_gap=gap, drain=p.drain + gap)
 
 
 def pixel_parallel(P: int, M: int, pooled: bool, last: bool) -> bool:
@@ -533,12 +563,14 @@ def _check_widths(layers, widths, q: int) -> None:
                                  f"{q}-bit lanes")
 
 
-def plan_network(layers, q: int, pe_count: int, mults_per_pe: int) -> Plan:
+def plan_network(layers, q: int, pe_count: int, mults_per_pe: int,
+                 weight_reuse: bool = False) -> Plan:
     """The pass/group schedule of ``layers`` (shapes and bit widths) on lanes of ``q`` bits.
 
     Layers without widths (shape-only specs) run at ``q``; layers with their own widths
     run at them, a lane splitting into k sub-lanes where a layer fits ``q // k`` bits
-    (`split_factors`).
+    (`split_factors`). With ``weight_reuse`` every pass that can (`reuses_weights`)
+    feeds each weight word to two pixels.
     """
     check_array_params(q, pe_count, mults_per_pe)
     layers = list(layers)
@@ -563,6 +595,8 @@ def plan_network(layers, q: int, pe_count: int, mults_per_pe: int) -> Plan:
         n = len(passes)
         p = _plan_pass(layers[i], layers[i + 1] if pooled else None, shape, src, not passes,
                        last, P, M, wbase, F, ks[n], 1 if last else ks[n + 1], widths[i])
+        if weight_reuse and reuses_weights(p):
+            p = with_weight_reuse(p)
         # the first pass's weights have a ROM of their own: the main one starts after it
         wbase = 0 if not passes else wbase + sum(g.steps for g in p.groups)
         passes.append(p)

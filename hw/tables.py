@@ -70,6 +70,11 @@ def _walk_deltas(p: Pass, P: int) -> dict[str, int]:
                     dA_py=s * row - (p.px_count - 1) * step * p.cg_in,
                     dIX_dx=0, dIY_dy=0, dIX_dy=0, dIY_px=0, dIX_px=step, dIY_py=s,
                     dO_px=d_o, dO_py=0 if p.gsum else (p.ow - (p.px_count - 1) * P) * p.cg_out)
+    if p.pool and p.reuse > 1:  # pixel pairs (2py+dy, 2px+{0,1}): dy 0→1, next window, row
+        return dict(dA_dx=0, dA_dy=s * row, dA_px=-s * row + 2 * s * p.cg_in,
+                    dA_py=s * row - 2 * (p.pw - 1) * s * p.cg_in,
+                    dIX_dx=0, dIY_dy=s, dIX_dy=0, dIY_px=-s, dIX_px=2 * s, dIY_py=s,
+                    dO_px=p.cg_out, dO_py=p.cg_out)
     if p.pool:  # (2py+dy, 2px+dx): dx 0→1, dy 0→1 (dx 1→0), next window, next row
         return dict(dA_dx=s * p.cg_in, dA_dy=s * row - s * p.cg_in,
                     dA_px=-s * row + s * p.cg_in, dA_py=s * row - (2 * p.pw - 1) * s * p.cg_in,
@@ -108,22 +113,32 @@ def width_fields(p: Pass) -> dict[str, int]:
                 top=0 if p.last else (1 << p.out_bits) - 1)
 
 
+def reuse_fields(p: Pass) -> dict[str, int]:
+    """A weight-reusing plan's per-pass fields: ``rdx`` (the pass walks the pixel pairs
+    dx = 0, 1 of its pool windows step by step) and ``rgap`` (the hand-over's spacing
+    minus one, `hw.plan.with_weight_reuse`)."""
+    return dict(rdx=int(p.reuse > 1), rgap=p.reuse_gap)
+
+
 def descriptor_table(plan: Plan) -> Table:
     """One word per pass (the width fields only where the plan mixes widths, ``pair``
-    only where some pass pairs output channels)."""
+    only where some pass pairs output channels, the reuse fields only where some pass
+    reuses weights)."""
     mixed = plan.splits != (1,) or plan.clamps
     rows = [descriptor_row(p, plan.pe_count) | (width_fields(p) if mixed else {})
-            | ({"pair": int(p.pair)} if plan.pairs else {}) for p in plan.passes]
+            | ({"pair": int(p.pair)} if plan.pairs else {})
+            | (reuse_fields(p) if plan.reuses else {}) for p in plan.passes]
     return build_table(rows, DESC_FLOOR)
 
 
 def group_row(p: Pass, g, last: bool) -> dict[str, int]:
     """The group word (`group_table`): where its walk starts and how its taps step."""
     row_words = p.iw * p.cg_in
+    slot = g.slot * p.reuse  # the walker's pixel: a pair of pixels where weights are reused
     return dict(
         cbase=g.cbase, cg_lo=g.cg_lo, wo_lo=g.wo_lo, wo_cnt=g.wo_cnt, wbase=g.wbase,
-        cg_m1=g.cg_cnt - 1, steps_m1=g.steps - 1, slot_m1=g.slot - 1, lastg=int(last),
-        cg1=int(g.cg_cnt == 1), steps1=int(g.steps == 1), slot1=int(g.slot == 1),
+        cg_m1=g.cg_cnt - 1, steps_m1=g.steps - 1, slot_m1=slot - 1, lastg=int(last),
+        cg1=int(g.cg_cnt == 1), steps1=int(g.steps == 1), slot1=int(slot == 1),
         # the word of tap (0, 0) of output pixel (0, 0), input word cg_lo
         base0=(-p.pad * p.iw - p.pad) * p.cg_in + g.cg_lo,
         inc_kx=p.cg_in - (g.cg_cnt - 1),

@@ -59,15 +59,19 @@ class Accelerator(wiring.Component):
         The lanes' width (default: the network's widest layer, `hw.plan.network_q`); each
         layer runs at its own widths on them, split into sub-lanes where it fits
         (`hw.plan.split_factors`).
+    weight_reuse
+        Feed each weight word to a pixel pair in the passes that can
+        (`hw.plan.reuses_weights`; docs/hardware.md, "Weight reuse").
     """
 
     def __init__(self, network, pe_count: int, mults_per_pe: int, *, mem_dir: str | None = None,
-                 mult_impl: str = "lut", lane_bits: int | None = None):
+                 mult_impl: str = "lut", lane_bits: int | None = None,
+                 weight_reuse: bool = False):
         try:
             check_array_params(1, pe_count, mults_per_pe)
             q = network_q(network, lane_bits)
             check_array_params(q, pe_count, mults_per_pe)
-            self._packed = pack_network(network, pe_count, mults_per_pe, q)
+            self._packed = pack_network(network, pe_count, mults_per_pe, q, weight_reuse)
         except ValueError:
             self._MustUse__silence = True  # rejected, so never elaborated: no unused warning
             raise
@@ -121,7 +125,8 @@ class Accelerator(wiring.Component):
         kd = plan.dwp_split
         m.submodules.handover = ho = Handover(
             self.acc_bits, P, M, seq.ctl_layout, seq.desc.shape(), pixel_parallel=has_dwp,
-            summing=any(p.gsum for p in plan.passes), paired=plan.pairs, sub_lanes=kd)
+            summing=any(p.gsum for p in plan.passes), paired=plan.pairs, sub_lanes=kd,
+            reuse=plan.reuses)
         m.d.comb += [ho.ctl.eq(ctl_acc), ho.ctl_lanes.eq(ctl_lane), ho.desc.eq(seq.desc)]
         reqs, sub_reqs = [], []
         for lane in range(M if kd > 1 else 0):  # lane l's sub-lanes: PE l's parameters
@@ -245,7 +250,9 @@ class Accelerator(wiring.Component):
                 image_lanes=plan.image_lanes, lane_accumulators=has_dwp,
                 mult_impl=self.mult_impl, splits=plan.splits,
                 pair_lanes=pair_lanes(plan.mults_per_pe) if plan.pairs else 0,
-                lane_splits=plan.dwp_splits)
+                lane_splits=plan.dwp_splits, reuse=2 if plan.reuses else 1)
+            if plan.reuses:  # a pass reusing weights interleaves pixel pairs
+                m.d.comb += pe.pixels.eq(seq.desc.rdx)
             if plan.splits != (1,):
                 m.d.comb += pe.split.eq(seq.desc.split_in)
             if plan.dwp_split > 1:  # sub-lanes 1 … k−1: slices 1 … k−1 of the word

@@ -18,7 +18,9 @@ plan), summed over the pass's groups::
                  ≥ 2 where a group has one pixel (the next group's word is read ahead)
                  ≥ W + 1 in a paired pass (its second sums a cycle behind: ≥ 2)
     drain        = CONV_DRAIN + T + W           (T: adder-tree registers, `tree_stages`;
-                                                 + 1 in a paired pass)
+                                                 + 1 in a paired pass; + max(1, W) − 1
+                                                 where a pass reuses weights: its pairs'
+                                                 second sums wait in the hand-over)
                  = DWP_DRAIN + M + W            (MODE_DWP: the lane serializer)
 
 (`hw.plan` holds the constants and derives them from the pipeline's stages), and the
@@ -114,15 +116,18 @@ def memories(plan: Plan) -> list[dict]:
     ]
 
 
-def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int) -> dict:
+def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int,
+                weight_reuse: bool = False) -> dict:
     """Cycles, physical bound, per-layer ratios and widths, energy events and memories.
 
     ``layers``: bundle `Layer`s or `intnet.arch.LayerSpec`s (shapes and, where given, bit
     widths); ``q`` the lane width (layers without widths run at it). A layer whose
     weights and inputs fit ``q // k`` bits runs k values per lane (``lane_split``).
+    ``weight_reuse``: the hardware built with it (`hw.plan.plan_network`): passes that
+    reuse (``weight_reuse`` per layer) read each weight word once per pixel pair.
     """
     layers = list(layers)
-    plan = plan_network(layers, q, pe_count, mults_per_pe)
+    plan = plan_network(layers, q, pe_count, mults_per_pe, weight_reuse)
     P, M = pe_count, mults_per_pe
     F = plan.image_lanes
     widths = dict(weight_word_bits=plan.word_bits, act_word_bits=plan.word_bits,
@@ -134,7 +139,8 @@ def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int) -> dict:
                     adder_ops=0, first_adder_ops=0, acc_updates=0, requant_ops=0,
                     weight_reads=0, first_weight_reads=0, act_reads=0, act_writes=0,
                     image_reads=0, image_writes=0, param_reads=0, active_pe_cycles=0,
-                    first_active_pe_cycles=0, **dict.fromkeys(SPLIT_EVENTS.values(), 0),
+                    first_active_pe_cycles=0, reuse_pe_steps=0, held_sums=0,
+                    **dict.fromkeys(SPLIT_EVENTS.values(), 0),
                     **widths)
 
     per_layer: dict[str, int] = {}
@@ -178,7 +184,12 @@ def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int) -> dict:
             ev["first_adder_ops" if p.first else "adder_ops"] += steps * P * (lanes - 1)
             sums = 2 if p.pair else 1  # a paired pass: two accumulators and sums per PE
             ev["acc_updates"] += steps * P * sums
-            ev["first_weight_reads" if p.first else "weight_reads"] += steps * P
+            # weight reuse (`hw.plan.reuses_weights`): one read per step of a pixel pair,
+            # both accumulators loaded every step, a pair's second sum waits (gap > 0)
+            ev["first_weight_reads" if p.first else "weight_reads"] += steps * P // p.reuse
+            if p.reuse > 1:
+                ev["reuse_pe_steps"] += steps * P
+                ev["held_sums"] += p.pixels // 2 * P if p.reuse_gap else 0
             ev["active_pe_cycles"] += steps * min(P, p.cout - g.cbase)
             if p.first:
                 ev["first_active_pe_cycles"] += steps * min(P, p.cout - g.cbase)
@@ -189,6 +200,7 @@ def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int) -> dict:
     out_layers = []
     split = {name: p.k_in for p in plan.passes for name in p.layer_names}
     paired = {name for p in plan.passes if p.pair for name in p.layer_names}
+    reuse = {name: p.reuse for p in plan.passes for name in p.layer_names}
     for layer, w in zip(layers, layer_widths(layers, q), strict=True):
         macs = layer_macs(layer)
         bound = math.ceil(macs / (P * M))
@@ -201,7 +213,8 @@ def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int) -> dict:
         out_layers.append({"name": layer.name, "kind": layer.kind, "w_bits": w.w_bits or None,
                            "in_bits": w.in_bits, "out_bits": w.out_bits,
                            "lane_split": split.get(layer.name, 1),
-                           "channel_pairs": layer.name in paired, "cycles": cyc,
+                           "channel_pairs": layer.name in paired,
+                           "weight_reuse": reuse.get(layer.name, 1), "cycles": cyc,
                            "physical_bound": bound, "macs": macs,
                            "ratio": round(cyc / bound, 4) if bound else None,
                            "events": lev})
@@ -219,7 +232,7 @@ def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int) -> dict:
         "ratio": round(total / bound, 4) if bound else None,
         "mac_ops": mac_ops,
         "q": q, "lane_bits": q, "lane_splits": list(plan.splits), "pe": P, "mult": M,
-        "channel_pairs": plan.pairs,
+        "channel_pairs": plan.pairs, "weight_reuse": plan.reuses,
         # the widest split a pixel-parallel depthwise pass reads (requantizers per PE)
         "dwp_lane_split": plan.dwp_split,
         "image_load_cycles": load_cycles(plan),

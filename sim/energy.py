@@ -222,7 +222,10 @@ def energy_per_inference(events: dict, memories: list[dict], q: int, pe_count: i
     e_control = (cycles * ffs["always"]
                  + (ev.get("active_pe_cycles", 0) - first_active) * ffs["lanes"] / pes
                  + first_active * ffs["first"] / pes
-                 + ev.get("requant_ops", 0) * ffs["requant"] / rqs) * soft_bit
+                 + ev.get("requant_ops", 0) * ffs["requant"] / rqs
+                 # weight reuse: the rotating accumulator, the sums that wait
+                 + ev.get("reuse_pe_steps", 0) * ffs.get("reuse", 0) / pes
+                 + ev.get("held_sums", 0) * ffs.get("held", 0) / pes) * soft_bit
 
     # Split lanes (`hw.pe.split_product`): a lane-step of k products of q//k bits in
     # LUTs and the k − 1 adds that sum them, instead of one q × q product

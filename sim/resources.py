@@ -80,8 +80,10 @@ CONTROL_LUT, CONTROL_FF = 700, 800
 # ``always`` every cycle (control, logits, memory flip-flops), ``lanes`` on a PE's busy
 # cycles of the hidden layers (operands, products, adder tree, accumulator), ``first``
 # on its busy cycles of the first pass (the F lanes and their tree, the pixel operand),
-# ``requant`` once per requantized output (hand-over and requantizer stages).
-FF_GROUPS = ("always", "lanes", "first", "requant")
+# ``requant`` once per requantized output (hand-over and requantizer stages); where
+# passes reuse weights, ``reuse`` on their PE-steps (the second, rotating accumulator)
+# and ``held`` once per sum that waits in the hand-over (`hw.handover.PixelQueue`).
+FF_GROUPS = ("always", "lanes", "first", "requant", "reuse", "held")
 LUTS_PER_LUTRAM = 4  # every distributed-RAM shape of `boards` takes four LUTs
 
 
@@ -278,12 +280,24 @@ def _lane_split_cost(q: int, P: int, M: int, acc_bits: int,
     return lut, ff, rq_ff, shared
 
 
+def _reuse_cost(acc_bits: int) -> tuple[int, int, int, int]:
+    """Weight reuse (`hw.pe.PE._rotate`, `hw.handover.PixelQueue`): per PE a second
+    accumulator register (loaded on every step: the sums rotate) and the multiplexer in
+    front of the first; the queue's waiting entry (a sum with its m, n) and its output
+    multiplexer; in control the pair's column and address adders. Returns (LUT per PE,
+    accumulator FF per PE, waiting-entry FF per PE, control LUT). The LUTs are fitted to
+    Yosys 0.23 `synth_xilinx` of the README design (vgg q 2 s 1.5, 16 × 24): +846 LUT,
+    +1,354 FF with weight reuse (docs/energy.md)."""
+    held = acc_bits + M_BITS + 6
+    return acc_bits + 16, acc_bits, held, 64  # control: two adders of ~32 bits
+
+
 def estimate_resources(memories: list[dict], q: int, pe_count: int, mults_per_pe: int,
                        board: Board | str, acc_bits: int = 32,
                        requantizers: int | None = None, mult_impl: str = "auto",
                        image_lanes: int | None = None, num_classes: int = 10,
                        splits: tuple[int, ...] = (1,), paired: bool = False,
-                       dwp_split: int = 1) -> Resources:
+                       dwp_split: int = 1, reuse: bool = False) -> Resources:
     """Estimate LUT, FF, DSP and BRAM36 of a P × M accelerator on ``board``.
 
     Parameters
@@ -322,6 +336,9 @@ def estimate_resources(memories: list[dict], q: int, pe_count: int, mults_per_pe
         ``dwp_lane_split``, `hw.plan.Plan.dwp_split`; 1: none): every PE gets k − 1 more
         requantizers (unless ``requantizers`` is given) and sub-lane accumulators, the
         serializer and the collector k − 1 more values per lane (`_lane_split_cost`).
+    reuse : bool
+        Whether some pass reuses weights (the cycle model's ``weight_reuse``,
+        `hw.plan.reuses_weights`): `_reuse_cost`.
     """
     board = get_board(board)
     fam = board.family
@@ -355,13 +372,16 @@ def estimate_resources(memories: list[dict], q: int, pe_count: int, mults_per_pe
     sub_lut, sub_ff, sub_rq_ff, sub_ctl = (_lane_split_cost(q, p, m, acc_bits, dwp_split)
                                            if dwp_split > 1 else (0, 0, 0, 0))
     pe_lut += sub_lut
+    reuse_lut, reuse_ff, reuse_rq_ff, reuse_ctl = (_reuse_cost(acc_bits) if reuse
+                                                   else (0, 0, 0, 0))
+    pe_lut += reuse_lut
     rq_lut, rq_ff, rq_dsp = _requantizer_cost(q, acc_bits, board)
     dsp += requantizers * rq_dsp
     # control: the walker, sequencer, loader and argmax (an allowance), the operand
     # select and lane enables (P·M), the write-back's channel multiplexers, the logits
     ctl_lut = CONTROL_LUT + p * m + 2 * m * q + m * q * max(1, (p - 1).bit_length()) \
         + 16 * num_classes + (len(splits) - 1) * m * q * (max(1, (p - 1).bit_length()) + 1) \
-        + pair_ctl + sub_ctl
+        + pair_ctl + sub_ctl + reuse_ctl
     groups = {
         "always": CONTROL_FF + 32 * num_classes + mem_ff,
         "lanes": p * (main_ff + acc_bits + 8 + m * q + pair_ff + sub_ff),
@@ -369,7 +389,7 @@ def estimate_resources(memories: list[dict], q: int, pe_count: int, mults_per_pe
         # the hand-over registers (accumulator, m, n, flags) and the requantizer stages
         "requant": p * (acc_bits + M_BITS + 6 + pair_rq_ff + sub_rq_ff)
         + requantizers * rq_ff,
-    }
+    } | ({"reuse": p * reuse_ff, "held": p * reuse_rq_ff} if reuse else {})
     lut = ctl_lut + p * pe_lut + requantizers * rq_lut + lutram
     return Resources(lut=int(lut), ff=int(sum(groups.values())), dsp=int(dsp),
                      bram36=round(bram36, 3), mult_dsp=main.dsp or image.dsp,

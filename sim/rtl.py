@@ -222,10 +222,10 @@ def _digest(text: str) -> str:
 
 
 def build(network, pe_count: int, mults_per_pe: int, *, verbose: bool = False,
-          progress: bool = False, mult_impl: str = "lut"):
+          progress: bool = False, mult_impl: str = "lut", weight_reuse: bool = False):
     """Build (or reuse) the Verilator model; returns ``(build_dir, accelerator)``."""
     text, top = verilog_text(network, pe_count, mults_per_pe, mem_path="mem",
-                             mult_impl=mult_impl)
+                             mult_impl=mult_impl, weight_reuse=weight_reuse)
     digest = _digest(text)
     build_dir = cached_build({f"{TOP_NAME}.v": text, "qsnas_rom.v": ROM_VERILOG}, TOP_NAME,
                               digest[:20], digest, verbose=verbose, progress=progress)
@@ -327,7 +327,8 @@ def run_bench(build_dir: Path, images: np.ndarray, num_classes: int, *, prepare=
 
 def simulate(network, pe_count: int, mults_per_pe: int, images: np.ndarray, *,
              keep: bool = False, verbose: bool = False, edit_mem=None,
-             mem_dir=None, progress: bool = False, mult_impl: str = "lut") -> dict:
+             mem_dir=None, progress: bool = False, mult_impl: str = "lut",
+             weight_reuse: bool = False) -> dict:
     """Run ``images`` through the RTL; ``{"logits", "classes", "cycles"}`` as lists.
 
     ``mem_dir``, if given, holds the ``.mem`` files to simulate (e.g. a build's
@@ -336,7 +337,7 @@ def simulate(network, pe_count: int, mults_per_pe: int, images: np.ndarray, *,
     the files are read when the simulation starts).
     """
     build_dir, top = build(network, pe_count, mults_per_pe, verbose=verbose, progress=progress,
-                           mult_impl=mult_impl)
+                           mult_impl=mult_impl, weight_reuse=weight_reuse)
 
     def prepare(run_dir: Path) -> None:
         if mem_dir is None:
@@ -374,11 +375,12 @@ def compare(net, images: np.ndarray, got: dict) -> dict:
 
 def run_rtl(net_or_bundle_dir, pe_count: int, mults_per_pe: int, images, *,
             verbose: bool = False, mem_dir=None, progress: bool = False,
-            mult_impl: str = "lut") -> dict:
+            mult_impl: str = "lut", weight_reuse: bool = False) -> dict:
     """Simulate ``images`` and compare every logit with the golden model (`compare`).
 
     ``mem_dir``: simulate these ``.mem`` files (a build's ``mem/``) instead of packing
-    the network's weights here; ``mult_impl``: the lane multipliers (`hw.top`).
+    the network's weights here; ``mult_impl``: the lane multipliers, ``weight_reuse``
+    (`hw.top`).
     """
     net = net_or_bundle_dir
     if isinstance(net, (str, os.PathLike)):
@@ -389,7 +391,7 @@ def run_rtl(net_or_bundle_dir, pe_count: int, mults_per_pe: int, images, *,
     if images.ndim == 3:
         images = images[None]
     got = simulate(net, pe_count, mults_per_pe, images, verbose=verbose, mem_dir=mem_dir,
-                   progress=progress, mult_impl=mult_impl)
+                   progress=progress, mult_impl=mult_impl, weight_reuse=weight_reuse)
     return compare(net, images, got)
 
 

@@ -13,10 +13,11 @@ def _signed32(v: int) -> int:
 
 
 def run_amaranth(net, pe_count: int, mults_per_pe: int, images,
-                 lane_bits: int | None = None) -> dict:
+                 lane_bits: int | None = None, weight_reuse: bool = False) -> dict:
     """Stream each image in, start, wait for done; logits, classes and cycles per image
     (on lanes of ``lane_bits``, default the network's widest width)."""
-    dut = Accelerator(net, pe_count, mults_per_pe, lane_bits=lane_bits)
+    dut = Accelerator(net, pe_count, mults_per_pe, lane_bits=lane_bits,
+                      weight_reuse=weight_reuse)
     images = np.asarray(images)
     out = {"logits": [], "classes": [], "cycles": []}
     n = dut.plan.num_classes

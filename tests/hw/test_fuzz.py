@@ -133,21 +133,63 @@ def designs(draw):
     return specs, q, pe, mult
 
 
+@st.composite
+def pooled_networks(draw):
+    """A conv, then one or two hidden convs each with a fused 2×2 max pool (the passes
+    that reuse weights, `hw.plan.reuses_weights`; odd map sizes drop a row or column),
+    and the last dense layer."""
+    shape = (draw(st.integers(4, 9)), draw(st.integers(4, 9)), draw(st.integers(1, 3)))
+    k = draw(st.sampled_from([1, 3]))
+    out = (shape[0], shape[1], draw(st.integers(1, 7)))
+    layers = [LayerSpec("l0", "conv", shape, out, k, 1)]
+    for i in range(1, draw(st.integers(1, 2)) + 1):
+        if out[0] < 2 or out[1] < 2:
+            break
+        shape, k, stride = out, draw(st.sampled_from([1, 3, 5])), draw(st.sampled_from([1, 2]))
+        out = (conv_out(shape[0], k, stride), conv_out(shape[1], k, stride),
+               draw(st.integers(1, 9)))
+        layers.append(LayerSpec(f"c{i}", "conv", shape, out, k, stride))
+        if out[0] < 2 or out[1] < 2:
+            break
+        shape, out = out, (out[0] // 2, out[1] // 2, out[2])
+        layers.append(LayerSpec(f"p{i}", "maxpool", shape, out))
+    return layers + [LayerSpec("fc", "dense", (int(np.prod(out)),), (draw(st.integers(2, 5)),))]
+
+
+@st.composite
+def pooled_designs(draw):
+    """``(specs, lane_bits, pe, mult)`` of `pooled_networks`: uniform, or every weighted
+    layer at its own width 1..q (narrow layers split their lanes, some pair channels)."""
+    specs = draw(pooled_networks(), label="specs")
+    q = draw(st.integers(1, 8), label="q")
+    mult, pe = draw(st.integers(1, 5), label="mult"), draw(st.integers(1, 5), label="pe")
+    if draw(st.booleans(), label="mixed"):
+        weighted = [s for s in specs if s.kind in ("conv", "dense")]
+        specs = with_widths(specs, draw(st.lists(st.integers(1, q), min_size=len(weighted),
+                                                 max_size=len(weighted)), label="bits"))
+    return specs, q, pe, mult
+
+
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(design=designs(), mode=st.sampled_from(["random", "random", "max", "min"]),
-       seed=st.integers(0, 2**16))
-def test_random_networks_match_golden(design, mode, seed):
+@given(design=st.one_of(designs(), pooled_designs()),
+       mode=st.sampled_from(["random", "random", "max", "min"]),
+       seed=st.integers(0, 2**16), reuse=st.booleans())
+def test_random_networks_match_golden(design, mode, seed, reuse):
+    """... and with ``reuse`` (half the draws) built with weight reuse, so that pooled
+    hidden convs walk pixel pairs (`hw.plan.reuses_weights`)."""
     specs, lane_bits, pe, mult = design
     net = random_network(specs, lane_bits, seed=seed, mode=mode)
     rng = np.random.default_rng(seed)
     images = rng.integers(0, 256, size=(2, *specs[0].in_shape))
     if mode != "random":
         images[0] = 255 if mode == "max" else 0
-    got = run_amaranth(net, pe, mult, images, lane_bits=lane_bits)
+    got = run_amaranth(net, pe, mult, images, lane_bits=lane_bits, weight_reuse=reuse)
     want = golden.run(net, images)
-    assert np.array_equal(np.asarray(got["logits"]), want), (specs, lane_bits, pe, mult, mode)
-    assert got["cycles"] == [cycle_model(specs, lane_bits, pe, mult)["cycles"]] * len(images)
+    assert np.array_equal(np.asarray(got["logits"]), want), (specs, lane_bits, pe, mult, mode,
+                                                             reuse)
+    model = cycle_model(specs, lane_bits, pe, mult, reuse)
+    assert got["cycles"] == [model["cycles"]] * len(images)
 
 
 DRAWN = {"designs": 0, "split": 0, "paired": 0, "depthwise_split": 0, "apart": 0}
@@ -177,3 +219,24 @@ def test_the_fuzzer_draws_split_and_paired_passes():
     assert DRAWN["designs"] >= 300
     assert DRAWN["split"] >= 60 and DRAWN["paired"] >= 20, DRAWN
     assert DRAWN["depthwise_split"] >= 30 and DRAWN["apart"] >= 10, DRAWN
+
+
+REUSE = {"designs": 0, "reuse": 0}
+
+
+@settings(max_examples=300, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(design=st.one_of(designs(), pooled_designs()))
+def _count_reuse(design):
+    specs, lane_bits, pe, mult = design
+    REUSE["designs"] += 1
+    REUSE["reuse"] += plan_network(specs, lane_bits, pe, mult, weight_reuse=True).reuses
+
+
+def test_the_fuzzer_reaches_weight_reuse():
+    """Of 300 designs of the fuzzer's strategy (plans only), at least a quarter have a
+    pass that reuses weights when built with weight reuse (the fuzzer asks for it on half
+    of its draws)."""
+    _count_reuse()
+    assert REUSE["designs"] >= 300 and REUSE["reuse"] >= 75, REUSE
+    print(REUSE)

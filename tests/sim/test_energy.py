@@ -187,3 +187,26 @@ def test_registers_cost_energy_only_when_they_take_data():
     assert first - idle == pytest.approx(400 * ffs["first"] / 4 * bit)
     requant = control(active_pe_cycles=0, first_active_pe_cycles=0, requant_ops=30)
     assert requant - idle == pytest.approx(30 * ffs["requant"] / 4 * bit)
+
+
+def test_weight_reuse_is_priced_by_its_events():
+    """Weight reuse: the second accumulator's loads (``reuse_pe_steps``) and the waiting
+    sums (``held_sums``) cost their flip-flops' bits; without reuse hardware the groups
+    are absent and the events cost nothing."""
+    events, memories = ideal(2, 4, 4)
+    res = estimate_resources(memories, 2, 4, 4, "arty_a7_35", acc_bits=24, image_lanes=8,
+                             reuse=True)
+    plain = estimate_resources(memories, 2, 4, 4, "arty_a7_35", acc_bits=24, image_lanes=8)
+    assert res.ff == plain.ff + res.ff_groups["reuse"] + res.ff_groups["held"]
+    assert res.ff_groups["reuse"] == 4 * 24 and res.lut > plain.lut
+
+    def control(resources, **changes):
+        return energy_per_inference(dict(events, **changes), memories, 2, 4, 4, "arty_a7_35",
+                                    acc_bits=24, resources=resources)["breakdown_uj"]["control"]
+
+    idle = control(res)
+    bit = (0.03 / 8 * T7 * F_SOFT) * 1e-6  # µJ per flip-flop load
+    assert control(res, reuse_pe_steps=100) - idle == pytest.approx(100 * 24 * bit)
+    held = res.ff_groups["held"] / 4
+    assert control(res, held_sums=10) - idle == pytest.approx(10 * held * bit)
+    assert control(plain, reuse_pe_steps=100, held_sums=10) == control(plain)

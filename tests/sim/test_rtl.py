@@ -167,3 +167,11 @@ def test_split_depthwise_bit_exact():
 
     check_dw_split("mobilenet", 0.25, (8, 2, 2, 2, 2, 2, 2, 2, 2, 8), 4, 4,
                    {"dw2": 4, "dw3": 4, "dw4": 4}, IMAGES[:2])
+
+
+def test_weight_reuse_bit_exact():
+    """vgg s = 0.5, q = 2 at P = M = 4 built with weight reuse: conv2 and conv3 read each
+    weight word once per pixel pair (more in test_rtl_matrix.py behind --runslow)."""
+    from tests.sim.test_rtl_matrix import check_reuse
+
+    check_reuse("vgg", 0.5, 2, 4, 4, IMAGES[:2])

@@ -112,3 +112,30 @@ def check_dw_split(arch, s, bits, pe, mult, reads, images):
 def test_split_depthwise_matrix(arch, s, bits, array, reads):
     images = np.random.default_rng(5).integers(0, 256, size=(10, 28, 28, 1)).astype(np.uint8)
     check_dw_split(arch, s, bits, *array, reads, images)
+
+
+# weight reuse (`hw.plan.reuses_weights`): the pooled hidden convs walk pixel pairs
+REUSE = [("vgg", 1.0, 1, (8, 8)), ("vgg", 1.0, 4, (3, 5)), ("vgg", 1.0, 8, (16, 4)),
+         ("vgg", 1.5, 2, (16, 24))]
+
+
+def check_reuse(arch, s, q, pe, mult, images, reusing=("conv2", "conv3")):
+    """Every logit equal to golden and the cycles to the model, on the family network
+    built with weight reuse, whose ``reusing`` passes walk pixel pairs."""
+    from hw.plan import plan_network
+    from sim.cycles import cycle_model
+
+    net = family_network(arch, q, s, seed=q)
+    plan = plan_network(net.layers, net.q, pe, mult, weight_reuse=True)
+    assert [p.name for p in plan.passes if p.reuse > 1] == list(reusing)
+    r = run_rtl(net, pe, mult, images, weight_reuse=True)
+    assert r["mismatches"] == 0
+    cycles = cycle_model(net.layers, net.q, pe, mult, weight_reuse=True)["cycles"]
+    assert r["cycles"] == [cycles] * len(images)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch,s,q,array", REUSE)
+def test_weight_reuse_matrix(arch, s, q, array):
+    images = np.random.default_rng(q).integers(0, 256, size=(10, 28, 28, 1)).astype(np.uint8)
+    check_reuse(arch, s, q, *array, images)
