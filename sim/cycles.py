@@ -116,6 +116,44 @@ def memories(plan: Plan) -> list[dict]:
     ]
 
 
+def _add_group_events(ev: dict, p, g, P: int, M: int, lanes: int, taps: int) -> None:
+    """Add group ``g`` of pass ``p`` to the event counts ``ev`` (``lanes``: multipliers a
+    PE uses in this pass; ``taps``: valid input positions of its grid)."""
+    steps = p.pixels * g.steps
+    ev["first_mult_ops" if p.first else "mult_ops"] += steps * P * lanes
+    if p.k_in > 1:  # of which lane-steps split into k_in narrow products
+        ev[SPLIT_EVENTS[p.k_in]] += steps * P * lanes
+    ev["param_reads"] += P
+    if p.mode == MODE_DWP:
+        # pixel-parallel depthwise: PE j = output pixel, lanes accumulate separately,
+        # a lane split k_in ways in k_in sub-lane sums (k_in requantizers per PE)
+        ev["acc_updates"] += steps * P * M * p.k_in
+        ev["weight_reads"] += steps  # PE 0's word is broadcast
+        ev["active_pe_cycles"] += p.opix * g.steps
+        ev["act_reads"] += taps
+        ev["requant_ops"] += (1 if p.gsum else p.pixels) * P * M * p.k_in
+        ev["act_writes"] += p.ph * p.pw
+        if p.gsum:  # the sum across PEs: M adder trees of P inputs
+            ev["adder_ops"] += M * (P - 1)
+        return
+    ev["first_adder_ops" if p.first else "adder_ops"] += steps * P * (lanes - 1)
+    sums = 2 if p.pair else 1  # a paired pass: two accumulators and sums per PE
+    ev["acc_updates"] += steps * P * sums
+    # weight reuse (`hw.plan.reuses_weights`): one read per step of a pixel pair,
+    # both accumulators loaded every step, a pair's second sum waits (gap > 0)
+    ev["first_weight_reads" if p.first else "weight_reads"] += steps * P // p.reuse
+    if p.reuse > 1:
+        ev["reuse_pe_steps"] += steps * P
+        ev["held_sums"] += p.pixels // 2 * P if p.reuse_gap else 0
+    ev["active_pe_cycles"] += steps * min(P, p.cout - g.cbase)
+    if p.first:
+        ev["first_active_pe_cycles"] += steps * min(P, p.cout - g.cbase)
+    ev["image_reads" if p.first else "act_reads"] += taps * g.cg_cnt
+    if not p.last:
+        ev["requant_ops"] += p.pixels * P * sums
+        ev["act_writes"] += p.ph * p.pw * g.wo_cnt
+
+
 def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int,
                 weight_reuse: bool = False) -> dict:
     """Cycles, physical bound, per-layer ratios and widths, energy events and memories.
@@ -164,39 +202,7 @@ def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int,
                               plan.input_shape[1]))
         lanes = F if p.first else M  # the first pass runs on the PEs' own F lanes
         for g in p.groups:
-            steps = p.pixels * g.steps
-            ev["first_mult_ops" if p.first else "mult_ops"] += steps * P * lanes
-            if p.k_in > 1:  # of which lane-steps split into k_in narrow products
-                ev[SPLIT_EVENTS[p.k_in]] += steps * P * lanes
-            ev["param_reads"] += P
-            if p.mode == MODE_DWP:
-                # pixel-parallel depthwise: PE j = output pixel, lanes accumulate separately,
-                # a lane split k_in ways in k_in sub-lane sums (k_in requantizers per PE)
-                ev["acc_updates"] += steps * P * M * p.k_in
-                ev["weight_reads"] += steps  # PE 0's word is broadcast
-                ev["active_pe_cycles"] += p.opix * g.steps
-                ev["act_reads"] += rows * cols
-                ev["requant_ops"] += (1 if p.gsum else p.pixels) * P * M * p.k_in
-                ev["act_writes"] += p.ph * p.pw
-                if p.gsum:  # the sum across PEs: M adder trees of P inputs
-                    ev["adder_ops"] += M * (P - 1)
-                continue
-            ev["first_adder_ops" if p.first else "adder_ops"] += steps * P * (lanes - 1)
-            sums = 2 if p.pair else 1  # a paired pass: two accumulators and sums per PE
-            ev["acc_updates"] += steps * P * sums
-            # weight reuse (`hw.plan.reuses_weights`): one read per step of a pixel pair,
-            # both accumulators loaded every step, a pair's second sum waits (gap > 0)
-            ev["first_weight_reads" if p.first else "weight_reads"] += steps * P // p.reuse
-            if p.reuse > 1:
-                ev["reuse_pe_steps"] += steps * P
-                ev["held_sums"] += p.pixels // 2 * P if p.reuse_gap else 0
-            ev["active_pe_cycles"] += steps * min(P, p.cout - g.cbase)
-            if p.first:
-                ev["first_active_pe_cycles"] += steps * min(P, p.cout - g.cbase)
-            ev["image_reads" if p.first else "act_reads"] += rows * cols * g.cg_cnt
-            if not p.last:
-                ev["requant_ops"] += p.pixels * P * sums
-                ev["act_writes"] += p.ph * p.pw * g.wo_cnt
+            _add_group_events(ev, p, g, P, M, lanes, rows * cols)
     out_layers = []
     split = {name: p.k_in for p in plan.passes for name in p.layer_names}
     paired = {name for p in plan.passes if p.pair for name in p.layer_names}
