@@ -479,6 +479,7 @@ def weighted_layer_names(arch: str, s: float, dataset: str) -> list[str]:
 def check_bits(arch: str, s: float, dataset: str, bits) -> tuple[int, ...]:
     """``bits`` as a tuple, or `common.cli.UserError` naming what is wrong with it."""
     from common.cli import UserError
+    from intnet.arch import network_specs, with_widths
 
     names = weighted_layer_names(arch, s, dataset)
     bits = tuple(bits)
@@ -492,9 +493,10 @@ def check_bits(arch: str, s: float, dataset: str, bits) -> tuple[int, ...]:
     bad = [b for pair in pairs for b in pair if not 1 <= b <= 8]
     if bad:
         raise UserError(f"bits must be integer widths in 1..8, not {bad[0]!r}")
-    if len(set(pairs[-1])) > 1:
-        raise UserError(f"the last layer ({names[-1]}) writes int32 logits: give it one width, "
-                        f"not {pairs[-1][0]}:{pairs[-1][1]}")
+    try:  # what else the contract refuses (a W:A pair on the logits layer)
+        with_widths(network_specs(arch, s, *dataset_shape(dataset)), bits)
+    except ValueError as e:
+        raise UserError(str(e)) from None
     return normal_widths(bits)
 
 
