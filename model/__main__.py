@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 
 from common.cli import UserError, command_parser, run_cli
-from intnet.contract import LOGIT_BITS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -148,14 +147,6 @@ def parse_bits(text: str) -> tuple:
                     "search.json with chosen.bits)")
 
 
-def _layer_widths(layer) -> str:
-    """``4``, or ``2:4`` where the layer's weights and the activations it writes differ
-    (the logits layer: its weights)."""
-    if layer.out_bits in (layer.w_bits, LOGIT_BITS):
-        return str(layer.w_bits)
-    return f"{layer.w_bits}:{layer.out_bits}"
-
-
 def _widths_text(text: str, name: str) -> tuple:
     from intnet.arch import parse_widths
 
@@ -242,7 +233,7 @@ def _train(args) -> int:
         bits = check_bits(args.arch, args.s, args.dataset, bits)
     out = check_output(args.out, args.force)
     check_data_files(args.dataset, args.data_dir)
-    from intnet.arch import format_widths
+    from intnet.arch import format_widths, widths_of
     from intnet.bundle import save_bundle
     from model.train import train_and_export  # imports torch: after the cheap checks
 
@@ -268,8 +259,9 @@ def _train(args) -> int:
               f"{', '.join(f'{v:.2f}' for v in learned.values)}), fixed at "
               f"{','.join(map(str, learned.bits))}: {learned.cost:.4g} {unit} "
               f"({'meets' if learned.met else 'MISSES'} the budget {budget.target:g} {unit})")
-    print("layer widths         " + ", ".join(f"{layer.name} {_layer_widths(layer)}"
-                                              for layer in net.layers if layer.w_bits))
+    names = [layer.name for layer in net.layers if layer.w_bits]
+    print("layer widths         " + ", ".join(f"{name} {format_widths([entry])}" for name, entry
+                                              in zip(names, widths_of(net.layers), strict=True)))
     print(f"float accuracy       {100 * m['float_acc']:6.2f}%")
     print(f"fake-quant accuracy  {100 * m['fake_quant_acc']:6.2f}%")
     print(f"integer accuracy     {100 * m['integer_acc']:6.2f}%  (golden model, {n} test images)")
