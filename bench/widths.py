@@ -18,7 +18,8 @@ def measure(arch: str, s: float, lane_bits: int, pe: int, mult: int, designs: di
     for label, bits in designs.items():
         staged = with_widths(specs, bits)
         cm = cycle_model(staged, lane_bits, pe, mult)
-        row = evaluate(staged, lane_bits, pe, mult, board, mult_impl="lut")
+        # the array as built for widths alone: no weight reuse, as `cm`
+        row = evaluate(staged, lane_bits, pe, mult, board, mult_impl="lut", weight_reuse=False)
         energy = layer_energies(staged, lane_bits, pe, mult, board, mult_impl="lut")
         rows.append({
             "label": label, "bits": bits, "cycles": cm["cycles"],

@@ -11,16 +11,17 @@ NAME = "qsnas_board"
 
 
 def prepare(net, pe: int, mult: int, board, image, label: int, platform_cls=None, clock=None,
-            mult_impl: str = "lut"):
+            impl: dict | None = None):
     """A fresh platform of ``board`` (one per build: a Platform is prepared once) holding
     the ROM module and every ``.mem`` file, and the `BoardTop` whose ROMs read those files
     by bare name from the tool's working directory. Returns ``(platform, top, mem_names)``.
     ``platform_cls`` replaces the board's amaranth-boards platform class (a subclass);
     ``clock`` (a `hw.clocking.ClockPlan`) runs the design from the family's PLL;
-    ``mult_impl`` picks the lane multipliers (`hw.top.Accelerator`).
+    ``impl`` the generator's options (`search.design.impl_of`: lane multipliers, weight
+    reuse; `hw.top.Accelerator`'s keywords).
     """
     platform = (platform_cls or board.platform())()
-    top = BoardTop(net, pe, mult, image, label, mem_dir="", clock=clock, mult_impl=mult_impl)
+    top = BoardTop(net, pe, mult, image, label, mem_dir="", clock=clock, **(impl or {}))
     packed = top.accel.packed
     names = []
     for name, words in sorted(packed.mem_files().items()):

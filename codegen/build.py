@@ -73,7 +73,9 @@ class BuildState:
     metrics: dict = field(default_factory=dict)
     pe: int = 0
     mult: int = 0
-    mult_impl: str = "lut"  # the lane multipliers the energy model chose (search.design)
+    # the generator's options the energy model chose (search.design.impl_of: lane
+    # multipliers, weight reuse)
+    impl: dict = field(default_factory=dict)
     cycles: dict = field(default_factory=dict)
     energy: dict = field(default_factory=dict)
     estimate: dict = field(default_factory=dict)
@@ -194,7 +196,7 @@ def step_design(state: BuildState, cfg: BuildConfig) -> None:
     from boards import get_board
     from intnet.arch import network_specs, with_widths
     from model.data import dataset_shape
-    from search.design import ARRAY_SIZES, DesignDoesNotFit, best_design, evaluate
+    from search.design import ARRAY_SIZES, DesignDoesNotFit, best_design, evaluate, impl_of
 
     state.board = board = get_board(cfg.board)
     if cfg.bundle is not None:  # step_bundle ran first
@@ -219,7 +221,7 @@ def step_design(state: BuildState, cfg: BuildConfig) -> None:
         raise UserError(f"P={cfg.pe} M={cfg.mult} does not fit {board.name} at q={cfg.lanes}: "
                         f"needs {'; '.join(row['over'])}")
     state.pe, state.mult = int(row["pe"]), int(row["mult"])
-    state.mult_impl = row["mult_impl"]
+    state.impl = impl_of(row)
     state.estimate = row
 
 
@@ -227,7 +229,8 @@ def step_cycles_energy(state: BuildState, cfg: BuildConfig) -> None:
     """Exact cycles and event counts, and the energy per inference."""
     from sim.cycles import cycle_model
 
-    state.cycles = cycle_model(state.specs, cfg.lanes, state.pe, state.mult)
+    state.cycles = cycle_model(state.specs, cfg.lanes, state.pe, state.mult,
+                               state.impl["weight_reuse"])
     _set_energy(state, cfg, state.estimate)
 
 
@@ -240,7 +243,7 @@ def _set_energy(state: BuildState, cfg: BuildConfig, row: dict) -> None:
                     "compute_lb_uj": row["compute_lb_uj"], "latency_us": row["latency_us"],
                     "clock_mhz": row["clock_mhz"]}
     per_layer = layer_energies(state.specs, cfg.lanes, state.pe, state.mult, state.board,
-                               clock_mhz=state.energy["clock_mhz"], mult_impl=state.mult_impl)
+                               clock_mhz=state.energy["clock_mhz"], **state.impl)
     for layer in state.cycles["layers"]:
         layer["energy_uj"] = per_layer[layer["name"]]
 
@@ -250,7 +253,7 @@ def step_rtl(state: BuildState, cfg: BuildConfig) -> None:
     from codegen.rtl import emit_rtl
 
     out = emit_rtl(state.net, state.pe, state.mult, state.root / "rtl", state.root / "mem",
-                   mult_impl=state.mult_impl)
+                   impl=state.impl)
     state.files["verilog"] = state.rel(out["verilog"])
     state.files["mem"] = state.rel(out["mem"])
     _start_synth(state, cfg)
@@ -291,9 +294,9 @@ def step_board(state: BuildState, cfg: BuildConfig) -> None:
                                  "report; logic_depth is Yosys's"}
         _set_energy(state, cfg, evaluate(state.specs, cfg.lanes, state.pe, state.mult,
                                          state.board, clock_mhz=plan.f_out_mhz,
-                                         mult_impl=state.mult_impl))
+                                         **state.impl))
     paths = emit_vivado(state.net, state.pe, state.mult, state.board, state.root, images[0],
-                        label, clock=plan, mult_impl=state.mult_impl)
+                        label, clock=plan, impl=state.impl)
     state.files["vivado"] = state.rel(paths)
 
 
@@ -309,7 +312,7 @@ def _open_flow(state: BuildState, cfg: BuildConfig, image, label: int) -> None:
 
     result = build_bitstream(state.net, state.pe, state.mult, state.board, state.root, image,
                              label, clock_mhz=cfg.clock_mhz, progress=say,
-                             mult_impl=state.mult_impl)
+                             impl=state.impl)
     state.files["bitstream"] = state.rel(result["files"])
     state.fmax_mhz = result["fmax_mhz"]
     state.clock = {"clock_mhz": result["clock_mhz"], "source": "pll", "pll": result["pll"],
@@ -325,7 +328,7 @@ def _open_flow(state: BuildState, cfg: BuildConfig, image, label: int) -> None:
         "tools": _flow_tools(family),
     }
     _set_energy(state, cfg, evaluate(state.specs, cfg.lanes, state.pe, state.mult, state.board,
-                                     clock_mhz=result["clock_mhz"], mult_impl=state.mult_impl))
+                                     clock_mhz=result["clock_mhz"], **state.impl))
 
 
 def _flow_tools(family: str) -> dict[str, str]:
@@ -363,7 +366,7 @@ def step_verify(state: BuildState, cfg: BuildConfig) -> None:
 
     images, labels = _test_images(state, cfg)
     result = run_rtl(state.net, state.pe, state.mult, images, mem_dir=state.root / "mem",
-                     mult_impl=state.mult_impl, progress=cfg.progress)
+                     progress=cfg.progress, **state.impl)
     classes = np.asarray(result["classes"])
     state.verification = {
         "images": len(images),

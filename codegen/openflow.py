@@ -118,7 +118,7 @@ def _build_only(platform_cls, family: str):
 
 def build_bitstream(net, pe: int, mult: int, board, root: Path, image, label: int,
                     clock_mhz: float | None = None, progress=None,
-                    mult_impl: str = "lut") -> dict:
+                    impl: dict | None = None) -> dict:
     """Run the whole open flow into ``root/bitstream``, the design on the family's PLL.
 
     The timing search: plan the PLL at ``clock_mhz`` (default: the family's start), place
@@ -128,7 +128,8 @@ def build_bitstream(net, pe: int, mult: int, board, root: Path, image, label: in
     nextpnr's own first) and the fastest placement's seed is kept for the clocks after:
     nextpnr's fmax for one netlist varies by several MHz from seed to seed. Returns the
     bitstream's ``clock_mhz`` (the PLL output it runs at), ``fmax_mhz`` (nextpnr's, that
-    domain), ``seed``, the attempts, the utilisation and the files.
+    domain), ``seed``, the attempts, the utilisation and the files. ``impl``: the
+    generator's options (`search.design.impl_of`).
     """
     family = board.family
     env, missing = tool_commands(family)
@@ -147,7 +148,7 @@ def build_bitstream(net, pe: int, mult: int, board, root: Path, image, label: in
                          + (f", seed {seed}" if seed is not None else ""))
             shutil.rmtree(out, ignore_errors=True)
             result = _place_and_route(net, pe, mult, board, out, image, label, plan, env,
-                                      mult_impl, seed)
+                                      impl, seed)
             attempts.append({"clock_mhz": plan.f_out_mhz, "fmax_mhz": result["fmax_mhz"],
                              "seed": seed, "passed": result["fmax_mhz"] >= plan.f_out_mhz})
             if attempts[-1]["passed"]:
@@ -167,11 +168,11 @@ def build_bitstream(net, pe: int, mult: int, board, root: Path, image, label: in
     return result
 
 
-def _place_and_route(net, pe, mult, board, out, image, label, plan, env, mult_impl,
+def _place_and_route(net, pe, mult, board, out, image, label, plan, env, impl,
                      seed: int | None = None) -> dict:
     family = board.family
     platform, top, _ = prepare(net, pe, mult, board, image, label, clock=plan,
-                               mult_impl=mult_impl,
+                               impl=impl,
                                platform_cls=_build_only(board.platform(), family))
     options = dict(board.open_flow.build_options)
     if seed is not None:

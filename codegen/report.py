@@ -50,7 +50,9 @@ def report_dict(state, cfg) -> dict:
         "clock_mhz": clock_mhz,
         "clock": dict(state.clock) or {"clock_mhz": clock_mhz, "source": "oscillator"},
         "fmax_mhz": state.fmax_mhz,
-        "mult_impl": state.mult_impl,  # lane multipliers: "lut" (shift-add) or "dsp" (`*`)
+        "mult_impl": state.impl["mult_impl"],  # lane multipliers: "lut" (shift-add), "dsp" (`*`)
+        # each weight word fed to two pixels in pooled conv passes (`hw.plan.reuses_weights`)
+        "weight_reuse": state.impl["weight_reuse"],
         "latency_us": round(cycles["cycles"] / clock_mhz, 3),
         "energy": {
             "per_inference_uj": state.energy["total_uj"],

@@ -28,10 +28,11 @@ def coe_text(words: list[int], width_bits: int, title: str) -> str:
 
 
 def emit_rtl(net, pe: int, mult: int, rtl_dir: Path, mem_dir: Path,
-             mult_impl: str = "lut") -> dict[str, list[Path]]:
-    """Write the accelerator's Verilog to ``rtl_dir`` and its memories to ``mem_dir``."""
+             impl: dict | None = None) -> dict[str, list[Path]]:
+    """Write the accelerator's Verilog to ``rtl_dir`` and its memories to ``mem_dir``;
+    ``impl``: the generator's options (`search.design.impl_of`)."""
     out = generate(net, pe, mult, rtl_dir, mem_path=MEM_PATH, mem_dir=mem_dir, name=TOP_NAME,
-                   mult_impl=mult_impl)
+                   **(impl or {}))
     packed_words = _packed_words(out)
     mems = list(out["mem"]) + [Path(out["mem_map"])]
     for name, (words, width) in sorted(packed_words.items()):

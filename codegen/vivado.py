@@ -18,12 +18,13 @@ from common.files import default_mode
 
 
 def emit_vivado(net, pe: int, mult: int, board, root: Path, image, label: int,
-                clock=None, mult_impl: str = "lut") -> list[Path]:
+                clock=None, impl: dict | None = None) -> list[Path]:
     """Write ``root/vivado/``; returns the files written. ``clock`` (a
     `hw.clocking.ClockPlan`) puts an MMCM between the oscillator and the design; Vivado
-    derives its output clock's constraint from the oscillator's."""
+    derives its output clock's constraint from the oscillator's. ``impl``: the generator's
+    options (`search.design.impl_of`)."""
     platform, top, mem_names = prepare(net, pe, mult, board, image, label, clock=clock,
-                                       mult_impl=mult_impl)
+                                       impl=impl)
     after_read = render("vivado_after_read.tcl.j2", mem_files=mem_names)
     plan = platform.build(top, name=NAME, do_build=False, emit_src=False,
                           script_after_read=after_read)

@@ -49,13 +49,15 @@ class BoardTop(wiring.Component):
     clock
         A `hw.clocking.ClockPlan`: the design runs from the family's PLL at its output
         frequency; None runs it from the board's oscillator.
+    mult_impl, weight_reuse
+        Passed to `Accelerator`.
     """
 
     def __init__(self, network, pe_count: int, mults_per_pe: int, image, expected_class: int,
                  *, mem_dir: str | None = None, clock: ClockPlan | None = None,
-                 mult_impl: str = "lut"):
+                 mult_impl: str = "lut", weight_reuse: bool = False):
         self.accel = Accelerator(network, pe_count, mults_per_pe, mem_dir=mem_dir,
-                                 mult_impl=mult_impl)
+                                 mult_impl=mult_impl, weight_reuse=weight_reuse)
         self._image = [int(v) for v in list(image.reshape(-1))]
         if not self._image or any(not 0 <= v < 256 for v in self._image):
             raise ValueError("image must be a non-empty array of bytes")

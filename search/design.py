@@ -18,8 +18,8 @@ from sim.cycles import cycle_model
 from sim.energy import BREAKDOWN_KEYS, energy_per_inference
 from sim.resources import estimate_resources, mult_in_dsp
 
-__all__ = ["ARRAY_SIZES", "UTILIZATION_GUIDELINES", "DesignDoesNotFit", "evaluate",
-           "logic_cells", "over_guidelines", "layer_energies", "best_design", "rank"]
+__all__ = ["ARRAY_SIZES", "UTILIZATION_GUIDELINES", "IMPL_KEYS", "DesignDoesNotFit", "evaluate",
+           "impl_of", "logic_cells", "over_guidelines", "layer_energies", "best_design", "rank"]
 
 # The P and M candidates wherever the tool chooses an array by itself: powers of two and
 # 24, which divides the channel counts of the width-scaled family at s = 1.5 and 3.
@@ -75,13 +75,25 @@ class DesignDoesNotFit(ValueError):
     """No (P, M) pair of the lists fits the board; the message gives the numbers."""
 
 
+# How the generator builds a chosen design besides P and M (`hw.top.Accelerator`'s
+# keyword arguments): every `evaluate` row holds them, `impl_of` hands them on.
+IMPL_KEYS = ("mult_impl", "weight_reuse")
+
+
+def impl_of(row: dict) -> dict:
+    """The generator's options of the design ``row`` (an `evaluate` row), as keywords of
+    `hw.top.Accelerator`, `sim.rtl.run_rtl`, `sim.cycles.cycle_model` and `evaluate`."""
+    return {key: row[key] for key in IMPL_KEYS}
+
+
 @lru_cache(maxsize=8192)
-def _cycle_model(layers: tuple, q: int, pe: int, mult: int) -> dict:
-    return cycle_model(list(layers), q, pe, mult)
+def _cycle_model(layers: tuple, q: int, pe: int, mult: int, weight_reuse: bool) -> dict:
+    return cycle_model(list(layers), q, pe, mult, weight_reuse)
 
 
 def evaluate(layers, q: int, pe: int, mult: int, board: Board | str = DEFAULT_BOARD,
-             clock_mhz: float | None = None, mult_impl: str = "auto") -> dict:
+             clock_mhz: float | None = None, mult_impl: str = "auto",
+             weight_reuse: bool | str = "auto") -> dict:
     """Cycle, resource and energy figures of one design point.
 
     Parameters
@@ -99,6 +111,11 @@ def evaluate(layers, q: int, pe: int, mult: int, board: Board | str = DEFAULT_BO
         shift-add in LUTs (``"lut"``) or ``*`` in DSP slices (``"dsp"``). ``"auto"``
         prices both and keeps the one that fits at the least energy (the row's
         ``mult_impl`` says which; ``codegen`` builds that).
+    weight_reuse : bool or "auto"
+        Whether the passes that can (`hw.plan.reuses_weights`) feed each weight word to
+        two pixels: fewer weight reads for a second accumulator per PE. ``"auto"`` prices
+        both where some pass can, and keeps the one that fits at the least energy (ties
+        go to the design without it: it is smaller).
 
     Returns
     -------
@@ -111,30 +128,44 @@ def evaluate(layers, q: int, pe: int, mult: int, board: Board | str = DEFAULT_BO
     if mult_impl == "auto":
         # "dsp" differs only where a lane's product is wide enough for a DSP slice
         impls = MULT_IMPLS if mult_in_dsp(q, board.family) else ("lut",)
-        rows = [_evaluate(layers, q, pe, mult, board, clock_mhz, impl) for impl in impls]
-        return min(rows, key=lambda r: (not r["fits"], r["energy_uj"], r["mult_impl"] != "lut"))
-    if mult_impl not in MULT_IMPLS:
+    elif mult_impl in MULT_IMPLS:
+        impls = (mult_impl,)
+    else:
         raise ValueError(f"mult_impl must be one of auto, {', '.join(MULT_IMPLS)}, "
                          f"not {mult_impl!r}")
-    return _evaluate(layers, q, pe, mult, board, clock_mhz, mult_impl)
+    if weight_reuse == "auto":
+        # reuse differs only where some pass can reuse (the plan says so)
+        reuses = (False, True) if _cycle_model(layers, q, pe, mult, True)["weight_reuse"] \
+            else (False,)
+    elif isinstance(weight_reuse, bool):
+        reuses = (weight_reuse,)
+    else:
+        raise ValueError(f"weight_reuse must be True, False or auto, not {weight_reuse!r}")
+    rows = [_evaluate(layers, q, pe, mult, board, clock_mhz, impl, reuse)
+            for impl in impls for reuse in reuses]
+    return min(rows, key=lambda r: (not r["fits"], r["energy_uj"], r["mult_impl"] != "lut",
+                                    r["weight_reuse"]))
 
 
 def _resources(layers: tuple, cm: dict, q: int, pe: int, mult: int, board: Board,
                mult_impl: str):
+    # the cycle model's plan says which hardware exists: split lanes, pairs, reuse
     return estimate_resources(cm["memories"], q, pe, mult, board,
                               acc_bits=accumulator_bits(layers, q), mult_impl=mult_impl,
                               image_lanes=cm["image_lanes"], num_classes=layers[-1].out_shape[0],
                               splits=tuple(cm.get("lane_splits", (1,))),
                               paired=bool(cm.get("channel_pairs", False)),
-                              dwp_split=int(cm.get("dwp_lane_split", 1)))
+                              dwp_split=int(cm.get("dwp_lane_split", 1)),
+                              reuse=bool(cm.get("weight_reuse", False)))
 
 
 def layer_energies(layers, q: int, pe: int, mult: int, board: Board | str = DEFAULT_BOARD,
-                   clock_mhz: float | None = None, mult_impl: str = "lut") -> dict[str, float]:
+                   clock_mhz: float | None = None, mult_impl: str = "lut",
+                   weight_reuse: bool = False) -> dict[str, float]:
     """Energy (µJ) of each layer of one design point: the same model as `evaluate` on
     each layer's own event counts (static power over the layer's own cycles)."""
     board, layers = get_board(board), tuple(layers)
-    cm = _cycle_model(layers, q, pe, mult)
+    cm = _cycle_model(layers, q, pe, mult, weight_reuse)
     res = _resources(layers, cm, q, pe, mult, board, mult_impl)
     acc = accumulator_bits(layers, q)
     return {layer["name"]: (energy_per_inference(layer["events"], cm["memories"], q, pe, mult,
@@ -145,8 +176,8 @@ def layer_energies(layers, q: int, pe: int, mult: int, board: Board | str = DEFA
 
 
 def _evaluate(layers: tuple, q: int, pe: int, mult: int, board: Board,
-              clock_mhz: float | None, mult_impl: str) -> dict:
-    cm = _cycle_model(layers, q, pe, mult)
+              clock_mhz: float | None, mult_impl: str, weight_reuse: bool) -> dict:
+    cm = _cycle_model(layers, q, pe, mult, weight_reuse)
     acc = accumulator_bits(layers, q)
     res = _resources(layers, cm, q, pe, mult, board, mult_impl)
     en = energy_per_inference(cm["events"], cm["memories"], q, pe, mult, board,
@@ -161,6 +192,7 @@ def _evaluate(layers: tuple, q: int, pe: int, mult: int, board: Board,
         "latency_us": en["latency_us"], "clock_mhz": en["clock_mhz"],
         "compute_lb_uj": en["compute_lb_uj"], "overhead_ratio": en["overhead_ratio"],
         "pj_per_mac": en["pj_per_mac"], "mult_impl": mult_impl,
+        "weight_reuse": bool(cm["weight_reuse"]),
         "board": board.name, "breakdown_uj": en["breakdown_uj"], "over": over,
         "acc_bits": acc,
     }

@@ -244,15 +244,15 @@ def rtl_check(net, pe: int, mult: int, images, board) -> dict:
     ``net``: ``{"run": True, "images", "mismatches", "cycles", "cycles_match_model"}``, or
     ``{"run": False, "reason"}`` when it refuses the bundle (a one-line `ValueError` from
     the generator's planner, e.g. per-layer widths it cannot run yet)."""
-    from search.design import evaluate
+    from search.design import evaluate, impl_of
     from sim.rtl import run_rtl
 
     try:
-        sim = run_rtl(net, pe, mult, images)
+        row = evaluate(net.specs(), net.q, pe, mult, board)  # the hardware codegen builds
+        sim = run_rtl(net, pe, mult, images, **impl_of(row))
     except ValueError as e:
         return {"run": False, "reason": f"the hardware generator does not take this "
                                         f"bundle: {e}"}
-    row = evaluate(net.specs(), net.q, pe, mult, board)
     return {"run": True, "images": len(images), "mismatches": int(sim["mismatches"]),
             "cycles": int(sim["cycles"][0]),
             "cycles_match_model": all(c == row["cycles"] for c in sim["cycles"])}

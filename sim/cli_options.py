@@ -18,3 +18,20 @@ def check_clock_mhz(value: float | None) -> float | None:
     if value is not None and not value > 0:
         raise UserError(f"--clock-mhz must be a positive number, not {value!r}")
     return value
+
+
+WEIGHT_REUSE_CHOICES = {"auto": "auto", "on": True, "off": False}
+
+
+def add_weight_reuse(parser, auto_means: str) -> None:
+    """``--weight-reuse {auto,on,off}``: whether the passes that can feed each weight word
+    to two pixels (`hw.plan.reuses_weights`); ``auto_means`` says whose choice "auto" is."""
+    parser.add_argument("--weight-reuse", choices=sorted(WEIGHT_REUSE_CHOICES), default="auto",
+                        help="build the array with weight reuse (each weight word read once "
+                             "for two pixels of a pooled conv pass; a second accumulator per "
+                             f"PE): on, off, or auto, {auto_means} (default auto)")
+
+
+def weight_reuse_option(value: str) -> bool | str:
+    """``--weight-reuse``'s value as `search.design.evaluate`'s ``weight_reuse``."""
+    return WEIGHT_REUSE_CHOICES[value]

@@ -249,6 +249,7 @@ def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int,
     }
 
 
-def network_cycle_model(net, pe_count: int, mults_per_pe: int) -> dict:
+def network_cycle_model(net, pe_count: int, mults_per_pe: int,
+                        weight_reuse: bool = False) -> dict:
     """`cycle_model` of a loaded `IntegerNetwork` on lanes of its ``q`` (its widest width)."""
-    return cycle_model(net.layers, net.q, pe_count, mults_per_pe)
+    return cycle_model(net.layers, net.q, pe_count, mults_per_pe, weight_reuse)

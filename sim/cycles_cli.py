@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 
 from boards import DEFAULT_BOARD, board_names
-from sim.cli_options import add_clock_mhz, check_clock_mhz
+from sim.cli_options import add_clock_mhz, add_weight_reuse, check_clock_mhz, weight_reuse_option
 
 
 def _widths(layer) -> str:
@@ -53,7 +53,7 @@ def _run(args) -> int:
     from common.files import check_output, write_text_atomic
     from hw.plan import network_q
     from intnet.bundle import load_bundle
-    from search.design import evaluate, layer_energies
+    from search.design import evaluate, impl_of, layer_energies
     from sim.cycles import cycle_model
 
     check_positive(args.pe, "--pe")
@@ -63,22 +63,24 @@ def _run(args) -> int:
     if args.json is not None:
         check_output(args.json, args.force, directory=False)
     net = load_bundle(args.bundle)
+    clock = args.clock_mhz or board.design_clock_mhz
+    specs = net.specs()
     try:
         lane_bits = network_q(net, args.lane_bits)
-        result = cycle_model(net.layers, lane_bits, args.pe, args.mult)
+        # the hardware codegen would build: LUT or DSP multipliers and weight reuse as the
+        # energy model chooses them (or as --weight-reuse says)
+        impl = impl_of(evaluate(specs, lane_bits, args.pe, args.mult, board, clock_mhz=clock,
+                                weight_reuse=weight_reuse_option(args.weight_reuse)))
+        result = cycle_model(net.layers, lane_bits, args.pe, args.mult, impl["weight_reuse"])
     except ValueError as e:
         raise UserError(str(e)) from None
-    clock = args.clock_mhz or board.design_clock_mhz
-    # the lane multipliers codegen would build (LUT or DSP, by the energy model)
-    specs = net.specs()
-    impl = evaluate(specs, lane_bits, args.pe, args.mult, board, clock_mhz=clock,
-                    mult_impl="auto")["mult_impl"]
     per_layer = layer_energies(specs, lane_bits, args.pe, args.mult, board, clock_mhz=clock,
-                               mult_impl=impl)
+                               **impl)
     energies = [per_layer[layer["name"]] for layer in result["layers"]]
     print(f"{net.arch} q={net.q} s={net.s:g} on {net.dataset}, P={args.pe} M={args.mult} "
-          f"lanes of {lane_bits} bits; "
-          f"energy on {board.name} at {clock:g} MHz, multipliers in {impl.upper()}s")
+          f"lanes of {lane_bits} bits; energy on {board.name} at {clock:g} MHz, "
+          f"multipliers in {impl['mult_impl'].upper()}s, weight reuse "
+          f"{'on' if impl['weight_reuse'] else 'off'}")
     print(table(net, result, energies))
     if args.json is not None:
         write_text_atomic(args.json, json.dumps(result, indent=1) + "\n")
@@ -106,6 +108,7 @@ def register(subparsers) -> None:
                         help=f"board whose energy constants and clock price the layers (default "
                              f"{DEFAULT_BOARD}; one of {', '.join(board_names())})")
     add_clock_mhz(parser)
+    add_weight_reuse(parser, "as codegen build chooses it (least energy on --board)")
     parser.add_argument("--json", default=None, metavar="FILE",
                         help="also write the cycle model's JSON to FILE (default: none)")
     parser.add_argument("--force", action="store_true", help="replace an existing --json file")

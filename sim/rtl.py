@@ -445,6 +445,17 @@ def with_lane_bits(net, lane_bits: int | None):
         raise UserError(f"--lane-bits: {e}") from None
 
 
+def _impl(net, args) -> dict:
+    """The hardware `codegen build` would make of ``net`` on the default board (lane
+    multipliers, weight reuse), with ``--weight-reuse`` where it is not "auto"."""
+    from boards import DEFAULT_BOARD
+    from search.design import evaluate, impl_of
+    from sim.cli_options import weight_reuse_option
+
+    return impl_of(evaluate(net.specs(), net.q, args.pe, args.mult, DEFAULT_BOARD,
+                            weight_reuse=weight_reuse_option(args.weight_reuse)))
+
+
 def _run(args) -> int:
     from common.cli import UserError, check_positive
     from common.files import check_output, write_text_atomic
@@ -460,10 +471,12 @@ def _run(args) -> int:
     require_simulation("sim rtl")
     net = with_lane_bits(load_bundle(args.bundle), args.lane_bits)
     images, what = test_images(net, args.images, args.data_dir)
-    print(f"sim rtl: building P={args.pe} M={args.mult}, lanes of {net.q} bits, and running "
-          f"{what}", file=sys.stderr)
     try:
-        result = run_rtl(net, args.pe, args.mult, images, progress=True)
+        impl = _impl(net, args)
+        print(f"sim rtl: building P={args.pe} M={args.mult}, lanes of {net.q} bits, weight "
+              f"reuse {'on' if impl['weight_reuse'] else 'off'}, and running {what}",
+              file=sys.stderr)
+        result = run_rtl(net, args.pe, args.mult, images, progress=True, **impl)
     except ValueError as e:
         raise UserError(str(e)) from None
     print(image_table(result, golden.run(net, images)))
@@ -475,6 +488,8 @@ def _run(args) -> int:
 
 
 def register(subparsers) -> None:
+    from sim.cli_options import add_weight_reuse
+
     parser = subparsers.add_parser(
         "rtl", help="simulate the accelerator in Verilator and compare with golden",
         description="Build the accelerator for a bundle on a P×M array, run the first N "
@@ -495,6 +510,7 @@ def register(subparsers) -> None:
                              "layer)")
     parser.add_argument("--data-dir", default=None,
                         help="folder with the cifar10 or svhn files (default: none)")
+    add_weight_reuse(parser, "as codegen build chooses it on the default board")
     # --json, not --out: the command line of ARCHITECTURE.md, fixed; it names the format
     # (like sim cycles' --json, and unlike the folders and CSV that --out names elsewhere).
     parser.add_argument("--json", default=None, metavar="FILE",

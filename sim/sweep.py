@@ -25,7 +25,8 @@ __all__ = ["COLUMNS", "sweep", "mark_best", "write_csv", "plot_best", "register"
 COLUMNS = (
     ["q", "s", "pe", "mult", "cycles", "physical_bound", "energy_uj", "bram36", "dsp", "fits",
      "best", "lut", "ff", "mac_ops", "bound_ratio", "latency_us", "clock_mhz",
-     "compute_lb_uj", "overhead_ratio", "pj_per_mac", "mult_impl"]
+     "compute_lb_uj", "overhead_ratio", "pj_per_mac", "mult_impl",
+     "weight_reuse"]
     + [f"e_{k}_uj" for k in BREAKDOWN_KEYS]
     + ["arch", "dataset", "board", "bits"]
 )

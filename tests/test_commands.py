@@ -119,24 +119,29 @@ def bundle(tmp_path):
     return save_bundle(family_network("vgg", 2, 0.25, (8, 8, 1), seed=1), tmp_path / "b")
 
 
-def test_sim_cycles_prints_a_table_and_writes_json_on_request(bundle, tmp_path, capsys):
+@pytest.mark.parametrize("reuse", ["auto", "on", "off"])
+def test_sim_cycles_prints_a_table_and_writes_json_on_request(bundle, tmp_path, capsys, reuse):
     from intnet.bundle import load_bundle
     from sim.cycles import network_cycle_model
 
-    status, out, _ = run("sim", ["cycles", "--bundle", str(bundle), "--pe", "2", "--mult", "2"],
-                         capsys)
+    args = ["cycles", "--bundle", str(bundle), "--pe", "2", "--mult", "2",
+            "--weight-reuse", reuse]
+    status, out, _ = run("sim", args, capsys)
     assert status == 0 and not out.startswith("{")
     lines = out.splitlines()
+    # auto: the energy model's choice, which here is reuse (it saves weight reads)
+    on = reuse != "off"
+    assert lines[0].endswith(f"weight reuse {'on' if on else 'off'}")
     assert lines[1].split() == ["layer", "kind", "w/in/out", "bits", "split", "cycles",
                                 "bound", "ratio", "energy", "µJ"]
-    model = network_cycle_model(load_bundle(bundle), 2, 2)
+    model = network_cycle_model(load_bundle(bundle), 2, 2, weight_reuse=on)
+    assert model["weight_reuse"] is on
     for layer in model["layers"]:
         row = next(line for line in lines if line.startswith(layer["name"] + " "))
         assert f"{layer['cycles']:,}" in row.split()
     total = lines[-1].split()
     assert total[:3] == ["total", f"{model['cycles']:,}", f"{model['physical_bound']:,}"]
-    status, out, _ = run("sim", ["cycles", "--bundle", str(bundle), "--pe", "2", "--mult", "2",
-                                 "--json", str(tmp_path / "c.json")], capsys)
+    status, out, _ = run("sim", [*args, "--json", str(tmp_path / "c.json")], capsys)
     assert status == 0 and json.loads((tmp_path / "c.json").read_text()) == model
 
 

@@ -47,7 +47,7 @@ def test_timing_search_steps_the_pll_down_until_timing_passes(monkeypatch, tmp_p
                                                                fmaxes, clocks):
     seen = []
 
-    def fake_place_and_route(net, pe, mult, b, out, image, label, plan, env, mult_impl,
+    def fake_place_and_route(net, pe, mult, b, out, image, label, plan, env, impl,
                              seed=None):
         seen.append(plan.f_out_mhz)
         Path(out).mkdir(parents=True, exist_ok=True)

@@ -11,15 +11,16 @@ import sim.sweep as sweep_mod
 from boards import get_board
 from common.cli import UserError
 from intnet.arch import network_specs
-from search.design import DesignDoesNotFit, best_design, evaluate
+from search.design import DesignDoesNotFit, best_design, evaluate, impl_of
 from sim.sweep import COLUMNS, mark_best, sweep
 
 FIXED = ["q", "s", "pe", "mult", "cycles", "physical_bound", "energy_uj", "bram36", "dsp",
          "fits"]
 
 
-def fake_cycle_model(layers, q, pe, mult):
-    """An ideal schedule with the cycle model's interface (for the selection logic)."""
+def fake_cycle_model(layers, q, pe, mult, weight_reuse=False):
+    """An ideal schedule with the cycle model's interface (for the selection logic); no
+    pass reuses weights."""
     macs = sum(layer.macs for layer in layers)
     bound = sum(-(-layer.macs // (pe * mult)) for layer in layers)
     cycles = bound + 20 * len(layers)
@@ -36,13 +37,14 @@ def fake_cycle_model(layers, q, pe, mult):
          "depth": max(-(-12544 // mult), 1), "instances": 2},
     ]
     return {"cycles": cycles, "physical_bound": bound, "mac_ops": macs, "layers": [],
-            "events": events, "memories": memories, "image_lanes": mult}
+            "events": events, "memories": memories, "image_lanes": mult, "weight_reuse": False}
 
 
 @pytest.fixture
 def fake(monkeypatch):
     monkeypatch.setattr(design_mod, "_cycle_model",
-                        lambda layers, q, pe, mult: fake_cycle_model(layers, q, pe, mult))
+                        lambda layers, q, pe, mult, reuse: fake_cycle_model(layers, q, pe, mult,
+                                                                            reuse))
 
 
 def test_columns_start_with_the_fixed_ones():
@@ -155,7 +157,7 @@ def test_a_paired_design_is_priced_with_its_paired_hardware():
     layers = with_widths(network_specs("vgg", 1.0, (28, 28, 1), 10), 2)
     cm = cycle_model(layers, 8, 8, 8)
     assert cm["channel_pairs"]
-    row = evaluate(layers, 8, 8, 8, "arty_a7_35", mult_impl="lut")
+    row = evaluate(layers, 8, 8, 8, "arty_a7_35", mult_impl="lut", weight_reuse=False)
 
     def lut(paired):
         return estimate_resources(cm["memories"], 8, 8, 8, "arty_a7_35",
@@ -267,7 +269,7 @@ def _rtl_row(arch, dataset, q, s, pe, mult):
     specs = network_specs(arch, s, shape, classes)
     net = random_network(specs, q, seed=q * 100 + pe * 10 + mult, dataset=dataset)
     images = np.random.default_rng(0).integers(0, 256, size=(1, *shape)).astype(np.uint8)
-    result = rtl.run_rtl(net, pe, mult, images)
+    result = rtl.run_rtl(net, pe, mult, images, **impl_of(rows[0]))  # the row's hardware
     assert result["mismatches"] == 0
     return rows[0], result["cycles"]
 
@@ -300,6 +302,26 @@ def test_evaluate_mult_impl_is_the_energy_models_choice(fake):
     assert auto == min(lut, dsp, key=lambda r: (not r["fits"], r["energy_uj"]))
     with pytest.raises(ValueError, match="mult_impl must be one of auto, lut, dsp"):
         evaluate(layers, 8, 4, 4, mult_impl="fabric")
+
+
+def test_evaluate_weight_reuse_is_the_energy_models_choice():
+    """Weight reuse (issue 15, Deliver 5): priced on and off where a pass can reuse,
+    the row says which one "auto" took; where none can, asking for it changes nothing."""
+    from intnet.arch import with_widths
+
+    vgg = with_widths(network_specs("vgg", 1.5, (28, 28, 1), 10), 2)
+    off, on = (evaluate(vgg, 2, 16, 24, "arty_a7_35", weight_reuse=r) for r in (False, True))
+    assert (off["weight_reuse"], on["weight_reuse"]) == (False, True)
+    assert on["lut"] > off["lut"] and on["ff"] > off["ff"]  # a second accumulator per PE
+    assert on["e_weight_bram_uj"] < off["e_weight_bram_uj"]  # a word read once, 2 pixels
+    auto = evaluate(vgg, 2, 16, 24, "arty_a7_35")
+    assert auto == min(off, on, key=lambda r: (not r["fits"], r["energy_uj"]))
+    assert impl_of(auto) == {"mult_impl": "lut", "weight_reuse": auto["weight_reuse"]}
+    mobilenet = network_specs("mobilenet", 1.0, (28, 28, 1), 10)  # no pooled conv pass
+    rows = [evaluate(mobilenet, 4, 4, 4, weight_reuse=r) for r in (False, True, "auto")]
+    assert rows[0] == rows[1] == rows[2] and not rows[0]["weight_reuse"]
+    with pytest.raises(ValueError, match="weight_reuse must be True, False or auto"):
+        evaluate(vgg, 2, 16, 24, weight_reuse="yes")
 
 
 def test_acceptance_sweep_command(tmp_path):
