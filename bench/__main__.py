@@ -211,7 +211,8 @@ def section_build(plan: Plan) -> dict:
             "cycles": {k: rep["cycles"][k] for k in ("per_inference", "physical_bound")},
             "energy_uj": rep["energy"]["per_inference_uj"],
             "clock_mhz": rep["clock_mhz"], "latency_us": rep["latency_us"],
-            "mult_impl": rep.get("mult_impl"), "logic_depth": rep.get("logic_depth"),
+            "mult_impl": rep.get("mult_impl"), "weight_reuse": rep.get("weight_reuse"),
+            "logic_depth": rep.get("logic_depth"),
             "resources": rep["resources"], "resources_source": rep.get("resources_source"),
             "steps_seconds": _steps(rep)}
 
@@ -246,6 +247,7 @@ def _openflow_run(args: tuple[str, ...], seeds: tuple[int, ...]) -> dict:
                   if seeds else None)
     rep = r.pop("report")
     return {**r, "pe": rep["pe"], "mult": rep["mult"], "board": rep["board"],
+            "weight_reuse": rep.get("weight_reuse"),
             "family": family, "fmax_mhz": rep["fmax_mhz"], "clock_mhz": rep["clock_mhz"],
             "timing_attempts": rep["clock"].get("timing_attempts", []),
             "energy_uj": rep["energy"]["per_inference_uj"],
