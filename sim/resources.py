@@ -64,6 +64,7 @@ from functools import lru_cache
 
 from boards import RESOURCE_KEYS, Board, get_board, get_family
 from hw.arith import product_bits
+from hw.packing import N_BITS
 from intnet.contract import INPUT_BITS, M_BITS, ceil_div
 from sim.sram import sram_pj
 
@@ -228,6 +229,12 @@ def _pe_cost(q: int, lanes: Lanes, acc_bits: int) -> tuple[int, int]:
     return lut, ff
 
 
+def _handover_bits(acc_bits: int) -> int:
+    """Bits of one sum at the hand-over to a requantizer (`hw.handover.Handover`): the
+    accumulator with its ``m`` and ``n``."""
+    return acc_bits + M_BITS + N_BITS
+
+
 def _requantizer_cost(q: int, acc_bits: int, board: Board) -> tuple[int, int, int]:
     """``(LUT, FF, DSP)`` of one `hw.requant.Requantizer`: 16-bit pieces of the
     accumulator times ``m`` (a DSP each, one-bit pieces in fabric), two sum levels,
@@ -249,11 +256,11 @@ def _pairing_cost(q: int, P: int, M: int, acc_bits: int) -> tuple[int, int, int,
     sum_bits = product_bits(q, q) + max(1, (M - 1).bit_length())
     # the second accumulator (adder, bias mux), the tree-output mux, the requantizer's
     # input mux (acc, m, n)
-    lut = 2 * acc_bits + sum_bits + acc_bits + M_BITS + 6
+    lut = 2 * acc_bits + sum_bits + _handover_bits(acc_bits)
     ff = acc_bits + 2 * sum_bits  # acc2 and the two half sums beside the total
     # the second sum with its m, n at the hand-over; the write-back's pooled value and
     # running maximum of the PE's second channel
-    rq_ff = acc_bits + M_BITS + 6 + 2 * q
+    rq_ff = _handover_bits(acc_bits) + 2 * q
     ctl = M // 2 * q + P * (M // 2) + 2 * P * q + M * q
     return lut, ff, rq_ff, ctl
 
@@ -288,8 +295,8 @@ def _reuse_cost(acc_bits: int) -> tuple[int, int, int, int]:
     accumulator FF per PE, waiting-entry FF per PE, control LUT). The LUTs are fitted to
     Yosys 0.23 `synth_xilinx` of the README design (vgg q 2 s 1.5, 16 × 24): +846 LUT,
     +1,354 FF with weight reuse (docs/energy.md)."""
-    held = acc_bits + M_BITS + 6
-    return acc_bits + 16, acc_bits, held, 64  # control: two adders of ~32 bits
+    # control: two adders of ~32 bits
+    return acc_bits + 16, acc_bits, _handover_bits(acc_bits), 64
 
 
 def estimate_resources(memories: list[dict], q: int, pe_count: int, mults_per_pe: int,
@@ -387,7 +394,7 @@ def estimate_resources(memories: list[dict], q: int, pe_count: int, mults_per_pe
         "lanes": p * (main_ff + acc_bits + 8 + m * q + pair_ff + sub_ff),
         "first": p * (first_ff + f * q) + f * INPUT_BITS,
         # the hand-over registers (accumulator, m, n, flags) and the requantizer stages
-        "requant": p * (acc_bits + M_BITS + 6 + pair_rq_ff + sub_rq_ff)
+        "requant": p * (_handover_bits(acc_bits) + pair_rq_ff + sub_rq_ff)
         + requantizers * rq_ff,
     } | ({"reuse": p * reuse_ff, "held": p * reuse_rq_ff} if reuse else {})
     lut = ctl_lut + p * pe_lut + requantizers * rq_lut + lutram
