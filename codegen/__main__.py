@@ -13,6 +13,7 @@ def build_parser() -> argparse.ArgumentParser:
     from intnet.arch import ARCHS
     from model.data import DATASETS
     from model.defaults import DEFAULT_EPOCHS, per_arch
+    from sim.cli_options import add_weight_reuse
 
     parser, sub = command_parser("python -m codegen", __doc__)
     b = sub.add_parser(
@@ -72,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="lane width in bits, from the network's widest layer up to 8; wider "
                    "lanes split into 2 or 4 sub-lanes where a layer's widths fit, so narrow "
                    "layers run faster (default: q, the network's widest layer)")
+    add_weight_reuse(b, "the energy model's choice (the least energy that fits)")
     b.add_argument("--quiet", action="store_true", help="no progress output")
     return parser
 
@@ -79,12 +81,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from codegen.build import BuildConfig, build
+    from sim.cli_options import weight_reuse_option
 
     common = dict(data_dir=args.data_dir, board=args.board, pe=args.pe, mult=args.mult,
                   images=args.images, out=Path(args.out) if args.out else None,
                   force=args.force, synth=not args.no_synth, progress=not args.quiet,
                   clock_mhz=args.clock_mhz, netlist_sim=args.netlist_sim,
-                  netlist_images=args.netlist_images, lane_bits=args.lane_bits)
+                  netlist_images=args.netlist_images, lane_bits=args.lane_bits,
+                  weight_reuse=weight_reuse_option(args.weight_reuse))
     if args.bundle is not None:
         cfg = _bundle_config(args, common)
     else:

@@ -50,6 +50,8 @@ class BuildConfig:
     # (None: `boards.Board.design_clock_mhz`).
     clock_mhz: float | None = None
     lane_bits: int | None = None  # the lanes' width (None: q, the network's widest layer)
+    # weight reuse (`search.design.evaluate`): "auto" (the energy model's choice), True, False
+    weight_reuse: bool | str = "auto"
 
     @property
     def lanes(self) -> int:
@@ -210,9 +212,11 @@ def step_design(state: BuildState, cfg: BuildConfig) -> None:
             mults = [cfg.mult] if cfg.mult else ARRAY_SIZES
             # at the clock the design will run at (--clock-mhz, else the board's design
             # clock): a faster clock spends less static energy, and favours smaller arrays
-            row = best_design(specs, cfg.lanes, board, pes, mults, clock_mhz=cfg.clock_mhz)
+            row = best_design(specs, cfg.lanes, board, pes, mults, clock_mhz=cfg.clock_mhz,
+                              weight_reuse=cfg.weight_reuse)
         else:
-            row = evaluate(specs, cfg.lanes, cfg.pe, cfg.mult, board, clock_mhz=cfg.clock_mhz)
+            row = evaluate(specs, cfg.lanes, cfg.pe, cfg.mult, board, clock_mhz=cfg.clock_mhz,
+                           weight_reuse=cfg.weight_reuse)
     except DesignDoesNotFit as e:
         raise UserError(str(e)) from None
     except ValueError as e:  # the generator's own limits (hw.plan.plan_network)

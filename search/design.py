@@ -208,11 +208,11 @@ def rank(row: dict) -> tuple:
 
 def best_design(layers, q: int, board: Board | str = DEFAULT_BOARD,
                 pe_list=ARRAY_SIZES, mult_list=ARRAY_SIZES,
-                clock_mhz: float | None = None) -> dict:
+                clock_mhz: float | None = None, weight_reuse: bool | str = "auto") -> dict:
     """The most energy-efficient (P, M) for ``layers`` at ``q`` that fits ``board``.
 
-    Returns the `evaluate` row of that pair. Ties in energy go to fewer cycles, then to
-    the smaller array.
+    Returns the `evaluate` row of that pair (``weight_reuse`` as `evaluate` takes it).
+    Ties in energy go to fewer cycles, then to the smaller array.
 
     Raises
     ------
@@ -220,7 +220,8 @@ def best_design(layers, q: int, board: Board | str = DEFAULT_BOARD,
         When no pair fits; the message names the smallest pair's usage and capacity.
     """
     board = get_board(board)
-    rows = [evaluate(layers, q, p, m, board, clock_mhz) for p in pe_list for m in mult_list]
+    rows = [evaluate(layers, q, p, m, board, clock_mhz, weight_reuse=weight_reuse)
+            for p in pe_list for m in mult_list]
     if not rows:
         raise ValueError("pe_list and mult_list must not be empty")
     fitting = [r for r in rows if r["fits"]]

@@ -230,3 +230,21 @@ def test_a_failed_placement_is_reported_by_its_error_line(tmp_path):
         "'MULT18X18D'\n0 warnings, 1 error\n")
     assert _first_error(tmp_path).startswith("ERROR: Unable to place cell 'accel.pe15.x'")
     assert _first_error(tmp_path / "missing") == f"see the logs in {tmp_path / 'missing'}"
+
+
+@pytest.mark.parametrize("option, reuse", [("auto", True), ("on", True), ("off", False)])
+def test_weight_reuse_option_picks_the_hardware(tmp_path, option, reuse):
+    """``--weight-reuse``: auto is the energy model's choice (reuse, on the arty fixture's
+    design), on and off override it; the design step hands it on to every later step."""
+    from codegen.__main__ import build_parser
+    from codegen.build import BuildConfig, BuildState, step_design
+    from sim.cli_options import weight_reuse_option
+
+    args = build_parser().parse_args(["build", "--q", "2", "--s", "0.5", "--weight-reuse",
+                                      option])
+    cfg = BuildConfig(q=2, s=0.5, dataset="digits", pe=4, mult=3,
+                      weight_reuse=weight_reuse_option(args.weight_reuse))
+    state = BuildState(root=tmp_path)
+    step_design(state, cfg)
+    assert state.impl == {"mult_impl": "lut", "weight_reuse": reuse}
+    assert state.estimate["weight_reuse"] is reuse
