@@ -82,7 +82,7 @@ IMPL_KEYS = ("mult_impl", "weight_reuse")
 
 def impl_of(row: dict) -> dict:
     """The generator's options of the design ``row`` (an `evaluate` row), as keywords of
-    `hw.top.Accelerator`, `sim.rtl.run_rtl`, `sim.cycles.cycle_model` and `evaluate`."""
+    `hw.top.Accelerator`, `sim.rtl.run_rtl`, `evaluate` and `layer_energies`."""
     return {key: row[key] for key in IMPL_KEYS}
 
 
