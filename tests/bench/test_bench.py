@@ -64,7 +64,7 @@ def results_dict() -> dict:
                 "accuracy": {"float": 0.988, "quant_sw": 0.984}, "hw_matches_golden": pair,
                 "cycles": {"per_inference": 50000, "physical_bound": 45000},
                 "energy_uj": 12.34567, "clock_mhz": 100.0, "latency_us": 500.0,
-                "mult_impl": "lut", "logic_depth": 11,
+                "mult_impl": "lut", "weight_reuse": True, "logic_depth": 11,
                 "resources": {"lut": 1, "ff": 2, "dsp": 3, "bram36": 4},
                 "resources_source": "yosys synth_xilinx",
                 "steps_seconds": [["train", 1.5], ["rtl", 2.5], ["hls", 0.5]]}},
@@ -122,6 +122,7 @@ def test_render_puts_every_measurement_in_its_table():
     assert "| train | 1.5 |\n| rtl | 2.5 |\n| hls | 0.5 |" in md  # in the order they ran
     assert "32,497" in md and "30,078" in md and "1.08×" in md and "conv1: 1.70×" in md
     assert "**7 min 51 s**" in md and "12.346 µJ" in md and "(golden)\n98.4 %" in md
+    assert "lane multipliers in LUTs,\nweight reuse on;" in md
     assert "| exhaustive | 36 | 15 min 0 s | ⟨2, 0.5⟩ | 0.0 % |" in md
     assert "⟨2, 0.5⟩, none" in md and "12.5 %" in md
     assert "Test CPU 9000" in md and "| brevitas | not found |" in md
@@ -517,6 +518,7 @@ def test_render_lists_every_open_flow_run():
     r = results_dict()
     run = {"command": "python -m codegen build --board icebreaker", "wall_seconds": 44.8,
            "pe": 1, "mult": 2, "board": "icebreaker", "family": "ice40", "fmax_mhz": 40.13,
+           "weight_reuse": True,
            "clock_mhz": 39.0, "energy_uj": 0.5,
            "timing_attempts": [{"clock_mhz": 60.0, "fmax_mhz": 40.13, "passed": False},
                                {"clock_mhz": 39.0, "fmax_mhz": 40.13, "passed": True}],
@@ -526,13 +528,14 @@ def test_render_lists_every_open_flow_run():
     run["placement_seeds"] = {"seeds": [1, 2, 3], "fmax_mhz": [38.5, 40.9, 39.7],
                               "min": 38.5, "median": 39.7, "max": 40.9}
     ecp5 = dict(run, board="ulx3s_85f", family="ecp5", fmax_mhz=108.26, clock_mhz=105.0,
-                placement_seeds=None,
+                placement_seeds=None, weight_reuse=False,
                 timing_attempts=[{"clock_mhz": 105.0, "fmax_mhz": 108.26, "passed": True}],
                 utilization={"dsp": {"used": 32, "available": 156}})
     r["sections"]["openflow"] = {"status": "ok", "seconds": 130.0,
                                  "data": {"runs": [run, ecp5]}}
     md = render(r)
-    assert "### icebreaker (ice40)" in md and "### ulx3s_85f (ecp5)" in md
+    assert "### icebreaker (ice40), P = 1 × M = 2, weight reuse\n" in md
+    assert "### ulx3s_85f (ecp5), P = 1 × M = 2\n" in md
     assert "**fmax\n40.13 MHz**" in md and "**fmax\n108.26 MHz**" in md
     assert "the PLL at **39.0 MHz**" in md and "the PLL at **105.0 MHz**" in md
     assert "60.0 MHz → fmax 40.13; 39.0 MHz → fmax 40.13 (passed)" in md
