@@ -35,3 +35,14 @@ def add_weight_reuse(parser, auto_means: str) -> None:
 def weight_reuse_option(value: str) -> bool | str:
     """``--weight-reuse``'s value as `search.design.evaluate`'s ``weight_reuse``."""
     return WEIGHT_REUSE_CHOICES[value]
+
+
+def chosen_impl(specs, lane_bits: int, pe: int, mult: int, board, option: str,
+                clock_mhz: float | None = None) -> dict:
+    """The hardware `codegen build` would make of ``specs`` on ``board`` (lane
+    multipliers, weight reuse: `search.design.impl_of`), ``--weight-reuse`` ``option``
+    overriding the energy model's choice of reuse."""
+    from search.design import evaluate, impl_of
+
+    return impl_of(evaluate(specs, lane_bits, pe, mult, board, clock_mhz=clock_mhz,
+                            weight_reuse=weight_reuse_option(option)))

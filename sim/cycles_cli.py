@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 
 from boards import DEFAULT_BOARD, board_names
-from sim.cli_options import add_clock_mhz, add_weight_reuse, check_clock_mhz, weight_reuse_option
+from sim.cli_options import add_clock_mhz, add_weight_reuse, check_clock_mhz, chosen_impl
 
 
 def _widths(layer) -> str:
@@ -53,7 +53,7 @@ def _run(args) -> int:
     from common.files import check_output, write_text_atomic
     from hw.plan import network_q
     from intnet.bundle import load_bundle
-    from search.design import evaluate, impl_of, layer_energies
+    from search.design import layer_energies
     from sim.cycles import cycle_model
 
     check_positive(args.pe, "--pe")
@@ -69,8 +69,8 @@ def _run(args) -> int:
         lane_bits = network_q(net, args.lane_bits)
         # the hardware codegen would build: LUT or DSP multipliers and weight reuse as the
         # energy model chooses them (or as --weight-reuse says)
-        impl = impl_of(evaluate(specs, lane_bits, args.pe, args.mult, board, clock_mhz=clock,
-                                weight_reuse=weight_reuse_option(args.weight_reuse)))
+        impl = chosen_impl(specs, lane_bits, args.pe, args.mult, board, args.weight_reuse,
+                           clock)
         result = cycle_model(net.layers, lane_bits, args.pe, args.mult, impl["weight_reuse"])
     except ValueError as e:
         raise UserError(str(e)) from None

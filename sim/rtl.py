@@ -449,11 +449,9 @@ def _impl(net, args) -> dict:
     """The hardware `codegen build` would make of ``net`` on the default board (lane
     multipliers, weight reuse), with ``--weight-reuse`` where it is not "auto"."""
     from boards import DEFAULT_BOARD
-    from search.design import evaluate, impl_of
-    from sim.cli_options import weight_reuse_option
+    from sim.cli_options import chosen_impl
 
-    return impl_of(evaluate(net.specs(), net.q, args.pe, args.mult, DEFAULT_BOARD,
-                            weight_reuse=weight_reuse_option(args.weight_reuse)))
+    return chosen_impl(net.specs(), net.q, args.pe, args.mult, DEFAULT_BOARD, args.weight_reuse)
 
 
 def _run(args) -> int:
