@@ -291,11 +291,12 @@ def _reuse_cost(acc_bits: int) -> tuple[int, int, int, int]:
     """Weight reuse (`hw.pe.PE._rotate`, `hw.handover.PixelQueue`): per PE a second
     accumulator register (loaded on every step: the sums rotate) and the multiplexer in
     front of the first; the queue's waiting entry (a sum with its m, n) and its output
-    multiplexer; in control the pair's column and address adders. Returns (LUT per PE,
-    accumulator FF per PE, waiting-entry FF per PE, control LUT). The LUTs are fitted to
-    Yosys 0.23 `synth_xilinx` of the README design (vgg q 2 s 1.5, 16 × 24): +846 LUT,
-    +1,354 FF with weight reuse (docs/energy.md)."""
-    # control: two adders of ~32 bits
+    multiplexer; in control the pair's address adder and padding comparators. Returns
+    (LUT per PE, accumulator FF per PE, waiting-entry FF per PE, control LUT). The LUTs
+    are fitted to Yosys 0.23 `synth_xilinx` of the README design (vgg q 2 s 1.5,
+    16 × 24): +846 LUT, +1,354 FF with weight reuse (docs/energy.md; +815 LUT, +1,337 FF
+    with the registered padding of 2026-11-30)."""
+    # control: the address adder and the padding comparators, ~64 LUT
     return acc_bits + 16, acc_bits, _handover_bits(acc_bits), 64
 
 
