@@ -57,7 +57,7 @@ WEIGHT_SHARE = 0.6
 # When a goal is not met, the uniform design and the most accurate networks within the
 # missed budget are trained again at these seeds and QAT epochs (× the default): is the
 # verdict the luck of one seed, or a too short fine-tune? (`robustness_rows`)
-ROBUST_SEEDS = (0, 1, 2)
+ROBUST_SEEDS = (0, 1, 2, 3, 4)
 ROBUST_EPOCH_FACTORS = (1, 4)
 ROBUST_PER_BUDGET = 2
 
