@@ -1,8 +1,17 @@
-"""Options the ``sim`` commands that price designs share (``sim cycles``, ``sim sweep``)."""
+"""Options the ``sim`` commands share (``sim cycles``, ``sim rtl``, ``sim sweep``)."""
 
 from __future__ import annotations
 
 from common.cli import UserError
+
+
+def add_bundle_array(parser) -> None:
+    """``--bundle``, ``--pe``, ``--mult``: the network and the array it runs on."""
+    parser.add_argument("--bundle", required=True,
+                        help="IntegerNetwork bundle directory (required)")
+    parser.add_argument("--pe", type=int, required=True, help="processing engines P (required)")
+    parser.add_argument("--mult", type=int, required=True,
+                        help="multiplier lanes per PE M (required)")
 
 
 def add_clock_mhz(parser) -> None:

@@ -13,7 +13,13 @@ from __future__ import annotations
 import json
 
 from boards import DEFAULT_BOARD, board_names
-from sim.cli_options import add_clock_mhz, add_weight_reuse, check_clock_mhz, chosen_impl
+from sim.cli_options import (
+    add_bundle_array,
+    add_clock_mhz,
+    add_weight_reuse,
+    check_clock_mhz,
+    chosen_impl,
+)
 
 
 def _widths(layer) -> str:
@@ -96,11 +102,7 @@ def register(subparsers) -> None:
                     "its cycles (equal to the RTL's), the physical bound ceil(MACs/(P·M)), "
                     "their ratio and the energy per inference. --json FILE writes the whole "
                     "model (events, memories) as JSON.")
-    parser.add_argument("--bundle", required=True,
-                        help="IntegerNetwork bundle directory (required)")
-    parser.add_argument("--pe", type=int, required=True, help="processing engines P (required)")
-    parser.add_argument("--mult", type=int, required=True,
-                        help="multiplier lanes per PE M (required)")
+    add_bundle_array(parser)
     parser.add_argument("--lane-bits", type=int, default=None,
                         help="lane width in bits, at least every layer's widths (default: the "
                              "bundle's q, its widest layer)")

@@ -486,7 +486,7 @@ def _run(args) -> int:
 
 
 def register(subparsers) -> None:
-    from sim.cli_options import add_weight_reuse
+    from sim.cli_options import add_bundle_array, add_weight_reuse
 
     parser = subparsers.add_parser(
         "rtl", help="simulate the accelerator in Verilator and compare with golden",
@@ -495,11 +495,7 @@ def register(subparsers) -> None:
                     "golden model's class, the cycles and the logits that differ from the "
                     "golden model's; --json FILE also writes every logit. Exit status 1 "
                     "when any logit differs.")
-    parser.add_argument("--bundle", required=True,
-                        help="IntegerNetwork bundle directory (required)")
-    parser.add_argument("--pe", type=int, required=True, help="processing engines P (required)")
-    parser.add_argument("--mult", type=int, required=True,
-                        help="multiplier lanes per PE M (required)")
+    add_bundle_array(parser)
     parser.add_argument("--images", type=int, default=10,
                         help="test images of the bundle's data set, the first N (default 10)")
     parser.add_argument("--lane-bits", type=int, default=None,
