@@ -143,7 +143,11 @@ def _check_clock(cfg: BuildConfig) -> None:
     try:
         plan_clock(board.family, board.clock_mhz, cfg.clock_mhz)
     except ValueError as e:
-        raise UserError(f"--clock-mhz: {e}") from None
+        from codegen import openflow
+
+        # an open flow runs a design below the PLL's range from the oscillator itself
+        if not (openflow.supported(board.family) and cfg.clock_mhz >= board.clock_mhz):
+            raise UserError(f"--clock-mhz: {e}") from None
 
 
 def check_tools(cfg: BuildConfig) -> None:
@@ -319,7 +323,9 @@ def _open_flow(state: BuildState, cfg: BuildConfig, image, label: int) -> None:
                              impl=state.impl)
     state.files["bitstream"] = state.rel(result["files"])
     state.fmax_mhz = result["fmax_mhz"]
-    state.clock = {"clock_mhz": result["clock_mhz"], "source": "pll", "pll": result["pll"],
+    state.clock = {"clock_mhz": result["clock_mhz"],
+                   "source": "pll" if result["pll"] is not None else "oscillator",
+                   "pll": result["pll"],
                    "timing_attempts": result["attempts"], "pnr_seed": result["seed"],
                    "clock_net": result["clock_net"]}
     used = result["utilization"]

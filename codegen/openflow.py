@@ -25,7 +25,7 @@ from boards import BRAM36_BITS, OpenFlow, get_family
 from codegen.board import NAME, prepare
 from common.cli import UserError
 from common.files import temporary_environ
-from hw.clocking import plan_clock
+from hw.clocking import ClockPlan, plan_clock
 
 CLOCK_ATTEMPTS = 4  # PLL clocks the timing search tries at most
 CLOCK_MARGIN = 0.98  # the next PLL target, relative to the best fmax the last clock measured
@@ -123,11 +123,13 @@ def build_bitstream(net, pe: int, mult: int, board, root: Path, image, label: in
 
     The timing search: plan the PLL at ``clock_mhz`` (default: the family's start), place
     and route, and while nextpnr's fmax misses the PLL clock, plan the PLL just below the
-    measured fmax and run again (at most `CLOCK_ATTEMPTS` PLL clocks). At the first clock
+    measured fmax and run again (at most `CLOCK_ATTEMPTS` PLL clocks; below the PLL's range
+    the board's oscillator without the PLL, `design_clock`). At the first clock
     that misses, the family's `OpenFlow.pnr_seeds` placement seeds are tried (`SEEDS`,
     nextpnr's own first) and the fastest placement's seed is kept for the clocks after:
     nextpnr's fmax for one netlist varies by several MHz from seed to seed. Returns the
-    bitstream's ``clock_mhz`` (the PLL output it runs at), ``fmax_mhz`` (nextpnr's, that
+    bitstream's ``clock_mhz`` (the clock it runs at), ``pll`` (the PLL's settings, None
+    on the oscillator), ``fmax_mhz`` (nextpnr's, that
     domain), ``seed``, the attempts, the utilisation and the files. ``impl``: the
     generator's options (`search.design.impl_of`).
     """
@@ -140,17 +142,18 @@ def build_bitstream(net, pe: int, mult: int, board, root: Path, image, label: in
     out = Path(root) / "bitstream"
     attempts, seeds = [], SEEDS[:board.open_flow.pnr_seeds]
     for _ in range(CLOCK_ATTEMPTS):
-        plan = plan_clock(family, board.clock_mhz, target)
+        plan = design_clock(board, target, attempts)
+        mhz = plan.f_out_mhz if plan else board.clock_mhz
         best = None
         for seed in seeds:
             if progress:
-                progress(f"place and route at {plan.f_out_mhz:.2f} MHz (PLL)"
+                progress(f"place and route at {mhz:.2f} MHz ({'PLL' if plan else 'oscillator'})"
                          + (f", seed {seed}" if seed is not None else ""))
             shutil.rmtree(out, ignore_errors=True)
             result = _place_and_route(net, pe, mult, board, out, image, label, plan, env,
                                       impl, seed)
-            attempts.append({"clock_mhz": plan.f_out_mhz, "fmax_mhz": result["fmax_mhz"],
-                             "seed": seed, "passed": result["fmax_mhz"] >= plan.f_out_mhz})
+            attempts.append({"clock_mhz": mhz, "fmax_mhz": result["fmax_mhz"],
+                             "seed": seed, "passed": result["fmax_mhz"] >= mhz})
             if attempts[-1]["passed"]:
                 break
             best = max(best or attempts[-1], attempts[-1], key=lambda a: a["fmax_mhz"])
@@ -161,11 +164,27 @@ def build_bitstream(net, pe: int, mult: int, board, root: Path, image, label: in
         raise UserError(f"the {family} open flow did not meet timing at {CLOCK_ATTEMPTS} "
                         f"clocks (last: {attempts[-1]['fmax_mhz']:.2f} MHz routed for a "
                         f"{attempts[-1]['clock_mhz']:.2f} MHz PLL clock)")
-    result.update(clock_mhz=plan.f_out_mhz, pll=dict(plan.params), attempts=attempts,
+    result.update(clock_mhz=mhz, pll=dict(plan.params) if plan else None, attempts=attempts,
                   seed=attempts[-1]["seed"],
                   bitstream=out / f"{NAME}{board.open_flow.bitstream_suffix}",
                   files=sorted(p for p in out.rglob("*") if p.is_file()))
     return result
+
+
+def design_clock(board, target_mhz: float, attempts: list[dict]) -> ClockPlan | None:
+    """The family PLL's highest output at or below ``target_mhz``, or None: the board's
+    oscillator, where the target lies below what the PLL makes (the iCE40's starts at
+    16 MHz) but not below the oscillator. A design slower than the oscillator cannot run
+    on the board: `UserError` naming the routed fmax (``attempts``: the search so far)."""
+    try:
+        return plan_clock(board.family, board.clock_mhz, target_mhz)
+    except ValueError:
+        if target_mhz >= board.clock_mhz:
+            return None
+    fmax = f"; it routed at {attempts[-1]['fmax_mhz']:.2f} MHz" if attempts else ""
+    raise UserError(f"the design cannot run on {board.name}: the timing search needs a clock "
+                    f"of {target_mhz:.2f} MHz, below the {board.clock_mhz:g} MHz oscillator"
+                    f"{fmax} (try a smaller --pe/--mult)")
 
 
 def _place_and_route(net, pe, mult, board, out, image, label, plan, env, impl,
