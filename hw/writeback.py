@@ -79,44 +79,36 @@ class PoolWriteBack(wiring.Component):
         kmax = max(self._splits)
         rel_bits = bits(max(self._P, (2 ** len(self.ctl.wo_lo)) * M * kmax)) + 2
         rel = Signal(signed(rel_bits))
-        limit = Signal(signed(rel_bits))  # channels of this group below cout: PE < limit
         with m.If(active):
             m.d.sync += [waddr.eq(waddr + 1),
                          rel.eq(rel + self._by_split({k: k * M for k in self._splits})),
                          left.eq(left - 1)]
             with m.If(left == 1):
                 m.d.sync += active.eq(0)
-        if self._splits == (1,) and self._g == q:
-            for lane in range(M):
-                pe = Signal(signed(rel_bits + 1), name=f"wb_pe{lane}")
-                m.d.comb += pe.eq(rel + lane)
-                m.d.sync += [self.en[lane].eq(active & ~pe[-1] & (pe < P) & (pe < limit)),
-                             self.data[lane].eq(vals[pe[:bits(P - 1)]])]
-        else:
-            # the window of values this group owns, relative to the word (`_split_word`):
-            # lo ≤ p < hi_pe (PE 0 … P−1) and p < hi_c (channels below cout), kept in
-            # registers that move with the word, so no adder sits before the enables
-            step = self._by_split({k: k * M for k in self._splits})
-            start = self._by_split({k: self.ctl.wo_lo * (k * M) for k in self._splits})
-            bounds = [Signal(signed(rel_bits + 2), name=f"wb_{n}") for n in ("lo", "hi_pe", "hi_c")]
-            with m.If(active):
-                m.d.sync += [b.eq(b - step) for b in bounds]
-            group = Mux(self.pair, 2 * P, P) if self._paired else P
-            with m.If(self._words_start()):
-                m.d.sync += [bounds[0].eq(self.ctl.cbase - start),
-                             bounds[1].eq(group + self.ctl.cbase - start),
-                             bounds[2].eq(self.cout - start)]
-            words = {k: self._split_word(m, k, rel, rel_bits, bounds, vals, active)
-                     for k in self._splits}
-            m.d.sync += [self.data.eq(self._by_split({k: w[0] for k, w in words.items()})),
-                         self.en.eq(self._by_split({k: w[1] for k, w in words.items()}))]
+        # the window of values this group owns, relative to the word (`_split_word`):
+        # lo ≤ p < hi_pe (PE 0 … P−1) and p < hi_c (channels below cout), kept in
+        # registers that move with the word, so no adder sits before the enables (an
+        # adder and two comparators per lane made 15 chained carry chains at M = 16)
+        step = self._by_split({k: k * M for k in self._splits})
+        start = self._by_split({k: self.ctl.wo_lo * (k * M) for k in self._splits})
+        bounds = [Signal(signed(rel_bits + 2), name=f"wb_{n}") for n in ("lo", "hi_pe", "hi_c")]
+        with m.If(active):
+            m.d.sync += [b.eq(b - step) for b in bounds]
+        group = Mux(self.pair, 2 * P, P) if self._paired else P
+        with m.If(self._words_start()):
+            m.d.sync += [bounds[0].eq(self.ctl.cbase - start),
+                         bounds[1].eq(group + self.ctl.cbase - start),
+                         bounds[2].eq(self.cout - start)]
+        words = {k: self._split_word(m, k, rel, rel_bits, bounds, vals, active)
+                 for k in self._splits}
+        m.d.sync += [self.data.eq(self._by_split({k: w[0] for k, w in words.items()})),
+                     self.en.eq(self._by_split({k: w[1] for k, w in words.items()}))]
         m.d.sync += [self.we.eq(active), self.addr.eq(waddr)]
         # the latch comes last: a new pixel's latch wins over the old's end
         ctl = self.ctl
         starts = [active.eq(1), left.eq(ctl.wo_cnt), waddr.eq(ctl.out_addr),
                   rel.eq(self._by_split({k: ctl.wo_lo * (k * M) for k in self._splits})
-                         - ctl.cbase),
-                  limit.eq(self.cout - ctl.cbase)]
+                         - ctl.cbase)]
         if not self._paired:
             with m.If(self.y_valid):
                 self._pool(m, pool_max, vals, 0)
