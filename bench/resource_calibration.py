@@ -31,6 +31,13 @@ ROOT = Path(__file__).resolve().parents[1]
 BOARD = "arty_a7_35"
 INPUT_SHAPE = (28, 28, 1)  # mnist5k
 NUM_CLASSES = 10
+# LUT sites a distributed-RAM or shift-register cell of synth_xilinx takes (UG474, 7 Series
+# CLB User Guide, "Distributed RAM" / "Shift Registers"): `codegen.synth.summarize` counts
+# every such cell as one LUT, where the estimate (`sim.resources.LUTS_PER_LUTRAM`) and
+# Vivado's "LUT as Memory" count the sites.
+LUTRAM_SITES = {"RAM32M": 4, "RAM64M": 4, "RAM32X1D": 2, "RAM64X1D": 2, "RAM128X1D": 4,
+                "RAM32X1S": 1, "RAM64X1S": 1, "RAM128X1S": 2, "RAM256X1S": 4,
+                "SRL16E": 1, "SRLC32E": 1}
 MOBILENET_MIXED = (8, 2, 2, 2, 2, 2, 2, 2, 2, 8)  # docs/hardware.md: depthwise lane split
 MOBILENET_DW8 = (8, 8, 2, 8, 2, 8, 2, 8, 2, 8)  # depthwise at 8 bits
 
@@ -76,10 +83,13 @@ SAMPLE = (
     _d("vgg", 0.5, 4, 8, 8), _d("vgg", 0.5, 4, 8, 8, "dsp"),
     _d("vgg", 0.5, (8, 4, 2, 4), 8, 8), _d("vgg", 1, (4, 3, 1, 2), 8, 8),
     _d("vgg", 1, 1, 8, 8), _d("vgg", 1, 2, 16, 8, reuse=True), _d("vgg", 1, 8, 8, 8, "dsp"),
-    _d("mobilenet", 0.5, 2, 4, 4), _d("mobilenet", 0.5, 4, 8, 8),
+    _d("mobilenet", 0.5, 2, 4, 4), _d("mobilenet", 0.5, 4, 4, 8), _d("mobilenet", 0.5, 4, 8, 4),
+    _d("mobilenet", 0.5, 4, 8, 8),
     _d("mobilenet", 0.5, 8, 8, 8, "dsp"), _d("mobilenet", 0.5, MOBILENET_DW8, 8, 8),
     _d("mobilenet", 0.5, MOBILENET_MIXED, 8, 8),
     _d("vgg", 1.5, 2, 16, 24, reuse=True),  # the README design
+    _d("vgg", 1.5, 2, 24, 16, reuse=True), _d("vgg", 1.5, 2, 24, 24, reuse=True),
+    _d("mobilenet", 1, 2, 8, 8),
 )
 
 
@@ -120,8 +130,19 @@ def synthesize(design: Design, timeout: float) -> dict:
         out = emit_rtl(net, design.pe, design.mult, root / "rtl", root / "mem", impl=impl)
         t0 = time.monotonic()
         res = synth_xilinx(out["verilog"], TOP_NAME, root, timeout=timeout)
-    return {**res.as_dict(), "yosys_s": round(time.monotonic() - t0, 1),
-            "yosys": tool_identity(yosys_command())}
+    unknown = sorted(c for c in res.cells if codegen_lutram(c) and c not in LUTRAM_SITES)
+    if unknown:
+        raise ValueError(f"no LUT-site count for the cells {', '.join(unknown)}")
+    sites = sum(n * LUTRAM_SITES[c] for c, n in res.cells.items() if c in LUTRAM_SITES)
+    return {**res.as_dict(), "lut_sites": res.lut - res.lutram + sites, "cells": res.cells,
+            "yosys_s": round(time.monotonic() - t0, 1), "yosys": tool_identity(yosys_command())}
+
+
+def codegen_lutram(cell: str) -> bool:
+    """Whether `codegen.synth.summarize` counts ``cell`` as LUT RAM."""
+    from codegen.synth import LUTRAM_CELLS
+
+    return bool(LUTRAM_CELLS.match(cell))
 
 
 def ratio(est: float, got: float) -> str:
@@ -130,13 +151,14 @@ def ratio(est: float, got: float) -> str:
 
 def table(rows: list[dict]) -> str:
     """The markdown table of ``rows`` (``design``, ``estimate``, ``yosys`` each)."""
-    lines = ["| design | est LUT | est FF | est DSP | Yosys LUT | Yosys FF | Yosys DSP "
-             "| LUT est/Yosys | FF est/Yosys | Yosys s |",
+    lines = ["| design | est LUT | est FF | est DSP | Yosys LUT (sites) | Yosys FF | Yosys DSP "
+             "| LUT est/Yosys (sites) | FF est/Yosys | Yosys s |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         e, y = r["estimate"], r["yosys"]
-        lines.append(f"| {r['label']} | {e['lut']:,} | {e['ff']:,} | {e['dsp']} | {y['lut']:,} "
-                     f"| {y['ff']:,} | {y['dsp']} | {ratio(e['lut'], y['lut'])} "
+        lines.append(f"| {r['label']} | {e['lut']:,} | {e['ff']:,} | {e['dsp']} "
+                     f"| {y['lut']:,} ({y['lut_sites']:,}) | {y['ff']:,} | {y['dsp']} "
+                     f"| {ratio(e['lut'], y['lut'])} ({ratio(e['lut'], y['lut_sites'])}) "
                      f"| {ratio(e['ff'], y['ff'])} | {y['yosys_s']:g} |")
     return "\n".join(lines)
 
@@ -147,11 +169,18 @@ def _write(path: str | None, rows: list[dict], started: str) -> None:
                                          indent=1) + "\n")
 
 
-def measure(sample, json_path: str | None, timeout: float) -> list[dict]:
-    """Estimate and synthesize every design of ``sample``, writing ``json_path`` after each."""
+def measure(sample, json_path: str | None, timeout: float, resume: bool = False) -> list[dict]:
+    """Estimate and synthesize every design of ``sample``, writing ``json_path`` after each;
+    with ``resume``, the rows already in ``json_path`` are kept and their designs skipped."""
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     rows = []
+    if resume and json_path and Path(json_path).exists():
+        data = json.loads(Path(json_path).read_text())
+        started, rows = f"{data['started']}, resumed {started}", data["rows"]
+    done = {r["label"] for r in rows}
     for i, design in enumerate(sample, 1):
+        if design.label in done:
+            continue
         print(f"[{i}/{len(sample)}] {design.label}: estimating, generating, Yosys ...",
               flush=True)
         est = estimate(design)
@@ -163,7 +192,8 @@ def measure(sample, json_path: str | None, timeout: float) -> list[dict]:
         rows.append({"label": design.label, "design": asdict(design), "estimate": est,
                      "yosys": got})
         print(f"    estimate {est['lut']:,} LUT {est['ff']:,} FF {est['dsp']} DSP; Yosys "
-              f"{got['lut']:,} LUT {got['ff']:,} FF {got['dsp']} DSP ({got['yosys_s']:g} s); "
+              f"{got['lut']:,} LUT ({got['lut_sites']:,} sites) {got['ff']:,} FF {got['dsp']} "
+              f"DSP ({got['yosys_s']:g} s); "
               f"LUT {ratio(est['lut'], got['lut'])}x FF {ratio(est['ff'], got['ff'])}x",
               flush=True)
         _write(json_path, rows, started)
@@ -191,6 +221,8 @@ def main(argv=None) -> int:
                         help=f"only the {len(QUICK_SAMPLE)} smallest designs (a smoke run)")
     parser.add_argument("--json", default=None,
                         help="also write every row to this file, after each design")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the rows of an existing --json file, measure the rest")
     parser.add_argument("--estimate-only", metavar="FILE", default=None,
                         help="no Yosys: re-price the designs of an earlier --json FILE")
     parser.add_argument("--timeout", type=float, default=900,
@@ -201,7 +233,8 @@ def main(argv=None) -> int:
         if args.json:
             _write(args.json, rows, "re-priced")
     else:
-        rows = measure(QUICK_SAMPLE if args.quick else SAMPLE, args.json, args.timeout)
+        rows = measure(QUICK_SAMPLE if args.quick else SAMPLE, args.json, args.timeout,
+                       args.resume)
     print(table(rows))
     return 0
 
