@@ -163,7 +163,7 @@ def build_bitstream(net, pe: int, mult: int, board, root: Path, image, label: in
     else:
         raise UserError(f"the {family} open flow did not meet timing at {CLOCK_ATTEMPTS} "
                         f"clocks (last: {attempts[-1]['fmax_mhz']:.2f} MHz routed for a "
-                        f"{attempts[-1]['clock_mhz']:.2f} MHz PLL clock)")
+                        f"{attempts[-1]['clock_mhz']:.2f} MHz clock)")
     result.update(clock_mhz=mhz, pll=dict(plan.params) if plan else None, attempts=attempts,
                   seed=attempts[-1]["seed"],
                   bitstream=out / f"{NAME}{board.open_flow.bitstream_suffix}",
