@@ -145,8 +145,7 @@ def _check_clock(cfg: BuildConfig) -> None:
     except ValueError as e:
         from codegen import openflow
 
-        # an open flow runs a design below the PLL's range from the oscillator itself
-        if not (openflow.supported(board.family) and cfg.clock_mhz >= board.clock_mhz):
+        if not openflow.runs_from_oscillator(board, cfg.clock_mhz):
             raise UserError(f"--clock-mhz: {e}") from None
 
 
