@@ -31,13 +31,6 @@ ROOT = Path(__file__).resolve().parents[1]
 BOARD = "arty_a7_35"
 INPUT_SHAPE = (28, 28, 1)  # mnist5k
 NUM_CLASSES = 10
-# LUT sites a distributed-RAM or shift-register cell of synth_xilinx takes (UG474, 7 Series
-# CLB User Guide, "Distributed RAM" / "Shift Registers"): `codegen.synth.summarize` counts
-# every such cell as one LUT, where the estimate (`sim.resources.LUTS_PER_LUTRAM`) and
-# Vivado's "LUT as Memory" count the sites.
-LUTRAM_SITES = {"RAM32M": 4, "RAM64M": 4, "RAM32X1D": 2, "RAM64X1D": 2, "RAM128X1D": 4,
-                "RAM32X1S": 1, "RAM64X1S": 1, "RAM128X1S": 2, "RAM256X1S": 4,
-                "SRL16E": 1, "SRLC32E": 1}
 MOBILENET_MIXED = (8, 2, 2, 2, 2, 2, 2, 2, 2, 8)  # docs/hardware.md: depthwise lane split
 MOBILENET_DW8 = (8, 8, 2, 8, 2, 8, 2, 8, 2, 8)  # depthwise at 8 bits
 
@@ -130,19 +123,8 @@ def synthesize(design: Design, timeout: float) -> dict:
         out = emit_rtl(net, design.pe, design.mult, root / "rtl", root / "mem", impl=impl)
         t0 = time.monotonic()
         res = synth_xilinx(out["verilog"], TOP_NAME, root, timeout=timeout)
-    unknown = sorted(c for c in res.cells if codegen_lutram(c) and c not in LUTRAM_SITES)
-    if unknown:
-        raise ValueError(f"no LUT-site count for the cells {', '.join(unknown)}")
-    sites = sum(n * LUTRAM_SITES[c] for c, n in res.cells.items() if c in LUTRAM_SITES)
-    return {**res.as_dict(), "lut_sites": res.lut - res.lutram + sites, "cells": res.cells,
-            "yosys_s": round(time.monotonic() - t0, 1), "yosys": tool_identity(yosys_command())}
-
-
-def codegen_lutram(cell: str) -> bool:
-    """Whether `codegen.synth.summarize` counts ``cell`` as LUT RAM."""
-    from codegen.synth import LUTRAM_CELLS
-
-    return bool(LUTRAM_CELLS.match(cell))
+    return {**res.as_dict(), "cells": res.cells, "yosys_s": round(time.monotonic() - t0, 1),
+            "yosys": tool_identity(yosys_command())}
 
 
 def ratio(est: float, got: float) -> str:
@@ -151,14 +133,14 @@ def ratio(est: float, got: float) -> str:
 
 def table(rows: list[dict]) -> str:
     """The markdown table of ``rows`` (``design``, ``estimate``, ``yosys`` each)."""
-    lines = ["| design | est LUT | est FF | est DSP | Yosys LUT (sites) | Yosys FF | Yosys DSP "
-             "| LUT est/Yosys (sites) | FF est/Yosys | Yosys s |",
+    lines = ["| design | est LUT | est FF | est DSP | Yosys LUT (as memory) | Yosys FF "
+             "| Yosys DSP | LUT est/Yosys | FF est/Yosys | Yosys s |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         e, y = r["estimate"], r["yosys"]
         lines.append(f"| {r['label']} | {e['lut']:,} | {e['ff']:,} | {e['dsp']} "
-                     f"| {y['lut']:,} ({y['lut_sites']:,}) | {y['ff']:,} | {y['dsp']} "
-                     f"| {ratio(e['lut'], y['lut'])} ({ratio(e['lut'], y['lut_sites'])}) "
+                     f"| {y['lut']:,} ({y['lutram']:,}) | {y['ff']:,} | {y['dsp']} "
+                     f"| {ratio(e['lut'], y['lut'])} "
                      f"| {ratio(e['ff'], y['ff'])} | {y['yosys_s']:g} |")
     return "\n".join(lines)
 
@@ -192,7 +174,7 @@ def measure(sample, json_path: str | None, timeout: float, resume: bool = False)
         rows.append({"label": design.label, "design": asdict(design), "estimate": est,
                      "yosys": got})
         print(f"    estimate {est['lut']:,} LUT {est['ff']:,} FF {est['dsp']} DSP; Yosys "
-              f"{got['lut']:,} LUT ({got['lut_sites']:,} sites) {got['ff']:,} FF {got['dsp']} "
+              f"{got['lut']:,} LUT ({got['lutram']:,} as memory) {got['ff']:,} FF {got['dsp']} "
               f"DSP ({got['yosys_s']:g} s); "
               f"LUT {ratio(est['lut'], got['lut'])}x FF {ratio(est['ff'], got['ff'])}x",
               flush=True)

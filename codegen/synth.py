@@ -20,6 +20,13 @@ from common.tools import check_yosys_log, yosys_command
 LUT_CELLS = re.compile(r"^LUT[1-6]$")
 LUTRAM_CELLS = re.compile(r"^(RAM\d+X\d+[SD]|RAM\d+M|SRL\w+)$")
 FF_CELLS = re.compile(r"^FD[RSCP]E(_1)?$")
+# LUT sites a distributed-RAM cell takes (UG474, 7 Series CLB User Guide, "Distributed
+# RAM"; UG574 for the UltraScale shapes); a shift register (SRL*) takes one. Counted in
+# sites, as `sim.resources` estimates and Vivado's "LUT as Memory" reports them.
+LUTRAM_SITES = {"RAM16X1S": 1, "RAM16X1D": 2, "RAM32X1S": 1, "RAM32X1D": 2, "RAM64X1S": 1,
+                "RAM64X1D": 2, "RAM128X1S": 2, "RAM128X1D": 4, "RAM256X1S": 4,
+                "RAM256X1D": 8, "RAM512X1S": 8, "RAM32M": 4, "RAM64M": 4, "RAM32M16": 8,
+                "RAM64M8": 8}
 
 
 @dataclass
@@ -30,7 +37,7 @@ class SynthResult:
     ff: int
     dsp: int
     bram36: float
-    lutram: int
+    lutram: int  # LUT sites used as memory (distributed RAM, shift registers)
     cells: dict[str, int]
     logic_depth: int | None = None  # longest register-to-register path, in cells (ltp)
     log_path: Path | None = None
@@ -68,17 +75,29 @@ def parse_stat(text: str) -> dict[str, int]:
 
 
 def summarize(cells: dict[str, int], family: str = "xc7") -> SynthResult:
-    """Resource counts of a ``synth_xilinx -family FAMILY`` cell list; block RAM in BRAM36
-    equivalents of the family's primitives (a RAMB18 is half a tile)."""
+    """Resource counts of a ``synth_xilinx -family FAMILY`` cell list: LUTs in sites (logic
+    and memory), block RAM in BRAM36 equivalents of the family's primitives (a RAMB18 is
+    half a tile)."""
     def count(pattern):
         return sum(n for name, n in cells.items() if pattern.match(name))
 
     fam = get_family(family)
     tiles = {prim: per for prim, _, _, per in fam.block_ram_shapes}
     bram36 = sum(cells.get(prim, 0) * per for prim, per in tiles.items())
-    return SynthResult(lut=count(LUT_CELLS) + count(LUTRAM_CELLS), ff=count(FF_CELLS),
+    lutram = sum(n * lutram_sites(name) for name, n in cells.items() if LUTRAM_CELLS.match(name))
+    return SynthResult(lut=count(LUT_CELLS) + lutram, ff=count(FF_CELLS),
                        dsp=cells.get(fam.dsp_primitive, 0), bram36=bram36,
-                       lutram=count(LUTRAM_CELLS), cells=dict(sorted(cells.items())))
+                       lutram=lutram, cells=dict(sorted(cells.items())))
+
+
+def lutram_sites(cell: str) -> int:
+    """LUT sites of one distributed-RAM or shift-register cell."""
+    if cell.startswith("SRL"):
+        return 1
+    if cell not in LUTRAM_SITES:
+        raise ValueError(f"no LUT-site count for the Yosys cell {cell} (codegen.synth."
+                         "LUTRAM_SITES)")
+    return LUTRAM_SITES[cell]
 
 
 class SynthJob:

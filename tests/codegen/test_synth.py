@@ -77,3 +77,12 @@ End of script.
                                "IBUF": 17}
     s = summarize(cells)
     assert (s.lut, s.ff, s.dsp, s.bram36) == (3, 4, 2, 1.0)
+
+
+def test_summarize_counts_lut_sites():
+    """Distributed RAM counts the LUT sites it takes (a RAM64M four, a RAM32X1D two, a
+    shift register one), as the estimate and Vivado's "LUT as Memory" do."""
+    s = summarize({"LUT6": 10, "RAM64M": 3, "RAM32X1D": 2, "SRLC32E": 5, "FDRE": 7})
+    assert (s.lutram, s.lut, s.ff) == (3 * 4 + 2 * 2 + 5, 10 + 21, 7)
+    with pytest.raises(ValueError, match="RAM999X1S"):
+        summarize({"RAM999X1S": 1})
