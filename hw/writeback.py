@@ -75,23 +75,19 @@ class PoolWriteBack(wiring.Component):
         active = Signal()
         left = Signal(range(max(2, 2 ** len(self.ctl.wo_cnt))))  # words still to write
         waddr = Signal(self._addr_bits)
-        # lane l of the word holds channel wo·M + l, i.e. PE rel + l with rel = wo·M − cbase
-        kmax = max(self._splits)
-        rel_bits = bits(max(self._P, (2 ** len(self.ctl.wo_lo)) * M * kmax)) + 2
-        rel = Signal(signed(rel_bits))
         with m.If(active):
-            m.d.sync += [waddr.eq(waddr + 1),
-                         rel.eq(rel + self._by_split({k: k * M for k in self._splits})),
-                         left.eq(left - 1)]
+            m.d.sync += [waddr.eq(waddr + 1), left.eq(left - 1)]
             with m.If(left == 1):
                 m.d.sync += active.eq(0)
-        # the window of values this group owns, relative to the word (`_split_word`):
+        # value p of word wo (k·M values) is channel wo·k·M + p, i.e. PE p − lo with
+        # lo = cbase − wo·k·M. The window of values this group owns (`_split_word`):
         # lo ≤ p < hi_pe (PE 0 … P−1) and p < hi_c (channels below cout), kept in
         # registers that move with the word, so no adder sits before the enables (an
         # adder and two comparators per lane made 15 chained carry chains at M = 16)
+        span_bits = bits(max(self._P, (2 ** len(self.ctl.wo_lo)) * M * max(self._splits))) + 4
         step = self._by_split({k: k * M for k in self._splits})
         start = self._by_split({k: self.ctl.wo_lo * (k * M) for k in self._splits})
-        bounds = [Signal(signed(rel_bits + 2), name=f"wb_{n}") for n in ("lo", "hi_pe", "hi_c")]
+        bounds = [Signal(signed(span_bits), name=f"wb_{n}") for n in ("lo", "hi_pe", "hi_c")]
         with m.If(active):
             m.d.sync += [b.eq(b - step) for b in bounds]
         group = Mux(self.pair, 2 * P, P) if self._paired else P
@@ -99,16 +95,14 @@ class PoolWriteBack(wiring.Component):
             m.d.sync += [bounds[0].eq(self.ctl.cbase - start),
                          bounds[1].eq(group + self.ctl.cbase - start),
                          bounds[2].eq(self.cout - start)]
-        words = {k: self._split_word(m, k, rel, rel_bits, bounds, vals, active)
+        words = {k: self._split_word(m, k, bounds, vals, active)
                  for k in self._splits}
         m.d.sync += [self.data.eq(self._by_split({k: w[0] for k, w in words.items()})),
                      self.en.eq(self._by_split({k: w[1] for k, w in words.items()}))]
         m.d.sync += [self.we.eq(active), self.addr.eq(waddr)]
         # the latch comes last: a new pixel's latch wins over the old's end
         ctl = self.ctl
-        starts = [active.eq(1), left.eq(ctl.wo_cnt), waddr.eq(ctl.out_addr),
-                  rel.eq(self._by_split({k: ctl.wo_lo * (k * M) for k in self._splits})
-                         - ctl.cbase)]
+        starts = [active.eq(1), left.eq(ctl.wo_cnt), waddr.eq(ctl.out_addr)]
         if not self._paired:
             with m.If(self.y_valid):
                 self._pool(m, pool_max, vals, 0)
@@ -140,20 +134,21 @@ class PoolWriteBack(wiring.Component):
             start = start & (self.y_second | ~self.pair)
         return start
 
-    def _split_word(self, m, k: int, rel, rel_bits: int, bounds, vals, active):
+    def _split_word(self, m, k: int, bounds, vals, active):
         """The output word and its enables when it holds k·M values of q // k bits:
-        value p (at `hw.packing.sub_lane_offset`) is channel wo·k·M + p, i.e. PE rel + p,
+        value p (at `hw.packing.sub_lane_offset`) is channel wo·k·M + p, i.e. PE p − lo,
         written when ``lo ≤ p < hi_pe`` and ``p < hi_c`` (``bounds``)."""
         q, M, g = self._q, self._M, self._g
         lo, hi_pe, hi_c = bounds
         sw = q // k
+        index_bits = bits(len(vals) - 1)  # p − lo modulo 2^index_bits: exact where enabled
         data_bits, granules = [C(0, q * M)], [[] for _ in range(q * M // g)]
         for p in range(k * M):
-            pe = Signal(signed(rel_bits + 1), name=f"wb{k}_pe{p}")
-            m.d.comb += pe.eq(rel + p)
+            pe = Signal(index_bits, name=f"wb{k}_pe{p}")
+            m.d.comb += pe.eq(p - lo[:index_bits])
             on = active & (lo <= p) & (hi_pe > p) & (hi_c > p)
             offset = sub_lane_offset(p, q, k)
-            data_bits.append(vals[pe[:bits(len(vals) - 1)]][:sw] << offset)
+            data_bits.append(vals[pe][:sw] << offset)
             # an enable covers `g` bits: this value's, or (g > sw) also its neighbours',
             # which belong to this group or to no channel (`hw.plan.Plan.write_granularity`)
             for e in range(offset // g, (offset + sw - 1) // g + 1):
