@@ -166,7 +166,11 @@ def energy_per_inference(events: dict, memories: list[dict], q: int, pe_count: i
         ``weight_reads``/``weight_word_bits``, ``act_reads``/``act_writes``/
         ``act_word_bits``, ``param_reads``/``param_word_bits``, ``active_pe_cycles``;
         the first pass's ``first_mult_ops`` (q × 8-bit), ``first_mac_ops``,
-        ``image_reads``/``image_writes``/``image_word_bits``).
+        ``image_reads``/``image_writes``/``image_word_bits``; where passes run
+        pixel-parallel, their ``dwp_pe_cycles`` (PE-steps) and ``dwp_requant_ops``
+        (requantized lanes), which `search.design` adds from the cycle model's layers:
+        they load the ``dwp_lanes`` and ``dwp_out`` flip-flops, which hold still in every
+        other pass).
     memories : list of dict
         ``cycle_model(...)["memories"]``.
     q, pe_count, mults_per_pe : int
@@ -225,7 +229,13 @@ def energy_per_inference(events: dict, memories: list[dict], q: int, pe_count: i
                  + ev.get("requant_ops", 0) * ffs["requant"] / rqs
                  # weight reuse: the rotating accumulator, the sums that wait
                  + ev.get("reuse_pe_steps", 0) * ffs.get("reuse", 0) / pes
-                 + ev.get("held_sums", 0) * ffs.get("held", 0) / pes) * soft_bit
+                 + ev.get("held_sums", 0) * ffs.get("held", 0) / pes
+                 # pixel-parallel passes: the lane accumulators, own operands and read
+                 # ports on their PE-steps; the serializer and collector per lane
+                 # requantized (P·M per chunk: one latched sum and staged value each)
+                 + ev.get("dwp_pe_cycles", 0) * ffs.get("dwp_lanes", 0) / pes
+                 + ev.get("dwp_requant_ops", 0) * ffs.get("dwp_out", 0)
+                 / (pes * max(1, mults_per_pe))) * soft_bit
 
     # Split lanes (`hw.pe.split_product`): a lane-step of k products of q//k bits in
     # LUTs and the k − 1 adds that sum them, instead of one q × q product

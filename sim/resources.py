@@ -53,7 +53,9 @@ registers at their true widths, accumulator, requantizer with its two sum levels
 coarse/fine shift) plus the operand select, the write-back and a fixed allowance for
 the walker, sequencer, loader and argmax (`CONTROL_LUT`, `CONTROL_FF`: fitted to Yosys
 ``synth_xilinx`` of generated designs, not a measurement of each); good to about
-±30 %, enough to rank design points.
+±30 %, enough to rank design points. Designs with pixel-parallel depthwise or
+average-pool passes (`hw.plan.MODE_DWP`) add their lane accumulators, per-PE read ports,
+serializer and collector (`_pixel_parallel_cost`).
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ from functools import lru_cache
 from boards import RESOURCE_KEYS, Board, get_board, get_family
 from hw.arith import product_bits
 from hw.packing import N_BITS
+from hw.plan import REQUANT_LATENCY
 from intnet.contract import INPUT_BITS, M_BITS, ceil_div
 from sim.sram import sram_pj
 
@@ -83,9 +86,15 @@ CONTROL_LUT, CONTROL_FF = 700, 800
 # on its busy cycles of the first pass (the F lanes and their tree, the pixel operand),
 # ``requant`` once per requantized output (hand-over and requantizer stages); where
 # passes reuse weights, ``reuse`` on their PE-steps (the second, rotating accumulator)
-# and ``held`` once per sum that waits in the hand-over (`hw.handover.PixelQueue`).
-FF_GROUPS = ("always", "lanes", "first", "requant", "reuse", "held")
+# and ``held`` once per sum that waits in the hand-over (`hw.handover.PixelQueue`);
+# where passes run pixel-parallel, ``dwp_lanes`` on their PE-steps (lane accumulators,
+# own operands and read ports) and ``dwp_out`` once per lane they requantize (the
+# serializer's latches, the collector's staged values): `_pixel_parallel_cost`.
+FF_GROUPS = ("always", "lanes", "first", "requant", "reuse", "held", "dwp_lanes", "dwp_out")
 LUTS_PER_LUTRAM = 4  # every distributed-RAM shape of `boards` takes four LUTs
+# `_pixel_parallel_cost`'s structural LUT count times this: fitted so that the estimate
+# prices every pixel-parallel mobilenet of the Yosys table at or above Yosys (docs/energy.md)
+PIXEL_PARALLEL_LUT_FIT = 1.05
 
 
 @dataclass(frozen=True)
@@ -287,6 +296,66 @@ def _lane_split_cost(q: int, P: int, M: int, acc_bits: int,
     return lut, ff, rq_ff, shared
 
 
+@dataclass(frozen=True)
+class PixelParallelCost:
+    """The hardware of pixel-parallel passes (`_pixel_parallel_cost`): LUTs per PE and
+    shared, flip-flops per PE and shared by `FF_GROUPS` group."""
+
+    pe_lut: int
+    shared_lut: int
+    pe_ff: dict
+    shared_ff: dict
+
+
+def _pixel_parallel_cost(q: int, P: int, M: int, acc_bits: int, addr_bits: int,
+                         summing: bool) -> PixelParallelCost:
+    """The hardware a design has once some depthwise or average-pool pass runs
+    pixel-parallel (`hw.plan.MODE_DWP`, P ≥ M; `hw.top.Accelerator`'s ``has_dwp``),
+    beside what every design has. Per PE: M lane accumulators (`hw.pe.PE`: register and
+    adder, the bias multiplexer folded into the adder's LUTs); its own activation operand
+    (q·M bits, no longer one broadcast register shared by all PEs) and the multiplexer
+    broadcasting PE 0's weights (`hw.operands`); a read port of its own with its data
+    register per buffer, its address offset, column and padding comparators
+    (`hw.address`); the requantizer's input multiplexer (serializer or accumulator) and
+    the serializer's M-way read multiplexer of its M latched sums, a 4:1 per LUT6 per bit
+    (`hw.handover.LaneSerializer`), and the collector's M staged values and assembled
+    word (`hw.writeback.LaneCollector`). Shared: the serializer's M latched ``m, n`` and
+    their multiplexer, the collector's P-way word multiplexer and the control words that
+    follow the lanes through the requantizer, and with a summing average pool
+    (``summing``) the sum over the P PEs, M adder trees of P accumulator-wide inputs with
+    PE 0's load multiplexer.
+
+    The flip-flops are split by when they load, for the energy model: ``dwp_lanes`` on
+    every step of a pixel-parallel pass (lane accumulators, operands, read data and
+    addresses: they hold still in other passes), ``dwp_out`` once per lane it
+    requantizes (the serializer latches P·M sums per chunk, the collector stages a value
+    and a word share per lane). The LUTs, counted structurally, times
+    `PIXEL_PARALLEL_LUT_FIT` (fitted to Yosys ``synth_xilinx``, docs/energy.md); the
+    flip-flops are the structural count."""
+    word = q * M
+    params = M_BITS + N_BITS
+    lane_mux = ceil_div(M, 4)  # LUT6 per bit of an M-way multiplexer (MUXF7/F8 join them)
+    col_bits = addr_bits  # a PE's column and its padding compares: at most address-wide
+    pe_lut = (M * acc_bits  # lane accumulators
+              + 2 * word  # own activation select, PE 0's weights broadcast
+              + addr_bits + 3 * col_bits  # own read address, column, padding
+              + _handover_bits(acc_bits)  # requantizer input: serializer or accumulator
+              + acc_bits * lane_mux)  # serializer: the lane being requantized
+    shared_lut = params * lane_mux + word * ceil_div(P, 4) \
+        + (M * (P - 1) * acc_bits + M * acc_bits if summing else 0)
+    # lane and chunk word (address, count, channel group) through the requantizer
+    follow = (REQUANT_LATENCY + 1) * (addr_bits + max(1, (M - 1).bit_length()) + 8)
+    return PixelParallelCost(
+        pe_lut=round(PIXEL_PARALLEL_LUT_FIT * pe_lut),
+        shared_lut=round(PIXEL_PARALLEL_LUT_FIT * shared_lut),
+        # lane accumulators; own activation operand; a data register per buffer's port;
+        # the address offset and address, the padding bit
+        pe_ff={"dwp_lanes": M * acc_bits + word + 2 * word + 2 * addr_bits + 2,
+               # the serializer's latched sums; the collector's staged values and word
+               "dwp_out": M * acc_bits + 2 * word},
+        shared_ff={"dwp_out": M * params + follow})
+
+
 def _reuse_cost(acc_bits: int) -> tuple[int, int, int, int]:
     """Weight reuse (`hw.pe.PE._rotate`, `hw.handover.PixelQueue`): per PE a second
     accumulator register (loaded on every step: the sums rotate) and the multiplexer in
@@ -300,12 +369,21 @@ def _reuse_cost(acc_bits: int) -> tuple[int, int, int, int]:
     return acc_bits + 16, acc_bits, _handover_bits(acc_bits), 64
 
 
+def _address_bits(memories: list[dict]) -> int:
+    """Width of an activation address (`hw.top`: the deepest activation or image
+    buffer's), from the cycle model's memories; 1 when none is listed."""
+    depth = max((int(mem["depth"]) for mem in memories if mem.get("kind") in ("act", "image")),
+                default=2)
+    return max(1, (depth - 1).bit_length())
+
+
 def estimate_resources(memories: list[dict], q: int, pe_count: int, mults_per_pe: int,
                        board: Board | str, acc_bits: int = 32,
                        requantizers: int | None = None, mult_impl: str = "auto",
                        image_lanes: int | None = None, num_classes: int = 10,
                        splits: tuple[int, ...] = (1,), paired: bool = False,
-                       dwp_split: int = 1, reuse: bool = False) -> Resources:
+                       dwp_split: int = 1, reuse: bool = False,
+                       pixel_parallel: bool = False, summing: bool = False) -> Resources:
     """Estimate LUT, FF, DSP and BRAM36 of a P × M accelerator on ``board``.
 
     Parameters
@@ -347,6 +425,14 @@ def estimate_resources(memories: list[dict], q: int, pe_count: int, mults_per_pe
     reuse : bool
         Whether some pass reuses weights (the cycle model's ``weight_reuse``,
         `hw.plan.reuses_weights`): `_reuse_cost`.
+    pixel_parallel : bool
+        Whether some depthwise or average-pool pass runs pixel-parallel
+        (`hw.plan.MODE_DWP`): lane accumulators, per-PE read ports, the serializer and
+        the collector (`_pixel_parallel_cost`, flip-flop groups ``dwp_lanes`` and
+        ``dwp_out``).
+    summing : bool
+        Whether such a pass is a summing average pool (`hw.plan.Pass.gsum`): the
+        serializer's sum over the P PEs.
     """
     board = get_board(board)
     fam = board.family
@@ -383,13 +469,17 @@ def estimate_resources(memories: list[dict], q: int, pe_count: int, mults_per_pe
     reuse_lut, reuse_ff, reuse_rq_ff, reuse_ctl = (_reuse_cost(acc_bits) if reuse
                                                    else (0, 0, 0, 0))
     pe_lut += reuse_lut
+    dwp = (_pixel_parallel_cost(q, p, m, acc_bits, _address_bits(memories), summing)
+           if pixel_parallel else None)
+    if dwp:
+        pe_lut += dwp.pe_lut
     rq_lut, rq_ff, rq_dsp = _requantizer_cost(q, acc_bits, board)
     dsp += requantizers * rq_dsp
     # control: the walker, sequencer, loader and argmax (an allowance), the operand
     # select and lane enables (P·M), the write-back's channel multiplexers, the logits
     ctl_lut = CONTROL_LUT + p * m + 2 * m * q + m * q * max(1, (p - 1).bit_length()) \
         + 16 * num_classes + (len(splits) - 1) * m * q * (max(1, (p - 1).bit_length()) + 1) \
-        + pair_ctl + sub_ctl + reuse_ctl
+        + pair_ctl + sub_ctl + reuse_ctl + (dwp.shared_lut if dwp else 0)
     groups = {
         "always": CONTROL_FF + 32 * num_classes + mem_ff,
         "lanes": p * (main_ff + acc_bits + 8 + m * q + pair_ff + sub_ff),
@@ -397,7 +487,9 @@ def estimate_resources(memories: list[dict], q: int, pe_count: int, mults_per_pe
         # the hand-over registers (accumulator, m, n, flags) and the requantizer stages
         "requant": p * (_handover_bits(acc_bits) + pair_rq_ff + sub_rq_ff)
         + requantizers * rq_ff,
-    } | ({"reuse": p * reuse_ff, "held": p * reuse_rq_ff} if reuse else {})
+    } | ({"reuse": p * reuse_ff, "held": p * reuse_rq_ff} if reuse else {}) \
+        | ({key: p * dwp.pe_ff.get(key, 0) + dwp.shared_ff.get(key, 0)
+            for key in ("dwp_lanes", "dwp_out")} if dwp else {})
     lut = ctl_lut + p * pe_lut + requantizers * rq_lut + lutram
     return Resources(lut=int(lut), ff=int(sum(groups.values())), dsp=int(dsp),
                      bram36=round(bram36, 3), mult_dsp=main.dsp or image.dsp,

@@ -4,6 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from boards import get_board
 from sim.energy import memory_access_pj
 from sim.resources import (
     adder_tree,
@@ -177,3 +178,92 @@ def test_lutram_depth_boundary():
     for family in ("xc7", "xcup"):
         assert map_memory(8, XILINX_LUTRAM_MAX_DEPTH, family).kind == "lutram"
         assert map_memory(8, XILINX_LUTRAM_MAX_DEPTH + 1, family).kind == "bram"
+
+
+# ----------------------------------------------------------- pixel-parallel passes
+
+
+def _design(arch: str, s: float, q: int, pe: int, mult: int):
+    """The network's layers, cycle model and pixel-parallel facts as `search.design`
+    computes them for ``evaluate``."""
+    from intnet.arch import network_specs
+    from search.design import _cycle_model, _pixel_parallel
+
+    layers = tuple(network_specs(arch, s, (28, 28, 1), 10))
+    return layers, _cycle_model(layers, q, pe, mult, False), \
+        _pixel_parallel(layers, q, pe, mult, False)
+
+
+@pytest.mark.parametrize("q, pe, mult, lut, ff", [
+    # the estimate of these designs before pixel-parallel passes were priced (docs/energy.md,
+    # "Measured against Yosys"): designs without such passes keep it
+    (2, 8, 8, 5_236, 4_904), (4, 8, 8, 7_908, 5_848), (2, 16, 8, 9_524, 8_616),
+    (2, 8, 4, 4_700, 4_496), (2, 4, 8, 3_084, 3_048),
+])
+def test_vgg_estimate_unchanged(q, pe, mult, lut, ff):
+    from search.design import evaluate
+
+    layers, _, (names, summing) = _design("vgg", 0.5, q, pe, mult)
+    assert not names and not summing
+    row = evaluate(layers, q, pe, mult, "arty_a7_35", mult_impl="lut", weight_reuse=False)
+    assert (row["lut"], row["ff"]) == (lut, ff)
+
+
+@pytest.mark.parametrize("arch, s", [("vgg", 0.25), ("vgg", 1), ("mobilenet", 0.5)])
+@pytest.mark.parametrize("q", [1, 2, 8])
+def test_no_pixel_parallel_term_without_such_passes(arch, s, q):
+    # every vgg array, and mobilenet with P < M: the term is absent, the estimate is
+    # what it is without the new arguments, and no flip-flop group is added
+    from intnet.contract import accumulator_bits
+    from search.design import _resources
+
+    for pe in (1, 2, 4, 8, 16, 24):
+        for mult in (1, 2, 4, 8, 16, 24):
+            if arch == "mobilenet" and pe >= mult:
+                continue
+            layers, cm, dwp = _design(arch, s, q, pe, mult)
+            assert dwp == (frozenset(), False)
+            res = _resources(layers, cm, q, pe, mult, get_board("arty_a7_35"), "lut", dwp)
+            plain = estimate_resources(
+                cm["memories"], q, pe, mult, "arty_a7_35", acc_bits=accumulator_bits(layers, q),
+                mult_impl="lut", image_lanes=cm["image_lanes"],
+                splits=tuple(cm["lane_splits"]), paired=cm["channel_pairs"],
+                dwp_split=cm["dwp_lane_split"], reuse=cm["weight_reuse"])
+            assert (res.lut, res.ff, res.ff_groups) == (plain.lut, plain.ff, plain.ff_groups)
+            assert not {"dwp_lanes", "dwp_out"} & set(res.ff_groups)
+
+
+def test_pixel_parallel_term_grows_with_array():
+    def extra(pe, mult, summing=True):
+        on = estimate_resources(MEMS, 2, pe, mult, "arty_a7_35", acc_bits=33,
+                                pixel_parallel=True, summing=summing)
+        off = estimate_resources(MEMS, 2, pe, mult, "arty_a7_35", acc_bits=33)
+        assert on.ff == off.ff + on.ff_groups["dwp_lanes"] + on.ff_groups["dwp_out"]
+        return on.lut - off.lut, on.ff - off.ff
+
+    base = extra(4, 4)
+    # at least the lane accumulators: P·M registers of the accumulator's width
+    assert base[0] >= 4 * 4 * 33 and base[1] >= 2 * 4 * 4 * 33
+    for bigger in (extra(8, 4), extra(4, 8), extra(16, 8)):
+        assert bigger[0] > base[0] and bigger[1] > base[1]
+    assert extra(16, 8)[0] > extra(8, 8)[0] > extra(8, 4)[0]
+    # the summing average pool's sum over the P PEs is LUTs
+    assert extra(8, 8, summing=False)[0] < extra(8, 8)[0]
+    assert extra(8, 8, summing=False)[1] == extra(8, 8)[1]
+
+
+def test_mobilenet_pixel_parallel_priced_above_same_array_without():
+    from intnet.contract import accumulator_bits
+    from search.design import _resources, evaluate
+
+    board = get_board("arty_a7_35")
+    layers, cm, dwp = _design("mobilenet", 0.5, 4, 8, 8)
+    assert dwp[0] and dwp[1]  # depthwise passes and the global average pool
+    res = _resources(layers, cm, 4, 8, 8, board, "lut", dwp)
+    without = _resources(layers, cm, 4, 8, 8, board, "lut", (frozenset(), False))
+    lanes = 8 * 8 * accumulator_bits(layers, 4)  # the P·M lane accumulators alone
+    assert res.lut > without.lut + lanes and res.ff > without.ff + 2 * lanes
+    # P < M: no pixel-parallel pass, priced like before
+    assert not _design("mobilenet", 0.5, 4, 4, 8)[2][0]
+    row = evaluate(layers, 4, 8, 8, board, mult_impl="lut", weight_reuse=False)
+    assert (row["lut"], row["ff"]) == (res.lut, res.ff)

@@ -1,0 +1,50 @@
+"""Energy of the pixel-parallel hardware (`sim.resources._pixel_parallel_cost`): its
+flip-flops are charged only while pixel-parallel passes run."""
+
+import pytest
+
+from intnet.arch import network_specs
+from search.design import _cycle_model, _pixel_parallel, _with_dwp_events, evaluate, layer_energies
+from sim.energy import F_SOFT, SOFT_BIT_PJ_45, energy_per_inference, tech_factor
+from sim.resources import estimate_resources
+
+MEMS = [{"name": "act", "kind": "act", "width_bits": 16, "depth": 1024, "instances": 2}]
+
+
+def test_dwp_groups_charged_by_their_events_only():
+    res = estimate_resources(MEMS, 2, 8, 8, "arty_a7_35", acc_bits=33, pixel_parallel=True,
+                             summing=True)
+    plain = estimate_resources(MEMS, 2, 8, 8, "arty_a7_35", acc_bits=33)
+    events = {"cycles": 1000, "active_pe_cycles": 800, "requant_ops": 640}
+
+    def control(resources, **extra):
+        return energy_per_inference(events | extra, MEMS, 2, 8, 8, "arty_a7_35", acc_bits=33,
+                                    resources=resources)["breakdown_uj"]["control"]
+
+    bit = SOFT_BIT_PJ_45 * tech_factor("xc7") * F_SOFT * 1e-6  # µJ per flip-flop load
+    idle = control(res)
+    ffs = res.ff_groups
+    assert control(res, dwp_pe_cycles=100) - idle == pytest.approx(
+        100 * ffs["dwp_lanes"] / 8 * bit)
+    # one requantized lane: a P·M-th of the serializer's and collector's registers
+    assert control(res, dwp_requant_ops=64) - idle == pytest.approx(
+        64 * ffs["dwp_out"] / 64 * bit)
+    # without the events (passes that are not pixel-parallel) the hardware costs nothing;
+    # without the hardware the events cost nothing
+    assert idle == control(plain)
+    assert control(plain, dwp_pe_cycles=100, dwp_requant_ops=64) == control(plain)
+
+
+def test_dwp_events_are_the_pixel_parallel_layers():
+    layers = tuple(network_specs("mobilenet", 0.5, (28, 28, 1), 10))
+    cm = _cycle_model(layers, 2, 8, 8, False)
+    names, summing = _pixel_parallel(layers, 2, 8, 8, False)
+    assert summing and names and names <= {x["name"] for x in cm["layers"]}
+    assert all(x["kind"] in ("dwconv", "avgpool") for x in cm["layers"] if x["name"] in names)
+    ev = _with_dwp_events(cm["events"], cm["layers"], names)
+    assert 0 < ev["dwp_pe_cycles"] < ev["active_pe_cycles"]
+    assert 0 < ev["dwp_requant_ops"] < ev["requant_ops"]
+    # the per-layer energies still add up to the design's
+    row = evaluate(layers, 2, 8, 8, "arty_a7_35", mult_impl="lut", weight_reuse=False)
+    per_layer = layer_energies(layers, 2, 8, 8, "arty_a7_35")
+    assert sum(per_layer.values()) == pytest.approx(row["energy_uj"], rel=1e-9)
