@@ -13,7 +13,6 @@ from functools import lru_cache
 
 from boards import DEFAULT_BOARD, Board, get_board
 from hw.arith import MULT_IMPLS
-from hw.plan import MODE_DWP, plan_network
 from intnet.contract import accumulator_bits
 from sim.cycles import cycle_model
 from sim.energy import BREAKDOWN_KEYS, energy_per_inference
@@ -92,26 +91,6 @@ def _cycle_model(layers: tuple, q: int, pe: int, mult: int, weight_reuse: bool) 
     return cycle_model(list(layers), q, pe, mult, weight_reuse)
 
 
-@lru_cache(maxsize=8192)
-def _pixel_parallel(layers: tuple, q: int, pe: int, mult: int,
-                    weight_reuse: bool) -> tuple[frozenset, bool]:
-    """The layers whose passes run pixel-parallel (`hw.plan.MODE_DWP`), and whether one of
-    those is a summing average pool: the plan's facts `hw.top` builds the serializer,
-    collector and per-PE read ports from."""
-    passes = [p for p in plan_network(list(layers), q, pe, mult, weight_reuse).passes
-              if p.mode == MODE_DWP]
-    return frozenset(n for p in passes for n in p.layer_names), any(p.gsum for p in passes)
-
-
-def _with_dwp_events(events: dict, layers: list[dict], names: frozenset) -> dict:
-    """``events`` with the PE-steps and requantizations of the pixel-parallel layers among
-    ``layers`` (cycle-model layer rows): what loads the ``dwp_lanes`` and ``dwp_out``
-    flip-flops (`sim.resources.FF_GROUPS`)."""
-    dwp = [x["events"] for x in layers if x["name"] in names]
-    return events | {"dwp_pe_cycles": sum(e["active_pe_cycles"] for e in dwp),
-                     "dwp_requant_ops": sum(e["requant_ops"] for e in dwp)}
-
-
 def evaluate(layers, q: int, pe: int, mult: int, board: Board | str = DEFAULT_BOARD,
              clock_mhz: float | None = None, mult_impl: str = "auto",
              weight_reuse: bool | str = "auto") -> dict:
@@ -169,9 +148,9 @@ def evaluate(layers, q: int, pe: int, mult: int, board: Board | str = DEFAULT_BO
 
 
 def _resources(layers: tuple, cm: dict, q: int, pe: int, mult: int, board: Board,
-               mult_impl: str, dwp: tuple[frozenset, bool]):
+               mult_impl: str):
     # the cycle model's plan says which hardware exists: split lanes, pairs, reuse,
-    # pixel-parallel passes (`_pixel_parallel`)
+    # pixel-parallel passes
     return estimate_resources(cm["memories"], q, pe, mult, board,
                               acc_bits=accumulator_bits(layers, q), mult_impl=mult_impl,
                               image_lanes=cm["image_lanes"], num_classes=layers[-1].out_shape[0],
@@ -179,7 +158,8 @@ def _resources(layers: tuple, cm: dict, q: int, pe: int, mult: int, board: Board
                               paired=bool(cm.get("channel_pairs", False)),
                               dwp_split=int(cm.get("dwp_lane_split", 1)),
                               reuse=bool(cm.get("weight_reuse", False)),
-                              pixel_parallel=bool(dwp[0]), summing=dwp[1])
+                              pixel_parallel=bool(cm.get("pixel_parallel", False)),
+                              summing=bool(cm.get("dwp_summing", False)))
 
 
 def layer_energies(layers, q: int, pe: int, mult: int, board: Board | str = DEFAULT_BOARD,
@@ -189,12 +169,9 @@ def layer_energies(layers, q: int, pe: int, mult: int, board: Board | str = DEFA
     each layer's own event counts (static power over the layer's own cycles)."""
     board, layers = get_board(board), tuple(layers)
     cm = _cycle_model(layers, q, pe, mult, weight_reuse)
-    dwp = _pixel_parallel(layers, q, pe, mult, weight_reuse)
-    res = _resources(layers, cm, q, pe, mult, board, mult_impl, dwp)
+    res = _resources(layers, cm, q, pe, mult, board, mult_impl)
     acc = accumulator_bits(layers, q)
-    return {layer["name"]: (energy_per_inference(_with_dwp_events(layer["events"], [layer],
-                                                                  dwp[0]),
-                                                 cm["memories"], q, pe, mult,
+    return {layer["name"]: (energy_per_inference(layer["events"], cm["memories"], q, pe, mult,
                                                  board, clock_mhz=clock_mhz, acc_bits=acc,
                                                  resources=res)["energy_uj"]
                             if layer["events"]["cycles"] else 0.0)
@@ -204,11 +181,9 @@ def layer_energies(layers, q: int, pe: int, mult: int, board: Board | str = DEFA
 def _evaluate(layers: tuple, q: int, pe: int, mult: int, board: Board,
               clock_mhz: float | None, mult_impl: str, weight_reuse: bool) -> dict:
     cm = _cycle_model(layers, q, pe, mult, weight_reuse)
-    dwp = _pixel_parallel(layers, q, pe, mult, weight_reuse)
     acc = accumulator_bits(layers, q)
-    res = _resources(layers, cm, q, pe, mult, board, mult_impl, dwp)
-    en = energy_per_inference(_with_dwp_events(cm["events"], cm["layers"], dwp[0]),
-                              cm["memories"], q, pe, mult, board,
+    res = _resources(layers, cm, q, pe, mult, board, mult_impl)
+    en = energy_per_inference(cm["events"], cm["memories"], q, pe, mult, board,
                               clock_mhz=clock_mhz, acc_bits=acc, resources=res)
     over = over_guidelines(res.as_dict(), board)
     row = {

@@ -132,6 +132,10 @@ def _add_group_events(ev: dict, p, g, P: int, M: int, lanes: int, taps: int) -> 
         ev["active_pe_cycles"] += p.opix * g.steps
         ev["act_reads"] += taps
         ev["requant_ops"] += (1 if p.gsum else p.pixels) * P * M * p.k_in
+        # what loads the pixel-parallel hardware's own flip-flops (`sim.resources`
+        # groups dwp_lanes, dwp_out), which hold still in every other pass
+        ev["dwp_pe_cycles"] += p.opix * g.steps
+        ev["dwp_requant_ops"] += (1 if p.gsum else p.pixels) * P * M * p.k_in
         ev["act_writes"] += p.ph * p.pw
         if p.gsum:  # the sum across PEs: M adder trees of P inputs
             ev["adder_ops"] += M * (P - 1)
@@ -178,6 +182,7 @@ def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int,
                     weight_reads=0, first_weight_reads=0, act_reads=0, act_writes=0,
                     image_reads=0, image_writes=0, param_reads=0, active_pe_cycles=0,
                     first_active_pe_cycles=0, reuse_pe_steps=0, held_sums=0,
+                    dwp_pe_cycles=0, dwp_requant_ops=0,
                     **dict.fromkeys(SPLIT_EVENTS.values(), 0),
                     **widths)
 
@@ -239,8 +244,12 @@ def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int,
         "mac_ops": mac_ops,
         "q": q, "lane_bits": q, "lane_splits": list(plan.splits), "pe": P, "mult": M,
         "channel_pairs": plan.pairs, "weight_reuse": plan.reuses,
-        # the widest split a pixel-parallel depthwise pass reads (requantizers per PE)
+        # the widest split a pixel-parallel depthwise pass reads (requantizers per PE);
+        # whether some pass runs pixel-parallel, and whether one of those is a summing
+        # average pool (the hardware `hw.top` builds for them)
         "dwp_lane_split": plan.dwp_split,
+        "pixel_parallel": any(p.mode == MODE_DWP for p in plan.passes),
+        "dwp_summing": any(p.mode == MODE_DWP and p.gsum for p in plan.passes),
         "image_load_cycles": load_cycles(plan),
         "image_lanes": F,
         "layers": out_layers,

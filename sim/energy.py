@@ -168,9 +168,8 @@ def energy_per_inference(events: dict, memories: list[dict], q: int, pe_count: i
         the first pass's ``first_mult_ops`` (q × 8-bit), ``first_mac_ops``,
         ``image_reads``/``image_writes``/``image_word_bits``; where passes run
         pixel-parallel, their ``dwp_pe_cycles`` (PE-steps) and ``dwp_requant_ops``
-        (requantized lanes), which `search.design` adds from the cycle model's layers:
-        they load the ``dwp_lanes`` and ``dwp_out`` flip-flops, which hold still in every
-        other pass).
+        (requantized lanes), as the cycle model counts them: they load the ``dwp_lanes``
+        and ``dwp_out`` flip-flops, which hold still in every other pass).
     memories : list of dict
         ``cycle_model(...)["memories"]``.
     q, pe_count, mults_per_pe : int

@@ -17,7 +17,8 @@ EVENT_KEYS = {"cycles", "mac_ops", "first_mac_ops", "mult_ops", "first_mult_ops"
               "acc_updates", "requant_ops", "weight_reads", "weight_word_bits", "act_reads",
               "act_writes", "act_word_bits", "image_reads", "image_writes", "image_word_bits",
               "param_reads", "param_word_bits", "active_pe_cycles", "first_active_pe_cycles",
-              "mult_ops_split2", "mult_ops_split4", "reuse_pe_steps", "held_sums"}
+              "mult_ops_split2", "mult_ops_split4", "reuse_pe_steps", "held_sums",
+              "dwp_pe_cycles", "dwp_requant_ops"}
 
 
 @pytest.mark.parametrize("arch", ["vgg", "mobilenet"])

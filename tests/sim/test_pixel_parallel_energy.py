@@ -4,7 +4,7 @@ flip-flops are charged only while pixel-parallel passes run."""
 import pytest
 
 from intnet.arch import network_specs
-from search.design import _cycle_model, _pixel_parallel, _with_dwp_events, evaluate, layer_energies
+from search.design import _cycle_model, evaluate, layer_energies
 from sim.energy import F_SOFT, SOFT_BIT_PJ_45, energy_per_inference, tech_factor
 from sim.resources import estimate_resources
 
@@ -36,14 +36,20 @@ def test_dwp_groups_charged_by_their_events_only():
 
 
 def test_dwp_events_are_the_pixel_parallel_layers():
+    """The cycle model counts the pixel-parallel events in the depthwise and average-pool
+    layers' passes only, all of their PE-steps and requantizations, none elsewhere."""
     layers = tuple(network_specs("mobilenet", 0.5, (28, 28, 1), 10))
     cm = _cycle_model(layers, 2, 8, 8, False)
-    names, summing = _pixel_parallel(layers, 2, 8, 8, False)
-    assert summing and names and names <= {x["name"] for x in cm["layers"]}
-    assert all(x["kind"] in ("dwconv", "avgpool") for x in cm["layers"] if x["name"] in names)
-    ev = _with_dwp_events(cm["events"], cm["layers"], names)
+    assert cm["pixel_parallel"] and cm["dwp_summing"]
+    ev = cm["events"]
     assert 0 < ev["dwp_pe_cycles"] < ev["active_pe_cycles"]
     assert 0 < ev["dwp_requant_ops"] < ev["requant_ops"]
+    for x in cm["layers"]:
+        e = x["events"]
+        if e["dwp_pe_cycles"]:
+            assert x["kind"] in ("dwconv", "avgpool")
+            assert (e["dwp_pe_cycles"], e["dwp_requant_ops"]) == (e["active_pe_cycles"],
+                                                                 e["requant_ops"])
     # the per-layer energies still add up to the design's
     row = evaluate(layers, 2, 8, 8, "arty_a7_35", mult_impl="lut", weight_reuse=False)
     per_layer = layer_energies(layers, 2, 8, 8, "arty_a7_35")

@@ -184,14 +184,14 @@ def test_lutram_depth_boundary():
 
 
 def _design(arch: str, s: float, q: int, pe: int, mult: int):
-    """The network's layers, cycle model and pixel-parallel facts as `search.design`
-    computes them for ``evaluate``."""
+    """The network's layers, its cycle model as `search.design` computes it for
+    ``evaluate``, and the model's pixel-parallel facts."""
     from intnet.arch import network_specs
-    from search.design import _cycle_model, _pixel_parallel
+    from search.design import _cycle_model
 
     layers = tuple(network_specs(arch, s, (28, 28, 1), 10))
-    return layers, _cycle_model(layers, q, pe, mult, False), \
-        _pixel_parallel(layers, q, pe, mult, False)
+    cm = _cycle_model(layers, q, pe, mult, False)
+    return layers, cm, (cm["pixel_parallel"], cm["dwp_summing"])
 
 
 @pytest.mark.parametrize("q, pe, mult, lut, ff", [
@@ -203,8 +203,8 @@ def _design(arch: str, s: float, q: int, pe: int, mult: int):
 def test_vgg_estimate_unchanged(q, pe, mult, lut, ff):
     from search.design import evaluate
 
-    layers, _, (names, summing) = _design("vgg", 0.5, q, pe, mult)
-    assert not names and not summing
+    layers, _, (parallel, summing) = _design("vgg", 0.5, q, pe, mult)
+    assert not parallel and not summing
     row = evaluate(layers, q, pe, mult, "arty_a7_35", mult_impl="lut", weight_reuse=False)
     assert (row["lut"], row["ff"]) == (lut, ff)
 
@@ -222,8 +222,9 @@ def test_no_pixel_parallel_term_without_such_passes(arch, s, q):
             if arch == "mobilenet" and pe >= mult:
                 continue
             layers, cm, dwp = _design(arch, s, q, pe, mult)
-            assert dwp == (frozenset(), False)
-            res = _resources(layers, cm, q, pe, mult, get_board("arty_a7_35"), "lut", dwp)
+            assert dwp == (False, False)
+            assert cm["events"]["dwp_pe_cycles"] == cm["events"]["dwp_requant_ops"] == 0
+            res = _resources(layers, cm, q, pe, mult, get_board("arty_a7_35"), "lut")
             plain = estimate_resources(
                 cm["memories"], q, pe, mult, "arty_a7_35", acc_bits=accumulator_bits(layers, q),
                 mult_impl="lut", image_lanes=cm["image_lanes"],
@@ -259,8 +260,9 @@ def test_mobilenet_pixel_parallel_priced_above_same_array_without():
     board = get_board("arty_a7_35")
     layers, cm, dwp = _design("mobilenet", 0.5, 4, 8, 8)
     assert dwp[0] and dwp[1]  # depthwise passes and the global average pool
-    res = _resources(layers, cm, 4, 8, 8, board, "lut", dwp)
-    without = _resources(layers, cm, 4, 8, 8, board, "lut", (frozenset(), False))
+    res = _resources(layers, cm, 4, 8, 8, board, "lut")
+    without = _resources(layers, cm | {"pixel_parallel": False, "dwp_summing": False}, 4, 8,
+                         8, board, "lut")
     lanes = 8 * 8 * accumulator_bits(layers, 4)  # the P·M lane accumulators alone
     assert res.lut > without.lut + lanes and res.ff > without.ff + 2 * lanes
     # P < M: no pixel-parallel pass, priced like before
