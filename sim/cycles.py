@@ -87,11 +87,12 @@ def memories(plan: Plan) -> list[dict]:
     """Every on-chip memory: name, kind, width_bits, depth, instances."""
     P = plan.pe_count
     # pixel-parallel depthwise passes read P words per cycle: the buffers have P read
-    # ports, i.e. ⌈P/2⌉ dual-port BRAM replicas sharing the writes
+    # ports and one write port, i.e. P replicas (a block RAM's second port takes the
+    # writes, which run beside the reads), every write going to all of them
     replicas, note = 1, ""
     if any(p.mode == MODE_DWP for p in plan.passes):
-        replicas = -(-P // 2)
-        note = f"; {P} read ports for pixel-parallel depthwise: {replicas} dual-port replicas"
+        replicas = P
+        note = f"; {P} read ports for pixel-parallel depthwise: {P} replicas"
     return [
         {"name": "first_weights", "kind": "first_weight", "width_bits": plan.first_word_bits,
          "depth": plan.first_weight_depth, "instances": P,

@@ -152,6 +152,12 @@ def _mean_access_pj(memories, kind: str, word_bits: int, family: str) -> float:
     return memory_access_pj(max(int(word_bits), 1), 512, family) if word_bits else 0.0
 
 
+def _replicas(memories, kind: str) -> int:
+    """Copies of each memory of ``kind`` (``instances``; at least 1)."""
+    return max((int(m.get("instances", 1)) for m in memories if m.get("kind") == kind),
+               default=1)
+
+
 def energy_per_inference(events: dict, memories: list[dict], q: int, pe_count: int,
                          mults_per_pe: int, board: Board | str,
                          clock_mhz: float | None = None, acc_bits: int = 32,
@@ -253,8 +259,10 @@ def energy_per_inference(events: dict, memories: list[dict], q: int, pe_count: i
             memories, "weight", ev.get("weight_word_bits", 0), fam)
         + ev.get("first_weight_reads", 0) * _mean_access_pj(
             memories, "first_weight", ev.get("first_weight_word_bits", 0), fam),
-        "act_bram": (ev.get("act_reads", 0) + ev.get("act_writes", 0)) * _mean_access_pj(
-            memories, "act", ev.get("act_word_bits", 0), fam)
+        # a buffer replicated for more read ports (pixel-parallel passes) takes every
+        # write in each replica
+        "act_bram": (ev.get("act_reads", 0) + ev.get("act_writes", 0) * _replicas(memories, "act"))
+        * _mean_access_pj(memories, "act", ev.get("act_word_bits", 0), fam)
         + ev.get("image_reads", 0) * _mean_access_pj(
             memories, "image", ev.get("image_word_bits", 0), fam)
         + ev.get("image_writes", 0) * _image_write_pj(memories, fam),

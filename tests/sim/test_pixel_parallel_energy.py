@@ -54,3 +54,20 @@ def test_dwp_events_are_the_pixel_parallel_layers():
     row = evaluate(layers, 2, 8, 8, "arty_a7_35", mult_impl="lut", weight_reuse=False)
     per_layer = layer_energies(layers, 2, 8, 8, "arty_a7_35")
     assert sum(per_layer.values()) == pytest.approx(row["energy_uj"], rel=1e-9)
+
+
+def test_pixel_parallel_buffers_replicated_per_read_port():
+    """P read ports and a write port that runs beside them: P copies of each buffer (as
+    Yosys maps them), and each write lands in every copy."""
+    for arch, pe, copies in (("mobilenet", 8, 8), ("mobilenet", 16, 16), ("vgg", 8, 1)):
+        layers = tuple(network_specs(arch, 0.5, (28, 28, 1), 10))
+        cm = _cycle_model(layers, 2, pe, 8, False)
+        assert {m["instances"] for m in cm["memories"] if m["kind"] == "act"} == {copies}
+
+    def act_uj(instances, **events):
+        mems = [dict(MEMS[0], instances=instances)]
+        return energy_per_inference({"cycles": 1} | events, mems, 2, 8, 8,
+                                    "arty_a7_35")["breakdown_uj"]["act_bram"]
+
+    assert act_uj(8, act_writes=10) == pytest.approx(8 * act_uj(1, act_writes=10))
+    assert act_uj(8, act_reads=10) == pytest.approx(act_uj(1, act_reads=10))
