@@ -152,6 +152,33 @@ def _mean_access_pj(memories, kind: str, word_bits: int, family: str) -> float:
     return memory_access_pj(max(int(word_bits), 1), 512, family) if word_bits else 0.0
 
 
+def _control_pj(ev: dict, resources: Resources, pe_count: int, mults_per_pe: int,
+                soft_bit: float) -> float:
+    """Control: flip-flops priced on the cycles they take new data (`sim.resources.
+    FF_GROUPS`): control every cycle, a PE's lane registers on its busy cycles, its
+    first-pass lanes on those of the first pass, the requantizer once per output.
+    Registers that hold their value toggle nothing; the clock tree's share is folded into
+    the per-bit energy ``soft_bit`` (an assumption, docs/energy.md)."""
+    ffs = resources.ff_groups
+    # the requant group's flip-flops over the requantizers (k per PE where a depthwise
+    # pass reads split words): one requantization loads one requantizer's share
+    pes, rqs = max(pe_count, 1), max(1, resources.requantizers or pe_count)
+    first_active = ev.get("first_active_pe_cycles", 0)
+    return (ev["cycles"] * ffs["always"]
+            + (ev.get("active_pe_cycles", 0) - first_active) * ffs["lanes"] / pes
+            + first_active * ffs["first"] / pes
+            + ev.get("requant_ops", 0) * ffs["requant"] / rqs
+            # weight reuse: the rotating accumulator, the sums that wait
+            + ev.get("reuse_pe_steps", 0) * ffs.get("reuse", 0) / pes
+            + ev.get("held_sums", 0) * ffs.get("held", 0) / pes
+            # pixel-parallel passes: the lane accumulators, own operands and read ports on
+            # their PE-steps; the serializer and collector per lane requantized (P·M per
+            # chunk: one latched sum and staged value each)
+            + ev.get("dwp_pe_cycles", 0) * ffs.get("dwp_lanes", 0) / pes
+            + ev.get("dwp_requant_ops", 0) * ffs.get("dwp_out", 0)
+            / (pes * max(1, mults_per_pe))) * soft_bit
+
+
 def _replicas(memories, kind: str) -> int:
     """Copies of each memory of ``kind`` (``instances``; at least 1)."""
     return max((int(m.get("instances", 1)) for m in memories if m.get("kind") == kind),
@@ -217,30 +244,7 @@ def energy_per_inference(events: dict, memories: list[dict], q: int, pe_count: i
     rq_width = acc_bits + M_BITS
     e_requant = dsp_pj(fam, dsp_bits) + add_pj(rq_width, fam) + add_pj(q + 1, fam)
 
-    # Control: flip-flops priced on the cycles they take new data (`sim.resources.
-    # FF_GROUPS`): control every cycle, a PE's lane registers on its busy cycles, its
-    # first-pass lanes on those of the first pass, the requantizer once per output.
-    # Registers that hold their value toggle nothing; the clock tree's share is folded
-    # into the per-bit energy (an assumption, docs/energy.md).
-    soft_bit = SOFT_BIT_PJ_45 * t * F_SOFT
-    ffs = resources.ff_groups
-    # the requant group's flip-flops over the requantizers (k per PE where a depthwise
-    # pass reads split words): one requantization loads one requantizer's share
-    pes, rqs = max(pe_count, 1), max(1, resources.requantizers or pe_count)
-    first_active = ev.get("first_active_pe_cycles", 0)
-    e_control = (cycles * ffs["always"]
-                 + (ev.get("active_pe_cycles", 0) - first_active) * ffs["lanes"] / pes
-                 + first_active * ffs["first"] / pes
-                 + ev.get("requant_ops", 0) * ffs["requant"] / rqs
-                 # weight reuse: the rotating accumulator, the sums that wait
-                 + ev.get("reuse_pe_steps", 0) * ffs.get("reuse", 0) / pes
-                 + ev.get("held_sums", 0) * ffs.get("held", 0) / pes
-                 # pixel-parallel passes: the lane accumulators, own operands and read
-                 # ports on their PE-steps; the serializer and collector per lane
-                 # requantized (P·M per chunk: one latched sum and staged value each)
-                 + ev.get("dwp_pe_cycles", 0) * ffs.get("dwp_lanes", 0) / pes
-                 + ev.get("dwp_requant_ops", 0) * ffs.get("dwp_out", 0)
-                 / (pes * max(1, mults_per_pe))) * soft_bit
+    e_control = _control_pj(ev, resources, pe_count, mults_per_pe, SOFT_BIT_PJ_45 * t * F_SOFT)
 
     # Split lanes (`hw.pe.split_product`): a lane-step of k products of q//k bits in
     # LUTs and the k − 1 adds that sum them, instead of one q × q product
