@@ -189,6 +189,17 @@ class Plan:
         return any(p.reuse > 1 for p in self.passes)
 
     @property
+    def pixel_parallel(self) -> bool:
+        """Whether some pass runs pixel-parallel (`MODE_DWP`): the buffers get a read port
+        per PE, the PEs lane accumulators, and the serializer and collector exist."""
+        return any(p.mode == MODE_DWP for p in self.passes)
+
+    @property
+    def dwp_summing(self) -> bool:
+        """Whether a pixel-parallel pass is a summing average pool (the sum over the PEs)."""
+        return any(p.mode == MODE_DWP and p.gsum for p in self.passes)
+
+    @property
     def dwp_splits(self) -> tuple[int, ...]:
         """The splits (k > 1) pixel-parallel depthwise passes read: their lanes keep k
         sub-lane sums apart (``()``: none)."""

@@ -105,7 +105,7 @@ class Accelerator(wiring.Component):
         addr_bits = bits(max(*plan.act_depth, plan.image_depth) - 1)
         # Pixel-parallel depthwise passes read one word per PE: P read ports (BRAM
         # replicas); otherwise one read port, broadcast to every PE.
-        has_dwp = any(p.mode == MODE_DWP for p in plan.passes)
+        has_dwp = plan.pixel_parallel
         nports = P if has_dwp else 1
         m.submodules.seq = seq = Sequencer(plan, addr_bits, nports)
         m.d.comb += [self.busy.eq(seq.busy), self.done.eq(seq.done),

@@ -90,7 +90,7 @@ def memories(plan: Plan) -> list[dict]:
     # ports and one write port, i.e. P replicas (a block RAM's second port takes the
     # writes, which run beside the reads), every write going to all of them
     replicas, note = 1, ""
-    if any(p.mode == MODE_DWP for p in plan.passes):
+    if plan.pixel_parallel:
         replicas = P
         note = f"; {P} read ports for pixel-parallel depthwise: {P} replicas"
     return [
@@ -132,11 +132,12 @@ def _add_group_events(ev: dict, p, g, P: int, M: int, lanes: int, taps: int) -> 
         ev["weight_reads"] += steps  # PE 0's word is broadcast
         ev["active_pe_cycles"] += p.opix * g.steps
         ev["act_reads"] += taps
-        ev["requant_ops"] += (1 if p.gsum else p.pixels) * P * M * p.k_in
+        requants = (1 if p.gsum else p.pixels) * P * M * p.k_in
+        ev["requant_ops"] += requants
         # what loads the pixel-parallel hardware's own flip-flops (`sim.resources`
         # groups dwp_lanes, dwp_out), which hold still in every other pass
         ev["dwp_pe_cycles"] += p.opix * g.steps
-        ev["dwp_requant_ops"] += (1 if p.gsum else p.pixels) * P * M * p.k_in
+        ev["dwp_requant_ops"] += requants
         ev["act_writes"] += p.ph * p.pw
         if p.gsum:  # the sum across PEs: M adder trees of P inputs
             ev["adder_ops"] += M * (P - 1)
@@ -249,8 +250,8 @@ def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int,
         # whether some pass runs pixel-parallel, and whether one of those is a summing
         # average pool (the hardware `hw.top` builds for them)
         "dwp_lane_split": plan.dwp_split,
-        "pixel_parallel": any(p.mode == MODE_DWP for p in plan.passes),
-        "dwp_summing": any(p.mode == MODE_DWP and p.gsum for p in plan.passes),
+        "pixel_parallel": plan.pixel_parallel,
+        "dwp_summing": plan.dwp_summing,
         "image_load_cycles": load_cycles(plan),
         "image_lanes": F,
         "layers": out_layers,
