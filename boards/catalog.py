@@ -260,9 +260,9 @@ class _ICE40Board(Board):
         # and P 1 with M 2 … 16, P 2 with M 2 … 8 at q 2 s 0.25 passed at 35.25–42.0 MHz;
         # the slowest, P 1 M 16 (q 2, s 0.25 and 0.5: fmax 36.47 and 36.58), at 35.25
         # (2026-11-30; Debian Yosys 0.23, nextpnr-ice40 0.4, the build's timing search).
-        # Before the retiming P 1 with M 2 … 16 passed at 33.75–39.75 MHz. The write-back's
-        # registered lane enables (after these figures) lift P 1 M 16 to 37.5 and 39.75
-        # (and from 15.8 to 40.5 MHz with YoWASP's Yosys 0.70): docs/energy.md.
+        # Before the retiming P 1 with M 2 … 16 passed at 33.75–39.75 MHz. Measured again on
+        # the final write-back (`bench/design_clock.py`): 35.25–42.75 MHz, P 1 M 16 at 39 and
+        # 42.75, the slowest q 8 s 0.5 1 x 2 (fmax 36.49) at 35.25 again: docs/energy.md.
         design_mhz=35.25,
         # the CI design's fmax over nextpnr seeds: 39.89 (YoWASP's default seed), 43.32,
         # 40.71 (seeds 1, 2; 41.69, 43.32, 42.09 for 3 to 5); 7 s of nextpnr each
