@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,20 +29,22 @@ DESIGNS = ((2, 0.25, 1, 2), (2, 0.25, 1, 4), (2, 0.25, 1, 8), (2, 0.25, 1, 16),
 
 
 def build(q: int, s: float, pe: int, mult: int) -> dict:
-    """One ``codegen build`` for the iCEBreaker; its row (or ``error``: stderr's tail)."""
+    """One ``codegen build`` for the iCEBreaker (`bench.__main__._codegen_build`); its row
+    (or ``error``: the build's last lines)."""
+    from bench.__main__ import _codegen_build
+
     row = {"q": q, "s": s, "pe": pe, "mult": mult}
+    args = ("--q", str(q), "--s", str(s), "--dataset", "digits", "--board", "icebreaker",
+            "--images", "5", "--pe", str(pe), "--mult", str(mult))
     with tempfile.TemporaryDirectory(prefix="qsnas-clock-") as tmp:
-        cmd = [sys.executable, "-m", "codegen", "build", "--q", str(q), "--s", str(s),
-               "--dataset", "digits", "--board", "icebreaker", "--images", "5",
-               "--pe", str(pe), "--mult", str(mult), "--out", f"{tmp}/b", "--quiet"]
-        t0 = time.monotonic()
-        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-        row["wall_s"] = round(time.monotonic() - t0, 1)
-        if done.returncode:
-            return row | {"error": done.stderr[-500:]}
-        report = json.loads(Path(f"{tmp}/b/report.json").read_text())
-    return row | {"clock_mhz": report["clock_mhz"], "fmax_mhz": report["fmax_mhz"],
-                  "clock": report["clock"], "lc": report["resources"]["lut"],
+        try:
+            done = _codegen_build(args, Path(tmp) / "b")
+        except RuntimeError as e:
+            return row | {"wall_s": None, "error": str(e)}
+    report = done["report"]
+    return row | {"wall_s": done["wall_seconds"], "clock_mhz": report["clock_mhz"],
+                  "fmax_mhz": report["fmax_mhz"], "clock": report["clock"],
+                  "lc": report["resources"]["lut"],
                   "energy_uj": report["energy"]["per_inference_uj"],
                   "weight_reuse": report["weight_reuse"],
                   "mismatch": report["hw_matches_golden"]}
