@@ -195,6 +195,11 @@ class Plan:
         return any(p.mode == MODE_DWP for p in self.passes)
 
     @property
+    def addr_bits(self) -> int:
+        """Width of an activation address: the deepest ping-pong or image buffer's."""
+        return max(1, (max(*self.act_depth, self.image_depth) - 1).bit_length())
+
+    @property
     def dwp_summing(self) -> bool:
         """Whether a pixel-parallel pass is a summing average pool (the sum over the PEs)."""
         return any(p.mode == MODE_DWP and p.gsum for p in self.passes)

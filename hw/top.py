@@ -102,7 +102,7 @@ class Accelerator(wiring.Component):
         plan = self._plan
         P, M, q = plan.pe_count, plan.mults_per_pe, plan.q
         T = plan.tree_stages
-        addr_bits = bits(max(*plan.act_depth, plan.image_depth) - 1)
+        addr_bits = plan.addr_bits
         # Pixel-parallel depthwise passes read one word per PE: P read ports (BRAM
         # replicas); otherwise one read port, broadcast to every PE.
         has_dwp = plan.pixel_parallel

@@ -159,7 +159,8 @@ def _resources(layers: tuple, cm: dict, q: int, pe: int, mult: int, board: Board
                               dwp_split=int(cm.get("dwp_lane_split", 1)),
                               reuse=bool(cm.get("weight_reuse", False)),
                               pixel_parallel=bool(cm.get("pixel_parallel", False)),
-                              summing=bool(cm.get("dwp_summing", False)))
+                              summing=bool(cm.get("dwp_summing", False)),
+                              addr_bits=int(cm.get("addr_bits", 0)))
 
 
 def layer_energies(layers, q: int, pe: int, mult: int, board: Board | str = DEFAULT_BOARD,

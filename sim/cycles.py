@@ -130,13 +130,14 @@ def _add_group_events(ev: dict, p, g, P: int, M: int, lanes: int, taps: int) -> 
         # a lane split k_in ways in k_in sub-lane sums (k_in requantizers per PE)
         ev["acc_updates"] += steps * P * M * p.k_in
         ev["weight_reads"] += steps  # PE 0's word is broadcast
-        ev["active_pe_cycles"] += p.opix * g.steps
+        pe_steps = p.opix * g.steps  # PE-steps of the pixels' PEs
+        ev["active_pe_cycles"] += pe_steps
         ev["act_reads"] += taps
         requants = (1 if p.gsum else p.pixels) * P * M * p.k_in
         ev["requant_ops"] += requants
         # what loads the pixel-parallel hardware's own flip-flops (`sim.resources`
         # groups dwp_lanes, dwp_out), which hold still in every other pass
-        ev["dwp_pe_cycles"] += p.opix * g.steps
+        ev["dwp_pe_cycles"] += pe_steps
         ev["dwp_requant_ops"] += requants
         ev["act_writes"] += p.ph * p.pw
         if p.gsum:  # the sum across PEs: M adder trees of P inputs
@@ -252,6 +253,7 @@ def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int,
         "dwp_lane_split": plan.dwp_split,
         "pixel_parallel": plan.pixel_parallel,
         "dwp_summing": plan.dwp_summing,
+        "addr_bits": plan.addr_bits,  # an activation address (`hw.top`)
         "image_load_cycles": load_cycles(plan),
         "image_lanes": F,
         "layers": out_layers,

@@ -369,21 +369,14 @@ def _reuse_cost(acc_bits: int) -> tuple[int, int, int, int]:
     return acc_bits + 16, acc_bits, _handover_bits(acc_bits), 64
 
 
-def _address_bits(memories: list[dict]) -> int:
-    """Width of an activation address (`hw.top`: the deepest activation or image
-    buffer's), from the cycle model's memories; 1 when none is listed."""
-    depth = max((int(mem["depth"]) for mem in memories if mem.get("kind") in ("act", "image")),
-                default=2)
-    return max(1, (depth - 1).bit_length())
-
-
 def estimate_resources(memories: list[dict], q: int, pe_count: int, mults_per_pe: int,
                        board: Board | str, acc_bits: int = 32,
                        requantizers: int | None = None, mult_impl: str = "auto",
                        image_lanes: int | None = None, num_classes: int = 10,
                        splits: tuple[int, ...] = (1,), paired: bool = False,
                        dwp_split: int = 1, reuse: bool = False,
-                       pixel_parallel: bool = False, summing: bool = False) -> Resources:
+                       pixel_parallel: bool = False, summing: bool = False,
+                       addr_bits: int = 0) -> Resources:
     """Estimate LUT, FF, DSP and BRAM36 of a P × M accelerator on ``board``.
 
     Parameters
@@ -433,7 +426,13 @@ def estimate_resources(memories: list[dict], q: int, pe_count: int, mults_per_pe
     summing : bool
         Whether such a pass is a summing average pool (`hw.plan.Pass.gsum`): the
         serializer's sum over the P PEs.
+    addr_bits : int
+        Width of an activation address (the cycle model's ``addr_bits``,
+        `hw.plan.Plan.addr_bits`): the per-PE read ports' compares; needed with
+        ``pixel_parallel``.
     """
+    if pixel_parallel and addr_bits < 1:
+        raise ValueError("pixel_parallel needs addr_bits (the cycle model's addr_bits)")
     board = get_board(board)
     fam = board.family
     p, m = pe_count, mults_per_pe
@@ -469,7 +468,7 @@ def estimate_resources(memories: list[dict], q: int, pe_count: int, mults_per_pe
     reuse_lut, reuse_ff, reuse_rq_ff, reuse_ctl = (_reuse_cost(acc_bits) if reuse
                                                    else (0, 0, 0, 0))
     pe_lut += reuse_lut
-    dwp = (_pixel_parallel_cost(q, p, m, acc_bits, _address_bits(memories), summing)
+    dwp = (_pixel_parallel_cost(q, p, m, acc_bits, addr_bits, summing)
            if pixel_parallel else None)
     if dwp:
         pe_lut += dwp.pe_lut

@@ -13,7 +13,7 @@ MEMS = [{"name": "act", "kind": "act", "width_bits": 16, "depth": 1024, "instanc
 
 def test_dwp_groups_charged_by_their_events_only():
     res = estimate_resources(MEMS, 2, 8, 8, "arty_a7_35", acc_bits=33, pixel_parallel=True,
-                             summing=True)
+                             summing=True, addr_bits=10)
     plain = estimate_resources(MEMS, 2, 8, 8, "arty_a7_35", acc_bits=33)
     events = {"cycles": 1000, "active_pe_cycles": 800, "requant_ops": 640}
 

@@ -237,7 +237,7 @@ def test_no_pixel_parallel_term_without_such_passes(arch, s, q):
 def test_pixel_parallel_term_grows_with_array():
     def extra(pe, mult, summing=True):
         on = estimate_resources(MEMS, 2, pe, mult, "arty_a7_35", acc_bits=33,
-                                pixel_parallel=True, summing=summing)
+                                pixel_parallel=True, summing=summing, addr_bits=12)
         off = estimate_resources(MEMS, 2, pe, mult, "arty_a7_35", acc_bits=33)
         assert on.ff == off.ff + on.ff_groups["dwp_lanes"] + on.ff_groups["dwp_out"]
         return on.lut - off.lut, on.ff - off.ff
