@@ -97,7 +97,8 @@ def plot_pareto(result: dict, path: Path) -> None:
             else f"q={chosen['q']}")
     ax.scatter([measured["energy_uj"]], [selection_accuracy(chosen) if _on_val(result)
                                          else measured["accuracy"]], marker="*", s=220,
-               c="red", label=f"chosen {name} s={chosen['s']:g} (measured)", zorder=5)
+               c="red", zorder=5, label=f"chosen {name} s={chosen['s']:g} "
+               f"({'validation' if _on_val(result) else 'measured'})")
     if _on_val(result):  # what the chosen network measures on the test split
         ax.scatter([measured["energy_uj"]], [measured["accuracy"]], marker="x", s=80,
                    c="red", label="chosen, test accuracy", zorder=5)
