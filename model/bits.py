@@ -238,17 +238,19 @@ def learn_bits(cfg, budget: BitBudget, learn: LearnConfig = LearnConfig(), *,
                data: Dataset | None = None, progress: bool = True,
                use_cache: bool = True) -> LearnedWidths:
     """Learn widths for ``cfg`` (its arch, s, data and recipe; its q and bits are not used)
-    under ``budget``; cached in the run cache by config, budget and ``learn``."""
+    under ``budget``; cached in the run cache by config, budget and ``learn``. With
+    ``cfg.val`` the widths are learned without the held-out training images (and the
+    float network they start from is the one pre-trained without them)."""
+    from model.data import hold_out
     from model.train import (
-        CALIBRATION_IMAGES,
         _write_entry,
         cache_root,
+        calibration_pixels,
         check_config,
         default_device,
         fit,
         pretrain,
         resolve,
-        to_nchw,
         weighted_layer_names,
     )
 
@@ -256,6 +258,7 @@ def learn_bits(cfg, budget: BitBudget, learn: LearnConfig = LearnConfig(), *,
     check_config(cfg)
     check_budget(budget, len(weighted_layer_names(cfg.arch, cfg.s, cfg.dataset)), learn)
     data = data if data is not None else load_dataset(cfg.dataset, cfg.data_dir)
+    hold_out(data, cfg.val)  # 0 ≤ val < N; `fit` learns on the first N − val images only
     cfg = resolve(cfg)
     entry = cache_root() / f"bits-{_key(cfg, budget, learn)}"
     if use_cache:
@@ -267,8 +270,7 @@ def learn_bits(cfg, budget: BitBudget, learn: LearnConfig = LearnConfig(), *,
             pass
     model = pretrain(cfg, data, default_device(), progress=progress, use_cache=use_cache).model
     t0 = time.perf_counter()
-    calib = to_nchw(data.train_x[: min(CALIBRATION_IMAGES, len(data.train_x))])
-    model.calibrate(calib.to(next(model.parameters()).device))
+    model.calibrate(calibration_pixels(data, cfg).to(next(model.parameters()).device))
     learned = model.learn_bits(lo=learn.lo, hi=learn.hi)
     penalty = BitPenalty(learned, budget, learn)
     fit(model, data, cfg, mode="quant", epochs=learn.epochs, lr=cfg.qat_lr,

@@ -7,6 +7,7 @@ downloads anything.
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,8 @@ import numpy as np
 from common.cli import UserError, check_choice
 
 DATASETS = ("mnist5k", "digits", "cifar10", "svhn")
+# Training images of the embedded data sets (the file-backed ones count theirs when read).
+TRAIN_IMAGES = {"mnist5k": 4000, "digits": 1397}
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,26 @@ class Dataset:
     @property
     def input_shape(self) -> tuple[int, int, int]:
         return tuple(self.train_x.shape[1:])
+
+
+def hold_out(data: Dataset, val: int) -> tuple[Dataset, np.ndarray, np.ndarray]:
+    """Hold the last ``val`` training images of ``data`` out for validation.
+
+    Returns ``(fit_data, val_x, val_y)``: ``fit_data`` is ``data`` with its training split
+    cut to positions 0 … N − val − 1 (what training may fit on; the test split as it was),
+    ``val_x``/``val_y`` the images and labels at positions N − val … N − 1. In mnist5k's
+    round-robin order a multiple of 10 holds out every class equally. ``val = 0`` returns
+    ``data`` itself and empty arrays. Raises `UserError` unless ``0 ≤ val < N``.
+    """
+    n = len(data.train_x)
+    if isinstance(val, bool) or not isinstance(val, int | np.integer) or not 0 <= val < n:
+        raise UserError(f"val must be an integer in [0, {n}) (the held-out share of the "
+                        f"{n} {data.name} training images), not {val!r}")
+    if val == 0:
+        return data, data.train_x[:0], data.train_y[:0]
+    cut = n - val
+    fit_data = dataclasses.replace(data, train_x=data.train_x[:cut], train_y=data.train_y[:cut])
+    return fit_data, data.train_x[cut:], data.train_y[cut:]
 
 
 def mnist5k_order() -> np.ndarray:

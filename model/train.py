@@ -4,7 +4,9 @@ A run is a float pre-train (shared by every ``q`` of the same ``arch, s, dataset
 followed by a QAT fine-tune at ``q`` (or at per-layer widths ``bits``) starting from
 MSE-calibrated LSQ steps; then export
 to the IntegerNetwork bundle and three test accuracies: float, fake-quant (the folded
-torch model) and integer (the golden model of ``intnet.golden``).
+torch model) and integer (the golden model of ``intnet.golden``). With ``val`` the last
+``val`` training images are held out of both stages and the golden accuracy on them is
+reported too (``val_acc``): a split to choose networks on without looking at the test one.
 
 Both stages are cached under ``$QSNAS_CACHE`` (default ``~/.cache/qsnas/runs``), keyed by
 the SHA-256 of their configuration; an entry that fails to load or validate is trained
@@ -43,7 +45,7 @@ from tqdm import tqdm
 from common.files import atomic_directory
 from intnet.arch import format_widths, normal_widths, widest_width, width_pair
 from intnet.bundle import IntegerNetwork, load_bundle, save_bundle
-from model.data import Dataset, dataset_shape, load_dataset
+from model.data import Dataset, dataset_shape, hold_out, load_dataset
 from model.defaults import DEFAULT_EPOCHS, DEFAULT_FLOAT_EPOCHS  # torch-free, for --help
 from model.export import export_network
 from model.nets import QNet
@@ -84,6 +86,9 @@ class TrainConfig:
     # it: an int (the layer's weights and the activations it writes) or a (weights,
     # activations) pair; None: every layer at q.
     bits: tuple | None = None
+    # The last ``val`` training images are held out (`model.data.hold_out`): nothing is
+    # fitted on them, and the run reports its golden accuracy on them as ``val_acc``.
+    val: int = 0
 
     def key(self, stage: str = "qat") -> str:
         """Cache key of ``stage`` ("qat": the whole run, or "float": its pre-train).
@@ -91,7 +96,8 @@ class TrainConfig:
         SHA-256 of the resolved config (defaults filled in), so equal runs share a key:
         usable as the job key of an executor. A uniform run has the key it had before
         per-layer widths existed (`config_dict` leaves ``bits`` out), and per-layer widths
-        that are all equal resolve to that uniform run.
+        that are all equal resolve to that uniform run. Likewise ``val = 0`` is left out; a
+        held-out ``val`` changes both keys (the float pre-train fits on fewer images too).
         """
         d = config_dict(resolve(self))
         if stage == "float":  # the float pre-train does not depend on q or the QAT stage
@@ -110,8 +116,10 @@ def config_dict(cfg: TrainConfig) -> dict:
     """``cfg`` as the JSON the cache stores: ``bits`` a list, left out when None (so a
     uniform run's key and stored config are those of the runs cached before it existed;
     an entry whose weights and activations agree is an int, so widths without pairs keep
-    the keys they had before pairs existed)."""
+    the keys they had before pairs existed); ``val`` left out when 0, for the same reason."""
     d = dataclasses.asdict(cfg)
+    if d["val"] == 0:
+        del d["val"]
     if d["bits"] is None:
         del d["bits"]
     else:
@@ -215,6 +223,9 @@ def fit(model: nn.Module, data: Dataset, cfg: TrainConfig, *, mode: str, epochs:
         penalty: Penalty | None = None) -> list[float]:
     """Train ``model`` on ``data``'s training split in ``mode``; the loss per epoch.
 
+    Only the first N − ``cfg.val`` training images are used: the last ``cfg.val`` are the
+    held-out validation images (`model.data.hold_out`), whatever the caller passes.
+
     The recipe of both stages of `train`: SGD (Nesterov, ``cfg.momentum``) at peak ``lr``
     with a short linear warm-up and cosine decay, weight decay on conv/dense weights only,
     batches of ``cfg.batch_size`` in an order drawn from ``gen``, random shifts of up to
@@ -225,6 +236,7 @@ def fit(model: nn.Module, data: Dataset, cfg: TrainConfig, *, mode: str, epochs:
     gradients, so a layer moves in proportion to what its width costs and earns.
     """
     device = next(model.parameters()).device
+    data = hold_out(data, cfg.val)[0]
     x_all, y_all = to_nchw(data.train_x), torch.from_numpy(data.train_y)
     n = len(x_all)
     steps_per_epoch = math.ceil(n / cfg.batch_size)
@@ -330,17 +342,23 @@ def _result_json(cfg: TrainConfig, metrics: dict) -> dict:
     return {"config": config_dict(cfg), "metrics": metrics, "export_version": EXPORT_VERSION}
 
 
-def _export_and_evaluate(model: QNet, data: Dataset, cfg: TrainConfig,
-                         metrics: dict) -> tuple[IntegerNetwork, dict]:
-    """Export ``model`` and measure it on the test split: ``(network, metrics)``."""
+def _golden_classes(net: IntegerNetwork, images: np.ndarray) -> np.ndarray:
+    """The golden model's classes of uint8 ``images`` [N, H, W, C], 250 at a time."""
     from intnet.golden import classify, run
 
+    return np.concatenate([classify(run(net, images[i : i + 250]))
+                           for i in range(0, len(images), 250)])
+
+
+def _export_and_evaluate(model: QNet, data: Dataset, cfg: TrainConfig,
+                         metrics: dict) -> tuple[IntegerNetwork, dict]:
+    """Export ``model`` and measure it on the test split, and with ``cfg.val`` the golden
+    accuracy on the held-out training images too: ``(network, metrics)``."""
     test_pixels = to_nchw(data.test_x)
     fq_classes = predict(model, test_pixels, "folded")
     qat_classes = predict(model, test_pixels, "quant")
     net = export_network(model, data.name)
-    int_classes = np.concatenate([classify(run(net, data.test_x[i : i + 250]))
-                                  for i in range(0, len(data.test_x), 250)])
+    int_classes = _golden_classes(net, data.test_x)
     evaluated = {
         "fake_quant_acc": float((fq_classes == data.test_y).mean()),
         "integer_acc": float((int_classes == data.test_y).mean()),
@@ -349,10 +367,14 @@ def _export_and_evaluate(model: QNet, data: Dataset, cfg: TrainConfig,
         "qat_agreement": float((qat_classes == int_classes).mean()),
         "test_images": int(len(data.test_y)),
     }
+    if cfg.val:  # measured like integer_acc, on images the run never trained on
+        _, val_x, val_y = hold_out(data, cfg.val)
+        evaluated["val_acc"] = float((_golden_classes(net, val_x) == val_y).mean())
+        evaluated["val_images"] = int(len(val_y))
     shown = dict(metrics, **evaluated)
     net.meta = {"config": config_dict(cfg), "metrics": {
         k: shown[k] for k in ("float_acc", "fake_quant_acc", "integer_acc", "agreement",
-                              "test_images")}}
+                              "test_images", "val_acc", "val_images") if k in shown}}
     return net, evaluated
 
 
@@ -421,6 +443,13 @@ def pretrain(cfg: TrainConfig, data: Dataset, device: torch.device, *, progress:
     return FloatRun(model, acc, seconds, False)
 
 
+def calibration_pixels(data: Dataset, cfg: TrainConfig) -> torch.Tensor:
+    """The first `CALIBRATION_IMAGES` training images (never held-out ones) as float
+    pixels [N, C, H, W], on which the QAT stages calibrate their LSQ steps."""
+    train_x = hold_out(data, cfg.val)[0].train_x
+    return to_nchw(train_x[: min(CALIBRATION_IMAGES, len(train_x))])
+
+
 def cfg_float(cfg: TrainConfig) -> TrainConfig:
     """The float-stage view of ``cfg`` (q-independent fields only matter)."""
     return dataclasses.replace(cfg, q=1, epochs=0, qat_lr=0.0, bits=None)
@@ -465,6 +494,9 @@ def check_config(cfg: TrainConfig) -> None:
             raise UserError(f"{name} must be a non-negative integer, not {value!r}")
     if cfg.float_epochs == 0 and cfg.epochs == 0:
         raise UserError("epochs and float_epochs cannot both be 0 (nothing would be trained)")
+    if isinstance(cfg.val, bool) or not isinstance(cfg.val, int) or cfg.val < 0:
+        # its upper bound, the training images, is checked when the data is loaded
+        raise UserError(f"val must be a non-negative integer, not {cfg.val!r}")
 
 
 def weighted_layer_names(arch: str, s: float, dataset: str) -> list[str]:
@@ -509,12 +541,15 @@ def train(cfg: TrainConfig, *, progress: bool = True, use_cache: bool = True,
     of test images where fake-quant and golden classes agree), ``qat_acc`` and
     ``qat_agreement`` (the same for the QAT training graph evaluated with BN running
     statistics and real scales, i.e. before folding), ``test_images``,
-    ``float_seconds``, ``qat_seconds``, ``seconds_per_epoch`` and ``losses``.
+    ``float_seconds``, ``qat_seconds``, ``seconds_per_epoch`` and ``losses``. With
+    ``cfg.val`` also ``val_acc`` (golden model on the held-out training images, which
+    neither stage trains on) and ``val_images``.
     """
     check_config(cfg)
     data = data if data is not None else load_dataset(cfg.dataset, cfg.data_dir)
     if data.name != cfg.dataset:
         raise ValueError(f"data is {data.name!r} but the config says {cfg.dataset!r}")
+    hold_out(data, cfg.val)  # 0 ≤ val < N, before anything is trained
     cfg = resolve(cfg)
     entry = cache_root() / f"run-{cfg.key('qat')}"
     if use_cache and (hit := _load_run(entry, cfg, data)) is not None:
@@ -524,8 +559,7 @@ def train(cfg: TrainConfig, *, progress: bool = True, use_cache: bool = True,
         cfg, data, device, progress=progress, use_cache=use_cache)
     t0 = time.perf_counter()
     gen = torch.Generator().manual_seed(cfg.seed + 1)
-    calib = to_nchw(data.train_x[: min(CALIBRATION_IMAGES, len(data.train_x))]).to(device)
-    model.calibrate(calib)
+    model.calibrate(calibration_pixels(data, cfg).to(device))
     losses = fit(model, data, cfg, mode="quant", epochs=cfg.epochs, lr=cfg.qat_lr, gen=gen,
                  progress=progress, desc=f"QAT {cfg.arch} {width_label(cfg)} s={cfg.s}")
     qat_seconds = time.perf_counter() - t0
@@ -555,12 +589,13 @@ def train_and_export(arch: str, q: int, s: float, dataset: str = "mnist5k",
                      epochs: int | None = None, seed: int = 0, out=None, *,
                      data_dir: str | None = None, float_epochs: int | None = None,
                      progress: bool = True, use_cache: bool = True,
-                     bits: tuple | None = None) -> tuple[IntegerNetwork, dict]:
+                     bits: tuple | None = None, val: int = 0) -> tuple[IntegerNetwork, dict]:
     """Train (or reuse) ``arch`` at ``(q, s)`` and write its bundle to ``out`` (if given).
 
     ``bits`` (one width, or (weights, activations) pair, per weighted layer) trains a
     mixed-precision network instead of the uniform ``q`` (``q`` is then ignored: the
-    widest width takes its place).
+    widest width takes its place). ``val`` holds the last ``val`` training images out
+    (`TrainConfig.val`).
     Returns the validated `IntegerNetwork` and the metrics dict of `train`, plus
     ``cached`` and ``cache_dir``. ``epochs``/``float_epochs`` default to
     `DEFAULT_EPOCHS`/`DEFAULT_FLOAT_EPOCHS` of ``arch``.
@@ -569,7 +604,7 @@ def train_and_export(arch: str, q: int, s: float, dataset: str = "mnist5k",
         q = widest_width(bits)
     cfg = TrainConfig(arch=arch, q=q, s=float(s), dataset=dataset, data_dir=data_dir,
                       epochs=epochs, float_epochs=float_epochs, seed=seed,
-                      bits=None if bits is None else tuple(bits))
+                      bits=None if bits is None else tuple(bits), val=val)
     result = train(cfg, progress=progress, use_cache=use_cache)
     if out is not None:
         save_bundle(result.network, out)

@@ -98,10 +98,19 @@ class Point:
     accuracy: float | None = None  # integer (golden) test accuracy
     design: dict | None = None  # `design_point` row; None: nothing fits the board
     extra: dict = field(default_factory=dict)
+    val_accuracy: float | None = None  # on the held-out training images (search --val)
 
     @property
     def uniform(self) -> bool:
         return len(set(self.bits)) == 1
+
+    @property
+    def selection(self) -> float | None:
+        """The accuracy the search chooses on (`search.qsnas.selection_accuracy`)."""
+        from search.qsnas import selection_accuracy
+
+        return selection_accuracy({"accuracy": self.accuracy,
+                                   "val_accuracy": self.val_accuracy})
 
     def as_dict(self) -> dict:
         from intnet.arch import widths_json
@@ -109,6 +118,7 @@ class Point:
         d = self.design or {}
         return {"bits": widths_json(self.bits), "q": lane_bits(self.bits), "s": self.s,
                 "source": self.source, "accuracy": self.accuracy,
+                **({} if self.val_accuracy is None else {"val_accuracy": self.val_accuracy}),
                 "energy_uj": d.get("energy_uj"), "pe": d.get("pe"), "mult": d.get("mult"),
                 "cycles": d.get("cycles"), "bram36": d.get("bram36"),
                 "weight_bits": d.get("weight_bits"), **self.extra}
@@ -203,7 +213,7 @@ class MixedStudy:
         if point.design is None:
             return [1e9, 1e9], 1.0
         return ([point.design["energy_uj"], point.design["weight_bits"]],
-                self.target - point.accuracy)
+                self.target - point.selection)
 
     def add_known(self, point: Point) -> None:
         """A trained point (the warm start) as a finished trial."""
@@ -319,6 +329,7 @@ class MixedStudy:
                 result = future.result()
                 point = self.points[key]
                 point.accuracy = result["accuracy"]
+                point.val_accuracy = result.get("val_accuracy")
                 point.extra = {k: result[k] for k in ("float_acc", "qat_seconds",
                                                       "float_seconds", "cached")}
                 for trial in trials:
@@ -334,22 +345,29 @@ def run_mixed(cfg, trials: int, rtl_images: int = 0):
     import time
     from functools import partial
 
-    from search.qsnas import job_threads, measure_network, search_executor, uniform_walk
+    from search.qsnas import (
+        job_threads,
+        measure_network,
+        on_val,
+        search_executor,
+        split_fields,
+        uniform_walk,
+    )
 
     t0 = time.perf_counter()
     train = partial(_train_key, cfg.arch, cfg.dataset, cfg.data_dir, cfg.epochs, cfg.seed,
-                    job_threads(cfg))
+                    job_threads(cfg), cfg.val)
     with search_executor(cfg) as executor:  # one pool or Ray connection for the walk and TPE
         walked = uniform_walk(cfg, executor)
         study, layers = warm_study(cfg, walked)
         study.run(trials, train, executor, cfg.jobs, cfg.progress)
     every = list(study.points.values())
-    feasible = [p for p in every if p.design is not None and p.accuracy is not None
-                and p.accuracy >= cfg.target_acc]
+    feasible = [p for p in every if p.design is not None and p.selection is not None
+                and p.selection >= cfg.target_acc]
     if not feasible:
-        best = max((p.accuracy for p in every if p.accuracy is not None), default=None)
-        raise ValueError(f"no trained network reached {cfg.target_acc} (the best measured "
-                         f"{best:.4f}); try more --trials, or larger --s-samples")
+        best = max((p.selection for p in every if p.selection is not None), default=None)
+        raise ValueError(f"no trained network reached {cfg.target_acc}{on_val(cfg)} (the best "
+                         f"measured {best:.4f}); try more --trials, or larger --s-samples")
     chosen, lean = min(feasible, key=rank), min(feasible, key=rank_weight)
     measured, net = measure_network(cfg, chosen.bits, chosen.s, rtl_images)
     if lean is chosen:
@@ -359,9 +377,10 @@ def run_mixed(cfg, trials: int, rtl_images: int = 0):
     names = [spec.name for spec in layers]
     result = {
         "target_acc": cfg.target_acc, "arch": cfg.arch, "dataset": cfg.dataset,
-        "board": cfg.board, "strategy": "mixed",
+        "board": cfg.board, "strategy": "mixed", **split_fields(cfg, measured),
         "chosen": _policy(chosen, measured, names),
-        "predicted": {"accuracy": chosen.accuracy, "energy_uj": chosen.design["energy_uj"]},
+        # the trial's own measurement of the accuracy it was chosen on
+        "predicted": {"accuracy": chosen.selection, "energy_uj": chosen.design["energy_uj"]},
         "measured": measured,
         # the feasible design with the fewest weight bits (may be the chosen one)
         "least_weight": {**_policy(lean, lean_measured, names), "measured": lean_measured},
@@ -398,7 +417,8 @@ def warm_study(cfg, walked) -> tuple[MixedStudy, list]:
     for (q, s), r in sorted(uniform.items()):
         bits = (q,) * len(layers)
         study.add_known(Point(bits, s, "uniform", r["accuracy"], design(bits, s),
-                              {k: r[k] for k in ("float_acc", "qat_seconds", "float_seconds")}))
+                              {k: r[k] for k in ("float_acc", "qat_seconds", "float_seconds")},
+                              r.get("val_accuracy")))
     if walked.found.chosen is None:
         return study, layers
     q, s = walked.found.chosen
@@ -428,12 +448,13 @@ def _policy(point: Point, measured: dict, names: list[str]) -> dict:
     bits = widths_json(point.bits)
     return {"q": lane_bits(point.bits), "s": point.s, "pe": measured["pe"],
             "mult": measured["mult"], "bits": bits,
-            "layers": dict(zip(names, bits, strict=True)), "mixed": not point.uniform}
+            "layers": dict(zip(names, bits, strict=True)), "mixed": not point.uniform,
+            **{k: measured[k] for k in ("val_accuracy",) if k in measured}}
 
 
-def _train_key(arch, dataset, data_dir, epochs, seed, threads, bits, s) -> dict:
+def _train_key(arch, dataset, data_dir, epochs, seed, threads, val, bits, s) -> dict:
     """`search.qsnas.train_point` of per-layer widths ``bits`` at ``s`` (a worker job)."""
     from search.qsnas import train_point
 
     return train_point(arch, lane_bits(bits), s, dataset, data_dir, epochs, seed, threads,
-                       bits=tuple(bits))
+                       bits=tuple(bits), val=val)

@@ -57,6 +57,9 @@ class SearchConfig:
     max_candidates: int = 8  # points `walk` may train beyond the samples
     optimism: float = 0.5  # plausibly feasible: predicted + optimism·LOO RMSE ≥ target
     act_widths: bool = False  # --mixed: activation widths searched apart from the weights'
+    # --val: every training holds its last `val` training images out, and the search
+    # chooses on the accuracy on them (`selection_accuracy`); 0: it chooses on the test split
+    val: int = 0
     progress: bool = True
 
 
@@ -68,18 +71,48 @@ def snap_s(s: float) -> float:
 # ---------------------------------------------------------------------------- evaluation
 
 
+def accuracies(metrics: dict) -> dict:
+    """A training run's ``metrics`` (`model.train.train`) as the search records them:
+    ``accuracy`` the golden test accuracy and, when the run held training images out,
+    ``val_accuracy`` the golden accuracy on them."""
+    out = {"accuracy": metrics["integer_acc"]}
+    if "val_acc" in metrics:
+        out["val_accuracy"] = metrics["val_acc"]
+    return out
+
+
+def selection_accuracy(result) -> float | None:
+    """The accuracy a search chooses on (feasibility, regressors, the choice): the
+    validation accuracy of ``result`` (a dict with ``accuracy`` and, from a run with
+    held-out images, ``val_accuracy``, as `accuracies` makes) when it has one, else its
+    test accuracy. Every search decides through this, and reports the test accuracy."""
+    val = result.get("val_accuracy")
+    return result.get("accuracy") if val is None else val
+
+
+def selected_on(cfg: SearchConfig) -> str:
+    """``"val"`` or ``"test"``: the split `selection_accuracy` chooses on for ``cfg``."""
+    return "val" if cfg.val else "test"
+
+
+def on_val(cfg: SearchConfig) -> str:
+    """What an error message adds when the search chooses on validation accuracy."""
+    return f" on the {cfg.val} held-out training images" if cfg.val else ""
+
+
 def train_point(arch: str, q: int, s: float, dataset: str, data_dir, epochs, seed,
-                threads: int, bits: tuple | None = None) -> dict:
-    """Train (or reuse) one point (``bits``: per-layer widths instead of ``q``); runs in a
-    worker process. The training times are those of the run that trained it."""
+                threads: int, bits: tuple | None = None, val: int = 0) -> dict:
+    """Train (or reuse) one point (``bits``: per-layer widths instead of ``q``; ``val``:
+    held-out training images, `model.train.TrainConfig.val`); runs in a worker process.
+    The training times are those of the run that trained it."""
     import torch
 
     from model.train import train_and_export
 
     torch.set_num_threads(max(1, threads))
     _, metrics = train_and_export(arch, q, s, dataset, epochs, seed, None,
-                                  data_dir=data_dir, progress=False, bits=bits)
-    return {"accuracy": metrics["integer_acc"], "float_acc": metrics["float_acc"],
+                                  data_dir=data_dir, progress=False, bits=bits, val=val)
+    return {**accuracies(metrics), "float_acc": metrics["float_acc"],
             "cached": metrics["cached"], "qat_seconds": metrics["qat_seconds"],
             "float_seconds": metrics["float_seconds"]}
 
@@ -124,15 +157,16 @@ def train_points(points: list[tuple[int, float]], cfg: SearchConfig,
             by_s.setdefault(s, []).append(q)
         with tqdm(total=len(points), desc="train samples", unit="net",
                   disable=not cfg.progress) as bar:
-            firsts = {executor.submit(train_point, cfg.arch, qs[0], s, *args): (qs[0], s)
-                      for s, qs in sorted(by_s.items())}
+            firsts = {executor.submit(train_point, cfg.arch, qs[0], s, *args, val=cfg.val):
+                      (qs[0], s) for s, qs in sorted(by_s.items())}
             rest = {}
             for future in cf.as_completed(firsts):
                 q, s = firsts[future]
                 results[(q, s)] = future.result()
                 bar.update()
                 for q2 in by_s[s][1:]:
-                    rest[executor.submit(train_point, cfg.arch, q2, s, *args)] = (q2, s)
+                    rest[executor.submit(train_point, cfg.arch, q2, s, *args,
+                                         val=cfg.val)] = (q2, s)
             for future in cf.as_completed(rest):
                 results[rest[future]] = future.result()
                 bar.update()
@@ -271,7 +305,8 @@ def measure_network(cfg: SearchConfig, widths, s: float, rtl_images: int):
     """Train (or reuse) the chosen network and check it: ``(measured, IntegerNetwork)``.
 
     ``widths``: q, or one width per weighted layer. ``measured`` holds the golden test
-    accuracy, the design point of the trained bundle's own widths (`DESIGN_KEYS`) and
+    accuracy (``accuracy``; with ``cfg.val`` also ``val_accuracy`` and ``val_images``, what
+    the search chose on), the design point of the trained bundle's own widths (`DESIGN_KEYS`) and
     ``rtl`` (`rtl_check`; the keys ``rtl_images, rtl_mismatches, rtl_cycles,
     rtl_cycles_match_model`` too when it ran).
     """
@@ -282,14 +317,17 @@ def measure_network(cfg: SearchConfig, widths, s: float, rtl_images: int):
     bits = normal_widths(widths) if isinstance(widths, tuple | list) else None
     q = widest_width(bits) if bits else int(widths)
     net, metrics = train_and_export(cfg.arch, q, s, cfg.dataset, cfg.epochs, cfg.seed, None,
-                                    data_dir=cfg.data_dir, progress=cfg.progress, bits=bits)
+                                    data_dir=cfg.data_dir, progress=cfg.progress, bits=bits,
+                                    val=cfg.val)
     row = design_point(net.specs(), cfg.board, cfg.pe_list, cfg.mult_list) or {}
-    out = {"accuracy": metrics["integer_acc"], "float_accuracy": metrics["float_acc"],
+    out = {**accuracies(metrics), "float_accuracy": metrics["float_acc"],
            "test_images": metrics["test_images"],
            "accuracy_ci95": accuracy_interval(metrics["integer_acc"], metrics["test_images"]),
            "widths": widths_json(widths_of(net.layers)),
            "qat_seconds": metrics["qat_seconds"], "float_seconds": metrics["float_seconds"],
            **{k: row.get(k) for k in DESIGN_KEYS}}
+    if "val_images" in metrics:
+        out["val_images"] = metrics["val_images"]
     if not rtl_images:
         out["rtl"] = {"run": False, "reason": "not asked for (--rtl-images 0)"}
     elif not row:
@@ -308,6 +346,7 @@ def measure_network(cfg: SearchConfig, widths, s: float, rtl_images: int):
 
 def _sample(q: int, s: float, result: dict, design: dict, source: str = "sample") -> dict:
     return {"q": q, "s": s, "accuracy": result["accuracy"], "source": source,
+            **{k: result[k] for k in ("val_accuracy",) if k in result},
             **{k: design[k] for k in DESIGN_KEYS},
             **{k: result[k] for k in ("float_acc", "qat_seconds", "float_seconds")
                if k in result}}
@@ -335,11 +374,32 @@ def uniform_walk(cfg: SearchConfig, executor: cf.Executor | None = None) -> Unif
 
         def measure(q: int, s: float) -> float:
             results[(q, s)] = train_points([(q, s)], cfg, executor)[(q, s)]
-            return results[(q, s)]["accuracy"]
+            return selection_accuracy(results[(q, s)])
 
-        found = walk({p: r["accuracy"] for p, r in trained.items()}, energies, cfg.target_acc,
-                     measure, optimism=cfg.optimism, max_new=cfg.max_candidates)
+        found = walk({p: selection_accuracy(r) for p, r in trained.items()}, energies,
+                     cfg.target_acc, measure, optimism=cfg.optimism,
+                     max_new=cfg.max_candidates)
     return UniformRun(found, results, pool, set(trained))
+
+
+def split_fields(cfg: SearchConfig, measured: dict) -> dict:
+    """What a search result says about the split it chose on: ``selected_on`` and, with
+    ``cfg.val``, ``val_images``."""
+    out = {"selected_on": selected_on(cfg)}
+    if cfg.val:
+        out["val_images"] = measured["val_images"]
+    return out
+
+
+def _chosen_val(measured: dict) -> dict:
+    """``{"val_accuracy": …}`` of the chosen bundle when the search chose on validation."""
+    return {k: measured[k] for k in ("val_accuracy",) if k in measured}
+
+
+def _reported(step: dict, result: dict) -> dict:
+    """A walked or trial point with the test ``accuracy`` (and ``val_accuracy``) of its run
+    (the walk and TPE record the accuracy they chose on)."""
+    return {**step, **{k: result[k] for k in ("accuracy", "val_accuracy") if k in result}}
 
 
 def run_search(cfg: SearchConfig, rtl_images: int = 0):
@@ -349,16 +409,17 @@ def run_search(cfg: SearchConfig, rtl_images: int = 0):
     found = run.found
     if found.chosen is None:
         best = max(found.trained.values())
-        raise ValueError(f"no ⟨q, s⟩ with s ≤ {cfg.s_max} measured {cfg.target_acc} within "
-                         f"{cfg.max_candidates} trained candidates; the best measured "
-                         f"{best:.4f}")
+        raise ValueError(f"no ⟨q, s⟩ with s ≤ {cfg.s_max} measured {cfg.target_acc}"
+                         f"{on_val(cfg)} within {cfg.max_candidates} trained candidates; the "
+                         f"best measured {best:.4f}")
     q, s = found.chosen
     measured, net = measure_network(cfg, q, s, rtl_images)
     acc_y = np.array([found.trained[p] for p in sorted(found.trained)])
     result = {
         "target_acc": cfg.target_acc, "arch": cfg.arch, "dataset": cfg.dataset,
-        "board": cfg.board, "strategy": "poly",
-        "chosen": {"q": q, "s": s, "pe": measured["pe"], "mult": measured["mult"]},
+        "board": cfg.board, "strategy": "poly", **split_fields(cfg, measured),
+        "chosen": {"q": q, "s": s, "pe": measured["pe"], "mult": measured["mult"],
+                   **_chosen_val(measured)},
         "predicted": {"accuracy": found.predicted,
                       "energy_uj": run.pool[found.chosen]["energy_uj"]},
         "measured": measured,
@@ -367,7 +428,7 @@ def run_search(cfg: SearchConfig, rtl_images: int = 0):
             # no regressor: the cycle and energy models are evaluated at every point
             "energy": {"degree": None, "loo_mape": None, "exact": True},
         },
-        "candidates_tried": found.steps,
+        "candidates_tried": [_reported(t, run.results[(t["q"], t["s"])]) for t in found.steps],
         "samples": [_sample(p[0], p[1], run.results[p], run.pool[p],
                             "sample" if p in run.sampled else "candidate")
                     for p in sorted(run.results)],
@@ -391,30 +452,32 @@ def run_bo(cfg: SearchConfig, n_trials: int, rtl_images: int = 0):
     with search_executor(cfg) as executor:
         def evaluate(q: int, s: float):
             r = executor.submit(train_point, cfg.arch, q, s, cfg.dataset, cfg.data_dir,
-                                cfg.epochs, cfg.seed, job_threads(cfg)).result()
+                                cfg.epochs, cfg.seed, job_threads(cfg), val=cfg.val).result()
             e = energy_point(cfg, q, s)
             samples[(q, s)] = _sample(q, s, r, e, "trial")
-            return r["accuracy"], e["energy_uj"]
+            return selection_accuracy(r), e["energy_uj"]
 
         res = bo_search(evaluate, cfg.q_range, s_values, cfg.target_acc, n_trials, cfg.seed,
                         progress=cfg.progress)
     if res["best"] is None:
-        raise ValueError(f"none of the {res['evaluated']} trials reached {cfg.target_acc}")
+        raise ValueError(f"none of the {res['evaluated']} trials reached {cfg.target_acc}"
+                         f"{on_val(cfg)}")
     best = res["best"]
     measured, net = measure_network(cfg, best["q"], best["s"], rtl_images)
     result = {
         "target_acc": cfg.target_acc, "arch": cfg.arch, "dataset": cfg.dataset,
-        "board": cfg.board, "strategy": "bo",
+        "board": cfg.board, "strategy": "bo", **split_fields(cfg, measured),
         "chosen": {"q": best["q"], "s": best["s"], "pe": measured["pe"],
-                   "mult": measured["mult"]},
-        # BO has no surrogate to report: its "prediction" is the trial's own measurement.
+                   "mult": measured["mult"], **_chosen_val(measured)},
+        # BO has no surrogate to report: its "prediction" is the trial's own measurement
+        # (of the accuracy it chose on).
         "predicted": {"accuracy": best["accuracy"], "energy_uj": best["energy_uj"]},
         "measured": measured,
         "regressors": {"accuracy": {"degree": None, "loo_rmse": None},
                        "energy": {"degree": None, "loo_mape": None}},
         "candidates_tried": [],
         "samples": [x for _, x in sorted(samples.items())],
-        "trials": res["trials"],
+        "trials": [_reported(t, samples[(t["q"], t["s"])]) for t in res["trials"]],
         "trained": len(samples),
         "wall_seconds": round(time.perf_counter() - t0, 1),
     }

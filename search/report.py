@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from intnet.arch import format_widths, normal_widths
+from search.qsnas import selection_accuracy
 
 # the mixed search's least-weight network, where it is not the chosen one
 LEAST_WEIGHT_BUNDLE = "least_weight_bundle"
@@ -42,6 +43,15 @@ def _margin_lines(result: dict) -> list[str]:
             "it. Aim the target higher for a margin, or test on more images."]
 
 
+def _on_val(result: dict) -> bool:
+    """Whether the search chose on held-out training images (``--val``)."""
+    return result.get("selected_on") == "val"
+
+
+def _split_name(result: dict) -> str:
+    return "validation" if _on_val(result) else "test"
+
+
 def _mixed(x: dict) -> bool:
     """Whether a sample or design has per-layer widths that differ."""
     return "bits" in x and len(set(normal_widths(x["bits"]))) > 1
@@ -55,13 +65,16 @@ def _label(x: dict) -> str:
 
 def plot_pareto(result: dict, path: Path) -> None:
     """Accuracy × energy of every trained network, uniform and mixed points apart, with
-    the Pareto front of all of them, the chosen design and the target."""
+    the Pareto front of all of them, the chosen design and the target; the accuracy is the
+    one the search chose on (validation with ``--val``, then the chosen network's test
+    accuracy is marked too)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    samples = [x for x in result["samples"] if x["energy_uj"] and x["accuracy"] is not None]
+    samples = [dict(x, accuracy=selection_accuracy(x)) for x in result["samples"]
+               if x["energy_uj"] and x["accuracy"] is not None]
     mixed = [x for x in samples if _mixed(x)]
     uniform = [x for x in samples if x not in mixed]
     fig, ax = plt.subplots(figsize=(6.8, 4.4))
@@ -82,15 +95,20 @@ def plot_pareto(result: dict, path: Path) -> None:
     chosen, measured = result["chosen"], result["measured"]
     name = (format_widths(chosen["bits"], "/") if "bits" in chosen
             else f"q={chosen['q']}")
-    ax.scatter([measured["energy_uj"]], [measured["accuracy"]], marker="*", s=220, c="red",
-               label=f"chosen {name} s={chosen['s']:g} (measured)", zorder=5)
+    ax.scatter([measured["energy_uj"]], [selection_accuracy(chosen) if _on_val(result)
+                                         else measured["accuracy"]], marker="*", s=220,
+               c="red", zorder=5, label=f"chosen {name} s={chosen['s']:g} "
+               f"({'validation' if _on_val(result) else 'measured'})")
+    if _on_val(result):  # what the chosen network measures on the test split
+        ax.scatter([measured["energy_uj"]], [measured["accuracy"]], marker="x", s=80,
+                   c="red", label="chosen, test accuracy", zorder=5)
     ax.axhline(result["target_acc"], color="red", lw=0.8, ls=":", label="target accuracy")
     ax.set_xscale("log")
     ax.set_xlabel("energy per inference (µJ, best (P, M) on the board)")
-    ax.set_ylabel("integer test accuracy")
-    top = max(x["accuracy"] for x in samples)
-    ax.set_ylim(max(min(x["accuracy"] for x in samples), result["target_acc"] - 0.1),
-                top + 0.005)
+    ax.set_ylabel("integer validation accuracy (held-out training images)" if _on_val(result)
+                  else "integer test accuracy")
+    shown = [x["accuracy"] for x in samples] + [measured["accuracy"]]
+    ax.set_ylim(max(min(shown), result["target_acc"] - 0.1), max(shown) + 0.005)
     fig.colorbar(sc, label="q (bits)")
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
@@ -141,23 +159,59 @@ def _least_weight_lines(result: dict) -> list[str]:
                                                  result["chosen"]["s"]):
         return []
     m = lean["measured"]
+    val = (f"validation accuracy {lean['val_accuracy']:.4f}, " if "val_accuracy" in lean
+           else "")
     return ["", f"Least weight memory: widths {format_widths(lean['bits'])}, "
             f"s = {lean['s']:g}, P = {lean['pe']}, M = {lean['mult']}: {m['weight_bits']:,} "
-            f"weight bits, accuracy {m['accuracy']:.4f}, {m['energy_uj']:.4f} µJ (measured; "
-            f"its bundle: `{LEAST_WEIGHT_BUNDLE}/`)."]
+            f"weight bits, {val}test accuracy {m['accuracy']:.4f}, {m['energy_uj']:.4f} µJ "
+            f"(measured; its bundle: `{LEAST_WEIGHT_BUNDLE}/`)."]
+
+
+def _acc(value) -> str:
+    return "–" if value is None else f"{value:.4f}"
 
 
 def _sample_rows(result: dict) -> list[str]:
-    lines = ["| widths | s | source | accuracy | energy µJ | P | M | weight bits |",
-             "|---|---|---|---|---|---|---|---|"]
+    val = _on_val(result)
+    lines = ["| widths | s | source | " + ("val accuracy (chosen on) | " if val else "")
+             + "test accuracy | energy µJ | P | M | weight bits |",
+             "|---|---|---|---|---|---|---|---|" + ("---|" if val else "")]
     for x in sorted(result["samples"], key=lambda x: (x["energy_uj"] is None,
                                                       x["energy_uj"] or 0)):
         e = f"{x['energy_uj']:.4f}" if x["energy_uj"] else "does not fit"
-        acc = "–" if x["accuracy"] is None else f"{x['accuracy']:.4f}"
+        acc = (f"{_acc(x.get('val_accuracy'))} | " if val else "") + _acc(x["accuracy"])
         widths = format_widths(x["bits"]) if "bits" in x else f"q={x['q']}"
         lines.append(f"| {widths} | {x['s']:g} | {x.get('source', 'sample')} | {acc} | {e} | "
                      f"{x['pe']} | {x['mult']} | {x.get('weight_bits') or '–'} |")
     return lines
+
+
+def _split_line(result: dict) -> str:
+    """On which images the search chose, and so how far its reported accuracy is biased."""
+    if _on_val(result):
+        return (f"Chosen on the validation accuracy: the last {result['val_images']} "
+                f"training images, held out of every training (`--val`); the test accuracy "
+                f"was not used to choose.")
+    return ("Chosen on the test accuracy (no validation split, `--val 0`): the measured "
+            "accuracy is the one the choice was made on, so it favours lucky networks; "
+            "`--val N` chooses on held-out training images instead.")
+
+
+def _accuracy_rows(result: dict) -> list[str]:
+    """The accuracy rows of the predicted / measured table: the split the search chose on
+    (predicted and measured), then the test split."""
+    p, m = result["predicted"], result["measured"]
+    rows = []
+    if _on_val(result):
+        rows.append(f"| validation accuracy, chosen on | {p['accuracy']:.4f} | "
+                    f"{result['chosen']['val_accuracy']:.4f} ({result['val_images']} "
+                    "held-out training images) |")
+        rows.append(f"| test accuracy | | {m['accuracy']:.4f} ({m['test_images']} test "
+                    "images) |")
+    else:
+        rows.append(f"| test accuracy, chosen on | {p['accuracy']:.4f} | {m['accuracy']:.4f} "
+                    f"({m['test_images']} test images) |")
+    return rows + [f"| test accuracy, 95 % interval | | {_interval(m)} |"]
 
 
 def write_search(result: dict, net, out: Path, least_weight=None) -> None:
@@ -181,10 +235,10 @@ def write_search(result: dict, net, out: Path, least_weight=None) -> None:
         "",
         "| | predicted | measured |",
         "|---|---|---|",
-        f"| accuracy | {p['accuracy']:.4f} | {m['accuracy']:.4f} ({m['test_images']} test "
-        "images) |",
-        f"| accuracy, 95 % interval | | {_interval(m)} |",
+        *_accuracy_rows(result),
         f"| energy (µJ/inference) | {p['energy_uj']:.4f} | {m['energy_uj']:.4f} |",
+        "",
+        _split_line(result),
         "",
         _rtl_line(m),
         *_margin_lines(result),
@@ -201,7 +255,10 @@ def write_search(result: dict, net, out: Path, least_weight=None) -> None:
     tried = result.get("candidates_tried") or []
     if tried:
         lines += ["", "## Points the walk trained", ""]
+        split = _split_name(result)
         for t in tried:
+            test = f", test {t['accuracy']:.4f}" if _on_val(result) else ""
             lines.append(f"- q={t['q']} s={t['s']:g}: {t['energy_uj']:.4f} µJ, predicted "
-                         f"{t['predicted_accuracy']:.4f}, measured {t['accuracy']:.4f}")
+                         f"{t['predicted_accuracy']:.4f} {split}, measured "
+                         f"{selection_accuracy(t):.4f} {split}{test}")
     (out / "search.md").write_text("\n".join(lines) + "\n")

@@ -10,6 +10,7 @@ from model.bits import (
     BitBudget,
     LearnConfig,
     LinearisedCost,
+    _key,
     fit_budget,
     learn_bits,
     weight_bits,
@@ -157,3 +158,47 @@ def test_an_unreachable_budget_is_one_line():
     cost = weight_kb_cost("vgg", 0.5, "digits")
     with pytest.raises(UserError, match="below what the narrowest widths"):
         learn_bits(cfg, BitBudget("weight_kb", 0.1, cost, "weights"), progress=False)
+
+
+def test_learned_widths_never_see_the_held_out_images(monkeypatch):
+    # with val the learning phase (and the float pre-train it starts from) fits on the
+    # first N − val training images only, and the learned widths are cached apart
+    import numpy as np
+
+    import model.train
+    from model.data import load_dataset
+    from model.train import TrainConfig
+
+    digits = load_dataset("digits")
+    batches = []
+    shift = model.train.random_shift
+
+    def recording_shift(x, *args):
+        batches.append(x.permute(0, 2, 3, 1).numpy().astype(np.uint8))
+        return shift(x, *args)
+
+    monkeypatch.setattr(model.train, "random_shift", recording_shift)
+    val = 397  # 1,000 images an epoch
+    cfg = TrainConfig(arch="vgg", s=0.25, dataset="digits", epochs=1, float_epochs=1, val=val)
+    cost = weight_kb_cost("vgg", 0.25, "digits")
+    budget = BitBudget("weight_kb", 0.5 * cost((8,) * 4), cost, "weights")
+    learn_bits(cfg, budget, LearnConfig(epochs=1), progress=False, use_cache=False)
+    seen = np.concatenate(batches)
+    n = len(digits.train_x) - val
+    assert len(seen) == 2 * n  # one float epoch, one learning epoch
+    for epoch in (seen[:n], seen[n:]):
+        assert sorted(i.tobytes() for i in epoch) == sorted(i.tobytes()
+                                                            for i in digits.train_x[:n])
+    resolved = model.train.resolve(dataclasses.replace(cfg, q=8))
+    assert _key(resolved, budget, LearnConfig()) != _key(
+        dataclasses.replace(resolved, val=0), budget, LearnConfig())
+
+
+def test_learned_widths_keep_their_cache_key_at_val_zero():
+    from model.train import TrainConfig, resolve
+
+    # computed by the code on main before `val` existed
+    cfg = resolve(TrainConfig(arch="vgg", q=8, s=0.5, dataset="digits", epochs=1,
+                              float_epochs=1, val=0))
+    assert _key(cfg, BitBudget("weight_kb", 4.0, None, "weights"),
+                LearnConfig()) == "43a868977b873ed777d30e7b"

@@ -26,6 +26,8 @@ BASE = ["train", "--arch", "vgg", "--q", "4", "--s", "1", "--out"]
      "argument --dataset: invalid choice: 'imagenet'"),
     (["train", "--q", "2", "--s", "1", "--epochs", "-1", "--out", "o"],
      "--epochs must be a non-negative integer, not -1"),
+    (["train", "--q", "2", "--s", "1", "--val", "-10", "--out", "o"],
+     "--val must be a non-negative integer, not -10"),
     (["fly"], "argument COMMAND: invalid choice: 'fly'"),
     (["train", "--s", "1", "--out", "o"], "give the widths one way: --q Q, --bits WIDTHS or"),
     (["train", "--q", "2", "--bits", "2,2,2,2", "--s", "1", "--out", "o"],
@@ -94,7 +96,7 @@ def test_bad_input_from_the_shell_has_no_traceback():
 def test_help_lists_the_options():
     res = subprocess.run([sys.executable, "-m", "model", "train", "--help"],
                          capture_output=True, text=True, check=True)
-    for opt in ("--arch", "--q", "--s", "--dataset", "--data-dir", "--epochs", "--seed",
+    for opt in ("--arch", "--q", "--s", "--dataset", "--data-dir", "--epochs", "--seed", "--val",
                 "--out"):
         assert opt in res.stdout
 
@@ -166,3 +168,22 @@ def test_learn_bits_from_the_command_line(tmp_path, monkeypatch):
                if line.startswith("learned widths")]
     assert len(learned) == 1 and "meets the budget 0.33 µJ" in learned[0]
     assert load_bundle(out).q <= 8
+
+
+def test_a_run_with_a_validation_split_prints_its_accuracy(tmp_path, monkeypatch):
+    monkeypatch.setenv("QSNAS_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "bundle"
+    cmd = [sys.executable, "-m", "model", "train", "--q", "2", "--s", "0.25", "--dataset",
+           "digits", "--epochs", "1", "--float-epochs", "1", "--quiet", "--val", "397",
+           "--out", str(out)]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    line = next(x for x in done.stdout.splitlines() if x.startswith("validation accuracy"))
+    net = load_bundle(out)
+    assert f"{100 * net.meta['metrics']['val_acc']:6.2f}%" in line
+    assert "the last 397 training images, held out" in line
+    assert net.meta["config"]["val"] == 397 and net.meta["metrics"]["val_images"] == 397
+    too_many = subprocess.run(cmd[:-4] + ["--val", "1397", "--out", str(tmp_path / "b2")],
+                              capture_output=True, text=True)
+    assert too_many.returncode == 2
+    assert too_many.stderr.startswith("model: error: val must be an integer in [0, 1397)")
+    assert too_many.stderr.count("\n") == 1

@@ -129,3 +129,31 @@ def test_hardware_facing_modules_do_not_import_torch():
     code = ("import sys, model, intnet.arch, intnet.bundle, common.cli, model.data, "
             "intnet.synthetic; assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("name", ["mnist5k", "digits"])
+def test_hold_out_is_the_last_val_training_positions(name):
+    from model.data import TRAIN_IMAGES, hold_out
+
+    data = load_dataset(name)
+    n = len(data.train_x)
+    assert TRAIN_IMAGES[name] == n
+    fit, val_x, val_y = hold_out(data, 30)
+    assert np.array_equal(fit.train_x, data.train_x[: n - 30])
+    assert np.array_equal(fit.train_y, data.train_y[: n - 30])
+    assert np.array_equal(val_x, data.train_x[n - 30 :]) and np.array_equal(val_y,
+                                                                             data.train_y[n - 30 :])
+    assert fit.test_x is data.test_x and fit.test_y is data.test_y  # the test split untouched
+    if name == "mnist5k":  # round-robin order: a multiple of 10 holds out 3 of each class
+        assert np.array_equal(np.bincount(val_y, minlength=10), np.full(10, 3))
+    same, none_x, none_y = hold_out(data, 0)
+    assert same is data and len(none_x) == len(none_y) == 0
+
+
+@pytest.mark.parametrize("val", [-1, 1397, 5000, 1.5, True])
+def test_hold_out_refuses_a_count_outside_the_training_split(val):
+    from model.data import hold_out
+
+    with pytest.raises(UserError, match=r"val must be an integer in \[0, 1397\) \(the held-out "
+                       r"share of the 1397 digits training images\), not "):
+        hold_out(load_dataset("digits"), val)

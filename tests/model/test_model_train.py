@@ -13,7 +13,15 @@ from intnet.arch import network_specs
 from intnet.bundle import load_bundle, save_bundle
 from intnet.golden import accuracy, classify, run
 from model.data import load_dataset
-from model.train import TrainConfig, predict, resolve, to_nchw, train, train_and_export
+from model.train import (
+    TrainConfig,
+    config_dict,
+    predict,
+    resolve,
+    to_nchw,
+    train,
+    train_and_export,
+)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -117,6 +125,87 @@ def test_uniform_runs_keep_their_cache_key():
     pairs = dataclasses.replace(cfg, bits=(3, (2, 5), 2, 3))
     assert pairs.key("qat") not in (mixed.key("qat"), cfg.key("qat"))
     assert resolve(pairs).q == 5 and resolve(pairs).bits == (3, (2, 5), 2, 3)
+
+
+def test_val_zero_keeps_the_keys_of_main_and_val_changes_both():
+    # keys computed by the code on main before `val` existed (a uniform run on digits, a
+    # default mnist5k mobilenet run, W:A pairs with another seed, a non-default qat_lr)
+    main_keys = [
+        (dict(arch="vgg", q=3, s=0.5, dataset="digits", epochs=2, float_epochs=2),
+         "0abed053832d41cb9095b06c", "0c33b224e84762940042d375"),
+        (dict(arch="mobilenet", q=4, s=1.0), "53a2a76cc1f36e6a1dc49639",
+         "3bb256d477db4ee7b046c816"),
+        (dict(arch="vgg", q=8, s=0.5, dataset="digits", bits=(3, (2, 5), 2, 3), seed=3),
+         "6772b0adcbc44a6bcf72482c", "045c4e5bc60bf59cdd7578ab"),
+        (dict(arch="vgg", q=2, s=1.5, dataset="mnist5k", qat_lr=0.02),
+         "f736660277b748ab75de9ff5", "d09df53bb4ffa9282063d78f"),
+    ]
+    for fields, qat_key, float_key in main_keys:
+        cfg = TrainConfig(**fields, val=0)
+        assert (cfg.key("qat"), cfg.key("float")) == (qat_key, float_key), fields
+        assert "val" not in config_dict(resolve(cfg))
+        held = dataclasses.replace(cfg, val=10)
+        assert held.key("qat") != qat_key and held.key("float") != float_key
+        assert config_dict(resolve(held))["val"] == 10
+        assert dataclasses.replace(cfg, val=20).key("qat") != held.key("qat")
+
+
+@pytest.mark.parametrize("val", [-1, 1.5])
+def test_a_bad_val_is_one_line(val):
+    from common.cli import UserError
+
+    with pytest.raises(UserError, match=re.escape(f"val must be a non-negative integer, not "
+                                                  f"{val!r}")):
+        train(short("vgg", s=0.5, val=val), progress=False)
+    with pytest.raises(UserError, match=re.escape("val must be an integer in [0, 1397)")):
+        train(short("vgg", s=0.5, val=1397), progress=False)
+
+
+def _recording(monkeypatch):
+    """``(batches, calibrations)``: the training images of every `fit` step and every
+    calibration, in order, each as uint8 images [N, H, W, C]."""
+    import model.nets
+    import model.train
+
+    batches, calibrations = [], []
+    shift, calibrate = model.train.random_shift, model.nets.QNet.calibrate
+
+    def recording_shift(x, *args):
+        batches.append(x.permute(0, 2, 3, 1).numpy().astype(np.uint8))
+        return shift(x, *args)
+
+    def recording_calibrate(self, pixels):
+        calibrations.append(pixels.cpu().permute(0, 2, 3, 1).numpy().astype(np.uint8))
+        return calibrate(self, pixels)
+
+    monkeypatch.setattr(model.train, "random_shift", recording_shift)
+    monkeypatch.setattr(model.nets.QNet, "calibrate", recording_calibrate)
+    return batches, calibrations
+
+
+def _rows(images: np.ndarray) -> list[bytes]:
+    return sorted(image.tobytes() for image in images)
+
+
+def test_held_out_images_are_never_trained_on(digits, monkeypatch):
+    val = 397  # digits: 1,397 training images, so every epoch is 1,000 (15 × 64 + 40)
+    batches, calibrations = _recording(monkeypatch)
+    cfg = dataclasses.replace(short("vgg", 2, s=0.5, val=val), epochs=1, float_epochs=1)
+    result = train(cfg, progress=False, use_cache=False, data=digits)
+    seen = np.concatenate(batches)
+    n = len(digits.train_x) - val
+    assert len(seen) == 2 * n  # the float pre-train's epoch, then the QAT epoch
+    for epoch in (seen[:n], seen[n:]):  # each the first N − val images, once each
+        assert _rows(epoch) == _rows(digits.train_x[:n])
+    assert len(calibrations) == 1 and np.array_equal(calibrations[0], digits.train_x[:512])
+    m = result.metrics
+    assert m["val_images"] == val
+    assert m["val_acc"] == pytest.approx(accuracy(result.network, digits.train_x[-val:],
+                                                  digits.train_y[-val:]))
+    assert m["integer_acc"] == pytest.approx(accuracy(result.network, digits.test_x,
+                                                      digits.test_y))
+    assert m["test_images"] == len(digits.test_x)
+    assert result.network.meta["metrics"]["val_acc"] == m["val_acc"]
 
 
 @pytest.mark.parametrize("bits, message", [

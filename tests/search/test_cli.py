@@ -60,6 +60,32 @@ def _check_bundle(out, r):
     assert net.s == r["chosen"]["s"] and net.q == r["chosen"]["q"]
 
 
+def test_search_with_a_validation_split_reports_both(tmp_path):
+    # real trainings: the choice is made on the held-out images, the bundle's test accuracy
+    # is what `measured` reports, and its accuracy on the held-out images what `chosen` does
+    out = tmp_path / "out"
+    done = run(["--target-acc", "0.6", "--dataset", "digits", "--q-samples", "2,4",
+                "--s-samples", "0.25,0.5", "--s-max", "0.5", "--epochs", "1", "--val", "397",
+                "--rtl-images", "0", "--quiet", "--out", str(out)], tmp_path,
+               env={"QSNAS_CACHE": str(tmp_path / "cache")})
+    assert done.returncode == 0, done.stderr[-3000:]
+    r = json.loads((out / "search.json").read_text())
+    assert r["selected_on"] == "val" and r["val_images"] == 397
+    assert r["chosen"]["val_accuracy"] >= 0.6
+    assert all("val_accuracy" in x for x in r["samples"])
+    _check_bundle(out, r)  # measured.accuracy: the bundle's test accuracy
+    from intnet.bundle import load_bundle
+    from intnet.golden import accuracy
+    from model.data import load_dataset
+
+    data = load_dataset("digits")
+    net = load_bundle(out / "bundle")
+    assert accuracy(net, data.train_x[-397:], data.train_y[-397:]) == r["chosen"]["val_accuracy"]
+    assert net.meta["config"]["val"] == 397
+    assert '"selected_on": "val"' in done.stdout
+    assert "Chosen on the validation accuracy" in (out / "search.md").read_text()
+
+
 @pytest.mark.parametrize("act_widths", [False, True], ids=["widths", "act-widths"])
 def test_mixed_search_writes_its_policy_bundle_and_pareto(tmp_path, act_widths):
     from intnet.arch import normal_widths, widest_width, widths_json, widths_of
@@ -135,6 +161,11 @@ def test_mixed_search_writes_its_policy_bundle_and_pareto(tmp_path, act_widths):
     (["--target-acc", "0.9", "--mixed", "--strategy", "bo"], "--mixed runs its own TPE"),
     (["--target-acc", "0.9", "--act-widths"], "--act-widths goes with --mixed"),
     (["--target-acc", "0.9", "--mixed", "--build"], "--build builds uniform networks only"),
+    (["--target-acc", "0.9", "--val", "-1"], "--val must be a non-negative integer, not -1"),
+    (["--target-acc", "0.9", "--dataset", "digits", "--val", "1397"],
+     "--val must be below the 1397 digits training images, not 1397"),
+    (["--target-acc", "0.9", "--val", "500", "--build"],
+     "--build trains the chosen network again without --val"),
 ])
 def test_bad_input_is_one_line(tmp_path, args, message):
     done = run(args, tmp_path)

@@ -210,7 +210,7 @@ def test_search_md_names_the_least_weight_design_only_when_it_is_another():
             "measured": {"weight_bits": 7668, "accuracy": 0.974, "energy_uj": 3.2956}}
     lines = _least_weight_lines({"chosen": chosen, "least_weight": lean})
     assert lines == ["", "Least weight memory: widths 5,4,3,2, s = 0.25, P = 8, M = 8: 7,668 "
-                     "weight bits, accuracy 0.9740, 3.2956 µJ (measured; its bundle: "
+                     "weight bits, test accuracy 0.9740, 3.2956 µJ (measured; its bundle: "
                      "`least_weight_bundle/`)."]
     assert _least_weight_lines({"chosen": chosen, "least_weight": dict(lean, **chosen)}) == []
     assert _least_weight_lines({"chosen": chosen}) == []  # a uniform search
