@@ -200,6 +200,13 @@ class Plan:
         return max(1, (max(*self.act_depth, self.image_depth) - 1).bit_length())
 
     @property
+    def act_read_ports(self) -> tuple[int, int]:
+        """Read ports of activation buffers 0 and 1: P on a buffer some pixel-parallel pass
+        reads (a block RAM replica each: the second port takes the writes), else one."""
+        read = {p.src for p in self.passes if p.mode == MODE_DWP}
+        return tuple(self.pe_count if b in read else 1 for b in range(2))
+
+    @property
     def dwp_summing(self) -> bool:
         """Whether a pixel-parallel pass is a summing average pool (the sum over the PEs)."""
         return any(p.mode == MODE_DWP and p.gsum for p in self.passes)
@@ -230,18 +237,21 @@ class Plan:
 
     @property
     def write_granularity(self) -> int:
-        """Bits per write enable of the activation buffers: a lane (q bits), or less where
-        a group of a split pass starts inside one. A group writes whole enables otherwise:
-        the values it shares an enable with are channels ≥ cout, which nothing reads (the
-        next pass weighs them 0), so the block RAM keeps its native byte enables wherever
-        the channel groups allow."""
-        g = self.q
+        """Bits per write enable of the activation buffers: the widest granule that never
+        holds values of two groups. A granule holds the values of one group and of no
+        channel (≥ cout, which nothing reads: the next pass weighs them 0), so the group
+        writes all of it. Where every group fills whole words (P a multiple of M, and every
+        pixel-parallel pass) the buffers have one enable and map onto block RAM at full
+        width; lane-wide enables at q < 8 are finer than a block RAM's 9-bit byte
+        enables, which made Yosys spread each word over byte lanes or LUT RAM."""
+        g = self.word_bits
         for p in self.passes:
-            if p.k_out > 1:
-                for grp in p.groups:
-                    pos = grp.cbase % (p.k_out * self.mults_per_pe)
-                    offset = (pos // p.k_out) * self.q + (pos % p.k_out) * (self.q // p.k_out)
-                    g = math.gcd(g, offset)
+            for grp in p.groups:
+                if not grp.wo_cnt:  # the logit pass writes no buffer
+                    continue
+                pos = grp.cbase % (p.k_out * self.mults_per_pe)
+                offset = (pos // p.k_out) * self.q + (pos % p.k_out) * (self.q // p.k_out)
+                g = math.gcd(g, offset)
         return g
 
     @property

@@ -183,7 +183,8 @@ class Accelerator(wiring.Component):
                                                    depth=plan.act_depth[b], init=[],
                                                    attrs=RAM_ATTRS)
             wports.append(mem.write_port(granularity=plan.write_granularity))
-            for j in range(nports):
+            # PE j > 0 reads a buffer of its own only where a pixel-parallel pass reads it
+            for j in range(plan.act_read_ports[b]):
                 port = mem.read_port()
                 addr = seq.act_addr if j == 0 else seq.pe_addr[j]
                 en = seq.act_en[b] if j == 0 else seq.pe_en[b][j]

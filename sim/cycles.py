@@ -86,13 +86,12 @@ def pass_cycles(plan: Plan, p) -> int:
 def memories(plan: Plan) -> list[dict]:
     """Every on-chip memory: name, kind, width_bits, depth, instances."""
     P = plan.pe_count
-    # pixel-parallel depthwise passes read P words per cycle: the buffers have P read
-    # ports and one write port, i.e. P replicas (a block RAM's second port takes the
-    # writes, which run beside the reads), every write going to all of them
-    replicas, note = 1, ""
-    if plan.pixel_parallel:
-        replicas = P
-        note = f"; {P} read ports for pixel-parallel depthwise: {P} replicas"
+    # a buffer pixel-parallel passes read has P read ports and one write port, i.e. P
+    # replicas (a block RAM's second port takes the writes, which run beside the reads),
+    # every write going to all of them
+    replicas = plan.act_read_ports
+    notes = [f"{r} read ports for pixel-parallel depthwise: {r} replicas" if r > 1 else ""
+             for r in replicas]
     return [
         {"name": "first_weights", "kind": "first_weight", "width_bits": plan.first_word_bits,
          "depth": plan.first_weight_depth, "instances": P,
@@ -105,9 +104,9 @@ def memories(plan: Plan) -> list[dict]:
          "depth": plan.image_depth, "instances": 1,
          "note": "the input image unrolled for the first layer, one 8-bit pixel per lane"},
         {"name": "act0", "kind": "act", "width_bits": plan.word_bits,
-         "depth": plan.act_depth[0], "instances": replicas, "note": note.lstrip("; ")},
+         "depth": plan.act_depth[0], "instances": replicas[0], "note": notes[0]},
         {"name": "act1", "kind": "act", "width_bits": plan.word_bits,
-         "depth": plan.act_depth[1], "instances": replicas, "note": note.lstrip("; ")},
+         "depth": plan.act_depth[1], "instances": replicas[1], "note": notes[1]},
         {"name": "descriptors", "kind": "other", "width_bits": 0, "depth": len(plan.passes),
          "instances": 1, "note": "LUT ROM, one word per pass"},
         {"name": "groups", "kind": "other", "width_bits": 0, "depth": plan.group_count + 1,
@@ -185,7 +184,7 @@ def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int,
                     weight_reads=0, first_weight_reads=0, act_reads=0, act_writes=0,
                     image_reads=0, image_writes=0, param_reads=0, active_pe_cycles=0,
                     first_active_pe_cycles=0, reuse_pe_steps=0, held_sums=0,
-                    dwp_pe_cycles=0, dwp_requant_ops=0,
+                    dwp_pe_cycles=0, dwp_requant_ops=0, act_copy_writes=0,
                     **dict.fromkeys(SPLIT_EVENTS.values(), 0),
                     **widths)
 
@@ -211,6 +210,8 @@ def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int,
         lanes = F if p.first else M  # the first pass runs on the PEs' own F lanes
         for g in p.groups:
             _add_group_events(ev, p, g, P, M, lanes, rows * cols)
+        # every write also goes to the written buffer's other replicas (`memories`)
+        ev["act_copy_writes"] = ev["act_writes"] * (plan.act_read_ports[1 - p.src] - 1)
     out_layers = []
     split = {name: p.k_in for p in plan.passes for name in p.layer_names}
     paired = {name for p in plan.passes if p.pair for name in p.layer_names}

@@ -179,12 +179,6 @@ def _control_pj(ev: dict, resources: Resources, pe_count: int, mults_per_pe: int
             / (pes * max(1, mults_per_pe))) * soft_bit
 
 
-def _replicas(memories, kind: str) -> int:
-    """Copies of each memory of ``kind`` (``instances``; at least 1)."""
-    return max((int(m.get("instances", 1)) for m in memories if m.get("kind") == kind),
-               default=1)
-
-
 def energy_per_inference(events: dict, memories: list[dict], q: int, pe_count: int,
                          mults_per_pe: int, board: Board | str,
                          clock_mhz: float | None = None, acc_bits: int = 32,
@@ -265,7 +259,8 @@ def energy_per_inference(events: dict, memories: list[dict], q: int, pe_count: i
             memories, "first_weight", ev.get("first_weight_word_bits", 0), fam),
         # a buffer replicated for more read ports (pixel-parallel passes) takes every
         # write in each replica
-        "act_bram": (ev.get("act_reads", 0) + ev.get("act_writes", 0) * _replicas(memories, "act"))
+        "act_bram": (ev.get("act_reads", 0) + ev.get("act_writes", 0)
+                     + ev.get("act_copy_writes", 0))
         * _mean_access_pj(memories, "act", ev.get("act_word_bits", 0), fam)
         + ev.get("image_reads", 0) * _mean_access_pj(
             memories, "image", ev.get("image_word_bits", 0), fam)

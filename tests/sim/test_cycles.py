@@ -18,7 +18,7 @@ EVENT_KEYS = {"cycles", "mac_ops", "first_mac_ops", "mult_ops", "first_mult_ops"
               "act_writes", "act_word_bits", "image_reads", "image_writes", "image_word_bits",
               "param_reads", "param_word_bits", "active_pe_cycles", "first_active_pe_cycles",
               "mult_ops_split2", "mult_ops_split4", "reuse_pe_steps", "held_sums",
-              "dwp_pe_cycles", "dwp_requant_ops"}
+              "dwp_pe_cycles", "dwp_requant_ops", "act_copy_writes"}
 
 
 @pytest.mark.parametrize("arch", ["vgg", "mobilenet"])

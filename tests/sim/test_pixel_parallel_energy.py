@@ -57,17 +57,29 @@ def test_dwp_events_are_the_pixel_parallel_layers():
 
 
 def test_pixel_parallel_buffers_replicated_per_read_port():
-    """P read ports and a write port that runs beside them: P copies of each buffer (as
-    Yosys maps them), and each write lands in every copy."""
-    for arch, pe, copies in (("mobilenet", 8, 8), ("mobilenet", 16, 16), ("vgg", 8, 1)):
+    """A buffer that pixel-parallel passes read has P read ports and a write port that
+    runs beside them: P copies (as Yosys maps them), each write landing in every copy;
+    the other buffer keeps one."""
+    from hw.plan import MODE_DWP, plan_network
+
+    for arch, pe in (("mobilenet", 8), ("mobilenet", 16), ("vgg", 8)):
         layers = tuple(network_specs(arch, 0.5, (28, 28, 1), 10))
         cm = _cycle_model(layers, 2, pe, 8, False)
-        assert {m["instances"] for m in cm["memories"] if m["kind"] == "act"} == {copies}
+        plan = plan_network(layers, 2, pe, 8)
+        read = {p.src for p in plan.passes if p.mode == MODE_DWP}
+        assert bool(read) == (arch == "mobilenet")
+        copies = {m["name"]: m["instances"] for m in cm["memories"] if m["kind"] == "act"}
+        assert copies == {f"act{b}": pe if b in read else 1 for b in range(2)}
+        # writes into a replicated buffer: the other P − 1 copies, per layer
+        for p in plan.passes:
+            (x,) = [x for x in cm["layers"] if x["name"] == p.name]
+            extra = copies[f"act{1 - p.src}"] - 1
+            assert x["events"]["act_copy_writes"] == x["events"]["act_writes"] * extra
 
-    def act_uj(instances, **events):
-        mems = [dict(MEMS[0], instances=instances)]
-        return energy_per_inference({"cycles": 1} | events, mems, 2, 8, 8,
+    def act_uj(**events):
+        return energy_per_inference({"cycles": 1} | events, MEMS, 2, 8, 8,
                                     "arty_a7_35")["breakdown_uj"]["act_bram"]
 
-    assert act_uj(8, act_writes=10) == pytest.approx(8 * act_uj(1, act_writes=10))
-    assert act_uj(8, act_reads=10) == pytest.approx(act_uj(1, act_reads=10))
+    assert act_uj(act_writes=10, act_copy_writes=70) == pytest.approx(
+        8 * act_uj(act_writes=10))
+    assert act_uj(act_reads=10) == pytest.approx(act_uj(act_writes=10))
