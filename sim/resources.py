@@ -369,6 +369,23 @@ def _reuse_cost(acc_bits: int) -> tuple[int, int, int, int]:
     return acc_bits + 16, acc_bits, _handover_bits(acc_bits), 64
 
 
+def _map_memories(memories: list[dict], family: str) -> tuple[list, float, int, int]:
+    """``(mapped, bram36, lutram LUTs, memory FFs)`` of the cycle model's ``memories`` on
+    ``family``, every instance counted; ``mapped`` pairs each memory with its mapping."""
+    bram36, lutram, mem_ff = 0.0, 0, 0
+    mapped = []
+    for mem in memories:
+        if int(mem["width_bits"]) < 1 or int(mem["depth"]) < 1:
+            continue  # width not known from shapes alone (e.g. descriptor ROMs): skipped
+        mp = map_memory(int(mem["width_bits"]), int(mem["depth"]), family)
+        n = int(mem.get("instances", 1))
+        mapped.append((mem, mp))
+        bram36 += n * mp.bram36
+        lutram += n * mp.luts
+        mem_ff += n * mp.ffs
+    return mapped, bram36, lutram, mem_ff
+
+
 def estimate_resources(memories: list[dict], q: int, pe_count: int, mults_per_pe: int,
                        board: Board | str, acc_bits: int = 32,
                        requantizers: int | None = None, mult_impl: str = "auto",
@@ -439,18 +456,7 @@ def estimate_resources(memories: list[dict], q: int, pe_count: int, mults_per_pe
     f = m if image_lanes is None else image_lanes
     requantizers = p * dwp_split if requantizers is None else requantizers
 
-    bram36, lutram, mem_ff = 0.0, 0, 0
-    mapped = []
-    for mem in memories:
-        if int(mem["width_bits"]) < 1 or int(mem["depth"]) < 1:
-            continue  # width not known from shapes alone (e.g. descriptor ROMs): skipped
-        mp = map_memory(int(mem["width_bits"]), int(mem["depth"]), fam)
-        n = int(mem.get("instances", 1))
-        mapped.append((mem, mp))
-        bram36 += n * mp.bram36
-        lutram += n * mp.luts
-        mem_ff += n * mp.ffs
-
+    mapped, bram36, lutram, mem_ff = _map_memories(memories, fam)
     main, image = _lanes(q, m, f, fam, mult_impl)
     dsp = p * (main.count * main.dsp + image.count * image.dsp)
     main_lut, main_ff = _pe_cost(q, main, acc_bits)
