@@ -86,7 +86,7 @@ def test_linearised_cost_of_an_additive_cost_is_exact():
     cost = LinearisedCost(lambda b: 3 * b[0] + 5 * b[1] + 7 * b[2], lo=1, hi=8)
     widths = torch.tensor([4.0, 4.0, 2.0], requires_grad=True)
     value = cost(widths)
-    assert float(value) == 3 * 4 + 5 * 4 + 7 * 2
+    assert value.item() == 3 * 4 + 5 * 4 + 7 * 2
     value.backward()
     assert widths.grad.tolist() == [3.0, 5.0, 7.0]  # tied layers keep their own slopes
 
