@@ -66,6 +66,11 @@ MODE_DW = 1  # PE j uses only the lane that holds its own channel (dwconv, avgpo
 MODE_DWP = 2
 
 
+def bits(value: int) -> int:
+    """Bits of an unsigned field that holds ``value`` (at least 1)."""
+    return max(1, int(value).bit_length())
+
+
 @dataclass(frozen=True)
 class Group:
     """``pe_count`` output channels of a pass: what the group table stores."""
@@ -197,7 +202,7 @@ class Plan:
     @property
     def addr_bits(self) -> int:
         """Width of an activation address: the deepest ping-pong or image buffer's."""
-        return max(1, (max(*self.act_depth, self.image_depth) - 1).bit_length())
+        return bits(max(*self.act_depth, self.image_depth) - 1)
 
     @property
     def act_read_ports(self) -> tuple[int, int]:

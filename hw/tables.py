@@ -15,12 +15,7 @@ from dataclasses import dataclass
 from amaranth.hdl import signed, unsigned
 from amaranth.lib import data
 
-from hw.plan import MODE_DWP, Pass, Plan
-
-
-def bits(value: int) -> int:
-    """Bits of an unsigned field that holds ``value`` (at least 1)."""
-    return max(1, int(value).bit_length())
+from hw.plan import MODE_DWP, Pass, Plan, bits
 
 
 def _shape(lo: int, hi: int):
