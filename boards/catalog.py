@@ -140,6 +140,7 @@ class Board:
     # each. A memory no deeper than one of them goes there instead of block RAM.
     lutram_shapes: tuple[tuple[str, int, int], ...] = ()
     ff_memory_max_depth: int = 0  # memories at most this deep become flip-flops
+    lut_inputs: int = 4  # inputs of one logic LUT (6: Xilinx LUT6; 4: Lattice LUT4)
     node_nm: float = 0.0  # process node
     core_volts: float = 0.0  # core supply (VCCINT / VCC)
     open_flow: OpenFlow | None = None  # None: Vivado, no open flow
@@ -206,6 +207,7 @@ class _Series7Board(Board):
     block_ram_shapes = (_block_ram("RAMB18E1", 18432, _RAMB18_SHAPES)  # UG473
                         + _block_ram("RAMB36E1", BRAM36_BITS, _RAMB36_SHAPES))
     lutram_shapes = _XILINX_LUTRAM
+    lut_inputs = 6  # UG474: six-input LUTs
     node_nm, core_volts = 28.0, 1.0  # DS181 (Artix-7): 28 nm, VCCINT 1.0 V
 
 
@@ -220,6 +222,7 @@ class _UltraScalePlusBoard(Board):
     block_ram_shapes = (_block_ram("RAMB18E2", 18432, _RAMB18_SHAPES)  # UG573
                         + _block_ram("RAMB36E2", BRAM36_BITS, _RAMB36_SHAPES))
     lutram_shapes = _XILINX_LUTRAM
+    lut_inputs = 6  # UG574: six-input LUTs
     node_nm, core_volts = 16.0, 0.85  # DS925 (Zynq UltraScale+): 16 nm FinFET, VCCINT 0.85 V
 
 

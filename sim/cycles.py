@@ -64,7 +64,7 @@ import math
 
 from hw.packing import param_bits
 from hw.plan import MODE_DWP, PASS_LOAD, Plan, argmax_cycles, load_cycles, plan_network
-from intnet.contract import layer_widths
+from intnet.contract import ceil_div, layer_widths
 from intnet.contract import macs as layer_macs
 
 SPLIT_EVENTS = {2: "mult_ops_split2", 4: "mult_ops_split4"}  # lane splits of an 8-bit lane
@@ -83,6 +83,21 @@ def pass_cycles(plan: Plan, p) -> int:
     return PASS_LOAD + sum(p.pixels * g.slot for g in p.groups) + p.drain
 
 
+def first_lane_weights(plan: Plan) -> dict:
+    """How many distinct weights each first-pass lane of each PE holds over its ROM:
+    ``holding`` PEs hold a first-layer channel (PE j channels j, j + P, …); over all PEs,
+    ``const_lanes`` lanes hold one weight (a constant in every word that uses the lane:
+    synthesis folds it into the lane's multiplier), ``pair_lanes`` two and ``var_lanes``
+    more (`hw.packing`: lane l of a channel's word w carries its input w·F + l)."""
+    p, P, F = plan.passes[0], plan.pe_count, plan.image_lanes
+    taps = [p.kh * p.kw * sum(1 for w in range(ceil_div(p.cin, F)) if w * F + lane < p.cin)
+            for lane in range(F)]
+    held = [len(range(j, p.cout, P)) for j in range(P)]
+    values = [h * t for h in held for t in taps]
+    return {"holding": sum(1 for h in held if h), "const_lanes": values.count(1),
+            "pair_lanes": values.count(2), "var_lanes": sum(1 for v in values if v > 2)}
+
+
 def memories(plan: Plan) -> list[dict]:
     """Every on-chip memory: name, kind, width_bits, depth, instances."""
     P = plan.pe_count
@@ -95,6 +110,7 @@ def memories(plan: Plan) -> list[dict]:
     return [
         {"name": "first_weights", "kind": "first_weight", "width_bits": plan.first_word_bits,
          "depth": plan.first_weight_depth, "instances": P,
+         **first_lane_weights(plan),
          "note": "the first pass's weights, F lanes a word"},
         {"name": "weights", "kind": "weight", "width_bits": plan.word_bits,
          "depth": max(1, plan.weight_depth), "instances": P},

@@ -52,10 +52,16 @@ slice.
 registers at their true widths, accumulator, requantizer with its two sum levels and
 coarse/fine shift) plus the operand select, the write-back and a fixed allowance for
 the walker, sequencer, loader and argmax (`CONTROL_LUT`, `CONTROL_FF`: fitted to Yosys
-``synth_xilinx`` of generated designs, not a measurement of each); good to about
-±30 %, enough to rank design points. Designs with pixel-parallel depthwise or
-average-pool passes (`hw.plan.MODE_DWP`) add their lane accumulators, per-PE read ports,
-serializer and collector (`_pixel_parallel_cost`).
+``synth_xilinx`` of generated designs, not a measurement of each). On 6-input LUTs
+(``xc7``, ``xcup``) the lanes are priced by Yosys's own counts (`LUT6_LANE_LUTS`,
+`LUT6_DSP_LANE_LUTS`, measured by ``bench/lane_costs.py``), the accumulator and the
+requantizer are fitted to Yosys, ROMs in LUTs count as logic (`rom_luts`), and each
+first-pass lane by how many weights it holds, since synthesis folds a constant one into
+the lane (`_first_lanes_lut`): 0.96–1.26× of Yosys over the sample of docs/energy.md.
+The 4-input-LUT families keep the structural counts their logic-cell packing was fitted
+to (good to about ±30 %). Designs with pixel-parallel depthwise or average-pool passes
+(`hw.plan.MODE_DWP`) add their lane accumulators, per-PE read ports, serializer and
+collector (`_pixel_parallel_cost`).
 """
 
 from __future__ import annotations
@@ -92,6 +98,34 @@ CONTROL_LUT, CONTROL_FF = 700, 800
 # serializer's latches, the collector's staged values): `_pixel_parallel_cost`.
 FF_GROUPS = ("always", "lanes", "first", "requant", "reuse", "held", "dwp_lanes", "dwp_out")
 LUTS_PER_LUTRAM = 4  # every distributed-RAM shape of `boards` takes four LUTs
+# LUTs of the PE's lanes on 6-input LUTs, by q: a hidden-layer lane (q-bit weight × q-bit
+# activation, gated by its lane enable; its adder tree is priced apart), and a first-pass
+# lane (q-bit weight × 8-bit pixel) with its share of the first pass's adder tree, whose
+# weight is an operand (any value), one constant, or one of two constants (`_first_lanes_lut`).
+# Yosys 0.23 synth_xilinx; ``python bench/lane_costs.py`` measures and prints it.
+LUT6_LANE_LUTS = {
+    1: (2.0, 21.9, 11.6, 19.9),
+    2: (5.0, 30.3, 7.4, 26.6),
+    3: (10.0, 38.9, 13.2, 33.1),
+    4: (25.0, 58.3, 21.1, 37.6),
+    5: (49.2, 75.3, 23.4, 51.9),
+    6: (56.4, 87.1, 26.7, 56.9),
+    7: (98.4, 114.0, 34.8, 72.0),
+    8: (128.6, 150.8, 42.3, 100.0),
+}
+# The same for DSP lanes (``mult_impl="dsp"``), hidden and first-pass, each with its share
+# of the adder tree, which Yosys folds into the DSP48E1 post-adders in part (None: the
+# product is too narrow for a DSP slice, `mult_in_dsp`).
+LUT6_DSP_LANE_LUTS = {
+    1: (None, None),
+    2: (None, 6.7),
+    3: (None, 7.2),
+    4: (None, 8.0),
+    5: (10.4, 11.9),
+    6: (11.3, 12.4),
+    7: (12.1, 13.0),
+    8: (13.0, 13.6),
+}
 # `_pixel_parallel_cost`'s structural LUT count times this: fitted so that the estimate
 # prices every pixel-parallel mobilenet of the Yosys table at or above Yosys (docs/energy.md)
 PIXEL_PARALLEL_LUT_FIT = 1.05
@@ -172,10 +206,21 @@ def adder_tree(q: int, lanes: int, act_bits: int = INPUT_BITS) -> tuple[int, int
 
 
 def lut_multiplier(q: int, act_bits: int) -> int:
-    """LUTs of a shift-add lane multiplier (the generator's ``lut`` lanes): q − 1 adders
-    of the shifted activation, ``act_bits + 1`` wide (q = 1: a conditional negate). The
-    lane enable's gating folds into the first adder's LUTs (6-input LUTs)."""
+    """LUTs of a shift-add lane multiplier (the generator's ``lut`` lanes) on a 4-input-LUT
+    fabric: q − 1 adders of the shifted activation, ``act_bits + 1`` wide (q = 1: a
+    conditional negate). The lane enable's gating folds into the first adder's LUTs."""
     return max(1, q - 1) * (act_bits + 1)
+
+
+def lane_luts(q: int, act_bits: int, lut_inputs: int) -> float:
+    """LUTs of one registered shift-add hidden-layer lane (`hw.pe.lane_product`, gated
+    by its enable): on 6-input LUTs the Yosys measurement `LUT6_LANE_LUTS` (lanes are
+    q × q there), on 4-input LUTs `lut_multiplier`."""
+    if lut_inputs != 6:
+        return lut_multiplier(q, act_bits)
+    if act_bits != q:
+        raise ValueError(f"no LUT6 price for a {q} x {act_bits}-bit hidden lane (q x q)")
+    return LUT6_LANE_LUTS[q][0]
 
 
 @dataclass
@@ -187,7 +232,7 @@ class Resources:
     dsp: int
     bram36: float
     mult_dsp: bool
-    lutram_luts: int = 0
+    lutram_luts: int = 0  # LUTs of memories: LUT RAM (on 6-input LUTs ROMs as logic)
     memories: list = field(default_factory=list)  # (memory dict, MemoryMapping)
     lanes: tuple = ()  # (hidden-layer Lanes, first-pass Lanes)
     # flip-flops by when they are loaded (`FF_GROUPS`): totals over the array
@@ -225,15 +270,20 @@ def _lanes(q: int, M: int, F: int, family: str, mult_impl: str) -> tuple[Lanes, 
             Lanes(F, INPUT_BITS, dsp and mult_in_dsp(q, family, INPUT_BITS)))
 
 
-def _pe_cost(q: int, lanes: Lanes, acc_bits: int) -> tuple[int, int]:
-    """``(LUT, FF)`` of one kind of lanes of a PE: multipliers, products, adder tree."""
+def _pe_cost(q: int, lanes: Lanes, acc_bits: int, lut_inputs: int = 4) -> tuple[int, int]:
+    """``(LUT, FF)`` of one kind of lanes of a PE: multipliers, products, adder tree. On
+    6-input LUTs (``lut_inputs`` 6: hidden-layer lanes only; the first pass's lanes there
+    are `_first_lanes_lut`'s) the lanes are priced by the Yosys measurements."""
     if not lanes.count:
         return 0, 0
     adders, tree_bits, mean_bits = adder_tree(q, lanes.count, lanes.act_bits)
     prod = product_bits(q, lanes.act_bits)
-    # a DSP lane's product is gated in fabric; a LUT lane gates inside its adders
-    mult = prod if lanes.dsp else lut_multiplier(q, lanes.act_bits)
-    lut = lanes.count * mult + round(adders * mean_bits)
+    if lut_inputs == 6 and lanes.dsp:  # gating, register and part of the tree in the DSP
+        lut = round(lanes.count * LUT6_DSP_LANE_LUTS[q][0])
+    else:
+        # a DSP lane's product is gated in fabric; a LUT lane gates inside its adders
+        mult = prod if lanes.dsp else lane_luts(q, lanes.act_bits, lut_inputs)
+        lut = round(lanes.count * mult) + round(adders * mean_bits)
     ff = lanes.count * prod + lanes.count // 2 * (prod + 2) + tree_bits  # products, 2 levels
     return lut, ff
 
@@ -247,13 +297,19 @@ def _handover_bits(acc_bits: int) -> int:
 def _requantizer_cost(q: int, acc_bits: int, board: Board) -> tuple[int, int, int]:
     """``(LUT, FF, DSP)`` of one `hw.requant.Requantizer`: 16-bit pieces of the
     accumulator times ``m`` (a DSP each, one-bit pieces in fabric), two sum levels,
-    the coarse and fine shift muxes and the clamp."""
+    the coarse and fine shift muxes and the clamp. On 6-input LUTs: an adder per piece
+    beyond the first and the shifts, fitted to Yosys ``synth_xilinx`` of the requantizer
+    alone at 20, 33 and 40 accumulator bits and q = 2, 4, 8, with and without the clamp
+    (0.86–1.28× of it at those 18 points; docs/energy.md)."""
     pieces = [min(16, acc_bits - lo) for lo in range(0, acc_bits, 16)]
     # m is unsigned: M_BITS on a port with a signedness flag, one more in two's complement
     m_bits = M_BITS + (0 if board.dsp_unsigned_ports else 1)
     dsp = sum(1 for w in pieces if w > 1) * ceil_div(m_bits, board.dsp_b_bits)
     width = acc_bits + M_BITS
-    lut = 2 * width + width // 4 + 2 * (9 + q) + 2 * (q + 1) + q
+    if board.lut_inputs == 6:
+        lut = (len(pieces) - 1) * width + 6 * q + 8
+    else:
+        lut = 2 * width + width // 4 + 2 * (9 + q) + 2 * (q + 1) + q
     ff = 2 * width + 9 + q + 8 + q
     return lut, ff, dsp
 
@@ -369,21 +425,61 @@ def _reuse_cost(acc_bits: int) -> tuple[int, int, int, int]:
     return acc_bits + 16, acc_bits, _handover_bits(acc_bits), 64
 
 
-def _map_memories(memories: list[dict], family: str) -> tuple[list, float, int, int]:
-    """``(mapped, bram36, lutram LUTs, memory FFs)`` of the cycle model's ``memories`` on
-    ``family``, every instance counted; ``mapped`` pairs each memory with its mapping."""
+def rom_luts(width_bits: int, depth: int) -> int:
+    """LUTs of a ROM that synthesis builds from 6-input logic LUTs instead of LUT RAM
+    (its contents are constants): none for one word (constants), else one LUT per bit per
+    64 words, two bits per LUT up to 32 words (a LUT6 site's two 5-input outputs; Yosys
+    ``synth_xilinx``: 27 LUTs for a 54-bit ROM of 9 words)."""
+    if depth <= 1:
+        return 0
+    if depth <= 32:
+        return ceil_div(width_bits, 2)
+    return width_bits * ceil_div(depth, 64)
+
+
+ROM_KINDS = frozenset({"first_weight", "weight", "param"})  # the cycle model's ROM kinds
+
+
+def _map_memories(memories: list[dict], family: str,
+                  lut_inputs: int = 4) -> tuple[list, float, int, int]:
+    """``(mapped, bram36, LUT-memory LUTs, memory FFs)`` of the cycle model's ``memories``
+    on ``family``, every instance counted; ``mapped`` pairs each memory with its mapping.
+    On 6-input LUTs a ROM mapped to LUT RAM counts as logic (`rom_luts`): the mapping, and
+    so its read energy, stays the LUT RAM's."""
     bram36, lutram, mem_ff = 0.0, 0, 0
     mapped = []
     for mem in memories:
-        if int(mem["width_bits"]) < 1 or int(mem["depth"]) < 1:
+        width, depth = int(mem["width_bits"]), int(mem["depth"])
+        if width < 1 or depth < 1:
             continue  # width not known from shapes alone (e.g. descriptor ROMs): skipped
-        mp = map_memory(int(mem["width_bits"]), int(mem["depth"]), family)
+        mp = map_memory(width, depth, family)
         n = int(mem.get("instances", 1))
         mapped.append((mem, mp))
         bram36 += n * mp.bram36
-        lutram += n * mp.luts
+        rom = lut_inputs == 6 and mp.kind == "lutram" and mem.get("kind") in ROM_KINDS
+        lutram += n * (rom_luts(width, depth) if rom else mp.luts)
         mem_ff += n * mp.ffs
     return mapped, bram36, lutram, mem_ff
+
+
+def _first_lanes_lut(q: int, image: Lanes, memories: list[dict], p: int) -> int:
+    """LUTs of the first pass's shift-add lanes and adder trees over all P PEs on 6-input
+    LUTs, each lane priced by how many weights it holds in its PE's first ROM (the cycle
+    model's ``const_lanes``, ``pair_lanes``, ``var_lanes``, `sim.cycles.first_lane_weights`;
+    `LUT6_LANE_LUTS`). Synthesis folds a lane's constant weight into its multiplier and its
+    tree (9 taps on 8 lanes leave lanes 1 … 7 one tap each), and a PE that holds no
+    first-layer channel keeps no first lanes: in the whole design Yosys ``synth_xilinx``
+    builds vgg q 2 s 0.5 at 8 × 8 in 249 LUTs a PE, against 417 for the PE synthesized
+    apart (docs/energy.md). Without those counts every lane is priced as any weight; DSP
+    lanes by `LUT6_DSP_LANE_LUTS`."""
+    if image.dsp:
+        return round(p * image.count * LUT6_DSP_LANE_LUTS[q][1])
+    _, any_w, one_w, two_w = LUT6_LANE_LUTS[q]
+    rom = next((mem for mem in memories if mem.get("kind") == "first_weight"), None)
+    if rom is None or "const_lanes" not in rom:
+        return round(p * image.count * any_w)
+    return round(rom["const_lanes"] * one_w + rom["pair_lanes"] * two_w
+                 + rom["var_lanes"] * any_w)
 
 
 def estimate_resources(memories: list[dict], q: int, pe_count: int, mults_per_pe: int,
@@ -456,15 +552,20 @@ def estimate_resources(memories: list[dict], q: int, pe_count: int, mults_per_pe
     f = m if image_lanes is None else image_lanes
     requantizers = p * dwp_split if requantizers is None else requantizers
 
-    mapped, bram36, lutram, mem_ff = _map_memories(memories, fam)
+    mapped, bram36, lutram, mem_ff = _map_memories(memories, fam, board.lut_inputs)
     main, image = _lanes(q, m, f, fam, mult_impl)
     dsp = p * (main.count * main.dsp + image.count * image.dsp)
-    main_lut, main_ff = _pe_cost(q, main, acc_bits)
+    main_lut, main_ff = _pe_cost(q, main, acc_bits, board.lut_inputs)
     first_lut, first_ff = _pe_cost(q, image, acc_bits)
-    # the accumulator with its bias and path muxes; the weight operand registers
+    first_total = p * first_lut
+    if board.lut_inputs == 6:  # measured on LUT6 fabric only
+        first_total = _first_lanes_lut(q, image, memories, p)
+    # the accumulator with its bias and path muxes (on LUT6 one LUT per bit each for the
+    # adder and the load multiplexer in front of its register); the weight operand registers
     split_lut = sum(k * lut_multiplier(q // k, q // k) + (k - 1) * (2 * (q // k) + 2)
                     + product_bits(q, q) for k in splits if k > 1)
-    pe_lut = acc_bits * 3 + main_lut + first_lut + main.count * split_lut
+    pe_lut = acc_bits * (2 if board.lut_inputs == 6 else 3) + main_lut \
+        + main.count * split_lut
     pair_lut, pair_ff, pair_rq_ff, pair_ctl = _pairing_cost(q, p, m, acc_bits) if paired \
         else (0, 0, 0, 0)
     pe_lut += pair_lut
@@ -495,7 +596,7 @@ def estimate_resources(memories: list[dict], q: int, pe_count: int, mults_per_pe
     } | ({"reuse": p * reuse_ff, "held": p * reuse_rq_ff} if reuse else {}) \
         | ({key: p * dwp.pe_ff.get(key, 0) + dwp.shared_ff.get(key, 0)
             for key in ("dwp_lanes", "dwp_out")} if dwp else {})
-    lut = ctl_lut + p * pe_lut + requantizers * rq_lut + lutram
+    lut = ctl_lut + p * pe_lut + first_total + requantizers * rq_lut + lutram
     return Resources(lut=int(lut), ff=int(sum(groups.values())), dsp=int(dsp),
                      bram36=round(bram36, 3), mult_dsp=main.dsp or image.dsp,
                      lutram_luts=int(lutram), memories=mapped, lanes=(main, image),

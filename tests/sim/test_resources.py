@@ -103,7 +103,7 @@ def test_bram_and_dsp_counts():
     assert res.bram36 == 4 * 1.0 + 2 * 2.0  # 2K x 18 per weight memory, 2 per act buffer
     # one DSP per lane (M = F = 2 at q = 8) + two per requantizer (16-bit pieces of 24)
     assert res.dsp == 4 * (2 + 2) + 4 * 2
-    assert res.lutram_luts == 4 * 16  # params: RAM64M, 16 x 3 bits
+    assert res.lutram_luts == 48  # params: a 40-word ROM, one LUT6 a bit (`rom_luts`)
     small = estimate_resources(MEMS, 8, 4, 2, "arty_a7_35", acc_bits=24)  # shift-add lanes
     assert small.dsp == 4 * 2 and not small.mult_dsp  # only the requantizers
 
@@ -194,19 +194,20 @@ def _design(arch: str, s: float, q: int, pe: int, mult: int):
     return layers, cm, (cm["pixel_parallel"], cm["dwp_summing"])
 
 
-@pytest.mark.parametrize("q, pe, mult, lut, ff", [
-    # the estimate of these designs before pixel-parallel passes were priced (docs/energy.md,
-    # "Measured against Yosys"): designs without such passes keep it
-    (2, 8, 8, 5_236, 4_904), (4, 8, 8, 7_908, 5_848), (2, 16, 8, 9_524, 8_616),
-    (2, 8, 4, 4_700, 4_496), (2, 4, 8, 3_084, 3_048),
+@pytest.mark.parametrize("q, pe, mult, yosys_lut, ff", [
+    # Yosys 0.23 synth_xilinx LUT sites of these designs (docs/energy.md, "Measured against
+    # Yosys"), and the estimate's flip-flops, which the LUT re-fit left as they were
+    (2, 8, 8, 3_796, 4_904), (4, 8, 8, 5_690, 5_848), (2, 16, 8, 5_655, 8_616),
+    (2, 8, 4, 3_394, 4_496), (2, 4, 8, 2_605, 3_048),
 ])
-def test_vgg_estimate_unchanged(q, pe, mult, lut, ff):
+def test_vgg_estimate_against_yosys(q, pe, mult, yosys_lut, ff):
+    # at or a little above the synthesized count: a design the estimate fits, fits
     from search.design import evaluate
 
     layers, _, (parallel, summing) = _design("vgg", 0.5, q, pe, mult)
     assert not parallel and not summing
     row = evaluate(layers, q, pe, mult, "arty_a7_35", mult_impl="lut", weight_reuse=False)
-    assert (row["lut"], row["ff"]) == (lut, ff)
+    assert yosys_lut <= row["lut"] <= 1.25 * yosys_lut and row["ff"] == ff
 
 
 @pytest.mark.parametrize("arch, s", [("vgg", 0.25), ("vgg", 1), ("mobilenet", 0.5)])
@@ -269,3 +270,46 @@ def test_mobilenet_pixel_parallel_priced_above_same_array_without():
     assert not _design("mobilenet", 0.5, 4, 4, 8)[2][0]
     row = evaluate(layers, 4, 8, 8, board, mult_impl="lut", weight_reuse=False)
     assert (row["lut"], row["ff"]) == (res.lut, res.ff)
+
+
+def test_rom_in_lut6_logic():
+    from sim.resources import rom_luts
+
+    assert rom_luts(18, 1) == 0  # one word: constants
+    assert rom_luts(54, 9) == 27  # two bits a LUT6 site up to 32 words
+    assert rom_luts(48, 40) == 48 and rom_luts(48, 64) == 48
+
+
+def _first_rom(arch, s, P, M):
+    from intnet.arch import network_specs, with_widths
+    from sim.cycles import cycle_model
+
+    specs = with_widths(network_specs(arch, s, (28, 28, 1), 10), 2)
+    cm = cycle_model(specs, 2, P, M)
+    return cm, next(m for m in cm["memories"] if m["kind"] == "first_weight")
+
+
+@pytest.mark.parametrize("s, P, M, holding, one, two, more", [
+    (0.5, 8, 8, 8, 72, 0, 0),  # 8 channels, 9 taps on 9 lanes: one weight a lane
+    (0.5, 16, 8, 8, 72, 0, 0),  # PEs 8 … 15 hold no channel
+    (0.5, 4, 8, 4, 0, 36, 0),  # two channels a PE: two weights a lane
+    (0.25, 4, 4, 4, 28, 4, 0),  # 9 taps on 8 lanes: lane 0 carries taps 0 and 8
+    (0.5, 2, 8, 2, 0, 0, 18),  # four channels a PE
+])
+def test_first_lane_weights(s, P, M, holding, one, two, more):
+    _, rom = _first_rom("vgg", s, P, M)
+    assert (rom["holding"], rom["const_lanes"], rom["pair_lanes"], rom["var_lanes"]) == \
+        (holding, one, two, more)
+
+
+def test_first_lanes_fold_on_lut6_only():
+    # the same design with every first lane holding many weights costs more on the Arty
+    # (6-input LUTs); the 4-input-LUT families keep their structural count either way
+    cm, rom = _first_rom("vgg", 0.5, 8, 8)
+    unfolded = [dict(m, const_lanes=0, var_lanes=m["const_lanes"]) if m is rom else m
+                for m in cm["memories"]]
+    kw = dict(acc_bits=33, image_lanes=cm["image_lanes"])
+    for board, cheaper in (("arty_a7_35", True), ("icebreaker", False), ("ulx3s_85f", False)):
+        folded = estimate_resources(cm["memories"], 2, 8, 8, board, **kw).lut
+        plain = estimate_resources(unfolded, 2, 8, 8, board, **kw).lut
+        assert (folded < plain) == cheaper and folded <= plain
