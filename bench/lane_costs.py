@@ -26,8 +26,6 @@ minutes on one core::
 from __future__ import annotations
 
 import random
-import re
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -116,19 +114,16 @@ def _first_lanes(q: int, values: int | None, lanes: int = 1, impl: str = "lut"):
 
 
 def synth_luts(design) -> int:
-    """Yosys ``synth_xilinx -flatten`` LUT cells of an Amaranth design with ``ports()``."""
+    """Yosys ``synth_xilinx -flatten`` LUTs of an Amaranth design with ``ports()``
+    (`codegen.synth.synth_xilinx`, as ``codegen build`` runs it)."""
     from amaranth.back import verilog
 
-    from common.tools import yosys_command
+    from codegen.synth import synth_xilinx
 
     with tempfile.TemporaryDirectory(prefix="qsnas-lanes-") as tmp:
-        Path(tmp, "lanes.v").write_text(verilog.convert(design, name="top",
-                                                        ports=design.ports()))
-        subprocess.run([yosys_command(), "-q", "-p",
-                        "read_verilog lanes.v; synth_xilinx -flatten -family xc7 -top top; "
-                        "tee -q -o stat.txt stat"], cwd=tmp, check=True, capture_output=True)
-        text = Path(tmp, "stat.txt").read_text()
-    return sum(int(n) for n in re.findall(r"^\s+LUT\d\s+(\d+)\s*$", text, re.M))
+        path = Path(tmp, "lanes.v")
+        path.write_text(verilog.convert(design, name="top", ports=design.ports()))
+        return synth_xilinx([path], "top", Path(tmp)).lut
 
 
 def _dsp_lanes(q: int) -> tuple[float | None, float | None]:
