@@ -79,7 +79,8 @@ from sim.sram import sram_pj
 
 __all__ = [
     "MemoryMapping", "Resources", "Lanes", "map_memory", "mult_in_dsp", "adder_tree",
-    "lut_multiplier", "estimate_resources",
+    "lut_multiplier", "lane_luts", "rom_luts", "LUT6_LANE_LUTS", "LUT6_DSP_LANE_LUTS",
+    "estimate_resources",
 ]
 
 # The walker, sequencer, loader, argmax and stream interface: an allowance fitted to
