@@ -126,19 +126,31 @@ def synth_luts(design) -> int:
         return synth_xilinx([path], "top", Path(tmp)).lut
 
 
-def _dsp_lanes(q: int) -> tuple[float | None, float | None]:
-    """LUTs of a hidden and of a first-pass DSP lane with their tree shares (None: the
-    product is too narrow for a DSP slice, `sim.resources.mult_in_dsp`)."""
+def measure(q: int) -> tuple[float, float, float, float]:
+    """``LUT6_LANE_LUTS[q]``: LUTs of a hidden lane, and of a first-pass lane with its tree
+    share whose weight is an operand, one constant or one of two constants."""
+    hidden = round(synth_luts(_hidden_lanes(q)) / LANES, 1)
+    base = synth_luts(_first_lanes(q, None))
+    first = [round((synth_luts(_first_lanes(q, values)) - base) / TAPS, 1)
+             for values in (0, 1, 2)]
+    return (hidden, *first)
+
+
+def measure_dsp(q: int) -> tuple[float | None, float | None]:
+    """``LUT6_DSP_LANE_LUTS[q]``: LUTs of a hidden and of a first-pass DSP lane with their
+    tree shares (None: the product is too narrow for a DSP slice,
+    `sim.resources.mult_in_dsp`)."""
     from intnet.contract import INPUT_BITS
     from sim.resources import mult_in_dsp
 
-    hidden = first = None
-    if mult_in_dsp(q, "xc7", q):
-        one = synth_luts(_first_lanes(q, None, 1, "dsp"))
-        hidden = round((synth_luts(_first_lanes(q, None, LANES, "dsp")) - one) / (LANES - 1), 1)
-    if mult_in_dsp(q, "xc7", INPUT_BITS):
-        base = synth_luts(_first_lanes(q, None, 1, "dsp"))
-        first = round((synth_luts(_first_lanes(q, 0, 1, "dsp")) - base) / TAPS, 1)
+    hidden_dsp, first_dsp = mult_in_dsp(q, "xc7", q), mult_in_dsp(q, "xc7", INPUT_BITS)
+    if not (hidden_dsp or first_dsp):
+        return None, None
+    one = synth_luts(_first_lanes(q, None, 1, "dsp"))  # one hidden lane, no first pass
+    hidden = round((synth_luts(_first_lanes(q, None, LANES, "dsp")) - one) / (LANES - 1), 1) \
+        if hidden_dsp else None
+    first = round((synth_luts(_first_lanes(q, 0, 1, "dsp")) - one) / TAPS, 1) \
+        if first_dsp else None
     return hidden, first
 
 
@@ -146,15 +158,11 @@ def main() -> int:
     print("LUT6_LANE_LUTS = {  # q: hidden lane; first-pass lane (and tree share) of any, "
           "one, two weights")
     for q in range(1, 9):
-        hidden = round(synth_luts(_hidden_lanes(q)) / LANES, 1)
-        base = synth_luts(_first_lanes(q, None))
-        first = [round((synth_luts(_first_lanes(q, values)) - base) / TAPS, 1)
-                 for values in (0, 1, 2)]
-        print(f"    {q}: ({hidden}, {', '.join(map(str, first))}),", flush=True)
+        print(f"    {q}: ({', '.join(map(str, measure(q)))}),", flush=True)
     print("}")
     print("LUT6_DSP_LANE_LUTS = {  # q: hidden, first-pass DSP lane (and tree share)")
     for q in range(1, 9):
-        print(f"    {q}: {_dsp_lanes(q)},", flush=True)
+        print(f"    {q}: {measure_dsp(q)},", flush=True)
     print("}")
     return 0
 

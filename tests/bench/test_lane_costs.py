@@ -14,21 +14,13 @@ from sim.resources import LUT6_DSP_LANE_LUTS, LUT6_LANE_LUTS
 needs_yosys = pytest.mark.skipif(yosys_command() is None, reason="no yosys")
 
 
-def _measured(q: int) -> tuple:
-    hidden = round(lane_costs.synth_luts(lane_costs._hidden_lanes(q)) / lane_costs.LANES, 1)
-    base = lane_costs.synth_luts(lane_costs._first_lanes(q, None))
-    first = tuple(round((lane_costs.synth_luts(lane_costs._first_lanes(q, v)) - base)
-                        / lane_costs.TAPS, 1) for v in (0, 1, 2))
-    return (hidden, *first)
-
-
 def _close(measured: tuple, table: tuple) -> bool:
     return all((m is None) == (t is None) and (m is None or abs(m - t) <= 0.15 * t + 1)
                for m, t in zip(measured, table, strict=True))
 
 
 def _check(q: int) -> None:
-    measured, dsp = _measured(q), lane_costs._dsp_lanes(q)
+    measured, dsp = lane_costs.measure(q), lane_costs.measure_dsp(q)
     assert _close(measured, LUT6_LANE_LUTS[q]), (measured, LUT6_LANE_LUTS[q])
     assert _close(dsp, LUT6_DSP_LANE_LUTS[q]), (dsp, LUT6_DSP_LANE_LUTS[q])
     if "0.23 " in _yosys_version():
