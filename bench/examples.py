@@ -6,7 +6,11 @@
   ``build_tree.txt``, the build directory's files with their sizes (report.json's
   without the timings);
 - ``sweep/sweep.png``: the plot of ``python -m sim sweep … --plot`` over the array sizes
-  the build chooses from.
+  the build chooses from;
+- ``search/``: ``search.md``, ``pareto.png`` and ``search.json`` (without its
+  ``wall_seconds``) of the mixed-precision search at target 0.98,
+  ``python -m search --target-acc 0.98 --mixed --act-widths`` (about 2 minutes once its
+  networks are in the training cache, about half an hour on a fresh one).
 
 Deterministic: the same code, tools and training cache give the same files (the build is
 byte-identical by design, the plots carry no timestamps, the training seed is the default
@@ -28,6 +32,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ("--q", "2", "--s", "1.5")
+SEARCH = ("--target-acc", "0.98", "--mixed", "--act-widths")
 NUMBERED = re.compile(r"^(.*?)(\d+)(\.[^/]*)$")  # weights_pe12.mem → (weights_pe, 12, .mem)
 
 
@@ -105,6 +110,19 @@ def generate(out: Path) -> None:
         _run("sim", "sweep", *_sweep_args(), "--out", str(sweep), "--plot")
         (out / "sweep").mkdir(parents=True, exist_ok=True)
         shutil.copyfile(sweep.with_suffix(".png"), out / "sweep" / "sweep.png")
+        _search(Path(tmp) / "search_out", out / "search")
+
+
+def _search(found: Path, out: Path) -> None:
+    """The search's report, plot and result; ``wall_seconds`` differs on every run (the
+    networks' recorded training seconds come from the cache and stay)."""
+    _run("search", *SEARCH, "--out", str(found))
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("search.md", "pareto.png"):
+        shutil.copyfile(found / name, out / name)
+    result = json.loads((found / "search.json").read_text())
+    result.pop("wall_seconds", None)
+    (out / "search.json").write_text(json.dumps(result, indent=1) + "\n")
 
 
 def main(argv=None) -> int:
