@@ -63,6 +63,37 @@ def _label(x: dict) -> str:
     return f"q{x['q']} s{x['s']:g}"
 
 
+# Label corners tried around a point, in points, clear of its own 7-pt marker: above
+# right first, then below right, above left, below left, right, left.
+LABEL_OFFSETS = ((4, 4), (4, -11), (-4, 4), (-4, -11), (5, -3), (-5, -3))
+
+
+def _place_labels(fig, ax, labelled: list, markers: list, legend) -> None:
+    """Annotate ``[((x, y), text)]`` in order, each at the first of `LABEL_OFFSETS` where it
+    stays inside the axes and overlaps no label placed before it, none of the
+    ``markers`` (``[((x, y), radius in points)]``) and not the ``legend``; a label with no
+    free place is left out (the table in search.md names every network). Call it once
+    the axes' limits and layout are final."""
+    from matplotlib.transforms import Bbox
+
+    renderer = fig.canvas.get_renderer()
+    box = ax.get_window_extent(renderer)
+    placed = [legend.get_window_extent(renderer)]
+    for xy, radius in markers:
+        (x, y), r = ax.transData.transform(xy), radius * fig.dpi / 72
+        placed.append(Bbox.from_extents(x - r, y - r, x + r, y + r))
+    for xy, text in labelled:
+        for dx, dy in LABEL_OFFSETS:
+            note = ax.annotate(text, xy, fontsize=6, xytext=(dx, dy), textcoords="offset points",
+                               ha="left" if dx > 0 else "right")
+            extent = note.get_window_extent(renderer)
+            inside = box.contains(extent.x0, extent.y0) and box.contains(extent.x1, extent.y1)
+            if inside and not any(extent.overlaps(other) for other in placed):
+                placed.append(extent)
+                break
+            note.remove()
+
+
 def plot_pareto(result: dict, path: Path) -> None:
     """Accuracy × energy of every trained network, uniform and mixed points apart, with
     the Pareto front of all of them, the chosen design and the target; the accuracy is the
@@ -85,9 +116,6 @@ def plot_pareto(result: dict, path: Path) -> None:
         ax.scatter([x["energy_uj"] for x in mixed], [x["accuracy"] for x in mixed],
                    c=[x["q"] for x in mixed], cmap="viridis", vmin=1, vmax=8, marker="^",
                    edgecolors="k", linewidths=0.4, label="per-layer widths (colour: widest)")
-    for x in uniform if mixed else samples:
-        ax.annotate(_label(x), (x["energy_uj"], x["accuracy"]), fontsize=6,
-                    xytext=(3, 3), textcoords="offset points")
     pts = [(x["energy_uj"], x["accuracy"]) for x in samples]
     front = pareto_front(pts)
     ax.plot([pts[i][0] for i in front], [pts[i][1] for i in front], "k--", lw=1,
@@ -95,8 +123,8 @@ def plot_pareto(result: dict, path: Path) -> None:
     chosen, measured = result["chosen"], result["measured"]
     name = (format_widths(chosen["bits"], "/") if "bits" in chosen
             else f"q={chosen['q']}")
-    ax.scatter([measured["energy_uj"]], [selection_accuracy(chosen) if _on_val(result)
-                                         else measured["accuracy"]], marker="*", s=220,
+    chosen_y = selection_accuracy(chosen) if _on_val(result) else measured["accuracy"]
+    ax.scatter([measured["energy_uj"]], [chosen_y], marker="*", s=220,
                c="red", zorder=5, label=f"chosen {name} s={chosen['s']:g} "
                f"({'validation' if _on_val(result) else 'measured'})")
     if _on_val(result):  # what the chosen network measures on the test split
@@ -110,8 +138,13 @@ def plot_pareto(result: dict, path: Path) -> None:
     shown = [x["accuracy"] for x in samples] + [measured["accuracy"]]
     ax.set_ylim(max(min(shown), result["target_acc"] - 0.1), max(shown) + 0.005)
     fig.colorbar(sc, label="q (bits)")
-    ax.legend(fontsize=7, loc="lower right")
+    legend = ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
+    # the front's networks first, then the uniform ones; mixed ones off the front unlabelled
+    order = front + [i for i, x in enumerate(samples) if i not in front and x in uniform]
+    stars = [(measured["energy_uj"], y) for y in sorted({chosen_y, measured["accuracy"]})]
+    _place_labels(fig, ax, [(pts[i], _label(samples[i])) for i in order],
+                  [(xy, 3.5) for xy in pts] + [(xy, 8) for xy in stars], legend)
     fig.savefig(path, dpi=110, metadata={"Software": None})
     plt.close(fig)
 
