@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from common.plots import place_labels
 from intnet.arch import format_widths, normal_widths
 from search.qsnas import selection_accuracy
 
@@ -63,37 +64,6 @@ def _label(x: dict) -> str:
     return f"q{x['q']} s{x['s']:g}"
 
 
-# Label corners tried around a point, in points, clear of its own 7-pt marker: above
-# right first, then below right, above left, below left, right, left.
-LABEL_OFFSETS = ((4, 4), (4, -11), (-4, 4), (-4, -11), (5, -3), (-5, -3))
-
-
-def _place_labels(fig, ax, labelled: list, markers: list, legend) -> None:
-    """Annotate ``[((x, y), text)]`` in order, each at the first of `LABEL_OFFSETS` where it
-    stays inside the axes and overlaps no label placed before it, none of the
-    ``markers`` (``[((x, y), radius in points)]``) and not the ``legend``; a label with no
-    free place is left out (the table in search.md names every network). Call it once
-    the axes' limits and layout are final."""
-    from matplotlib.transforms import Bbox
-
-    renderer = fig.canvas.get_renderer()
-    box = ax.get_window_extent(renderer)
-    placed = [legend.get_window_extent(renderer)]
-    for xy, radius in markers:
-        (x, y), r = ax.transData.transform(xy), radius * fig.dpi / 72
-        placed.append(Bbox.from_extents(x - r, y - r, x + r, y + r))
-    for xy, text in labelled:
-        for dx, dy in LABEL_OFFSETS:
-            note = ax.annotate(text, xy, fontsize=6, xytext=(dx, dy), textcoords="offset points",
-                               ha="left" if dx > 0 else "right")
-            extent = note.get_window_extent(renderer)
-            inside = box.contains(extent.x0, extent.y0) and box.contains(extent.x1, extent.y1)
-            if inside and not any(extent.overlaps(other) for other in placed):
-                placed.append(extent)
-                break
-            note.remove()
-
-
 def plot_pareto(result: dict, path: Path) -> None:
     """Accuracy × energy of every trained network, uniform and mixed points apart, with
     the Pareto front of all of them, the chosen design and the target; the accuracy is the
@@ -143,8 +113,8 @@ def plot_pareto(result: dict, path: Path) -> None:
     # the front's networks first, then the uniform ones; mixed ones off the front unlabelled
     order = front + [i for i, x in enumerate(samples) if i not in front and x in uniform]
     stars = [(measured["energy_uj"], y) for y in sorted({chosen_y, measured["accuracy"]})]
-    _place_labels(fig, ax, [(pts[i], _label(samples[i])) for i in order],
-                  [(xy, 3.5) for xy in pts] + [(xy, 8) for xy in stars], legend)
+    place_labels(fig, ax, [(pts[i], _label(samples[i])) for i in order],
+                 [(xy, 3.5) for xy in pts] + [(xy, 8) for xy in stars], [legend])
     fig.savefig(path, dpi=110, metadata={"Software": None})
     plt.close(fig)
 

@@ -115,6 +115,7 @@ def plot_best(rows: list[dict], path: str, title: str = "") -> int:
     import matplotlib
 
     from common.files import write_bytes_atomic
+    from common.plots import place_labels
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -124,17 +125,16 @@ def plot_best(rows: list[dict], path: str, title: str = "") -> int:
     for q in sorted({r["q"] for r in best}):
         pts = sorted((r["s"], r["energy_uj"], r["pe"], r["mult"]) for r in best if r["q"] == q)
         ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=f"q={q}")
-        for s, e, p, m in pts:
-            ax.annotate(f"{p}x{m}", (s, e), fontsize=6, xytext=(2, 2),
-                        textcoords="offset points")
     ax.set_xlabel("width scale s")
     ax.set_ylabel("energy per inference (µJ)")
     ax.set_yscale("log")
     ax.set_title(title or "energy at the best fitting P x M per (q, s)")
     ax.grid(True, which="both", alpha=0.3)
-    if best:
-        ax.legend(fontsize=8)
+    legend = [ax.legend(fontsize=8)] if best else []
     fig.tight_layout()
+    points = [((r["s"], r["energy_uj"]), f"{r['pe']}x{r['mult']}")
+              for r in sorted(best, key=lambda r: (r["q"], r["s"]))]
+    place_labels(fig, ax, points, [(xy, 3.5) for xy, _ in points], legend, keep_all=True)
     png = io.BytesIO()
     fig.savefig(png, format="png", dpi=120)
     plt.close(fig)

@@ -1,5 +1,6 @@
-"""pareto.png's point labels (`search.report._place_labels`): where points crowd, no label
-covers another label, a marker or the legend, and none leaves the axes."""
+"""Plot point labels (`common.plots.place_labels`, pareto.png and the sweep's plot): where
+points crowd, no label covers another label, a marker or the legend, and none leaves the
+axes; with ``keep_all`` every point keeps its label."""
 
 import itertools
 
@@ -10,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.text import Annotation  # noqa: E402
 
-from search.report import _place_labels  # noqa: E402
+from common.plots import place_labels  # noqa: E402
 
 
 def _crowded_plot():
@@ -30,12 +31,12 @@ def _crowded_plot():
 def test_labels_overlap_nothing_and_stay_in_the_axes():
     fig, ax, legend, pts = _crowded_plot()
     labelled = [(p, f"q{i % 8 + 1} s{i}") for i, p in enumerate(pts)]
-    _place_labels(fig, ax, labelled, [(p, 3.5) for p in pts], legend)
+    drawn = place_labels(fig, ax, labelled, [(p, 3.5) for p in pts], [legend])
     renderer = fig.canvas.get_renderer()
     notes = [c for c in ax.get_children() if isinstance(c, Annotation)]
     boxes = [n.get_window_extent(renderer) for n in notes]
     # the points apart are all labelled; the cluster cannot hold a label for each of its 30
-    assert 5 <= len(notes) < len(pts)
+    assert 5 <= len(notes) == drawn < len(pts)
     inside = ax.get_window_extent(renderer)
     for box in boxes:
         assert inside.contains(box.x0, box.y0) and inside.contains(box.x1, box.y1)
@@ -51,7 +52,17 @@ def test_labels_overlap_nothing_and_stay_in_the_axes():
 def test_labels_go_in_the_order_given():
     fig, ax, legend, pts = _crowded_plot()
     first, second = pts[0], pts[1]  # two points of the cluster
-    _place_labels(fig, ax, [(first, "first"), (second, "second")], [], legend)
+    place_labels(fig, ax, [(first, "first"), (second, "second")], [], [legend])
     texts = [c.get_text() for c in ax.get_children() if isinstance(c, Annotation)]
     assert texts[0] == "first"
+    plt.close(fig)
+
+
+def test_keep_all_labels_every_point():
+    fig, ax, legend, pts = _crowded_plot()
+    labelled = [(p, f"{i}") for i, p in enumerate(pts)]
+    assert place_labels(fig, ax, labelled, [(p, 3.5) for p in pts], [legend],
+                        keep_all=True) == len(pts)
+    texts = sorted(c.get_text() for c in ax.get_children() if isinstance(c, Annotation))
+    assert texts == sorted(text for _, text in labelled)
     plt.close(fig)
