@@ -89,7 +89,11 @@ def plot_layers(report: dict, path) -> None:
            label="physical bound ⌈MACs/(P·M)⌉")
     ax.set_xticks(x, names, rotation=45, ha="right")
     ax.set_ylabel("cycles per inference")
-    ax.legend(fontsize=8)
+    # headroom above the tallest bar for the legend, so that it covers no bar
+    tallest = max([max(layer["cycles"], layer["physical_bound"]) for layer in layers],
+                  default=1)
+    ax.set_ylim(0, 1.3 * tallest)
+    ax.legend(fontsize=8, loc="upper center", ncol=2)
     ax_e.bar(x, [layer["energy_uj"] for layer in layers], 0.6, color="tab:green")
     ax_e.set_xticks(x, names, rotation=45, ha="right")
     ax_e.set_ylabel("energy per inference (µJ)")
