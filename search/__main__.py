@@ -86,7 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="search_out", help="output folder (default search_out)")
     p.add_argument("--force", action="store_true", help="replace an existing --out folder")
     p.add_argument("--build", action="store_true",
-                   help="then run `codegen build` for the chosen point into OUT/build")
+                   help="then build the chosen bundle on the chosen (P, M) into OUT/build "
+                   "(`codegen build --bundle OUT/bundle`, its RTL check on --rtl-images "
+                   "images, at least 1)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     return p
 
@@ -110,9 +112,6 @@ def main(argv=None) -> int:
         raise UserError("--mixed runs its own TPE search: leave out --strategy bo")
     if args.act_widths and not args.mixed:
         raise UserError("--act-widths goes with --mixed")
-    if args.mixed and args.build:
-        raise UserError("--build builds uniform networks only (codegen build --q); with "
-                        "--mixed the chosen bundle is written to OUT/bundle")
     if args.rtl_images < 0:
         raise UserError(f"--rtl-images must be a non-negative integer, not {args.rtl_images}")
     if args.epochs is not None and args.epochs < 0:
@@ -180,24 +179,20 @@ def main(argv=None) -> int:
     if args.build:
         from codegen.build import BuildConfig, build
 
+        # the bundle the search measured, not a network trained again: per-layer widths and
+        # a --val run build as chosen
         build(BuildConfig(q=c["q"], s=c["s"], arch=args.arch, dataset=args.dataset,
                           data_dir=args.data_dir, board=args.board, pe=c["pe"], mult=c["mult"],
-                          epochs=args.epochs, seed=args.seed, out=out / "build", force=True,
-                          progress=not args.quiet))
+                          images=max(1, args.rtl_images), out=out / "build", force=True,
+                          bundle=out / "bundle", progress=not args.quiet))
     return 0
 
 
 def _check_val(args) -> None:
     """--val: a non-negative count below the data set's training images (embedded sets
-    checked here; cifar10/svhn when their files are read), and not with --build."""
+    checked here; cifar10/svhn when their files are read)."""
     if args.val < 0:
         raise UserError(f"--val must be a non-negative integer, not {args.val}")
-    if args.val and args.build:
-        # codegen build trains its own network (without a held-out split): it would not be
-        # the one the search chose
-        raise UserError("--build trains the chosen network again without --val; leave out "
-                        "--build and build the chosen bundle instead (python -m codegen "
-                        "build --bundle OUT/bundle)")
     from model.data import TRAIN_IMAGES
 
     n = TRAIN_IMAGES.get(args.dataset)

@@ -94,7 +94,8 @@ def test_mixed_search_writes_its_policy_bundle_and_pareto(tmp_path, act_widths):
     done = run(["--target-acc", "0.8", "--dataset", "digits", "--q-samples", "2,4",
                 "--s-samples", "0.25,0.5", "--s-max", "0.5", "--epochs", "1",
                 "--rtl-images", "1", "--mixed", "--trials", "6", "--quiet",
-                *(["--act-widths"] if act_widths else []),
+                # --build once: the chosen per-layer bundle goes to hardware as measured
+                *(["--act-widths", "--build"] if act_widths else []),
                 "--out", str(out)], tmp_path, env={"QSNAS_CACHE": str(tmp_path / "cache")})
     assert done.returncode == 0, done.stderr[-3000:]
     r = json.loads((out / "search.json").read_text())
@@ -142,6 +143,14 @@ def test_mixed_search_writes_its_policy_bundle_and_pareto(tmp_path, act_widths):
                  least_weight=load_bundle(out / "bundle"))
     assert (tmp_path / "w" / "least_weight_bundle" / "manifest.json").exists()
     assert "its bundle: `least_weight_bundle/`" in (tmp_path / "w" / "search.md").read_text()
+    if act_widths:
+        report = json.loads((out / "build" / "report.json").read_text())
+        assert (report["pe"], report["mult"]) == (c["pe"], c["mult"])
+        assert report["energy"]["per_inference_uj"] == pytest.approx(r["measured"]["energy_uj"])
+        assert report["hw_matches_golden"]["mismatches"] == 0
+        assert report["hw_matches_golden"]["images"] == 1
+        built = load_bundle(out / "build" / "bundle")
+        assert widths_json(widths_of(built.layers)) == c["bits"]
     rtl = r["measured"]["rtl"]
     if rtl["run"]:  # a uniform choice, or hardware that takes per-layer widths
         assert rtl["mismatches"] == 0 and rtl["cycles_match_model"]
@@ -160,12 +169,9 @@ def test_mixed_search_writes_its_policy_bundle_and_pareto(tmp_path, act_widths):
     (["--target-acc", "0.9", "--s-samples", "a"], "--s-samples must be a comma-separated"),
     (["--target-acc", "0.9", "--mixed", "--strategy", "bo"], "--mixed runs its own TPE"),
     (["--target-acc", "0.9", "--act-widths"], "--act-widths goes with --mixed"),
-    (["--target-acc", "0.9", "--mixed", "--build"], "--build builds uniform networks only"),
     (["--target-acc", "0.9", "--val", "-1"], "--val must be a non-negative integer, not -1"),
     (["--target-acc", "0.9", "--dataset", "digits", "--val", "1397"],
      "--val must be below the 1397 digits training images, not 1397"),
-    (["--target-acc", "0.9", "--val", "500", "--build"],
-     "--build trains the chosen network again without --val"),
 ])
 def test_bad_input_is_one_line(tmp_path, args, message):
     done = run(args, tmp_path)
