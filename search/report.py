@@ -111,7 +111,7 @@ def plot_pareto(result: dict, path: Path) -> None:
     legend = ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     # the front's networks first, then the uniform ones; mixed ones off the front unlabelled
-    order = front + [i for i, x in enumerate(samples) if i not in front and x in uniform]
+    order = front + [i for i, x in enumerate(samples) if i not in front and not _mixed(x)]
     stars = [(measured["energy_uj"], y) for y in sorted({chosen_y, measured["accuracy"]})]
     place_labels(fig, ax, [(pts[i], _label(samples[i])) for i in order],
                  [(xy, 3.5) for xy in pts] + [(xy, 8) for xy in stars], [legend])
