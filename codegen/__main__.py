@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from common.cli import UserError, command_parser, run_cli
+from common.cli import UserError, command_parser, run_cli, scale_arg
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,9 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--q", type=int, default=None,
                    help="bit width of weights and hidden activations, 1..8 bits (required "
                    "without --bundle)")
-    b.add_argument("--s", type=float, default=None,
-                   help="width scale: every hidden layer's channels × S, e.g. 1.5 (required "
-                   "without --bundle)")
+    b.add_argument("--s", type=scale_arg, default=None,
+                   help="width scale: every hidden layer's channels × S, e.g. 1.5, or one per "
+                   "stage, e.g. 1.5,1,0.75 (required without --bundle)")
     b.add_argument("--bundle", default=None, help="build this bundle directory instead of "
                    "training (default: none; q, s and arch come from its manifest)")
     b.add_argument("--arch", default=None, choices=ARCHS, help="network family (default vgg)")

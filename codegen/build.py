@@ -27,7 +27,7 @@ class BuildConfig:
     """What ``python -m codegen build`` was asked for."""
 
     q: int  # bit width of weights and hidden activations
-    s: float  # width scale
+    s: float | tuple[float, ...]  # width scale, or one per stage (intnet.arch.stage_scales)
     arch: str = "vgg"  # network family
     dataset: str = "mnist5k"  # data set name
     data_dir: str | None = None  # folder of cifar10/svhn files
@@ -62,7 +62,10 @@ class BuildConfig:
     def out_dir(self) -> Path:
         if self.out is None and self.bundle is not None:
             return Path("build") / Path(self.bundle).resolve().name
-        return self.out or Path("build") / f"{self.arch}-{self.dataset}-q{self.q}-s{self.s:g}"
+        from intnet.arch import format_scale
+
+        scale = format_scale(self.s, "_")
+        return self.out or Path("build") / f"{self.arch}-{self.dataset}-q{self.q}-s{scale}"
 
 
 @dataclass
@@ -107,8 +110,8 @@ def check_config(cfg: BuildConfig) -> None:
 
     if cfg.bundle is None:
         check_q(cfg.q)
-        check_s(cfg.s)
         check_choice(cfg.arch, ARCHS, "arch")
+        check_s(cfg.s, cfg.arch)
     if cfg.bundle is None or cfg.dataset in DATASETS:
         check_choice(cfg.dataset, DATASETS, "dataset")
     check_choice(cfg.board, board_names(), "board")

@@ -6,6 +6,7 @@ import json
 
 from boards import RESOURCE_KEYS
 from codegen.render import render
+from intnet.arch import scale_json
 
 
 def report_dict(state, cfg) -> dict:
@@ -17,7 +18,7 @@ def report_dict(state, cfg) -> dict:
     metrics = state.metrics
     return {
         "q": cfg.q,
-        "s": cfg.s,
+        "s": scale_json(cfg.s),
         "arch": cfg.arch,
         "dataset": cfg.dataset,
         "board": board.name,

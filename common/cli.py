@@ -111,10 +111,32 @@ def check_q(q: int) -> int:
     return q
 
 
-def check_s(s: float) -> float:
-    if not (s > 0 and s <= 16):
-        raise UserError(f"s must be a width scale in (0, 16], not {s!r}")
+def check_s(s, arch: str | None = None):
+    """``s`` (a number, or one per stage: `intnet.arch.stage_scales`) if every scale is in
+    (0, 16] and, given ``arch``, a per-stage ``s`` names each of its stages; else a
+    `UserError`."""
+    for value in s if isinstance(s, tuple | list) else (s,):
+        if not (value > 0 and value <= 16):
+            raise UserError(f"s must be a width scale in (0, 16], not {value!r}")
+    if arch is not None:
+        from intnet.arch import stage_scales
+
+        try:
+            stage_scales(arch, s)
+        except ValueError as e:
+            raise UserError(str(e)) from None
     return s
+
+
+def scale_arg(text: str):
+    """argparse type of ``--s``: ``0.5`` → 0.5, or one scale per stage ``0.625,0.5,0.75`` →
+    a tuple (`check_s` checks the range and the stage count)."""
+    try:
+        values = tuple(float(item) for item in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a width scale is S or S1,S2,… (one per stage), "
+                                         f"not {text!r}") from None
+    return values[0] if len(values) == 1 else values
 
 
 def check_choice(value, choices, name: str):

@@ -72,31 +72,95 @@ def _flat(shape) -> int:
     return n
 
 
-def network_specs(
-    arch: str, s: float, input_shape: tuple[int, int, int], num_classes: int
-) -> list[LayerSpec]:
-    """The layer list of ``arch`` at width scale ``s`` for ``input_shape`` = (H, W, C)."""
+def stage_count(arch: str) -> int:
+    """How many stages of ``arch`` a per-stage width scale names: vgg one per conv stage,
+    mobilenet the stem and one per block (its depthwise conv keeps the channels it reads,
+    the pointwise conv sets them)."""
     if arch not in ARCHS:
         raise ValueError(f"arch must be one of {', '.join(ARCHS)}, not {arch!r}")
-    if not (isinstance(s, int | float) and 0 < s <= 64):
-        raise ValueError(f"s must be a number in (0, 64], not {s!r}")
+    return len(VGG_STAGES) if arch == "vgg" else 1 + len(MOBILENET_BLOCKS)
+
+
+def stage_writers(arch: str) -> tuple[int, ...]:
+    """Per stage (`stage_count`), the weighted layer (its index among the conv, dwconv and
+    dense layers) whose output channels that stage's scale sets."""
+    stage_count(arch)  # checks arch
+    if arch == "vgg":
+        return tuple(range(len(VGG_STAGES)))
+    return (0, *(2 * i + 2 for i in range(len(MOBILENET_BLOCKS))))
+
+
+def _scale_number(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 64:
+        raise ValueError(f"a width scale is a number in (0, 64], not {value!r}")
+    return float(value)
+
+
+def normal_scale(s) -> float | tuple[float, ...]:
+    """``s`` in one spelling (cache keys, JSON, labels): a number as a float, a per-stage
+    sequence as a tuple of floats, or as one float where every stage has the same scale
+    (so it is the uniform network it names)."""
+    if isinstance(s, tuple | list):
+        scales = tuple(_scale_number(v) for v in s)
+        if not scales:
+            raise ValueError("a per-stage width scale names at least one stage")
+        return scales[0] if len(set(scales)) == 1 else scales
+    return _scale_number(s)
+
+
+def stage_scales(arch: str, s) -> tuple[float, ...]:
+    """One width scale per stage of ``arch`` (`stage_count`): a number ``s`` scales every
+    stage alike (the QS-NAS family), a sequence gives each stage its own (BOMP-NAS style:
+    the channels of each stage searched apart)."""
+    n = stage_count(arch)
+    if isinstance(s, tuple | list) and len(s) != n:
+        raise ValueError(f"{arch} takes one width scale, or one per stage ({n}), not {len(s)}")
+    s = normal_scale(s)
+    return (s,) * n if isinstance(s, float) else s
+
+
+def format_scale(s, sep: str = ",") -> str:
+    """``0.5`` or ``0.625,0.5,0.75`` (per stage): ``s`` as ``--s`` takes it
+    (`common.cli.scale_arg`)."""
+    s = normal_scale(s)
+    return f"{s:g}" if isinstance(s, float) else sep.join(f"{v:g}" for v in s)
+
+
+def scale_json(s) -> float | list[float]:
+    """``s`` for JSON: a number, or a list with one scale per stage."""
+    s = normal_scale(s)
+    return s if isinstance(s, float) else list(s)
+
+
+def scale_key(s) -> tuple[float, ...]:
+    """A sort key that orders numbers and per-stage scales together."""
+    s = normal_scale(s)
+    return (s,) if isinstance(s, float) else s
+
+
+def network_specs(
+    arch: str, s, input_shape: tuple[int, int, int], num_classes: int
+) -> list[LayerSpec]:
+    """The layer list of ``arch`` at width scale ``s`` (a number, or one per stage:
+    `stage_scales`) for ``input_shape`` = (H, W, C)."""
+    scales = stage_scales(arch, s)
     layers: list[LayerSpec] = []
     shape = tuple(input_shape)
     if arch == "vgg":
         for i, base in enumerate(VGG_STAGES):
-            conv = _conv(f"conv{i + 1}", shape, scaled(base, s))
+            conv = _conv(f"conv{i + 1}", shape, scaled(base, scales[i]))
             pool = _maxpool(f"pool{i + 1}", conv.out_shape)
             if pool.out_shape[0] == 0 or pool.out_shape[1] == 0:
                 break  # input too small for another stage
             layers += [conv, pool]
             shape = pool.out_shape
     else:
-        stem = _conv("conv1", shape, scaled(MOBILENET_STEM, s))
+        stem = _conv("conv1", shape, scaled(MOBILENET_STEM, scales[0]))
         layers.append(stem)
         shape = stem.out_shape
         for i, (stride, cout) in enumerate(MOBILENET_BLOCKS):
             dw = _dwconv(f"dw{i + 1}", shape, stride)
-            pw = _conv(f"pw{i + 1}", dw.out_shape, scaled(cout, s), k=1)
+            pw = _conv(f"pw{i + 1}", dw.out_shape, scaled(cout, scales[i + 1]), k=1)
             layers += [dw, pw]
             shape = pw.out_shape
         layers.append(LayerSpec("gap", "avgpool", shape, (1, 1, shape[2])))

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from intnet.arch import normal_scale, scale_json
 from intnet.contract import (
     INPUT_BITS,
     LAYER_KINDS,
@@ -106,7 +107,7 @@ class IntegerNetwork:
 
     arch: str
     q: int
-    s: float
+    s: float | tuple[float, ...]  # width scale, or one per stage (intnet.arch.stage_scales)
     dataset: str
     input_shape: tuple[int, int, int]
     layers: list[Layer]
@@ -169,7 +170,7 @@ def manifest_dict(net: IntegerNetwork, arrays_sha256: str) -> dict:
         "version": VERSION,
         "arch": net.arch,
         "q": net.q,
-        "s": net.s,
+        "s": scale_json(net.s),
         "dataset": net.dataset,
         "input": {"shape": list(net.input_shape), "bits": INPUT_BITS},
         "layers": [layer.manifest() for layer in net.layers],
@@ -286,14 +287,18 @@ def parse_manifest(manifest: dict) -> IntegerNetwork:
     if not layers_raw:
         raise BundleError("manifest.layers: a network needs at least one layer")
     layers = [_parse_layer(d, i) for i, d in enumerate(layers_raw)]
-    s = _field(manifest, "s", where, (int, float))
+    s = _field(manifest, "s", where, (int, float, list))
+    try:
+        s = normal_scale(s)
+    except ValueError as e:
+        raise BundleError(f"{where}.s: {e}") from None
     meta = manifest.get("meta", {})
     if not isinstance(meta, dict):
         raise BundleError(f"manifest.meta: expected an object, got {meta!r}")
     return IntegerNetwork(
         arch=_field(manifest, "arch", where, str),
         q=_int_field(manifest, "q", where, 1, 8),
-        s=float(s),
+        s=s,
         dataset=_field(manifest, "dataset", where, str),
         input_shape=input_shape,
         layers=layers,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from common.cli import UserError, command_parser, run_cli
+from common.cli import UserError, command_parser, run_cli, scale_arg
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,8 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default boards.DEFAULT_BOARD)")
     t.add_argument("--learn-epochs", type=int, default=None,
                    help="epochs with trainable widths (default model.bits.LearnConfig: 6)")
-    t.add_argument("--s", type=float, required=True,
-                   help="width scale: every hidden layer's channels × S, e.g. 1 or 1.5 (required)")
+    t.add_argument("--s", type=scale_arg, required=True,
+                   help="width scale: every hidden layer's channels × S, e.g. 1 or 1.5; or "
+                        "one per stage, e.g. 1,0.5,0.75 (vgg: its 3 conv stages; mobilenet: "
+                        "the stem and its 4 blocks) (required)")
     t.add_argument("--dataset", default="mnist5k", choices=DATASETS,
                    help="data set (default mnist5k; cifar10/svhn need --data-dir)")
     t.add_argument("--data-dir", default=None,
@@ -226,7 +228,7 @@ def _train(args) -> int:
     from model.data import check_data_files
 
     _check_widths(args)
-    check_s(args.s)
+    check_s(args.s, args.arch)
     for name in ("epochs", "float_epochs", "val"):
         value = getattr(args, name)
         if value is not None and value < 0:
@@ -239,7 +241,7 @@ def _train(args) -> int:
         bits = check_bits(args.arch, args.s, args.dataset, bits)
     out = check_output(args.out, args.force)
     check_data_files(args.dataset, args.data_dir)
-    from intnet.arch import format_widths, widths_of
+    from intnet.arch import format_scale, format_widths, widths_of
     from intnet.bundle import save_bundle
     from model.train import train_and_export  # imports torch: after the cheap checks
 
@@ -258,7 +260,8 @@ def _train(args) -> int:
     n = m["test_images"]
     src = "cached run " if m["cached"] else ""
     widths = f"q={args.q}" if bits is None else "bits=" + format_widths(bits)
-    print(f"{args.arch} {widths} s={args.s} on {args.dataset} ({src}{m['cache_dir']})")
+    print(f"{args.arch} {widths} s={format_scale(args.s)} on {args.dataset} "
+          f"({src}{m['cache_dir']})")
     if learned is not None:
         unit = {"energy_uj": "µJ", "weight_kb": "KiB"}[budget.kind]
         print(f"learned widths       {','.join(map(str, learned.rounded))} (real: "

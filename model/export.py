@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from intnet.arch import normal_scale
 from intnet.bundle import IntegerNetwork, Layer, validate
 from intnet.contract import LOGIT_BITS
 from model.nets import AvgPoolBlock, ConvBlock, DenseBlock, QNet
@@ -63,7 +64,7 @@ def export_network(net: QNet, dataset: str, meta: dict | None = None) -> Integer
             layer.w = _int_array(f.w, np.int8)
             layer.b = _int_array(f.b, np.int32)
         layers.append(layer)
-    out = IntegerNetwork(net.arch, net.q, float(net.s), dataset, net.input_shape, layers,
+    out = IntegerNetwork(net.arch, net.q, normal_scale(net.s), dataset, net.input_shape, layers,
                          meta=dict(meta or {}))
     validate(out)
     return out

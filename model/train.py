@@ -43,7 +43,7 @@ from torch import nn
 from tqdm import tqdm
 
 from common.files import atomic_directory
-from intnet.arch import format_widths, normal_widths, widest_width, width_pair
+from intnet.arch import format_widths, normal_scale, normal_widths, widest_width, width_pair
 from intnet.bundle import IntegerNetwork, load_bundle, save_bundle
 from model.data import Dataset, dataset_shape, hold_out, load_dataset
 from model.defaults import DEFAULT_EPOCHS, DEFAULT_FLOAT_EPOCHS  # torch-free, for --help
@@ -70,7 +70,9 @@ class TrainConfig:
 
     arch: str = "vgg"  # network family: "vgg" or "mobilenet" (intnet.arch.ARCHS)
     q: int = 4  # bit width of weights and hidden activations, 1..8 (with bits: the widest)
-    s: float = 1.0  # width scale: every hidden channel count is round(base·s), at least 1
+    # width scale: every hidden channel count is round(base·s), at least 1; or one scale
+    # per stage (`intnet.arch.stage_scales`)
+    s: float | tuple[float, ...] = 1.0
     dataset: str = "mnist5k"  # model.data.DATASETS
     data_dir: str | None = None  # folder with the cifar10/svhn files (unused for embedded)
     epochs: int | None = None  # QAT epochs at q (0: export the calibrated net); None: default
@@ -456,9 +458,10 @@ def cfg_float(cfg: TrainConfig) -> TrainConfig:
 
 
 def resolve(cfg: TrainConfig) -> TrainConfig:
-    """``cfg`` normalised: ``s`` a float, default epochs and augmentation shift filled in,
+    """``cfg`` normalised: ``s`` a float or per-stage tuple (`intnet.arch.normal_scale`),
+    default epochs and augmentation shift filled in,
     ``bits`` a tuple with ``q`` its widest (None when every layer has the same width)."""
-    cfg = dataclasses.replace(cfg, s=float(cfg.s))
+    cfg = dataclasses.replace(cfg, s=normal_scale(cfg.s))
     if cfg.bits is not None:
         bits = normal_widths(cfg.bits)
         cfg = dataclasses.replace(cfg, q=widest_width(bits),
@@ -484,7 +487,7 @@ def check_config(cfg: TrainConfig) -> None:
 
     check_choice(cfg.arch, ARCHS, "arch")
     check_q(cfg.q)
-    check_s(cfg.s)
+    check_s(cfg.s, cfg.arch)
     check_choice(cfg.dataset, DATASETS, "dataset")
     if cfg.bits is not None:
         check_bits(cfg.arch, cfg.s, cfg.dataset, cfg.bits)
@@ -602,7 +605,7 @@ def train_and_export(arch: str, q: int, s: float, dataset: str = "mnist5k",
     """
     if bits is not None:
         q = widest_width(bits)
-    cfg = TrainConfig(arch=arch, q=q, s=float(s), dataset=dataset, data_dir=data_dir,
+    cfg = TrainConfig(arch=arch, q=q, s=normal_scale(s), dataset=dataset, data_dir=data_dir,
                       epochs=epochs, float_epochs=float_epochs, seed=seed,
                       bits=None if bits is None else tuple(bits), val=val)
     result = train(cfg, progress=progress, use_cache=use_cache)

@@ -74,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --mixed: search each hidden layer's activation width apart from "
                    "its weights' (W:A widths, as HAQ does; default: one width per layer for "
                    "both)")
+    p.add_argument("--stage-scales", action="store_true",
+                   help="with --mixed: search each stage's width scale apart (among the s the "
+                   "uniform search trained; each new shape trains its own float network), as "
+                   "BOMP-NAS searches the architecture with the bits (default: one s for all)")
     p.add_argument("--trials", type=int, default=None,
                    help="networks BO or --mixed may train (default 14 for bo, the polynomial "
                    "method's usual count; 24 for --mixed, beyond its warm start)")
@@ -112,6 +116,8 @@ def main(argv=None) -> int:
         raise UserError("--mixed runs its own TPE search: leave out --strategy bo")
     if args.act_widths and not args.mixed:
         raise UserError("--act-widths goes with --mixed")
+    if args.stage_scales and not args.mixed:
+        raise UserError("--stage-scales goes with --mixed")
     if args.rtl_images < 0:
         raise UserError(f"--rtl-images must be a non-negative integer, not {args.rtl_images}")
     if args.epochs is not None and args.epochs < 0:
@@ -139,8 +145,8 @@ def main(argv=None) -> int:
         data_dir=args.data_dir, board=args.board, q_samples=tuple(q_samples),
         s_samples=tuple(s_samples), s_min=args.s_min, s_max=args.s_max, epochs=args.epochs,
         seed=args.seed, jobs=args.jobs, executor=args.executor, ray_address=args.ray_address,
-        max_candidates=args.max_candidates, act_widths=args.act_widths, val=args.val,
-        progress=not args.quiet)
+        max_candidates=args.max_candidates, act_widths=args.act_widths,
+        stage_scales=args.stage_scales, val=args.val, progress=not args.quiet)
     try:
         check_feasible(cfg)
     except ValueError as e:

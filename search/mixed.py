@@ -34,6 +34,7 @@ import concurrent.futures as cf
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from intnet.arch import normal_scale, scale_key
 from search.design import DesignDoesNotFit, best_design, evaluate
 
 # Lane widths of the split proposals: the sub-lanes of a 4-bit lane hold 2 bits, of an
@@ -93,7 +94,7 @@ class Point:
     """One trained network of the search: widths, s, and what it measured."""
 
     bits: tuple  # `intnet.arch.normal_widths`: an int, or a (weights, activations) pair
-    s: float
+    s: float | tuple  # `intnet.arch.normal_scale`: one width scale, or one per stage
     source: str  # "uniform" (the warm-start grid) or "mixed" (a TPE trial)
     accuracy: float | None = None  # integer (golden) test accuracy
     design: dict | None = None  # `design_point` row; None: nothing fits the board
@@ -102,7 +103,8 @@ class Point:
 
     @property
     def uniform(self) -> bool:
-        return len(set(self.bits)) == 1
+        """A network of the QS-NAS family: one width everywhere, one scale."""
+        return len(set(self.bits)) == 1 and isinstance(self.s, float)
 
     @property
     def selection(self) -> float | None:
@@ -113,10 +115,11 @@ class Point:
                                    "val_accuracy": self.val_accuracy})
 
     def as_dict(self) -> dict:
-        from intnet.arch import widths_json
+        from intnet.arch import scale_json, widths_json
 
         d = self.design or {}
-        return {"bits": widths_json(self.bits), "q": lane_bits(self.bits), "s": self.s,
+        return {"bits": widths_json(self.bits), "q": lane_bits(self.bits),
+                "s": scale_json(self.s),
                 "source": self.source, "accuracy": self.accuracy,
                 **({} if self.val_accuracy is None else {"val_accuracy": self.val_accuracy}),
                 "energy_uj": d.get("energy_uj"), "pe": d.get("pe"), "mult": d.get("mult"),
@@ -162,13 +165,13 @@ def act_staircase(weights: tuple[int, ...], acts: int) -> tuple:
 def rank(point: Point) -> tuple:
     """The chosen point is the least (energy, weight bits) among the feasible."""
     return (point.design["energy_uj"], point.design["weight_bits"], lane_bits(point.bits),
-            point.s)
+            scale_key(point.s))
 
 
 def rank_weight(point: Point) -> tuple:
     """The least-weight point is the least (weight bits, energy) among the feasible."""
     return (point.design["weight_bits"], point.design["energy_uj"], lane_bits(point.bits),
-            point.s)
+            scale_key(point.s))
 
 
 def front(points: list[Point]) -> list[Point]:
@@ -189,20 +192,22 @@ class MixedStudy:
     """
 
     def __init__(self, n_layers: int, s_values: list[float], target: float, seed: int,
-                 design: Callable, act_widths: bool = False):
+                 design: Callable, act_widths: bool = False, stages: int = 0):
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.n_layers, self.target, self.design = n_layers, target, design
-        self.act_widths = act_widths
+        self.act_widths, self.stages = act_widths, stages
         self.s_values = sorted(s_values)
         self.dist = {f"b{i}": optuna.distributions.IntDistribution(1, 8)
                      for i in range(n_layers)}
         if act_widths:  # the activations each hidden layer writes (the last writes logits)
             self.dist |= {f"a{i}": optuna.distributions.IntDistribution(1, 8)
                           for i in range(n_layers - 1)}
-        # s as an index into the sorted scales: ordered for the sampler
-        self.dist["s"] = optuna.distributions.IntDistribution(0, len(self.s_values) - 1)
+        # s as an index into the sorted scales: ordered for the sampler; with ``stages``
+        # one per stage (`intnet.arch.stage_scales`)
+        scale = optuna.distributions.IntDistribution(0, len(self.s_values) - 1)
+        self.dist |= ({f"s{i}": scale for i in range(stages)} if stages else {"s": scale})
         sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=5)
         self.study = optuna.create_study(directions=["minimize", "minimize"],
                                          sampler=sampler)
@@ -220,7 +225,8 @@ class MixedStudy:
         import optuna
 
         self.points[(point.bits, point.s)] = point
-        if point.s not in self.s_values:
+        if not all(v in self.s_values for v in scale_key(point.s)) or (
+                not self.stages and not isinstance(point.s, float)):
             return  # not a scale the sampler proposes: kept for the report only
         value, constraint = self._value(point)
         params = self._params(point.bits, point.s)
@@ -255,18 +261,43 @@ class MixedStudy:
             self.study.enqueue_trial(self._params(bits, s), skip_if_exists=True)
         return len(widths)
 
-    def enqueue_staircases(self, s: float, q: int, counts: list[int]) -> int:
-        """Propose the weight-lean `staircase_widths` from ``q`` and from q + 1 (≤ 8) at
-        ``s`` (``counts``: weights per layer), with ``act_widths`` also their weights under
-        activations kept at q and q + 1 (`act_staircase`); returns how many."""
+    def staircases(self, q: int, counts: list[int]) -> list[tuple]:
+        """The weight-lean `staircase_widths` from ``q`` and from q + 1 (≤ 8) (``counts``:
+        weights per layer), with ``act_widths`` also their weights under activations kept
+        at q and q + 1 (`act_staircase`)."""
         tops = (q, min(8, q + 1))
         widths = sorted({staircase_widths(counts, top) for top in tops})
         if self.act_widths:
             widths += sorted({act_staircase(staircase_widths(counts, top), act)
                               for top in tops for act in tops} - set(widths), key=str)
+        return widths
+
+    def enqueue_staircases(self, s: float, q: int, counts: list[int]) -> int:
+        """Propose the `staircases` from ``q`` at ``s``; returns how many."""
+        widths = self.staircases(q, counts)
         for bits in widths:
             self.study.enqueue_trial(self._params(bits, s), skip_if_exists=True)
         return len(widths)
+
+    def enqueue_widened(self, s: float, q: int, counts: list[int], writers) -> int:
+        """With ``stages``: the `staircases` from ``q`` with every stage whose channels a
+        layer narrower than the widest writes (``writers``: `intnet.arch.stage_writers`)
+        one scale wider than ``s`` (binary and ternary layers want more channels: ABC-Net,
+        Bi-Real Net); returns how many."""
+        from intnet.arch import width_pair
+
+        wider = dict(zip(self.s_values, self.s_values[1:], strict=False))
+        if not self.stages or s not in wider:
+            return 0
+        count = 0
+        for bits in self.staircases(q, counts):
+            weights = [width_pair(b)[0] for b in bits]
+            scales = normal_scale([wider[s] if weights[w] < max(weights) else s
+                                   for w in writers])
+            if scales != s:
+                self.study.enqueue_trial(self._params(bits, scales), skip_if_exists=True)
+                count += 1
+        return count
 
     def _params(self, bits, s: float) -> dict:
         from intnet.arch import width_pair
@@ -275,7 +306,16 @@ class MixedStudy:
         params = {f"b{i}": w for i, (w, _) in enumerate(pairs)}
         if self.act_widths:
             params |= {f"a{i}": a for i, (_, a) in enumerate(pairs[:-1])}
-        return params | {"s": self.s_values.index(s)}
+        if not self.stages:
+            return params | {"s": self.s_values.index(s)}
+        scales = (s,) * self.stages if isinstance(s, float) else s
+        return params | {f"s{i}": self.s_values.index(v) for i, v in enumerate(scales)}
+
+    def _scale(self, params: dict) -> float | tuple:
+        """The width scale a trial's parameters name (`intnet.arch.normal_scale`)."""
+        if not self.stages:
+            return self.s_values[params["s"]]
+        return normal_scale([self.s_values[params[f"s{i}"]] for i in range(self.stages)])
 
     def _bits(self, params: dict) -> tuple:
         """The widths a trial's parameters name (`intnet.arch.normal_widths`)."""
@@ -306,7 +346,7 @@ class MixedStudy:
                    and asked < 50 * budget):
                 asked += 1
                 trial = self.study.ask(self.dist)
-                key = (self._bits(trial.params), self.s_values[trial.params["s"]])
+                key = (self._bits(trial.params), self._scale(trial.params))
                 waiting = next((w for k, w in pending.values() if k == key), None)
                 if waiting is not None:
                     waiting.append(trial)
@@ -402,7 +442,10 @@ def run_mixed(cfg, trials: int, rtl_images: int = 0):
 def warm_study(cfg, walked) -> tuple[MixedStudy, list]:
     """The study with the uniform walk's networks as finished trials and, at the best
     uniform design's s, its neighbours, the split widths and the staircases enqueued (with
-    ``act_widths`` the staircases first); and the weighted layers."""
+    ``act_widths`` the staircases first; with ``stage_scales`` next the staircases on
+    wider stages, `MixedStudy.enqueue_widened`); and the weighted layers."""
+    from intnet.arch import stage_count, stage_writers
+
     uniform = walked.results
     s_values = sorted({s for _, s in uniform})  # their float networks are cached
     layers = [spec for spec in widths_specs(cfg.arch, s_values[-1], cfg.dataset, 8)
@@ -412,8 +455,9 @@ def warm_study(cfg, walked) -> tuple[MixedStudy, list]:
         return design_point(widths_specs(cfg.arch, s, cfg.dataset, tuple(bits)), cfg.board,
                             cfg.pe_list, cfg.mult_list)
 
+    stages = stage_count(cfg.arch) if cfg.stage_scales else 0
     study = MixedStudy(len(layers), s_values, cfg.target_acc, cfg.seed, design,
-                       act_widths=cfg.act_widths)
+                       act_widths=cfg.act_widths, stages=stages)
     for (q, s), r in sorted(uniform.items()):
         bits = (q,) * len(layers)
         study.add_known(Point(bits, s, "uniform", r["accuracy"], design(bits, s),
@@ -425,6 +469,7 @@ def warm_study(cfg, walked) -> tuple[MixedStudy, list]:
     counts = weight_counts(widths_specs(cfg.arch, s, cfg.dataset, q))
     if cfg.act_widths and s in s_values:  # first: with its W:A neighbours the list outruns 24
         study.enqueue_staircases(s, q, counts)
+    study.enqueue_widened(s, q, counts, stage_writers(cfg.arch))  # with stages only
     study.enqueue_neighbours(study.points[((q,) * len(layers), s)])
     if s in s_values:
         study.enqueue_splits(s)
@@ -443,10 +488,10 @@ def weight_counts(specs) -> list[int]:
 
 
 def _policy(point: Point, measured: dict, names: list[str]) -> dict:
-    from intnet.arch import widths_json
+    from intnet.arch import scale_json, widths_json
 
     bits = widths_json(point.bits)
-    return {"q": lane_bits(point.bits), "s": point.s, "pe": measured["pe"],
+    return {"q": lane_bits(point.bits), "s": scale_json(point.s), "pe": measured["pe"],
             "mult": measured["mult"], "bits": bits,
             "layers": dict(zip(names, bits, strict=True)), "mixed": not point.uniform,
             **{k: measured[k] for k in ("val_accuracy",) if k in measured}}

@@ -57,6 +57,7 @@ class SearchConfig:
     max_candidates: int = 8  # points `walk` may train beyond the samples
     optimism: float = 0.5  # plausibly feasible: predicted + optimism·LOO RMSE ≥ target
     act_widths: bool = False  # --mixed: activation widths searched apart from the weights'
+    stage_scales: bool = False  # --mixed: one width scale per stage (intnet.arch.stage_scales)
     # --val: every training holds its last `val` training images out, and the search
     # chooses on the accuracy on them (`selection_accuracy`); 0: it chooses on the test split
     val: int = 0

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from common.plots import place_labels
-from intnet.arch import format_widths, normal_widths
+from intnet.arch import format_scale, format_widths, normal_widths
 from search.qsnas import selection_accuracy
 
 # the mixed search's least-weight network, where it is not the chosen one
@@ -60,8 +60,8 @@ def _mixed(x: dict) -> bool:
 
 def _label(x: dict) -> str:
     if _mixed(x):
-        return f"{format_widths(x['bits'], '/')} s{x['s']:g}"
-    return f"q{x['q']} s{x['s']:g}"
+        return f"{format_widths(x['bits'], '/')} s{format_scale(x['s'], '/')}"
+    return f"q{x['q']} s{format_scale(x['s'], '/')}"
 
 
 def plot_pareto(result: dict, path: Path) -> None:
@@ -95,7 +95,7 @@ def plot_pareto(result: dict, path: Path) -> None:
             else f"q={chosen['q']}")
     chosen_y = selection_accuracy(chosen) if _on_val(result) else measured["accuracy"]
     ax.scatter([measured["energy_uj"]], [chosen_y], marker="*", s=220,
-               c="red", zorder=5, label=f"chosen {name} s={chosen['s']:g} "
+               c="red", zorder=5, label=f"chosen {name} s={format_scale(chosen['s'], '/')} "
                f"({'validation' if _on_val(result) else 'measured'})")
     if _on_val(result):  # what the chosen network measures on the test split
         ax.scatter([measured["energy_uj"]], [measured["accuracy"]], marker="x", s=80,
@@ -146,12 +146,13 @@ def _rtl_line(m: dict) -> str:
 
 def _chosen_line(result: dict) -> str:
     c = result["chosen"]
+    scale = format_scale(c["s"], "/")
     if "bits" in c:
         layers = ", ".join(f"{name} {format_widths([b])}" for name, b in c["layers"].items())
         kind = "per-layer widths" if c["mixed"] else "uniform widths (no mixed trial was better)"
-        return (f"Chosen: **{kind} {layers}; s = {c['s']:g}, P = {c['pe']}, M = {c['mult']}**"
+        return (f"Chosen: **{kind} {layers}; s = {scale}, P = {c['pe']}, M = {c['mult']}**"
                 f" on {result['board']}.")
-    return f"Chosen: **q = {c['q']}, s = {c['s']:g}, P = {c['pe']}, M = {c['mult']}** on " \
+    return f"Chosen: **q = {c['q']}, s = {scale}, P = {c['pe']}, M = {c['mult']}** on " \
            f"{result['board']}."
 
 
@@ -165,7 +166,8 @@ def _least_weight_lines(result: dict) -> list[str]:
     val = (f"validation accuracy {lean['val_accuracy']:.4f}, " if "val_accuracy" in lean
            else "")
     return ["", f"Least weight memory: widths {format_widths(lean['bits'])}, "
-            f"s = {lean['s']:g}, P = {lean['pe']}, M = {lean['mult']}: {m['weight_bits']:,} "
+            f"s = {format_scale(lean['s'], '/')}, P = {lean['pe']}, M = {lean['mult']}: "
+            f"{m['weight_bits']:,} "
             f"weight bits, {val}test accuracy {m['accuracy']:.4f}, {m['energy_uj']:.4f} µJ "
             f"(measured; its bundle: `{LEAST_WEIGHT_BUNDLE}/`)."]
 
@@ -184,7 +186,8 @@ def _sample_rows(result: dict) -> list[str]:
         e = f"{x['energy_uj']:.4f}" if x["energy_uj"] else "does not fit"
         acc = (f"{_acc(x.get('val_accuracy'))} | " if val else "") + _acc(x["accuracy"])
         widths = format_widths(x["bits"]) if "bits" in x else f"q={x['q']}"
-        lines.append(f"| {widths} | {x['s']:g} | {x.get('source', 'sample')} | {acc} | {e} | "
+        scale = format_scale(x["s"], "/")
+        lines.append(f"| {widths} | {scale} | {x.get('source', 'sample')} | {acc} | {e} | "
                      f"{x['pe']} | {x['mult']} | {x.get('weight_bits') or '–'} |")
     return lines
 
@@ -261,7 +264,8 @@ def write_search(result: dict, net, out: Path, least_weight=None) -> None:
         split = _split_name(result)
         for t in tried:
             test = f", test {t['accuracy']:.4f}" if _on_val(result) else ""
-            lines.append(f"- q={t['q']} s={t['s']:g}: {t['energy_uj']:.4f} µJ, predicted "
+            lines.append(f"- q={t['q']} s={format_scale(t['s'], '/')}: {t['energy_uj']:.4f} µJ, "
+                         f"predicted "
                          f"{t['predicted_accuracy']:.4f} {split}, measured "
                          f"{selection_accuracy(t):.4f} {split}{test}")
     (out / "search.md").write_text("\n".join(lines) + "\n")

@@ -58,6 +58,7 @@ def _run(args) -> int:
     from common.cli import UserError, check_choice, check_positive
     from common.files import check_output, write_text_atomic
     from hw.plan import network_q
+    from intnet.arch import format_scale
     from intnet.bundle import load_bundle
     from search.design import layer_energies
     from sim.cycles import cycle_model
@@ -83,7 +84,8 @@ def _run(args) -> int:
     per_layer = layer_energies(specs, lane_bits, args.pe, args.mult, board, clock_mhz=clock,
                                **impl)
     energies = [per_layer[layer["name"]] for layer in result["layers"]]
-    print(f"{net.arch} q={net.q} s={net.s:g} on {net.dataset}, P={args.pe} M={args.mult} "
+    print(f"{net.arch} q={net.q} s={format_scale(net.s)} on {net.dataset}, "
+          f"P={args.pe} M={args.mult} "
           f"lanes of {lane_bits} bits; energy on {board.name} at {clock:g} MHz, "
           f"multipliers in {impl['mult_impl'].upper()}s, weight reuse "
           f"{'on' if impl['weight_reuse'] else 'off'}")

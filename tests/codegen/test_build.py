@@ -89,6 +89,25 @@ def test_rebuild_is_byte_identical(arty, tmp_path):
             assert (out / rel).read_bytes() == (again / rel).read_bytes(), rel
 
 
+def test_a_network_with_a_scale_per_stage_builds_bit_exact(tmp_path):
+    """``--s`` per stage (`intnet.arch.stage_scales`): trained at those channels, built,
+    and run in Verilator and as HLS C++ to the golden model's logits."""
+    from intnet.arch import network_specs, with_widths
+    from intnet.bundle import load_bundle
+    from model.data import dataset_shape
+
+    out, r = build(tmp_path, "stages", "--s", "0.5,0.25,0.75", "--pe", "4", "--mult", "4",
+                   "--images", "3", "--no-synth")
+    assert r["s"] == [0.5, 0.25, 0.75]
+    assert r["hw_matches_golden"] == {"images": 3, "mismatches": 0}
+    assert r["hls_matches_golden"]["mismatches"] == 0
+    net = load_bundle(out / "bundle")
+    assert net.s == (0.5, 0.25, 0.75)
+    assert net.specs() == with_widths(
+        network_specs("vgg", (0.5, 0.25, 0.75), *dataset_shape("digits")), 2)
+    assert [layer.out_shape[-1] for layer in net.layers if layer.kind == "conv"] == [8, 8, 48]
+
+
 def test_design_that_does_not_fit_is_refused_before_generating(tmp_path):
     cmd = [sys.executable, "-m", "codegen", "build", "--q", "8", "--s", "0.5", "--dataset",
            "digits", "--epochs", "1", "--pe", "64", "--mult", "64", "--out",

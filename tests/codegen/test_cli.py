@@ -22,6 +22,8 @@ BAD = {
     "s zero": (["--q", "2", "--s", "0"], "s must be a width scale in (0, 16], not 0.0"),
     "s negative": (["--q", "2", "--s", "-1"], "s must be a width scale in (0, 16], not -1.0"),
     "s absurd": (["--q", "2", "--s", "1000"], "s must be a width scale in (0, 16], not 1000.0"),
+    "s stages": (["--q", "2", "--s", "1,1,1,1", "--arch", "vgg"],
+                 "vgg takes one width scale, or one per stage (3), not 4"),
     "pe zero": (["--q", "2", "--s", "1", "--pe", "0"], "--pe must be a positive integer, not 0"),
     "mult negative": (["--q", "2", "--s", "1", "--mult", "-3"],
                       "--mult must be a positive integer, not -3"),

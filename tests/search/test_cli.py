@@ -48,7 +48,7 @@ def test_search_writes_its_report(tmp_path, strategy):
 
 def _check_bundle(out, r):
     """The chosen bundle is in the output folder and measures what search.json says."""
-    from intnet.arch import widths_json, widths_of
+    from intnet.arch import scale_json, widths_json, widths_of
     from intnet.bundle import load_bundle
     from intnet.golden import accuracy
     from model.data import load_dataset
@@ -57,7 +57,7 @@ def _check_bundle(out, r):
     data = load_dataset(r["dataset"])
     assert accuracy(net, data.test_x, data.test_y) == r["measured"]["accuracy"]
     assert widths_json(widths_of(net.layers)) == r["measured"]["widths"]
-    assert net.s == r["chosen"]["s"] and net.q == r["chosen"]["q"]
+    assert scale_json(net.s) == r["chosen"]["s"] and net.q == r["chosen"]["q"]
 
 
 def test_search_with_a_validation_split_reports_both(tmp_path):
@@ -86,16 +86,18 @@ def test_search_with_a_validation_split_reports_both(tmp_path):
     assert "Chosen on the validation accuracy" in (out / "search.md").read_text()
 
 
-@pytest.mark.parametrize("act_widths", [False, True], ids=["widths", "act-widths"])
+@pytest.mark.parametrize("act_widths", [False, True], ids=["stage-scales", "act-widths"])
 def test_mixed_search_writes_its_policy_bundle_and_pareto(tmp_path, act_widths):
-    from intnet.arch import normal_widths, widest_width, widths_json, widths_of
+    """One run searches each stage's scale with the widths (--stage-scales), the other
+    weights and activations apart (--act-widths) and builds its choice (--build)."""
+    from intnet.arch import normal_widths, scale_json, widest_width, widths_json, widths_of
 
     out = tmp_path / "out"
     done = run(["--target-acc", "0.8", "--dataset", "digits", "--q-samples", "2,4",
                 "--s-samples", "0.25,0.5", "--s-max", "0.5", "--epochs", "1",
                 "--rtl-images", "1", "--mixed", "--trials", "6", "--quiet",
                 # --build once: the chosen per-layer bundle goes to hardware as measured
-                *(["--act-widths", "--build"] if act_widths else []),
+                *(["--act-widths", "--build"] if act_widths else ["--stage-scales"]),
                 "--out", str(out)], tmp_path, env={"QSNAS_CACHE": str(tmp_path / "cache")})
     assert done.returncode == 0, done.stderr[-3000:]
     r = json.loads((out / "search.json").read_text())
@@ -111,6 +113,11 @@ def test_mixed_search_writes_its_policy_bundle_and_pareto(tmp_path, act_widths):
     assert sources == {"uniform", "mixed"}
     # with --act-widths the enqueued neighbours narrow a layer's weights alone too
     assert any(isinstance(b, list) for x in r["samples"] for b in x["bits"]) == act_widths
+    # with --stage-scales trials have a scale per stage (vgg: 3), each a trained one
+    scales = [x["s"] for x in r["samples"] if isinstance(x["s"], list)]
+    assert bool(scales) == (not act_widths)
+    trained = {x["s"] for x in r["samples"] if x["source"] == "uniform"}
+    assert all(len(s) == 3 and set(s) <= trained for s in scales)
     feasible = [x for x in r["samples"] if x["accuracy"] is not None and x["energy_uj"]
                 and x["accuracy"] >= 0.8]
     best = min(feasible, key=lambda x: (x["energy_uj"], x["weight_bits"]))
@@ -133,7 +140,7 @@ def test_mixed_search_writes_its_policy_bundle_and_pareto(tmp_path, act_widths):
 
         lean_net = load_bundle(lean_dir)
         assert widths_json(widths_of(lean_net.layers)) == lean["bits"]
-        assert lean_net.s == lean["s"]
+        assert scale_json(lean_net.s) == lean["s"]
     # whichever it was here: a least-weight network that is another gets its own bundle
     from intnet.bundle import load_bundle
     from search.report import write_search
@@ -169,6 +176,7 @@ def test_mixed_search_writes_its_policy_bundle_and_pareto(tmp_path, act_widths):
     (["--target-acc", "0.9", "--s-samples", "a"], "--s-samples must be a comma-separated"),
     (["--target-acc", "0.9", "--mixed", "--strategy", "bo"], "--mixed runs its own TPE"),
     (["--target-acc", "0.9", "--act-widths"], "--act-widths goes with --mixed"),
+    (["--target-acc", "0.9", "--stage-scales"], "--stage-scales goes with --mixed"),
     (["--target-acc", "0.9", "--val", "-1"], "--val must be a non-negative integer, not -1"),
     (["--target-acc", "0.9", "--dataset", "digits", "--val", "1397"],
      "--val must be below the 1397 digits training images, not 1397"),

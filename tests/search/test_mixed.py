@@ -286,3 +286,54 @@ def test_the_report_spells_pairs_as_weights_colon_activations():
          "energy_uj": 1.5, "pe": 2, "mult": 4, "weight_bits": 9000}
     assert _label(x) == "4/2:5/2/2 s0.5"
     assert "| 4,2:5,2,2 | 0.5 | mixed | 0.9700 |" in "\n".join(_sample_rows({"samples": [x]}))
+
+
+def stage_design(bits, s):
+    """`fake_design` at the mean of the stages' scales (``s`` a number or one per stage)."""
+    from intnet.arch import scale_key
+
+    scales = scale_key(s)
+    return fake_design(bits, sum(scales) / len(scales))
+
+
+def test_stage_scales_search_each_stage_among_the_cached_scales():
+    from intnet.arch import normal_scale, scale_key
+
+    calls = []
+
+    def trainer(bits, s):  # `fake_accuracy` at the stages' mean scale
+        calls.append((bits, s))
+        mean = sum(scale_key(s)) / len(scale_key(s))
+        return {"accuracy": fake_accuracy(bits, mean), "float_acc": 1.0, "qat_seconds": 1.0,
+                "float_seconds": 2.0, "cached": False}
+
+    st = MixedStudy(LAYERS, S_VALUES, 0.93, 0, stage_design, stages=3)
+    uniform = Point((4,) * LAYERS, 0.5, "uniform", 0.95, stage_design((4,) * LAYERS, 0.5))
+    st.add_known(uniform)
+    st.add_known(Point((4,) * LAYERS, (0.5, 0.5, 0.3), "mixed", 0.95, None))
+    assert len(st.study.trials) == 1  # 0.3 is no scale it proposes: kept for the report
+    assert st.study.trials[0].params == {"b0": 4, "b1": 4, "b2": 4, "b3": 4,
+                                         "s0": 1, "s1": 1, "s2": 1}
+    # the staircases 3,2,1,1 and 4,3,1,2 with the stages their narrow layers write widened
+    assert st.enqueue_widened(0.5, 3, [72, 1152, 4608, 2880], (0, 1, 2)) == 2
+    fixed = [t.system_attrs["fixed_params"] for t in st.study.trials[1:]]
+    assert fixed == [{"b0": 3, "b1": 2, "b2": 1, "b3": 1, "s0": 1, "s1": 2, "s2": 2},
+                     {"b0": 4, "b1": 3, "b2": 1, "b3": 2, "s0": 1, "s1": 2, "s2": 2}]
+    st.run(8, trainer, InlineExecutor(), jobs=1, progress=False)
+    assert calls[:2] == [((3, 2, 1, 1), (0.5, 0.75, 0.75)), ((4, 3, 1, 2), (0.5, 0.75, 0.75))]
+    assert len(calls) == len(set(calls)) == 8
+    for _, s in calls:  # one spelling: equal stages are the uniform scale
+        assert normal_scale(s) == s and all(v in S_VALUES for v in (s if isinstance(
+            s, tuple) else (s,)))
+    points = [p for p in st.points.values() if p.design and p.accuracy is not None]
+    assert min(points, key=rank) and min(points, key=rank_weight)  # floats and tuples sort
+    widened = st.points[((3, 2, 1, 1), (0.5, 0.75, 0.75))]
+    assert not widened.uniform and widened.as_dict()["s"] == [0.5, 0.75, 0.75]
+    assert not Point((4,) * LAYERS, (0.5, 0.75, 0.75), "mixed").uniform
+    assert uniform.uniform
+
+
+def test_without_stage_scales_nothing_is_widened():
+    st = study()
+    assert st.enqueue_widened(0.5, 3, [72, 1152, 4608, 2880], (0, 1, 2)) == 0
+    assert st.enqueue_widened(1.0, 3, [72, 1152, 4608, 2880], (0, 1, 2)) == 0
