@@ -383,6 +383,13 @@ def _widths(row: dict) -> str:
     return f"q = {row['q']}" if not row.get("bits") else format_widths(row["bits"])
 
 
+def _scale(value) -> str:
+    """A width scale ``0.5``, or one per stage ``1/0.5/0.75``."""
+    from intnet.arch import format_scale
+
+    return "–" if value is None else format_scale(value, "/")
+
+
 def _rtl(rtl: dict) -> str:
     if not rtl.get("run"):
         return f"not run: {rtl.get('reason', '–')}"
@@ -399,7 +406,7 @@ def render(results: dict) -> str:
                              lstrip_blocks=True, keep_trailing_newline=True,
                              autoescape=False)
     env.filters.update(pct=_pct, num=_num, secs=_secs, ratio=_ratio, found=_found,
-                       widths=_widths, rtl=_rtl)
+                       widths=_widths, rtl=_rtl, scale=_scale)
     return env.get_template(TEMPLATE).render(r=results, sections=SECTIONS)
 
 

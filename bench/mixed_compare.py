@@ -12,6 +12,9 @@ the RTL check where the hardware takes the bundle, and the search time:
   (``chosen``) and, from the same search, its least-weight design (``least_weight``);
 - mixed search, W:A (the same with ``act_widths``: each hidden layer's activation width
   searched apart from its weights'), its two designs likewise;
+- mixed search, W:A + stage scales (the same with ``stage_scales`` too: each stage's
+  width scale searched, every new shape with its own float pre-train), at the targets of
+  `STAGE_TARGETS` only, its two designs likewise;
 - focused candidates (`probe_rows`), at the uniform search's s: the lane-splitting and
   weight-lean widths the mixed search proposes first (`search.mixed.split_widths`,
   `staircase_widths` from its q up to 8 bits), each fine-tuned and measured, so that a
@@ -39,7 +42,7 @@ import sys
 import time
 
 from bench.search_compare import measure_grid
-from intnet.arch import normal_widths, widest_width, widths_json
+from intnet.arch import normal_scale, normal_widths, scale_json, widest_width, widths_json
 from search.qsnas import DESIGN_KEYS, SearchConfig, measure_network
 
 # The uniform grid of the exhaustive column (mnist5k reaches 0.97–0.98 at small s, so the
@@ -49,8 +52,12 @@ S_GRID = (0.25, 0.375, 0.5, 0.75, 1.0, 1.5)
 # What the table keeps of each network the mixed search trained (the measured reason
 # when a goal is not met).
 TRIAL_KEYS = ("bits", "s", "source", "accuracy", "energy_uj", "weight_bits")
-# The two mixed searches: one width per layer, and weights and activations apart.
+# The mixed searches: one width per layer; weights and activations apart; and that with
+# a width scale per stage, run only at `STAGE_TARGETS` (the weight point's open target:
+# each new shape trains its own float network, about 15 min more a target).
 MIXED, MIXED_ACT = "mixed search", "mixed search, W:A"
+MIXED_STAGES = "mixed search, W:A + stage scales"
+STAGE_TARGETS = (0.98,)
 # The issue's acceptance ratios, used as the learned-bits budgets.
 ENERGY_RATIO = 1.3
 WEIGHT_SHARE = 0.6
@@ -68,12 +75,13 @@ def _charged(samples: list[dict], wall: float) -> dict:
     qat = sum(x.get("qat_seconds") or 0 for x in samples)
     floats = {}
     for x in samples:
-        floats[x["s"]] = max(floats.get(x["s"], 0), x.get("float_seconds") or 0)
+        s = normal_scale(x["s"])
+        floats[s] = max(floats.get(s, 0), x.get("float_seconds") or 0)
     return {"search_seconds": round(qat + wall, 1),
             "float_seconds": round(sum(floats.values()), 1)}
 
 
-def _row(method: str, widths, s: float, measured: dict, trained: int, seconds: dict,
+def _row(method: str, widths, s, measured: dict, trained: int, seconds: dict,
          **extra) -> dict:
     bits = widths_json(widths) if isinstance(widths, tuple | list) else None
     return {"method": method, "q": widest_width(bits) if bits else widths, "bits": bits, "s": s,
@@ -205,9 +213,12 @@ def compare(arch: str = "vgg", dataset: str = "mnist5k", targets=(0.97, 0.98),
             "method": "best uniform (exhaustive)", "error": "no grid point reaches it"}]
         uniform = search_row("QS-NAS poly", run_search, cfg, rtl_images)
         rows += [uniform, search_row("TPE uniform", run_bo, cfg, bo_trials, rtl_images)]
-        for method, act in ((MIXED, False), (MIXED_ACT, True)):
-            mixed = search_row(method, run_mixed,
-                               dataclasses.replace(cfg, act_widths=act), trials, rtl_images)
+        for method, act, stages in ((MIXED, False, False), (MIXED_ACT, True, False),
+                                    (MIXED_STAGES, True, True)):
+            if stages and target not in STAGE_TARGETS:
+                continue
+            mixed = search_row(method, run_mixed, dataclasses.replace(
+                cfg, act_widths=act, stage_scales=stages), trials, rtl_images)
             rows += [mixed] + ([mixed.pop("least_weight")] if "least_weight" in mixed else [])
         if "error" not in uniform:
             for kind, budget in (("energy_uj", uniform["energy_uj"] / ENERGY_RATIO),
@@ -216,16 +227,20 @@ def compare(arch: str = "vgg", dataset: str = "mnist5k", targets=(0.97, 0.98),
                                         rtl_images))
         probe = [] if "error" in uniform else probe_rows(cfg, uniform["s"], uniform["q"])
         verdict, verdict_act = acceptance(rows, target), acceptance(rows, target, MIXED_ACT)
-        # the W:A search's networks within the budgets are candidates too
-        act_within = verdict_act.get("within_energy", []) + verdict_act.get("within_weight", [])
+        verdict_stages = acceptance(rows, target, MIXED_STAGES)
+        # the W:A searches' networks within the budgets are candidates too
+        act_within = [x for v in (verdict_act, verdict_stages)
+                      for x in v.get("within_energy", []) + v.get("within_weight", [])]
         robust = [] if "error" in uniform else robustness_rows(cfg, robust_candidates(
             uniform, verdict, rows + probe + act_within, _weighted_layers(cfg, uniform["s"])),
             log)
         log(f"mixed: target {target} done")
         out["targets"].append({"target_acc": target, "rows": rows, "probe": probe,
                                "acceptance": verdict, "acceptance_act": verdict_act,
+                               "acceptance_stages": verdict_stages,
                                "robust": robust})
-    out.update(robust_seeds=ROBUST_SEEDS, robust_per_budget=ROBUST_PER_BUDGET,
+    out.update(stage_targets=[t for t in targets if t in STAGE_TARGETS],
+               robust_seeds=ROBUST_SEEDS, robust_per_budget=ROBUST_PER_BUDGET,
                robust_epochs=[f * _epochs(base) for f in ROBUST_EPOCH_FACTORS],
                test_images=_test_images(dataset))
     return out
@@ -270,8 +285,9 @@ def robust_candidates(uniform: dict, verdict: dict, measured: list[dict],
         for x in within:
             if list(out.values()).count(why) == ROBUST_PER_BUDGET:
                 break
-            out.setdefault((normal_widths(x["bits"]), x["s"]), why)
-    return [{"bits": widths_json(b), "s": s, "why": why} for (b, s), why in out.items()]
+            out.setdefault((normal_widths(x["bits"]), normal_scale(x["s"])), why)
+    return [{"bits": widths_json(b), "s": scale_json(s), "why": why}
+            for (b, s), why in out.items()]
 
 
 def robustness_rows(cfg: SearchConfig, candidates: list[dict], log=print) -> list[dict]:
@@ -284,7 +300,7 @@ def robustness_rows(cfg: SearchConfig, candidates: list[dict], log=print) -> lis
 
     rows = []
     for c in candidates:
-        bits, s = normal_widths(c["bits"]), c["s"]
+        bits, s = normal_widths(c["bits"]), normal_scale(c["s"])
         runs = []
         for factor in ROBUST_EPOCH_FACTORS:
             epochs = factor * _epochs(cfg)
@@ -318,7 +334,8 @@ def acceptance(rows: list[dict], target: float, method: str = "mixed search") ->
             "both_reach_target": min(uniform["accuracy"], mixed["accuracy"]) >= target,
             "mixed_widths_differ": bool(mixed.get("mixed")),
             **closest(mixed.get("trials", []), uniform),
-            "mixed_search_seconds": mixed["search_seconds"]}
+            "mixed_search_seconds": mixed["search_seconds"],
+            "float_seconds": mixed.get("float_seconds")}
 
 
 def closest(trials: list[dict], uniform: dict, keep: int = 5) -> dict:

@@ -439,6 +439,21 @@ def run_mixed(cfg, trials: int, rtl_images: int = 0):
     return result, net, lean_net
 
 
+# The step of the per-stage width scales (`stage_grid`): one eighth of the base channels
+# (vgg 2, 4, 8 channels a step).
+STAGE_STEP = 0.125
+
+
+def stage_grid(s_values: list[float]) -> list[float]:
+    """The scales each stage may take with ``--stage-scales``: ``s_values`` (the uniform
+    walk's, whose networks enter the study) and every multiple of `STAGE_STEP` between the
+    least and the greatest. Finer than the walk's grid, whose steps (0.5 → 1 → 2) double
+    a stage; each new shape trains its own float network anyway."""
+    lo, hi = min(s_values), max(s_values)
+    steps = range(int(-(-lo // STAGE_STEP)), int(hi // STAGE_STEP) + 1)
+    return sorted(set(s_values) | {k * STAGE_STEP for k in steps})
+
+
 def warm_study(cfg, walked) -> tuple[MixedStudy, list]:
     """The study with the uniform walk's networks as finished trials and, at the best
     uniform design's s, its neighbours, the split widths and the staircases enqueued (with
@@ -456,8 +471,9 @@ def warm_study(cfg, walked) -> tuple[MixedStudy, list]:
                             cfg.pe_list, cfg.mult_list)
 
     stages = stage_count(cfg.arch) if cfg.stage_scales else 0
-    study = MixedStudy(len(layers), s_values, cfg.target_acc, cfg.seed, design,
-                       act_widths=cfg.act_widths, stages=stages)
+    study = MixedStudy(len(layers), stage_grid(s_values) if stages else s_values,
+                       cfg.target_acc, cfg.seed, design, act_widths=cfg.act_widths,
+                       stages=stages)
     for (q, s), r in sorted(uniform.items()):
         bits = (q,) * len(layers)
         study.add_known(Point(bits, s, "uniform", r["accuracy"], design(bits, s),

@@ -309,6 +309,33 @@ def test_render_shows_the_w_a_search_beside_the_mixed_search():
             "search time\n12 min 34 s.") in md
 
 
+def test_render_shows_the_stage_scales_search_and_its_per_stage_candidates():
+    from bench.mixed_compare import MIXED_STAGES, acceptance, robust_candidates
+
+    r = results_dict()
+    sec = mixed_section()
+    sec["data"]["stage_targets"] = [0.98]
+    target = sec["data"]["targets"][0]
+    staged = dict(trial([4, [2, 4], [1, 4], 1], 0.985, 4.1, 14544), s=[1.0, 0.5, 0.625])
+    target["rows"].append(dict(target["rows"][1], method=MIXED_STAGES, bits=staged["bits"],
+                               s=staged["s"], q=4, weight_bits=14544, energy_uj=4.1,
+                               accuracy=0.985, trials=[staged]))
+    target["acceptance_stages"] = acceptance(target["rows"], 0.98, MIXED_STAGES)
+    r["sections"]["mixed"] = sec
+    md = render(r)
+    assert "| mixed search, W:A + stage scales | 4,2:4,1:4,1 | 1/0.5/0.625 |" in md
+    assert "width scale\nsearched among the uniform walk's s, written `s1/s2/s3`; at 98.0 %" in md
+    assert ("The same against the W:A search with stage scales (`--act-widths --stage-scales`): "
+            "energy\nuniform / mixed = 1.04× (**not met**); weight memory mixed / uniform =\n"
+            "36.4 % at 98.5 % (met); search time\n12 min 34 s, its new shapes' float "
+            "pre-trains 1 min 1 s more.") in md
+    uniform = target["rows"][0]
+    verdict = dict(target["acceptance_stages"], weight_ok=False)
+    got = robust_candidates(uniform, verdict, [uniform, staged], 4)
+    assert {"bits": [4, [2, 4], [1, 4], 1], "s": [1.0, 0.5, 0.625],
+            "why": "weight budget"} in got
+
+
 def test_render_shows_the_robustness_of_a_missed_goal():
     r = results_dict()
     sec = mixed_section()

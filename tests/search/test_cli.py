@@ -117,7 +117,8 @@ def test_mixed_search_writes_its_policy_bundle_and_pareto(tmp_path, act_widths):
     scales = [x["s"] for x in r["samples"] if isinstance(x["s"], list)]
     assert bool(scales) == (not act_widths)
     trained = {x["s"] for x in r["samples"] if x["source"] == "uniform"}
-    assert all(len(s) == 3 and set(s) <= trained for s in scales)
+    grid = trained | {v for v in (0.25, 0.375, 0.5) if min(trained) <= v <= max(trained)}
+    assert all(len(s) == 3 and set(s) <= grid for s in scales)  # search.mixed.stage_grid
     feasible = [x for x in r["samples"] if x["accuracy"] is not None and x["energy_uj"]
                 and x["accuracy"] >= 0.8]
     best = min(feasible, key=lambda x: (x["energy_uj"], x["weight_bits"]))

@@ -337,3 +337,11 @@ def test_without_stage_scales_nothing_is_widened():
     st = study()
     assert st.enqueue_widened(0.5, 3, [72, 1152, 4608, 2880], (0, 1, 2)) == 0
     assert st.enqueue_widened(1.0, 3, [72, 1152, 4608, 2880], (0, 1, 2)) == 0
+
+
+def test_the_stage_grid_adds_eighths_between_the_walked_scales():
+    from search.mixed import stage_grid
+
+    assert stage_grid([0.375, 0.4375, 0.5, 1.0]) == [0.375, 0.4375, 0.5, 0.625, 0.75, 0.875,
+                                                     1.0]
+    assert stage_grid([0.3, 0.5]) == [0.3, 0.375, 0.5]
