@@ -54,8 +54,10 @@ def _split_name(result: dict) -> str:
 
 
 def _mixed(x: dict) -> bool:
-    """Whether a sample or design has per-layer widths that differ."""
-    return "bits" in x and len(set(normal_widths(x["bits"]))) > 1
+    """Whether a sample or design is outside the uniform family: per-layer widths that
+    differ, or a width scale per stage (`search.mixed.Point.uniform`)."""
+    return ("bits" in x and len(set(normal_widths(x["bits"]))) > 1
+            or isinstance(x.get("s"), list))
 
 
 def _label(x: dict) -> str:

@@ -345,3 +345,12 @@ def test_the_stage_grid_adds_eighths_between_the_walked_scales():
     assert stage_grid([0.375, 0.4375, 0.5, 1.0]) == [0.375, 0.4375, 0.5, 0.625, 0.75, 0.875,
                                                      1.0]
     assert stage_grid([0.3, 0.5]) == [0.3, 0.375, 0.5]
+
+
+def test_the_report_counts_a_per_stage_scale_as_outside_the_uniform_family():
+    from search.report import _label, _mixed
+
+    staged = {"bits": [4, 4, 4, 4], "q": 4, "s": [1.0, 0.5, 0.625]}
+    assert _mixed(staged) and _label(staged) == "4/4/4/4 s1/0.5/0.625"
+    assert not _mixed({"bits": [4, 4, 4, 4], "q": 4, "s": 0.5})
+    assert _label({"q": 4, "s": 0.5}) == "q4 s0.5"
