@@ -14,8 +14,7 @@ the RTL check where the hardware takes the bundle, and the search time:
   searched apart from its weights'), its two designs likewise;
 - mixed search, W:A + stage scales (the same with ``stage_scales`` too: each stage's
   width scale searched, every new shape with its own float pre-train), at the targets of
-  `STAGE_TARGETS` only, with twice the trials (as `search --stage-scales` defaults to),
-  its two designs likewise;
+  `STAGE_TARGETS` only, its two designs likewise;
 - focused candidates (`probe_rows`), at the uniform search's s: the lane-splitting and
   weight-lean widths the mixed search proposes first (`search.mixed.split_widths`,
   `staircase_widths` from its q up to 8 bits), each fine-tuned and measured, so that a
@@ -219,8 +218,7 @@ def compare(arch: str = "vgg", dataset: str = "mnist5k", targets=(0.97, 0.98),
             if stages and target not in STAGE_TARGETS:
                 continue
             mixed = search_row(method, run_mixed, dataclasses.replace(
-                cfg, act_widths=act, stage_scales=stages), trials * (2 if stages else 1),
-                rtl_images)
+                cfg, act_widths=act, stage_scales=stages), trials, rtl_images)
             rows += [mixed] + ([mixed.pop("least_weight")] if "least_weight" in mixed else [])
         if "error" not in uniform:
             for kind, budget in (("energy_uj", uniform["energy_uj"] / ENERGY_RATIO),

@@ -80,8 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "BOMP-NAS searches the architecture with the bits (default: one s for all)")
     p.add_argument("--trials", type=int, default=None,
                    help="networks BO or --mixed may train (default 14 for bo, the polynomial "
-                   "method's usual count; 24 for --mixed, beyond its warm start; 48 with "
-                   "--stage-scales, whose shapes add a dimension a stage)")
+                   "method's usual count; 24 for --mixed, beyond its warm start)")
     p.add_argument("--max-candidates", type=int, default=8,
                    help="poly: points trained beyond the samples before giving up "
                    "(default 8)")
@@ -110,7 +109,7 @@ def main(argv=None) -> int:
         raise UserError(f"--target-acc must be in (0, 1), not {args.target_acc}")
     check_positive(args.jobs, "--jobs")
     if args.trials is None:
-        args.trials = (48 if args.stage_scales else 24) if args.mixed else 14
+        args.trials = 24 if args.mixed else 14
     check_positive(args.trials, "--trials")
     check_positive(args.max_candidates, "--max-candidates")
     if args.mixed and args.strategy == "bo":
