@@ -158,6 +158,9 @@ CASES = {
     "wrong in_bits": (
         lambda b: rewrite(b, edit_manifest=lambda m: set_item(m["layers"][0], "in_bits", 2)),
         r"conv1\)\.in_bits: 2, but the incoming activations have 8 bits"),
+    "s not a scale": (
+        lambda b: rewrite(b, edit_manifest=lambda m: set_item(m, "s", [0.5, "x", 1])),
+        r"manifest\.s: a width scale is a number in \(0, 64\], not 'x'"),
     "logits not last": (
         lambda b: rewrite(b, edit_manifest=lambda m: set_item(m["layers"][0], "out_bits", 32)),
         r"only the last layer"),
@@ -204,3 +207,11 @@ def test_npz_written_by_numpy_is_accepted(tmp_path, net):
     rewrite(path, edit_arrays=lambda a: None)
     assert zipfile.is_zipfile(path / ARRAYS)
     load_bundle(path)
+
+
+def test_a_scale_per_stage_is_a_list_in_the_manifest(tmp_path):
+    net = family_network("vgg", 2, (1, 0.5, 0.625))
+    path = save_bundle(net, tmp_path / "b")
+    assert json.loads((path / MANIFEST).read_text())["s"] == [1.0, 0.5, 0.625]
+    loaded = load_bundle(path)
+    assert loaded.s == (1.0, 0.5, 0.625) and loaded.specs() == net.specs()
