@@ -324,7 +324,8 @@ def test_render_shows_the_stage_scales_search_and_its_per_stage_candidates():
     r["sections"]["mixed"] = sec
     md = render(r)
     assert "| mixed search, W:A + stage scales | 4,2:4,1:4,1 | 1/0.5/0.625 |" in md
-    assert "width scale\nsearched among the uniform walk's s, written `s1/s2/s3`; at 98.0 %" in md
+    assert ("width scale\nsearched among the uniform walk's s and every eighth between, "
+            "written `s1/s2/s3`; at 98.0 %") in md
     assert ("The same against the W:A search with stage scales (`--act-widths --stage-scales`): "
             "energy\nuniform / mixed = 1.04× (**not met**); weight memory mixed / uniform =\n"
             "36.4 % at 98.5 % (met); search time\n12 min 34 s, its new shapes' float "
