@@ -112,19 +112,15 @@ def check_q(q: int) -> int:
 
 
 def check_s(s, arch: str | None = None):
-    """``s`` (a number, or one per stage: `intnet.arch.stage_scales`) if every scale is in
-    (0, 16] and, given ``arch``, a per-stage ``s`` names each of its stages; else a
-    `UserError`."""
-    for value in s if isinstance(s, tuple | list) else (s,):
-        if not (value > 0 and value <= 16):
-            raise UserError(f"s must be a width scale in (0, 16], not {value!r}")
-    if arch is not None:
-        from intnet.arch import stage_scales
+    """``s`` (a number, or one per stage: `intnet.arch.stage_scales`) if every scale is one
+    `intnet.arch.normal_scale` takes and, given ``arch``, a per-stage ``s`` names each of
+    its stages; else a `UserError` (``s: a width scale is a number in (0, 16], not 0.0``)."""
+    from intnet.arch import normal_scale, stage_scales
 
-        try:
-            stage_scales(arch, s)
-        except ValueError as e:
-            raise UserError(str(e)) from None
+    try:
+        normal_scale(s) if arch is None else stage_scales(arch, s)
+    except ValueError as e:
+        raise UserError(f"s: {e}") from None
     return s
 
 

@@ -13,6 +13,9 @@ from dataclasses import dataclass, replace
 from intnet.contract import LOGIT_BITS, WEIGHTED_KINDS, WIDTH_MAX, WIDTH_MIN, conv_out, macs
 
 ARCHS = ("vgg", "mobilenet")
+# The greatest width scale any command takes: 16× the base channels is far past what the
+# boards hold, so anything above it is a typo, not a network.
+S_MAX = 16
 
 # Base hidden channel counts at s = 1, chosen for 2-core CPU training on 28×28 digits.
 # vgg: one 3×3 conv per stage, each stage closed by a 2×2 max pool (QS-NAS VGG-like).
@@ -91,8 +94,8 @@ def stage_writers(arch: str) -> tuple[int, ...]:
 
 
 def _scale_number(value) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 64:
-        raise ValueError(f"a width scale is a number in (0, 64], not {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= S_MAX:
+        raise ValueError(f"a width scale is a number in (0, {S_MAX}], not {value!r}")
     return float(value)
 
 

@@ -42,8 +42,8 @@ def test_equal_stages_are_the_uniform_network():
 
 @pytest.mark.parametrize("s, message", [
     ((0.5, 1), "vgg takes one width scale, or one per stage (3), not 2"),
-    ((0.5, 0, 1), "a width scale is a number in (0, 64], not 0"),
-    (True, "a width scale is a number in (0, 64], not True"),
+    ((0.5, 0, 1), "a width scale is a number in (0, 16], not 0"),
+    (True, "a width scale is a number in (0, 16], not True"),
     ((0.5,) * 4, "vgg takes one width scale, or one per stage (3), not 4"),
 ])
 def test_bad_scales_are_named(s, message):

@@ -160,7 +160,7 @@ CASES = {
         r"conv1\)\.in_bits: 2, but the incoming activations have 8 bits"),
     "s not a scale": (
         lambda b: rewrite(b, edit_manifest=lambda m: set_item(m, "s", [0.5, "x", 1])),
-        r"manifest\.s: a width scale is a number in \(0, 64\], not 'x'"),
+        r"manifest\.s: a width scale is a number in \(0, 16\], not 'x'"),
     "logits not last": (
         lambda b: rewrite(b, edit_manifest=lambda m: set_item(m["layers"][0], "out_bits", 32)),
         r"only the last layer"),

@@ -37,7 +37,7 @@ COMMANDS = {
 }
 
 Q_MSG = "must be an integer bit width in 1..8, not {}"
-S_MSG = "s must be a width scale in (0, 16], not {}"
+S_MSG = "s: a width scale is a number in (0, 16], not {}"
 POS_MSG = "{} must be a positive integer, not {}"
 MISSING_DATA = "cifar10: data directory '/nonexistent/data' does not exist"
 

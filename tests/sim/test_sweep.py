@@ -194,7 +194,7 @@ def test_cli_writes_csv_and_plot(fake, tmp_path, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["--q", "0"], "q must be an integer bit width in 1..8, not 0"),
     (["--q", "a,b"], "--q must be a comma-separated list of integers, not 'a,b'"),
-    (["--s", "0"], "s must be a width scale in (0, 16], not 0.0"),
+    (["--s", "0"], "s: a width scale is a number in (0, 16], not 0.0"),
     (["--pe", "0"], "--pe must be a positive integer, not 0"),
     (["--board", "zedboard"], "board must be one of arty_a7_35"),
     (["--clock-mhz", "-5"], "--clock-mhz must be a positive number, not -5.0"),
