@@ -17,7 +17,6 @@ import numpy as np
 
 from codegen.render import render
 from intnet import golden
-from intnet.arch import format_scale
 from intnet.bundle import IntegerNetwork, unique_identifier
 
 SOURCES = ("qsnas_layers.h", "network.h", "weights.h", "network.cpp", "tb.cpp")
@@ -102,7 +101,7 @@ def emit_hls(net: IntegerNetwork, out_dir: str | Path) -> list[Path]:
         src = dst
     context = {
         "arch": net.arch, "q": net.q, "dataset": net.dataset,
-        "s": net.s if isinstance(net.s, float) else format_scale(net.s),  # per stage: 1,0.5,…
+        "s": net.s,
         "input_shape": list(net.input_shape), "num_classes": net.num_classes,
         "layers": net.layers, "arrays": _arrays(net, names), "buffers": buffers, "calls": calls,
     }

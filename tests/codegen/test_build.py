@@ -106,6 +106,9 @@ def test_a_network_with_a_scale_per_stage_builds_bit_exact(tmp_path):
     assert net.specs() == with_widths(
         network_specs("vgg", (0.5, 0.25, 0.75), *dataset_shape("digits")), 2)
     assert [layer.out_shape[-1] for layer in net.layers if layer.kind == "conv"] == [8, 8, 48]
+    # every text that names the network spells s as --s takes it
+    assert "vgg q=2 s=0.5,0.25,0.75 on " in (out / "report.md").read_text()
+    assert " s=0.5,0.25,0.75 (digits)" in (out / "hls" / "network.h").read_text()
 
 
 def test_design_that_does_not_fit_is_refused_before_generating(tmp_path):
