@@ -198,16 +198,17 @@ class MixedStudy:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.n_layers, self.target, self.design = n_layers, target, design
         self.act_widths, self.stages = act_widths, stages
+        # the scale parameters: one s, or with ``stages`` s0 … sk (`intnet.arch.stage_scales`)
+        self.scale_names = [f"s{i}" for i in range(stages)] or ["s"]
         self.s_values = sorted(s_values)
         self.dist = {f"b{i}": optuna.distributions.IntDistribution(1, 8)
                      for i in range(n_layers)}
         if act_widths:  # the activations each hidden layer writes (the last writes logits)
             self.dist |= {f"a{i}": optuna.distributions.IntDistribution(1, 8)
                           for i in range(n_layers - 1)}
-        # s as an index into the sorted scales: ordered for the sampler; with ``stages``
-        # one per stage (`intnet.arch.stage_scales`)
+        # s as an index into the sorted scales: ordered for the sampler
         scale = optuna.distributions.IntDistribution(0, len(self.s_values) - 1)
-        self.dist |= ({f"s{i}": scale for i in range(stages)} if stages else {"s": scale})
+        self.dist |= {name: scale for name in self.scale_names}
         sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=5)
         self.study = optuna.create_study(directions=["minimize", "minimize"],
                                          sampler=sampler)
@@ -225,8 +226,9 @@ class MixedStudy:
         import optuna
 
         self.points[(point.bits, point.s)] = point
-        if not all(v in self.s_values for v in scale_key(point.s)) or (
-                not self.stages and not isinstance(point.s, float)):
+        scales = scale_key(point.s)
+        if not all(v in self.s_values for v in scales) or len(scales) not in (
+                1, len(self.scale_names)):
             return  # not a scale the sampler proposes: kept for the report only
         value, constraint = self._value(point)
         params = self._params(point.bits, point.s)
@@ -306,16 +308,13 @@ class MixedStudy:
         params = {f"b{i}": w for i, (w, _) in enumerate(pairs)}
         if self.act_widths:
             params |= {f"a{i}": a for i, (_, a) in enumerate(pairs[:-1])}
-        if not self.stages:
-            return params | {"s": self.s_values.index(s)}
-        scales = (s,) * self.stages if isinstance(s, float) else s
-        return params | {f"s{i}": self.s_values.index(v) for i, v in enumerate(scales)}
+        scales = (s,) * len(self.scale_names) if isinstance(s, float) else s
+        return params | {name: self.s_values.index(v)
+                         for name, v in zip(self.scale_names, scales, strict=True)}
 
     def _scale(self, params: dict) -> float | tuple:
         """The width scale a trial's parameters name (`intnet.arch.normal_scale`)."""
-        if not self.stages:
-            return self.s_values[params["s"]]
-        return normal_scale([self.s_values[params[f"s{i}"]] for i in range(self.stages)])
+        return normal_scale([self.s_values[params[name]] for name in self.scale_names])
 
     def _bits(self, params: dict) -> tuple:
         """The widths a trial's parameters name (`intnet.arch.normal_widths`)."""
