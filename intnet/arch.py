@@ -154,6 +154,9 @@ def network_specs(
             conv = _conv(f"conv{i + 1}", shape, scaled(base, scales[i]))
             pool = _maxpool(f"pool{i + 1}", conv.out_shape)
             if pool.out_shape[0] == 0 or pool.out_shape[1] == 0:
+                if len(set(scales)) > 1:  # its later scales would set nothing
+                    raise ValueError(f"a {input_shape[0]}×{input_shape[1]} input leaves vgg "
+                                     f"{i} of its {len(scales)} stages: give it one s")
                 break  # input too small for another stage
             layers += [conv, pool]
             shape = pool.out_shape

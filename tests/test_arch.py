@@ -51,6 +51,16 @@ def test_bad_scales_are_named(s, message):
         network_specs("vgg", s, (28, 28, 1), 10)
 
 
+def test_a_per_stage_scale_needs_every_stage_it_names():
+    """A 4×4 input leaves vgg two stages: one s still scales them, a per-stage s whose
+    third scale would set nothing is refused."""
+    assert network_specs("vgg", (0.5,) * 3, (4, 4, 1), 10) == network_specs(
+        "vgg", 0.5, (4, 4, 1), 10)
+    assert [layer.name for layer in network_specs("vgg", 0.5, (4, 4, 1), 10)][-1] == "fc"
+    with pytest.raises(ValueError, match="a 4×4 input leaves vgg 2 of its 3 stages"):
+        network_specs("vgg", (1, 0.5, 0.25), (4, 4, 1), 10)
+
+
 def test_a_per_stage_scale_names_a_stage():
     with pytest.raises(ValueError, match="a per-stage width scale names at least one stage"):
         normal_scale(())
