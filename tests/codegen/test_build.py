@@ -111,6 +111,23 @@ def test_a_network_with_a_scale_per_stage_builds_bit_exact(tmp_path):
     assert " s=0.5,0.25,0.75 (digits)" in (out / "hls" / "network.h").read_text()
 
 
+@pytest.mark.slow
+def test_a_mobilenet_with_a_scale_per_stage_builds_bit_exact(tmp_path):
+    """mobilenet's stages: the stem and each block's pointwise conv take their own scale,
+    each depthwise conv keeps the channels it reads; Verilator and HLS C++ = golden."""
+    from intnet.bundle import load_bundle
+
+    out, r = build(tmp_path, "mb", "--arch", "mobilenet", "--s", "0.5,0.25,0.5,0.75,0.25",
+                   "--pe", "4", "--mult", "4", "--images", "3", "--no-synth")
+    assert r["s"] == [0.5, 0.25, 0.5, 0.75, 0.25]
+    assert r["hw_matches_golden"] == {"images": 3, "mismatches": 0}
+    assert r["hls_matches_golden"]["mismatches"] == 0
+    channels = [(layer.name, layer.out_shape[-1]) for layer in load_bundle(out / "bundle").layers
+                if layer.kind in ("conv", "dwconv")]
+    assert channels == [("conv1", 8), ("dw1", 8), ("pw1", 8), ("dw2", 8), ("pw2", 16),
+                        ("dw3", 16), ("pw3", 48), ("dw4", 48), ("pw4", 16)]
+
+
 def test_design_that_does_not_fit_is_refused_before_generating(tmp_path):
     cmd = [sys.executable, "-m", "codegen", "build", "--q", "8", "--s", "0.5", "--dataset",
            "digits", "--epochs", "1", "--pe", "64", "--mult", "64", "--out",
