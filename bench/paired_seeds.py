@@ -9,7 +9,7 @@ per seed cancels the float network's luck. It prints each network's accuracy per
 its mean and how often it reached ``--threshold``, and the mean paired difference B − A
 with its 95 % Student-t interval.
 
-    python bench/paired_seeds.py [--a 3,3,3,3] [--b 4,3:4,1:4,2] [--s 0.5] [--seeds 20]
+    python bench/paired_seeds.py [--a 3,3,3,3] [--b 4,3:4,1:4,2] [--s 0.5] [--seeds 20] [--epochs E]
 """
 
 from __future__ import annotations
@@ -43,15 +43,17 @@ def paired_interval(a, b, level: float = 0.95) -> dict:
             "level": level}
 
 
-def measure(arch: str, dataset: str, s, nets: dict, seeds, log=print) -> dict:
-    """Each of ``nets`` (name → widths) at width scale ``s``, trained at every seed."""
+def measure(arch: str, dataset: str, s, nets: dict, seeds, epochs: int | None = None,
+            log=print) -> dict:
+    """Each of ``nets`` (name → widths) at width scale ``s``, trained at every seed for
+    ``epochs`` QAT epochs (None: the searches' default)."""
     from bench.mixed_compare import _epochs
     from intnet.arch import format_widths, scale_json, widest_width
     from model.bits import weight_bits
     from search.mixed import widths_specs
     from search.qsnas import SearchConfig, job_threads, train_point
 
-    cfg = SearchConfig(target_acc=0.0, arch=arch, dataset=dataset)
+    cfg = SearchConfig(target_acc=0.0, arch=arch, dataset=dataset, epochs=epochs)
     epochs = _epochs(cfg)
     rows = []
     for name, bits in nets.items():
@@ -101,13 +103,15 @@ def main(argv=None) -> int:
                    help=f"second network's widths (default {DEFAULT_B})")
     p.add_argument("--s", default=DEFAULT_S, help=f"width scale (default {DEFAULT_S})")
     p.add_argument("--seeds", type=int, default=20, help="seeds 0 … N − 1 (default 20)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="QAT epochs (default: the searches' default for the arch)")
     p.add_argument("--threshold", type=float, default=0.983,
                    help="accuracy counted per seed (default 0.983, the uniform design's)")
     p.add_argument("--json", default=None, help="also write the figures (default: none)")
     args = p.parse_args(argv)
     s = normal_scale([float(v) for v in args.s.split(",")])
     nets = {"A": parse_widths(args.a), "B": parse_widths(args.b)}
-    result = measure(args.arch, args.dataset, s, nets, range(args.seeds),
+    result = measure(args.arch, args.dataset, s, nets, range(args.seeds), args.epochs,
                      log=lambda m: print(m, file=sys.stderr, flush=True))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
