@@ -47,14 +47,14 @@ def measure(arch: str, dataset: str, s, nets: dict, seeds, epochs: int | None = 
             log=print) -> dict:
     """Each of ``nets`` (name → widths) at width scale ``s``, trained at every seed for
     ``epochs`` QAT epochs (None: the searches' default)."""
-    from bench.mixed_compare import _epochs
     from intnet.arch import format_widths, scale_json, widest_width
     from model.bits import weight_bits
+    from model.defaults import DEFAULT_EPOCHS
     from search.mixed import widths_specs
     from search.qsnas import SearchConfig, job_threads, train_point
 
     cfg = SearchConfig(target_acc=0.0, arch=arch, dataset=dataset, epochs=epochs)
-    epochs = _epochs(cfg)
+    epochs = DEFAULT_EPOCHS[arch] if epochs is None else epochs  # as the searches train
     rows = []
     for name, bits in nets.items():
         acc = []
@@ -109,6 +109,8 @@ def main(argv=None) -> int:
                    help="accuracy counted per seed (default 0.983, the uniform design's)")
     p.add_argument("--json", default=None, help="also write the figures (default: none)")
     args = p.parse_args(argv)
+    if args.seeds < 2:
+        p.error(f"--seeds must be at least 2 (a paired interval needs two), not {args.seeds}")
     s = normal_scale([float(v) for v in args.s.split(",")])
     nets = {"A": parse_widths(args.a), "B": parse_widths(args.b)}
     result = measure(args.arch, args.dataset, s, nets, range(args.seeds), args.epochs,

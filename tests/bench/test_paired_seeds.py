@@ -2,7 +2,7 @@
 
 import pytest
 
-from bench.paired_seeds import paired_interval, table
+from bench.paired_seeds import main, paired_interval, table
 
 
 def test_paired_interval_is_the_student_t_interval_of_the_differences():
@@ -37,3 +37,10 @@ def test_table_counts_the_seeds_at_the_threshold_and_gives_the_difference():
     assert "| A | 3,3,3,3 | 26,136 | 97.80 % | 97.3 – 98.3 | 1 / 2 |" in text
     assert "| B | 4,3:4,1:4,2 | 14,112 | 98.10 % | 98.0 – 98.2 | 0 / 2 |" in text
     assert "B − A, paired by seed: +0.30 points" in text
+
+
+def test_one_seed_is_refused_before_any_training(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--seeds", "1"])
+    assert e.value.code == 2
+    assert "--seeds must be at least 2" in capsys.readouterr().err
