@@ -53,14 +53,14 @@ def measure(arch: str, dataset: str, s, nets: dict, seeds, epochs: int | None = 
     from search.mixed import widths_specs
     from search.qsnas import SearchConfig, job_threads, train_point
 
-    cfg = SearchConfig(target_acc=0.0, arch=arch, dataset=dataset, epochs=epochs)
+    threads = job_threads(SearchConfig(target_acc=0.0, arch=arch, dataset=dataset))
     epochs = DEFAULT_EPOCHS[arch] if epochs is None else epochs  # as the searches train
     rows = []
     for name, bits in nets.items():
         acc = []
         for seed in seeds:
             acc.append(train_point(arch, widest_width(bits), s, dataset, None, epochs, seed,
-                                   job_threads(cfg), bits=bits)["accuracy"])
+                                   threads, bits=bits)["accuracy"])
             log(f"{name} {format_widths(bits)} seed {seed}: {acc[-1]:.4f}")
         rows.append({"name": name, "bits": format_widths(bits), "accuracy": acc,
                      "weight_bits": weight_bits(widths_specs(arch, s, dataset, bits))})
@@ -93,15 +93,18 @@ def table(result: dict, threshold: float) -> str:
 
 
 def main(argv=None) -> int:
+    from common.cli import scale_arg
     from intnet.arch import normal_scale, parse_widths
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--arch", default="vgg", help="network family (default vgg)")
     p.add_argument("--dataset", default="mnist5k", help="data set (default mnist5k)")
-    p.add_argument("--a", default=DEFAULT_A, help=f"first network's widths (default {DEFAULT_A})")
-    p.add_argument("--b", default=DEFAULT_B,
+    p.add_argument("--a", type=parse_widths, default=DEFAULT_A,
+                   help=f"first network's widths (default {DEFAULT_A})")
+    p.add_argument("--b", type=parse_widths, default=DEFAULT_B,
                    help=f"second network's widths (default {DEFAULT_B})")
-    p.add_argument("--s", default=DEFAULT_S, help=f"width scale (default {DEFAULT_S})")
+    p.add_argument("--s", type=scale_arg, default=DEFAULT_S,
+                   help=f"width scale, or one per stage (default {DEFAULT_S})")
     p.add_argument("--seeds", type=int, default=20, help="seeds 0 … N − 1 (default 20)")
     p.add_argument("--epochs", type=int, default=None,
                    help="QAT epochs (default: the searches' default for the arch)")
@@ -111,9 +114,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.seeds < 2:
         p.error(f"--seeds must be at least 2 (a paired interval needs two), not {args.seeds}")
-    s = normal_scale([float(v) for v in args.s.split(",")])
-    nets = {"A": parse_widths(args.a), "B": parse_widths(args.b)}
-    result = measure(args.arch, args.dataset, s, nets, range(args.seeds), args.epochs,
+    result = measure(args.arch, args.dataset, normal_scale(args.s), {"A": args.a, "B": args.b},
+                     range(args.seeds), args.epochs,
                      log=lambda m: print(m, file=sys.stderr, flush=True))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
