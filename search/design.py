@@ -160,7 +160,8 @@ def _resources(layers: tuple, cm: dict, q: int, pe: int, mult: int, board: Board
                               reuse=bool(cm.get("weight_reuse", False)),
                               pixel_parallel=bool(cm.get("pixel_parallel", False)),
                               summing=bool(cm.get("dwp_summing", False)),
-                              addr_bits=int(cm.get("addr_bits", 0)))
+                              addr_bits=int(cm.get("addr_bits", 0)),
+                              depthwise_lanes=bool(cm.get("depthwise_lanes", True)))
 
 
 def layer_energies(layers, q: int, pe: int, mult: int, board: Board | str = DEFAULT_BOARD,

@@ -63,7 +63,7 @@ from __future__ import annotations
 import math
 
 from hw.packing import param_bits
-from hw.plan import MODE_DWP, PASS_LOAD, Plan, argmax_cycles, load_cycles, plan_network
+from hw.plan import MODE_DW, MODE_DWP, PASS_LOAD, Plan, argmax_cycles, load_cycles, plan_network
 from intnet.contract import ceil_div, layer_widths
 from intnet.contract import macs as layer_macs
 
@@ -270,6 +270,9 @@ def cycle_model(layers, q: int, pe_count: int, mults_per_pe: int,
         "dwp_lane_split": plan.dwp_split,
         "pixel_parallel": plan.pixel_parallel,
         "dwp_summing": plan.dwp_summing,
+        # whether some pass has PE j use only its own channel's lane (`MODE_DW`): only then
+        # do the lane enables differ between PEs (`hw.operands`)
+        "depthwise_lanes": any(p.mode == MODE_DW for p in plan.passes),
         "addr_bits": plan.addr_bits,  # an activation address (`hw.top`)
         "image_load_cycles": load_cycles(plan),
         "image_lanes": F,

@@ -289,6 +289,17 @@ def _pe_cost(q: int, lanes: Lanes, acc_bits: int, lut_inputs: int = 4) -> tuple[
     return lut, ff
 
 
+def _dsp_register_ff(q: int, lanes: Lanes) -> int:
+    """Flip-flops of `_pe_cost`'s products and first adder level that a DSP lane keeps in
+    its slice on DSP48 fabric (the M and P registers, the pair sum in the post-adder):
+    Yosys ``synth_xilinx`` of vgg q 8 s 0.25 at 4 × 4 has 1,189 fewer flip-flops with DSP
+    lanes than with shift-add lanes, these registers being 1,200 (docs/energy.md)."""
+    if not (lanes.dsp and lanes.count):
+        return 0
+    prod = product_bits(q, lanes.act_bits)
+    return lanes.count * prod + lanes.count // 2 * (prod + 2)
+
+
 def _handover_bits(acc_bits: int) -> int:
     """Bits of one sum at the hand-over to a requantizer (`hw.handover.Handover`): the
     accumulator with its ``m`` and ``n``."""
@@ -490,7 +501,7 @@ def estimate_resources(memories: list[dict], q: int, pe_count: int, mults_per_pe
                        splits: tuple[int, ...] = (1,), paired: bool = False,
                        dwp_split: int = 1, reuse: bool = False,
                        pixel_parallel: bool = False, summing: bool = False,
-                       addr_bits: int = 0) -> Resources:
+                       addr_bits: int = 0, depthwise_lanes: bool = True) -> Resources:
     """Estimate LUT, FF, DSP and BRAM36 of a P × M accelerator on ``board``.
 
     Parameters
@@ -544,6 +555,13 @@ def estimate_resources(memories: list[dict], q: int, pe_count: int, mults_per_pe
         Width of an activation address (the cycle model's ``addr_bits``,
         `hw.plan.Plan.addr_bits`): the per-PE read ports' compares; needed with
         ``pixel_parallel``.
+    depthwise_lanes : bool
+        Whether some pass has PE j use only the lane of its own channel (`hw.plan.MODE_DW`:
+        the cycle model's ``depthwise_lanes``). Without such a pass the descriptor's mode
+        bit is a constant, every PE's lane enables are the same and synthesis merges them:
+        on 6-input LUTs the lane enables are then priced for M lanes, not P·M (Yosys
+        ``synth_xilinx`` of `hw.operands` alone at P = M = 24: 1,231 LUT, 2,280 FF with
+        the mode free; 77 LUT, 1,728 FF with it tied to `MODE_CONV`).
     """
     if pixel_parallel and addr_bits < 1:
         raise ValueError("pixel_parallel needs addr_bits (the cycle model's addr_bits)")
@@ -558,6 +576,9 @@ def estimate_resources(memories: list[dict], q: int, pe_count: int, mults_per_pe
     dsp = p * (main.count * main.dsp + image.count * image.dsp)
     main_lut, main_ff = _pe_cost(q, main, acc_bits, board.lut_inputs)
     first_lut, first_ff = _pe_cost(q, image, acc_bits)
+    if board.lut_inputs == 6:  # DSP48: products and pair sums in the slices' registers
+        main_ff -= _dsp_register_ff(q, main)
+        first_ff -= _dsp_register_ff(q, image)
     first_total = p * first_lut
     if board.lut_inputs == 6:  # measured on LUT6 fabric only
         first_total = _first_lanes_lut(q, image, memories, p)
@@ -583,8 +604,10 @@ def estimate_resources(memories: list[dict], q: int, pe_count: int, mults_per_pe
     rq_lut, rq_ff, rq_dsp = _requantizer_cost(q, acc_bits, board)
     dsp += requantizers * rq_dsp
     # control: the walker, sequencer, loader and argmax (an allowance), the operand
-    # select and lane enables (P·M), the write-back's channel multiplexers, the logits
-    ctl_lut = CONTROL_LUT + p * m + 2 * m * q + m * q * max(1, (p - 1).bit_length()) \
+    # select and lane enables (P·M; M where every PE's are the same), the write-back's
+    # channel multiplexers, the logits
+    lane_enables = m if board.lut_inputs == 6 and not depthwise_lanes else p * m
+    ctl_lut = CONTROL_LUT + lane_enables + 2 * m * q + m * q * max(1, (p - 1).bit_length()) \
         + 16 * num_classes + (len(splits) - 1) * m * q * (max(1, (p - 1).bit_length()) + 1) \
         + pair_ctl + sub_ctl + reuse_ctl + (dwp.shared_lut if dwp else 0)
     groups = {

@@ -230,7 +230,8 @@ def test_no_pixel_parallel_term_without_such_passes(arch, s, q):
                 cm["memories"], q, pe, mult, "arty_a7_35", acc_bits=accumulator_bits(layers, q),
                 mult_impl="lut", image_lanes=cm["image_lanes"],
                 splits=tuple(cm["lane_splits"]), paired=cm["channel_pairs"],
-                dwp_split=cm["dwp_lane_split"], reuse=cm["weight_reuse"])
+                dwp_split=cm["dwp_lane_split"], reuse=cm["weight_reuse"],
+                depthwise_lanes=cm["depthwise_lanes"])
             assert (res.lut, res.ff, res.ff_groups) == (plain.lut, plain.ff, plain.ff_groups)
             assert not {"dwp_lanes", "dwp_out"} & set(res.ff_groups)
 
@@ -313,3 +314,45 @@ def test_first_lanes_fold_on_lut6_only():
         folded = estimate_resources(cm["memories"], 2, 8, 8, board, **kw).lut
         plain = estimate_resources(unfolded, 2, 8, 8, board, **kw).lut
         assert (folded < plain) == cheaper and folded <= plain
+
+
+@pytest.mark.parametrize("arch, pe, mult, merged", [
+    ("vgg", 8, 8, True), ("vgg", 24, 24, True),  # no depthwise pass: one enable per lane
+    ("mobilenet", 4, 8, False),                  # P < M: depthwise passes use own lanes
+])
+def test_lane_enables_merge_without_depthwise_lanes(arch, pe, mult, merged):
+    # `hw.operands` gives PE j the enable of lane v as own_channel & (v < cin), where
+    # own_channel is 1 outside MODE_DW passes: without one, the P copies are one signal
+    # on LUT6 fabric (Yosys: 77 LUT at 24 × 24 against 1,231 with the mode free)
+    from intnet.contract import accumulator_bits
+
+    layers, cm, _ = _design(arch, 0.5, 2, pe, mult)
+    assert cm["depthwise_lanes"] is not merged
+
+    def lut(board, depthwise_lanes):
+        return estimate_resources(
+            cm["memories"], 2, pe, mult, board, acc_bits=accumulator_bits(layers, 2),
+            mult_impl="lut", image_lanes=cm["image_lanes"], splits=tuple(cm["lane_splits"]),
+            paired=cm["channel_pairs"], reuse=cm["weight_reuse"],
+            pixel_parallel=cm["pixel_parallel"], summing=cm["dwp_summing"],
+            addr_bits=cm["addr_bits"], depthwise_lanes=depthwise_lanes).lut
+
+    assert lut("arty_a7_35", True) - lut("arty_a7_35", False) == pe * mult - mult
+    # the 4-input-LUT families keep their structural count
+    assert lut("ulx3s_85f", True) == lut("ulx3s_85f", False)
+
+
+def test_dsp_lanes_keep_products_in_the_slice():
+    # on DSP48 fabric a DSP lane's product and first pair sum are the slice's M and P
+    # registers, not fabric flip-flops (Yosys, vgg q 8 s 0.25 4 × 4: 1,189 fewer FFs with
+    # DSP lanes, these registers being 1,200); shift-add lanes keep them in fabric
+    from hw.arith import product_bits
+
+    def ff(board, impl):
+        return estimate_resources(MEMS, 8, 4, 4, board, acc_bits=24, mult_impl=impl).ff
+
+    prod = product_bits(8, 8)
+    per_pe_hidden = 4 * prod + 2 * (prod + 2)
+    assert ff("arty_a7_35", "lut") - ff("arty_a7_35", "dsp") >= 4 * per_pe_hidden
+    # an ECP5's DSP lanes (4-input LUTs) are priced with their registers, as shift-add
+    assert ff("ulx3s_85f", "lut") == ff("ulx3s_85f", "dsp")
