@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 from common.cli import UserError
-from common.tools import check_yosys_log, yosys_command
+from common.tools import check_yosys_log, yosys_command, yosys_failed
 
 SYNTH_COMMAND = {"ice40": "synth_ice40", "ecp5": "synth_ecp5"}
 # Models Yosys lacks (codegen/cells/): the ECP5 MULT18X18D is only a black box there, and
@@ -138,8 +138,8 @@ def synthesize(verilog: list[Path], top: str, root: Path, family: str, synth_opt
     done = subprocess.run([command, "-q", "-l", rel(log), "-p", script], cwd=root,
                           capture_output=True, text=True)
     if done.returncode != 0:
-        tail = "\n".join((done.stderr or done.stdout).splitlines()[-15:])
-        raise RuntimeError(f"yosys {SYNTH_COMMAND[family]} failed:\n{tail}")
+        raise yosys_failed(SYNTH_COMMAND[family], done.returncode, done.stderr or done.stdout,
+                           Path(log).resolve())
     check_yosys_log(log, SYNTH_COMMAND[family])
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from boards import RESOURCE_KEYS, get_family
-from common.tools import check_yosys_log, yosys_command
+from common.tools import check_yosys_log, yosys_command, yosys_failed
 
 # Xilinx primitive names as yosys' synth_xilinx maps them (DSP and block RAM: the family's).
 LUT_CELLS = re.compile(r"^LUT[1-6]$")
@@ -145,8 +145,8 @@ class SynthJob:
             self.kill()
             raise
         if self._proc.returncode != 0:
-            tail = "\n".join((err or out).splitlines()[-15:])
-            raise RuntimeError(f"yosys synth_xilinx failed:\n{tail}")
+            raise yosys_failed("synth_xilinx", self._proc.returncode, err or out,
+                               self.log_path)
         text = check_yosys_log(self.log_path, "synth_xilinx")
         result = summarize(parse_stat(text.split("Executing LTP pass")[0]), self.family)
         depth = re.findall(r"Longest topological path in \S+ \(length=(\d+)\)", text)

@@ -87,6 +87,26 @@ def check_yosys_log(log, what: str) -> str:
     return text
 
 
+def yosys_failed(what: str, returncode: int, output: str, log) -> RuntimeError:
+    """The error for a Yosys run ``what`` that exited with ``returncode``: the last lines
+    it printed, else of its log ``log``. A run ended by a signal says so; SIGKILL is what
+    the kernel's out-of-memory killer sends (Yosys 0.23 has taken 24 GB on a
+    pixel-parallel mobilenet at 16 × 8, docs/energy.md), so the message says that too."""
+    import signal
+    from pathlib import Path
+
+    if not output.strip() and Path(log).exists():
+        output = Path(log).read_text(errors="replace")
+    tail = "\n".join(output.splitlines()[-15:])
+    if returncode < 0:
+        name = signal.Signals(-returncode).name if -returncode in signal.valid_signals() \
+            else f"signal {-returncode}"
+        why = (" (out of memory? the kernel's OOM killer sends SIGKILL: see `dmesg`; a "
+               "smaller --pe/--mult needs less)" if -returncode == signal.SIGKILL else "")
+        return RuntimeError(f"yosys {what} was killed by {name}{why}; log {log}:\n{tail}")
+    return RuntimeError(f"yosys {what} failed (exit status {returncode}); log {log}:\n{tail}")
+
+
 def _yosys_found() -> bool:
     return yosys_command() is not None
 

@@ -45,6 +45,28 @@ def test_a_yosys_that_stops_early_with_status_0_is_an_error(tmp_path, monkeypatc
         SynthJob([tmp_path / "t.v"], "top", tmp_path).result(timeout=60)
 
 
+@pytest.mark.parametrize("ending, message", [
+    # the kernel's out-of-memory killer sends SIGKILL, with nothing on stderr
+    ("kill -9 $$", r"killed by SIGKILL \(out of memory\?.*\n.*ABC: starting"),
+    ("echo 'ERROR: no such module' >&2; exit 1",
+     r"failed \(exit status 1\).*\n.*ERROR: no such module"),
+])
+def test_a_yosys_that_fails_says_how(tmp_path, monkeypatch, ending, message):
+    from codegen.synth import SynthJob
+
+    fake = tmp_path / "yosys"
+    fake.write_text("#!/bin/sh\n"
+                    "while [ $# -gt 0 ]; do [ \"$1\" = -l ] && log=$2; shift; done\n"
+                    "echo 'ABC: starting' > \"$log\"\n"
+                    f"{ending}\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("YOSYS", str(fake))
+    (tmp_path / "t.v").write_text(VERILOG)
+    with pytest.raises(RuntimeError, match=message) as info:
+        SynthJob([tmp_path / "t.v"], "top", tmp_path).result(timeout=60)
+    assert str(tmp_path / "yosys_synth.log") in str(info.value)
+
+
 def test_parse_stat_reads_the_last_block():
     log = """
    Number of cells:                  3
