@@ -300,6 +300,32 @@ def _dsp_register_ff(q: int, lanes: Lanes) -> int:
     return lanes.count * prod + lanes.count // 2 * (prod + 2)
 
 
+def _lane_costs(q: int, main: Lanes, image: Lanes, acc_bits: int, memories: list[dict],
+                p: int, board: Board) -> tuple[int, int, int, int]:
+    """``(LUT, FF)`` of one PE's hidden-layer lanes, then ``(LUT, FF)`` of the first pass's
+    lanes: the LUTs for the whole array (`_first_lanes_lut` on 6-input LUTs), the FFs per
+    PE."""
+    main_lut, main_ff = _pe_cost(q, main, acc_bits, board.lut_inputs)
+    first_lut, first_ff = _pe_cost(q, image, acc_bits)
+    if board.lut_inputs != 6:
+        return main_lut, main_ff, p * first_lut, first_ff
+    # DSP48: products and pair sums in the slices' registers; first lanes as measured
+    return (main_lut, main_ff - _dsp_register_ff(q, main),
+            _first_lanes_lut(q, image, memories, p), first_ff - _dsp_register_ff(q, image))
+
+
+def _control_lut(q: int, p: int, m: int, num_classes: int, splits: tuple[int, ...],
+                 board: Board, depthwise_lanes: bool) -> int:
+    """LUTs of the control: the walker, sequencer, loader and argmax (an allowance), the
+    operand select and lane enables (P·M; on 6-input LUTs M where every PE's are the same,
+    `estimate_resources`' ``depthwise_lanes``), the write-back's channel multiplexers
+    (more with lane splits), the logits."""
+    lane_enables = m if board.lut_inputs == 6 and not depthwise_lanes else p * m
+    select = max(1, (p - 1).bit_length())
+    return CONTROL_LUT + lane_enables + 2 * m * q + m * q * select + 16 * num_classes \
+        + (len(splits) - 1) * m * q * (select + 1)
+
+
 def _handover_bits(acc_bits: int) -> int:
     """Bits of one sum at the hand-over to a requantizer (`hw.handover.Handover`): the
     accumulator with its ``m`` and ``n``."""
@@ -574,14 +600,8 @@ def estimate_resources(memories: list[dict], q: int, pe_count: int, mults_per_pe
     mapped, bram36, lutram, mem_ff = _map_memories(memories, fam, board.lut_inputs)
     main, image = _lanes(q, m, f, fam, mult_impl)
     dsp = p * (main.count * main.dsp + image.count * image.dsp)
-    main_lut, main_ff = _pe_cost(q, main, acc_bits, board.lut_inputs)
-    first_lut, first_ff = _pe_cost(q, image, acc_bits)
-    if board.lut_inputs == 6:  # DSP48: products and pair sums in the slices' registers
-        main_ff -= _dsp_register_ff(q, main)
-        first_ff -= _dsp_register_ff(q, image)
-    first_total = p * first_lut
-    if board.lut_inputs == 6:  # measured on LUT6 fabric only
-        first_total = _first_lanes_lut(q, image, memories, p)
+    main_lut, main_ff, first_total, first_ff = _lane_costs(q, main, image, acc_bits,
+                                                           memories, p, board)
     # the accumulator with its bias and path muxes (on LUT6 one LUT per bit each for the
     # adder and the load multiplexer in front of its register); the weight operand registers
     split_lut = sum(k * lut_multiplier(q // k, q // k) + (k - 1) * (2 * (q // k) + 2)
@@ -603,12 +623,7 @@ def estimate_resources(memories: list[dict], q: int, pe_count: int, mults_per_pe
         pe_lut += dwp.pe_lut
     rq_lut, rq_ff, rq_dsp = _requantizer_cost(q, acc_bits, board)
     dsp += requantizers * rq_dsp
-    # control: the walker, sequencer, loader and argmax (an allowance), the operand
-    # select and lane enables (P·M; M where every PE's are the same), the write-back's
-    # channel multiplexers, the logits
-    lane_enables = m if board.lut_inputs == 6 and not depthwise_lanes else p * m
-    ctl_lut = CONTROL_LUT + lane_enables + 2 * m * q + m * q * max(1, (p - 1).bit_length()) \
-        + 16 * num_classes + (len(splits) - 1) * m * q * (max(1, (p - 1).bit_length()) + 1) \
+    ctl_lut = _control_lut(q, p, m, num_classes, splits, board, depthwise_lanes) \
         + pair_ctl + sub_ctl + reuse_ctl + (dwp.shared_lut if dwp else 0)
     groups = {
         "always": CONTROL_FF + 32 * num_classes + mem_ff,
