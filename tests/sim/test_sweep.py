@@ -163,7 +163,8 @@ def test_a_paired_design_is_priced_with_its_paired_hardware():
         return estimate_resources(cm["memories"], 8, 8, 8, "arty_a7_35",
                                   acc_bits=accumulator_bits(layers, 8), mult_impl="lut",
                                   image_lanes=cm["image_lanes"], num_classes=10,
-                                  splits=tuple(cm["lane_splits"]), paired=paired).lut
+                                  splits=tuple(cm["lane_splits"]), paired=paired,
+                                  depthwise_lanes=cm["depthwise_lanes"]).lut
 
     assert row["lut"] == lut(True) > lut(False)
 
