@@ -1,6 +1,7 @@
 """End-to-end ``codegen build`` on small networks: verified, reported, deterministic."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -71,7 +72,13 @@ def test_report_has_every_key_and_verification(arty):
     if yosys_available():
         assert r["resources_source"] == "yosys synth_xilinx" and r["logic_depth"] > 0
         assert set(r["resources_tools"]) == {"yosys"}
-    assert (out / "report.md").read_text().count("|") > 20
+    text = (out / "report.md").read_text()
+    assert text.count("|") > 20
+    # the estimate that chose P × M, and the files as patterns over the PEs
+    assert r["estimate_over_guidelines"] == []
+    assert re.search(r"\| resources, estimate \(sim\.resources\) \| \d+ LUT, .*: within the "
+                     r"utilisation guidelines \(70 % LUT, 50 % FF", text)
+    assert "mem/weights_pe{0..3}.mem" in text and "mem/weights_pe1.mem" not in text
     assert (out / "report_layers.png").stat().st_size > 1000
     # the layers' energies add up to the whole inference (the model is linear in events)
     layer_sum = sum(layer["energy_uj"] for layer in r["cycles"]["layers"])
