@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import shutil
 import subprocess
 import sys
@@ -33,7 +32,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ("--q", "2", "--s", "1.5")
 SEARCH = ("--target-acc", "0.98", "--mixed", "--act-widths")
-NUMBERED = re.compile(r"^(.*?)(\d+)(\.[^/]*)$")  # weights_pe12.mem → (weights_pe, 12, .mem)
 
 
 def _sweep_args() -> tuple[str, ...]:
@@ -55,28 +53,12 @@ def _run(*args: str) -> None:
 
 
 def _series(paths: list[Path], root: Path) -> list[tuple[str, list[int]]]:
-    """Files named alike but for a number (one per PE) become one entry
-    ``dir/name{first..last}.ext``; ``(label, sizes)`` in natural order."""
-    groups: dict[tuple[str, str], list[tuple[int, Path]]] = {}
-    singles: list[tuple[str, list[int]]] = []
-    for path in paths:
-        rel = str(path.relative_to(root))
-        match = NUMBERED.match(rel)
-        if match:
-            groups.setdefault((match[1], match[3]), []).append((int(match[2]), path))
-        else:
-            singles.append((rel, [path.stat().st_size]))
-    entries = list(singles)
-    for (head, tail), members in groups.items():
-        members.sort()
-        sizes = [p.stat().st_size for _, p in members]
-        numbers = [n for n, _ in members]
-        if len(members) > 1 and numbers == list(range(numbers[0], numbers[0] + len(numbers))):
-            entries.append((f"{head}{{{numbers[0]}..{numbers[-1]}}}{tail}", sizes))
-        else:
-            entries += [(f"{head}{n}{tail}", [p.stat().st_size]) for n, p in members]
-    return sorted(entries, key=lambda e: [int(t) if t.isdigit() else t
-                                          for t in re.split(r"(\d+)", e[0])])
+    """``(label, sizes)``: the files under ``root`` as `common.files.numbered_series`
+    groups them."""
+    from common.files import numbered_series
+
+    return [(label, [(root / name).stat().st_size for name in members])
+            for label, members in numbered_series(str(p.relative_to(root)) for p in paths)]
 
 
 def tree(root: Path) -> str:

@@ -12,9 +12,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from common.cli import UserError
@@ -192,3 +193,32 @@ def replace_dir(src: Path, dst: Path) -> None:
     else:
         os.replace(src, dst)
 
+
+NUMBERED = re.compile(r"^(.*?)(\d+)(\.[^/]*)$")  # weights_pe12.mem → (weights_pe, 12, .mem)
+
+
+def _natural(name: str) -> list:
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
+
+
+def numbered_series(names: Iterable[str]) -> list[tuple[str, list[str]]]:
+    """``(label, members)`` of file names, sorted as a reader counts (pe10 after pe9): a
+    run of names numbered one after another before the extension (a file per PE) as one
+    label, ``mem/weights_pe{0..23}.mem``; every other name alone."""
+    groups: dict[tuple[str, str], list[tuple[int, str]]] = {}
+    entries: list[tuple[str, list[str]]] = []
+    for name in names:
+        match = NUMBERED.match(name)
+        if match:
+            groups.setdefault((match[1], match[3]), []).append((int(match[2]), name))
+        else:
+            entries.append((name, [name]))
+    for (head, tail), members in groups.items():
+        members.sort()
+        numbers = [n for n, _ in members]
+        if len(members) > 1 and numbers == list(range(numbers[0], numbers[0] + len(numbers))):
+            entries.append((f"{head}{{{numbers[0]}..{numbers[-1]}}}{tail}",
+                            [name for _, name in members]))
+        else:
+            entries += [(name, [name]) for _, name in members]
+    return sorted(entries, key=lambda e: _natural(e[0]))
