@@ -285,17 +285,15 @@ def _pe_cost(q: int, lanes: Lanes, acc_bits: int, lut_inputs: int = 4) -> tuple[
         # a DSP lane's product is gated in fabric; a LUT lane gates inside its adders
         mult = prod if lanes.dsp else lane_luts(q, lanes.act_bits, lut_inputs)
         lut = round(lanes.count * mult) + round(adders * mean_bits)
-    ff = lanes.count * prod + lanes.count // 2 * (prod + 2) + tree_bits  # products, 2 levels
-    return lut, ff
+    return lut, _product_register_ff(q, lanes) + tree_bits
 
 
-def _dsp_register_ff(q: int, lanes: Lanes) -> int:
-    """Flip-flops of `_pe_cost`'s products and first adder level that a DSP lane keeps in
-    its slice on DSP48 fabric (the M and P registers, the pair sum in the post-adder):
-    Yosys ``synth_xilinx`` of vgg q 8 s 0.25 at 4 × 4 has 1,189 fewer flip-flops with DSP
-    lanes than with shift-add lanes, these registers being 1,200 (docs/energy.md)."""
-    if not (lanes.dsp and lanes.count):
-        return 0
+def _product_register_ff(q: int, lanes: Lanes) -> int:
+    """Flip-flops of the lanes' products and of the first adder level's pair sums. A DSP
+    lane keeps them in its slice on DSP48 fabric (the M and P registers, the pair sum in
+    the post-adder): Yosys ``synth_xilinx`` of vgg q 8 s 0.25 at 4 × 4 has 1,189 fewer
+    flip-flops with DSP lanes than with shift-add lanes, these registers being 1,200
+    (docs/energy.md)."""
     prod = product_bits(q, lanes.act_bits)
     return lanes.count * prod + lanes.count // 2 * (prod + 2)
 
@@ -310,8 +308,9 @@ def _lane_costs(q: int, main: Lanes, image: Lanes, acc_bits: int, memories: list
     if board.lut_inputs != 6:
         return main_lut, main_ff, p * first_lut, first_ff
     # DSP48: products and pair sums in the slices' registers; first lanes as measured
-    return (main_lut, main_ff - _dsp_register_ff(q, main),
-            _first_lanes_lut(q, image, memories, p), first_ff - _dsp_register_ff(q, image))
+    in_slices = [_product_register_ff(q, lanes) if lanes.dsp else 0 for lanes in (main, image)]
+    return (main_lut, main_ff - in_slices[0],
+            _first_lanes_lut(q, image, memories, p), first_ff - in_slices[1])
 
 
 def _control_lut(q: int, p: int, m: int, num_classes: int, splits: tuple[int, ...],
