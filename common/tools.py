@@ -12,6 +12,7 @@ import importlib.util
 import os
 import re
 import shutil
+import signal
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,8 +79,6 @@ def yosys_command() -> str | None:
 def check_yosys_log(log, what: str) -> str:
     """The text of Yosys's log ``log`` if it reached the end of its script; YoWASP's Yosys
     can stop inside ABC with exit status 0, which must not pass for a result."""
-    from pathlib import Path
-
     text = Path(log).read_text() if Path(log).exists() else ""
     if "End of script" not in text:
         raise RuntimeError(f"yosys {what} stopped before the end of its script (exit status "
@@ -92,9 +91,6 @@ def yosys_failed(what: str, returncode: int, output: str, log) -> RuntimeError:
     it printed, else of its log ``log``. A run ended by a signal says so; SIGKILL is what
     the kernel's out-of-memory killer sends (Yosys 0.23 has taken 24 GB on a
     pixel-parallel mobilenet at 16 × 8, docs/energy.md), so the message says that too."""
-    import signal
-    from pathlib import Path
-
     if not output.strip() and Path(log).exists():
         output = Path(log).read_text(errors="replace")
     tail = "\n".join(output.splitlines()[-15:])
