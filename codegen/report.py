@@ -7,7 +7,7 @@ import json
 from boards import RESOURCE_KEYS
 from codegen.render import render
 from intnet.arch import scale_json
-from search.design import UTILIZATION_GUIDELINES
+from search.design import guidelines
 
 
 def report_dict(state, cfg) -> dict:
@@ -68,9 +68,6 @@ def report_dict(state, cfg) -> dict:
         "logic_depth": state.resources.get("logic_depth"),
         "resources_estimate": {k: state.estimate[k] for k in RESOURCE_KEYS
                                if k in state.estimate},
-        # what the estimate exceeds of `search.design.UTILIZATION_GUIDELINES` (the
-        # choice of P × M keeps within them; a given --pe/--mult is refused above them)
-        "estimate_over_guidelines": list(state.estimate.get("over", [])),
         "capacity": board.capacity.as_dict(),
         "fits": not board.capacity.exceeded(state.resources),
         "files": {k: list(v) for k, v in sorted(state.files.items())},
@@ -113,6 +110,8 @@ def write_report(state, cfg) -> dict:
     report = report_dict(state, cfg)
     (state.root / "report.json").write_text(json.dumps(report, indent=1) + "\n")
     plot_layers(report, state.root / "report_layers.png")
-    (state.root / "report.md").write_text(render("report.md.j2", r=report,
-                                                 guidelines=UTILIZATION_GUIDELINES))
+    # the estimate is within the board's guidelines: `step_design` refuses a design above
+    limits = ", ".join(f"{round(100 * share)} % {key.upper() if key in RESOURCE_KEYS else key}"
+                       for key, share in guidelines(state.board).items())
+    (state.root / "report.md").write_text(render("report.md.j2", r=report, limits=limits))
     return report

@@ -19,7 +19,8 @@ from sim.energy import BREAKDOWN_KEYS, energy_per_inference
 from sim.resources import estimate_resources, mult_in_dsp
 
 __all__ = ["ARRAY_SIZES", "UTILIZATION_GUIDELINES", "IMPL_KEYS", "DesignDoesNotFit", "evaluate",
-           "impl_of", "logic_cells", "over_guidelines", "layer_energies", "best_design", "rank"]
+           "guidelines", "impl_of", "logic_cells", "over_guidelines", "layer_energies",
+           "best_design", "rank"]
 
 # The P and M candidates wherever the tool chooses an array by itself: powers of two and
 # 24, which divides the channel counts of the width-scaled family at s = 1.5 and 3.
@@ -51,23 +52,29 @@ def logic_cells(used: dict) -> float | None:
     return max(lut, ff, LOGIC_CELL_PACKING * (lut + ff))
 
 
+def guidelines(board: Board) -> dict[str, float]:
+    """The utilisation guidelines that hold on ``board``: resource → largest share of the
+    device, `UTILIZATION_GUIDELINES`, with ``"logic cells"`` (`LOGIC_CELL_SHARE` of the
+    LUTs) in place of the LUT and FF lines on `LOGIC_CELL_FAMILIES`."""
+    if board.family not in LOGIC_CELL_FAMILIES:
+        return dict(UTILIZATION_GUIDELINES)
+    return {k: v for k, v in UTILIZATION_GUIDELINES.items() if k not in ("lut", "ff")} \
+        | {"logic cells": LOGIC_CELL_SHARE}
+
+
 def over_guidelines(used: dict, board: Board) -> list[str]:
     """One ``"lut 17852 > 14560 (70 % of 20800)"``-style line per resource of ``used``
-    above its `UTILIZATION_GUIDELINES` share of ``board`` (logic cells instead of LUTs and
-    FFs on `LOGIC_CELL_FAMILIES`); empty when the design fits."""
+    above its `guidelines` share of ``board``; empty when the design fits."""
     cap = board.capacity.as_dict()
     lines = []
-    cells = board.family in LOGIC_CELL_FAMILIES
-    for key, share in UTILIZATION_GUIDELINES.items():
-        limit = share * cap[key]
-        if cells and key in ("lut", "ff"):
-            continue
-        if used.get(key) is not None and used[key] > limit:
-            lines.append(f"{key} {used[key]:g} > {limit:g} ({share:.0%} of {cap[key]:g})")
-    lc = logic_cells(used) if cells else None
-    if lc is not None and lc > LOGIC_CELL_SHARE * cap["lut"]:
-        lines.append(f"logic cells {lc:.0f} > {LOGIC_CELL_SHARE * cap['lut']:g} "
-                     f"({LOGIC_CELL_SHARE:.0%} of {cap['lut']:g})")
+    for key, share in guidelines(board).items():
+        if key == "logic cells":
+            lc, limit = logic_cells(used), share * cap["lut"]
+            if lc is not None and lc > limit:
+                lines.append(f"logic cells {lc:.0f} > {limit:g} ({share:.0%} of {cap['lut']:g})")
+        elif used.get(key) is not None and used[key] > share * cap[key]:
+            lines.append(f"{key} {used[key]:g} > {share * cap[key]:g} ({share:.0%} of "
+                         f"{cap[key]:g})")
     return lines
 
 

@@ -94,6 +94,10 @@ def test_ice40_fits_by_logic_cells_not_by_the_xilinx_ff_share():
         "logic cells 4800 > 4752 (90% of 5280)"]
     # Xilinx keeps the report_failfast shares
     assert over_guidelines({"lut": 100, "ff": 21000}, arty) == ["ff 21000 > 20800 (50% of 41600)"]
+    # the shares that hold there, in over_guidelines' order
+    from search.design import guidelines
+    assert guidelines(arty) == {"lut": 0.70, "ff": 0.50, "dsp": 0.80, "bram36": 0.80}
+    assert guidelines(ice) == {"dsp": 0.80, "bram36": 0.80, "logic cells": 0.90}
 
 
 def test_sweep_rows_and_best(fake):
