@@ -209,8 +209,9 @@ def test_open_flow_goes_to_a_bitstream(tmp_path, board, args, suffix):
     assert (out / "bitstream" / f"qsnas_board{suffix}").stat().st_size > 10000
     assert r["fits"] is True
     # the estimate's row names the guidelines that hold there: logic cells on the iCE40
-    limits = "90 % logic cells" if board == "icebreaker" else "70 % LUT, 50 % FF"
-    assert f"within the utilisation guidelines ({limits}" in (out / "report.md").read_text()
+    limits = ("(80 % DSP, 80 % BRAM36, 90 % logic cells of the board)" if board == "icebreaker"
+              else "(70 % LUT, 50 % FF, 80 % DSP, 80 % BRAM36 of the board)")
+    assert f"within the utilisation guidelines {limits}" in (out / "report.md").read_text()
     if "--netlist-sim" in args:
         check_netlist_sim(out, r, family)
 
