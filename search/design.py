@@ -16,7 +16,7 @@ from hw.arith import MULT_IMPLS
 from intnet.contract import accumulator_bits
 from sim.cycles import cycle_model
 from sim.energy import BREAKDOWN_KEYS, energy_per_inference
-from sim.resources import estimate_resources, mult_in_dsp
+from sim.resources import estimate_resources, mult_in_dsp, plan_facts
 
 __all__ = ["ARRAY_SIZES", "UTILIZATION_GUIDELINES", "IMPL_KEYS", "DesignDoesNotFit", "evaluate",
            "guidelines", "impl_of", "logic_cells", "over_guidelines", "layer_energies",
@@ -160,15 +160,7 @@ def _resources(layers: tuple, cm: dict, q: int, pe: int, mult: int, board: Board
     # pixel-parallel passes
     return estimate_resources(cm["memories"], q, pe, mult, board,
                               acc_bits=accumulator_bits(layers, q), mult_impl=mult_impl,
-                              image_lanes=cm["image_lanes"], num_classes=layers[-1].out_shape[0],
-                              splits=tuple(cm.get("lane_splits", (1,))),
-                              paired=bool(cm.get("channel_pairs", False)),
-                              dwp_split=int(cm.get("dwp_lane_split", 1)),
-                              reuse=bool(cm.get("weight_reuse", False)),
-                              pixel_parallel=bool(cm.get("pixel_parallel", False)),
-                              summing=bool(cm.get("dwp_summing", False)),
-                              addr_bits=int(cm.get("addr_bits", 0)),
-                              depthwise_lanes=bool(cm.get("depthwise_lanes", True)))
+                              num_classes=layers[-1].out_shape[0], **plan_facts(cm))
 
 
 def layer_energies(layers, q: int, pe: int, mult: int, board: Board | str = DEFAULT_BOARD,

@@ -80,7 +80,7 @@ from sim.sram import sram_pj
 __all__ = [
     "MemoryMapping", "Resources", "Lanes", "map_memory", "mult_in_dsp", "adder_tree",
     "lut_multiplier", "lane_luts", "rom_luts", "LUT6_LANE_LUTS", "LUT6_DSP_LANE_LUTS",
-    "estimate_resources",
+    "estimate_resources", "plan_facts",
 ]
 
 # The walker, sequencer, loader, argmax and stream interface: an allowance fitted to
@@ -639,3 +639,17 @@ def estimate_resources(memories: list[dict], q: int, pe_count: int, mults_per_pe
                      bram36=round(bram36, 3), mult_dsp=main.dsp or image.dsp,
                      lutram_luts=int(lutram), memories=mapped, lanes=(main, image),
                      ff_groups=groups, requantizers=requantizers)
+
+
+def plan_facts(cm: dict) -> dict:
+    """The keyword arguments of `estimate_resources` that say which hardware a network's
+    plan builds, read from its cycle model ``cm`` (`sim.cycles.cycle_model`): image lanes,
+    lane splits, channel pairs, the pixel-parallel split, weight reuse, pixel-parallel and
+    summing passes, the address width and depthwise lanes. One mapping, so that a plan
+    fact added to the estimate reaches every caller at once (a hand-written call that left
+    one out kept its default silently)."""
+    return {"image_lanes": cm["image_lanes"], "splits": tuple(cm["lane_splits"]),
+            "paired": bool(cm["channel_pairs"]), "dwp_split": int(cm["dwp_lane_split"]),
+            "reuse": bool(cm["weight_reuse"]), "pixel_parallel": bool(cm["pixel_parallel"]),
+            "summing": bool(cm["dwp_summing"]), "addr_bits": int(cm["addr_bits"]),
+            "depthwise_lanes": bool(cm["depthwise_lanes"])}

@@ -37,7 +37,11 @@ def fake_cycle_model(layers, q, pe, mult, weight_reuse=False):
          "depth": max(-(-12544 // mult), 1), "instances": 2},
     ]
     return {"cycles": cycles, "physical_bound": bound, "mac_ops": macs, "layers": [],
-            "events": events, "memories": memories, "image_lanes": mult, "weight_reuse": False}
+            "events": events, "memories": memories, "image_lanes": mult, "weight_reuse": False,
+            # a plain plan: no split lanes, pairs, pixel-parallel or depthwise passes
+            "lane_splits": [1], "channel_pairs": False, "dwp_lane_split": 1,
+            "pixel_parallel": False, "dwp_summing": False, "addr_bits": 14,
+            "depthwise_lanes": False}
 
 
 @pytest.fixture
@@ -156,7 +160,7 @@ def test_a_paired_design_is_priced_with_its_paired_hardware():
     from intnet.arch import with_widths
     from intnet.contract import accumulator_bits
     from sim.cycles import cycle_model
-    from sim.resources import estimate_resources
+    from sim.resources import estimate_resources, plan_facts
 
     layers = with_widths(network_specs("vgg", 1.0, (28, 28, 1), 10), 2)
     cm = cycle_model(layers, 8, 8, 8)
@@ -166,9 +170,7 @@ def test_a_paired_design_is_priced_with_its_paired_hardware():
     def lut(paired):
         return estimate_resources(cm["memories"], 8, 8, 8, "arty_a7_35",
                                   acc_bits=accumulator_bits(layers, 8), mult_impl="lut",
-                                  image_lanes=cm["image_lanes"], num_classes=10,
-                                  splits=tuple(cm["lane_splits"]), paired=paired,
-                                  depthwise_lanes=cm["depthwise_lanes"]).lut
+                                  num_classes=10, **(plan_facts(cm) | {"paired": paired})).lut
 
     assert row["lut"] == lut(True) > lut(False)
 
