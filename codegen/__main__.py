@@ -11,7 +11,7 @@ from common.cli import UserError, command_parser, run_cli, scale_arg
 def build_parser() -> argparse.ArgumentParser:
     from boards import DEFAULT_BOARD, board_names
     from intnet.arch import ARCHS
-    from model.data import DATASETS
+    from model.data import DATASET_METAVAR, dataset_arg
     from model.defaults import DEFAULT_EPOCHS, per_arch
     from sim.cli_options import add_weight_reuse
 
@@ -35,9 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--bundle", default=None, help="build this bundle directory instead of "
                    "training (default: none; q, s and arch come from its manifest)")
     b.add_argument("--arch", default=None, choices=ARCHS, help="network family (default vgg)")
-    b.add_argument("--dataset", default=None, choices=DATASETS,
-                   help="data set (default mnist5k; with --bundle, the bundle's own, whose "
-                   "test images the RTL runs on when it is one of these)")
+    b.add_argument("--dataset", default=None, type=dataset_arg, metavar=DATASET_METAVAR,
+                   help="data set: a built-in one or your own .npz file (train_x, train_y, "
+                   "test_x, test_y; docs/model.md) (default mnist5k; with --bundle, the "
+                   "bundle's own, whose test images the RTL runs on when it can be read here)")
     b.add_argument("--data-dir", default=None,
                    help="folder with the cifar10/svhn files (default: none; mnist5k and digits "
                    "ship with their packages)")

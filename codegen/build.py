@@ -63,9 +63,11 @@ class BuildConfig:
         if self.out is None and self.bundle is not None:
             return Path("build") / Path(self.bundle).resolve().name
         from intnet.arch import format_scale
+        from model.data import dataset_label
 
         scale = format_scale(self.s, "_")
-        return self.out or Path("build") / f"{self.arch}-{self.dataset}-q{self.q}-s{scale}"
+        return self.out or Path("build") / (f"{self.arch}-{dataset_label(self.dataset)}-q{self.q}"
+                                            f"-s{scale}")
 
 
 @dataclass
@@ -106,14 +108,14 @@ def check_config(cfg: BuildConfig) -> None:
     from boards import board_names
     from common.files import check_output
     from intnet.arch import ARCHS
-    from model.data import DATASETS, check_data_files
+    from model.data import check_data_files, check_dataset_name, has_data
 
     if cfg.bundle is None:
         check_q(cfg.q)
         check_choice(cfg.arch, ARCHS, "arch")
         check_s(cfg.s, cfg.arch)
-    if cfg.bundle is None or cfg.dataset in DATASETS:
-        check_choice(cfg.dataset, DATASETS, "dataset")
+    if cfg.bundle is None:
+        check_dataset_name(cfg.dataset)
     check_choice(cfg.board, board_names(), "board")
     if cfg.bundle is not None:
         from codegen.bundle_build import check_dataset, read_bundle
@@ -130,7 +132,7 @@ def check_config(cfg: BuildConfig) -> None:
         _check_clock(cfg)
     check_positive(cfg.netlist_images, "--netlist-images")
     check_output(cfg.out_dir, cfg.force)
-    if cfg.dataset in DATASETS:
+    if cfg.bundle is None or has_data(cfg.dataset):  # a bundle's unknown one: random images
         check_data_files(cfg.dataset, cfg.data_dir)
     check_tools(cfg)
 

@@ -3,7 +3,8 @@ hand-made), with no training.
 
 The network's ``q``, ``s`` and ``arch`` come from its manifest, the array size from its
 shapes (`search.design`, as for a trained build). Test images come from the bundle's data
-set when it is one of `model.data.DATASETS` (``--dataset`` overrides it); otherwise the
+set when it can be read here (`model.data.has_data`: a built-in one, or a user's ``.npz``
+file at the path the manifest records; ``--dataset`` overrides it); otherwise the
 RTL and the HLS C++ are checked against the golden model on seeded random pixels and no
 accuracy is claimed. Mixed-precision bundles run with every layer at its own widths.
 """
@@ -29,9 +30,9 @@ def read_bundle(path) -> IntegerNetwork:
 
 
 def check_dataset(net: IntegerNetwork, dataset: str) -> None:
-    from model.data import DATASETS, dataset_shape
+    from model.data import dataset_shape, has_data
 
-    if dataset in DATASETS and tuple(net.input_shape) != dataset_shape(dataset)[0]:
+    if has_data(dataset) and tuple(net.input_shape) != dataset_shape(dataset)[0]:
         raise UserError(f"the bundle's input is {list(net.input_shape)} (H, W, C), but "
                         f"{dataset} images are {list(dataset_shape(dataset)[0])}")
 
@@ -40,7 +41,7 @@ def load_for_build(cfg, dest: Path) -> tuple[IntegerNetwork, dict]:
     """Copy the bundle to ``dest`` and give ``(network, metrics)``: the accuracies the bundle
     records (float, fake-quant: known only from its training) and the golden model's on
     the data set's test split when there is one."""
-    from model.data import DATASETS, load_dataset
+    from model.data import has_data, load_dataset
 
     net = read_bundle(cfg.bundle)
     dest.mkdir(parents=True)
@@ -48,7 +49,7 @@ def load_for_build(cfg, dest: Path) -> tuple[IntegerNetwork, dict]:
         shutil.copyfile(Path(cfg.bundle) / name, dest / name)
     recorded = net.meta.get("metrics", {}) if isinstance(net.meta.get("metrics"), dict) else {}
     metrics = {k: recorded.get(k) for k in ("float_acc", "fake_quant_acc")}
-    if cfg.dataset in DATASETS:
+    if has_data(cfg.dataset):
         data = load_dataset(cfg.dataset, cfg.data_dir)
         metrics["integer_acc"] = golden.accuracy(net, data.test_x, data.test_y)
         metrics["test_images"] = len(data.test_x)
@@ -60,9 +61,9 @@ def load_for_build(cfg, dest: Path) -> tuple[IntegerNetwork, dict]:
 def test_images(net: IntegerNetwork, cfg) -> tuple[np.ndarray, np.ndarray]:
     """``cfg.images`` test images and labels, or seeded random pixels labelled with the
     golden model's classes when the bundle's data set is not known."""
-    from model.data import DATASETS, load_dataset
+    from model.data import has_data, load_dataset
 
-    if cfg.dataset in DATASETS:
+    if has_data(cfg.dataset):
         data = load_dataset(cfg.dataset, cfg.data_dir)
         n = min(cfg.images, len(data.test_x))
         return data.test_x[:n], data.test_y[:n]

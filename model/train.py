@@ -45,7 +45,7 @@ from tqdm import tqdm
 from common.files import atomic_directory
 from intnet.arch import format_widths, normal_scale, normal_widths, widest_width, width_pair
 from intnet.bundle import IntegerNetwork, load_bundle, save_bundle
-from model.data import Dataset, dataset_shape, hold_out, load_dataset
+from model.data import Dataset, dataset_id, dataset_shape, hold_out, load_dataset
 from model.defaults import DEFAULT_EPOCHS, DEFAULT_FLOAT_EPOCHS  # torch-free, for --help
 from model.export import export_network
 from model.nets import QNet
@@ -73,7 +73,7 @@ class TrainConfig:
     # width scale: every hidden channel count is round(base·s), at least 1; or one scale
     # per stage (`intnet.arch.stage_scales`)
     s: float | tuple[float, ...] = 1.0
-    dataset: str = "mnist5k"  # model.data.DATASETS
+    dataset: str = "mnist5k"  # one of model.data.DATASETS, or the path of a user's .npz
     data_dir: str | None = None  # folder with the cifar10/svhn files (unused for embedded)
     epochs: int | None = None  # QAT epochs at q (0: export the calibrated net); None: default
     float_epochs: int | None = None  # float pre-train epochs (shared by every q); None: default
@@ -102,6 +102,7 @@ class TrainConfig:
         held-out ``val`` changes both keys (the float pre-train fits on fewer images too).
         """
         d = config_dict(resolve(self))
+        d["dataset"] = dataset_id(d["dataset"])  # a user's file: its contents, not its path
         if stage == "float":  # the float pre-train does not depend on q or the QAT stage
             for name in ("q", "epochs", "qat_lr", "bits"):
                 d.pop(name, None)
@@ -483,12 +484,14 @@ def check_config(cfg: TrainConfig) -> None:
     """Raise `common.cli.UserError` for a bad configuration, naming the field."""
     from common.cli import UserError, check_choice, check_q, check_s
     from intnet.arch import ARCHS
-    from model.data import DATASETS
+    from model.data import check_data_files, check_dataset_name, is_npz
 
     check_choice(cfg.arch, ARCHS, "arch")
     check_q(cfg.q)
     check_s(cfg.s, cfg.arch)
-    check_choice(cfg.dataset, DATASETS, "dataset")
+    check_dataset_name(cfg.dataset)
+    if is_npz(cfg.dataset):  # its shape decides the network's
+        check_data_files(cfg.dataset)
     if cfg.bits is not None:
         check_bits(cfg.arch, cfg.s, cfg.dataset, cfg.bits)
     for name in ("epochs", "float_epochs"):

@@ -22,7 +22,7 @@ from common.files import check_output
 def build_parser() -> argparse.ArgumentParser:
     from boards import DEFAULT_BOARD, board_names
     from intnet.arch import ARCHS
-    from model.data import DATASETS
+    from model.data import DATASET_HELP, DATASET_METAVAR, dataset_arg
     from model.defaults import DEFAULT_EPOCHS, per_arch
     from search.executors import EXECUTORS
 
@@ -32,8 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "e.g. 0.97: on the test split, or with --val on the held-out training "
                    "images (required)")
     p.add_argument("--arch", default="vgg", choices=ARCHS, help="network family (default vgg)")
-    p.add_argument("--dataset", default="mnist5k", choices=DATASETS,
-                   help="data set (default mnist5k; cifar10/svhn need --data-dir)")
+    p.add_argument("--dataset", default="mnist5k", type=dataset_arg, metavar=DATASET_METAVAR,
+                   help=f"{DATASET_HELP} (default mnist5k)")
     p.add_argument("--data-dir", default=None,
                    help="folder with the cifar10 or svhn files (default: none)")
     p.add_argument("--board", default=DEFAULT_BOARD,
@@ -195,13 +195,15 @@ def main(argv=None) -> int:
 
 
 def _check_val(args) -> None:
-    """--val: a non-negative count below the data set's training images (embedded sets
-    checked here; cifar10/svhn when their files are read)."""
+    """--val: a non-negative count below the data set's training images (embedded sets and
+    a user's .npz checked here; cifar10/svhn when their files are read)."""
     if args.val < 0:
         raise UserError(f"--val must be a non-negative integer, not {args.val}")
-    from model.data import TRAIN_IMAGES
+    from model.data import TRAIN_IMAGES, is_npz, load_npz
 
     n = TRAIN_IMAGES.get(args.dataset)
+    if is_npz(args.dataset):
+        n = len(load_npz(args.dataset).train_x)
     if n is not None and args.val >= n:
         raise UserError(f"--val must be below the {n} {args.dataset} training images, "
                         f"not {args.val}")

@@ -400,9 +400,9 @@ def run_rtl(net_or_bundle_dir, pe_count: int, mults_per_pe: int, images, *,
 
 def test_images(net, count: int, data_dir=None) -> tuple[np.ndarray, str]:
     """The first ``count`` test images of the bundle's dataset, or seeded random ones."""
-    from model.data import DATASETS, load_dataset
+    from model.data import has_data, load_dataset
 
-    if net.dataset in DATASETS:
+    if has_data(net.dataset):
         ds = load_dataset(net.dataset, data_dir)
         if tuple(ds.input_shape) == tuple(net.input_shape):
             return ds.test_x[:count], f"the first {count} test images of {net.dataset}"

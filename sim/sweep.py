@@ -145,7 +145,7 @@ def plot_best(rows: list[dict], path: str, title: str = "") -> int:
 def register(subparsers) -> None:
     """Add the ``sweep`` subcommand to ``python -m sim``."""
     from intnet.arch import ARCHS
-    from model.data import DATASETS
+    from model.data import DATASET_METAVAR, dataset_arg
 
     p = subparsers.add_parser(
         "sweep", help="evaluate every ⟨q,s,P,M⟩ with the cycle, resource and energy models",
@@ -154,7 +154,7 @@ def register(subparsers) -> None:
         "row per combination; column 'best' marks the least-energy (P,M) per (q,s) that "
         "fits the board.")
     p.add_argument("--arch", choices=ARCHS, default="vgg", help="network family (default vgg)")
-    p.add_argument("--dataset", choices=DATASETS, default="mnist5k",
+    p.add_argument("--dataset", type=dataset_arg, metavar=DATASET_METAVAR, default="mnist5k",
                    help="data set whose input shape and classes are used (default mnist5k)")
     p.add_argument("--q", default=None, metavar="LIST",
                    help="bit widths in bits, e.g. 1,2,4,8 (required without --bits; with "

@@ -90,7 +90,13 @@ MATRIX = {
     "s-max=1000": {"search": (["--s-max", "1000"], "--s-max must be in [--s-min, 16]")},
     "P=0": _pm("pe", "0"), "M=-3": _pm("mult", "-3"),
     "unknown arch": _choice("arch", "resnet"),
-    "unknown dataset": _choice("dataset", "imagenet"),
+    "unknown dataset": {c: (["--dataset", "imagenet"], "argument --dataset: must be one of "
+                            "mnist5k, digits, cifar10, svhn or a .npz file of your own, not "
+                            "'imagenet'") for c in ("codegen build", "model train", "search",
+                                                    "sim sweep")},
+    "missing data set file": {c: (["--dataset", "/nonexistent/own.npz"], "data set file "
+                                  "'/nonexistent/own.npz' does not exist")
+                              for c in ("codegen build", "model train", "search", "sim sweep")},
     "unknown board": {c: (["--board", "de0"], BOARD_MSG)
                       for c in ("codegen build", "search", "sim sweep")},
     "missing data files": {
@@ -284,7 +290,8 @@ def markdown_table() -> str:
                 extra = []
             argv = [a.format(out=str(tmp / "out"), **paths) for a in base + extra]
             err = io.StringIO()
-            with contextlib.redirect_stderr(err):
+            # stdout (a refused build's progress lines) stays out of the table
+            with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
                 run_cli(importlib.import_module(module).main, argv, prog=prog)
             msg = err.getvalue().strip().replace(str(tmp), "…").replace("|", "\\|")
             shown = shown.replace(str(tmp), "…")

@@ -33,7 +33,8 @@ BAD = {
     "unknown arch": (["--q", "2", "--s", "1", "--arch", "resnet"],
                      "argument --arch: invalid choice: 'resnet'"),
     "unknown dataset": (["--q", "2", "--s", "1", "--dataset", "imagenet"],
-                        "argument --dataset: invalid choice: 'imagenet'"),
+                        ("argument --dataset: must be one of mnist5k, digits, cifar10, "
+                         "svhn or a .npz file of your own, not 'imagenet'")),
     "unknown board": (["--q", "2", "--s", "1", "--board", "de0"],
                       "board must be one of arty_a7_35, arty_a7_100"),
 }

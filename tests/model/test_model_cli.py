@@ -30,7 +30,8 @@ BASE = ["train", "--arch", "vgg", "--q", "4", "--s", "1", "--out"]
     (["train", "--q", "2", "--s", "1", "--arch", "resnet", "--out", "o"],
      "argument --arch: invalid choice: 'resnet'"),
     (["train", "--q", "2", "--s", "1", "--dataset", "imagenet", "--out", "o"],
-     "argument --dataset: invalid choice: 'imagenet'"),
+     "argument --dataset: must be one of mnist5k, digits, cifar10, svhn or a .npz file of "
+     "your own, not 'imagenet'"),
     (["train", "--q", "2", "--s", "1", "--epochs", "-1", "--out", "o"],
      "--epochs must be a non-negative integer, not -1"),
     (["train", "--q", "2", "--s", "1", "--val", "-10", "--out", "o"],

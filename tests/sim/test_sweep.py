@@ -383,3 +383,22 @@ def test_per_layer_bits_on_one_lane_width(tmp_path):
         with pytest.raises(UserError, match=message):
             run_cli(["--arch", "vgg", "--s", "1", "--out", str(tmp_path / "x.csv"),
                      "--quiet", *argv])
+
+
+def test_a_sweep_takes_the_shape_and_classes_of_a_users_file(tmp_path):
+    """``--dataset FILE.npz``: the rows are the networks of the file's 8×8 images and five
+    classes (the last layer's outputs), not mnist5k's."""
+    from intnet.arch import with_widths
+    from model.data import dataset_shape
+    from tests.model.own_data import CLASSES, write_own_npz
+
+    own = write_own_npz(tmp_path / "five.npz")
+    out = tmp_path / "own.csv"
+    assert run_cli(["--dataset", str(own), "--q", "2", "--s", "0.5", "--pe", "2",
+                    "--mult", "4", "--out", str(out), "--quiet"]) == 0
+    with open(out) as f:
+        (row,) = list(csv.DictReader(f))
+    assert row["dataset"] == str(own)
+    layers = network_specs("vgg", 0.5, *dataset_shape(str(own)))
+    assert layers[-1].out_shape[0] == CLASSES
+    assert int(row["cycles"]) == evaluate(with_widths(layers, 2), 2, 2, 4, "arty_a7_35")["cycles"]
