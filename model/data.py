@@ -245,6 +245,13 @@ def load_npz(path) -> Dataset:
     largest label + 1). The splits are used as given; ``--val`` holds out the last training
     images. Raises `UserError` (one line) for a missing or malformed file. Read once per
     content (the cache follows the file's size and modification time)."""
+    d = _read_npz(path)
+    # the caller's own arrays: the cached ones stay as read
+    return dataclasses.replace(d, train_x=d.train_x.copy(), train_y=d.train_y.copy(),
+                               test_x=d.test_x.copy(), test_y=d.test_y.copy())
+
+
+def _read_npz(path) -> Dataset:
     p = Path(path)
     if not p.is_file():
         raise UserError(f"data set file {str(p)!r} does not exist")
@@ -320,7 +327,7 @@ def check_data_files(name: str, data_dir: str | None = None) -> None:
 def dataset_shape(name: str) -> tuple[tuple[int, int, int], int]:
     """``(input_shape, num_classes)`` of a data set (a built-in one without loading it)."""
     if is_npz(name):
-        data = load_npz(name)
+        data = _read_npz(name)
         return data.input_shape, data.num_classes
     shapes = {"mnist5k": (28, 28, 1), "digits": (8, 8, 1), "cifar10": (32, 32, 3),
               "svhn": (32, 32, 3)}

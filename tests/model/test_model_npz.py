@@ -99,3 +99,12 @@ def test_a_dataset_that_is_no_name_nor_npz_is_refused(capsys):
     assert run_cli(main, ["train", "--q", "2", "--s", "1", "--dataset", "data.csv", "--out",
                           "o"], prog="model") == 2
     assert "or a .npz file of your own, not 'data.csv'" in capsys.readouterr().err
+
+
+def test_each_load_gives_the_caller_its_own_arrays(own):
+    # the file is parsed once per contents; what a caller does to its arrays stays its own
+    mine = load_npz(own)
+    mine.train_x[:] = 0
+    mine.test_y[:] = 0
+    again = load_npz(own)
+    assert again.train_x.any() and set(again.test_y) == set(range(CLASSES))
