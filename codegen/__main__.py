@@ -116,6 +116,10 @@ def _bundle_config(args, common: dict):
     if given:
         raise UserError(f"{', '.join(given)}: --bundle builds the bundle as it is (its q, s "
                         f"and arch come from its manifest; nothing is trained)")
+    if args.dataset is not None:  # given, so it must be there (the manifest's may not be)
+        from model.data import check_data_files
+
+        check_data_files(args.dataset, args.data_dir)
     net = read_bundle(args.bundle)
     return BuildConfig(q=net.q, s=net.s, arch=net.arch, dataset=args.dataset or net.dataset,
                        bundle=Path(args.bundle), **common)

@@ -251,12 +251,18 @@ def load_npz(path) -> Dataset:
                                test_x=d.test_x.copy(), test_y=d.test_y.copy())
 
 
-def _read_npz(path) -> Dataset:
+def _stamped(path) -> tuple[str, tuple[int, int]]:
+    """``path`` and its size and modification time (what the caches below key on), or a
+    `UserError` when there is no such file."""
     p = Path(path)
     if not p.is_file():
         raise UserError(f"data set file {str(p)!r} does not exist")
     st = p.stat()
-    return _load_npz(str(p), (st.st_size, st.st_mtime_ns))
+    return str(p), (st.st_size, st.st_mtime_ns)
+
+
+def _read_npz(path) -> Dataset:
+    return _load_npz(*_stamped(path))
 
 
 def dataset_id(name: str) -> str:
@@ -265,11 +271,7 @@ def dataset_id(name: str) -> str:
     moved one does not)."""
     if not is_npz(name):
         return name
-    p = Path(name)
-    if not p.is_file():
-        raise UserError(f"data set file {str(p)!r} does not exist")
-    st = p.stat()
-    return _file_digest(str(p), (st.st_size, st.st_mtime_ns))
+    return _file_digest(*_stamped(name))
 
 
 @functools.lru_cache(maxsize=16)

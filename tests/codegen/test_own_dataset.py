@@ -35,3 +35,18 @@ def test_a_users_data_set_builds_bit_exact(tmp_path):
     # the RTL ran on the file's first test images, scored with the file's labels
     assert r["accuracy"]["hw_sim_images"] == 4
     assert r["accuracy"]["hw_sim"] == golden.accuracy(net, data.test_x[:4], data.test_y[:4])
+
+
+def test_a_bundle_build_refuses_a_given_file_that_is_not_there(tmp_path, capsys):
+    # the manifest's own data set may be absent here (random images then); one the user
+    # names is checked
+    from codegen.__main__ import main
+    from common.cli import run_cli
+    from intnet.bundle import save_bundle
+    from intnet.synthetic import family_network
+
+    save_bundle(family_network("vgg", 2, 0.25, (8, 8, 1), seed=1), tmp_path / "b")
+    argv = ["build", "--bundle", str(tmp_path / "b"), "--dataset", str(tmp_path / "no.npz"),
+            "--out", str(tmp_path / "out")]
+    assert run_cli(main, argv, prog="codegen") == 2
+    assert f"data set file '{tmp_path / 'no.npz'}' does not exist" in capsys.readouterr().err

@@ -108,3 +108,4 @@ def test_each_load_gives_the_caller_its_own_arrays(own):
     mine.test_y[:] = 0
     again = load_npz(own)
     assert again.train_x.any() and set(again.test_y) == set(range(CLASSES))
+
